@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit, adapter and API tests run in parallel; end-to-end files (test/e2e, real Ansible and
+// squashfs) run one at a time in their own project so two sessions never fight for 2 cores.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**', 'node_modules/**'], testTimeout: 30_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
