@@ -1,0 +1,143 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ConflictError, NotFoundError, TransientError } from '../../core/errors.ts';
+import { listKey, listPartition, recordKey, TABLE_SCHEMA, type RecordKind } from './table-schema.ts';
+
+const MAX_UPDATE_ATTEMPTS = 10;
+
+const TRANSIENT_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TimeoutError',
+]);
+
+/** Maps throttling and service faults to TransientError (retried by callers and the state machine). */
+function translate(error: unknown): never {
+  const name = (error as { name?: string }).name ?? '';
+  if (TRANSIENT_ERRORS.has(name) || /ECONNREFUSED|ECONNRESET|socket hang up/.test(String(error))) {
+    throw new TransientError(`session store unavailable: ${name || String(error)}`);
+  }
+  throw error;
+}
+
+/**
+ * Generic versioned record storage on the single table: the shared mechanics (conditional
+ * create, optimistic-lock update, ordered listing) behind every DynamoDB store adapter.
+ */
+export class RecordTable<T> {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly kind: RecordKind,
+    private readonly idOf: (record: T) => string,
+    private readonly kindLabel: string,
+  ) {}
+
+  private item(record: T, version: number) {
+    const id = this.idOf(record);
+    return { ...recordKey(this.kind, id), ...listKey(this.kind, id), version, doc: record };
+  }
+
+  async create(record: T): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.item(record, 1),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') {
+        throw new ConflictError(`${this.kindLabel} '${this.idOf(record)}' already exists`);
+      }
+      translate(error);
+    }
+  }
+
+  /** Creates or replaces, bumping the version. */
+  async put(record: T): Promise<void> {
+    const current = await this.getVersioned(this.idOf(record));
+    try {
+      await this.client.send(new PutCommand({ TableName: this.tableName, Item: this.item(record, (current?.version ?? 0) + 1) }));
+    } catch (error) {
+      translate(error);
+    }
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    return (await this.getVersioned(id))?.doc;
+  }
+
+  private async getVersioned(id: string): Promise<{ doc: T; version: number } | undefined> {
+    try {
+      const out = await this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: recordKey(this.kind, id), ConsistentRead: true }),
+      );
+      return out.Item ? { doc: out.Item.doc as T, version: out.Item.version as number } : undefined;
+    } catch (error) {
+      translate(error);
+    }
+  }
+
+  async list(): Promise<T[]> {
+    const records: T[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    try {
+      do {
+        const out = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: TABLE_SCHEMA.listIndex.name,
+            KeyConditionExpression: '#p = :p',
+            ExpressionAttributeNames: { '#p': TABLE_SCHEMA.listIndex.partitionKey },
+            ExpressionAttributeValues: { ':p': listPartition(this.kind) },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of out.Items ?? []) records.push(item.doc as T);
+        startKey = out.LastEvaluatedKey;
+      } while (startKey);
+    } catch (error) {
+      translate(error);
+    }
+    return records;
+  }
+
+  async update(id: string, change: (current: T) => T): Promise<T> {
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const current = await this.getVersioned(id);
+      if (!current) throw new NotFoundError(this.kindLabel, id);
+      const next = change(current.doc);
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: this.item(next, current.version + 1),
+            ConditionExpression: 'version = :v',
+            ExpressionAttributeValues: { ':v': current.version },
+          }),
+        );
+        return next;
+      } catch (error) {
+        if ((error as Error).name !== 'ConditionalCheckFailedException') translate(error);
+      }
+    }
+    throw new TransientError(`${this.kindLabel} '${id}' changed concurrently ${MAX_UPDATE_ATTEMPTS} times; try again`);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    try {
+      const out = await this.client.send(
+        new DeleteCommand({ TableName: this.tableName, Key: recordKey(this.kind, id), ReturnValues: 'ALL_OLD' }),
+      );
+      return out.Attributes !== undefined;
+    } catch (error) {
+      translate(error);
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/** IMS v3 image records and the IMS artifact manifest. */
+
+export type ImageArch = 'x86_64' | 'aarch64';
+
+export interface ImageLink {
+  path: string;
+  etag?: string;
+  type: string;
+}
+
+export interface ImageRecord {
+  id: string;
+  name: string;
+  created: string;
+  arch: ImageArch;
+  link?: ImageLink | null;
+  metadata?: Record<string, string>;
+}
+
+export const ROOTFS_TYPE = 'application/vnd.cray.image.rootfs.squashfs';
+export const KERNEL_TYPE = 'application/vnd.cray.image.kernel';
+export const INITRD_TYPE = 'application/vnd.cray.image.initrd';
+export const BOOT_PARAMETERS_TYPE = 'application/vnd.cray.image.parameters.boot';
+
+export interface ManifestArtifact {
+  link: ImageLink;
+  type: string;
+  md5: string;
+  sha256: string;
+  size: number;
+}
+
+/** `<bucket>/<image id>/manifest.json`, as IMS writes it, plus sha256 and size per artifact. */
+export interface ImageManifest {
+  version: '1.0';
+  created: string;
+  artifacts: ManifestArtifact[];
+}

@@ -1,0 +1,76 @@
+/**
+ * The stored shape of a session: CFS v3 field names (the canonical form); the v2 view is a
+ * conversion at the API edge. What this product adds lives under `status`, which the CFS spec
+ * leaves open, so clients generated from the spec keep working.
+ */
+
+export type SessionStatus = 'pending' | 'running' | 'complete';
+export type SessionSucceeded = 'none' | 'true' | 'false' | 'unknown';
+export type TargetDefinition = 'image' | 'spec' | 'repo' | 'dynamic';
+
+export interface TargetGroup {
+  name: string;
+  members: string[];
+}
+
+export interface ImageMapEntry {
+  source_id: string;
+  result_name: string;
+}
+
+/** A configuration layer as pinned on the session at creation time. */
+export interface PinnedLayer {
+  name: string;
+  clone_url: string;
+  commit: string;
+  playbook: string;
+}
+
+export interface SessionArtifact {
+  image_id: string;
+  result_id: string;
+  type: 'ims_customized_image';
+}
+
+/** Progress of one workflow step (per image where `image_id` is set). */
+export interface SessionStep {
+  name: string;
+  state: 'running' | 'succeeded' | 'failed' | 'skipped';
+  start_time?: string;
+  end_time?: string;
+  image_id?: string;
+  layer?: string;
+}
+
+export interface SessionFailure {
+  step: string;
+  reason: string;
+  layer?: string;
+  image_id?: string;
+}
+
+export interface SessionRecord {
+  name: string;
+  configuration: { name: string; limit: string };
+  ansible: { config: string; limit: string; verbosity: number; passthrough: string };
+  target: { definition: TargetDefinition; groups: TargetGroup[]; image_map: ImageMapEntry[] };
+  tags: Record<string, string>;
+  debug_on_failure: boolean;
+  status: {
+    session: {
+      status: SessionStatus;
+      succeeded: SessionSucceeded;
+      start_time: string;
+      completion_time?: string;
+      job?: string;
+      ims_job?: string;
+    };
+    artifacts: SessionArtifact[];
+    /** Layers (after configuration_limit) pinned at creation: later configuration edits never change a session. */
+    layers: PinnedLayer[];
+    steps?: SessionStep[];
+    failure?: SessionFailure;
+    /** Human-readable progress note, e.g. which image IDs are still awaited. */
+    message?: string;
+  };
+}

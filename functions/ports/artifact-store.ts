@@ -1,0 +1,29 @@
+import type { Readable } from 'node:stream';
+
+/** What the store measured while it wrote an object, in the same pass as the write. */
+export interface StoredObject {
+  key: string;
+  size: number;
+  md5: string;
+  sha256: string;
+  etag: string;
+}
+
+/**
+ * Image bytes (IMS layout: `<bucket>/<image id>/<artifact>`). Keys are `bucket/path`; a link
+ * path is `s3://<key>`. Filesystem under the data directory on one machine, S3 in AWS. Objects
+ * are streamed: no whole image is ever held in memory.
+ */
+export interface ArtifactStore {
+  /** Writes a whole object atomically (a failed or interrupted write leaves no object). */
+  put(key: string, body: Readable | Buffer | string, options?: { contentType?: string }): Promise<StoredObject>;
+  get(key: string): Promise<Readable>;
+  /** Undefined when there is no such object. */
+  head(key: string): Promise<{ size: number; etag: string } | undefined>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<string[]>;
+  /** A URL that accepts a PUT of the object's bytes until `expiresInSeconds` (presigned S3, or an HMAC-signed local URL). */
+  uploadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  /** A URL that serves the object's bytes until `expiresInSeconds`. */
+  downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
+}

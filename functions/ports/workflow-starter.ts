@@ -1,0 +1,7 @@
+/** Starts and stops a session's workflow (Step Functions in AWS, the embedded engine locally). */
+export interface WorkflowStarter {
+  /** Returns the execution's identifier, recorded in `status.session.job`. Safe to call twice. */
+  start(sessionName: string): Promise<string>;
+  /** Stops a running execution; a no-op when it has ended. */
+  stop(sessionName: string, executionId: string): Promise<void>;
+}
