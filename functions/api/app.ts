@@ -1,0 +1,23 @@
+import { Hono } from 'hono';
+import type { AppPorts } from '../ports/index.ts';
+import { problem, statusForError } from './problem.ts';
+
+/**
+ * The HTTP API: one web-standard app served by Node on 127.0.0.1 (embedded) and by the API
+ * Lambda behind API Gateway (AWS). Every error leaves as problem+json.
+ */
+export function createApp(ports: AppPorts): Hono {
+  const app = new Hono();
+
+  // Route modules are mounted here, one per resource family.
+  void ports;
+
+  app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+  app.onError((error, c) => {
+    const status = statusForError(error);
+    const detail = status === 500 ? 'internal error; see the server log' : error.message;
+    if (status === 500) console.error(error);
+    return problem(c, status, detail, { field: (error as { field?: string }).field });
+  });
+  return app;
+}

@@ -1,0 +1,26 @@
+import type { ArtifactStore } from './artifact-store.ts';
+import type { Clock } from './clock.ts';
+import type { ConfigurationStore } from './configuration-store.ts';
+import type { EventPublisher } from './event-publisher.ts';
+import type { GitResolver } from './git-resolver.ts';
+import type { ImageRegistry } from './image-registry.ts';
+import type { SessionStore } from './session-store.ts';
+import type { WorkflowStarter } from './workflow-starter.ts';
+
+/**
+ * Everything the API app and the use cases need from the outside world. Built by exactly two
+ * composition roots: `functions/server/embedded-runtime.ts` (one machine) and
+ * `functions/adapters/aws/index.ts` (AWS).
+ */
+export interface AppPorts {
+  sessions: SessionStore;
+  configurations: ConfigurationStore;
+  images: ImageRegistry;
+  artifacts: ArtifactStore;
+  workflow: WorkflowStarter;
+  events: EventPublisher;
+  git: GitResolver;
+  clock: Clock;
+}
+
+export type { ArtifactStore, Clock, ConfigurationStore, EventPublisher, GitResolver, ImageRegistry, SessionStore, WorkflowStarter };
