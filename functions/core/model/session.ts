@@ -49,6 +49,30 @@ export interface SessionFailure {
   image_id?: string;
 }
 
+/** An artifact pinned by the staging plan: where it is and what its bytes must hash to. */
+export interface PinnedArtifact {
+  key: string;
+  size: number;
+  sha256: string;
+  md5: string;
+}
+
+/** One source image as pinned by stage-image: its inputs and where its result goes. */
+export interface StagedImage {
+  image_id: string;
+  source_name: string;
+  arch: 'x86_64' | 'aarch64';
+  rootfs: PinnedArtifact;
+  kernel?: PinnedArtifact;
+  initrd?: PinnedArtifact;
+  boot_parameters?: PinnedArtifact;
+  result_name: string;
+  /** Allocated when staged, registered only after the runner's upload is verified. */
+  result_id: string;
+  /** Where the runner uploads the result's artifacts: `boot-images/<result_id>/`. */
+  upload_prefix: string;
+}
+
 export interface SessionRecord {
   name: string;
   configuration: { name: string; limit: string };
@@ -68,6 +92,8 @@ export interface SessionRecord {
     artifacts: SessionArtifact[];
     /** Layers (after configuration_limit) pinned at creation: later configuration edits never change a session. */
     layers: PinnedLayer[];
+    /** The staging plan, one entry per unique source image (written by stage-image). */
+    plan?: StagedImage[];
     steps?: SessionStep[];
     failure?: SessionFailure;
     /** Human-readable progress note, e.g. which image IDs are still awaited. */

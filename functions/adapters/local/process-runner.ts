@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './package-root.ts';
+
+/** A runner started as a child process: the embedded stand-in for the ECS task. */
+export interface RunnerProcess {
+  /** Resolves with the exit code (or 128 + signal number when killed). */
+  exited: Promise<number>;
+  /** Asks the runner to stop (SIGTERM: it stops Ansible, unmounts, cleans and records the outcome). */
+  terminate(): void;
+  pid: number | undefined;
+}
+
+const SIGNAL_CODES: Record<string, number> = { SIGTERM: 143, SIGKILL: 137, SIGINT: 130 };
+
+/**
+ * Starts `dist/runner.mjs` for a run document in the local artifact store. Its own stdout and
+ * stderr (not the Ansible logs, which the runner keeps per layer in the store) go to
+ * `<logDir>/<session>.runner.log`.
+ */
+export function startRunnerProcess(options: {
+  session: string;
+  documentKey: string;
+  storeDir: string;
+  workspace: string;
+  logDir: string;
+}): RunnerProcess {
+  mkdirSync(options.logDir, { recursive: true });
+  const log = createWriteStream(join(options.logDir, `${options.session}.runner.log`), { flags: 'a' });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(packageRoot(), 'dist', 'runner.mjs'), '--document-key', options.documentKey, '--store-dir', options.storeDir, '--workspace', options.workspace],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SESSION_NAME: options.session } },
+  );
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', (error) => {
+      log.end(`runner failed to start: ${error.message}\n`);
+      resolve(127);
+    });
+    child.once('close', (code, signal) => {
+      log.end();
+      resolve(code ?? SIGNAL_CODES[signal ?? ''] ?? 1);
+    });
+  });
+  return { exited, pid: child.pid, terminate: () => void child.kill('SIGTERM') };
+}

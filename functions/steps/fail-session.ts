@@ -1,0 +1,87 @@
+import type { SessionFailure, SessionRecord } from '../core/model/session.ts';
+import { advanceSession } from '../core/sessions/status.ts';
+import { failRunningSteps } from '../core/workflow/step-progress.ts';
+import { readRunnerOutcome } from './runner-outcome.ts';
+import type { StepPorts } from './step-ports.ts';
+
+/** The `$.error` a Catch puts in the state: `{Error, Cause}`; Cause is JSON from Lambda, plain text locally. */
+export interface CaughtError {
+  Error?: string;
+  Cause?: string;
+}
+
+const MAX_REASON = 400;
+
+/** One line, bounded: status fields are read in terminals and tables. */
+function oneLine(text: string): string {
+  const line = text.split('\n').map((l) => l.trim()).find(Boolean) ?? text.trim();
+  return line.length > MAX_REASON ? `${line.slice(0, MAX_REASON - 1)}…` : line;
+}
+
+/** The human reason inside a caught error. */
+export function reasonOf(error: CaughtError | undefined): string {
+  if (!error) return 'the workflow failed';
+  let cause = error.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string; StoppedReason?: string };
+    cause = parsed.errorMessage ?? parsed.StoppedReason ?? cause;
+  } catch {
+    // a plain-text cause (the embedded engine) is already the message
+  }
+  return oneLine(cause || error.Error || 'the workflow failed');
+}
+
+/**
+ * Removes every trace of a session's results: result images it registered and the objects the
+ * runner uploaded under each result's prefix. Safe to run any number of times.
+ */
+export async function removeSessionResults(ports: Pick<StepPorts, 'images' | 'artifacts'>, session: SessionRecord): Promise<void> {
+  for (const staged of session.status.plan ?? []) {
+    await ports.images.delete(staged.result_id);
+    for (const key of await ports.artifacts.list(staged.upload_prefix)) await ports.artifacts.delete(key);
+  }
+}
+
+/**
+ * The failure path: records `complete` / `succeeded: "false"` with the failed step, the layer
+ * and image when the runner names them, and a one-line reason; registers nothing and removes
+ * staged uploads. A session deleted meanwhile needs nothing recorded.
+ */
+export async function failSession(
+  ports: StepPorts,
+  input: { session: string; error?: CaughtError; reason?: string },
+): Promise<SessionFailure | undefined> {
+  const session = await ports.sessions.get(input.session);
+  if (!session) return undefined;
+  await removeSessionResults(ports, session);
+
+  const stamp = ports.clock.now().toISOString();
+  const failed = failRunningSteps(session, stamp);
+  const failure: SessionFailure = { step: failed.step?.name ?? 'validate', reason: input.reason ?? reasonOf(input.error) };
+  if (failure.step === 'ansible' || input.error?.Error === 'States.TaskFailed') {
+    failure.step = 'ansible';
+    const outcome = await readRunnerOutcome(ports, session.name);
+    if (outcome?.status === 'failed') {
+      if (outcome.reason) failure.reason = oneLine(outcome.reason);
+      if (outcome.failed_layer) failure.layer = outcome.failed_layer;
+      if (outcome.failed_image) failure.image_id = outcome.failed_image;
+    } else if (!outcome) {
+      failure.reason = `the runner ended without recording an outcome: ${failure.reason}`;
+    }
+  }
+  if (failed.step?.image_id && !failure.image_id) failure.image_id = failed.step.image_id;
+
+  const updated = await ports.sessions.update(session.name, (s) => {
+    const marked = failRunningSteps(s, stamp).record;
+    return advanceSession(
+      { ...marked, status: { ...marked.status, failure, message: undefined } },
+      { status: 'complete', succeeded: 'false', completion_time: stamp },
+    );
+  });
+  await ports.events.publish({
+    source: 'cfs.sessions',
+    detailType: 'Session Completed',
+    detail: { name: updated.name, succeeded: updated.status.session.succeeded, artifacts: updated.status.artifacts, failure },
+  });
+  return failure;
+}

@@ -1,0 +1,97 @@
+import { RunnerFailedError, ValidationError } from '../core/errors.ts';
+import {
+  BOOT_PARAMETERS_TYPE,
+  INITRD_TYPE,
+  KERNEL_TYPE,
+  ROOTFS_TYPE,
+  type ImageManifest,
+  type ImageRecord,
+  type ManifestArtifact,
+} from '../core/model/image.ts';
+import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
+import { endStep } from '../core/workflow/step-progress.ts';
+import { redactCloneUrl } from '../core/workflow/redact.ts';
+import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
+import { imageKeys } from './session-keys.ts';
+import type { StepPorts } from './step-ports.ts';
+import { loadActiveSession } from './validate-image.ts';
+import { verifyStoredArtifact } from './verify-artifact.ts';
+
+function manifestEntry(type: string, artifact: UploadedArtifact | PinnedArtifact): ManifestArtifact {
+  return {
+    link: { path: imageKeys.linkPath(artifact.key), etag: artifact.md5, type: 's3' },
+    type,
+    md5: artifact.md5,
+    sha256: artifact.sha256,
+    size: artifact.size,
+  };
+}
+
+/** Lineage of a result image, kept in its IMS metadata (a string map). */
+export function lineageMetadata(session: SessionRecord, staged: StagedImage): Record<string, string> {
+  return {
+    cfs_source_image_id: staged.image_id,
+    cfs_session: session.name,
+    cfs_configuration: session.configuration.name,
+    cfs_layers: JSON.stringify(
+      session.status.layers.map((l) => ({ name: l.name, clone_url: redactCloneUrl(l.clone_url), commit: l.commit, playbook: l.playbook })),
+    ),
+  };
+}
+
+/**
+ * package-and-upload (one image): verifies the runner's uploads against the sizes and checksums
+ * it recorded, writes the IMS manifest (kernel and initrd from the customized root, else the
+ * source's; the source's boot parameters) and registers the result image with its lineage.
+ * Running it twice finds the image registered and returns it.
+ */
+export async function packageAndUpload(
+  ports: StepPorts,
+  input: { session: string; image_id: string },
+): Promise<{ image_id: string; result_id: string }> {
+  const session = await loadActiveSession(ports, input.session);
+  const staged = session.status.plan?.find((p) => p.image_id === input.image_id);
+  if (!staged) throw new ValidationError(`image ${input.image_id} was never staged for session '${session.name}'`);
+  if (await ports.images.get(staged.result_id)) return { image_id: staged.image_id, result_id: staged.result_id };
+
+  const outcome = await readRunnerOutcome(ports, session.name);
+  const result = outcome?.images.find((i) => i.image_id === staged.image_id);
+  if (!outcome || outcome.status !== 'succeeded' || !result?.uploaded) {
+    throw new RunnerFailedError(`the runner recorded no uploaded result for image ${staged.image_id}`);
+  }
+  const { rootfs, kernel, initrd } = result.uploaded;
+  for (const artifact of [rootfs, kernel, initrd]) {
+    if (artifact?.key.startsWith(staged.upload_prefix)) await verifyStoredArtifact(ports, artifact);
+  }
+
+  const created = ports.clock.now().toISOString();
+  const artifacts = [manifestEntry(ROOTFS_TYPE, rootfs)];
+  const kernelArtifact = kernel ?? staged.kernel;
+  const initrdArtifact = initrd ?? staged.initrd;
+  if (kernelArtifact) artifacts.push(manifestEntry(KERNEL_TYPE, kernelArtifact));
+  if (initrdArtifact) artifacts.push(manifestEntry(INITRD_TYPE, initrdArtifact));
+  if (staged.boot_parameters) artifacts.push(manifestEntry(BOOT_PARAMETERS_TYPE, staged.boot_parameters));
+  const manifest: ImageManifest = { version: '1.0', created, artifacts };
+  const manifestKey = imageKeys.manifest(staged.result_id);
+  const stored = await ports.artifacts.put(manifestKey, JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
+
+  const image: ImageRecord = {
+    id: staged.result_id,
+    name: staged.result_name,
+    created,
+    arch: staged.arch,
+    link: { path: imageKeys.linkPath(manifestKey), etag: stored.etag, type: 's3' },
+    metadata: lineageMetadata(session, staged),
+  };
+  await ports.images.create(image);
+  await ports.events.publish({
+    source: 'cfs.ims',
+    detailType: 'Image Registered',
+    detail: { id: image.id, name: image.name, arch: image.arch, metadata: image.metadata },
+  });
+  await ports.sessions.update(session.name, (s) => {
+    const ran = endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished });
+    return endStep(ran, { name: 'package', image_id: staged.image_id }, 'succeeded', ports.clock.now().toISOString(), { start_time: created });
+  });
+  return { image_id: staged.image_id, result_id: staged.result_id };
+}

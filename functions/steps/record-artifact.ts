@@ -1,0 +1,32 @@
+import type { SessionArtifact } from '../core/model/session.ts';
+import { advanceSession } from '../core/sessions/status.ts';
+import { endStep, startStep } from '../core/workflow/step-progress.ts';
+import type { StepPorts } from './step-ports.ts';
+import { loadActiveSession } from './validate-image.ts';
+
+/**
+ * record-artifact: writes `status.artifacts` (one per image), `complete` / `succeeded: "true"`
+ * and the completion time, then announces `Session Completed`. Running it twice changes nothing.
+ */
+export async function recordArtifacts(
+  ports: StepPorts,
+  input: { session: string; results: { image_id: string; result_id: string }[] },
+): Promise<void> {
+  const session = await loadActiveSession(ports, input.session);
+  const stamp = ports.clock.now().toISOString();
+  const artifacts: SessionArtifact[] = input.results.map((r) => ({ image_id: r.image_id, result_id: r.result_id, type: 'ims_customized_image' }));
+  const updated = await ports.sessions.update(session.name, (s) => {
+    const recorded = endStep(startStep(s, { name: 'record' }, stamp), { name: 'record' }, 'succeeded', stamp);
+    const known = new Set(recorded.status.artifacts.map((a) => a.result_id));
+    const merged = [...recorded.status.artifacts, ...artifacts.filter((a) => !known.has(a.result_id))];
+    return advanceSession(
+      { ...recorded, status: { ...recorded.status, artifacts: merged, message: undefined } },
+      { status: 'complete', succeeded: 'true', completion_time: stamp },
+    );
+  });
+  await ports.events.publish({
+    source: 'cfs.sessions',
+    detailType: 'Session Completed',
+    detail: { name: updated.name, succeeded: updated.status.session.succeeded, artifacts: updated.status.artifacts },
+  });
+}

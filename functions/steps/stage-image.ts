@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { NotFoundError, ValidationError } from '../core/errors.ts';
+import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, type ManifestArtifact } from '../core/model/image.ts';
+import type { PinnedArtifact, StagedImage } from '../core/model/session.ts';
+import { advanceSession } from '../core/sessions/status.ts';
+import { endStep, startStep } from '../core/workflow/step-progress.ts';
+import { readReadyManifest } from './image-manifest.ts';
+import { imageKeys } from './session-keys.ts';
+import type { StepPorts } from './step-ports.ts';
+import { loadActiveSession } from './validate-image.ts';
+
+function pin(artifact: ManifestArtifact | undefined, what: string, imageId: string): PinnedArtifact | undefined {
+  if (!artifact) return undefined;
+  if (!artifact.sha256 || typeof artifact.size !== 'number') {
+    throw new ValidationError(`image ${imageId}: the manifest's ${what} has no sha256 and size to verify it against`);
+  }
+  return { key: imageKeys.keyOfLink(artifact.link.path), size: artifact.size, sha256: artifact.sha256, md5: artifact.md5 };
+}
+
+/**
+ * stage-image (one source image): pins its rootfs (location, size, sha256), kernel, initrd and
+ * boot parameters, its result name (image map, else `<source name>_cfs_<session>`) and a
+ * result ID allocated now but registered only after verification; records it in the plan and
+ * moves the session to running. Running it twice returns the plan entry already recorded.
+ */
+export async function stageImage(ports: StepPorts, input: { session: string; image_id: string }): Promise<StagedImage> {
+  const session = await loadActiveSession(ports, input.session);
+  const existing = session.status.plan?.find((p) => p.image_id === input.image_id);
+  if (existing) return existing;
+
+  const ready = await readReadyManifest(ports, input.image_id);
+  if (!ready) throw new NotFoundError('image with a rootfs', input.image_id);
+  const { image, manifest, rootfs } = ready;
+  const byType = (type: string) => manifest.artifacts.find((a) => a.type === type);
+  const resultId = randomUUID();
+  const mapped = session.target.image_map.find((m) => m.source_id === input.image_id);
+  const entry: StagedImage = {
+    image_id: input.image_id,
+    source_name: image.name,
+    arch: image.arch,
+    rootfs: pin(rootfs, 'rootfs', input.image_id)!,
+    result_name: mapped?.result_name ?? `${image.name}_cfs_${session.name}`,
+    result_id: resultId,
+    upload_prefix: imageKeys.prefix(resultId),
+  };
+  const kernel = pin(byType(KERNEL_TYPE), 'kernel', input.image_id);
+  const initrd = pin(byType(INITRD_TYPE), 'initrd', input.image_id);
+  const bootParameters = pin(byType(BOOT_PARAMETERS_TYPE), 'boot parameters', input.image_id);
+  if (kernel) entry.kernel = kernel;
+  if (initrd) entry.initrd = initrd;
+  if (bootParameters) entry.boot_parameters = bootParameters;
+
+  const stamp = ports.clock.now().toISOString();
+  let pinned = entry;
+  await ports.sessions.update(session.name, (s) => {
+    const already = s.status.plan?.find((p) => p.image_id === input.image_id);
+    pinned = already ?? entry;
+    const plan = already ? s.status.plan! : [...(s.status.plan ?? []), entry];
+    const progressed = endStep(startStep(s, { name: 'stage', image_id: input.image_id }, stamp), { name: 'stage', image_id: input.image_id }, 'succeeded', stamp);
+    return advanceSession({ ...progressed, status: { ...progressed.status, plan } }, { status: 'running' });
+  });
+  return pinned;
+}

@@ -1,0 +1,35 @@
+import type { ArtifactStore } from '../ports/artifact-store.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { EventPublisher } from '../ports/event-publisher.ts';
+import type { ImageRegistry } from '../ports/image-registry.ts';
+import type { SessionStore } from '../ports/session-store.ts';
+
+/** Settings the control-plane steps read (from the options in the store, or defaults). */
+export interface WorkflowSettings {
+  /** How long a session waits for its source images before it fails. */
+  imageWaitTimeoutSeconds: number;
+  /** How often a waiting session re-checks when no Image Registered event wakes it. */
+  imagePollIntervalSeconds: number;
+  /** The runner's whole budget (staging, every layer, packaging). */
+  runnerTimeoutSeconds: number;
+  squashfs: { compressor: 'source' | 'gzip' | 'xz' | 'lzo' | 'lz4' | 'zstd'; level?: number };
+  allowedCloneSchemes: string[];
+}
+
+export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
+  imageWaitTimeoutSeconds: 3600,
+  imagePollIntervalSeconds: 30,
+  runnerTimeoutSeconds: 4 * 3600,
+  squashfs: { compressor: 'source' },
+  allowedCloneSchemes: ['https', 'ssh', 'file'],
+};
+
+/** What every control-plane step receives from a composition root (Lambda or the embedded engine). */
+export interface StepPorts {
+  sessions: SessionStore;
+  images: ImageRegistry;
+  artifacts: ArtifactStore;
+  events: EventPublisher;
+  clock: Clock;
+  settings: WorkflowSettings;
+}

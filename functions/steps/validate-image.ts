@@ -1,0 +1,66 @@
+import { ImageWaitTimeoutError, SessionCancelledError } from '../core/errors.ts';
+import { advanceSession } from '../core/sessions/status.ts';
+import { endStep, startStep } from '../core/workflow/step-progress.ts';
+import type { SessionRecord } from '../core/model/session.ts';
+import { readReadyManifest } from './image-manifest.ts';
+import type { StepPorts } from './step-ports.ts';
+
+export interface ValidateImagesOutput {
+  ready: boolean;
+  /** The unique source image IDs, in the order the target groups name them. */
+  images: string[];
+  missing: string[];
+  /** How long WaitForImages parks before validating again. */
+  poll_seconds: number;
+}
+
+/** The unique image IDs of a session's target groups, in first-mention order. */
+export function sourceImageIds(session: SessionRecord): string[] {
+  return [...new Set(session.target.groups.flatMap((g) => g.members))];
+}
+
+/** Loads a session the workflow is driving; a deleted or finished one ends the workflow. */
+export async function loadActiveSession(ports: StepPorts, name: string): Promise<SessionRecord> {
+  const session = await ports.sessions.get(name);
+  if (!session) throw new SessionCancelledError(`session '${name}' was deleted`);
+  if (session.status.session.status === 'complete') throw new SessionCancelledError(`session '${name}' has already completed`);
+  return session;
+}
+
+/**
+ * validate-image: every source image must be registered with a rootfs. Missing ones keep the
+ * session pending with a message naming them, until the image wait deadline (counted from the
+ * session's start) passes.
+ */
+export async function validateImages(ports: StepPorts, input: { session: string }): Promise<ValidateImagesOutput> {
+  const session = await loadActiveSession(ports, input.session);
+  const images = sourceImageIds(session);
+  const missing: string[] = [];
+  for (const id of images) {
+    if (!(await readReadyManifest(ports, id))) missing.push(id);
+  }
+  const now = ports.clock.now();
+  const stamp = now.toISOString();
+  const poll_seconds = Math.max(1, Math.round(ports.settings.imagePollIntervalSeconds));
+
+  if (missing.length === 0) {
+    await ports.sessions.update(session.name, (s) => {
+      const next = endStep(startStep(s, { name: 'validate' }, stamp), { name: 'validate' }, 'succeeded', stamp);
+      return { ...next, status: { ...next.status, message: undefined } };
+    });
+    return { ready: true, images, missing, poll_seconds };
+  }
+
+  const waitedSeconds = (now.getTime() - Date.parse(session.status.session.start_time)) / 1000;
+  if (waitedSeconds >= ports.settings.imageWaitTimeoutSeconds) {
+    throw new ImageWaitTimeoutError(
+      `image(s) ${missing.join(', ')} did not become ready (registered with a rootfs) within the image wait timeout of ${ports.settings.imageWaitTimeoutSeconds}s`,
+    );
+  }
+  await ports.sessions.update(session.name, (s) =>
+    advanceSession(startStep(s, { name: 'validate' }, stamp), {
+      message: `waiting for image(s) to be registered with a rootfs: ${missing.join(', ')}`,
+    }),
+  );
+  return { ready: false, images, missing, poll_seconds: Math.min(poll_seconds, Math.max(1, Math.ceil(ports.settings.imageWaitTimeoutSeconds - waitedSeconds))) };
+}
