@@ -53,6 +53,8 @@ export async function failSession(
 ): Promise<SessionFailure | undefined> {
   const session = await ports.sessions.get(input.session);
   if (!session) return undefined;
+  // A completed session keeps its outcome: never undo a recorded success, never fail twice.
+  if (session.status.session.status === 'complete') return session.status.failure;
   await removeSessionResults(ports, session);
 
   const stamp = ports.clock.now().toISOString();

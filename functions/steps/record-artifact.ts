@@ -12,6 +12,9 @@ export async function recordArtifacts(
   ports: StepPorts,
   input: { session: string; results: { image_id: string; result_id: string }[] },
 ): Promise<void> {
+  const current = await ports.sessions.get(input.session);
+  // Run twice (a retried invocation after success): the first run already recorded everything.
+  if (current?.status.session.status === 'complete' && current.status.session.succeeded === 'true') return;
   const session = await loadActiveSession(ports, input.session);
   const stamp = ports.clock.now().toISOString();
   const artifacts: SessionArtifact[] = input.results.map((r) => ({ image_id: r.image_id, result_id: r.result_id, type: 'ims_customized_image' }));

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
+import { ConflictError, NotFoundError } from '../../functions/core/errors.ts';
+import type { ImageRecord } from '../../functions/core/model/image.ts';
+import type { SessionRecord } from '../../functions/core/model/session.ts';
+import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
+import type { ImageRegistry } from '../../functions/ports/image-registry.ts';
+import type { SessionStore } from '../../functions/ports/session-store.ts';
+import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../functions/steps/step-ports.ts';
+
+/** A hand-written fake keyed map with the stores' contract (conflict on create, not-found on update). */
+class MemoryTable<T> {
+  readonly items = new Map<string, T>();
+  constructor(
+    private readonly idOf: (t: T) => string,
+    private readonly kind: string,
+  ) {}
+  async create(item: T) {
+    if (this.items.has(this.idOf(item))) throw new ConflictError(`${this.kind} exists`);
+    this.items.set(this.idOf(item), structuredClone(item));
+  }
+  async get(id: string) {
+    const item = this.items.get(id);
+    return item ? structuredClone(item) : undefined;
+  }
+  async list() {
+    return [...this.items.values()].map((i) => structuredClone(i));
+  }
+  async update(id: string, change: (t: T) => T) {
+    const item = this.items.get(id);
+    if (!item) throw new NotFoundError(this.kind, id);
+    const next = change(structuredClone(item));
+    this.items.set(id, JSON.parse(JSON.stringify(next)) as T);
+    return structuredClone(next);
+  }
+  async delete(id: string) {
+    return this.items.delete(id);
+  }
+}
+
+export interface FakeStepPorts extends StepPorts {
+  sessionTable: MemoryTable<SessionRecord>;
+  imageTable: MemoryTable<ImageRecord>;
+  artifacts: FsArtifactStore;
+  published: ProductEvent[];
+  setNow(iso: string): void;
+  dispose(): void;
+}
+
+/** Step ports with in-memory records, a real filesystem artifact store in a temp dir and a settable clock. */
+export function fakeStepPorts(): FakeStepPorts {
+  const dir = mkdtempSync(join(tmpdir(), 'cfs-steps-'));
+  const sessionTable = new MemoryTable<SessionRecord>((s) => s.name, 'session');
+  const imageTable = new MemoryTable<ImageRecord>((i) => i.id, 'image');
+  const published: ProductEvent[] = [];
+  let now = new Date('2026-11-26T10:00:00Z');
+  return {
+    sessionTable,
+    imageTable,
+    sessions: sessionTable as unknown as SessionStore,
+    images: imageTable as unknown as ImageRegistry,
+    artifacts: new FsArtifactStore(join(dir, 'artifacts')),
+    events: { publish: async (event) => void published.push(event) },
+    clock: { now: () => now },
+    settings: { ...DEFAULT_WORKFLOW_SETTINGS, imageWaitTimeoutSeconds: 600, imagePollIntervalSeconds: 5 },
+    published,
+    setNow: (iso) => {
+      now = new Date(iso);
+    },
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}

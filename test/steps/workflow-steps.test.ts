@@ -1,0 +1,207 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { failSession, reasonOf } from '../../functions/steps/fail-session.ts';
+import { packageAndUpload } from '../../functions/steps/package-and-upload.ts';
+import { recordArtifacts } from '../../functions/steps/record-artifact.ts';
+import { renderInventory, renderInventoryStep } from '../../functions/steps/render-inventory.ts';
+import { stageImage } from '../../functions/steps/stage-image.ts';
+import { validateImages } from '../../functions/steps/validate-image.ts';
+import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
+
+const A = '11111111-1111-4111-8111-111111111111';
+const B = '22222222-2222-4222-8222-222222222222';
+const noPassthrough = () => [];
+
+describe('the control-plane steps', () => {
+  let ports: FakeStepPorts;
+  beforeEach(() => {
+    ports = fakeStepPorts();
+  });
+  afterEach(() => ports.dispose());
+
+  async function uploadResult(sessionName: string, imageId: string, content: string) {
+    const plan = (await ports.sessions.get(sessionName))!.status.plan!.find((p) => p.image_id === imageId)!;
+    const rootfs = await ports.artifacts.put(`${plan.upload_prefix}rootfs`, content);
+    return { plan, rootfs };
+  }
+
+  async function writeOutcome(sessionName: string, outcome: Record<string, unknown>) {
+    await ports.artifacts.put(`sessions/${sessionName}/runner-outcome.json`, JSON.stringify(outcome));
+  }
+
+  it('keeps a session pending with a message naming the images not registered yet', async () => {
+    // Arrange
+    await registerImage(ports, A, 'base');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A, B] }));
+    // Act
+    const result = await validateImages(ports, { session: 's1' });
+    // Assert
+    expect(result).toMatchObject({ ready: false, images: [A, B], missing: [B] });
+    const session = await ports.sessions.get('s1');
+    expect(session?.status.session.status).toBe('pending');
+    expect(session?.status.message).toContain(B);
+  });
+
+  it('fails validation with ImageWaitTimeoutError once the wait timeout has passed', async () => {
+    // Arrange
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    ports.setNow('2026-11-26T10:10:01Z');
+    // Act
+    const attempt = validateImages(ports, { session: 's1' });
+    // Assert
+    await expect(attempt).rejects.toMatchObject({ name: 'ImageWaitTimeoutError' });
+    await expect(attempt).rejects.toThrow(A);
+  });
+
+  it('pins each image once, naming results by the image map or <source>_cfs_<session>', async () => {
+    // Arrange
+    await registerImage(ports, A, 'compute-base');
+    await registerImage(ports, B, 'uan-base');
+    await ports.sessionTable.create(
+      pendingSession('s1', { Compute: [A], UAN: [B] }, { target: { definition: 'image', groups: [{ name: 'Compute', members: [A] }, { name: 'UAN', members: [B] }], image_map: [{ source_id: A, result_name: 'compute-new' }] } }),
+    );
+    // Act
+    const first = await stageImage(ports, { session: 's1', image_id: A });
+    const again = await stageImage(ports, { session: 's1', image_id: A });
+    const second = await stageImage(ports, { session: 's1', image_id: B });
+    // Assert
+    expect(again).toEqual(first);
+    expect(first.result_name).toBe('compute-new');
+    expect(second.result_name).toBe('uan-base_cfs_s1');
+    expect(first.rootfs.key).toBe(`boot-images/${A}/rootfs`);
+    const session = await ports.sessions.get('s1');
+    expect(session?.status.plan).toHaveLength(2);
+    expect(session?.status.session.status).toBe('running');
+  });
+
+  it('renders hosts as the source image IDs, cfs_image with the chroot connection, and only the given groups', async () => {
+    // Arrange
+    const session = pendingSession('s1', { Compute: [A, B], UAN: [B] });
+    // Act
+    const inventory = renderInventory(session) as { all: { children: Record<string, { hosts: Record<string, unknown>; vars?: Record<string, unknown> }> } };
+    // Assert
+    expect(Object.keys(inventory.all.children)).toEqual(['cfs_image', 'Compute', 'UAN']);
+    expect(Object.keys(inventory.all.children.cfs_image!.hosts)).toEqual([A, B]);
+    expect(inventory.all.children.cfs_image!.vars).toMatchObject({ ansible_connection: 'community.general.chroot', cray_cfs_image: true });
+    expect(Object.keys(inventory.all.children.UAN!.hosts)).toEqual([B]);
+  });
+
+  it('refuses two images that would get the same result name', async () => {
+    // Arrange
+    await registerImage(ports, A, 'same');
+    await registerImage(ports, B, 'same');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A, B] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    await stageImage(ports, { session: 's1', image_id: B });
+    // Act
+    const attempt = renderInventoryStep(ports, { session: 's1' }, noPassthrough);
+    // Assert
+    await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'target.image_map' });
+  });
+
+  it('writes a run document that limits Ansible to the session images by default', async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    // Act
+    const { document_key } = await renderInventoryStep(ports, { session: 's1' }, noPassthrough);
+    // Assert
+    const chunks: Buffer[] = [];
+    for await (const c of await ports.artifacts.get(document_key)) chunks.push(c as Buffer);
+    const document = JSON.parse(Buffer.concat(chunks).toString());
+    expect(document.ansible.limit).toBe(A);
+    expect(document.layers).toEqual([{ index: 0, name: 'base', clone_url: 'https://user:secret@git.example/base.git', commit: 'a'.repeat(40), playbook: 'site.yml' }]);
+    expect(document.images[0]).toMatchObject({ image_id: A, upload_prefix: expect.stringMatching(/^boot-images\/[0-9a-f-]{36}\/$/) });
+  });
+
+  it('registers a verified result with its lineage, the source kernel as fallback, and without credentials', async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    const { plan, rootfs } = await uploadResult('s1', A, 'customized rootfs');
+    await writeOutcome('s1', { session: 's1', status: 'succeeded', started: 't0', finished: '2026-11-26T10:01:00Z', layers: [], images: [{ image_id: A, result_id: plan.result_id, result_name: plan.result_name, staged: true, customized: true, uploaded: { rootfs } }] });
+    // Act
+    const result = await packageAndUpload(ports, { session: 's1', image_id: A });
+    // Assert
+    expect(result).toEqual({ image_id: A, result_id: plan.result_id });
+    const image = await ports.images.get(plan.result_id);
+    expect(image?.name).toBe('a_cfs_s1');
+    expect(image?.metadata?.cfs_source_image_id).toBe(A);
+    expect(image?.metadata?.cfs_layers).toContain('https://git.example/base.git');
+    expect(image?.metadata?.cfs_layers).not.toContain('secret');
+    const manifestChunks: Buffer[] = [];
+    for await (const c of await ports.artifacts.get(`boot-images/${plan.result_id}/manifest.json`)) manifestChunks.push(c as Buffer);
+    const manifest = JSON.parse(Buffer.concat(manifestChunks).toString());
+    expect(manifest.artifacts.map((a: { link: { path: string } }) => a.link.path)).toEqual([`s3://${plan.upload_prefix}rootfs`, `s3://boot-images/${A}/kernel`]);
+    expect(ports.published.map((e) => e.detailType)).toEqual(['Image Registered']);
+  });
+
+  it('registers nothing when the uploaded bytes differ from what the runner recorded', async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    const { plan, rootfs } = await uploadResult('s1', A, 'customized rootfs');
+    await ports.artifacts.put(rootfs.key, 'customized rootfX');
+    await writeOutcome('s1', { session: 's1', status: 'succeeded', started: 't0', finished: 't1', layers: [], images: [{ image_id: A, result_id: plan.result_id, result_name: plan.result_name, staged: true, customized: true, uploaded: { rootfs } }] });
+    // Act
+    const attempt = packageAndUpload(ports, { session: 's1', image_id: A });
+    // Assert
+    await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError' });
+    expect(await ports.images.get(plan.result_id)).toBeUndefined();
+  });
+
+  it('records the artifacts and completes the session as succeeded', async () => {
+    // Arrange
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    // Act
+    await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: B }] });
+    await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: B }] });
+    // Assert
+    const session = await ports.sessions.get('s1');
+    expect(session?.status.artifacts).toEqual([{ image_id: A, result_id: B, type: 'ims_customized_image' }]);
+    expect(session?.status.session).toMatchObject({ status: 'complete', succeeded: 'true', completion_time: '2026-11-26T10:00:00.000Z' });
+    expect(ports.published.at(-1)).toMatchObject({ detailType: 'Session Completed', detail: { name: 's1', succeeded: 'true' } });
+  });
+
+  it('fails a session with the runner-named layer, deregisters its results and removes its uploads', async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    await renderInventoryStep(ports, { session: 's1' }, noPassthrough);
+    const { plan } = await uploadResult('s1', A, 'half-made');
+    await writeOutcome('s1', { session: 's1', status: 'failed', reason: 'layer base failed: task "break" failed\nmore', failed_layer: 'base', started: 't0', finished: 't1', layers: [], images: [] });
+    // Act
+    const failure = await failSession(ports, { session: 's1', error: { Error: 'States.TaskFailed', Cause: '{"StoppedReason":"Essential container in task exited"}' } });
+    // Assert
+    expect(failure).toEqual({ step: 'ansible', layer: 'base', reason: 'layer base failed: task "break" failed' });
+    const session = await ports.sessions.get('s1');
+    expect(session?.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
+    expect(session?.status.failure?.layer).toBe('base');
+    expect(session?.status.steps?.find((s) => s.name === 'ansible')?.state).toBe('failed');
+    expect(await ports.artifacts.list(plan.upload_prefix)).toEqual([]);
+    expect(await ports.artifacts.list(`boot-images/${A}/`)).toHaveLength(3);
+  });
+
+  it('leaves a completed session and its result images alone when the failure path runs late', async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    const plan = await stageImage(ports, { session: 's1', image_id: A });
+    await ports.imageTable.create({ id: plan.result_id, name: plan.result_name, created: 't', arch: 'x86_64' });
+    await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: plan.result_id }] });
+    // Act
+    await failSession(ports, { session: 's1', reason: 'late' });
+    // Assert
+    expect((await ports.sessions.get('s1'))?.status.session.succeeded).toBe('true');
+    expect(await ports.images.get(plan.result_id)).toBeDefined();
+  });
+
+  it('reads the message out of a Lambda error cause and keeps it to one line', () => {
+    expect(reasonOf({ Error: 'IntegrityError', Cause: JSON.stringify({ errorType: 'IntegrityError', errorMessage: 'sha256 mismatch\nstack' }) })).toBe('sha256 mismatch');
+    expect(reasonOf({ Error: 'X', Cause: 'plain text' })).toBe('plain text');
+  });
+});
