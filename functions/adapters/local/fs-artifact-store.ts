@@ -1,6 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,13 +17,64 @@ export function assertSafeKey(key: string): void {
   }
 }
 
+/** The methods a signed URL can grant: GET (and HEAD) reads an object, PUT writes it. */
+export type SignedMethod = 'GET' | 'PUT';
+
+/** The outcome of checking a signed URL's query against the method and key it is used for. */
+export type SignatureCheck = 'valid' | 'expired' | 'invalid';
+
+const SECRET_BYTES = 32;
+
+/**
+ * The HMAC secret of the embedded server's signed URLs: generated once, kept (mode 0600) in the
+ * data directory, so URLs handed out stay valid across a restart and no two data directories
+ * share a secret.
+ */
+export async function loadOrCreateSigningSecret(file: string): Promise<Buffer> {
+  try {
+    const existing = await readFile(file);
+    if (existing.length >= SECRET_BYTES) return existing;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(dirname(file), { recursive: true });
+  const secret = randomBytes(SECRET_BYTES);
+  const temporary = `${file}.${randomUUID()}.partial`;
+  await writeFile(temporary, secret, { mode: 0o600 });
+  await rename(temporary, file);
+  return secret;
+}
+
+export interface FsArtifactStoreOptions {
+  /** Signs upload and download URLs (HMAC-SHA256); a random per-process secret when omitted. */
+  secret?: Buffer;
+  /** Where the embedded artifact endpoint is served (e.g. `http://127.0.0.1:8787/artifacts`); see setBaseUrl. */
+  baseUrl?: string;
+}
+
 /**
  * The artifact store on a local directory (the embedded default): `<root>/<bucket>/<path>`.
  * Writes go to a temporary file beside the target and are renamed into place, so a failed or
- * interrupted write leaves no object; md5 and sha256 are computed in the same pass.
+ * interrupted write leaves no object; md5 and sha256 are computed in the same pass. Upload and
+ * download URLs point at the embedded server's streaming artifact endpoint
+ * (functions/api/routes/artifacts.ts), signed with an HMAC over method, key and expiry.
  */
 export class FsArtifactStore implements ArtifactStore {
-  constructor(readonly root: string) {}
+  private readonly secret: Buffer;
+  private baseUrl: string | undefined;
+
+  constructor(
+    readonly root: string,
+    options: FsArtifactStoreOptions = {},
+  ) {
+    this.secret = options.secret ?? randomBytes(SECRET_BYTES);
+    this.baseUrl = options.baseUrl?.replace(/\/+$/, '');
+  }
+
+  /** The server's address is known only once it listens; the composition root sets it then. */
+  setBaseUrl(baseUrl: string): void {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
 
   /** The file behind a key (the runner and the engine on the same machine read it directly). */
   pathOf(key: string): string {
@@ -60,11 +111,8 @@ export class FsArtifactStore implements ArtifactStore {
 
   async get(key: string): Promise<Readable> {
     const path = this.pathOf(key);
-    try {
-      await stat(path);
-    } catch {
-      throw new NotFoundError('artifact', key);
-    }
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new NotFoundError('artifact', key);
     return createReadStream(path, { highWaterMark: 1 << 20 });
   }
 
@@ -100,11 +148,31 @@ export class FsArtifactStore implements ArtifactStore {
     return keys.filter((k) => k.startsWith(prefix)).sort();
   }
 
-  async uploadUrl(): Promise<string> {
-    throw new Error('FsArtifactStore.uploadUrl: signed URLs are served by the embedded artifact endpoint (not wired yet)');
+  async uploadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    return this.signedUrl('PUT', key, expiresInSeconds);
   }
 
-  async downloadUrl(): Promise<string> {
-    throw new Error('FsArtifactStore.downloadUrl: signed URLs are served by the embedded artifact endpoint (not wired yet)');
+  async downloadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    return this.signedUrl('GET', key, expiresInSeconds);
+  }
+
+  /** Checks a signed URL's `expires` and `signature` for the method and key it is used on. */
+  verifySignedRequest(method: SignedMethod, key: string, expires: string | undefined, signature: string | undefined, now = Date.now()): SignatureCheck {
+    if (!expires || !signature || !/^\d{1,12}$/.test(expires) || !/^[a-f0-9]{64}$/.test(signature)) return 'invalid';
+    const expected = Buffer.from(this.sign(method, key, expires), 'hex');
+    if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return 'invalid';
+    return Number(expires) * 1000 < now ? 'expired' : 'valid';
+  }
+
+  private signedUrl(method: SignedMethod, key: string, expiresInSeconds: number): string {
+    assertSafeKey(key);
+    if (!this.baseUrl) throw new Error('FsArtifactStore: the artifact endpoint URL is not known yet (the server is not listening)');
+    const expires = String(Math.floor(Date.now() / 1000) + Math.max(1, Math.floor(expiresInSeconds)));
+    const query = new URLSearchParams({ expires, signature: this.sign(method, key, expires) });
+    return `${this.baseUrl}/${key}?${query}`;
+  }
+
+  private sign(method: SignedMethod, key: string, expires: string): string {
+    return createHmac('sha256', this.secret).update(`${method}\n${key}\n${expires}`).digest('hex');
   }
 }

@@ -15,6 +15,11 @@ export interface ImageRecord {
   arch: ImageArch;
   link?: ImageLink | null;
   metadata?: Record<string, string>;
+  /**
+   * Not an IMS field (the API leaves it out): when the image first had a rootfs in its
+   * manifest. Set once and never cleared; `Image Registered` is published exactly when it is set.
+   */
+  rootfs_registered?: string;
 }
 
 export const ROOTFS_TYPE = 'application/vnd.cray.image.rootfs.squashfs';

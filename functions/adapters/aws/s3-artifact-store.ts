@@ -1,0 +1,172 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { NotFoundError, TransientError, ValidationError } from '../../core/errors.ts';
+import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
+
+export interface S3ArtifactStoreOptions {
+  /** Bytes per multipart part (S3's minimum is 5 MiB); memory use is about partSize x queueSize. */
+  partSize?: number;
+  /** Parts uploaded at once. */
+  queueSize?: number;
+}
+
+const TRANSIENT = new Set([
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'ThrottlingException',
+  'TimeoutError',
+]);
+
+function isMissing(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** Throttling, 5xx and dropped connections become TransientError (retried by callers and the state machine). */
+function translate(error: unknown, what: string): never {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (TRANSIENT.has(e.name ?? '') || status >= 500 || /ECONNREFUSED|ECONNRESET|socket hang up|EPIPE/.test(String(error))) {
+    throw new TransientError(`artifact store unavailable while ${what}: ${e.name ?? String(error)}`);
+  }
+  throw error;
+}
+
+/** `bucket/path` -> S3 Bucket and Key. */
+export function splitKey(key: string): { Bucket: string; Key: string } {
+  const slash = key.indexOf('/');
+  if (slash <= 0 || slash === key.length - 1) throw new ValidationError(`artifact key '${key}' is not <bucket>/<path>`, 'key');
+  return { Bucket: key.slice(0, slash), Key: key.slice(slash + 1) };
+}
+
+/**
+ * The artifact store on S3 (AWS, or any S3-protocol endpoint). Writes stream through a
+ * multipart upload (lib-storage) while md5 and sha256 are computed in the same pass, so no
+ * image is ever held whole in memory; a failed or interrupted write aborts the multipart upload
+ * and leaves no object. Upload and download URLs are presigned.
+ */
+export class S3ArtifactStore implements ArtifactStore {
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(
+    private readonly client: S3Client,
+    options: S3ArtifactStoreOptions = {},
+  ) {
+    this.partSize = options.partSize ?? 16 * 1024 * 1024;
+    this.queueSize = options.queueSize ?? 4;
+  }
+
+  async put(key: string, body: Readable | Buffer | string, options: { contentType?: string } = {}): Promise<StoredObject> {
+    const target = splitKey(key);
+    const md5 = createHash('md5');
+    const sha256 = createHash('sha256');
+    let size = 0;
+    const measure = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        md5.update(chunk);
+        sha256.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+    const measured = new PassThrough({ highWaterMark: 1 << 20 });
+    const upload = new Upload({
+      client: this.client,
+      params: { ...target, Body: measured, ...(options.contentType ? { ContentType: options.contentType } : {}) },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    // A failing source destroys `measured` with its error, which fails the upload and aborts the
+    // multipart upload before done() settles; a failing upload stops reading the source.
+    let sourceError: unknown;
+    const feeding = pipeline(source, measure, measured).catch((error: unknown) => {
+      sourceError = error;
+      throw error;
+    });
+    let result;
+    try {
+      [result] = await Promise.all([upload.done(), feeding]);
+    } catch (error) {
+      source.destroy();
+      measured.destroy();
+      translate(sourceError ?? error, `writing ${key}`);
+    }
+    const md5Hex = md5.digest('hex');
+    return { key, size, md5: md5Hex, sha256: sha256.digest('hex'), etag: (result?.ETag ?? md5Hex).replace(/"/g, '') };
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const out = await this.client.send(new GetObjectCommand(splitKey(key)));
+      return out.Body as Readable;
+    } catch (error) {
+      if (isMissing(error)) throw new NotFoundError('artifact', key);
+      translate(error, `reading ${key}`);
+    }
+  }
+
+  async head(key: string): Promise<{ size: number; etag: string } | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand(splitKey(key)));
+      return { size: out.ContentLength ?? 0, etag: (out.ETag ?? '').replace(/"/g, '') };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      translate(error, `looking up ${key}`);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand(splitKey(key)));
+    } catch (error) {
+      if (!isMissing(error)) translate(error, `deleting ${key}`);
+    }
+  }
+
+  /** Keys starting with `prefix`; the prefix names its bucket (`bucket/` or `bucket/path-prefix`). */
+  async list(prefix: string): Promise<string[]> {
+    const slash = prefix.indexOf('/');
+    const bucket = slash < 0 ? prefix : prefix.slice(0, slash);
+    const keyPrefix = slash < 0 ? '' : prefix.slice(slash + 1);
+    const keys: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix || undefined, ContinuationToken: token }),
+        );
+        for (const object of out.Contents ?? []) if (object.Key) keys.push(`${bucket}/${object.Key}`);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchBucket') return [];
+      translate(error, `listing ${prefix}`);
+    }
+    return keys.sort();
+  }
+
+  async uploadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.client, new PutObjectCommand(splitKey(key)), { expiresIn: expiresInSeconds });
+  }
+
+  async downloadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand(splitKey(key)), { expiresIn: expiresInSeconds });
+  }
+}

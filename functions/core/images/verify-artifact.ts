@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import { IntegrityError } from '../errors.ts';
+import type { ArtifactStore } from '../../ports/artifact-store.ts';
+
+/** The size and checksums an artifact's bytes must have. */
+export interface ExpectedChecksums {
+  size: number;
+  md5: string;
+  sha256: string;
+}
+
+/** Streams a stored object once through md5 and sha256 (never holding it in memory). */
+export async function measureStoredObject(artifacts: ArtifactStore, key: string): Promise<ExpectedChecksums> {
+  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
+  let size = 0;
+  for await (const chunk of await artifacts.get(key)) {
+    md5.update(chunk as Buffer);
+    sha256.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+}
+
+/**
+ * Checks that the stored bytes at `key` are the ones an uploader measured: the size first (a
+ * cheap HEAD), then md5 and sha256 over the stored bytes. Throws IntegrityError naming what
+ * differs; the artifact store never vouches for bytes it did not see whole.
+ */
+export async function verifyStoredArtifact(artifacts: ArtifactStore, key: string, expected: ExpectedChecksums): Promise<void> {
+  const head = await artifacts.head(key);
+  if (!head) throw new IntegrityError(`${key} was not uploaded`);
+  if (head.size !== expected.size) {
+    throw new IntegrityError(`${key} holds ${head.size} bytes, the uploader sent ${expected.size}`);
+  }
+  const measured = await measureStoredObject(artifacts, key);
+  for (const field of ['size', 'md5', 'sha256'] as const) {
+    if (measured[field] !== expected[field]) {
+      throw new IntegrityError(`${key} ${field} is ${measured[field]}, the uploader measured ${expected[field]}`);
+    }
+  }
+}
