@@ -1,0 +1,225 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { RunnerFailure } from './failures.ts';
+import { ToolError, type ProcessGroups } from './process-groups.ts';
+import type { RunDocument, RunLayer } from './run-document.ts';
+
+/**
+ * The scheme of a clone URL as git sees it: `https://…` -> https, `user@host:path` (scp-like)
+ * -> ssh, a local path -> file, `ext::…` (a transport helper) -> ext.
+ */
+export function cloneUrlScheme(url: string): string {
+  const explicit = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url);
+  if (explicit?.[1]) return explicit[1].toLowerCase();
+  const helper = /^([A-Za-z][A-Za-z0-9+.-]*)::/.exec(url);
+  if (helper?.[1]) return helper[1].toLowerCase();
+  // git treats `host:path` as ssh unless a slash comes before the colon.
+  const colon = url.indexOf(':');
+  if (colon > 0 && !url.slice(0, colon).includes('/')) return 'ssh';
+  return 'file';
+}
+
+/** Refuses a clone URL whose scheme the session's settings do not allow. */
+export function checkCloneUrl(layer: RunLayer, allowed: string[]): void {
+  const scheme = cloneUrlScheme(layer.clone_url);
+  if (!allowed.includes(scheme)) {
+    throw new RunnerFailure('input', `layer '${layer.name}': clone URL scheme '${scheme}' is not allowed (allowed: ${allowed.join(', ')})`, {
+      layer: layer.name,
+    });
+  }
+}
+
+/** The options CFS lets through to ansible-playbook, and whether each takes a value. */
+const PASSTHROUGH_OPTIONS: Record<string, { takesValue: boolean; integer?: boolean }> = {
+  '-e': { takesValue: true },
+  '--extra-vars': { takesValue: true },
+  '-f': { takesValue: true, integer: true },
+  '--forks': { takesValue: true, integer: true },
+  '-t': { takesValue: true },
+  '--tags': { takesValue: true },
+  '--skip-tags': { takesValue: true },
+  '--start-at-task': { takesValue: true },
+};
+
+/**
+ * Checks passthrough argv tokens against the options CFS allows (`-e/--extra-vars`,
+ * `-f/--forks`, `-t/--tags`, `--skip-tags`, `--start-at-task`), in `--opt value`,
+ * `--opt=value` and `-ovalue` forms. The control plane validates them first; this is the
+ * runner refusing to pass anything else to a root process on its own word.
+ */
+export function checkPassthrough(tokens: string[]): void {
+  for (let i = 0; i < tokens.length; i += 1) {
+    const token = tokens[i] ?? '';
+    let option: string;
+    let value: string | undefined;
+    if (token.startsWith('--')) {
+      const eq = token.indexOf('=');
+      option = eq === -1 ? token : token.slice(0, eq);
+      value = eq === -1 ? undefined : token.slice(eq + 1);
+    } else if (/^-[a-z]/.test(token)) {
+      option = token.slice(0, 2);
+      value = token.length > 2 ? token.slice(2) : undefined;
+    } else {
+      throw new RunnerFailure('input', `ansible passthrough: unexpected argument '${token}'`);
+    }
+    const spec = PASSTHROUGH_OPTIONS[option];
+    if (!spec) throw new RunnerFailure('input', `ansible passthrough: option '${option}' is not allowed`);
+    if (value === undefined) {
+      value = tokens[i + 1];
+      i += 1;
+      if (value === undefined) throw new RunnerFailure('input', `ansible passthrough: option '${option}' needs a value`);
+    }
+    if (spec.integer && !/^\d+$/.test(value)) throw new RunnerFailure('input', `ansible passthrough: option '${option}' needs a whole number, got '${value}'`);
+  }
+}
+
+/** The ansible-playbook argv for one layer (the playbook last, after `--`). */
+export function ansiblePlaybookArgs(options: { inventory: string; limit: string; verbosity: number; passthrough: string[]; playbook: string }): string[] {
+  const args = ['--inventory', options.inventory];
+  if (options.limit) args.push('--limit', options.limit);
+  if (options.verbosity > 0) args.push(`-${'v'.repeat(options.verbosity)}`);
+  args.push(...options.passthrough, '--', options.playbook);
+  return args;
+}
+
+/**
+ * The inventory file: the document's inventory with each image host's `ansible_host` set to
+ * its staged root (as a host variable under `all.hosts`, which wins over any group variable).
+ */
+export function inventoryWithRoots(inventory: RunDocument['inventory'], roots: Map<string, string>): Record<string, unknown> {
+  const copy = structuredClone(inventory) as { all: Record<string, unknown> };
+  const hosts = (copy.all.hosts ?? {}) as Record<string, Record<string, unknown> | null>;
+  for (const [imageId, root] of roots) hosts[imageId] = { ...(hosts[imageId] ?? {}), ansible_host: root };
+  copy.all.hosts = hosts;
+  return copy;
+}
+
+/** Writes the inventory as YAML. */
+export async function writeInventory(path: string, inventory: RunDocument['inventory'], roots: Map<string, string>): Promise<void> {
+  await writeFile(path, stringify(inventoryWithRoots(inventory, roots)), { mode: 0o600 });
+}
+
+/** Hosts that failed or were unreachable, from the PLAY RECAP at the end of a log. */
+export function failedHostsFromRecap(log: string): string[] {
+  const failed: string[] = [];
+  const recap = log.lastIndexOf('PLAY RECAP');
+  if (recap === -1) return failed;
+  const pattern = /^(\S+)\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)/gm;
+  for (const match of log.slice(recap).matchAll(pattern)) {
+    if (Number(match[2]) > 0 || Number(match[3]) > 0) failed.push(match[1] ?? '');
+  }
+  return failed;
+}
+
+/**
+ * Clones a layer's repository at its pinned commit, shallow: `git init`, then
+ * `git fetch --depth 1 -- <url> <commit>` (a server that refuses unadvertised commits gets a
+ * full fetch instead), then a detached checkout. `--` keeps a URL from being read as an
+ * option; GIT_ALLOW_PROTOCOL keeps git (and submodules, transport helpers) to the allowed schemes.
+ */
+export async function cloneLayer(layer: RunLayer, dir: string, allowed: string[], groups: ProcessGroups): Promise<void> {
+  checkCloneUrl(layer, allowed);
+  const env = { ...process.env, GIT_ALLOW_PROTOCOL: allowed.join(':'), GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '/bin/false' };
+  const git = (args: string[]) => groups.run('git', args, { env });
+  try {
+    await git(['init', '--quiet', dir]);
+    try {
+      await git(['-C', dir, 'fetch', '--quiet', '--depth', '1', '--no-tags', '--', layer.clone_url, layer.commit]);
+    } catch (error) {
+      if (!(error instanceof ToolError)) throw error;
+      await git(['-C', dir, 'fetch', '--quiet', '--no-tags', '--', layer.clone_url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*']);
+    }
+    await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', layer.commit]);
+    const head = (await git(['-C', dir, 'rev-parse', 'HEAD'])).trim();
+    if (head !== layer.commit) throw new Error(`checked out ${head}, not ${layer.commit}`);
+  } catch (error) {
+    throw new RunnerFailure('layer', `layer '${layer.name}': cannot fetch ${layer.clone_url} at ${layer.commit}: ${(error as Error).message}`, {
+      layer: layer.name,
+    });
+  }
+  const playbook = await stat(join(dir, layer.playbook)).catch(() => undefined);
+  if (!playbook?.isFile()) {
+    throw new RunnerFailure('layer', `layer '${layer.name}': playbook '${layer.playbook}' does not exist at ${layer.commit}`, { layer: layer.name });
+  }
+}
+
+/** The end of one layer's ansible-playbook run. */
+export interface LayerRun {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  durationMs: number;
+  failedHosts: string[];
+}
+
+/**
+ * Runs one layer's ansible-playbook (already wrapped in the sandbox argv) with its output
+ * appended to the layer's log file as it is produced, mirrored to `onOutput`, and copied to
+ * the store every `uploadEveryMs` while it runs and once at the end, so the log can be
+ * followed live.
+ */
+export async function runLayerProcess(options: {
+  argv: [string, string[]];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  logPath: string;
+  logKey: string;
+  header: string;
+  store: ArtifactStore;
+  groups: ProcessGroups;
+  uploadEveryMs: number;
+  onOutput?: (chunk: Buffer) => void;
+  now: () => number;
+}): Promise<LayerRun> {
+  const log = createWriteStream(options.logPath, { flags: 'a' });
+  log.write(options.header);
+  const started = options.now();
+  const { child, exited } = options.groups.start(options.argv[0], options.argv[1], { cwd: options.cwd, env: options.env });
+  const forward = (chunk: Buffer) => {
+    log.write(chunk);
+    options.onOutput?.(chunk);
+  };
+  child.stdout?.on('data', forward);
+  child.stderr?.on('data', forward);
+
+  let uploading: Promise<unknown> = Promise.resolve();
+  const upload = () => {
+    uploading = uploading.then(() => options.store.put(options.logKey, createReadStream(options.logPath), { contentType: 'text/plain' })).catch(() => {});
+    return uploading;
+  };
+  const timer = setInterval(upload, options.uploadEveryMs);
+  const exit = await exited;
+  clearInterval(timer);
+  await Promise.all([streamEnd(child.stdout), streamEnd(child.stderr)]);
+  const durationMs = options.now() - started;
+  const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+  await new Promise<void>((resolve) => log.end(`\n# ansible-playbook ended: ${how} after ${durationMs} ms\n`, () => resolve()));
+  await uploading;
+  await options.store.put(options.logKey, createReadStream(options.logPath), { contentType: 'text/plain' });
+  const failedHosts = exit.code === 0 ? [] : failedHostsFromRecap(await readTail(options.logPath, 256 * 1024));
+  return { exitCode: exit.code, signal: exit.signal, durationMs, failedHosts };
+}
+
+async function streamEnd(stream: NodeJS.ReadableStream | null): Promise<void> {
+  if (!stream || (stream as { readableEnded?: boolean }).readableEnded) return;
+  await new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+  });
+}
+
+async function readTail(path: string, bytes: number): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, bytes);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    return buffer.toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}

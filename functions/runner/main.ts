@@ -1,0 +1,111 @@
+/**
+ * The runner program: the ECS task's entry point in AWS, a child process of the embedded
+ * engine on one machine (bundled to dist/runner.mjs).
+ *
+ *   node dist/runner.mjs --document-key KEY --store-dir DIR --workspace DIR
+ *
+ * or, in ECS, the same settings from RUN_DOCUMENT_KEY, RUNNER_WORKSPACE and the S3 store
+ * (settings.ts). It reads the run document from the store, runs the customization and writes
+ * the outcome document back. Exit codes (failures.ts): 0 succeeded, 1 a layer failed, 2 bad
+ * input, 3 staging or integrity failure, 4 environment, 5 packaging or upload failure,
+ * 143 terminated by SIGTERM.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { FsArtifactStore } from '../adapters/local/fs-artifact-store.ts';
+import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { oneLine, RUNNER_EXIT_CODES, RunnerFailure } from './failures.ts';
+import { parseRunDocument, type RunDocument } from './run-document.ts';
+import { runCustomization } from './run-customization.ts';
+import { runnerSettings, type RunnerSettings } from './settings.ts';
+
+export { runCustomization } from './run-customization.ts';
+export type { RunnerDeps, RunResult } from './run-customization.ts';
+
+/** The store the settings name: a local directory, or S3 (loaded only then, so local starts stay fast). */
+async function createStore(settings: RunnerSettings): Promise<ArtifactStore> {
+  if (settings.storeDir) return new FsArtifactStore(settings.storeDir);
+  const [{ S3Client }, { S3ArtifactStore }] = await Promise.all([import('@aws-sdk/client-s3'), import('../adapters/aws/s3-artifact-store.ts')]);
+  const client = new S3Client(settings.s3Endpoint ? { endpoint: settings.s3Endpoint, forcePathStyle: true } : {});
+  return new S3ArtifactStore(client);
+}
+
+async function readJson(store: ArtifactStore, key: string): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.get(key)) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+/**
+ * A document that fails the schema still gets a failed outcome when it names where to write
+ * one, so the workflow reads a reason instead of a bare task failure.
+ */
+async function writeInputFailure(store: ArtifactStore, raw: unknown, reason: string): Promise<void> {
+  const doc = raw as Partial<RunDocument> | undefined;
+  if (typeof doc?.outcome_key !== 'string' || typeof doc.session !== 'string') return;
+  const stamp = new Date().toISOString();
+  const outcome = { session: doc.session, status: 'failed', reason: oneLine(reason), started: stamp, finished: stamp, images: [], layers: [] };
+  await store.put(doc.outcome_key, JSON.stringify(outcome, null, 2), { contentType: 'application/json' }).catch(() => {});
+}
+
+/** Runs the program with the given argv and environment; resolves with the exit code. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const say = (line: string) => process.stderr.write(`cfs-runner: ${line}\n`);
+  let settings: RunnerSettings;
+  let store: ArtifactStore;
+  let document: RunDocument;
+  let raw: unknown;
+  try {
+    settings = runnerSettings(argv, env);
+    store = await createStore(settings);
+  } catch (error) {
+    say((error as Error).message);
+    return error instanceof RunnerFailure ? error.exitCode : RUNNER_EXIT_CODES.environment;
+  }
+  try {
+    raw = await readJson(store, settings.documentKey);
+    document = parseRunDocument(raw);
+  } catch (error) {
+    const reason = error instanceof RunnerFailure ? error.message : `cannot read the run document ${settings.documentKey}: ${(error as Error).message}`;
+    say(reason);
+    await writeInputFailure(store, raw, reason);
+    return RUNNER_EXIT_CODES.input;
+  }
+
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    say(`${signal} received: stopping Ansible and cleaning up`);
+    controller.abort();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  try {
+    const { outcome, exitCode } = await runCustomization(document, {
+      store,
+      workspace: settings.workspace,
+      signal: controller.signal,
+      sandbox: settings.sandbox,
+      log: say,
+      ...(settings.echoLayerOutput ? { onLayerOutput: (chunk: Buffer) => void process.stdout.write(chunk) } : {}),
+    });
+    say(`${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''} (exit ${exitCode}); outcome at ${document.outcome_key}`);
+    return exitCode;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await main(process.argv.slice(2), process.env);
+}

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE } from '../core/model/image.ts';
+import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { RunnerFailure } from './failures.ts';
+import { mountsUnder } from './mounts.ts';
+import { ToolError, type ProcessGroups } from './process-groups.ts';
+import type { BootArtifact, RunDocument, UploadedArtifact } from './run-document.ts';
+import { resolveInRoot, undoRootMounts, type RootMounts } from './sandbox.ts';
+import { ensureFreeSpace, type SquashfsInfo, type StagedImage } from './stage.ts';
+import { unmountUnder, type WorkspaceLayout } from './workspace.ts';
+
+/** The compression a result is squashed with. */
+export interface ResultCompression {
+  compressor: string;
+  level?: number;
+  blockSize: number;
+}
+
+/** Compressors whose mksquashfs option `-Xcompression-level` exists. */
+const LEVELLED = new Set(['gzip', 'lzo', 'zstd']);
+
+/**
+ * The result's compression: the source's compressor and block size by default (boot chains
+ * must be able to read the result), or the session's setting. A level only applies to
+ * compressors that take one.
+ */
+export function resultCompression(setting: RunDocument['squashfs'], source: SquashfsInfo): ResultCompression {
+  const compressor = setting.compressor === 'source' ? source.compressor : setting.compressor;
+  const level = setting.level !== undefined && LEVELLED.has(compressor) ? setting.level : undefined;
+  return { compressor, blockSize: source.blockSize, ...(level !== undefined ? { level } : {}) };
+}
+
+/** The mksquashfs argv: xattrs and owners are kept (the defaults), no progress bar, never appending. */
+export function mksquashfsArgs(root: string, output: string, compression: ResultCompression): string[] {
+  const args = [root, output, '-noappend', '-no-progress', '-quiet', '-comp', compression.compressor, '-b', String(compression.blockSize)];
+  if (compression.level !== undefined) args.push('-Xcompression-level', String(compression.level));
+  return args;
+}
+
+const VERSION_ORDER = new Intl.Collator('en', { numeric: true });
+
+/**
+ * Names in /boot to try for the kernel or initrd, best first, as IMS picks them: the stable
+ * name (`vmlinuz`/`Image`, `initrd`/`initrd.img`, usually a symlink to the current one) when
+ * present, then versioned files newest first by version-aware name order. Rescue and kdump
+ * initrds and signature files are never picked.
+ */
+export function bootCandidates(names: string[], kind: 'kernel' | 'initrd', arch: string): string[] {
+  const stable = kind === 'kernel' ? (arch === 'aarch64' ? ['Image', 'vmlinuz'] : ['vmlinuz', 'bzImage']) : ['initrd', 'initrd.img', 'initramfs.img'];
+  const versioned =
+    kind === 'kernel'
+      ? /^(vmlinuz|Image|bzImage)-.+/
+      : /^(initrd(\.img)?-.+|initramfs-.+\.img)$/;
+  const excluded = /(\.hmac|\.sig|\.sha\d*|\.old|kdump|rescue)$|-rescue-/;
+  const present = stable.filter((n) => names.includes(n));
+  const others = names
+    .filter((n) => versioned.test(n) && !excluded.test(n))
+    .sort((a, b) => VERSION_ORDER.compare(b, a));
+  return [...present, ...others];
+}
+
+/** The kernel or initrd in the root's /boot (a regular file, symlinks followed inside the root), or undefined. */
+export async function findBootFile(root: string, kind: 'kernel' | 'initrd', arch: string): Promise<string | undefined> {
+  const boot = join(root, 'boot');
+  const names = await readdir(boot).catch(() => [] as string[]);
+  for (const name of bootCandidates(names, kind, arch)) {
+    const target = await resolveInRoot(root, join(boot, name));
+    const info = target ? await stat(target).catch(() => undefined) : undefined;
+    if (target && info?.isFile() && info.size > 0) return target;
+  }
+  return undefined;
+}
+
+/**
+ * Streams bytes to the store, computing size, md5 and sha256 in the same pass, and checks the
+ * store's own measurement against them (a store that wrote something else is caught here, not
+ * at boot time).
+ */
+export async function uploadStream(store: ArtifactStore, body: Readable, key: string, contentType: string): Promise<UploadedArtifact> {
+  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
+  let size = 0;
+  const measure = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      md5.update(chunk);
+      sha256.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  body.on('error', (error) => measure.destroy(error));
+  const stored = await store.put(key, body.pipe(measure), { contentType });
+  const measured = { key, size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+  if (stored.size !== measured.size || stored.sha256 !== measured.sha256 || stored.md5 !== measured.md5) {
+    throw new RunnerFailure('packaging', `the store recorded ${key} as ${stored.size} bytes sha256 ${stored.sha256}, the runner sent ${measured.size} bytes sha256 ${measured.sha256}`);
+  }
+  return measured;
+}
+
+/** Copies one of the source image's boot artifacts under the result's prefix, checking its sha256 on the way. */
+async function copySourceArtifact(
+  store: ArtifactStore,
+  artifact: { key: string; size: number; sha256: string },
+  key: string,
+  contentType: string,
+): Promise<BootArtifact> {
+  const copied = await uploadStream(store, await store.get(artifact.key), key, contentType);
+  if (copied.size !== artifact.size || copied.sha256 !== artifact.sha256) {
+    await store.delete(key);
+    throw new RunnerFailure('packaging', `source artifact ${artifact.key} does not match the run document (sha256 ${copied.sha256}, expected ${artifact.sha256})`);
+  }
+  return { ...copied, from: 'source' };
+}
+
+/**
+ * Packages one customized root: makes sure nothing is mounted in it and removes the mount
+ * points the runner created, squashes it (source compression by default), uploads it, and
+ * uploads the kernel and initrd from its /boot, falling back to the source image's own.
+ */
+export async function packageImage(options: {
+  staged: StagedImage;
+  rootMounts?: RootMounts;
+  document: RunDocument;
+  layout: WorkspaceLayout;
+  groups: ProcessGroups;
+  store: ArtifactStore;
+}): Promise<{ uploaded: { rootfs: UploadedArtifact; kernel?: BootArtifact; initrd?: BootArtifact }; compressor: string }> {
+  const { staged, document, layout, groups, store } = options;
+  const { image, root } = staged;
+  if ((await mountsUnder(root)).length > 0) await unmountUnder(root);
+  if (options.rootMounts) await undoRootMounts(options.rootMounts);
+
+  const compression = resultCompression(document.squashfs, staged.source);
+  const output = join(layout.results, `${image.image_id}.squashfs`);
+  await ensureFreeSpace(layout.root, image.rootfs.size, `squash the customized root of image ${image.image_id} (about ${(image.rootfs.size / (1 << 20)).toFixed(1)} MiB)`);
+  try {
+    await groups.run('mksquashfs', mksquashfsArgs(root, output, compression));
+  } catch (error) {
+    await rm(output, { force: true });
+    if (error instanceof ToolError) throw new RunnerFailure('packaging', `mksquashfs failed for image ${image.image_id}: ${error.message}`, { image: image.image_id });
+    throw error;
+  }
+
+  const uploadFailure = (what: string) => (error: unknown): never => {
+    if (error instanceof RunnerFailure) throw error;
+    throw new RunnerFailure('packaging', `uploading the ${what} of image ${image.image_id} failed: ${(error as Error).message}`, { image: image.image_id });
+  };
+  const rootfs = await uploadStream(store, createReadStream(output, { highWaterMark: 4 << 20 }), `${image.upload_prefix}rootfs`, ROOTFS_TYPE).catch(uploadFailure('rootfs'));
+  await rm(output, { force: true });
+
+  const boot = async (kind: 'kernel' | 'initrd', contentType: string): Promise<BootArtifact | undefined> => {
+    const key = `${image.upload_prefix}${kind}`;
+    const file = await findBootFile(root, kind, image.arch);
+    if (file) return { ...(await uploadStream(store, createReadStream(file), key, contentType).catch(uploadFailure(kind))), from: 'customized' };
+    const source = image[kind];
+    return source ? copySourceArtifact(store, source, key, contentType).catch(uploadFailure(kind)) : undefined;
+  };
+  const kernel = await boot('kernel', KERNEL_TYPE);
+  const initrd = await boot('initrd', INITRD_TYPE);
+  return { uploaded: { rootfs, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) }, compressor: compression.compressor };
+}

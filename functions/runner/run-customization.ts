@@ -1,0 +1,240 @@
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { checkEnvironment } from './environment.ts';
+import { oneLine, RUNNER_EXIT_CODES, RunnerFailure, type FailureKind } from './failures.ts';
+import { ansiblePlaybookArgs, checkCloneUrl, checkPassthrough, cloneLayer, runLayerProcess, writeInventory } from './layers.ts';
+import { currentMounts } from './mounts.ts';
+import { packageImage } from './package.ts';
+import { processStartTime, ProcessGroups } from './process-groups.ts';
+import { layerLogKey, type RunDocument, type RunOutcome } from './run-document.ts';
+import {
+  ansibleEnvironment,
+  prepareRootMounts,
+  readOnlyMountPoints,
+  SANDBOX_SETUP_FAILED,
+  sandboxedArgv,
+  sandboxScript,
+  undoRootMounts,
+  type RootMounts,
+  type SandboxMode,
+} from './sandbox.ts';
+import { stageImage, type StagedImage } from './stage.ts';
+import { prepareWorkspace, recordProcesses, removeWorkspace, type WorkspaceLayout } from './workspace.ts';
+
+/** What a run needs from outside: the store, a workspace directory, and a way to be stopped. */
+export interface RunnerDeps {
+  store: ArtifactStore;
+  /** The runner's own directory: created, used and removed by the run (it must be empty or a runner workspace). */
+  workspace: string;
+  /** Aborting it (main does on SIGTERM) stops the child processes, cleans up and ends the run as terminated. */
+  signal?: AbortSignal;
+  sandbox?: SandboxMode;
+  /** Progress lines (main sends them to stderr). */
+  log?: (line: string) => void;
+  /** Each layer's output as it is produced, besides its log file. */
+  onLayerOutput?: (chunk: Buffer) => void;
+  /** How often a running layer's log is copied to the store. */
+  logUploadIntervalMs?: number;
+  now?: () => Date;
+  /** Overrides for tests: what the environment check sees. */
+  environment?: { uid?: number; nodeArch?: string; path?: string; binfmtDir?: string };
+  hostResolvConf?: string;
+}
+
+/** The run's end: the outcome (also written to the store) and the exit code for it. */
+export interface RunResult {
+  outcome: RunOutcome;
+  exitCode: number;
+}
+
+/**
+ * The runner's whole job for one session, usable in-process: check the machine, stage and
+ * verify every source image, clone every layer at its commit, run each layer's playbook in
+ * order in the sandbox (stopping at the first failure), squash and upload every result, and
+ * on every path remove the workspace and write the outcome document.
+ */
+export async function runCustomization(document: RunDocument, deps: RunnerDeps): Promise<RunResult> {
+  const now = deps.now ?? (() => new Date());
+  const log = deps.log ?? (() => {});
+  const mode: SandboxMode = deps.sandbox ?? 'namespace';
+  const outcome: RunOutcome = {
+    session: document.session,
+    status: 'failed',
+    started: now().toISOString(),
+    finished: '',
+    images: document.images.map((i) => ({ image_id: i.image_id, result_id: i.result_id, result_name: i.result_name, staged: false, customized: false })),
+    layers: document.layers.map((l) => ({
+      index: l.index,
+      name: l.name,
+      exit_code: null,
+      duration_ms: 0,
+      log_key: layerLogKey(document.logs_prefix, l),
+      state: 'skipped' as const,
+    })),
+  };
+  const runner = { pid: process.pid, start: (await processStartTime(process.pid)) ?? '' };
+  let workspaceReady = false;
+  const groups = new ProcessGroups((live) => (workspaceReady ? recordProcesses(deps.workspace, runner, live) : Promise.resolve()));
+  const onAbort = () => void groups.terminateAll();
+  deps.signal?.addEventListener('abort', onAbort, { once: true });
+  const checkpoint = () => {
+    if (deps.signal?.aborted) throw new RunnerFailure('terminated', 'terminated by SIGTERM');
+  };
+
+  let exitCode: number = RUNNER_EXIT_CODES.succeeded;
+  // An error no step anticipated is put down to the phase it happened in.
+  let phase: FailureKind = 'input';
+  try {
+    checkpoint();
+    for (const layer of document.layers) checkCloneUrl(layer, document.allowed_schemes);
+    checkPassthrough(document.ansible.passthrough);
+    await checkEnvironment(document.images, {
+      uid: deps.environment?.uid ?? process.getuid?.() ?? -1,
+      nodeArch: deps.environment?.nodeArch ?? process.arch,
+      path: deps.environment?.path ?? process.env.PATH ?? '',
+      sandboxed: mode === 'namespace',
+      binfmtDir: deps.environment?.binfmtDir,
+    });
+    phase = 'environment';
+    const layout = await prepareWorkspace(deps.workspace, runner);
+    workspaceReady = true;
+
+    phase = 'staging';
+    const staged: StagedImage[] = [];
+    for (const [i, image] of document.images.entries()) {
+      checkpoint();
+      log(`staging image ${image.image_id} from ${image.rootfs.key}`);
+      staged.push(await stageImage(image, layout, groups, deps.store, deps.signal));
+      outcome.images[i]!.staged = true;
+    }
+
+    phase = 'layer';
+    for (const layer of document.layers) {
+      checkpoint();
+      log(`cloning layer ${layer.index} '${layer.name}' at ${layer.commit}`);
+      await cloneLayer(layer, join(layout.repos, String(layer.index)), document.allowed_schemes, groups);
+    }
+
+    await runLayers(document, outcome, staged, layout, groups, deps, mode, log, checkpoint);
+    for (const image of outcome.images) image.customized = true;
+    phase = 'packaging';
+
+    for (const [i, image] of staged.entries()) {
+      checkpoint();
+      log(`squashing and uploading image ${image.image.image_id} as ${image.image.result_id}`);
+      const packaged = await packageImage({ staged: image, document, layout, groups, store: deps.store });
+      outcome.images[i]!.uploaded = packaged.uploaded;
+      outcome.images[i]!.compressor = packaged.compressor;
+    }
+    outcome.status = 'succeeded';
+  } catch (error) {
+    const failure = classify(error, phase, deps.signal);
+    exitCode = failure.exitCode;
+    outcome.reason = oneLine(failure.message);
+    if (failure.context.layer) outcome.failed_layer = failure.context.layer;
+    if (failure.context.image) outcome.failed_image = failure.context.image;
+    log(`failed: ${outcome.reason}`);
+  } finally {
+    deps.signal?.removeEventListener('abort', onAbort);
+    await groups.terminateAll(5_000);
+  }
+
+  try {
+    await removeWorkspace(deps.workspace);
+  } catch (error) {
+    log(`could not remove the workspace ${deps.workspace}: ${(error as Error).message}`);
+  }
+  outcome.finished = now().toISOString();
+  try {
+    await deps.store.put(document.outcome_key, JSON.stringify(outcome, null, 2), { contentType: 'application/json' });
+  } catch (error) {
+    log(`could not write the outcome to ${document.outcome_key}: ${(error as Error).message}`);
+    if (exitCode === RUNNER_EXIT_CODES.succeeded) exitCode = RUNNER_EXIT_CODES.packaging;
+  }
+  return { outcome, exitCode };
+}
+
+/** Runs every layer in order in the sandbox; the first failure stops the run (later layers stay skipped). */
+async function runLayers(
+  document: RunDocument,
+  outcome: RunOutcome,
+  staged: StagedImage[],
+  layout: WorkspaceLayout,
+  groups: ProcessGroups,
+  deps: RunnerDeps,
+  mode: SandboxMode,
+  log: (line: string) => void,
+  checkpoint: () => void,
+): Promise<void> {
+  const inventory = join(layout.root, 'inventory.yaml');
+  await writeInventory(inventory, document.inventory, new Map(staged.map((s) => [s.image.image_id, s.root])));
+  const rootMounts: RootMounts[] = [];
+  const hostResolvConf = deps.hostResolvConf ?? '/etc/resolv.conf';
+  const withResolv = await stat(hostResolvConf).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  try {
+    let script = '';
+    if (mode === 'namespace') {
+      for (const image of staged) rootMounts.push(await prepareRootMounts(image.root, withResolv));
+      script = join(layout.root, 'sandbox.sh');
+      const plan = {
+        workspace: layout.root,
+        readOnly: readOnlyMountPoints(await currentMounts(), layout.root),
+        roots: rootMounts,
+        ...(withResolv ? { hostResolvConf } : {}),
+      };
+      await writeFile(script, sandboxScript(plan), { mode: 0o700 });
+    }
+    const limit = document.ansible.limit || document.images.map((i) => i.image_id).join(',');
+    for (const [position, layer] of document.layers.entries()) {
+      checkpoint();
+      const record = outcome.layers[position]!;
+      const repo = join(layout.repos, String(layer.index));
+      const args = ansiblePlaybookArgs({ inventory, limit, verbosity: document.ansible.verbosity, passthrough: document.ansible.passthrough, playbook: layer.playbook });
+      log(`running layer ${layer.index} '${layer.name}': ansible-playbook ${layer.playbook}`);
+      const run = await runLayerProcess({
+        argv: mode === 'namespace' ? sandboxedArgv(script, 'ansible-playbook', args) : ['ansible-playbook', args],
+        cwd: repo,
+        env: ansibleEnvironment(layout, join(repo, 'roles'), process.env),
+        logPath: join(layout.logs, `${layer.index}.log`),
+        logKey: record.log_key,
+        header: `# CFS session ${document.session}, layer ${layer.index} '${layer.name}': ${layer.clone_url} ${layer.commit} ${layer.playbook}\n`,
+        store: deps.store,
+        groups,
+        uploadEveryMs: deps.logUploadIntervalMs ?? 5_000,
+        onOutput: deps.onLayerOutput,
+        now: () => now(deps),
+      });
+      record.exit_code = run.exitCode;
+      record.duration_ms = run.durationMs;
+      record.state = run.exitCode === 0 ? 'succeeded' : 'failed';
+      if (run.exitCode === 0) continue;
+      checkpoint();
+      if (mode === 'namespace' && run.exitCode === SANDBOX_SETUP_FAILED) {
+        throw new RunnerFailure('environment', `the sandbox could not be set up for layer '${layer.name}' (see ${record.log_key})`, { layer: layer.name });
+      }
+      const how = run.signal ? `was killed by ${run.signal}` : `exited with ${run.exitCode}`;
+      const hosts = run.failedHosts.length > 0 ? ` (failed hosts: ${run.failedHosts.join(', ')})` : '';
+      throw new RunnerFailure('layer', `layer ${layer.index} '${layer.name}' failed: ansible-playbook ${how}${hosts}; log at ${record.log_key}`, {
+        layer: layer.name,
+        ...(run.failedHosts[0] ? { image: run.failedHosts[0] } : {}),
+      });
+    }
+  } finally {
+    for (const mounts of rootMounts) await undoRootMounts(mounts).catch(() => {});
+  }
+}
+
+function now(deps: RunnerDeps): number {
+  return (deps.now ?? (() => new Date()))().getTime();
+}
+
+/** Any error as a RunnerFailure; once the run was told to stop, every failure is the termination. */
+function classify(error: unknown, phase: FailureKind, signal?: AbortSignal): RunnerFailure {
+  if (signal?.aborted) return new RunnerFailure('terminated', 'terminated by SIGTERM', error instanceof RunnerFailure ? error.context : {});
+  if (error instanceof RunnerFailure) return error;
+  return new RunnerFailure(phase, `${phase} failed: ${(error as Error)?.message ?? String(error)}`);
+}

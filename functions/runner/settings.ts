@@ -1,0 +1,65 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { RunnerFailure } from './failures.ts';
+
+/**
+ * The runner's environment variable names: the ECS task definition (lib/) sets them, the
+ * runner reads them. On one machine the engine passes the same settings as flags instead.
+ */
+export const RUNNER_ENV = {
+  /** Store key of the run document, e.g. `sessions/<name>/run-document.json`. */
+  RUN_DOCUMENT_KEY: 'RUN_DOCUMENT_KEY',
+  /** The workspace directory (created and removed by the run). */
+  RUNNER_WORKSPACE: 'RUNNER_WORKSPACE',
+  /** A local artifact store directory; when unset the store is S3 (keys are `<bucket>/<path>`). */
+  ARTIFACT_STORE_DIR: 'ARTIFACT_STORE_DIR',
+  /** An S3-protocol endpoint other than AWS's (optional; path-style addressing is then used). */
+  ARTIFACT_S3_ENDPOINT: 'ARTIFACT_S3_ENDPOINT',
+  /** `namespace` (default) or `container` (the task's container is the sandbox: no unshare, no mounts). */
+  RUNNER_SANDBOX: 'RUNNER_SANDBOX',
+  /** `true` to copy each layer's Ansible output to stdout as well (CloudWatch can then follow it live). */
+  RUNNER_ECHO_LAYER_OUTPUT: 'RUNNER_ECHO_LAYER_OUTPUT',
+} as const;
+
+const settingsSchema = z.object({
+  documentKey: z.string().min(1, `the run document key is required (--document-key or ${RUNNER_ENV.RUN_DOCUMENT_KEY})`),
+  workspace: z.string().startsWith('/', `the workspace must be an absolute path (--workspace or ${RUNNER_ENV.RUNNER_WORKSPACE})`),
+  storeDir: z.string().startsWith('/', 'the store directory must be an absolute path').optional(),
+  s3Endpoint: z.string().url().optional(),
+  sandbox: z.enum(['namespace', 'container']),
+  echoLayerOutput: z.boolean(),
+});
+
+/** The runner's settings, from flags first and the environment second. */
+export type RunnerSettings = z.infer<typeof settingsSchema>;
+
+/** Parses `--document-key KEY --store-dir DIR --workspace DIR [--sandbox MODE] [--echo-layer-output]` over the environment. */
+export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSettings {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'document-key': { type: 'string' },
+        'store-dir': { type: 'string' },
+        workspace: { type: 'string' },
+        sandbox: { type: 'string' },
+        'echo-layer-output': { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new RunnerFailure('input', (error as Error).message);
+  }
+  const candidate = {
+    documentKey: values['document-key'] ?? env[RUNNER_ENV.RUN_DOCUMENT_KEY] ?? '',
+    workspace: values.workspace ?? env[RUNNER_ENV.RUNNER_WORKSPACE] ?? '',
+    storeDir: values['store-dir'] ?? (env[RUNNER_ENV.ARTIFACT_STORE_DIR] || undefined),
+    s3Endpoint: env[RUNNER_ENV.ARTIFACT_S3_ENDPOINT] || undefined,
+    sandbox: values.sandbox ?? (env[RUNNER_ENV.RUNNER_SANDBOX] || 'namespace'),
+    echoLayerOutput: values['echo-layer-output'] ?? env[RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT] === 'true',
+  };
+  const parsed = settingsSchema.safeParse(candidate);
+  if (!parsed.success) throw new RunnerFailure('input', parsed.error.issues.map((i) => i.message).join('; '));
+  return parsed.data;
+}
