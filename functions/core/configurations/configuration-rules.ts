@@ -1,0 +1,55 @@
+import type { V3ConfigurationRequest } from './configuration-schemas.ts';
+import { fieldError } from '../sessions/validation.ts';
+
+/**
+ * The rules CFS applies on PUT (section b of reference/cfs-behaviour.md), plus what this
+ * product needs to run a layer: a clone URL (CFS sources are not served), a commit or a branch
+ * to resolve, and a playbook path that stays inside the repository.
+ */
+
+/** A configuration name: it is a path segment and a key (CFS v3 allows 1-60 characters). */
+export function checkConfigurationName(name: string): void {
+  if (name.length < 1 || name.length > 60) throw fieldError('name', 'a configuration name must be 1 to 60 characters');
+}
+
+function checkPlaybook(playbook: string, at: string): void {
+  if (playbook.startsWith('/') || playbook.split('/').includes('..')) {
+    throw fieldError(`${at}.playbook`, `'${playbook}' must be a path inside the repository (relative, no '..')`);
+  }
+}
+
+function checkSourceAndRevision(layer: { clone_url?: string; source?: string; commit?: string; branch?: string }, at: string): void {
+  if (layer.source !== undefined) {
+    throw fieldError(`${at}.source`, 'CFS sources are not supported by this service; give the repository as clone_url');
+  }
+  if (layer.clone_url === undefined) throw fieldError(`${at}.clone_url`, 'is required');
+  if (layer.branch !== undefined && layer.commit !== undefined) {
+    throw fieldError(at, 'give either a branch or a commit, not both');
+  }
+  if (layer.branch === undefined && layer.commit === undefined) {
+    throw fieldError(at, 'give a branch (resolved to a commit now) or a commit');
+  }
+}
+
+/**
+ * Checks a parsed configuration document. Throws a ValidationError naming the field (for
+ * layers, by index) on the first problem.
+ */
+export function checkConfigurationRequest(request: V3ConfigurationRequest): void {
+  if (request.tenant_name) {
+    throw fieldError('tenant_name', 'multi-tenancy is not supported by this service; leave tenant_name out');
+  }
+  const seen = new Map<string, number>();
+  request.layers.forEach((layer, i) => {
+    const at = `layers[${i}]`;
+    checkSourceAndRevision(layer, at);
+    checkPlaybook(layer.playbook, at);
+    const key = `${layer.clone_url}\u0000${layer.playbook}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw fieldError(at, `conflicts with layers[${first}]: both run playbook '${layer.playbook}' of ${layer.clone_url}`);
+    }
+    seen.set(key, i);
+  });
+  if (request.additional_inventory) checkSourceAndRevision(request.additional_inventory, 'additional_inventory');
+}

@@ -1,0 +1,149 @@
+import { GitError, InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
+import type { ConfigurationLayer, ConfigurationRecord } from '../model/configuration.ts';
+import type { AppPorts } from '../../ports/index.ts';
+import { rfc3339 } from '../sessions/rfc3339.ts';
+import { fieldError, parseOrThrow } from '../sessions/validation.ts';
+import { hasCloneUrlPolicy } from './clone-url.ts';
+import { normalizeConfigurationBody } from './configuration-conversion.ts';
+import { checkConfigurationName, checkConfigurationRequest } from './configuration-rules.ts';
+import { v3ConfigurationSchema } from './configuration-schemas.ts';
+
+/** What the configuration use cases touch. */
+export type ConfigurationPorts = Pick<AppPorts, 'configurations' | 'git' | 'clock'>;
+
+interface Revision {
+  name?: string;
+  clone_url: string;
+  commit?: string;
+  branch?: string;
+}
+
+/** Vets every clone URL, then resolves every branch to a commit (in parallel); a failure names the layer. */
+async function resolveRevisions<T extends Revision>(ports: ConfigurationPorts, items: Array<{ at: string; item: T }>): Promise<T[]> {
+  const git = ports.git;
+  for (const { at, item } of items) {
+    if (!hasCloneUrlPolicy(git)) break;
+    try {
+      git.assertAllowedCloneUrl(item.clone_url);
+    } catch (error) {
+      if (error instanceof ValidationError) throw fieldError(`${at}.clone_url`, error.message);
+      throw error;
+    }
+  }
+  const settled = await Promise.allSettled(
+    items.map(async ({ item }) => (item.branch === undefined ? item : { ...item, commit: await git.resolveBranch(item.clone_url, item.branch) })),
+  );
+  return settled.map((result, i) => {
+    if (result.status === 'fulfilled') return result.value;
+    const error = result.reason as Error;
+    if (error instanceof GitError || error instanceof ValidationError || error?.name === 'GitError') {
+      throw fieldError(items[i]!.at, error.message);
+    }
+    throw error;
+  });
+}
+
+function withoutBranch<T extends { branch?: string }>(item: T): T {
+  const copy = { ...item };
+  delete copy.branch;
+  return copy;
+}
+
+/**
+ * Creates or replaces a configuration (PUT). Accepts v2 or v3 field names, checks the CFS
+ * rules, resolves every `branch` (layers and additional inventory) to a commit with git, and
+ * keeps the branch unless `dropBranches`. Git failures are a 400 naming the layer.
+ */
+export async function putConfiguration(
+  ports: ConfigurationPorts,
+  name: string,
+  body: unknown,
+  options: { dropBranches?: boolean } = {},
+): Promise<ConfigurationRecord> {
+  checkConfigurationName(name);
+  const request = parseOrThrow(v3ConfigurationSchema, normalizeConfigurationBody(body));
+  checkConfigurationRequest(request);
+
+  const layers: ConfigurationLayer[] = request.layers.map((l) => ({
+    ...(l.name !== undefined ? { name: l.name } : {}),
+    clone_url: l.clone_url!,
+    playbook: l.playbook,
+    // Filled in by resolveRevisions when only a branch was given (the rules demand one of the two).
+    commit: l.commit ?? '',
+    ...(l.branch !== undefined ? { branch: l.branch } : {}),
+    ...(l.special_parameters ? { special_parameters: l.special_parameters } : {}),
+  }));
+  const inventory = request.additional_inventory;
+  const items: Array<{ at: string; item: Revision }> = layers.map((item, i) => ({ at: `layers[${i}]`, item }));
+  if (inventory) {
+    items.push({
+      at: 'additional_inventory',
+      item: {
+        ...(inventory.name !== undefined ? { name: inventory.name } : {}),
+        clone_url: inventory.clone_url!,
+        ...(inventory.commit !== undefined ? { commit: inventory.commit } : {}),
+        ...(inventory.branch !== undefined ? { branch: inventory.branch } : {}),
+      },
+    });
+  }
+  let resolved = await resolveRevisions(ports, items);
+  if (options.dropBranches) resolved = resolved.map(withoutBranch);
+
+  const record: ConfigurationRecord = {
+    name,
+    ...(request.description !== undefined ? { description: request.description } : {}),
+    last_updated: rfc3339(ports.clock.now()),
+    layers: resolved.slice(0, layers.length) as ConfigurationLayer[],
+    ...(inventory ? { additional_inventory: resolved[layers.length] as ConfigurationRecord['additional_inventory'] } : {}),
+  };
+  await ports.configurations.put(record);
+  return record;
+}
+
+/** One configuration; NotFoundError when missing. */
+export async function getConfiguration(ports: Pick<AppPorts, 'configurations'>, name: string): Promise<ConfigurationRecord> {
+  const record = await ports.configurations.get(name);
+  if (!record) throw new NotFoundError('configuration', name);
+  return record;
+}
+
+/** Every configuration, ordered by name. */
+export function listConfigurations(ports: Pick<AppPorts, 'configurations'>): Promise<ConfigurationRecord[]> {
+  return ports.configurations.list();
+}
+
+/**
+ * PATCH: re-resolves every layer (and the additional inventory) that names a branch to the
+ * branch's current commit, and bumps `last_updated`, as CFS does. NotFoundError when missing.
+ */
+export async function patchConfiguration(ports: ConfigurationPorts, name: string): Promise<ConfigurationRecord> {
+  const current = await getConfiguration(ports, name);
+  const items: Array<{ at: string; item: Revision }> = current.layers.map((item, i) => ({ at: `layers[${i}]`, item }));
+  if (current.additional_inventory) items.push({ at: 'additional_inventory', item: current.additional_inventory });
+  const resolved = await resolveRevisions(ports, items);
+  const record: ConfigurationRecord = {
+    ...current,
+    last_updated: rfc3339(ports.clock.now()),
+    layers: resolved.slice(0, current.layers.length) as ConfigurationLayer[],
+    ...(current.additional_inventory ? { additional_inventory: resolved[current.layers.length] as ConfigurationRecord['additional_inventory'] } : {}),
+  };
+  await ports.configurations.put(record);
+  return record;
+}
+
+/**
+ * Deletes a configuration, refused (InvalidStateError, a 409) while a pending or running
+ * session uses it. NotFoundError when missing.
+ */
+export async function deleteConfiguration(ports: Pick<AppPorts, 'configurations' | 'sessions'>, name: string): Promise<void> {
+  await getConfiguration(ports, name);
+  const users = (await ports.sessions.list()).filter(
+    (s) => s.configuration.name === name && (s.status.session.status === 'pending' || s.status.session.status === 'running'),
+  );
+  if (users.length > 0) {
+    throw new InvalidStateError(
+      `configuration '${name}' is used by ${users.length === 1 ? 'session' : 'sessions'} ${users.map((s) => `'${s.name}'`).join(', ')} (pending or running); delete or wait for them first`,
+    );
+  }
+  if (!(await ports.configurations.delete(name))) throw new NotFoundError('configuration', name);
+}

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/**
+ * The CFS session create requests, v3 (snake_case, canonical) and v2 (camelCase), closed at
+ * every level: a field the spec does not define is a 400, never silently dropped. Structure
+ * and single-field limits live here (so issue 3 can derive the OpenAPI document from them);
+ * rules that span fields live in session-rules.ts.
+ */
+
+/** Kubernetes object name, as CFS requires (session names become job names there). */
+export const SESSION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** CFS's `ansible_limit` pattern: one ansible-playbook `--limit` word. */
+export const ANSIBLE_LIMIT_PATTERN = /^[^\s;]*$/;
+
+export const TARGET_DEFINITIONS = ['image', 'spec', 'repo', 'dynamic'] as const;
+
+export const sessionNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(45, 'must be at most 45 characters')
+  .regex(
+    SESSION_NAME_PATTERN,
+    "must be a Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+  );
+
+export const targetGroupSchema = z.strictObject({
+  name: z.string(),
+  members: z.array(z.string()),
+});
+
+export const imageMapEntrySchema = z.strictObject({
+  source_id: z.string(),
+  result_name: z.string(),
+});
+
+/** Same in v2 and v3: CFS keeps `image_map`, `source_id` and `result_name` snake_case in both. */
+export const sessionTargetSchema = z.strictObject({
+  definition: z.enum(TARGET_DEFINITIONS, { error: `must be one of ${TARGET_DEFINITIONS.join(', ')}` }).default('dynamic'),
+  groups: z.array(targetGroupSchema).default([]),
+  image_map: z.array(imageMapEntrySchema).default([]),
+});
+
+const verbositySchema = z.int('must be an integer from 0 to 4').min(0, 'must be from 0 to 4').max(4, 'must be from 0 to 4');
+const ansibleLimitSchema = z.string().regex(ANSIBLE_LIMIT_PATTERN, "must not contain whitespace or ';'");
+const tagsSchema = z.record(z.string(), z.string());
+
+/** `POST /apis/cfs/v3/sessions` (V3SessionCreate). */
+export const v3SessionCreateSchema = z.strictObject({
+  name: sessionNameSchema,
+  configuration_name: z.string().min(1, 'must not be empty').max(60, 'must be at most 60 characters'),
+  configuration_limit: z.string().default(''),
+  ansible_limit: ansibleLimitSchema.default(''),
+  ansible_config: z.string().default(''),
+  ansible_verbosity: verbositySchema.default(0),
+  ansible_passthrough: z.string().default(''),
+  target: sessionTargetSchema.default({ definition: 'dynamic', groups: [], image_map: [] }),
+  tags: tagsSchema.default({}),
+  debug_on_failure: z.boolean().default(false),
+});
+
+/** `POST /apis/cfs/v2/sessions` (V2SessionCreate): camelCase, no `debug_on_failure`. */
+export const v2SessionCreateSchema = z.strictObject({
+  name: sessionNameSchema,
+  configurationName: z.string().min(1, 'must not be empty').max(60, 'must be at most 60 characters'),
+  configurationLimit: z.string().default(''),
+  ansibleLimit: ansibleLimitSchema.default(''),
+  ansibleConfig: z.string().default(''),
+  ansibleVerbosity: verbositySchema.default(0),
+  ansiblePassthrough: z.string().default(''),
+  target: sessionTargetSchema.default({ definition: 'dynamic', groups: [], image_map: [] }),
+  tags: tagsSchema.default({}),
+});
+
+/** A parsed v3 create request, defaults applied: what the create use case takes. */
+export type SessionCreateRequest = z.output<typeof v3SessionCreateSchema>;
+/** What a client may send to v3 (defaults not yet applied). */
+export type V3SessionCreateInput = z.input<typeof v3SessionCreateSchema>;
+export type V2SessionCreateRequest = z.output<typeof v2SessionCreateSchema>;
+export type V2SessionCreateInput = z.input<typeof v2SessionCreateSchema>;

@@ -1,0 +1,90 @@
+import { NotFoundError } from '../errors.ts';
+import type { SessionRecord } from '../model/session.ts';
+import type { AppPorts } from '../../ports/index.ts';
+import { pinLayers } from './configuration-limit.ts';
+import { rfc3339 } from './rfc3339.ts';
+import { validateSessionRequest } from './session-rules.ts';
+import { v3SessionCreateSchema, type V3SessionCreateInput } from './session-schemas.ts';
+import { fieldError, parseOrThrow } from './validation.ts';
+
+/** What the session use cases touch. */
+export type SessionPorts = Pick<AppPorts, 'sessions' | 'configurations' | 'workflow' | 'clock'>;
+
+/**
+ * Creates an image customization session: validates the request, pins the configuration's
+ * layers (after `configuration_limit`) under `status.layers` so later configuration edits
+ * never change this session, stores it `pending` (a duplicate name is a ConflictError, also
+ * when two creates race), then hands it to the workflow and records the execution id in
+ * `status.session.job`. If the workflow cannot be started the record is removed again, so
+ * the caller can retry with the same name.
+ */
+export async function createSession(ports: SessionPorts, input: V3SessionCreateInput | Record<string, unknown>): Promise<SessionRecord> {
+  const request = validateSessionRequest(parseOrThrow(v3SessionCreateSchema, input));
+  const configuration = await ports.configurations.get(request.configuration_name);
+  if (!configuration) throw fieldError('configuration_name', `configuration '${request.configuration_name}' does not exist`);
+  if (configuration.additional_inventory) {
+    // The target groups are the whole inventory of an image session (see DESIGN.md).
+    throw fieldError(
+      'configuration_name',
+      `configuration '${configuration.name}' has additional_inventory, which image sessions here do not use; the target groups are the whole inventory`,
+    );
+  }
+  if (configuration.layers.length === 0) throw fieldError('configuration_name', `configuration '${configuration.name}' has no layers to run`);
+  const layers = pinLayers(configuration, request.configuration_limit);
+
+  const record: SessionRecord = {
+    name: request.name,
+    configuration: { name: request.configuration_name, limit: request.configuration_limit },
+    ansible: {
+      config: request.ansible_config,
+      limit: request.ansible_limit,
+      verbosity: request.ansible_verbosity,
+      passthrough: request.ansible_passthrough,
+    },
+    target: request.target,
+    tags: request.tags,
+    debug_on_failure: request.debug_on_failure,
+    status: {
+      session: { status: 'pending', succeeded: 'none', start_time: rfc3339(ports.clock.now()) },
+      artifacts: [],
+      layers,
+    },
+  };
+  await ports.sessions.create(record);
+
+  let job: string;
+  try {
+    job = await ports.workflow.start(record.name);
+  } catch (error) {
+    await ports.sessions.delete(record.name).catch(() => false);
+    throw error;
+  }
+  // Only `job` is written: the workflow may already have moved the session on.
+  return ports.sessions.update(record.name, (current) => ({
+    ...current,
+    status: { ...current.status, session: { ...current.status.session, job } },
+  }));
+}
+
+/** One session; NotFoundError when there is none of that name. */
+export async function getSession(ports: Pick<AppPorts, 'sessions'>, name: string): Promise<SessionRecord> {
+  const record = await ports.sessions.get(name);
+  if (!record) throw new NotFoundError('session', name);
+  return record;
+}
+
+/** Every session, ordered by name (filters and paging come with the listing work). */
+export function listSessions(ports: Pick<AppPorts, 'sessions'>): Promise<SessionRecord[]> {
+  return ports.sessions.list();
+}
+
+/**
+ * Deletes a session. A pending or running one with a workflow execution is stopped first
+ * (the workflow's cleanup removes its staged bytes and workspace). NotFoundError when missing.
+ */
+export async function deleteSession(ports: Pick<AppPorts, 'sessions' | 'workflow'>, name: string): Promise<void> {
+  const record = await getSession(ports, name);
+  const { status, job } = record.status.session;
+  if ((status === 'pending' || status === 'running') && job) await ports.workflow.stop(name, job);
+  if (!(await ports.sessions.delete(name))) throw new NotFoundError('session', name);
+}

@@ -1,0 +1,219 @@
+import { describe, expect, it } from 'vitest';
+import { sessionToV2, v2RequestToV3, v3InputToV2Input } from '../../functions/core/sessions/session-conversion.ts';
+import { v2SessionCreateSchema } from '../../functions/core/sessions/session-schemas.ts';
+import { createSession, deleteSession, getSession, listSessions } from '../../functions/core/sessions/session-use-cases.ts';
+import { advanceSession } from '../../functions/core/sessions/status.ts';
+import { parseOrThrow } from '../../functions/core/sessions/validation.ts';
+import { fakeCfsPorts, IMG1, IMG2, storedConfiguration } from '../helpers/cfs-fakes.ts';
+
+function request(extra: Record<string, unknown> = {}) {
+  return {
+    name: 'example',
+    configuration_name: 'configurations-example',
+    target: { definition: 'image', groups: [{ name: 'Compute', members: [IMG1, IMG2] }], image_map: [{ source_id: IMG2, result_name: 'out' }] },
+    ...extra,
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ name: string; field?: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { name: string; field?: string; message: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('createSession', () => {
+  it('stores a pending session with pinned layers, a UTC start time and the workflow job', async () => {
+    // Arrange
+    const ports = fakeCfsPorts('2026-11-26T10:00:00.789Z');
+    await ports.configurations.put(storedConfiguration());
+    // Act
+    const created = await createSession(ports, request({ configuration_limit: 'base', tags: { owner: 'ops' } }));
+    // Assert
+    expect(created.status.session).toEqual({ status: 'pending', succeeded: 'none', start_time: '2026-11-26T10:00:00Z', job: 'execution-example' });
+    expect(created.status.artifacts).toEqual([]);
+    expect(created.status.layers).toEqual([{ name: 'base', clone_url: 'https://git.example/base.git', commit: 'a'.repeat(40), playbook: 'site.yml' }]);
+    expect(created.configuration).toEqual({ name: 'configurations-example', limit: 'base' });
+    expect(created.ansible).toEqual({ config: 'cfs-default-ansible-cfg', limit: '', verbosity: 0, passthrough: '' });
+    expect(created.tags).toEqual({ owner: 'ops' });
+    expect(ports.workflow.started).toEqual(['example']);
+    expect(await ports.sessions.get('example')).toEqual(created);
+  });
+
+  it('keeps the pinned layers when the configuration changes afterwards', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    await createSession(ports, request());
+    // Act
+    await ports.configurations.put({ ...storedConfiguration(), layers: [{ clone_url: 'https://git.example/other.git', playbook: 'x.yml', commit: 'c'.repeat(40) }] });
+    // Assert
+    const stored = await getSession(ports, 'example');
+    expect(stored.status.layers.map((l) => l.commit)).toEqual(['a'.repeat(40), 'b'.repeat(40)]);
+  });
+
+  it('refuses a missing configuration with a 400 naming configuration_name', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    // Act
+    const error = await rejection(createSession(ports, request()));
+    // Assert
+    expect(error.name).toBe('ValidationError');
+    expect(error.field).toBe('configuration_name');
+    expect(error.message).toContain("configuration 'configurations-example' does not exist");
+    expect(ports.sessions.items.size).toBe(0);
+  });
+
+  it('refuses a configuration with additional inventory or without layers', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put({ ...storedConfiguration('inv'), additional_inventory: { clone_url: 'https://git.example/inv.git', commit: 'c'.repeat(40) } });
+    await ports.configurations.put({ ...storedConfiguration('empty'), layers: [] });
+    // Act
+    const inventory = await rejection(createSession(ports, request({ configuration_name: 'inv' })));
+    const empty = await rejection(createSession(ports, request({ configuration_name: 'empty' })));
+    // Assert
+    expect(inventory.message).toContain('additional_inventory');
+    expect(empty.message).toContain('has no layers');
+  });
+
+  it('refuses a duplicate name with a ConflictError and starts no second workflow', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    await createSession(ports, request());
+    // Act
+    const error = await rejection(createSession(ports, request()));
+    // Assert
+    expect(error.name).toBe('ConflictError');
+    expect(ports.workflow.started).toEqual(['example']);
+  });
+
+  it('removes the record again when the workflow cannot start, so the name can be retried', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    ports.workflow.failWith = new Error('engine down');
+    // Act
+    const error = await rejection(createSession(ports, request()));
+    // Assert
+    expect(error.message).toBe('engine down');
+    expect(await ports.sessions.get('example')).toBeUndefined();
+  });
+});
+
+describe('deleteSession, getSession and listSessions', () => {
+  it('stops the workflow of a pending session before deleting it', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    await createSession(ports, request());
+    // Act
+    await deleteSession(ports, 'example');
+    // Assert
+    expect(ports.workflow.stopped).toEqual([{ name: 'example', job: 'execution-example' }]);
+    expect(await ports.sessions.get('example')).toBeUndefined();
+  });
+
+  it('deletes a complete session without stopping anything', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    await createSession(ports, request());
+    await ports.sessions.update('example', (s) => advanceSession(s, { status: 'complete', succeeded: 'true' }));
+    // Act
+    await deleteSession(ports, 'example');
+    // Assert
+    expect(ports.workflow.stopped).toEqual([]);
+    expect(ports.sessions.items.size).toBe(0);
+  });
+
+  it('answers NotFoundError for a missing session on get and delete', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    // Act
+    const get = await rejection(getSession(ports, 'nope'));
+    const del = await rejection(deleteSession(ports, 'nope'));
+    // Assert
+    expect(get.name).toBe('NotFoundError');
+    expect(del.name).toBe('NotFoundError');
+  });
+
+  it('lists sessions ordered by name', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    await createSession(ports, request({ name: 'zeta' }));
+    await createSession(ports, request({ name: 'alpha' }));
+    // Act
+    const names = (await listSessions(ports)).map((s) => s.name);
+    // Assert
+    expect(names).toEqual(['alpha', 'zeta']);
+  });
+});
+
+describe('v2 and v3 session shapes', () => {
+  it('converts a v2 create body into the v3 request and a record into the v2 view', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    const v2 = parseOrThrow(v2SessionCreateSchema, {
+      name: 'example',
+      configurationName: 'configurations-example',
+      ansibleVerbosity: 3,
+      target: request().target,
+    });
+    // Act
+    const record = await createSession(ports, v2RequestToV3(v2));
+    const view = sessionToV2(record);
+    // Assert
+    expect(record.ansible.verbosity).toBe(3);
+    expect(view).not.toHaveProperty('debug_on_failure');
+    expect(view.status.session).toEqual({ job: 'execution-example', startTime: '2026-11-26T10:00:00Z', completionTime: null, status: 'pending', succeeded: 'none' });
+    expect(view.status.layers).toHaveLength(2);
+  });
+
+  it('turns a v3 body into the v2 body the cray CLI would send', () => {
+    // Act
+    const v2 = v3InputToV2Input({ name: 'n', configuration_name: 'c', ansible_limit: 'x', target: { definition: 'image' } });
+    // Assert
+    expect(v2).toEqual({ name: 'n', configurationName: 'c', ansibleLimit: 'x', target: { definition: 'image' } });
+    expect(() => v3InputToV2Input({ name: 'n', configuration_name: 'c', debug_on_failure: true })).toThrow('v3 field');
+  });
+});
+
+describe('advanceSession', () => {
+  const base = () => ({
+    ...request(),
+    configuration: { name: 'c', limit: '' },
+    ansible: { config: '', limit: '', verbosity: 0, passthrough: '' },
+    target: { definition: 'image' as const, groups: [], image_map: [] },
+    tags: {},
+    debug_on_failure: false,
+    status: { session: { status: 'running' as const, succeeded: 'none' as const, start_time: '2026-01-01T00:00:00Z' }, artifacts: [], layers: [] },
+  });
+
+  it('moves status and succeeded forward only', () => {
+    // Act
+    const back = advanceSession(base(), { status: 'pending', succeeded: 'none' });
+    const done = advanceSession(base(), { status: 'complete', succeeded: 'false', completion_time: '2026-01-01T01:00:00Z' });
+    const notBack = advanceSession(done, { status: 'running', succeeded: 'unknown' });
+    // Assert
+    expect(back.status.session.status).toBe('running');
+    expect(done.status.session).toMatchObject({ status: 'complete', succeeded: 'false', completion_time: '2026-01-01T01:00:00Z' });
+    expect(notBack.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
+    expect(advanceSession(done, { succeeded: 'true' }).status.session.succeeded).toBe('true');
+  });
+
+  it('never lets an empty value overwrite', () => {
+    // Arrange
+    const done = advanceSession(base(), { status: 'complete', completion_time: '2026-01-01T01:00:00Z' });
+    // Act
+    const again = advanceSession(done, { completion_time: '' });
+    // Assert
+    expect(again.status.session.completion_time).toBe('2026-01-01T01:00:00Z');
+    expect(again).not.toBe(done);
+  });
+});
