@@ -1,6 +1,11 @@
 import { Hono } from 'hono';
 import type { AppPorts } from '../ports/index.ts';
+import { HttpProblem } from './http-problem.ts';
 import { problem, statusForError } from './problem.ts';
+import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
+import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
+import { imsImageRoutes } from './routes/ims-images.ts';
 
 /**
  * The HTTP API: one web-standard app served by Node on 127.0.0.1 (embedded) and by the API
@@ -10,10 +15,17 @@ export function createApp(ports: AppPorts): Hono {
   const app = new Hono();
 
   // Route modules are mounted here, one per resource family.
-  void ports;
+  app.route('/apis/cfs', cfsSessionRoutes(ports));
+  app.route('/apis/cfs', cfsConfigurationRoutes(ports));
+  app.route('/', imsImageRoutes(ports));
+  app.route('/', artifactRoutes(ports.artifacts));
 
   app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError((error, c) => {
+    if (error instanceof HttpProblem) {
+      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+      return problem(c, error.status, error.message, { field: error.field });
+    }
     const status = statusForError(error);
     const detail = status === 500 ? 'internal error; see the server log' : error.message;
     if (status === 500) console.error(error);

@@ -7,7 +7,11 @@ import { DynamoDbImageRegistry } from '../adapters/dynamodb/dynamodb-image-regis
 import { DynamoDbSessionStore } from '../adapters/dynamodb/dynamodb-session-store.ts';
 import { DEFAULT_TABLE_NAME } from '../adapters/dynamodb/table-schema.ts';
 import { startLocalDynamo } from '../adapters/local/dynalite.ts';
+import { GitCliResolver } from '../adapters/local/git-cli-resolver.ts';
+import { FsArtifactStore, loadOrCreateSigningSecret } from '../adapters/local/fs-artifact-store.ts';
+import { InProcessEventBus } from '../adapters/local/in-process-event-bus.ts';
 import { createApp } from '../api/app.ts';
+import { ARTIFACT_ROUTE_PREFIX } from '../api/routes/artifacts.ts';
 import { systemClock } from '../ports/clock.ts';
 import type { AppPorts } from '../ports/index.ts';
 
@@ -17,11 +21,17 @@ export interface EmbeddedOptions {
   /** 0 picks a free port. */
   port: number;
   host?: string;
+  /** Clone URL schemes git may use (default https, ssh, file). */
+  cloneUrlSchemes?: string[];
+  /** Replaces ports (tests inject fakes, e.g. a workflow starter, until every adapter lands). */
+  overrides?: Partial<AppPorts>;
 }
 
 export interface EmbeddedRuntime {
   url: string;
   ports: AppPorts;
+  /** The in-process event bus behind `ports.events`: the engine and triggers subscribe here. */
+  bus: InProcessEventBus;
   dataDir: string;
   close(): Promise<void>;
 }
@@ -35,15 +45,22 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   mkdirSync(dataDir, { recursive: true });
   const dynamo = await startLocalDynamo({ path: resolve(dataDir, 'db'), tableName: DEFAULT_TABLE_NAME });
 
+  // Image bytes under the data directory; the signing secret is kept there so URLs outlive a restart.
+  const artifacts = new FsArtifactStore(resolve(dataDir, 'artifacts'), {
+    secret: await loadOrCreateSigningSecret(resolve(dataDir, 'artifact-url-secret')),
+  });
+  const bus = new InProcessEventBus();
+
   const ports: AppPorts = {
     sessions: new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME),
     configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME),
     images: new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME),
-    artifacts: notWired('artifacts'),
+    artifacts,
     workflow: notWired('workflow'),
-    events: notWired('events'),
-    git: notWired('git'),
+    events: bus,
+    git: new GitCliResolver({ allowedSchemes: options.cloneUrlSchemes }),
     clock: systemClock,
+    ...options.overrides,
   };
 
   const app = createApp(ports);
@@ -52,10 +69,13 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     const s = serve({ fetch: app.fetch, port: options.port, hostname: host }, () => ready(s));
   });
   const { port } = server.address() as AddressInfo;
+  // Signed artifact URLs point at this server, whose port is known only now.
+  artifacts.setBaseUrl(`http://${host}:${port}${ARTIFACT_ROUTE_PREFIX}`);
 
   return {
     url: `http://${host}:${port}`,
     ports,
+    bus,
     dataDir,
     close: async () => {
       await new Promise<void>((done) => server.close(() => done()));

@@ -1,0 +1,86 @@
+import { Hono, type Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { NotFoundError, ValidationError } from '../../core/errors.ts';
+import type { ArtifactStore } from '../../ports/artifact-store.ts';
+import { problem } from '../problem.ts';
+
+/** Where the embedded server serves artifact bytes; the composition root gives the store `<server URL>` + this. */
+export const ARTIFACT_ROUTE_PREFIX = '/artifacts';
+
+/** A store whose upload and download URLs point at this endpoint (the filesystem store). */
+export interface SignedUrlArtifactStore extends ArtifactStore {
+  verifySignedRequest(method: 'GET' | 'PUT', key: string, expires: string | undefined, signature: string | undefined): 'valid' | 'expired' | 'invalid';
+}
+
+function servesSignedUrls(store: ArtifactStore): store is SignedUrlArtifactStore {
+  return typeof (store as Partial<SignedUrlArtifactStore>).verifySignedRequest === 'function';
+}
+
+/**
+ * The key a request names: the raw path after the prefix, not decoded, so `%2F` or `%2e%2e`
+ * never turn into separators; the store refuses any key outside its directory.
+ */
+function keyOf(c: Context): string {
+  const path = new URL(c.req.url).pathname;
+  return path.slice(ARTIFACT_ROUTE_PREFIX.length + 1);
+}
+
+function refuse(c: Context, method: 'GET' | 'PUT', store: SignedUrlArtifactStore, key: string) {
+  const check = store.verifySignedRequest(method, key, c.req.query('expires'), c.req.query('signature'));
+  if (check === 'valid') return undefined;
+  return problem(c, 403, check === 'expired' ? 'this artifact URL has expired; ask for a new one' : 'the artifact URL signature is not valid for this request', {
+    title: 'Forbidden',
+  });
+}
+
+/**
+ * The embedded server's artifact endpoint, the target of the filesystem store's signed URLs:
+ * `GET /artifacts/<key>` streams an object, `PUT /artifacts/<key>` streams the request body into
+ * the store (atomically, measured in the same pass) and answers with its size and checksums.
+ * A missing, wrong or expired signature is a 403. Nothing is buffered whole. When the store
+ * serves its own URLs (S3 presigns), no routes are mounted.
+ */
+export function artifactRoutes(store: ArtifactStore): Hono {
+  const app = new Hono();
+  if (!servesSignedUrls(store)) return app;
+
+  app.on(['GET', 'HEAD'], `${ARTIFACT_ROUTE_PREFIX}/*`, async (c) => {
+    const key = keyOf(c);
+    const refused = refuse(c, 'GET', store, key);
+    if (refused) return refused;
+    const head = await store.head(key);
+    if (!head) throw new NotFoundError('artifact', key);
+    const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(head.size), ETag: `"${head.etag}"` };
+    if (c.req.method === 'HEAD') return c.body(null, 200, headers);
+    const stream = await store.get(key);
+    return c.body(Readable.toWeb(stream) as ReadableStream, 200, headers);
+  });
+
+  app.put(`${ARTIFACT_ROUTE_PREFIX}/*`, async (c) => {
+    const key = keyOf(c);
+    const refused = refuse(c, 'PUT', store, key);
+    if (refused) return refused;
+    // On Node the raw request is the cheapest stream; elsewhere convert the web body.
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream) : Readable.from([]));
+    let stored;
+    try {
+      stored = await store.put(key, body, { contentType: c.req.header('content-type') });
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      if (incoming?.destroyed || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR'].includes(code)) {
+        throw new ValidationError(`the upload of ${key} was interrupted; nothing was stored`);
+      }
+      throw error;
+    }
+    c.header('ETag', `"${stored.etag}"`);
+    return c.json(stored);
+  });
+
+  app.all(`${ARTIFACT_ROUTE_PREFIX}/*`, (c) => {
+    c.header('Allow', 'GET, HEAD, PUT');
+    return problem(c, 405, `${c.req.method} is not allowed on artifacts; allowed: GET, HEAD, PUT`);
+  });
+  return app;
+}

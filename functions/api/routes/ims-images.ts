@@ -1,0 +1,111 @@
+import { Hono, type Context } from 'hono';
+import { ValidationError } from '../../core/errors.ts';
+import {
+  artifactDownloadUrl,
+  artifactUploadUrl,
+  createImage,
+  deleteImage,
+  getImage,
+  getImageManifest,
+  listImages,
+  patchImage,
+  registerUploadedArtifacts,
+  type ImageDeps,
+} from '../../core/images/index.ts';
+import type { ImageRecord } from '../../core/model/image.ts';
+import type { AppPorts } from '../../ports/index.ts';
+import { problem } from '../problem.ts';
+
+/** Request bodies here are small JSON documents; bytes travel by artifact URL, never in a body. */
+const MAX_BODY_BYTES = 1 << 20;
+
+/** The IMS v3 image path; the unversioned IMS aliases (`/apis/ims/images`) serve the same records. */
+export const IMS_IMAGES_PATH = '/apis/ims/v3/images';
+const IMS_ALIAS_PATH = '/apis/ims/images';
+
+/** The IMS `ImageRecord` of a stored record: no null link, metadata always a map, nothing that is not IMS. */
+export function toImageView(record: ImageRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    created: record.created,
+    name: record.name,
+    ...(record.link ? { link: record.link } : {}),
+    arch: record.arch,
+    metadata: record.metadata ?? {},
+  };
+}
+
+/** Reads a JSON body (at most 1 MiB); `optional` bodies may be empty. */
+async function readJson(c: Context, optional = false): Promise<unknown> {
+  const declared = Number(c.req.header('content-length') ?? '0');
+  if (declared > MAX_BODY_BYTES) throw new ValidationError(`request body is larger than ${MAX_BODY_BYTES} bytes`);
+  const text = await c.req.text();
+  if (text.length > MAX_BODY_BYTES) throw new ValidationError(`request body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (text.trim() === '') {
+    if (optional) return undefined;
+    throw new ValidationError('no input provided: the request needs a JSON body');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError('the request body is not valid JSON');
+  }
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && ['true', '1', 'yes'].includes(value.toLowerCase());
+}
+
+function methodNotAllowed(c: Context, allow: string) {
+  c.header('Allow', allow);
+  return problem(c, 405, `${c.req.method} is not allowed here; allowed: ${allow}`);
+}
+
+/**
+ * IMS v3 images: list, create, get, patch, delete (as IMS, plus the unversioned aliases), and
+ * this product's artifact flow (v3 only):
+ *
+ * - `POST {images}/{id}/artifacts/{rootfs|kernel|initrd|boot_parameters}/upload-url`, body
+ *   optional `{"expires_in": seconds}` (default 3600): `{artifact, key, method: "PUT", url,
+ *   expires_at}`. PUT the bytes to `url` (presigned S3, or the embedded signed endpoint).
+ *   Refused (409) once the image has a manifest.
+ * - `PUT {images}/{id}/manifest`, body `{"artifacts": [{name, size, md5, sha256}]}` (what the
+ *   client measured while uploading): the server checks the stored bytes, writes the IMS
+ *   `manifest.json`, links the image to it and returns the image record. Repeating it with the
+ *   same artifacts returns the same record; a manifest listing a rootfs registers the image.
+ * - `GET {images}/{id}/manifest`: the manifest.
+ * - `POST {images}/{id}/artifacts/{name}/download-url`, body optional `{"expires_in"}`:
+ *   `{artifact, key, method: "GET", url, expires_at, type, size, md5, sha256}`.
+ *
+ * Deleting takes `?force=true` to delete an image that pending or running sessions target.
+ */
+export function imsImageRoutes(ports: AppPorts, options: { bucket?: string } = {}): Hono {
+  const deps: ImageDeps = { ...ports, bucket: options.bucket };
+  const app = new Hono();
+
+  for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
+    app.get(base, async (c) => c.json((await listImages(deps)).map(toImageView)));
+    app.post(base, async (c) => c.json(toImageView(await createImage(deps, await readJson(c))), 201));
+    app.all(base, (c) => methodNotAllowed(c, 'GET, POST'));
+
+    app.get(`${base}/:id`, async (c) => c.json(toImageView(await getImage(deps, c.req.param('id')))));
+    app.patch(`${base}/:id`, async (c) => c.json(toImageView(await patchImage(deps, c.req.param('id'), await readJson(c)))));
+    app.delete(`${base}/:id`, async (c) => {
+      await deleteImage(deps, c.req.param('id'), { force: isTrue(c.req.query('force')) });
+      return c.body(null, 204);
+    });
+    app.all(`${base}/:id`, (c) => methodNotAllowed(c, 'GET, PATCH, DELETE'));
+  }
+
+  app.post(`${IMS_IMAGES_PATH}/:id/artifacts/:artifact/upload-url`, async (c) =>
+    c.json(await artifactUploadUrl(deps, c.req.param('id'), c.req.param('artifact'), await readJson(c, true))),
+  );
+  app.post(`${IMS_IMAGES_PATH}/:id/artifacts/:artifact/download-url`, async (c) =>
+    c.json(await artifactDownloadUrl(deps, c.req.param('id'), c.req.param('artifact'), await readJson(c, true))),
+  );
+  app.put(`${IMS_IMAGES_PATH}/:id/manifest`, async (c) =>
+    c.json(toImageView(await registerUploadedArtifacts(deps, c.req.param('id'), await readJson(c)))),
+  );
+  app.get(`${IMS_IMAGES_PATH}/:id/manifest`, async (c) => c.json(await getImageManifest(deps, c.req.param('id'))));
+  return app;
+}
