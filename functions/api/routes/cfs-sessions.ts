@@ -1,0 +1,66 @@
+import { Hono } from 'hono';
+import { ValidationError } from '../../core/errors.ts';
+import { renameErrorFieldToV2, sessionToV2, sessionToV3, v2RequestToV3 } from '../../core/sessions/session-conversion.ts';
+import { v2SessionCreateSchema } from '../../core/sessions/session-schemas.ts';
+import { createSession, deleteSession, getSession, listSessions } from '../../core/sessions/session-use-cases.ts';
+import { parseOrThrow } from '../../core/sessions/validation.ts';
+import type { AppPorts } from '../../ports/index.ts';
+import { readJsonObject } from '../json-body.ts';
+import { allowOnly, assertQueryParams, json } from '../route-helpers.ts';
+
+/** Runs a v2 handler so that validation errors name the v2 (camelCase) field. */
+async function asV2<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ValidationError) throw renameErrorFieldToV2(error);
+    throw error;
+  }
+}
+
+/**
+ * CFS sessions under CSM's gateway paths (mounted at `/apis/cfs`): v3 (snake_case, create
+ * 201) and v2 (camelCase, create 200). Parse, call one use case, map the result.
+ */
+export function cfsSessionRoutes(ports: AppPorts): Hono {
+  const r = new Hono();
+
+  r.get('/v3/sessions', async (c) => {
+    // Filters and paging (issue 3) are refused until they are served, never ignored.
+    assertQueryParams(c, []);
+    const sessions = await listSessions(ports);
+    return json(c, 200, { sessions: sessions.map(sessionToV3), next: null });
+  });
+  r.post('/v3/sessions', async (c) => {
+    assertQueryParams(c, []);
+    const record = await createSession(ports, await readJsonObject(c));
+    return json(c, 201, sessionToV3(record));
+  });
+  r.get('/v3/sessions/:name', async (c) => json(c, 200, sessionToV3(await getSession(ports, c.req.param('name')))));
+  r.delete('/v3/sessions/:name', async (c) => {
+    await deleteSession(ports, c.req.param('name'));
+    return c.body(null, 204);
+  });
+
+  r.get('/v2/sessions', async (c) => {
+    assertQueryParams(c, []);
+    return json(c, 200, (await listSessions(ports)).map(sessionToV2));
+  });
+  r.post('/v2/sessions', async (c) => {
+    assertQueryParams(c, []);
+    const body = await readJsonObject(c);
+    const record = await asV2(() => createSession(ports, v2RequestToV3(parseOrThrow(v2SessionCreateSchema, body))));
+    return json(c, 200, sessionToV2(record));
+  });
+  r.get('/v2/sessions/:name', async (c) => json(c, 200, sessionToV2(await getSession(ports, c.req.param('name')))));
+  r.delete('/v2/sessions/:name', async (c) => {
+    await deleteSession(ports, c.req.param('name'));
+    return c.body(null, 204);
+  });
+
+  for (const v of ['v2', 'v3']) {
+    allowOnly(r, `/${v}/sessions`, ['GET', 'POST']);
+    allowOnly(r, `/${v}/sessions/:name`, ['GET', 'DELETE']);
+  }
+  return r;
+}

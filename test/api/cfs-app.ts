@@ -1,0 +1,50 @@
+import type { Hono } from 'hono';
+import { DynamoDbConfigurationStore } from '../../functions/adapters/dynamodb/dynamodb-configuration-store.ts';
+import { DynamoDbImageRegistry } from '../../functions/adapters/dynamodb/dynamodb-image-registry.ts';
+import { DynamoDbSessionStore } from '../../functions/adapters/dynamodb/dynamodb-session-store.ts';
+import { startLocalDynamo } from '../../functions/adapters/local/dynalite.ts';
+import { GitCliResolver } from '../../functions/adapters/local/git-cli-resolver.ts';
+import { createApp } from '../../functions/api/app.ts';
+import { systemClock } from '../../functions/ports/clock.ts';
+import type { AppPorts } from '../../functions/ports/index.ts';
+import { FakeWorkflow } from '../helpers/cfs-fakes.ts';
+
+/** The API app over the real DynamoDB protocol (in-memory dynalite) and real git, with a fake workflow starter. */
+export interface CfsTestApp {
+  app: Hono;
+  ports: AppPorts;
+  workflow: FakeWorkflow;
+  close(): Promise<void>;
+}
+
+function unused<T>(what: string): T {
+  return new Proxy({}, { get: () => () => Promise.reject(new Error(`${what} is not used by these tests`)) }) as T;
+}
+
+export async function startCfsTestApp(): Promise<CfsTestApp> {
+  const dynamo = await startLocalDynamo({ tableName: 'cfs-api-test' });
+  const workflow = new FakeWorkflow();
+  const ports: AppPorts = {
+    sessions: new DynamoDbSessionStore(dynamo.documents, 'cfs-api-test'),
+    configurations: new DynamoDbConfigurationStore(dynamo.documents, 'cfs-api-test'),
+    images: new DynamoDbImageRegistry(dynamo.documents, 'cfs-api-test'),
+    artifacts: unused('artifacts'),
+    events: { publish: async () => undefined },
+    workflow,
+    git: new GitCliResolver(),
+    clock: systemClock,
+  };
+  return { app: createApp(ports), ports, workflow, close: () => dynamo.close() };
+}
+
+/** A JSON request through the app, as a client would send it; returns status, headers and parsed body. */
+export async function call(app: Hono, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const response = await app.request(path, init);
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as Record<string, unknown> & unknown[]) : undefined };
+}

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
+import { cfsResponseErrors } from './cfs-spec.ts';
+
+// The request bodies of shared/reference/cray-cli-requests.md, as the cray CLI sends them
+// (IMG stands for an image UUID there).
+const IMG = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
+const V2_SESSION_CREATE = `{"name":"example","configurationName":"configurations-example","target":{"definition":"image","groups":[{"name":"Application","members":["IMG"]},{"name":"Application_UAN","members":["IMG"]}],"image_map":[{"source_id":"IMG","result_name":"my-result"}]}}`.replaceAll('IMG', IMG);
+const CRAY_HEADERS = { Accept: '*/*', 'Content-Type': 'application/json' };
+
+/** How the cray CLI shows an error: `Error: <title>: <detail>` only when both are present. */
+function crayErrorLine(body: { title?: string; detail?: string }): string | undefined {
+  return body.title && body.detail ? `Error: ${body.title}: ${body.detail}` : undefined;
+}
+
+describe('requests of the real cray CLI, replayed as they are', () => {
+  let t: CfsTestApp;
+  let repo: TempRepo;
+  beforeAll(async () => {
+    t = await startCfsTestApp();
+    repo = makeTempRepo();
+    repo.commit('main', 'site.yml', '- hosts: all\n  tasks: []\n');
+  });
+  afterAll(async () => {
+    await t.close();
+    repo.dispose();
+  });
+
+  it('accepts `cray cfs configurations update --file` with a v3 file at v2, unconverted', async () => {
+    // Arrange: the file a user would have, in v3 spelling.
+    const file = JSON.stringify({ layers: [{ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] });
+    // Act
+    const res = await call(t.app, 'PUT', '/apis/cfs/v2/configurations/configurations-example', file, CRAY_HEADERS);
+    // Assert
+    expect(res.status).toBe(200);
+    expect(res.body.layers[0].commit).toMatch(/^[a-f0-9]{40}$/);
+  });
+
+  it('accepts `cray cfs v3 configurations update --drop-branches true` (drop_branches=True)', async () => {
+    // Act
+    const res = await call(t.app, 'PUT', '/apis/cfs/v3/configurations/dropped?drop_branches=True', JSON.stringify({ layers: [{ cloneUrl: repo.url, playbook: 'site.yml', branch: 'main' }] }), CRAY_HEADERS);
+    // Assert
+    expect(res.status).toBe(200);
+    expect(res.body.layers[0]).not.toHaveProperty('branch');
+  });
+
+  it('accepts `cray cfs configurations update --update-branches` (PATCH, no body)', async () => {
+    // Act
+    const res = await call(t.app, 'PATCH', '/apis/cfs/v2/configurations/configurations-example', undefined, { Accept: '*/*' });
+    // Assert
+    expect(res.status).toBe(200);
+  });
+
+  it('accepts the v2 `cray cfs sessions create ... --target-image-map` body as it is', async () => {
+    // Act
+    const res = await call(t.app, 'POST', '/apis/cfs/v2/sessions', V2_SESSION_CREATE, CRAY_HEADERS);
+    // Assert
+    expect(res.status).toBe(200);
+    expect(res.body.target).toEqual(JSON.parse(V2_SESSION_CREATE).target);
+    expect(res.body.status.session.status).toBe('pending');
+    expect(await cfsResponseErrors('post', '/v2/sessions', 200, res.body)).toBeUndefined();
+  });
+
+  it('accepts the v3 body (configuration_name) and the optional fields cray adds when given', async () => {
+    // Arrange
+    const body = JSON.parse(V2_SESSION_CREATE.replace('configurationName', 'configuration_name').replace('"example"', '"example-v3"'));
+    // Act
+    const v3 = await call(t.app, 'POST', '/apis/cfs/v3/sessions', JSON.stringify({ ...body, tags: { a: 'b', c: 'd' }, debug_on_failure: true, ansible_verbosity: 2 }), CRAY_HEADERS);
+    const v2 = await call(
+      t.app,
+      'POST',
+      '/apis/cfs/v2/sessions',
+      JSON.stringify({ ...JSON.parse(V2_SESSION_CREATE), name: 'example-v2-opts', configurationLimit: 'base', ansibleLimit: IMG, ansibleVerbosity: 1, ansiblePassthrough: '--tags x', ansibleConfig: 'cfs-default-ansible-cfg', tags: { a: 'b' } }),
+      CRAY_HEADERS,
+    );
+    // Assert
+    expect(v3.status).toBe(201);
+    expect(v3.body).toMatchObject({ tags: { a: 'b', c: 'd' }, debug_on_failure: true, ansible: { verbosity: 2 } });
+    expect(v2.status).toBe(200);
+    expect(v2.body).toMatchObject({ configuration: { limit: 'base' }, ansible: { limit: IMG, verbosity: 1, passthrough: '--tags x' } });
+  });
+
+  it('answers the body sent without target options with a clear title and detail', async () => {
+    // Act
+    const res = await call(
+      t.app,
+      'POST',
+      '/apis/cfs/v2/sessions',
+      '{"name":"plain","configurationName":"configurations-example","target":{"definition":"dynamic","groups":[],"image_map":[]}}',
+      CRAY_HEADERS,
+    );
+    // Assert
+    expect(res.status).toBe(400);
+    expect(crayErrorLine(res.body)).toBe(
+      "Error: Bad Request: target.definition: 'dynamic' sessions are not served: this service runs image customization only (target.definition 'image')",
+    );
+  });
+
+  it('answers a duplicate create with title and detail, as cray shows them', async () => {
+    // Act
+    const res = await call(t.app, 'POST', '/apis/cfs/v2/sessions', V2_SESSION_CREATE, CRAY_HEADERS);
+    // Assert
+    expect(crayErrorLine(res.body)).toBe("Error: Conflict: session 'example' already exists");
+  });
+
+  it('serves describe, list and delete (Content-Length: 0) as cray sends them', async () => {
+    // Act
+    const describe = await call(t.app, 'GET', '/apis/cfs/v2/sessions/example', undefined, { Accept: '*/*' });
+    const list = await call(t.app, 'GET', '/apis/cfs/v2/sessions', undefined, { Accept: '*/*' });
+    const del = await t.app.request('/apis/cfs/v2/sessions/example', { method: 'DELETE', headers: { Accept: '*/*', 'Content-Length': '0' } });
+    const config = await call(t.app, 'GET', '/apis/cfs/v2/configurations/configurations-example', undefined, { Accept: '*/*' });
+    // Assert
+    expect(describe.status).toBe(200);
+    expect(list.body.map((s: { name: string }) => s.name)).toContain('example');
+    expect(del.status).toBe(204);
+    expect(config.status).toBe(200);
+  });
+});
