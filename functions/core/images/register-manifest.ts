@@ -44,7 +44,11 @@ export async function registerManifest(
   if (!image) throw new NotFoundError('image', id);
   if (image.link) {
     const existing = await readManifest(deps.artifacts, image);
-    if (existing && sameArtifacts(existing, artifacts)) return image;
+    if (existing && sameArtifacts(existing, artifacts)) {
+      // A retry after a failed announcement announces now; otherwise there is nothing to do.
+      const unannounced = !image.rootfs_registered && findArtifact(existing, 'rootfs') !== undefined;
+      return unannounced ? updateImageAndAnnounce(deps, id, (current) => current, true) : image;
+    }
     throw new ConflictError(`image ${id} already has a manifest (${image.link.path}); registered images do not change`);
   }
 

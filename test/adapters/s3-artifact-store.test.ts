@@ -1,0 +1,179 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { get, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import S3rver from 's3rver';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
+
+const MiB = 1024 * 1024;
+let server: S3rver;
+let directory: string;
+let client: S3Client;
+let store: S3ArtifactStore;
+/** The commands the client sent, by name (to see the multipart upload happen). */
+const sent: string[] = [];
+
+/** Deterministic bytes made on demand; `failAfter` breaks the stream like a dropped client. */
+function generated(totalBytes: number, failAfter?: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (failAfter !== undefined && sent >= failAfter) return this.destroy(new Error('connection dropped'));
+      if (sent >= totalBytes) return this.push(null);
+      const chunk = Buffer.alloc(Math.min(MiB, totalBytes - sent), sent % 253);
+      sent += chunk.length;
+      this.push(chunk);
+    },
+  });
+}
+
+async function digest(stream: Readable): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), 's3rver-'));
+  server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true, configureBuckets: [{ name: 'boot-images', configs: [] }] });
+  const { port } = (await server.run()) as { port: number };
+  client = new S3Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    // s3rver predates the SDK's default CRC checksums.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push(context.commandName as string);
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordCommands' },
+  );
+  store = new S3ArtifactStore(client, { partSize: 5 * MiB, queueSize: 2 });
+});
+afterAll(async () => {
+  client.destroy();
+  await server.close();
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe('S3ArtifactStore against a local S3-protocol server', () => {
+  it('writes, heads, lists, reads and deletes a small object', async () => {
+    // Act
+    const stored = await store.put('boot-images/small/manifest.json', '{"version":"1.0"}', { contentType: 'application/json' });
+    // Assert
+    expect(stored).toMatchObject({ size: 17, md5: createHash('md5').update('{"version":"1.0"}').digest('hex') });
+    expect(await store.head('boot-images/small/manifest.json')).toEqual({ size: 17, etag: stored.md5 });
+    expect(await store.list('boot-images/small/')).toEqual(['boot-images/small/manifest.json']);
+    expect((await digest(await store.get('boot-images/small/manifest.json'))).size).toBe(17);
+    await store.delete('boot-images/small/manifest.json');
+    expect(await store.head('boot-images/small/manifest.json')).toBeUndefined();
+    await expect(store.get('boot-images/small/manifest.json')).rejects.toMatchObject({ name: 'NotFoundError' });
+  });
+
+  it('streams an object larger than one part through a multipart upload, measuring it in the same pass', async () => {
+    // Arrange
+    const size = 12 * MiB + 123;
+    const expected = await digest(generated(size));
+    sent.length = 0;
+    // Act
+    const stored = await store.put('boot-images/large/rootfs', generated(size));
+    // Assert
+    expect(stored.size).toBe(size);
+    expect(stored.sha256).toBe(expected.sha256);
+    expect(sent.filter((name) => name === 'UploadPartCommand')).toHaveLength(3);
+    expect(sent).toContain('CompleteMultipartUploadCommand');
+    expect((await store.head('boot-images/large/rootfs'))?.size).toBe(size);
+    expect(await digest(await store.get('boot-images/large/rootfs'))).toEqual(expected);
+  });
+
+  it('leaves no object when the source breaks after the first part was sent', async () => {
+    // Act
+    const attempt = store.put('boot-images/interrupted/rootfs', generated(20 * MiB, 11 * MiB));
+    // Assert
+    await expect(attempt).rejects.toThrow('connection dropped');
+    expect(await store.head('boot-images/interrupted/rootfs')).toBeUndefined();
+    expect(await store.list('boot-images/interrupted/')).toEqual([]);
+  });
+
+  it('hands out presigned URLs that accept a streamed PUT and serve it back', async () => {
+    // Arrange
+    const size = 3 * MiB;
+    const expected = await digest(generated(size));
+    const upload = new URL(await store.uploadUrl('boot-images/presigned/rootfs', 300));
+    // Act
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(upload, { method: 'PUT', headers: { 'Content-Length': String(size) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      pipeline(generated(size), req).catch(reject);
+    });
+    const downloaded = await new Promise<{ size: number; sha256: string }>((resolve, reject) => {
+      void store.downloadUrl('boot-images/presigned/rootfs', 300).then((url) => get(url, (res) => resolve(digest(res))).on('error', reject));
+    });
+    // Assert
+    expect(status).toBe(200);
+    expect(downloaded).toEqual(expected);
+  });
+
+  it('lists an empty prefix as nothing and refuses a key without a bucket', async () => {
+    // Act / Assert
+    expect(await store.list('boot-images/none/')).toEqual([]);
+    await expect(store.put('no-bucket', 'x')).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+});
+
+describe('S3ArtifactStore error paths', () => {
+  it('aborts the multipart upload when a part fails, and reports a 5xx as a TransientError', async () => {
+    // Arrange
+    const mock = mockClient(S3Client);
+    mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+    mock.on(UploadPartCommand).rejects(Object.assign(new Error('We encountered an internal error'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }));
+    mock.on(AbortMultipartUploadCommand).resolves({});
+    const mocked = new S3ArtifactStore(new S3Client({ region: 'us-east-1' }), { partSize: 5 * MiB, queueSize: 1 });
+    // Act
+    const attempt = mocked.put('boot-images/x/rootfs', generated(11 * MiB));
+    // Assert
+    await expect(attempt).rejects.toMatchObject({ name: 'TransientError' });
+    expect(mock.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
+    expect(mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input).toMatchObject({ Bucket: 'boot-images', Key: 'x/rootfs', UploadId: 'u1' });
+    expect(mock.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    mock.restore();
+  });
+
+  it('maps throttling on a read to TransientError and access denied to itself', async () => {
+    // Arrange
+    const mock = mockClient(S3Client);
+    mock.on(HeadObjectCommand).rejects(Object.assign(new Error('slow down'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
+    mock.on(GetObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    const mocked = new S3ArtifactStore(new S3Client({ region: 'us-east-1' }));
+    // Act / Assert
+    await expect(mocked.head('boot-images/x/rootfs')).rejects.toMatchObject({ name: 'TransientError' });
+    await expect(mocked.get('boot-images/x/rootfs')).rejects.toMatchObject({ name: 'AccessDenied' });
+    mock.restore();
+  });
+});

@@ -1,0 +1,106 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
+import { ConflictError, NotFoundError } from '../../functions/core/errors.ts';
+import type { ImageDeps } from '../../functions/core/images/index.ts';
+import type { ImageRecord } from '../../functions/core/model/image.ts';
+import type { SessionRecord } from '../../functions/core/model/session.ts';
+import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
+import type { ImageRegistry, SessionStore } from '../../functions/ports/index.ts';
+
+/** An image registry in a Map, with the port's semantics (conditional create, read-modify-write update). */
+export class MemoryImageRegistry implements ImageRegistry {
+  readonly records = new Map<string, ImageRecord>();
+  async create(image: ImageRecord) {
+    if (this.records.has(image.id)) throw new ConflictError(`image '${image.id}' already exists`);
+    this.records.set(image.id, structuredClone(image));
+  }
+  async get(id: string) {
+    const found = this.records.get(id);
+    return found && structuredClone(found);
+  }
+  async list() {
+    return [...this.records.values()].sort((a, b) => a.id.localeCompare(b.id)).map((r) => structuredClone(r));
+  }
+  async update(id: string, change: (current: ImageRecord) => ImageRecord) {
+    const current = this.records.get(id);
+    if (!current) throw new NotFoundError('image', id);
+    const next = change(structuredClone(current));
+    this.records.set(id, structuredClone(next));
+    return next;
+  }
+  async delete(id: string) {
+    return this.records.delete(id);
+  }
+}
+
+/** A session store holding a fixed list (the delete rule only lists sessions). */
+export function sessionsOf(sessions: SessionRecord[]): SessionStore {
+  return {
+    create: async () => undefined,
+    get: async (name) => sessions.find((s) => s.name === name),
+    list: async () => sessions,
+    update: async () => {
+      throw new Error('not used');
+    },
+    delete: async () => false,
+  };
+}
+
+export function sessionTargeting(name: string, status: 'pending' | 'running' | 'complete', target: { members?: string[]; mapped?: string[] }): SessionRecord {
+  return {
+    name,
+    configuration: { name: 'c', limit: '' },
+    ansible: { config: '', limit: '', verbosity: 0, passthrough: '' },
+    target: {
+      definition: 'image',
+      groups: [{ name: 'Compute', members: target.members ?? [] }],
+      image_map: (target.mapped ?? []).map((source_id) => ({ source_id, result_name: `${source_id}-result` })),
+    },
+    tags: {},
+    debug_on_failure: false,
+    status: { session: { status, succeeded: 'none', start_time: '2026-01-01T00:00:00Z' }, artifacts: [], layers: [] },
+  };
+}
+
+export interface ImageWorld {
+  deps: ImageDeps;
+  registry: MemoryImageRegistry;
+  artifacts: FsArtifactStore;
+  events: ProductEvent[];
+  /** Makes the next `count` publishes fail. */
+  failPublishes(count: number): void;
+  cleanup(): Promise<void>;
+}
+
+/** Use-case dependencies: fakes for the registry, sessions, events and clock; the real filesystem store in a temp dir. */
+export async function imageWorld(sessions: SessionRecord[] = []): Promise<ImageWorld> {
+  const root = await mkdtemp(join(tmpdir(), 'images-core-'));
+  const registry = new MemoryImageRegistry();
+  const artifacts = new FsArtifactStore(join(root, 'artifacts'), { baseUrl: 'http://127.0.0.1:9/artifacts' });
+  const events: ProductEvent[] = [];
+  let failures = 0;
+  return {
+    deps: {
+      images: registry,
+      artifacts,
+      sessions: sessionsOf(sessions),
+      clock: { now: () => new Date('2026-03-04T05:06:07.000Z') },
+      events: {
+        publish: async (event) => {
+          if (failures > 0) {
+            failures--;
+            throw new Error('event bus unavailable');
+          }
+          events.push(event);
+        },
+      },
+    },
+    registry,
+    artifacts,
+    events,
+    failPublishes: (count) => (failures = count),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+}
