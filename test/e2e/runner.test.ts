@@ -1,0 +1,447 @@
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
+import { buildSampleRoot } from '../../functions/images/sample-root.ts';
+import { runCustomization } from '../../functions/runner/run-customization.ts';
+import { parseRunDocument, runOutcomeSchema, type RunDocument, type RunOutcome } from '../../functions/runner/run-document.ts';
+import { killOrphanedRun } from '../../functions/runner/workspace.ts';
+import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+
+const run = promisify(execFile);
+const RUNNER = resolve('dist/runner.mjs');
+
+// Two source images from the sample root, told apart by a marker file; lz4 so squashing is quick.
+const IMAGE_A = '0b8c6a5e-3f43-4a8e-9e0f-2f7a8f0c0a01';
+const IMAGE_B = '5d2f9c1e-7b6a-4c3d-8e9f-1a2b3c4d5e02';
+
+let base: string;
+let store: FsArtifactStore;
+const repos: TempRepo[] = [];
+const images = new Map<string, { key: string; size: number; sha256: string; kernel: { key: string; size: number; sha256: string } }>();
+
+/** Every pid whose command line contains `needle` (the host sees the sandbox's processes too). */
+async function processesMatching(needle: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.replace(/\0/g, ' ').includes(needle)) found.push(Number(entry));
+  }
+  return found;
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function repoWith(files: Record<string, string>): { url: string; commit: string } {
+  const repo = makeTempRepo();
+  repos.push(repo);
+  let commit = '';
+  for (const [file, content] of Object.entries(files)) commit = repo.commit('main', file, content);
+  return { url: repo.url, commit };
+}
+
+/** A run document for both images: A in group Compute, B in group Application. */
+function documentFor(session: string, layers: { name: string; url: string; commit: string; playbook?: string }[], overrides: Partial<RunDocument> = {}): RunDocument {
+  const image = (id: string, name: string) => {
+    const source = images.get(id)!;
+    return {
+      image_id: id,
+      source_name: name,
+      arch: 'x86_64' as const,
+      rootfs: { key: source.key, size: source.size, sha256: source.sha256 },
+      kernel: source.kernel,
+      result_name: `${name}_cfs_${session}`,
+      result_id: `result-${id.slice(0, 8)}-${session}`,
+      upload_prefix: `boot-images/result-${id.slice(0, 8)}-${session}/`,
+    };
+  };
+  return parseRunDocument({
+    session,
+    images: [image(IMAGE_A, 'compute'), image(IMAGE_B, 'application')],
+    inventory: {
+      all: {
+        children: {
+          cfs_image: {
+            hosts: { [IMAGE_A]: {}, [IMAGE_B]: {} },
+            vars: { ansible_connection: 'community.general.chroot', cray_cfs_image: true, ansible_python_interpreter: '/usr/bin/python3' },
+          },
+          Compute: { hosts: { [IMAGE_A]: {} } },
+          Application: { hosts: { [IMAGE_B]: {} } },
+        },
+      },
+    },
+    layers: layers.map((l, index) => ({ index, name: l.name, clone_url: l.url, commit: l.commit, playbook: l.playbook ?? 'site.yml' })),
+    ansible: { limit: `${IMAGE_A},${IMAGE_B}`, verbosity: 0, passthrough: [] },
+    squashfs: { compressor: 'source' },
+    allowed_schemes: ['file'],
+    outcome_key: `sessions/${session}/runner-outcome.json`,
+    logs_prefix: `sessions/${session}/logs/`,
+    ...overrides,
+  });
+}
+
+async function storedOutcome(session: string): Promise<RunOutcome> {
+  return runOutcomeSchema.parse(JSON.parse(await readFile(store.pathOf(`sessions/${session}/runner-outcome.json`), 'utf8')));
+}
+
+/** A file inside an uploaded result squashfs, read without unpacking the whole image. */
+async function fileInResult(resultKey: string, path: string): Promise<string | undefined> {
+  const listing = (await run('unsquashfs', ['-l', store.pathOf(resultKey)])).stdout;
+  if (!listing.split('\n').includes(`squashfs-root/${path}`)) return undefined;
+  return (await run('unsquashfs', ['-cat', store.pathOf(resultKey), path])).stdout;
+}
+
+function workspace(name: string): string {
+  return join(base, 'workspaces', name);
+}
+
+beforeAll(async () => {
+  base = await mkdtemp(join(tmpdir(), 'cfs-runner-e2e-'));
+  store = new FsArtifactStore(join(base, 'store'));
+  // Build the runner exactly as scripts/build.mjs does, so this file alone tests the current source.
+  await build({
+    entryPoints: { runner: 'functions/runner/main.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    packages: 'external',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  const sample = join(base, 'sample');
+  await buildSampleRoot(sample);
+  for (const [id, marker] of [
+    [IMAGE_A, 'compute'],
+    [IMAGE_B, 'application'],
+  ] as const) {
+    const root = join(base, `root-${marker}`);
+    await cp(sample, root, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    await writeFile(join(root, 'etc/image-marker'), `${marker}\n`);
+    const squashfs = join(base, `${marker}.squashfs`);
+    await run('mksquashfs', [root, squashfs, '-noappend', '-quiet', '-no-progress', '-comp', 'lz4']);
+    const rootfs = await store.put(`boot-images/${id}/rootfs`, createReadStream(squashfs));
+    const kernel = await store.put(`boot-images/${id}/kernel`, `source kernel of ${marker}\n`);
+    images.set(id, { key: rootfs.key, size: rootfs.size, sha256: rootfs.sha256, kernel: { key: kernel.key, size: kernel.size, sha256: kernel.sha256 } });
+    await rm(root, { recursive: true });
+  }
+  await rm(sample, { recursive: true });
+});
+
+afterAll(async () => {
+  for (const repo of repos) repo.dispose();
+  if (base) await rm(base, { recursive: true, force: true });
+});
+
+describe('the runner program (dist/runner.mjs)', () => {
+  it('runs two layers in order on two images in two groups and uploads results holding each change', async () => {
+    // Arrange
+    const layer1 = repoWith({
+      'site.yml': [
+        '- hosts: cfs_image',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - copy: {dest: /etc/cfs-order, content: "layer1\\n"}',
+        '    - copy: {dest: /etc/cfs-host, content: "{{ inventory_hostname }}\\n"}',
+        '- hosts: Compute',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - file: {path: /etc/compute-only, state: touch}',
+        '- hosts: Application',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - template: {src: app.j2, dest: /etc/application-only}',
+        '',
+      ].join('\n'),
+      'app.j2': 'application {{ cray_cfs_image }}\n',
+    });
+    const layer2 = repoWith({
+      'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - lineinfile: {path: /etc/cfs-order, line: layer2}', ''].join('\n'),
+    });
+    const document = documentFor('twolayers', [
+      { name: 'base', ...layer1 },
+      { name: 'second', ...layer2 },
+    ]);
+    const documentKey = 'sessions/twolayers/run-document.json';
+    await store.put(documentKey, JSON.stringify(document));
+    const ws = workspace('twolayers');
+
+    // Act
+    const child = spawn(process.execPath, [RUNNER, '--document-key', documentKey, '--store-dir', store.root, '--workspace', ws], { stdio: 'ignore' });
+    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+    // Assert
+    const outcome = await storedOutcome('twolayers');
+    expect(exitCode).toBe(0);
+    expect(outcome.status).toBe('succeeded');
+    expect(outcome.layers.map((l) => [l.name, l.state, l.exit_code])).toEqual([
+      ['base', 'succeeded', 0],
+      ['second', 'succeeded', 0],
+    ]);
+    const [resultA, resultB] = outcome.images;
+    expect(resultA?.uploaded?.rootfs.key).toBe(`${document.images[0]!.upload_prefix}rootfs`);
+    const rootfsA = resultA!.uploaded!.rootfs.key;
+    const rootfsB = resultB!.uploaded!.rootfs.key;
+    expect(await fileInResult(rootfsA, 'etc/cfs-order')).toBe('layer1\nlayer2\n');
+    expect(await fileInResult(rootfsB, 'etc/cfs-order')).toBe('layer1\nlayer2\n');
+    expect(await fileInResult(rootfsA, 'etc/cfs-host')).toBe(`${IMAGE_A}\n`);
+    expect(await fileInResult(rootfsB, 'etc/cfs-host')).toBe(`${IMAGE_B}\n`);
+    expect(await fileInResult(rootfsA, 'etc/compute-only')).toBe('');
+    expect(await fileInResult(rootfsB, 'etc/compute-only')).toBeUndefined();
+    expect(await fileInResult(rootfsB, 'etc/application-only')).toBe('application True\n');
+    expect(await fileInResult(rootfsA, 'etc/application-only')).toBeUndefined();
+    expect(await fileInResult(rootfsA, 'etc/image-marker')).toBe('compute\n');
+    // The result keeps the source's compressor, and what the outcome records is what was stored.
+    expect((await run('unsquashfs', ['-s', store.pathOf(rootfsA)])).stdout).toMatch(/^Compression lz4$/m);
+    expect(resultA?.compressor).toBe('lz4');
+    const stored = await store.put('scratch/copy', createReadStream(store.pathOf(rootfsA)));
+    expect({ size: stored.size, sha256: stored.sha256, md5: stored.md5 }).toEqual({
+      size: resultA!.uploaded!.rootfs.size,
+      sha256: resultA!.uploaded!.rootfs.sha256,
+      md5: resultA!.uploaded!.rootfs.md5,
+    });
+    expect(await readFile(store.pathOf(outcome.layers[1]!.log_key), 'utf8')).toMatch(/PLAY RECAP/);
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it('stops Ansible, unmounts, removes the workspace and records the termination on SIGTERM', async () => {
+    // Arrange
+    const marker = `${290 + Math.floor(Math.random() * 9)}.${Date.now() % 1000}`;
+    const layer = repoWith({
+      'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', `    - command: sleep ${marker}`, ''].join('\n'),
+    });
+    const document = documentFor('sigterm', [{ name: 'sleeper', ...layer }]);
+    const documentKey = 'sessions/sigterm/run-document.json';
+    await store.put(documentKey, JSON.stringify(document));
+    const ws = workspace('sigterm');
+    const child = spawn(process.execPath, [RUNNER, '--document-key', documentKey, '--store-dir', store.root, '--workspace', ws], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await waitFor(async () => ((await processesMatching(`sleep ${marker}`)).length > 0 ? true : undefined), 60_000, 'the playbook to start sleeping');
+
+    // Act
+    child.kill('SIGTERM');
+    const exitCode = await exited;
+
+    // Assert
+    expect(exitCode).toBe(143);
+    expect(await processesMatching(`sleep ${marker}`)).toEqual([]);
+    expect(await processesMatching('ansible-playbook')).toEqual([]);
+    expect(await processesMatching(ws)).toEqual([]);
+    expect(await readFile('/proc/mounts', 'utf8')).not.toContain(ws);
+    expect(existsSync(ws)).toBe(false);
+    const outcome = await storedOutcome('sigterm');
+    expect(outcome.status).toBe('failed');
+    expect(outcome.reason).toMatch(/terminated by SIGTERM/);
+    expect(outcome.layers[0]?.state).toBe('failed');
+    expect(outcome.images.every((i) => i.uploaded === undefined)).toBe(true);
+  });
+
+  it('leaves a run killed outright to killOrphanedRun, which kills what it left and removes its workspace', async () => {
+    // Arrange
+    const marker = `${280 + Math.floor(Math.random() * 9)}.${Date.now() % 1000}`;
+    const layer = repoWith({
+      'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', `    - command: sleep ${marker}`, ''].join('\n'),
+    });
+    const document = documentFor('orphan', [{ name: 'sleeper', ...layer }]);
+    const documentKey = 'sessions/orphan/run-document.json';
+    await store.put(documentKey, JSON.stringify(document));
+    const ws = workspace('orphan');
+    const child = spawn(process.execPath, [RUNNER, '--document-key', documentKey, '--store-dir', store.root, '--workspace', ws], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor(async () => ((await processesMatching(`sleep ${marker}`)).length > 0 ? true : undefined), 60_000, 'the playbook to start sleeping');
+    child.kill('SIGKILL');
+    await exited;
+    expect(await processesMatching(`sleep ${marker}`)).not.toEqual([]);
+
+    // Act
+    const swept = await killOrphanedRun(ws);
+
+    // Assert
+    expect(swept.killed.length).toBeGreaterThan(0);
+    expect(swept.removed).toBe(true);
+    expect(await processesMatching(`sleep ${marker}`)).toEqual([]);
+    expect(await processesMatching(ws)).toEqual([]);
+    expect(existsSync(ws)).toBe(false);
+  });
+});
+
+describe('runCustomization (in process)', () => {
+  it('keeps the host read-only: a hosts: localhost play, delegate_to: localhost and a write through /proc/1/root change nothing outside the image', async () => {
+    // Arrange
+    const probe = `cfs-escape-${randomUUID()}`;
+    const escape = (task: string, extra: string[] = []) => [`    - ${task}`, '      ignore_errors: true', '      ignore_unreachable: true', ...extra];
+    const layer = repoWith({
+      'site.yml': [
+        '- hosts: localhost',
+        '  gather_facts: false',
+        '  tasks:',
+        ...escape(`raw: echo escaped > /etc/${probe}-play-raw`),
+        ...escape(`copy: {dest: /etc/${probe}-play-copy, content: "escaped\\n"}`),
+        '- hosts: cfs_image',
+        '  gather_facts: false',
+        '  tasks:',
+        ...escape(`raw: echo escaped > /etc/${probe}-delegated-raw`, ['      delegate_to: localhost']),
+        ...escape(`copy: {dest: /etc/${probe}-delegated-copy, content: "escaped\\n"}`, ['      delegate_to: localhost']),
+        ...escape(`raw: echo escaped > /proc/1/root/etc/${probe}-proc`),
+        `    - copy: {dest: /etc/${probe}-inside, content: "inside\\n"}`,
+        '',
+      ].join('\n'),
+    });
+    // The default limit (the image ids) already keeps a localhost play from running; widen it so the sandbox is what stops it.
+    const document = documentFor('escape', [{ name: 'escape', ...layer }], { ansible: { limit: `${IMAGE_A},${IMAGE_B},localhost`, verbosity: 0, passthrough: [] } });
+
+    // Act
+    const result = await runCustomization(document, { store, workspace: workspace('escape') });
+
+    // Assert
+    expect(result.exitCode).toBe(0);
+    const escaped = (await readdir('/etc')).filter((name) => name.startsWith(probe));
+    expect(escaped).toEqual([]);
+    expect(await fileInResult(result.outcome.images[0]!.uploaded!.rootfs.key, `etc/${probe}-inside`)).toBe('inside\n');
+    const log = await readFile(store.pathOf(result.outcome.layers[0]!.log_key), 'utf8');
+    expect(log).toMatch(/TASK \[raw\][\s\S]*Read-only file system/);
+    expect(log).toMatch(/localhost\s+: ok=\d+/);
+  });
+
+  it('takes the kernel and initrd from the customized /boot, and the source kernel when the root has none', async () => {
+    // Arrange
+    const layer = repoWith({
+      'site.yml': [
+        '- hosts: Compute',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - copy: {dest: /boot/vmlinuz-2.0.0, content: "new kernel 2.0.0\\n"}',
+        '    - file: {src: vmlinuz-2.0.0, dest: /boot/vmlinuz, state: link}',
+        '    - copy: {dest: /boot/initrd.img-sample, content: "rebuilt initrd\\n"}',
+        '- hosts: Application',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - file: {path: /boot/vmlinuz-sample, state: absent}',
+        '',
+      ].join('\n'),
+    });
+    const document = documentFor('boot', [{ name: 'kernel', ...layer }]);
+
+    // Act
+    const result = await runCustomization(document, { store, workspace: workspace('boot') });
+
+    // Assert
+    expect(result.exitCode).toBe(0);
+    const [a, b] = result.outcome.images;
+    expect(a?.uploaded?.kernel?.from).toBe('customized');
+    expect(await readFile(store.pathOf(a!.uploaded!.kernel!.key), 'utf8')).toBe('new kernel 2.0.0\n');
+    expect(a?.uploaded?.initrd?.from).toBe('customized');
+    expect(await readFile(store.pathOf(a!.uploaded!.initrd!.key), 'utf8')).toBe('rebuilt initrd\n');
+    expect(b?.uploaded?.kernel?.from).toBe('source');
+    expect(await readFile(store.pathOf(b!.uploaded!.kernel!.key), 'utf8')).toBe('source kernel of application\n');
+    expect(b?.uploaded?.initrd?.from).toBe('customized');
+  });
+
+  it('stops at the first failing layer, names it and the failed image, and uploads nothing', async () => {
+    // Arrange
+    const failing = repoWith({
+      'site.yml': ['- hosts: Compute', '  gather_facts: false', '  tasks:', '    - command: /bin/false', ''].join('\n'),
+    });
+    const later = repoWith({ 'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - file: {path: /etc/later, state: touch}', ''].join('\n') });
+    const document = documentFor('failing', [
+      { name: 'breaks', ...failing },
+      { name: 'never-runs', ...later },
+    ]);
+
+    // Act
+    const result = await runCustomization(document, { store, workspace: workspace('failing') });
+
+    // Assert
+    expect(result.exitCode).toBe(1);
+    const outcome = await storedOutcome('failing');
+    expect(outcome.status).toBe('failed');
+    expect(outcome.failed_layer).toBe('breaks');
+    expect(outcome.failed_image).toBe(IMAGE_A);
+    expect(outcome.reason).toMatch(/layer 0 'breaks' failed/);
+    expect(outcome.layers.map((l) => l.state)).toEqual(['failed', 'skipped']);
+    expect(outcome.images.every((i) => i.staged && !i.customized && !i.uploaded)).toBe(true);
+    expect(await store.list(document.images[0]!.upload_prefix)).toEqual([]);
+    expect(existsSync(workspace('failing'))).toBe(false);
+  });
+
+  it('refuses a rootfs whose sha256 does not match the run document', async () => {
+    // Arrange
+    const layer = repoWith({ 'site.yml': '- hosts: all\n  tasks: []\n' });
+    const document = documentFor('checksum', [{ name: 'l', ...layer }]);
+    document.images[1]!.rootfs.sha256 = '0'.repeat(64);
+
+    // Act
+    const result = await runCustomization(document, { store, workspace: workspace('checksum') });
+
+    // Assert
+    expect(result.exitCode).toBe(3);
+    expect(result.outcome.reason).toMatch(new RegExp(`rootfs of image ${IMAGE_B} .* failed its checksum`));
+    expect(result.outcome.images.map((i) => i.staged)).toEqual([true, false]);
+    expect(existsSync(workspace('checksum'))).toBe(false);
+  });
+
+  it('refuses a truncated rootfs, and one whose bytes match the document but are not a whole squashfs', async () => {
+    // Arrange
+    const layer = repoWith({ 'site.yml': '- hosts: all\n  tasks: []\n' });
+    const source = images.get(IMAGE_A)!;
+    await mkdir(join(base, 'broken'), { recursive: true });
+    const cut = join(base, 'broken', 'cut.squashfs');
+    await cp(store.pathOf(source.key), cut);
+    await truncate(cut, Math.floor(source.size / 2));
+    const truncated = await store.put('boot-images/truncated/rootfs', createReadStream(cut));
+    const lying = documentFor('truncated', [{ name: 'l', ...layer }]);
+    lying.images[0]!.rootfs.key = truncated.key;
+    const consistent = documentFor('corrupt', [{ name: 'l', ...layer }]);
+    consistent.images[0]!.rootfs = { key: truncated.key, size: truncated.size, sha256: truncated.sha256 };
+
+    // Act
+    const first = await runCustomization(lying, { store, workspace: workspace('truncated') });
+    const second = await runCustomization(consistent, { store, workspace: workspace('corrupt') });
+
+    // Assert
+    expect(first.exitCode).toBe(3);
+    expect(first.outcome.reason).toMatch(/is \d+ bytes, the run document says \d+ \(truncated\)/);
+    expect(second.exitCode).toBe(3);
+    expect(second.outcome.reason).toMatch(new RegExp(`rootfs of image ${IMAGE_A} is not a readable squashfs`));
+    expect(second.outcome.failed_image).toBe(IMAGE_A);
+  });
+
+  it('refuses to unpack when the unpacked root would not fit on the workspace disk', async () => {
+    // Arrange
+    const layer = repoWith({ 'site.yml': '- hosts: all\n  tasks: []\n' });
+    const document = documentFor('nospace', [{ name: 'l', ...layer }]);
+    const small = join(base, 'small-disk');
+    await mkdir(small, { recursive: true });
+    const sizeMiB = Math.ceil(images.get(IMAGE_A)!.size / (1 << 20)) + 4;
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', small]);
+
+    // Act
+    let result;
+    try {
+      result = await runCustomization(document, { store, workspace: join(small, 'ws') });
+    } finally {
+      execFileSync('umount', [small]);
+    }
+
+    // Assert
+    expect(result.exitCode).toBe(3);
+    expect(result.outcome.reason).toMatch(/not enough disk space in .* to unpack the rootfs of image .*: about [\d.]+ MiB needed, [\d.]+ MiB free/);
+  });
+});
