@@ -43,24 +43,27 @@ export function mksquashfsArgs(root: string, output: string, compression: Result
 
 const VERSION_ORDER = new Intl.Collator('en', { numeric: true });
 
+/** Versioned file families in /boot, in the order they are preferred. */
+function bootFamilies(kind: 'kernel' | 'initrd', arch: string): RegExp[] {
+  if (kind === 'initrd') return [/^initrd(\.img)?-(.+)$/, /^initramfs-(.+)\.img$/];
+  return arch === 'aarch64' ? [/^Image-(.+)$/, /^vmlinuz-(.+)$/] : [/^vmlinuz-(.+)$/, /^bzImage-(.+)$/];
+}
+
 /**
  * Names in /boot to try for the kernel or initrd, best first, as IMS picks them: the stable
  * name (`vmlinuz`/`Image`, `initrd`/`initrd.img`, usually a symlink to the current one) when
- * present, then versioned files newest first by version-aware name order. Rescue and kdump
- * initrds and signature files are never picked.
+ * present, then versioned files of the arch's usual name newest first by version-aware name
+ * order. Rescue and kdump images and signature files are never picked.
  */
 export function bootCandidates(names: string[], kind: 'kernel' | 'initrd', arch: string): string[] {
   const stable = kind === 'kernel' ? (arch === 'aarch64' ? ['Image', 'vmlinuz'] : ['vmlinuz', 'bzImage']) : ['initrd', 'initrd.img', 'initramfs.img'];
-  const versioned =
-    kind === 'kernel'
-      ? /^(vmlinuz|Image|bzImage)-.+/
-      : /^(initrd(\.img)?-.+|initramfs-.+\.img)$/;
-  const excluded = /(\.hmac|\.sig|\.sha\d*|\.old|kdump|rescue)$|-rescue-/;
-  const present = stable.filter((n) => names.includes(n));
-  const others = names
-    .filter((n) => versioned.test(n) && !excluded.test(n))
-    .sort((a, b) => VERSION_ORDER.compare(b, a));
-  return [...present, ...others];
+  const excluded = /(\.hmac|\.sig|\.sha\d*|\.old|kdump)$|-rescue-/;
+  const candidates = stable.filter((n) => names.includes(n));
+  for (const family of bootFamilies(kind, arch)) {
+    const members = names.filter((n) => family.test(n) && !excluded.test(n) && !candidates.includes(n));
+    candidates.push(...members.sort((a, b) => VERSION_ORDER.compare(b, a)));
+  }
+  return candidates;
 }
 
 /** The kernel or initrd in the root's /boot (a regular file, symlinks followed inside the root), or undefined. */

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { RUNNER_ENV, runnerSettings } from '../../functions/runner/settings.ts';
+
+describe('runnerSettings', () => {
+  it('takes flags over the environment', () => {
+    // Arrange
+    const env = { [RUNNER_ENV.RUN_DOCUMENT_KEY]: 'sessions/env/run-document.json', [RUNNER_ENV.RUNNER_WORKSPACE]: '/env/ws' };
+
+    // Act
+    const settings = runnerSettings(['--document-key', 'sessions/flag/run-document.json', '--store-dir', '/data/artifacts'], env);
+
+    // Assert
+    expect(settings).toEqual({
+      documentKey: 'sessions/flag/run-document.json',
+      workspace: '/env/ws',
+      storeDir: '/data/artifacts',
+      sandbox: 'namespace',
+      echoLayerOutput: false,
+    });
+  });
+
+  it('reads the ECS task settings from the environment, with S3 when no store directory is set', () => {
+    // Arrange
+    const env = {
+      [RUNNER_ENV.RUN_DOCUMENT_KEY]: 'sessions/s/run-document.json',
+      [RUNNER_ENV.RUNNER_WORKSPACE]: '/scratch/ws',
+      [RUNNER_ENV.RUNNER_SANDBOX]: 'container',
+      [RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT]: 'true',
+      [RUNNER_ENV.ARTIFACT_S3_ENDPOINT]: 'http://127.0.0.1:9000',
+    };
+
+    // Act
+    const settings = runnerSettings([], env);
+
+    // Assert
+    expect(settings).toEqual({
+      documentKey: 'sessions/s/run-document.json',
+      workspace: '/scratch/ws',
+      s3Endpoint: 'http://127.0.0.1:9000',
+      sandbox: 'container',
+      echoLayerOutput: true,
+    });
+  });
+
+  it('refuses a missing document key, a relative workspace and unknown flags as bad input', () => {
+    // Arrange
+    const cases: string[][] = [['--workspace', '/ws'], ['--document-key', 'k', '--workspace', 'ws'], ['--document-key', 'k', '--workspace', '/ws', '--verbose']];
+
+    // Act
+    const failures = cases.map((argv) => {
+      try {
+        runnerSettings(argv, {});
+        return undefined;
+      } catch (error) {
+        return (error as { kind: string }).kind;
+      }
+    });
+
+    // Assert
+    expect(failures).toEqual(['input', 'input', 'input']);
+  });
+});
