@@ -65,8 +65,13 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
 
   const app = createApp(ports);
   const host = options.host ?? '127.0.0.1';
-  const server: ServerType = await new Promise((ready) => {
+  // A port in use must fail the start (and release the database lock), not hang it.
+  const server: ServerType = await new Promise<ServerType>((ready, fail) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: host }, () => ready(s));
+    s.once('error', fail);
+  }).catch(async (error: unknown) => {
+    await dynamo.close();
+    throw error;
   });
   const { port } = server.address() as AddressInfo;
   // Signed artifact URLs point at this server, whose port is known only now.
