@@ -1,0 +1,73 @@
+import { CliError, type CliIo } from './io.ts';
+
+/** The API the CLI talks to unless CFS_API_URL says otherwise: a local `cfs server`. */
+export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
+export const API_URL_ENV = 'CFS_API_URL';
+
+/** An HTTP error answer; shown as cray shows it: `Error: <title>: <detail>`. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError' as const;
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string | undefined,
+  ) {
+    super(detail ? `${title}: ${detail}` : title);
+  }
+}
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  body: T | undefined;
+}
+
+/**
+ * A small fetch client for the CFS (and IMS) API under CSM's gateway paths. Any status of 400
+ * or more becomes an ApiError carrying the problem's title and detail; an unreachable server
+ * becomes a CliError that says where it looked.
+ */
+export class ApiClient {
+  readonly baseUrl: string;
+
+  constructor(io: Pick<CliIo, 'env'>) {
+    this.baseUrl = (io.env[API_URL_ENV] || DEFAULT_API_URL).replace(/\/+$/, '');
+  }
+
+  async request<T = unknown>(method: string, path: string, options: { body?: unknown; query?: Record<string, string | undefined> } = {}): Promise<ApiResponse<T>> {
+    const url = new URL(this.baseUrl + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
+    const init: RequestInit = { method, headers: { Accept: 'application/json' } };
+    if (options.body !== undefined) {
+      init.body = JSON.stringify(options.body);
+      init.headers = { ...init.headers, 'Content-Type': 'application/json' };
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, init);
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(`cannot reach the CFS API at ${this.baseUrl} (${cause?.code ?? cause?.message ?? (error as Error).message}); is \`cfs server\` running, or is ${API_URL_ENV} set?`);
+    }
+    const text = await response.text();
+    let body: unknown;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+    }
+    if (response.status >= 400) {
+      const problem = (body ?? {}) as { title?: unknown; detail?: unknown };
+      const title = typeof problem.title === 'string' ? problem.title : `Error received from server: ${response.status} ${response.statusText}`;
+      throw new ApiError(response.status, title, typeof problem.detail === 'string' ? problem.detail : undefined);
+    }
+    if (text && body === undefined) throw new CliError(`the API answered ${method} ${path} with a body that is not JSON`);
+    return { status: response.status, body: body as T };
+  }
+}
+
+/** `/apis/cfs/v<version>`: the CLI speaks v3 unless told otherwise. */
+export function cfsBase(version: '2' | '3'): string {
+  return `/apis/cfs/v${version}`;
+}

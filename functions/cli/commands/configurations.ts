@@ -1,0 +1,76 @@
+import { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { ApiClient, cfsBase } from '../api-client.ts';
+import { CliError, processIo, type CliIo } from '../io.ts';
+import { outputOptions, parseBoolean, printResult, withOutputOptions } from '../output.ts';
+import { configurationListSummary, configurationSummary } from '../summaries.ts';
+
+async function readConfigurationFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * `cfs configurations update|describe|list|delete`, mirroring `cray cfs configurations`:
+ * `update --file` sends the file's JSON as it is (v2 or v3 spelling); the server resolves
+ * branches to commits.
+ */
+export function configurationsCommand(io: CliIo = processIo): Command {
+  const configurations = new Command('configurations').description('configurations: ordered Ansible layers (CFS)');
+
+  withOutputOptions(
+    configurations
+      .command('update')
+      .description('create or replace a configuration from a JSON file, or re-resolve its branches')
+      .argument('<name>', 'configuration name')
+      .option('--file <file>', 'the configuration JSON (as `cray cfs configurations update --file`)')
+      .option('--drop-branches [boolean]', 'store only the resolved commits, not the branches')
+      .option('--update-branches', 're-resolve every branch to its current commit (no file)'),
+  ).action(async (name: string, options: { file?: string; dropBranches?: boolean | string; updateBranches?: boolean }, command: Command) => {
+    const { format, apiVersion } = outputOptions(command);
+    if (Boolean(options.file) === Boolean(options.updateBranches)) throw new CliError('give either --file FILE or --update-branches');
+    const path = `${cfsBase(apiVersion)}/configurations/${encodeURIComponent(name)}`;
+    const api = new ApiClient(io);
+    let answer;
+    if (options.updateBranches) {
+      answer = await api.request('PATCH', path);
+    } else {
+      const drop = options.dropBranches === undefined ? undefined : typeof options.dropBranches === 'boolean' ? options.dropBranches : parseBoolean(options.dropBranches, '--drop-branches');
+      answer = await api.request('PUT', path, { body: await readConfigurationFile(options.file!), query: { drop_branches: drop === undefined ? undefined : String(drop) } });
+    }
+    await printResult(io, format, answer.body, configurationSummary);
+  });
+
+  withOutputOptions(configurations.command('describe').description('show a configuration').argument('<name>', 'configuration name')).action(
+    async (name: string, _options, command: Command) => {
+      const { format, apiVersion } = outputOptions(command);
+      const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/configurations/${encodeURIComponent(name)}`);
+      await printResult(io, format, body, configurationSummary);
+    },
+  );
+
+  withOutputOptions(configurations.command('list').description('list configurations')).action(async (_options, command: Command) => {
+    const { format, apiVersion } = outputOptions(command);
+    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/configurations`);
+    await printResult(io, format, body, configurationListSummary);
+  });
+
+  withOutputOptions(configurations.command('delete').description('delete a configuration no running session uses').argument('<name>', 'configuration name')).action(
+    async (name: string, _options, command: Command) => {
+      const { format, apiVersion } = outputOptions(command);
+      await new ApiClient(io).request('DELETE', `${cfsBase(apiVersion)}/configurations/${encodeURIComponent(name)}`);
+      if (format === 'human') io.out(`Deleted configuration ${name}.`);
+    },
+  );
+
+  return configurations;
+}

@@ -1,0 +1,70 @@
+import { Command, CommanderError } from 'commander';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ApiError } from './api-client.ts';
+import { configurationsCommand } from './commands/configurations.ts';
+import { serverCommand } from './commands/server.ts';
+import { sessionsCommand } from './commands/sessions.ts';
+import { CliError, processIo, type CliIo } from './io.ts';
+
+/**
+ * The `cfs` program: one Command per file under commands/, all registered here. Commands
+ * take the CliIo so tests run them in-process.
+ */
+export function buildProgram(io: CliIo = processIo): Command {
+  const program = new Command('cfs')
+    .description('CFS-compatible image customization: sessions, configurations and images (talks to CFS_API_URL, default http://127.0.0.1:8787)')
+    .showHelpAfterError();
+  program.addCommand(sessionsCommand(io));
+  program.addCommand(configurationsCommand(io));
+  program.addCommand(serverCommand(io));
+  return program;
+}
+
+function applyToAll(command: Command, io: CliIo): void {
+  command.exitOverride();
+  command.configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  for (const sub of command.commands) applyToAll(sub, io);
+}
+
+/**
+ * Runs the program on `argv` (user arguments, without node and the script) and returns the exit
+ * code. The one central error handler: an API error prints `Error: <title>: <detail>` (as
+ * cray does) and exits 2; any other failure prints `Error: <message>` and exits 1.
+ */
+export async function runCli(argv: string[], io: CliIo = processIo, program: Command = buildProgram(io)): Promise<number> {
+  applyToAll(program, io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof ApiError) {
+      io.err(`Error: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof CliError) {
+      io.err(`Error: ${error.message}`);
+      return error.exitCode;
+    }
+    io.err(`Error: ${(error as Error).message ?? String(error)}`);
+    return 1;
+  }
+}
+
+/** True when this module is the program being run (the bundle behind bin/cfs.mjs, or this file itself). */
+function isEntryPoint(): boolean {
+  const self = fileURLToPath(import.meta.url);
+  if (/[\\/]dist[\\/]cli\.mjs$/.test(self)) return true;
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === self;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await runCli(process.argv.slice(2));
+  // Exit now: an idle keep-alive connection must not hold a finished command open.
+  process.exit(code);
+}
