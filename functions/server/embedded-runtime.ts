@@ -10,6 +10,9 @@ import { startLocalDynamo } from '../adapters/local/dynalite.ts';
 import { GitCliResolver } from '../adapters/local/git-cli-resolver.ts';
 import { FsArtifactStore, loadOrCreateSigningSecret } from '../adapters/local/fs-artifact-store.ts';
 import { InProcessEventBus } from '../adapters/local/in-process-event-bus.ts';
+import { LocalWorkflowEngine } from '../adapters/local/local-workflow-engine.ts';
+import { killOrphanedRun } from '../runner/workspace.ts';
+import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
 import { createApp } from '../api/app.ts';
 import { ARTIFACT_ROUTE_PREFIX } from '../api/routes/artifacts.ts';
 import { systemClock } from '../ports/clock.ts';
@@ -25,6 +28,10 @@ export interface EmbeddedOptions {
   cloneUrlSchemes?: string[];
   /** Replaces ports (tests inject fakes, e.g. a workflow starter, until every adapter lands). */
   overrides?: Partial<AppPorts>;
+  /** Workflow settings (image wait timeout, poll interval, squashfs, ...); defaults otherwise. */
+  workflow?: Partial<WorkflowSettings>;
+  /** How many sessions may run Ansible at once (default 2: one per core here). */
+  maxConcurrentRuns?: number;
 }
 
 export interface EmbeddedRuntime {
@@ -32,6 +39,8 @@ export interface EmbeddedRuntime {
   ports: AppPorts;
   /** The in-process event bus behind `ports.events`: the engine and triggers subscribe here. */
   bus: InProcessEventBus;
+  /** The embedded workflow engine behind `ports.workflow`. */
+  engine: LocalWorkflowEngine;
   dataDir: string;
   close(): Promise<void>;
 }
@@ -51,14 +60,30 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   });
   const bus = new InProcessEventBus();
 
-  const ports: AppPorts = {
-    sessions: new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME),
-    configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME),
-    images: new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME),
-    artifacts,
-    workflow: notWired('workflow'),
+  const sessions = new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME);
+  const images = new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME);
+  const git = new GitCliResolver({ allowedSchemes: options.cloneUrlSchemes });
+  const settings: WorkflowSettings = {
+    ...DEFAULT_WORKFLOW_SETTINGS,
+    allowedCloneSchemes: [...git.allowedSchemes],
+    ...options.workflow,
+  };
+  const engine = new LocalWorkflowEngine({
+    ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings },
+    storeDir: artifacts.root,
+    workDir: resolve(dataDir, 'work'),
+    maxConcurrentRuns: options.maxConcurrentRuns ?? 2,
     events: bus,
-    git: new GitCliResolver({ allowedSchemes: options.cloneUrlSchemes }),
+  });
+
+  const ports: AppPorts = {
+    sessions,
+    configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME),
+    images,
+    artifacts,
+    workflow: engine,
+    events: bus,
+    git,
     clock: systemClock,
     ...options.overrides,
   };
@@ -77,23 +102,19 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   // Signed artifact URLs point at this server, whose port is known only now.
   artifacts.setBaseUrl(`http://${host}:${port}${ARTIFACT_ROUTE_PREFIX}`);
 
+  // Sessions the previous process left running are failed and cleaned; waiting ones resume.
+  if (!options.overrides?.workflow) await engine.recover(async (workspace) => void (await killOrphanedRun(workspace)));
+
   return {
     url: `http://${host}:${port}`,
     ports,
     bus,
+    engine,
     dataDir,
     close: async () => {
       await new Promise<void>((done) => server.close(() => done()));
+      await engine.close();
       await dynamo.close();
     },
   };
-}
-
-/** Scaffolding while adapters land: fails loudly rather than pretending. */
-function notWired<T>(what: string): T {
-  return new Proxy({} as object, {
-    get: (_target, prop) => () => {
-      throw new Error(`${what}.${String(prop)} is not wired into the embedded runtime yet`);
-    },
-  }) as T;
 }

@@ -1,30 +1,17 @@
 import { RunnerFailedError, ValidationError } from '../core/errors.ts';
-import {
-  BOOT_PARAMETERS_TYPE,
-  INITRD_TYPE,
-  KERNEL_TYPE,
-  ROOTFS_TYPE,
-  type ImageManifest,
-  type ImageRecord,
-  type ManifestArtifact,
-} from '../core/model/image.ts';
+import { createImage } from '../core/images/create-image.ts';
+import { linkForKey, manifestKey, DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
+import { verifyStoredArtifact } from '../core/images/verify-artifact.ts';
+import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE, type ImageManifest, type ManifestArtifact } from '../core/model/image.ts';
 import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep } from '../core/workflow/step-progress.ts';
 import { redactCloneUrl } from '../core/workflow/redact.ts';
 import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
-import { imageKeys } from './session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-image.ts';
-import { verifyStoredArtifact } from './verify-artifact.ts';
 
 function manifestEntry(type: string, artifact: UploadedArtifact | PinnedArtifact): ManifestArtifact {
-  return {
-    link: { path: imageKeys.linkPath(artifact.key), etag: artifact.md5, type: 's3' },
-    type,
-    md5: artifact.md5,
-    sha256: artifact.sha256,
-    size: artifact.size,
-  };
+  return { link: linkForKey(artifact.key, artifact.md5), type, md5: artifact.md5, sha256: artifact.sha256, size: artifact.size };
 }
 
 /** Lineage of a result image, kept in its IMS metadata (a string map). */
@@ -60,38 +47,31 @@ export async function packageAndUpload(
     throw new RunnerFailedError(`the runner recorded no uploaded result for image ${staged.image_id}`);
   }
   const { rootfs, kernel, initrd } = result.uploaded;
+  // Nothing is registered on the runner's word alone: its own uploads are read back and hashed.
   for (const artifact of [rootfs, kernel, initrd]) {
-    if (artifact?.key.startsWith(staged.upload_prefix)) await verifyStoredArtifact(ports, artifact);
+    if (artifact?.key.startsWith(staged.upload_prefix)) await verifyStoredArtifact(ports.artifacts, artifact.key, artifact);
   }
 
-  const created = ports.clock.now().toISOString();
+  const started = ports.clock.now().toISOString();
   const artifacts = [manifestEntry(ROOTFS_TYPE, rootfs)];
   const kernelArtifact = kernel ?? staged.kernel;
   const initrdArtifact = initrd ?? staged.initrd;
   if (kernelArtifact) artifacts.push(manifestEntry(KERNEL_TYPE, kernelArtifact));
   if (initrdArtifact) artifacts.push(manifestEntry(INITRD_TYPE, initrdArtifact));
   if (staged.boot_parameters) artifacts.push(manifestEntry(BOOT_PARAMETERS_TYPE, staged.boot_parameters));
-  const manifest: ImageManifest = { version: '1.0', created, artifacts };
-  const manifestKey = imageKeys.manifest(staged.result_id);
-  const stored = await ports.artifacts.put(manifestKey, JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
+  const manifest: ImageManifest = { version: '1.0', created: started, artifacts };
+  const key = manifestKey(DEFAULT_IMAGE_BUCKET, staged.result_id);
+  const stored = await ports.artifacts.put(key, JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
 
-  const image: ImageRecord = {
-    id: staged.result_id,
-    name: staged.result_name,
-    created,
-    arch: staged.arch,
-    link: { path: imageKeys.linkPath(manifestKey), etag: stored.etag, type: 's3' },
-    metadata: lineageMetadata(session, staged),
-  };
-  await ports.images.create(image);
-  await ports.events.publish({
-    source: 'cfs.ims',
-    detailType: 'Image Registered',
-    detail: { id: image.id, name: image.name, arch: image.arch, metadata: image.metadata },
-  });
+  // The registry's own create rule registers the image and announces `Image Registered`.
+  await createImage(
+    ports,
+    { name: staged.result_name, arch: staged.arch, link: linkForKey(key, stored.etag), metadata: lineageMetadata(session, staged) },
+    { id: staged.result_id },
+  );
   await ports.sessions.update(session.name, (s) => {
     const ran = endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished });
-    return endStep(ran, { name: 'package', image_id: staged.image_id }, 'succeeded', ports.clock.now().toISOString(), { start_time: created });
+    return endStep(ran, { name: 'package', image_id: staged.image_id }, 'succeeded', ports.clock.now().toISOString(), { start_time: started });
   });
   return { image_id: staged.image_id, result_id: staged.result_id };
 }

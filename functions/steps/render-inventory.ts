@@ -1,6 +1,8 @@
 import { ValidationError } from '../core/errors.ts';
+import { shlexSplit } from '../core/sessions/passthrough.ts';
 import type { SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
+import { runDocumentSchema, type RunDocument } from '../runner/run-document.ts';
 import { sessionKeys } from './session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession, sourceImageIds } from './validate-image.ts';
@@ -10,7 +12,7 @@ import { loadActiveSession, sourceImageIds } from './validate-image.ts';
  * all of them with the chroot connection (the runner adds each host's `ansible_host`, its staged
  * root); each target group lists its members. Only the given groups exist.
  */
-export function renderInventory(session: SessionRecord): Record<string, unknown> {
+export function renderInventory(session: SessionRecord): { all: { children: Record<string, unknown> } } {
   const hostsOf = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, {}]));
   const children: Record<string, unknown> = {
     cfs_image: {
@@ -39,7 +41,6 @@ export interface RenderInventoryOutput {
 export async function renderInventoryStep(
   ports: StepPorts,
   input: { session: string },
-  passthroughArgs: (passthrough: string) => string[],
 ): Promise<RenderInventoryOutput> {
   const session = await loadActiveSession(ports, input.session);
   const ids = sourceImageIds(session);
@@ -50,7 +51,7 @@ export async function renderInventoryStep(
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate) throw new ValidationError(`two images would get the same result name '${duplicate}'; give them distinct names with the image map`, 'target.image_map');
 
-  const document = {
+  const document: RunDocument = {
     session: session.name,
     images: staged.map((p) => ({
       image_id: p.image_id,
@@ -69,13 +70,18 @@ export async function renderInventoryStep(
       // Without a limit the run is limited to the session's images, so nothing else can be targeted.
       limit: session.ansible.limit || ids.join(','),
       verbosity: session.ansible.verbosity,
-      passthrough: passthroughArgs(session.ansible.passthrough),
+      passthrough: shlexSplit(session.ansible.passthrough),
     },
     squashfs: ports.settings.squashfs,
     allowed_schemes: ports.settings.allowedCloneSchemes,
     outcome_key: sessionKeys.runnerOutcome(session.name),
     logs_prefix: sessionKeys.logsPrefix(session.name),
   };
+  const checked = runDocumentSchema.safeParse(document);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new ValidationError(`the session cannot be run: ${issue.path.join('.')}: ${issue.message}`, issue.path.join('.'));
+  }
   const documentKey = sessionKeys.runDocument(session.name);
   await ports.artifacts.put(documentKey, JSON.stringify(document, null, 2), { contentType: 'application/json' });
   // A stale outcome from an earlier attempt must never be mistaken for this run's.

@@ -1,39 +1,22 @@
-import type { StepPorts } from './step-ports.ts';
+import { runOutcomeSchema, type RunOutcome } from '../runner/run-document.ts';
 import { sessionKeys } from './session-keys.ts';
+import type { StepPorts } from './step-ports.ts';
 
-/** What the steps read of the runner's outcome document (the runner's module owns the full schema). */
-export interface UploadedArtifact {
-  key: string;
-  size: number;
-  md5: string;
-  sha256: string;
-  from?: 'customized' | 'source';
-}
+export type { RunOutcome, UploadedArtifact } from '../runner/run-document.ts';
 
-export interface RunnerOutcome {
-  session: string;
-  status: 'succeeded' | 'failed';
-  reason?: string;
-  failed_layer?: string;
-  failed_image?: string;
-  started: string;
-  finished: string;
-  images: {
-    image_id: string;
-    result_id: string;
-    result_name: string;
-    staged: boolean;
-    customized: boolean;
-    uploaded?: { rootfs: UploadedArtifact; kernel?: UploadedArtifact; initrd?: UploadedArtifact };
-  }[];
-  layers: { index: number; name: string; exit_code: number | null; duration_ms: number; log_key: string; state: string }[];
-}
-
-/** The runner's outcome for a session, or undefined when the runner never wrote one. */
-export async function readRunnerOutcome(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<RunnerOutcome | undefined> {
+/**
+ * The runner's outcome for a session, or undefined when the runner never wrote one (killed, or
+ * it never started). An outcome that does not parse counts as none: it cannot be trusted.
+ */
+export async function readRunnerOutcome(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<RunOutcome | undefined> {
   const key = sessionKeys.runnerOutcome(session);
   if (!(await ports.artifacts.head(key))) return undefined;
   const chunks: Buffer[] = [];
   for await (const chunk of await ports.artifacts.get(key)) chunks.push(Buffer.from(chunk as Buffer));
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as RunnerOutcome;
+  try {
+    const parsed = runOutcomeSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
-import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, type ManifestArtifact } from '../core/model/image.ts';
+import { DEFAULT_IMAGE_BUCKET, findArtifact, keyForLink } from '../core/images/manifest.ts';
+import type { ManifestArtifact } from '../core/model/image.ts';
 import type { PinnedArtifact, StagedImage } from '../core/model/session.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { readReadyManifest } from './image-manifest.ts';
-import { imageKeys } from './session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-image.ts';
 
@@ -14,7 +14,7 @@ function pin(artifact: ManifestArtifact | undefined, what: string, imageId: stri
   if (!artifact.sha256 || typeof artifact.size !== 'number') {
     throw new ValidationError(`image ${imageId}: the manifest's ${what} has no sha256 and size to verify it against`);
   }
-  return { key: imageKeys.keyOfLink(artifact.link.path), size: artifact.size, sha256: artifact.sha256, md5: artifact.md5 };
+  return { key: keyForLink(artifact.link), size: artifact.size, sha256: artifact.sha256, md5: artifact.md5 };
 }
 
 /**
@@ -31,7 +31,6 @@ export async function stageImage(ports: StepPorts, input: { session: string; ima
   const ready = await readReadyManifest(ports, input.image_id);
   if (!ready) throw new NotFoundError('image with a rootfs', input.image_id);
   const { image, manifest, rootfs } = ready;
-  const byType = (type: string) => manifest.artifacts.find((a) => a.type === type);
   const resultId = randomUUID();
   const mapped = session.target.image_map.find((m) => m.source_id === input.image_id);
   const entry: StagedImage = {
@@ -41,11 +40,11 @@ export async function stageImage(ports: StepPorts, input: { session: string; ima
     rootfs: pin(rootfs, 'rootfs', input.image_id)!,
     result_name: mapped?.result_name ?? `${image.name}_cfs_${session.name}`,
     result_id: resultId,
-    upload_prefix: imageKeys.prefix(resultId),
+    upload_prefix: `${DEFAULT_IMAGE_BUCKET}/${resultId}/`,
   };
-  const kernel = pin(byType(KERNEL_TYPE), 'kernel', input.image_id);
-  const initrd = pin(byType(INITRD_TYPE), 'initrd', input.image_id);
-  const bootParameters = pin(byType(BOOT_PARAMETERS_TYPE), 'boot parameters', input.image_id);
+  const kernel = pin(findArtifact(manifest, 'kernel'), 'kernel', input.image_id);
+  const initrd = pin(findArtifact(manifest, 'initrd'), 'initrd', input.image_id);
+  const bootParameters = pin(findArtifact(manifest, 'boot_parameters'), 'boot parameters', input.image_id);
   if (kernel) entry.kernel = kernel;
   if (initrd) entry.initrd = initrd;
   if (bootParameters) entry.boot_parameters = bootParameters;

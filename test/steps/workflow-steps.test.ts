@@ -10,7 +10,6 @@ import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
-const noPassthrough = () => [];
 
 describe('the control-plane steps', () => {
   let ports: FakeStepPorts;
@@ -94,7 +93,7 @@ describe('the control-plane steps', () => {
     await stageImage(ports, { session: 's1', image_id: A });
     await stageImage(ports, { session: 's1', image_id: B });
     // Act
-    const attempt = renderInventoryStep(ports, { session: 's1' }, noPassthrough);
+    const attempt = renderInventoryStep(ports, { session: 's1' });
     // Assert
     await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'target.image_map' });
   });
@@ -105,7 +104,7 @@ describe('the control-plane steps', () => {
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     await stageImage(ports, { session: 's1', image_id: A });
     // Act
-    const { document_key } = await renderInventoryStep(ports, { session: 's1' }, noPassthrough);
+    const { document_key } = await renderInventoryStep(ports, { session: 's1' });
     // Assert
     const chunks: Buffer[] = [];
     for await (const c of await ports.artifacts.get(document_key)) chunks.push(c as Buffer);
@@ -171,7 +170,7 @@ describe('the control-plane steps', () => {
     await registerImage(ports, A, 'a');
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     await stageImage(ports, { session: 's1', image_id: A });
-    await renderInventoryStep(ports, { session: 's1' }, noPassthrough);
+    await renderInventoryStep(ports, { session: 's1' });
     const { plan } = await uploadResult('s1', A, 'half-made');
     await writeOutcome('s1', { session: 's1', status: 'failed', reason: 'layer base failed: task "break" failed\nmore', failed_layer: 'base', started: 't0', finished: 't1', layers: [], images: [] });
     // Act

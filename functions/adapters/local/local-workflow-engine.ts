@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
+import type { ProductEvent } from '../../ports/event-publisher.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
 import { cleanup } from '../../steps/cleanup.ts';
 import { failSession } from '../../steps/fail-session.ts';
@@ -18,7 +19,7 @@ import { startRunnerProcess, type RunnerProcess } from './process-runner.ts';
 
 /** Subscribes to the in-process bus (only `Image Registered` is needed here). */
 export interface LocalEventSource {
-  subscribe(detailType: string, handler: (detail: Record<string, unknown>) => void | Promise<void>): void;
+  subscribe(detailType: ProductEvent['detailType'], handler: (event: ProductEvent) => void | Promise<void>): unknown;
 }
 
 export interface LocalEngineOptions {
@@ -60,7 +61,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
 
   constructor(private readonly options: LocalEngineOptions) {
     this.runs = new ConcurrencyGate(Math.max(1, options.maxConcurrentRuns));
-    options.events.subscribe('Image Registered', (detail) => this.imageRegistered(String(detail.id ?? '')));
+    options.events.subscribe('Image Registered', (event) => this.imageRegistered(String(event.detail.id ?? '')));
   }
 
   private workspaceOf(session: string): string {
@@ -157,7 +158,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       ValidateImages: (input: { session: string }) => validateImages(ports, input),
       WaitForImages: (input: { Payload: { session: string; missing: string[]; poll_seconds: number } }) => this.waitForImages(input.Payload),
       StageImage: (input: { session: string; image_id: string }) => stageImage(ports, input),
-      RenderInventory: (input: { session: string }) => renderInventoryStep(ports, input, splitPassthrough),
+      RenderInventory: (input: { session: string }) => renderInventoryStep(ports, input),
       RunAnsible: (input: RunTaskParameters) => this.runAnsible(sessionName, input),
       PackageImage: (input: { session: string; image_id: string }) => packageAndUpload(ports, input),
       RecordArtifacts: async (input: { session: string; results: { image_id: string; result_id: string }[] }) => {
@@ -213,8 +214,4 @@ export class LocalWorkflowEngine implements WorkflowStarter {
 
 interface RunTaskParameters {
   Overrides?: { ContainerOverrides?: { Name?: string; Environment?: { Name: string; Value: string }[] }[] };
-}
-
-function splitPassthrough(passthrough: string): string[] {
-  return passthrough.trim() ? passthrough.trim().split(/\s+/) : [];
 }
