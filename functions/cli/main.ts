@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ApiError } from './api-client.ts';
 import { configurationsCommand } from './commands/configurations.ts';
+import { imagesCommand } from './commands/images.ts';
 import { serverCommand } from './commands/server.ts';
 import { sessionsCommand } from './commands/sessions.ts';
 import { CliError, processIo, type CliIo } from './io.ts';
@@ -17,6 +18,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .showHelpAfterError();
   program.addCommand(sessionsCommand(io));
   program.addCommand(configurationsCommand(io));
+  program.addCommand(imagesCommand(io));
   program.addCommand(serverCommand(io));
   return program;
 }
