@@ -1,5 +1,44 @@
 import { Command } from 'commander';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { CliError, processIo, type CliIo } from '../io.ts';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims the data directory with a pid file, so a second server on it gets a clear refusal
+ * (the database allows one opener and would otherwise fail on its first request). A file
+ * left by a server that was killed is taken over. Returns the release function.
+ */
+function claimDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const pidFile = join(dataDir, 'server.pid');
+  const mine = String(process.pid);
+  try {
+    writeFileSync(pidFile, mine, { flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const holder = Number(readFileSync(pidFile, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      throw new CliError(`the data directory ${dataDir} is in use by another cfs server (pid ${holder})`);
+    }
+    writeFileSync(pidFile, mine);
+  }
+  return () => {
+    try {
+      if (readFileSync(pidFile, 'utf8').trim() === mine) rmSync(pidFile, { force: true });
+    } catch {
+      // Already gone.
+    }
+  };
+}
 
 /** Resolves on the first SIGTERM or SIGINT; a second one while shutting down exits at once. */
 function firstSignal(): Promise<NodeJS.Signals> {
@@ -30,22 +69,26 @@ export function serverCommand(io: CliIo = processIo): Command {
     .action(async (options: { port: string; dataDir: string }) => {
       const port = Number(options.port);
       if (!/^\d+$/.test(options.port) || port > 65535) throw new CliError(`--port takes a port number from 0 to 65535, not '${options.port}'`);
+      const dataDir = resolve(options.dataDir);
       const signal = firstSignal();
-      // The runtime (dynalite, the AWS SDK, the engine) is loaded only by this command.
-      const { startEmbeddedRuntime } = await import('../../server/embedded-runtime.ts');
-      let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
+      const release = claimDataDir(dataDir);
       try {
-        runtime = await startEmbeddedRuntime({ dataDir: options.dataDir, port });
-      } catch (error) {
-        const message = (error as Error).message;
-        if (/LOCK|lock/.test(message)) throw new CliError(`the data directory ${options.dataDir} is in use by another cfs server (${message})`);
-        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on 127.0.0.1 is already in use; choose another with --port`);
-        throw error;
+        // The runtime (dynalite, the AWS SDK, the engine) is loaded only by this command.
+        const { startEmbeddedRuntime } = await import('../../server/embedded-runtime.ts');
+        let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
+        try {
+          runtime = await startEmbeddedRuntime({ dataDir, port });
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on 127.0.0.1 is already in use; choose another with --port`);
+          throw error;
+        }
+        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir})`);
+        const received = await signal;
+        io.out(`cfs server: ${received}, shutting down`);
+        await runtime.close();
+        io.out('cfs server: stopped');
+      } finally {
+        release();
       }
-      io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir})`);
-      const received = await signal;
-      io.out(`cfs server: ${received}, shutting down`);
-      await runtime.close();
-      io.out('cfs server: stopped');
     });
 }

@@ -1,0 +1,153 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { BIN, cfsBin, ensureBuilt, REPO_ROOT, startServer, tempDataDir } from './cli-harness.ts';
+
+const IMG = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
+
+/** `node bin/cfs.mjs server` as a child process; resolves once it prints its URL. */
+function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: string; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]!, output: () => output, exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${output}`)));
+  });
+}
+
+describe('the CFS docs example through the real bin against a running server on a fresh data directory', () => {
+  let data: ReturnType<typeof tempDataDir>;
+  let repo: TempRepo;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    ensureBuilt();
+    data = tempDataDir();
+    repo = makeTempRepo();
+    repo.commit('main', 'site.yml', '- hosts: all\n  tasks: []\n');
+    server = await startServer(data.dir);
+    env = { CFS_API_URL: server.runtime.url };
+    const file = join(data.dir, 'configurations-example.json');
+    writeFileSync(file, JSON.stringify({ layers: [{ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
+    const update = await cfsBin(env, 'configurations', 'update', 'configurations-example', '--file', file);
+    expect(update.code).toBe(0);
+  });
+  afterAll(async () => {
+    await server.runtime.close();
+    data.dispose();
+    repo.dispose();
+  });
+
+  it('creates the session with groups, image map and pending status, and describes it', async () => {
+    // Act
+    const created = await cfsBin(env, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-definition', 'image', '--format', 'json',
+      '--target-group', 'Application', IMG, '--target-group', 'Application_UAN', IMG, '--image-map', IMG, 'my-result');
+    const described = await cfsBin(env, 'sessions', 'describe', 'example', '--format', 'json');
+    // Assert
+    expect(created.code).toBe(0);
+    const session = JSON.parse(created.out);
+    expect(session.target.groups).toEqual([{ name: 'Application', members: [IMG] }, { name: 'Application_UAN', members: [IMG] }]);
+    expect(session.target.image_map).toEqual([{ source_id: IMG, result_name: 'my-result' }]);
+    expect(session.status.session.status).toBe('pending');
+    expect(JSON.parse(described.out)).toEqual(session);
+  });
+
+  it('answers a second create with the same name with a 409 as one Error line', async () => {
+    // Act
+    const res = await cfsBin(env, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-group', 'Application', IMG);
+    // Assert
+    expect(res.code).toBe(2);
+    expect(res.err).toBe("Error: Conflict: session 'example' already exists\n");
+  });
+
+  it('answers a bad name with a 400 naming the field', async () => {
+    // Act
+    const res = await cfsBin(env, 'sessions', 'create', '--name', 'Example_Session', '--configuration-name', 'configurations-example', '--target-group', 'Application', IMG);
+    // Assert
+    expect(res.code).toBe(2);
+    expect(res.err).toMatch(/^Error: Bad Request: name: must be a Kubernetes name/);
+  });
+
+  it('answers `cfs sessions describe` in well under a second', async () => {
+    // Act: the best of three, so a busy machine does not decide the result.
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) times.push((await cfsBin(env, 'sessions', 'describe', 'example')).ms);
+    // Assert
+    console.log(`cfs sessions describe: ${times.map((t) => Math.round(t)).join(', ')} ms`);
+    expect(Math.min(...times)).toBeLessThan(1000);
+  });
+
+  it('keeps sessions and configurations across a restart on the same data directory', async () => {
+    // Arrange
+    await server.runtime.close();
+    // Act: reopened at once, so the database lock was released.
+    server = await startServer(data.dir);
+    env = { CFS_API_URL: server.runtime.url };
+    const session = await cfsBin(env, 'sessions', 'describe', 'example', '--format', 'json');
+    const configuration = await cfsBin(env, 'configurations', 'describe', 'configurations-example', '--format', 'json');
+    // Assert
+    expect(JSON.parse(session.out).target.image_map).toEqual([{ source_id: IMG, result_name: 'my-result' }]);
+    expect(JSON.parse(configuration.out).layers[0].name).toBe('base');
+  });
+});
+
+describe('`cfs server` as a process', () => {
+  let data: ReturnType<typeof tempDataDir>;
+  let repo: TempRepo;
+  beforeAll(() => {
+    ensureBuilt();
+    data = tempDataDir();
+    repo = makeTempRepo();
+    repo.commit('main', 'site.yml', '- hosts: all\n  tasks: []\n');
+  });
+  afterAll(() => {
+    data.dispose();
+    repo.dispose();
+  });
+
+  it('creates its table on a fresh data directory, shuts down cleanly on SIGTERM and SIGINT, and keeps the data', async () => {
+    // Arrange
+    const first = await spawnServer(data.dir);
+    const file = join(data.dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ layers: [{ clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
+    const update = await cfsBin({ CFS_API_URL: first.url }, 'configurations', 'update', 'kept', '--file', file);
+    // Act
+    first.child.kill('SIGTERM');
+    const firstCode = await first.exited;
+    const second = await spawnServer(data.dir);
+    const described = await cfsBin({ CFS_API_URL: second.url }, 'configurations', 'describe', 'kept', '--format', 'json');
+    second.child.kill('SIGINT');
+    const secondCode = await second.exited;
+    // Assert
+    expect(update.code).toBe(0);
+    expect(firstCode).toBe(0);
+    expect(first.output()).toContain('cfs server: stopped');
+    expect(JSON.parse(described.out).layers[0].branch).toBe('main');
+    expect(secondCode).toBe(0);
+  });
+
+  it('refuses a second server on a data directory in use, with a clear message', async () => {
+    // Arrange
+    const running = await spawnServer(data.dir);
+    // Act
+    const second = await cfsBin({}, 'server', '--port', '0', '--data-dir', data.dir);
+    running.child.kill('SIGTERM');
+    await running.exited;
+    // Assert
+    expect(second.code).toBe(1);
+    expect(second.err).toContain(`Error: the data directory ${data.dir} is in use by another cfs server (pid ${running.child.pid})`);
+  });
+});
