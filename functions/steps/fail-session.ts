@@ -63,11 +63,12 @@ export async function failSession(
   if (failure.step === 'ansible' || input.error?.Error === 'States.TaskFailed') {
     failure.step = 'ansible';
     const outcome = await readRunnerOutcome(ports, session.name);
+    // An explicit reason (a cancellation, a restart) says why better than what the runner saw.
     if (outcome?.status === 'failed') {
-      if (outcome.reason) failure.reason = oneLine(outcome.reason);
+      if (outcome.reason && !input.reason) failure.reason = oneLine(outcome.reason);
       if (outcome.failed_layer) failure.layer = outcome.failed_layer;
       if (outcome.failed_image) failure.image_id = outcome.failed_image;
-    } else if (!outcome) {
+    } else if (!outcome && !input.reason) {
       failure.reason = `the runner ended without recording an outcome: ${failure.reason}`;
     }
   }

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { BIN, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
+import { makeTempRepo } from '../helpers/git-repo.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'cfs-restart-'));
+const repo = makeTempRepo();
+const servers: ChildProcess[] = [];
+
+/** Starts `cfs server` as its own process and resolves with its URL once it listens. */
+function startServer(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  servers.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve({ url: match[1]!, child });
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
+
+/** PIDs of runner processes working for this data directory. */
+function runnerPids(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return cmdline.includes('runner.mjs') && cmdline.includes(dataDir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function session(url: string, name: string): Promise<SessionRecord> {
+  return (await (await fetch(`${url}/apis/cfs/v3/sessions/${name}`)).json()) as SessionRecord;
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+afterAll(() => {
+  for (const child of servers) child.kill('SIGKILL');
+  for (const pid of runnerPids()) process.kill(pid, 'SIGKILL');
+  repo.dispose();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('a server killed in the middle of a session', () => {
+  it('fails the session on restart, kills the orphaned runner and cleans its workspace', async () => {
+    // Arrange: a session whose playbook runs long enough to be caught mid-run.
+    ensureBuilt();
+    const first = await startServer();
+    const image = JSON.parse((await cfsBin({ CFS_API_URL: first.url }, 'images', 'build-sample', '--name', 'slow-base', '--format', 'json')).out) as { id: string };
+    const commit = repo.commit('main', 'slow.yml', '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - command: sleep 120\n');
+    await fetch(`${first.url}/apis/cfs/v3/configurations/slow`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ layers: [{ name: 'slow', clone_url: repo.url, commit, playbook: 'slow.yml' }] }),
+    });
+    await fetch(`${first.url}/apis/cfs/v3/sessions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'interrupted', configuration_name: 'slow', target: { definition: 'image', groups: [{ name: 'Compute', members: [image.id] }] } }),
+    });
+    await until(async () => ((await session(first.url, 'interrupted')).status.steps?.some((s) => s.name === 'ansible') ? true : undefined), 60_000, 'the ansible step');
+    const orphans = await until(async () => (runnerPids().length > 0 ? runnerPids() : undefined), 30_000, 'a runner process');
+    await new Promise((r) => setTimeout(r, 2_000));
+    // Act: the server dies without any chance to clean up, then comes back.
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+    expect(runnerPids()).toEqual(orphans);
+    const second = await startServer();
+    // Assert
+    const failed = await session(second.url, 'interrupted');
+    expect(failed.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
+    expect(failed.status.failure?.reason).toBe('interrupted by a server restart');
+    await until(async () => (runnerPids().length === 0 ? true : undefined), 10_000, 'the orphaned runner to be gone');
+    expect(existsSync(join(dataDir, 'work', 'workspaces', 'interrupted'))).toBe(false);
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dataDir);
+    const images = (await (await fetch(`${second.url}/apis/ims/v3/images`)).json()) as { name: string }[];
+    expect(images.map((i) => i.name)).toEqual(['slow-base']);
+  });
+});
