@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 
 /** mksquashfs compressors every boot chain this product targets can read: gzip (IMS's default) and the others mksquashfs offers. */
 export const COMPRESSORS = ['gzip', 'xz', 'zstd', 'lz4', 'lzo'] as const;
@@ -78,6 +78,19 @@ export async function packRootfs(rootDir: string, target: string, compression: C
   if (code !== 0) throw new SquashfsError(`mksquashfs failed on ${rootDir}: ${lastLine(stderr)}`);
 }
 
+/** `bytes_used` from a squashfs 4.0 superblock (little-endian u64 at offset 40), if the file starts with one. */
+async function bytesUsedOf(file: string): Promise<number | undefined> {
+  const handle = await open(file, 'r');
+  try {
+    const header = Buffer.alloc(96);
+    const { bytesRead } = await handle.read(header, 0, header.length, 0);
+    if (bytesRead < header.length || header.toString('latin1', 0, 4) !== 'hsqs' || header.readUInt16LE(28) !== 4) return undefined;
+    return Number(header.readBigUInt64LE(40));
+  } finally {
+    await handle.close();
+  }
+}
+
 /** What a check of a squashfs file found. */
 export interface SquashfsCheck {
   bytesUsed: number;
@@ -87,8 +100,8 @@ export interface SquashfsCheck {
 }
 
 /**
- * Checks a squashfs file whole before it is uploaded: the superblock (`unsquashfs -s`), that the
- * file holds every byte the superblock says the filesystem uses (catches truncation), and a full
+ * Checks a squashfs file whole before it is uploaded: that the file holds every byte its
+ * superblock says the filesystem uses (catches truncation), the superblock (`unsquashfs -s`), and a full
  * listing with attributes (`unsquashfs -lls` with strict errors), which reads and decompresses
  * every inode, directory, id and xattr table. Data blocks are not decompressed here; from upload
  * on, the manifest's sha256 guards them.
@@ -98,13 +111,20 @@ export async function checkSquashfs(file: string, signal?: AbortSignal): Promise
   if (!info) throw new SquashfsError(`squashfs file ${file} does not exist`);
   if (!info.isFile()) throw new SquashfsError(`squashfs ${file} is not a regular file`);
 
+  // The superblock's own size field first: a truncated file is named as such, whatever else fails.
+  const claimedSize = await bytesUsedOf(file);
+  if (claimedSize === undefined) throw new SquashfsError(`${file} is not a squashfs filesystem (no squashfs superblock)`);
+  if (info.size < claimedSize) throw new SquashfsError(`${file} is truncated: ${info.size} bytes, the filesystem needs ${claimedSize}`);
+
   let superblock = '';
   const stats = await run('unsquashfs', ['-s', file], (chunk) => (superblock += chunk.toString()), signal);
-  if (stats.code !== 0) throw new SquashfsError(`${file} is not a squashfs filesystem: ${lastLine(stats.stderr || superblock)}`);
+  if (stats.code !== 0) {
+    const reason = lastLine(stats.stderr || superblock);
+    throw new SquashfsError(/valid SQUASHFS superblock/.test(reason) ? `${file} is not a squashfs filesystem: ${reason}` : `${file} is corrupt: ${reason}`);
+  }
   const bytesUsed = Number(/Filesystem size (\d+) bytes/.exec(superblock)?.[1] ?? NaN);
   const compressor = /Compression (\S+)/.exec(superblock)?.[1] ?? 'unknown';
   if (!Number.isFinite(bytesUsed)) throw new SquashfsError(`${file}: unsquashfs -s did not report the filesystem size`);
-  if (info.size < bytesUsed) throw new SquashfsError(`${file} is truncated: ${info.size} bytes, the filesystem needs ${bytesUsed}`);
 
   let entries = 0;
   const listing = await run(
