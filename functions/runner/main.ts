@@ -50,7 +50,9 @@ async function writeInputFailure(store: ArtifactStore, raw: unknown, reason: str
 
 /** Runs the program with the given argv and environment; resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const say = (line: string) => process.stderr.write(`cfs-runner: ${line}\n`);
+  const started = performance.now();
+  // Seconds since start on every line, so a slow phase shows in the engine's runner log.
+  const say = (line: string) => process.stderr.write(`cfs-runner [+${((performance.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
   let settings: RunnerSettings;
   let store: ArtifactStore;
   let document: RunDocument;

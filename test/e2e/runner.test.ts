@@ -354,6 +354,20 @@ describe('runCustomization (in process)', () => {
     expect(b?.uploaded?.initrd?.from).toBe('customized');
   });
 
+  it('runs without the namespace when the container is the sandbox (ECS without CAP_SYS_ADMIN)', async () => {
+    // Arrange
+    const layer = repoWith({ 'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - copy: {dest: /etc/container-mode, content: "{{ inventory_hostname }}\\n"}', ''].join('\n') });
+    const document = documentFor('container', [{ name: 'plain', ...layer }]);
+
+    // Act
+    const result = await runCustomization(document, { store, workspace: workspace('container'), sandbox: 'container' });
+
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(await fileInResult(result.outcome.images[1]!.uploaded!.rootfs.key, 'etc/container-mode')).toBe(`${IMAGE_B}\n`);
+    expect(existsSync(workspace('container'))).toBe(false);
+  });
+
   it('stops at the first failing layer, names it and the failed image, and uploads nothing', async () => {
     // Arrange
     const failing = repoWith({
