@@ -139,6 +139,36 @@ describe('`cfs server` as a process', () => {
     expect(secondCode).toBe(0);
   });
 
+  it('serves the CFS docs example with its real workflow, which waits pending for the images, and keeps the session over a restart', async () => {
+    // Arrange
+    const dir = join(data.dir, 'docs');
+    const first = await spawnServer(dir);
+    const file = join(data.dir, 'docs.json');
+    writeFileSync(file, JSON.stringify({ layers: [{ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
+    await cfsBin({ CFS_API_URL: first.url }, 'configurations', 'update', 'configurations-example', '--file', file);
+    // Act
+    const created = await cfsBin({ CFS_API_URL: first.url }, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-definition', 'image', '--format', 'json',
+      '--target-group', 'Application', IMG, '--target-group', 'Application_UAN', IMG, '--image-map', IMG, 'my-result');
+    const duplicate = await cfsBin({ CFS_API_URL: first.url }, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-group', 'Application', IMG);
+    first.child.kill('SIGTERM');
+    const firstCode = await first.exited;
+    const second = await spawnServer(dir);
+    const described = await cfsBin({ CFS_API_URL: second.url }, 'sessions', 'describe', 'example', '--format', 'json');
+    second.child.kill('SIGTERM');
+    const secondCode = await second.exited;
+    // Assert
+    expect(created.code).toBe(0);
+    const session = JSON.parse(created.out);
+    expect(session.target.groups.map((g: { name: string }) => g.name)).toEqual(['Application', 'Application_UAN']);
+    expect(session.target.image_map).toEqual([{ source_id: IMG, result_name: 'my-result' }]);
+    expect(session.status.session.status).toBe('pending');
+    expect(duplicate.err).toBe("Error: Conflict: session 'example' already exists\n");
+    // The record outlives the restart; its status is the workflow's to decide (a shutdown interrupts the wait).
+    expect(JSON.parse(described.out).target).toEqual(session.target);
+    expect(JSON.parse(described.out).status.layers).toEqual(session.status.layers);
+    expect([firstCode, secondCode]).toEqual([0, 0]);
+  });
+
   it('refuses a second server on a data directory in use, with a clear message', async () => {
     // Arrange
     const running = await spawnServer(data.dir);
