@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -40,6 +40,19 @@ describe('FsArtifactStore', () => {
     await expect(store.get('boot-images/i/rootfs')).rejects.toMatchObject({ name: 'NotFoundError' });
   });
 
+  it('gives an object its md5 as ETag, as S3 does, unless the file changed behind the store', async () => {
+    // Arrange
+    const stored = await store.put('boot-images/e/rootfs', 'etag me');
+    // Act
+    const before = await store.head('boot-images/e/rootfs');
+    await writeFile(store.pathOf('boot-images/e/rootfs'), 'changed');
+    const after = await store.head('boot-images/e/rootfs');
+    // Assert
+    expect(before).toEqual({ size: 7, etag: stored.md5 });
+    expect(after?.etag).toMatch(/^7-\d+$/);
+    expect(await store.list('')).toEqual(['boot-images/e/rootfs']);
+  });
+
   it('leaves no object and no partial file when the source fails midway', async () => {
     // Arrange
     const failing = new Readable({
@@ -56,7 +69,7 @@ describe('FsArtifactStore', () => {
     expect(await readdir(join(root, 'artifacts', 'boot-images', 'j'))).toEqual([]);
   });
 
-  it.each(['../escape', 'boot-images/../../escape', '/absolute', 'a//b', '', 'a/%2e%2e/b', 'a/b c'])('refuses the key %j', async (key) => {
+  it.each(['../escape', 'boot-images/../../escape', '/absolute', 'a//b', '', 'a/%2e%2e/b', 'a/b c', '.etags/x', 'a/.hidden'])('refuses the key %j', async (key) => {
     // Act / Assert
     await expect(store.put(key, 'x')).rejects.toMatchObject({ name: 'ValidationError' });
     await expect(store.uploadUrl(key, 60)).rejects.toMatchObject({ name: 'ValidationError' });

@@ -238,14 +238,14 @@ describe('the artifact flow: upload URL, manifest, download URL', () => {
     const { body: image } = await api('POST', '/apis/ims/v3/images', { name: 'mismatch' });
     const url = await api('POST', `/apis/ims/v3/images/${image.id}/artifacts/rootfs/upload-url`);
     await fetch(url.body.url, { method: 'PUT', body: 'actual bytes' });
-    const claimed = { ...checksums(Buffer.from('actual bytes')), sha256: 'f'.repeat(64) };
+    const claimed = { ...checksums(Buffer.from('actual bytes')), md5: 'f'.repeat(32) };
     // Act
     const response = await api('PUT', `/apis/ims/v3/images/${image.id}/manifest`, { artifacts: [{ name: 'rootfs', ...claimed }] });
     const missing = await api('PUT', `/apis/ims/v3/images/${image.id}/manifest`, { artifacts: [{ name: 'rootfs', ...claimed }, { name: 'kernel', ...checksums(Buffer.from('k')) }] });
     // Assert
     expect(response.status).toBe(400);
     expect(response.body.field).toBe('artifacts[0]');
-    expect(response.body.detail).toMatch(/sha256 is [0-9a-f]{64}, the uploader measured f{64}/);
+    expect(response.body.detail).toMatch(/md5 is [0-9a-f]{32}, the uploader measured f{32}/);
     expect(missing.status).toBe(400);
     expect((await api('GET', `/apis/ims/v3/images/${image.id}`)).body).not.toHaveProperty('link');
   });

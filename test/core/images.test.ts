@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   artifactDownloadUrl,
@@ -155,6 +156,20 @@ describe('registerManifest and the Image Registered event', () => {
     expect((await world.registry.get(image.id))?.link).toBeUndefined();
     expect(await world.artifacts.head(`boot-images/${image.id}/manifest.json`)).toBeUndefined();
     expect(world.events).toEqual([]);
+  });
+
+  it('hashes the stored bytes when the store cannot vouch for them, catching a wrong sha256', async () => {
+    // Arrange: bytes rewritten behind the store's back (same size), so its ETag is no md5
+    const image = await createImage(world.deps, { name: 'rewritten' });
+    const rootfs = await upload(image.id, 'rootfs', 'good');
+    await writeFile(world.artifacts.pathOf(rootfs.key), 'good');
+    const etag = (await world.artifacts.head(rootfs.key))?.etag;
+    // Act
+    const wrongSha = registerManifest(world.deps, image.id, [{ ...rootfs, sha256: '0'.repeat(64) }]);
+    // Assert
+    expect(etag).not.toBe(rootfs.md5);
+    await expect(wrongSha).rejects.toMatchObject({ name: 'IntegrityError', message: expect.stringContaining(`sha256 is ${rootfs.sha256}`) });
+    await expect(registerManifest(world.deps, image.id, [rootfs])).resolves.toMatchObject({ link: { type: 's3' } });
   });
 
   it('announces an image once when two registrations of the same artifacts race', async () => {

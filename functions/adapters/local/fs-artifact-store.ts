@@ -7,12 +7,16 @@ import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
 
-const KEY_SEGMENT = /^[A-Za-z0-9._-]+$/;
+// No segment starts with a dot: that rules out '.' and '..', and leaves `.etags` to the store.
+const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+/** Where the store keeps the md5 it measured for each object (`<root>/.etags/<key>`). */
+const ETAG_DIR = '.etags';
 
 /** Refuses any key that could leave the store's directory. */
 export function assertSafeKey(key: string): void {
   const segments = key.split('/');
-  if (key.length === 0 || key.length > 1024 || segments.some((s) => !KEY_SEGMENT.test(s) || s === '.' || s === '..')) {
+  if (key.length === 0 || key.length > 1024 || segments.some((s) => !KEY_SEGMENT.test(s))) {
     throw new ValidationError(`invalid artifact key '${key}'`, 'key');
   }
 }
@@ -55,7 +59,10 @@ export interface FsArtifactStoreOptions {
 /**
  * The artifact store on a local directory (the embedded default): `<root>/<bucket>/<path>`.
  * Writes go to a temporary file beside the target and are renamed into place, so a failed or
- * interrupted write leaves no object; md5 and sha256 are computed in the same pass. Upload and
+ * interrupted write leaves no object; md5 and sha256 are computed in the same pass. As S3 does
+ * for single-part uploads, an object's ETag is the md5 of its bytes: the store records the md5
+ * it measured (`<root>/.etags/<key>`, with the file's size and mtime, so a file changed behind
+ * the store's back gets a `<size>-<mtime>` ETag instead). Upload and
  * download URLs point at the embedded server's streaming artifact endpoint
  * (functions/api/routes/artifacts.ts), signed with an HMAC over method, key and expiry.
  */
@@ -106,7 +113,31 @@ export class FsArtifactStore implements ArtifactStore {
       throw error;
     }
     const md5Hex = md5.digest('hex');
+    await this.recordEtag(key, md5Hex);
     return { key, size, md5: md5Hex, sha256: sha256.digest('hex'), etag: md5Hex };
+  }
+
+  private etagPath(key: string): string {
+    return join(this.root, ETAG_DIR, ...key.split('/'));
+  }
+
+  /** Records the measured md5 with the file's size and mtime; a stale record is simply not used. */
+  private async recordEtag(key: string, md5: string): Promise<void> {
+    const { size, mtimeMs } = await stat(this.pathOf(key));
+    const file = this.etagPath(key);
+    await mkdir(dirname(file), { recursive: true });
+    const temporary = `${file}.${randomUUID()}.partial`;
+    await writeFile(temporary, JSON.stringify({ md5, size, mtimeMs }));
+    await rename(temporary, file);
+  }
+
+  private async recordedEtag(key: string, size: number, mtimeMs: number): Promise<string | undefined> {
+    try {
+      const recorded = JSON.parse(await readFile(this.etagPath(key), 'utf8')) as { md5?: string; size?: number; mtimeMs?: number };
+      return recorded.size === size && recorded.mtimeMs === mtimeMs ? recorded.md5 : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async get(key: string): Promise<Readable> {
@@ -119,7 +150,8 @@ export class FsArtifactStore implements ArtifactStore {
   async head(key: string): Promise<{ size: number; etag: string } | undefined> {
     try {
       const info = await stat(this.pathOf(key));
-      return info.isFile() ? { size: info.size, etag: `${info.size}-${Math.floor(info.mtimeMs)}` } : undefined;
+      if (!info.isFile()) return undefined;
+      return { size: info.size, etag: (await this.recordedEtag(key, info.size, info.mtimeMs)) ?? `${info.size}-${Math.floor(info.mtimeMs)}` };
     } catch {
       return undefined;
     }
@@ -127,6 +159,7 @@ export class FsArtifactStore implements ArtifactStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+    await rm(this.etagPath(key), { force: true });
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -139,6 +172,7 @@ export class FsArtifactStore implements ArtifactStore {
         return;
       }
       for (const entry of entries) {
+        if (entry.name.startsWith('.')) continue;
         const full = join(dir, entry.name);
         if (entry.isDirectory()) await walk(full);
         else if (entry.isFile() && !entry.name.endsWith('.partial')) keys.push(relative(this.root, full).split(sep).join('/'));
