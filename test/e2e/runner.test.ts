@@ -242,7 +242,6 @@ describe('the runner program (dist/runner.mjs)', () => {
     // Assert
     expect(exitCode).toBe(143);
     expect(await processesMatching(`sleep ${marker}`)).toEqual([]);
-    expect(await processesMatching('ansible-playbook')).toEqual([]);
     expect(await processesMatching(ws)).toEqual([]);
     expect(await readFile('/proc/mounts', 'utf8')).not.toContain(ws);
     expect(existsSync(ws)).toBe(false);
