@@ -1,5 +1,5 @@
 import { ValidationError } from '../core/errors.ts';
-import { shlexSplit } from '../core/sessions/passthrough.ts';
+import { parsePassthrough } from '../core/sessions/passthrough.ts';
 import type { SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { runDocumentSchema, type RunDocument } from '../runner/run-document.ts';
@@ -70,7 +70,7 @@ export async function renderInventoryStep(
       // Without a limit the run is limited to the session's images, so nothing else can be targeted.
       limit: session.ansible.limit || ids.join(','),
       verbosity: session.ansible.verbosity,
-      passthrough: shlexSplit(session.ansible.passthrough),
+      passthrough: parsePassthrough(session.ansible.passthrough),
     },
     squashfs: ports.settings.squashfs,
     allowed_schemes: ports.settings.allowedCloneSchemes,

@@ -136,9 +136,19 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     }
   }
 
-  /** Stops every execution (server shutdown): running sessions are failed, not left running. */
+  /**
+   * Stops every execution (server shutdown): running sessions are failed, not left running;
+   * sessions still waiting for images stay pending and resume at the next start (recover).
+   */
   async close(): Promise<void> {
     for (const [name, execution] of [...this.executions]) {
+      const session = await this.options.ports.sessions.get(name);
+      if (session?.status.session.status === 'pending') {
+        this.executions.delete(name);
+        execution.abort();
+        this.imageWaiters.get(name)?.wake();
+        continue;
+      }
       await this.cancel(name, execution, 'interrupted: the server shut down while the session ran');
     }
   }

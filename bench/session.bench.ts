@@ -1,0 +1,152 @@
+/**
+ * A whole session (API request to `complete`, through the embedded engine and the state
+ * machine) next to the raw tools doing the runner's work by hand in the same run: unsquashfs,
+ * ansible-playbook with the same inventory, mksquashfs with the same settings, one sha256 pass.
+ * Goal: at most 1.15x on the ~300 MB bench root. Then the orchestration alone on the small
+ * sample image: the session's wall time minus the runner's own time (its outcome's start and
+ * finish). Goal: under 1 second.
+ *
+ *   npx tsx bench/session.bench.ts          (or `npm run bench`, which runs every bench file)
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { ApiClient } from '../functions/cli/api-client.ts';
+import { ImagesApi } from '../functions/cli/images/images-api.ts';
+import { importImage } from '../functions/cli/images/import-image.ts';
+import type { SessionRecord } from '../functions/core/model/session.ts';
+import { buildSampleRoot } from '../functions/images/sample-root.ts';
+import { inventoryWithRoots } from '../functions/runner/layers.ts';
+import { startEmbeddedRuntime, type EmbeddedRuntime } from '../functions/server/embedded-runtime.ts';
+import { renderInventory } from '../functions/steps/render-inventory.ts';
+import { makeBenchRoot } from './fixtures/bench-root.ts';
+
+const run = promisify(execFile);
+const ROUNDS = Number(process.env.SESSION_BENCH_ROUNDS ?? 2);
+const PLAYBOOK = [
+  '- hosts: cfs_image',
+  '  gather_facts: false',
+  '  tasks:',
+  '    - copy: {dest: /etc/motd, content: "customized by CFS\\n", mode: "0644"}',
+  '    - lineinfile: {path: /etc/os-release, line: "CFS_CUSTOMIZED=1"}',
+  '',
+].join('\n');
+
+const seconds = (ms: number) => (ms / 1000).toFixed(2);
+
+async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const started = performance.now();
+  const value = await work();
+  return [value, performance.now() - started];
+}
+
+async function git(dir: string, ...args: string[]): Promise<string> {
+  const env = { ...process.env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example' };
+  return (await run('git', ['-C', dir, ...args], { env })).stdout.trim();
+}
+
+async function request<T>(runtime: EmbeddedRuntime, method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${runtime.url}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+/** Creates a session and polls until it completes; returns the session and the wall time. */
+async function session(runtime: EmbeddedRuntime, name: string, imageId: string): Promise<[SessionRecord, number]> {
+  return timed(async () => {
+    await request(runtime, 'POST', '/apis/cfs/v3/sessions', {
+      name,
+      configuration_name: 'bench',
+      target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
+    });
+    for (;;) {
+      const current = await request<SessionRecord>(runtime, 'GET', `/apis/cfs/v3/sessions/${name}`);
+      if (current.status.session.status === 'complete') {
+        if (current.status.session.succeeded !== 'true') throw new Error(`session ${name} failed: ${current.status.failure?.reason}`);
+        return current;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+}
+
+/** The runner's own wall time, from the outcome it recorded. */
+async function runnerMs(runtime: EmbeddedRuntime, name: string): Promise<number> {
+  const outcome = JSON.parse(await readFile(join(runtime.dataDir, 'artifacts', 'sessions', name, 'runner-outcome.json'), 'utf8')) as { started: string; finished: string };
+  return Date.parse(outcome.finished) - Date.parse(outcome.started);
+}
+
+/** The runner's work by hand, one tool per step. */
+async function byHand(squashfs: string, dir: string, repo: string, imageId: string, inventoryDoc: Record<string, unknown>): Promise<number> {
+  await mkdir(dir, { recursive: true });
+  const root = join(dir, 'root');
+  const inventory = join(dir, 'inventory.yaml');
+  const [, ms] = await timed(async () => {
+    await run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, squashfs]);
+    await writeFile(inventory, stringify(inventoryWithRoots(inventoryDoc as never, new Map([[imageId, root]]))));
+    await run('ansible-playbook', ['--inventory', inventory, '--limit', imageId, '--', 'site.yml'], { cwd: repo });
+    await run('mksquashfs', [root, join(dir, 'result.squashfs'), '-noappend', '-no-progress', '-quiet', '-comp', 'gzip']);
+    await run('sha256sum', [join(dir, 'result.squashfs')]);
+  });
+  await rm(dir, { recursive: true, force: true });
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const base = await mkdtemp(join(tmpdir(), 'cfs-session-bench-'));
+  const runtime = await startEmbeddedRuntime({ dataDir: join(base, 'data'), port: 0, maxConcurrentRuns: 1 });
+  try {
+    const images = new ImagesApi(new ApiClient({ env: { CFS_API_URL: runtime.url } }));
+    const repo = join(base, 'repo');
+    await mkdir(repo);
+    await git(repo, 'init', '-q');
+    await writeFile(join(repo, 'site.yml'), PLAYBOOK);
+    await git(repo, 'add', 'site.yml');
+    await git(repo, 'commit', '-q', '-m', 'bench playbook');
+    await request(runtime, 'PUT', '/apis/cfs/v3/configurations/bench', { layers: [{ name: 'bench', clone_url: `file://${repo}`, commit: await git(repo, 'rev-parse', 'HEAD'), playbook: 'site.yml' }] });
+
+    // Orchestration alone, on the small sample image.
+    const sampleDir = join(base, 'sample');
+    await buildSampleRoot(sampleDir);
+    const sample = await importImage(images, { name: 'sample', arch: 'x86_64', rootfs: sampleDir });
+    const overheads: number[] = [];
+    for (let round = 1; round <= 3; round += 1) {
+      const [, wall] = await session(runtime, `sample-${round}`, sample.id);
+      overheads.push(wall - (await runnerMs(runtime, `sample-${round}`)));
+      console.log(`  sample round ${round}: session ${seconds(wall)} s, orchestration beyond the runner ${seconds(overheads.at(-1)!)} s`);
+    }
+    const overhead = Math.min(...overheads);
+    console.log(`session bench: orchestration beyond the runner on the sample image, best of 3: ${seconds(overhead)} s (goal < 1 s) ${overhead < 1000 ? 'PASS' : 'OVER'}`);
+
+    // A whole session on the ~300 MB root against the tools by hand.
+    const rootDir = join(base, 'bench-root');
+    const description = await makeBenchRoot(rootDir);
+    const big = await importImage(images, { name: 'bench-300', arch: 'x86_64', rootfs: rootDir });
+    await rm(rootDir, { recursive: true, force: true });
+    const manifest = await request<{ artifacts: { type: string; size: number; link: { path: string } }[] }>(runtime, 'GET', `/apis/ims/v3/images/${big.id}/manifest`);
+    const rootfs = manifest.artifacts.find((a) => a.type.endsWith('rootfs.squashfs'))!;
+    const squashfs = join(runtime.dataDir, 'artifacts', ...rootfs.link.path.replace('s3://', '').split('/'));
+    const inventory = renderInventory({ target: { definition: 'image', groups: [{ name: 'Compute', members: [big.id] }], image_map: [] } } as unknown as SessionRecord);
+    console.log(`session bench: ${description.files} files, ${(description.bytes / 1e6).toFixed(0)} MB unpacked, rootfs ${(rootfs.size / 1e6).toFixed(0)} MB`);
+    const hand: number[] = [];
+    const whole: number[] = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      hand.push(await byHand(squashfs, join(base, `hand-${round}`), repo, big.id, inventory));
+      const [, wall] = await session(runtime, `big-${round}`, big.id);
+      whole.push(wall);
+      console.log(`  round ${round}: by hand ${seconds(hand.at(-1)!)} s; session ${seconds(wall)} s (runner ${seconds(await runnerMs(runtime, `big-${round}`))} s); ratio ${(wall / hand.at(-1)!).toFixed(3)}x`);
+    }
+    const ratio = Math.min(...whole) / Math.min(...hand);
+    console.log(
+      `session bench: best by hand ${seconds(Math.min(...hand))} s, whole session ${seconds(Math.min(...whole))} s, ratio ${ratio.toFixed(3)}x (goal <= 1.15x) ${ratio <= 1.15 ? 'PASS' : 'OVER'}`,
+    );
+  } finally {
+    await runtime.close();
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+await main();
