@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
@@ -34,23 +35,38 @@ export function parseSquashfsStat(text: string): SquashfsInfo {
   return { compressor, blockSize };
 }
 
+/** Disk blocks one `unsquashfs -lln` line stands for: a file rounded up to 4 KiB, a block per directory. */
+function listedBytes(line: string): number {
+  if (line[0] === 'd') return 4096;
+  if (line[0] !== '-') return 0;
+  const size = Number(line.split(/\s+/)[2]);
+  return Number.isFinite(size) ? Math.ceil(size / 4096) * 4096 : 0;
+}
+
+/** Adds 1 % and 1 MiB of filesystem overhead to a block total. */
+function withHeadroom(total: number): number {
+  return Math.ceil(total * 1.01) + MIB;
+}
+
 /**
- * Estimates the disk an unpacked root takes from `unsquashfs -lln` (a metadata-only listing):
- * regular files rounded up to 4 KiB blocks plus a block per directory, plus 1 % and 1 MiB for
- * filesystem overhead. Errs high on sparse files and hard links, which is the safe side.
+ * Estimates the disk an unpacked root takes from `unsquashfs -lln` output (a metadata-only
+ * listing): regular files rounded up to 4 KiB blocks plus a block per directory, plus 1 % and
+ * 1 MiB for filesystem overhead. Errs high on sparse files and hard links, the safe side.
  */
 export function estimateUnpackedBytes(listing: string): number {
+  return withHeadroom(listing.split('\n').reduce((sum, line) => sum + listedBytes(line), 0));
+}
+
+/** The same estimate, read line by line from unsquashfs (a large image lists millions of files). */
+async function listUnpackedBytes(groups: ProcessGroups, squashfs: string): Promise<number> {
+  const { child, exited } = groups.start('unsquashfs', ['-lln', squashfs]);
+  const stderr: Buffer[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
   let total = 0;
-  for (const line of listing.split('\n')) {
-    const kind = line[0];
-    if (kind === 'd') {
-      total += 4096;
-    } else if (kind === '-') {
-      const size = Number(line.split(/\s+/)[2]);
-      if (Number.isFinite(size)) total += Math.ceil(size / 4096) * 4096;
-    }
-  }
-  return Math.ceil(total * 1.01) + MIB;
+  for await (const line of createInterface({ input: child.stdout!, crlfDelay: Infinity })) total += listedBytes(line);
+  const exit = await exited;
+  if (exit.code !== 0) throw new ToolError('unsquashfs', exit, Buffer.concat(stderr).toString('utf8'));
+  return withHeadroom(total);
 }
 
 /** Bytes an unprivileged write could still use on the filesystem holding `dir`. */
@@ -143,7 +159,7 @@ export async function stageImage(
     throw error;
   };
   const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', download]).catch(corrupt));
-  const unpacked = estimateUnpackedBytes(await groups.run('unsquashfs', ['-lln', download]).catch(corrupt));
+  const unpacked = await listUnpackedBytes(groups, download).catch(corrupt);
   // The download is deleted once unpacked, which leaves about the room its result will need.
   await ensureFreeSpace(layout.root, unpacked, `unpack the ${label} (about ${mib(unpacked)} MiB unpacked)`);
   await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, download]).catch(corrupt);
