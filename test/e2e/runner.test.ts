@@ -173,7 +173,18 @@ describe('the runner program (dist/runner.mjs)', () => {
       'app.j2': 'application {{ cray_cfs_image }}\n',
     });
     const layer2 = repoWith({
-      'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - lineinfile: {path: /etc/cfs-order, line: layer2}', ''].join('\n'),
+      'site.yml': [
+        '- hosts: all',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - lineinfile: {path: /etc/cfs-order, line: layer2}',
+        '    - stat: {path: /etc/cfs-order}',
+        '      register: order',
+        '    - command: cat /etc/image-marker',
+        '      register: marker',
+        '    - copy: {dest: /etc/cfs-modules, content: "{{ order.stat.exists }} {{ marker.stdout }}\\n"}',
+        '',
+      ].join('\n'),
     });
     const document = documentFor('twolayers', [
       { name: 'base', ...layer1 },
@@ -208,6 +219,7 @@ describe('the runner program (dist/runner.mjs)', () => {
     expect(await fileInResult(rootfsB, 'etc/application-only')).toBe('application True\n');
     expect(await fileInResult(rootfsA, 'etc/application-only')).toBeUndefined();
     expect(await fileInResult(rootfsA, 'etc/image-marker')).toBe('compute\n');
+    expect(await fileInResult(rootfsB, 'etc/cfs-modules')).toBe('True application\n');
     // The result keeps the source's compressor, and what the outcome records is what was stored.
     expect((await run('unsquashfs', ['-s', store.pathOf(rootfsA)])).stdout).toMatch(/^Compression lz4$/m);
     expect(resultA?.compressor).toBe('lz4');
