@@ -212,7 +212,9 @@ async function runLayers(
       record.duration_ms = run.durationMs;
       record.state = run.exitCode === 0 ? 'succeeded' : 'failed';
       if (run.exitCode === 0) continue;
-      checkpoint();
+      if (deps.signal?.aborted) {
+        throw new RunnerFailure('terminated', `terminated by SIGTERM during layer ${layer.index} '${layer.name}'`, { layer: layer.name });
+      }
       if (mode === 'namespace' && run.exitCode === SANDBOX_SETUP_FAILED) {
         throw new RunnerFailure('environment', `the sandbox could not be set up for layer '${layer.name}' (see ${record.log_key})`, { layer: layer.name });
       }
@@ -234,6 +236,7 @@ function now(deps: RunnerDeps): number {
 
 /** Any error as a RunnerFailure; once the run was told to stop, every failure is the termination. */
 function classify(error: unknown, phase: FailureKind, signal?: AbortSignal): RunnerFailure {
+  if (error instanceof RunnerFailure && error.kind === 'terminated') return error;
   if (signal?.aborted) return new RunnerFailure('terminated', 'terminated by SIGTERM', error instanceof RunnerFailure ? error.context : {});
   if (error instanceof RunnerFailure) return error;
   return new RunnerFailure(phase, `${phase} failed: ${(error as Error)?.message ?? String(error)}`);

@@ -259,7 +259,8 @@ describe('the runner program (dist/runner.mjs)', () => {
     expect(existsSync(ws)).toBe(false);
     const outcome = await storedOutcome('sigterm');
     expect(outcome.status).toBe('failed');
-    expect(outcome.reason).toMatch(/terminated by SIGTERM/);
+    expect(outcome.reason).toBe("terminated by SIGTERM during layer 0 'sleeper'");
+    expect(outcome.failed_layer).toBe('sleeper');
     expect(outcome.layers[0]?.state).toBe('failed');
     expect(outcome.images.every((i) => i.uploaded === undefined)).toBe(true);
   });
