@@ -113,7 +113,7 @@ function workspace(name: string): string {
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'cfs-runner-e2e-'));
   store = new FsArtifactStore(join(base, 'store'));
-  // Build the runner exactly as scripts/build.mjs does, so this file alone tests the current source.
+  // Bundle dist/runner.mjs with scripts/build.mjs's options (in one file), so this file alone tests the current source.
   await build({
     entryPoints: { runner: 'functions/runner/main.ts' },
     outdir: 'dist',
