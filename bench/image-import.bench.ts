@@ -8,8 +8,9 @@
  * cache warmth favours neither side; the fastest round of each is compared.
  *
  *   npx tsx bench/image-import.bench.ts      (or `npm run bench`, which runs every bench file)
+ *   IMPORT_BENCH_ROUNDS=5 IMPORT_BENCH_CLI=path/to/cli.mjs npx tsx bench/image-import.bench.ts
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +21,8 @@ import { makeBenchRoot } from './fixtures/bench-root.ts';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.IMPORT_BENCH_ROUNDS ?? 3);
+/** The CLI to time (default the bundled bin, built at the start). */
+const CLI = resolve(process.env.IMPORT_BENCH_CLI ?? 'bin/cfs.mjs');
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
@@ -46,6 +49,41 @@ async function measured(work: () => Promise<unknown>): Promise<[number, number]>
   const before = await cpuMs();
   const wall = await timed(work);
   return [wall, (await cpuMs()) - before];
+}
+
+/**
+ * Runs `cfs images import` and times its phases from the progress lines it prints on stderr:
+ * start (node and the bundle loading), pack (mksquashfs), upload and register (the rest).
+ */
+function importThroughCli(apiUrl: string, name: string, root: string): Promise<{ id: string; phases: Record<string, number> }> {
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const marks: Record<string, number> = {};
+    const child = spawn(process.execPath, [CLI, 'images', 'import', '--name', name, '--rootfs', root, '--format', 'json'], {
+      env: { ...process.env, CFS_API_URL: apiUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      const now = performance.now();
+      stderr += chunk.toString();
+      if (marks.packing === undefined && stderr.includes('packing')) marks.packing = now;
+      if (marks.uploading === undefined && stderr.includes('uploading rootfs')) marks.uploading = now;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ended = performance.now();
+      if (code !== 0) return reject(new Error(`cfs images import exited ${code}: ${stderr}`));
+      const packing = marks.packing ?? started;
+      const uploading = marks.uploading ?? packing;
+      resolvePromise({
+        id: (JSON.parse(stdout) as { id: string }).id,
+        phases: { start: packing - started, pack: uploading - packing, 'upload+register': ended - uploading },
+      });
+    });
+  });
 }
 
 /** The same work by hand: pack with the same settings, one sha256 pass, copy into the store's directory. */
@@ -84,21 +122,19 @@ async function main(): Promise<void> {
         });
         await rm(join(base, `hand-${round}`), { recursive: true, force: true });
         let id = '';
+        let phases: Record<string, number> = {};
         const [importWall, importCpu] = await measured(async () => {
-          const { stdout } = await run(process.execPath, [resolve('bin/cfs.mjs'), 'images', 'import', '--name', `bench-${round}`, '--rootfs', root, '--format', 'json'], {
-            env: { ...process.env, CFS_API_URL: runtime.url },
-          });
-          id = (JSON.parse(stdout) as { id: string }).id;
+          ({ id, phases } = await importThroughCli(runtime.url, `bench-${round}`, root));
         });
         const size = (await stat(join(storeDir, 'boot-images', id, 'rootfs'))).size;
         hand.wall.push(handWall);
         hand.cpu.push(handCpu);
         imports.wall.push(importWall);
         imports.cpu.push(importCpu);
-        const detail = Object.entries(steps).map(([step, ms]) => `${step} ${seconds(ms)}`).join(', ');
+        const detail = (parts: Record<string, number>) => Object.entries(parts).map(([step, ms]) => `${step} ${seconds(ms)}`).join(', ');
         console.log(
-          `  round ${round}: by hand ${seconds(handWall)} s wall, ${seconds(handCpu)} s cpu (${detail}); ` +
-            `cfs images import ${seconds(importWall)} s wall, ${seconds(importCpu)} s cpu; wall ratio ${(importWall / handWall).toFixed(3)}x; rootfs ${(size / 1e6).toFixed(1)} MB`,
+          `  round ${round}: by hand ${seconds(handWall)} s wall, ${seconds(handCpu)} s cpu (${detail(steps)}); ` +
+            `cfs images import ${seconds(importWall)} s wall, ${seconds(importCpu)} s cpu (${detail(phases)}); wall ratio ${(importWall / handWall).toFixed(3)}x; rootfs ${(size / 1e6).toFixed(1)} MB`,
         );
       }
       const best = (values: number[]) => Math.min(...values);
