@@ -20,6 +20,8 @@ import { importImage } from '../functions/cli/images/import-image.ts';
 import type { SessionRecord } from '../functions/core/model/session.ts';
 import { buildSampleRoot } from '../functions/images/sample-root.ts';
 import { inventoryWithRoots } from '../functions/runner/layers.ts';
+import { mksquashfsArgs, resultCompression } from '../functions/runner/package.ts';
+import { parseSquashfsStat } from '../functions/runner/stage.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../functions/server/embedded-runtime.ts';
 import { renderInventory } from '../functions/steps/render-inventory.ts';
 import { makeBenchRoot } from './fixtures/bench-root.ts';
@@ -88,7 +90,9 @@ async function byHand(squashfs: string, dir: string, repo: string, imageId: stri
     await run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, squashfs]);
     await writeFile(inventory, stringify(inventoryWithRoots(inventoryDoc as never, new Map([[imageId, root]]))));
     await run('ansible-playbook', ['--inventory', inventory, '--limit', imageId, '--', 'site.yml'], { cwd: repo });
-    await run('mksquashfs', [root, join(dir, 'result.squashfs'), '-noappend', '-no-progress', '-quiet', '-comp', 'gzip']);
+    // The same settings the runner picks: the source's compressor, level and block size.
+    const source = parseSquashfsStat((await run('unsquashfs', ['-s', squashfs])).stdout);
+    await run('mksquashfs', mksquashfsArgs(root, join(dir, 'result.squashfs'), resultCompression({ compressor: 'source' }, source)));
     await run('sha256sum', [join(dir, 'result.squashfs')]);
   });
   await rm(dir, { recursive: true, force: true });

@@ -24,13 +24,14 @@ export interface ResultCompression {
 const LEVELLED = new Set(['gzip', 'lzo', 'zstd']);
 
 /**
- * The result's compression: the source's compressor and block size by default (boot chains
- * must be able to read the result), or the session's setting. A level only applies to
- * compressors that take one.
+ * The result's compression: the source's compressor, level and block size by default (boot
+ * chains must be able to read the result, and an image imported at a fast level stays fast to
+ * rebuild), or the session's setting. A level only applies to compressors that take one.
  */
 export function resultCompression(setting: RunDocument['squashfs'], source: SquashfsInfo): ResultCompression {
   const compressor = setting.compressor === 'source' ? source.compressor : setting.compressor;
-  const level = setting.level !== undefined && LEVELLED.has(compressor) ? setting.level : undefined;
+  const wanted = setting.level ?? (setting.compressor === 'source' ? source.level : undefined);
+  const level = wanted !== undefined && LEVELLED.has(compressor) ? wanted : undefined;
   return { compressor, blockSize: source.blockSize, ...(level !== undefined ? { level } : {}) };
 }
 

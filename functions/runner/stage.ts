@@ -17,6 +17,8 @@ const MIB = 1 << 20;
 export interface SquashfsInfo {
   compressor: string;
   blockSize: number;
+  /** The level the source was squashed with, when it was not the compressor's default. */
+  level?: number;
 }
 
 /** A source image unpacked in the workspace. */
@@ -27,12 +29,14 @@ export interface StagedImage {
   source: SquashfsInfo;
 }
 
-/** Reads the compressor and block size out of `unsquashfs -s` output. */
+/** Reads the compressor, its non-default level and the block size out of `unsquashfs -s` output. */
 export function parseSquashfsStat(text: string): SquashfsInfo {
   const compressor = /^Compression (\S+)/m.exec(text)?.[1];
   const blockSize = Number(/^Block size (\d+)/m.exec(text)?.[1]);
   if (!compressor || !Number.isInteger(blockSize) || blockSize <= 0) throw new Error('unsquashfs -s printed no compressor or block size');
-  return { compressor, blockSize };
+  // Only a non-default level is recorded in the superblock's compressor options.
+  const level = Number(/^\s+compression-level (\d+)/m.exec(text)?.[1]);
+  return { compressor, blockSize, ...(Number.isInteger(level) && level > 0 ? { level } : {}) };
 }
 
 /** Disk blocks one `unsquashfs -lln` line stands for: a file rounded up to 4 KiB, a block per directory. */

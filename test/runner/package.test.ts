@@ -29,6 +29,19 @@ describe('resultCompression', () => {
     expect(zstd).toEqual({ compressor: 'zstd', level: 3, blockSize: 131072 });
     expect(keptXz).toEqual({ compressor: 'xz', blockSize: 131072 });
   });
+
+  it("keeps the source's own compression level when the session sets none", () => {
+    // Arrange
+    const source = { compressor: 'gzip', blockSize: 131072, level: 1 };
+
+    // Act
+    const kept = resultCompression({ compressor: 'source' }, source);
+    const overridden = resultCompression({ compressor: 'source', level: 9 }, source);
+
+    // Assert
+    expect(kept).toEqual({ compressor: 'gzip', level: 1, blockSize: 131072 });
+    expect(overridden).toEqual({ compressor: 'gzip', level: 9, blockSize: 131072 });
+  });
 });
 
 describe('mksquashfsArgs', () => {
@@ -121,6 +134,17 @@ describe('squashfs metadata', () => {
 
     // Assert
     expect(info).toEqual({ compressor: 'zstd', blockSize: 1048576 });
+  });
+
+  it('reads a non-default compression level', () => {
+    // Arrange
+    const text = 'Compression gzip\n\tcompression-level 1\n\twindow-size 15\nBlock size 131072\n';
+
+    // Act
+    const info = parseSquashfsStat(text);
+
+    // Assert
+    expect(info).toEqual({ compressor: 'gzip', level: 1, blockSize: 131072 });
   });
 
   it('estimates unpacked size from a listing: files rounded to 4 KiB, a block per directory, plus headroom', () => {
