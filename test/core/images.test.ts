@@ -10,6 +10,7 @@ import {
   patchImage,
   readManifest,
   registerManifest,
+  verifyStoredArtifact,
   type ArtifactToRegister,
 } from '../../functions/core/images/index.ts';
 import type { ImageRecord } from '../../functions/core/model/image.ts';
@@ -170,6 +171,17 @@ describe('registerManifest and the Image Registered event', () => {
     expect(etag).not.toBe(rootfs.md5);
     await expect(wrongSha).rejects.toMatchObject({ name: 'IntegrityError', message: expect.stringContaining(`sha256 is ${rootfs.sha256}`) });
     await expect(registerManifest(world.deps, image.id, [rootfs])).resolves.toMatchObject({ link: { type: 's3' } });
+  });
+
+  it('reads the bytes again unless told to accept the store md5, so a wrong sha256 is caught by default', async () => {
+    // Arrange
+    const image = await createImage(world.deps, { name: 'default-verify' });
+    const rootfs = await upload(image.id, 'rootfs', 'bytes');
+    const wrongSha = { ...rootfs, sha256: '1'.repeat(64) };
+    // Act / Assert
+    await expect(verifyStoredArtifact(world.artifacts, rootfs.key, wrongSha)).rejects.toMatchObject({ name: 'IntegrityError', message: expect.stringContaining('sha256') });
+    await expect(verifyStoredArtifact(world.artifacts, rootfs.key, wrongSha, { acceptStoreMd5: true })).resolves.toBeUndefined();
+    await expect(verifyStoredArtifact(world.artifacts, rootfs.key, { ...rootfs, size: 4 }, { acceptStoreMd5: true })).rejects.toMatchObject({ message: expect.stringContaining('holds 5 bytes') });
   });
 
   it('announces an image once when two registrations of the same artifacts race', async () => {

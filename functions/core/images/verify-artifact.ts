@@ -24,19 +24,25 @@ export async function measureStoredObject(artifacts: ArtifactStore, key: string)
 
 /**
  * Checks that the stored bytes at `key` are the ones an uploader measured: the size first (a
- * cheap HEAD), then the md5 the store itself measured when it wrote them (its ETag), or else
- * md5 and sha256 over the stored bytes. Throws IntegrityError naming what differs.
+ * cheap HEAD), then md5 and sha256 over the stored bytes. Throws IntegrityError naming what
+ * differs. With `acceptStoreMd5`, an ETag equal to the expected md5 is taken as the store's own
+ * measurement and the bytes are not read again: S3 makes a single-part upload's ETag the md5 of
+ * what it stored, and the filesystem store records the md5 it computed while writing; anything
+ * else (multipart ETags, encrypted objects, files written behind the store) is still read and
+ * hashed. The uploader's sha256 is then trusted as measured in the same pass as its md5.
  */
-export async function verifyStoredArtifact(artifacts: ArtifactStore, key: string, expected: ExpectedChecksums): Promise<void> {
+export async function verifyStoredArtifact(
+  artifacts: ArtifactStore,
+  key: string,
+  expected: ExpectedChecksums,
+  options: { acceptStoreMd5?: boolean } = {},
+): Promise<void> {
   const head = await artifacts.head(key);
   if (!head) throw new IntegrityError(`${key} was not uploaded`);
   if (head.size !== expected.size) {
     throw new IntegrityError(`${key} holds ${head.size} bytes, the uploader sent ${expected.size}`);
   }
-  // The store measured the bytes as it wrote them: S3 makes a single-part upload's ETag the md5
-  // of what it stored, and the filesystem store records the md5 it computed. Anything else
-  // (multipart ETags, encrypted objects, files written behind the store) is read and hashed.
-  if (head.etag === expected.md5) return;
+  if (options.acceptStoreMd5 && head.etag === expected.md5) return;
   const measured = await measureStoredObject(artifacts, key);
   for (const field of ['size', 'md5', 'sha256'] as const) {
     if (measured[field] !== expected[field]) {
