@@ -19,6 +19,13 @@ export interface S3ArtifactStoreOptions {
   partSize?: number;
   /** Parts uploaded at once. */
   queueSize?: number;
+  /**
+   * One S3 bucket that holds every key: a key's first segment (the IMS bucket name, e.g.
+   * `boot-images`, or `sessions`) becomes the first segment of the object key inside it. A
+   * deployment needs this because S3 bucket names are global and names like `boot-images` are
+   * taken; without it the first segment is the S3 bucket itself (a private S3 endpoint).
+   */
+  bucket?: string;
 }
 
 const TRANSIENT = new Set([
@@ -62,6 +69,7 @@ export function splitKey(key: string): { Bucket: string; Key: string } {
 export class S3ArtifactStore implements ArtifactStore {
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly bucket: string | undefined;
 
   constructor(
     private readonly client: S3Client,
@@ -69,10 +77,17 @@ export class S3ArtifactStore implements ArtifactStore {
   ) {
     this.partSize = options.partSize ?? 16 * 1024 * 1024;
     this.queueSize = options.queueSize ?? 4;
+    this.bucket = options.bucket;
+  }
+
+  /** Where a store key lives in S3 (see `bucket`). */
+  private locate(key: string): { Bucket: string; Key: string } {
+    const target = splitKey(key);
+    return this.bucket ? { Bucket: this.bucket, Key: key } : target;
   }
 
   async put(key: string, body: Readable | Buffer | string, options: { contentType?: string } = {}): Promise<StoredObject> {
-    const target = splitKey(key);
+    const target = this.locate(key);
     const md5 = createHash('md5');
     const sha256 = createHash('sha256');
     let size = 0;
@@ -114,7 +129,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async get(key: string): Promise<Readable> {
     try {
-      const out = await this.client.send(new GetObjectCommand(splitKey(key)));
+      const out = await this.client.send(new GetObjectCommand(this.locate(key)));
       return out.Body as Readable;
     } catch (error) {
       if (isMissing(error)) throw new NotFoundError('artifact', key);
@@ -124,7 +139,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async head(key: string): Promise<{ size: number; etag: string } | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand(splitKey(key)));
+      const out = await this.client.send(new HeadObjectCommand(this.locate(key)));
       return { size: out.ContentLength ?? 0, etag: (out.ETag ?? '').replace(/"/g, '') };
     } catch (error) {
       if (isMissing(error)) return undefined;
@@ -134,7 +149,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand(splitKey(key)));
+      await this.client.send(new DeleteObjectCommand(this.locate(key)));
     } catch (error) {
       if (!isMissing(error)) translate(error, `deleting ${key}`);
     }
@@ -143,8 +158,10 @@ export class S3ArtifactStore implements ArtifactStore {
   /** Keys starting with `prefix`; the prefix names its bucket (`bucket/` or `bucket/path-prefix`). */
   async list(prefix: string): Promise<string[]> {
     const slash = prefix.indexOf('/');
-    const bucket = slash < 0 ? prefix : prefix.slice(0, slash);
-    const keyPrefix = slash < 0 ? '' : prefix.slice(slash + 1);
+    // In one bucket the whole prefix is an object key prefix and object keys are store keys.
+    const bucket = this.bucket ?? (slash < 0 ? prefix : prefix.slice(0, slash));
+    const keyPrefix = this.bucket ? (slash < 0 ? `${prefix}/` : prefix) : slash < 0 ? '' : prefix.slice(slash + 1);
+    const storeKey = (objectKey: string) => (this.bucket ? objectKey : `${bucket}/${objectKey}`);
     const keys: string[] = [];
     let token: string | undefined;
     try {
@@ -152,7 +169,7 @@ export class S3ArtifactStore implements ArtifactStore {
         const out = await this.client.send(
           new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix || undefined, ContinuationToken: token }),
         );
-        for (const object of out.Contents ?? []) if (object.Key) keys.push(`${bucket}/${object.Key}`);
+        for (const object of out.Contents ?? []) if (object.Key) keys.push(storeKey(object.Key));
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);
     } catch (error) {
@@ -163,10 +180,10 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async uploadUrl(key: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.client, new PutObjectCommand(splitKey(key)), { expiresIn: expiresInSeconds });
+    return getSignedUrl(this.client, new PutObjectCommand(this.locate(key)), { expiresIn: expiresInSeconds });
   }
 
   async downloadUrl(key: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand(splitKey(key)), { expiresIn: expiresInSeconds });
+    return getSignedUrl(this.client, new GetObjectCommand(this.locate(key)), { expiresIn: expiresInSeconds });
   }
 }

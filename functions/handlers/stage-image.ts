@@ -1,0 +1,9 @@
+import { awsRoot } from '../adapters/aws/index.ts';
+import { stageImage } from '../steps/stage-image.ts';
+import { imageInput } from './shared/inputs.ts';
+import { stepHandler } from './shared/step-handler.ts';
+
+/** StageImage (one iteration of the StageImages Map): pins one source image and its result. */
+export const stageImageStep = { state: 'StageImage', input: imageInput, run: stageImage };
+
+export const handler = stepHandler({ ...stageImageStep, ports: () => awsRoot().stepPorts() });
