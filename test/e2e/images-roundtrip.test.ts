@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, existsSync, linkSync, openSync, writeSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
-import { cfsBin, ensureBuilt, tempDataDir } from '../cli/cli-harness.ts';
+import { BIN, cfsBin, ensureBuilt, tempDataDir } from '../cli/cli-harness.ts';
 
 let data: ReturnType<typeof tempDataDir>;
 let runtime: EmbeddedRuntime;
@@ -196,6 +196,45 @@ describe('bad inputs are clear errors that leave nothing registered or stored', 
     const errors = result.err.split('\n').filter((line) => line.startsWith('Error:'));
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(message);
+    expect(await stored()).toEqual(before);
+  });
+});
+
+describe('interrupting an import', () => {
+  /** A root with 256 MiB of random bytes: slow enough to pack and to upload that a signal lands mid-way. */
+  const bigRoot = () => {
+    const dir = join(data.dir, 'big-root');
+    mkdirSync(dir, { recursive: true });
+    const fd = openSync(join(dir, 'random.bin'), 'w');
+    for (let i = 0; i < 256; i++) writeSync(fd, randomBytes(1 << 20));
+    closeSync(fd);
+    return dir;
+  };
+
+  it.each([
+    ['while mksquashfs packs', 'packing'],
+    ['while the rootfs uploads', 'uploading rootfs'],
+  ])('exits 130 on SIGINT %s, leaving nothing registered or stored', async (_when, progressLine) => {
+    // Arrange
+    const rootDir = existsSync(join(data.dir, 'big-root')) ? join(data.dir, 'big-root') : bigRoot();
+    const before = await stored();
+    // Act
+    const result = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'images', 'import', '--name', 'interrupted', '--rootfs', rootDir], { env: { ...process.env, ...env } });
+      let err = '';
+      let signalled = false;
+      child.stderr.on('data', (chunk: Buffer) => {
+        err += chunk.toString();
+        if (!signalled && err.includes(progressLine)) {
+          signalled = true;
+          setTimeout(() => child.kill('SIGINT'), 100);
+        }
+      });
+      child.on('close', (code) => resolve({ code, err }));
+    });
+    // Assert
+    expect(result.code).toBe(130);
+    expect(result.err.trim().split('\n').pop()).toBe('Error: interrupted; nothing was registered');
     expect(await stored()).toEqual(before);
   });
 });
