@@ -53,7 +53,7 @@ async function digest(stream: Readable): Promise<{ size: number; sha256: string 
 
 beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 's3rver-'));
-  server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true, configureBuckets: [{ name: 'boot-images', configs: [] }] });
+  server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true, configureBuckets: [{ name: 'boot-images', configs: [] }, { name: 'cfs-artifacts', configs: [] }] });
   const { port } = (await server.run()) as { port: number };
   client = new S3Client({
     endpoint: `http://127.0.0.1:${port}`,
@@ -144,6 +144,25 @@ describe('S3ArtifactStore against a local S3-protocol server', () => {
     // Act / Assert
     expect(await store.list('boot-images/none/')).toEqual([]);
     await expect(store.put('no-bucket', 'x')).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+});
+
+describe('S3ArtifactStore in one bucket (a deployment: bucket names are global)', () => {
+  it('keeps each store key whole as the object key, and lists, reads and presigns by store key', async () => {
+    // Arrange
+    const single = new S3ArtifactStore(client, { bucket: 'cfs-artifacts' });
+    // Act
+    const stored = await single.put('boot-images/one/rootfs', 'in one bucket');
+    const direct = await store.head('cfs-artifacts/boot-images/one/rootfs');
+    const fetched = await fetch(await single.downloadUrl('boot-images/one/rootfs', 60));
+    // Assert
+    expect(stored.size).toBe(13);
+    expect(direct).toEqual({ size: 13, etag: stored.md5 });
+    expect(await single.list('boot-images/one/')).toEqual(['boot-images/one/rootfs']);
+    expect(await single.list('boot-images')).toEqual(['boot-images/one/rootfs']);
+    expect(await fetched.text()).toBe('in one bucket');
+    await single.delete('boot-images/one/rootfs');
+    expect(await single.head('boot-images/one/rootfs')).toBeUndefined();
   });
 });
 
