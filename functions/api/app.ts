@@ -1,8 +1,10 @@
 import { Hono } from 'hono';
 import type { AppPorts } from '../ports/index.ts';
 import { HttpProblem } from './http-problem.ts';
+import { OPENAPI_PATH, openApiDocument } from './openapi.ts';
 import { problem, statusForError } from './problem.ts';
 import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
+import { cfsOptionsRoutes } from './routes/cfs-options.ts';
 import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { imsImageRoutes } from './routes/ims-images.ts';
@@ -17,8 +19,13 @@ export function createApp(ports: AppPorts): Hono {
   // Route modules are mounted here, one per resource family.
   app.route('/apis/cfs', cfsSessionRoutes(ports));
   app.route('/apis/cfs', cfsConfigurationRoutes(ports));
+  app.route('/apis/cfs', cfsOptionsRoutes(ports));
   app.route('/', imsImageRoutes(ports));
-  app.route('/', artifactRoutes(ports.artifacts));
+  const artifacts = artifactRoutes(ports.artifacts);
+  app.route('/', artifacts);
+  // Generated once, describing exactly the routes mounted here (the artifact endpoint only where the store signs its own URLs).
+  let document: object | undefined;
+  app.get(OPENAPI_PATH, (c) => c.json((document ??= openApiDocument({ artifactEndpoint: artifacts.routes.length > 0 }))));
 
   app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError((error, c) => {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiError } from './api-client.ts';
 import { configurationsCommand } from './commands/configurations.ts';
 import { imagesCommand } from './commands/images.ts';
+import { optionsCommand } from './commands/options.ts';
 import { serverCommand } from './commands/server.ts';
 import { sessionsCommand } from './commands/sessions.ts';
 import { CliError, processIo, type CliIo } from './io.ts';
@@ -19,6 +20,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   program.addCommand(sessionsCommand(io));
   program.addCommand(configurationsCommand(io));
   program.addCommand(imagesCommand(io));
+  program.addCommand(optionsCommand(io));
   program.addCommand(serverCommand(io));
   return program;
 }

@@ -4,6 +4,7 @@ import type { ConfigurationStore } from './configuration-store.ts';
 import type { EventPublisher } from './event-publisher.ts';
 import type { GitResolver } from './git-resolver.ts';
 import type { ImageRegistry } from './image-registry.ts';
+import type { OptionsStore } from './options-store.ts';
 import type { SessionStore } from './session-store.ts';
 import type { WorkflowStarter } from './workflow-starter.ts';
 
@@ -21,6 +22,8 @@ export interface AppPorts {
   events: EventPublisher;
   git: GitResolver;
   clock: Clock;
+  /** The service options (page size, image waits, compression, clone URL schemes, ...). */
+  options: OptionsStore;
 }
 
-export type { ArtifactStore, Clock, ConfigurationStore, EventPublisher, GitResolver, ImageRegistry, SessionStore, WorkflowStarter };
+export type { ArtifactStore, Clock, ConfigurationStore, EventPublisher, GitResolver, ImageRegistry, OptionsStore, SessionStore, WorkflowStarter };

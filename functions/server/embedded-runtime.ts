@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { DynamoDbConfigurationStore } from '../adapters/dynamodb/dynamodb-configuration-store.ts';
 import { DynamoDbImageRegistry } from '../adapters/dynamodb/dynamodb-image-registry.ts';
+import { DynamoDbOptionsStore } from '../adapters/dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../adapters/dynamodb/dynamodb-session-store.ts';
 import { DEFAULT_TABLE_NAME } from '../adapters/dynamodb/table-schema.ts';
 import { startLocalDynamo } from '../adapters/local/dynalite.ts';
@@ -11,6 +12,7 @@ import { GitCliResolver } from '../adapters/local/git-cli-resolver.ts';
 import { FsArtifactStore, loadOrCreateSigningSecret } from '../adapters/local/fs-artifact-store.ts';
 import { InProcessEventBus } from '../adapters/local/in-process-event-bus.ts';
 import { LocalWorkflowEngine } from '../adapters/local/local-workflow-engine.ts';
+import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-settings.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
 import { createApp } from '../api/app.ts';
@@ -68,8 +70,10 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     allowedCloneSchemes: [...git.allowedSchemes],
     ...options.workflow,
   };
+  // The settings above are the options' defaults; options PATCHed through the API win at run time.
+  const optionsStore = new DynamoDbOptionsStore(dynamo.documents, DEFAULT_TABLE_NAME, optionDefaultsFrom(settings));
   const engine = new LocalWorkflowEngine({
-    ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings },
+    ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: settingsReader(optionsStore, settings) },
     storeDir: artifacts.root,
     workDir: resolve(dataDir, 'work'),
     maxConcurrentRuns: options.maxConcurrentRuns ?? 2,
@@ -85,6 +89,7 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     events: bus,
     git,
     clock: systemClock,
+    options: optionsStore,
     ...options.overrides,
   };
 

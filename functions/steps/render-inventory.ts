@@ -47,6 +47,7 @@ export async function renderInventoryStep(
   const plan = ids.map((id) => session.status.plan?.find((p) => p.image_id === id));
   if (plan.some((p) => !p)) throw new ValidationError(`session '${session.name}' has images that were never staged`);
   const staged = plan as StagedImage[];
+  const settings = await ports.settings();
   const names = staged.map((p) => p.result_name);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate) throw new ValidationError(`two images would get the same result name '${duplicate}'; give them distinct names with the image map`, 'target.image_map');
@@ -72,8 +73,8 @@ export async function renderInventoryStep(
       verbosity: session.ansible.verbosity,
       passthrough: parsePassthrough(session.ansible.passthrough),
     },
-    squashfs: ports.settings.squashfs,
-    allowed_schemes: ports.settings.allowedCloneSchemes,
+    squashfs: settings.squashfs,
+    allowed_schemes: settings.allowedCloneSchemes,
     outcome_key: sessionKeys.runnerOutcome(session.name),
     logs_prefix: sessionKeys.logsPrefix(session.name),
   };
@@ -91,5 +92,5 @@ export async function renderInventoryStep(
   await ports.sessions.update(session.name, (s) =>
     startStep(endStep(startStep(s, { name: 'inventory' }, stamp), { name: 'inventory' }, 'succeeded', stamp), { name: 'ansible' }, stamp),
   );
-  return { document_key: documentKey, timeout_seconds: ports.settings.runnerTimeoutSeconds };
+  return { document_key: documentKey, timeout_seconds: settings.runnerTimeoutSeconds };
 }

@@ -31,5 +31,6 @@ export interface StepPorts {
   artifacts: ArtifactStore;
   events: EventPublisher;
   clock: Clock;
-  settings: WorkflowSettings;
+  /** The settings in force, read at each call (from the options in the store, the root's settings as defaults), so a PATCH of the options takes effect for the next step. */
+  settings: () => Promise<WorkflowSettings>;
 }

@@ -41,7 +41,8 @@ export async function validateImages(ports: StepPorts, input: { session: string 
   }
   const now = ports.clock.now();
   const stamp = now.toISOString();
-  const poll_seconds = Math.max(1, Math.round(ports.settings.imagePollIntervalSeconds));
+  const settings = await ports.settings();
+  const poll_seconds = Math.max(1, Math.round(settings.imagePollIntervalSeconds));
 
   if (missing.length === 0) {
     await ports.sessions.update(session.name, (s) => {
@@ -52,9 +53,9 @@ export async function validateImages(ports: StepPorts, input: { session: string 
   }
 
   const waitedSeconds = (now.getTime() - Date.parse(session.status.session.start_time)) / 1000;
-  if (waitedSeconds >= ports.settings.imageWaitTimeoutSeconds) {
+  if (waitedSeconds >= settings.imageWaitTimeoutSeconds) {
     throw new ImageWaitTimeoutError(
-      `image(s) ${missing.join(', ')} did not become ready (registered with a rootfs) within the image wait timeout of ${ports.settings.imageWaitTimeoutSeconds}s`,
+      `image(s) ${missing.join(', ')} did not become ready (registered with a rootfs) within the image wait timeout of ${settings.imageWaitTimeoutSeconds}s`,
     );
   }
   await ports.sessions.update(session.name, (s) =>
@@ -62,5 +63,5 @@ export async function validateImages(ports: StepPorts, input: { session: string 
       message: `waiting for image(s) to be registered with a rootfs: ${missing.join(', ')}`,
     }),
   );
-  return { ready: false, images, missing, poll_seconds: Math.min(poll_seconds, Math.max(1, Math.ceil(ports.settings.imageWaitTimeoutSeconds - waitedSeconds))) };
+  return { ready: false, images, missing, poll_seconds: Math.min(poll_seconds, Math.max(1, Math.ceil(settings.imageWaitTimeoutSeconds - waitedSeconds))) };
 }

@@ -1,12 +1,15 @@
 import type { Hono } from 'hono';
 import { DynamoDbConfigurationStore } from '../../functions/adapters/dynamodb/dynamodb-configuration-store.ts';
 import { DynamoDbImageRegistry } from '../../functions/adapters/dynamodb/dynamodb-image-registry.ts';
+import { DynamoDbOptionsStore } from '../../functions/adapters/dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../../functions/adapters/dynamodb/dynamodb-session-store.ts';
 import { startLocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import { GitCliResolver } from '../../functions/adapters/local/git-cli-resolver.ts';
 import { createApp } from '../../functions/api/app.ts';
+import { optionDefaultsFrom } from '../../functions/core/options/workflow-settings.ts';
 import { systemClock } from '../../functions/ports/clock.ts';
 import type { AppPorts } from '../../functions/ports/index.ts';
+import { DEFAULT_WORKFLOW_SETTINGS } from '../../functions/steps/step-ports.ts';
 import { FakeWorkflow } from '../helpers/cfs-fakes.ts';
 
 /** The API app over the real DynamoDB protocol (in-memory dynalite) and real git, with a fake workflow starter. */
@@ -33,6 +36,7 @@ export async function startCfsTestApp(): Promise<CfsTestApp> {
     workflow,
     git: new GitCliResolver(),
     clock: systemClock,
+    options: new DynamoDbOptionsStore(dynamo.documents, 'cfs-api-test', optionDefaultsFrom(DEFAULT_WORKFLOW_SETTINGS)),
   };
   return { app: createApp(ports), ports, workflow, close: () => dynamo.close() };
 }

@@ -197,7 +197,7 @@ describe('HTTP errors of the CFS API are problem+json', () => {
     const patch = await call(t.app, 'PATCH', '/apis/cfs/v2/sessions/x');
     // Assert
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('GET, POST, HEAD');
+    expect(put.headers.get('allow')).toBe('GET, POST, DELETE, HEAD');
     expect(put.body).toMatchObject({ title: 'Method Not Allowed', status: 405 });
     expect(put.body.detail).toContain('PUT is not allowed on /apis/cfs/v3/sessions');
     expect(patch.status).toBe(405);
@@ -239,11 +239,11 @@ describe('HTTP errors of the CFS API are problem+json', () => {
     expect(response.headers.get('content-type')).toBe('application/problem+json');
   });
 
-  it('refuses list filters that are not served yet instead of ignoring them', async () => {
+  it('refuses a query parameter the list does not take instead of ignoring it', async () => {
     // Act
-    const res = await call(t.app, 'GET', '/apis/cfs/v3/sessions?status=pending');
+    const res = await call(t.app, 'GET', '/apis/cfs/v3/sessions?state=pending');
     // Assert
     expect(res.status).toBe(400);
-    expect(res.body.detail).toContain('status: query parameter is not supported here');
+    expect(res.body.detail).toContain('state: query parameter is not supported here');
   });
 });

@@ -19,6 +19,7 @@ import { ImagesApi } from '../../functions/cli/images/images-api.ts';
 import { importImage } from '../../functions/cli/images/import-image.ts';
 import { systemClock } from '../../functions/ports/clock.ts';
 import type { AppPorts } from '../../functions/ports/index.ts';
+import { MemoryOptions } from '../helpers/cfs-fakes.ts';
 
 let dir: string;
 let s3: S3rver;
@@ -52,9 +53,10 @@ beforeAll(async () => {
     artifacts: store,
     events: new InProcessEventBus(),
     clock: systemClock,
-    configurations: { put: unused, get: unused, list: unused, delete: unused },
+    configurations: { put: unused, get: unused, list: unused, page: unused, delete: unused },
     workflow: { start: unused, stop: unused },
     git: { resolveBranch: unused },
+    options: new MemoryOptions(),
   };
   server = await new Promise((ready) => {
     const s = serve({ fetch: createApp(ports).fetch, port: 0, hostname: '127.0.0.1' }, () => ready(s));

@@ -41,6 +41,12 @@ export function sessionsOf(sessions: SessionRecord[]): SessionStore {
     create: async () => undefined,
     get: async (name) => sessions.find((s) => s.name === name),
     list: async () => sessions,
+    query: async () => {
+      throw new Error('not used');
+    },
+    matchingNames: async () => {
+      throw new Error('not used');
+    },
     update: async () => {
       throw new Error('not used');
     },

@@ -1,10 +1,15 @@
 import { ConflictError, GitError, NotFoundError } from '../../functions/core/errors.ts';
 import type { ConfigurationRecord } from '../../functions/core/model/configuration.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
+import type { ProductOptions, StoredOptions } from '../../functions/core/options/options-schemas.ts';
+import { optionDefaultsFrom } from '../../functions/core/options/workflow-settings.ts';
+import { sessionMatches } from '../../functions/core/sessions/filters.ts';
 import type { ConfigurationStore } from '../../functions/ports/configuration-store.ts';
 import type { GitResolver } from '../../functions/ports/git-resolver.ts';
-import type { SessionStore } from '../../functions/ports/session-store.ts';
+import type { OptionsStore } from '../../functions/ports/options-store.ts';
+import type { SessionFilter, SessionPageRequest, SessionStore } from '../../functions/ports/session-store.ts';
 import type { WorkflowStarter } from '../../functions/ports/workflow-starter.ts';
+import { DEFAULT_WORKFLOW_SETTINGS } from '../../functions/steps/step-ports.ts';
 
 /** A workflow starter that only records calls and leaves sessions pending (the real workflow is another issue's). */
 export class FakeWorkflow implements WorkflowStarter {
@@ -33,7 +38,15 @@ export class MemorySessions implements SessionStore {
     return s && structuredClone(s);
   }
   async list() {
-    return [...this.items.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => structuredClone(s));
+    return [...this.items.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((s) => structuredClone(s));
+  }
+  async query({ filter, limit, after }: SessionPageRequest) {
+    const matching = (await this.list()).filter((s) => (after === undefined || s.name > after) && sessionMatches(s, filter));
+    const sessions = matching.slice(0, limit);
+    return matching.length > limit ? { sessions, next: sessions[sessions.length - 1]!.name } : { sessions };
+  }
+  async matchingNames(filter: SessionFilter) {
+    return (await this.list()).filter((s) => sessionMatches(s, filter)).map((s) => s.name);
   }
   async update(name: string, change: (s: SessionRecord) => SessionRecord) {
     const s = this.items.get(name);
@@ -57,10 +70,28 @@ export class MemoryConfigurations implements ConfigurationStore {
     return c && structuredClone(c);
   }
   async list() {
-    return [...this.items.values()].sort((a, b) => a.name.localeCompare(b.name)).map((c) => structuredClone(c));
+    return [...this.items.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((c) => structuredClone(c));
+  }
+  async page(limit: number, after?: string) {
+    const all = (await this.list()).filter((c) => after === undefined || c.name > after);
+    const configurations = all.slice(0, limit);
+    return all.length > limit ? { configurations, next: configurations[configurations.length - 1]!.name } : { configurations };
   }
   async delete(name: string) {
     return this.items.delete(name);
+  }
+}
+
+/** The options record in memory, with the embedded runtime's defaults unless given others. */
+export class MemoryOptions implements OptionsStore {
+  stored: StoredOptions = {};
+  constructor(readonly defaults: ProductOptions = optionDefaultsFrom(DEFAULT_WORKFLOW_SETTINGS)) {}
+  async get() {
+    return structuredClone(this.stored);
+  }
+  async update(change: (current: StoredOptions) => StoredOptions) {
+    this.stored = structuredClone(change(structuredClone(this.stored)));
+    return structuredClone(this.stored);
   }
 }
 
@@ -89,6 +120,7 @@ export function fakeCfsPorts(now = '2026-11-26T10:00:00.123Z') {
     workflow: new FakeWorkflow(),
     git: new FakeGit(),
     clock: { now: () => new Date(now) },
+    options: new MemoryOptions(),
   };
   return ports;
 }

@@ -64,7 +64,7 @@ export function fakeStepPorts(): FakeStepPorts {
     artifacts: new FsArtifactStore(join(dir, 'artifacts')),
     events: { publish: async (event) => void published.push(event) },
     clock: { now: () => now },
-    settings: { ...DEFAULT_WORKFLOW_SETTINGS, imageWaitTimeoutSeconds: 600, imagePollIntervalSeconds: 5 },
+    settings: async () => ({ ...DEFAULT_WORKFLOW_SETTINGS, imageWaitTimeoutSeconds: 600, imagePollIntervalSeconds: 5 }),
     published,
     setNow: (iso) => {
       now = new Date(iso);

@@ -20,6 +20,10 @@ export class DynamoDbConfigurationStore implements ConfigurationStore {
   list() {
     return this.table.list();
   }
+  async page(limit: number, after?: string) {
+    const { records, next } = await this.table.page(limit, after);
+    return { configurations: records, ...(next !== undefined ? { next } : {}) };
+  }
   delete(name: string) {
     return this.table.delete(name);
   }

@@ -16,7 +16,7 @@ const TRANSIENT_ERRORS = new Set([
 ]);
 
 /** Maps throttling and service faults to TransientError (retried by callers and the state machine). */
-function translate(error: unknown): never {
+export function translate(error: unknown): never {
   const name = (error as { name?: string }).name ?? '';
   if (TRANSIENT_ERRORS.has(name) || /ECONNREFUSED|ECONNRESET|socket hang up/.test(String(error))) {
     throw new TransientError(`session store unavailable: ${name || String(error)}`);
@@ -35,11 +35,13 @@ export class RecordTable<T> {
     private readonly kind: RecordKind,
     private readonly idOf: (record: T) => string,
     private readonly kindLabel: string,
+    /** Further index attributes of a record's item (sessions: status and start time), rewritten on every put. */
+    private readonly indexAttributes?: (record: T) => Record<string, unknown>,
   ) {}
 
   private item(record: T, version: number) {
     const id = this.idOf(record);
-    return { ...recordKey(this.kind, id), ...listKey(this.kind, id), version, doc: record };
+    return { ...recordKey(this.kind, id), ...listKey(this.kind, id), ...this.indexAttributes?.(record), version, doc: record };
   }
 
   async create(record: T): Promise<void> {
@@ -106,6 +108,39 @@ export class RecordTable<T> {
       translate(error);
     }
     return records;
+  }
+
+  /**
+   * One page of this kind in id order: at most `limit` records after `after` (any string; the
+   * record need not exist), and the id to continue after when more follow. Reads `limit + 1`
+   * items, never the whole kind.
+   */
+  async page(limit: number, after?: string): Promise<{ records: T[]; next?: string }> {
+    const records: T[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    const { name, partitionKey, sortKey } = TABLE_SCHEMA.listIndex;
+    try {
+      do {
+        const out = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: name,
+            KeyConditionExpression: after === undefined ? '#p = :p' : '#p = :p AND #s > :after',
+            ExpressionAttributeNames: { '#p': partitionKey, ...(after === undefined ? {} : { '#s': sortKey }) },
+            ExpressionAttributeValues: { ':p': listPartition(this.kind), ...(after === undefined ? {} : { ':after': after }) },
+            Limit: limit + 1 - records.length,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of out.Items ?? []) records.push(item.doc as T);
+        startKey = out.LastEvaluatedKey;
+      } while (startKey && records.length <= limit);
+    } catch (error) {
+      translate(error);
+    }
+    if (records.length <= limit) return { records };
+    const shown = records.slice(0, limit);
+    return { records: shown, next: this.idOf(shown[shown.length - 1]!) };
   }
 
   async update(id: string, change: (current: T) => T): Promise<T> {

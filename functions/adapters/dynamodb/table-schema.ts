@@ -10,25 +10,63 @@
  * | session       | `SESSION#<name>`   | `SESSION` | `SESSIONS`     | name    |
  * | configuration | `CONFIG#<name>`    | `CONFIG`  | `CONFIGS`      | name    |
  * | image         | `IMAGE#<id>`       | `IMAGE`   | `IMAGES`       | id      |
+ * | image wait    | `WAIT#<session>`   | `WAIT`    | `WAITS`        | session |
+ *
+ * An image wait (AWS only) is a session parked in the WaitForImages state: `doc` holds its
+ * Step Functions task token and the image IDs it waits for, so the workflow starter's `wake`
+ * (and the Image Registered trigger) can end the wait; `expires_at` (TTL) removes leftovers.
  *
  * Access patterns served now: get by key; conditional create (`attribute_not_exists(pk)`, so a
  * duplicate is refused even when two creates race); list one kind ordered by name (Query on
- * GSI1). Planned: sessions by status and age (GSI2 `SESSION_STATUS#<status>` / start time),
- * sessions waiting for an image (`WAIT#<image id>` items), sessions by tag, result images by
- * input fingerprint, and the TTL attribute `expires_at` for retention.
+ * GSI1). Planned: result images by input fingerprint, and the TTL attribute `expires_at` for
+ * retention.
+ *
+ * Session listing (issue 3; the key builders are in session-index.ts):
+ *
+ * | item            | pk               | sk          | gsi1pk / gsi1sk                | gsi2pk / gsi2sk                  | gsi3sk             |
+ * | --------------- | ---------------- | ----------- | ------------------------------ | -------------------------------- | ------------------ |
+ * | session         | `SESSION#<name>` | `SESSION`   | `SESSIONS` / name              | `SESSION_STATUS#<status>` / name | `<start>#<name>`   |
+ * | session tag     | `SESSION#<name>` | `TAG#<h>`   | `SESSION_TAG#<h>` / name       | -                                | -                  |
+ * | options         | `OPTIONS#cfs`    | `OPTIONS`   | `OPTIONS` / cfs                | -                                | -                  |
+ *
+ * `<h>` is the sha256 of the tag's key and value. A tag item is written with its session and
+ * holds `started` and `doc: {name, tags}`: what never changes on a session, so a tag item can
+ * never disagree with its session's status. Index-backed (the Query reads only the key range):
+ * `status` (GSI2, name order), `tags` (the first tag's GSI1 partition, name order), `after_id`
+ * (every listing sorts by name, so paging is `sort key > after_id` on any of them) and, for
+ * bulk deletes and retention (no order needed), `status` with `min_age`/`max_age` (GSI3, a key
+ * range on start time within the status partition; KEYS_ONLY). Applied on top of the chosen
+ * key range as a FilterExpression, then re-checked on the whole record: `succeeded`,
+ * `min_age`/`max_age` when listing (the listing order is by name, so age cannot be the sort
+ * key), further tags, and `name_contains`, which no key can serve (a substring match). Their
+ * cost is bounded per page: one page request examines at most `listingReadBudget(limit)` items
+ * (10 x limit, at least 1,000); when the budget runs out first, the page is returned short with
+ * `next.after_id` at the last name examined, so each request costs at most the budget and a
+ * client that follows `next` reaches every match.
  */
 export const TABLE_SCHEMA = {
   partitionKey: 'pk',
   sortKey: 'sk',
   listIndex: { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  /** Sessions by status, in name order (a listing filtered by status). */
+  statusIndex: { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+  /** Sessions by status, in start-time order (bulk deletes and retention by age); keys only. */
+  statusAgeIndex: { name: 'gsi3', partitionKey: 'gsi2pk', sortKey: 'gsi3sk' },
   ttlAttribute: 'expires_at',
 } as const;
 
+/** Every global secondary index of the table: CreateTable, the CDK table and the local migration declare exactly these. */
+export const GLOBAL_INDEXES = [
+  { ...TABLE_SCHEMA.listIndex, projection: 'ALL' },
+  { ...TABLE_SCHEMA.statusIndex, projection: 'ALL' },
+  { ...TABLE_SCHEMA.statusAgeIndex, projection: 'KEYS_ONLY' },
+] as const;
+
 export const DEFAULT_TABLE_NAME = 'cfs';
 
-export type RecordKind = 'SESSION' | 'CONFIG' | 'IMAGE';
+export type RecordKind = 'SESSION' | 'CONFIG' | 'IMAGE' | 'WAIT' | 'OPTIONS';
 
-const LIST_PARTITION: Record<RecordKind, string> = { SESSION: 'SESSIONS', CONFIG: 'CONFIGS', IMAGE: 'IMAGES' };
+const LIST_PARTITION: Record<RecordKind, string> = { SESSION: 'SESSIONS', CONFIG: 'CONFIGS', IMAGE: 'IMAGES', WAIT: 'WAITS', OPTIONS: 'OPTIONS' };
 
 /** The primary key of a record of `kind` called `id`. */
 export function recordKey(kind: RecordKind, id: string): { pk: string; sk: string } {
@@ -44,31 +82,25 @@ export function listPartition(kind: RecordKind): string {
   return LIST_PARTITION[kind];
 }
 
-/** The CreateTable input for the embedded server; CDK declares the same schema from TABLE_SCHEMA. */
+/** The CreateTable input for the embedded server; CDK declares the same schema from TABLE_SCHEMA and GLOBAL_INDEXES. */
 export function createTableInput(tableName: string) {
-  const { partitionKey, sortKey, listIndex } = TABLE_SCHEMA;
+  const { partitionKey, sortKey } = TABLE_SCHEMA;
+  const keyAttributes = [partitionKey, sortKey, ...GLOBAL_INDEXES.flatMap((index) => [index.partitionKey, index.sortKey])];
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST' as const,
-    AttributeDefinitions: [
-      { AttributeName: partitionKey, AttributeType: 'S' as const },
-      { AttributeName: sortKey, AttributeType: 'S' as const },
-      { AttributeName: listIndex.partitionKey, AttributeType: 'S' as const },
-      { AttributeName: listIndex.sortKey, AttributeType: 'S' as const },
-    ],
+    AttributeDefinitions: [...new Set(keyAttributes)].map((name) => ({ AttributeName: name, AttributeType: 'S' as const })),
     KeySchema: [
       { AttributeName: partitionKey, KeyType: 'HASH' as const },
       { AttributeName: sortKey, KeyType: 'RANGE' as const },
     ],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: listIndex.name,
-        KeySchema: [
-          { AttributeName: listIndex.partitionKey, KeyType: 'HASH' as const },
-          { AttributeName: listIndex.sortKey, KeyType: 'RANGE' as const },
-        ],
-        Projection: { ProjectionType: 'ALL' as const },
-      },
-    ],
+    GlobalSecondaryIndexes: GLOBAL_INDEXES.map((index) => ({
+      IndexName: index.name,
+      KeySchema: [
+        { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
+        { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
+      ],
+      Projection: { ProjectionType: index.projection },
+    })),
   };
 }

@@ -1,9 +1,9 @@
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createTableInput } from '../dynamodb/table-schema.ts';
+import { ensureTableSchema } from '../dynamodb/table-migration.ts';
 
 /** A running embedded DynamoDB-protocol server and clients bound to it. */
 export interface LocalDynamo {
@@ -15,7 +15,8 @@ export interface LocalDynamo {
 
 /**
  * Starts dynalite on 127.0.0.1 (a free port), persisted under `path` when given (in memory
- * otherwise), and creates the table on first start. `close` releases the leveldb lock.
+ * otherwise), and creates the table on first start, or brings one made by an older version up
+ * to today's indexes (table-migration.ts). `close` releases the leveldb lock.
  */
 export async function startLocalDynamo(options: { path?: string; tableName: string }): Promise<LocalDynamo> {
   if (options.path) mkdirSync(options.path, { recursive: true });
@@ -32,7 +33,7 @@ export async function startLocalDynamo(options: { path?: string; tableName: stri
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 3,
   });
-  await ensureTable(client, options.tableName);
+  await ensureTableSchema(client, options.tableName);
   const documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     client,
@@ -43,15 +44,4 @@ export async function startLocalDynamo(options: { path?: string; tableName: stri
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(new DescribeTableCommand({ TableName: tableName }));
-    return;
-  } catch (error) {
-    if ((error as Error).name !== 'ResourceNotFoundException') throw error;
-  }
-  await client.send(new CreateTableCommand(createTableInput(tableName)));
-  await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1 }, { TableName: tableName });
 }

@@ -1,13 +1,8 @@
 import { Hono, type Context } from 'hono';
 import { ValidationError } from '../../core/errors.ts';
 import { configurationErrorToV2, configurationToV2, configurationToV3 } from '../../core/configurations/configuration-conversion.ts';
-import {
-  deleteConfiguration,
-  getConfiguration,
-  listConfigurations,
-  patchConfiguration,
-  putConfiguration,
-} from '../../core/configurations/configuration-use-cases.ts';
+import { deleteConfiguration, getConfiguration, patchConfiguration, putConfiguration } from '../../core/configurations/configuration-use-cases.ts';
+import { listConfigurationPage, listConfigurationsV2 } from '../../core/sessions/list-sessions.ts';
 import type { ConfigurationRecord } from '../../core/model/configuration.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { HttpProblem } from '../http-problem.ts';
@@ -43,10 +38,10 @@ export function cfsConfigurationRoutes(ports: AppPorts): Hono {
     const base = `/${version}/configurations`;
 
     r.get(base, async (c) => {
-      assertQueryParams(c, []);
       refuseTenant(c);
-      const all = (await listConfigurations(ports)).map(view);
-      return json(c, 200, version === 'v3' ? { configurations: all, next: null } : all);
+      if (version === 'v2') return json(c, 200, (await listConfigurationsV2(ports, c.req.queries())).map(view));
+      const page = await listConfigurationPage(ports, c.req.queries());
+      return json(c, 200, { configurations: page.configurations.map(view), next: page.next });
     });
     r.get(`${base}/:name`, async (c) => {
       refuseTenant(c);

@@ -2,7 +2,9 @@ import { Hono } from 'hono';
 import { ValidationError } from '../../core/errors.ts';
 import { renameErrorFieldToV2, sessionToV2, sessionToV3, v2RequestToV3 } from '../../core/sessions/session-conversion.ts';
 import { v2SessionCreateSchema } from '../../core/sessions/session-schemas.ts';
-import { createSession, deleteSession, getSession, listSessions } from '../../core/sessions/session-use-cases.ts';
+import { deleteSessionsByFilter } from '../../core/sessions/bulk-delete.ts';
+import { listSessionPage, listSessionsV2 } from '../../core/sessions/list-sessions.ts';
+import { createSession, deleteSession, getSession } from '../../core/sessions/session-use-cases.ts';
 import { parseOrThrow } from '../../core/sessions/validation.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { readJsonObject } from '../json-body.ts';
@@ -26,11 +28,10 @@ export function cfsSessionRoutes(ports: AppPorts): Hono {
   const r = new Hono();
 
   r.get('/v3/sessions', async (c) => {
-    // Filters and paging (issue 3) are refused until they are served, never ignored.
-    assertQueryParams(c, []);
-    const sessions = await listSessions(ports);
-    return json(c, 200, { sessions: sessions.map(sessionToV3), next: null });
+    const page = await listSessionPage(ports, c.req.queries());
+    return json(c, 200, { sessions: page.sessions.map(sessionToV3), next: page.next });
   });
+  r.delete('/v3/sessions', async (c) => json(c, 200, { session_ids: await deleteSessionsByFilter(ports, c.req.queries(), 'v3') }));
   r.post('/v3/sessions', async (c) => {
     assertQueryParams(c, []);
     const record = await createSession(ports, await readJsonObject(c));
@@ -42,9 +43,10 @@ export function cfsSessionRoutes(ports: AppPorts): Hono {
     return c.body(null, 204);
   });
 
-  r.get('/v2/sessions', async (c) => {
-    assertQueryParams(c, []);
-    return json(c, 200, (await listSessions(ports)).map(sessionToV2));
+  r.get('/v2/sessions', async (c) => json(c, 200, (await listSessionsV2(ports, c.req.queries())).map(sessionToV2)));
+  r.delete('/v2/sessions', async (c) => {
+    await deleteSessionsByFilter(ports, c.req.queries(), 'v2');
+    return c.body(null, 204);
   });
   r.post('/v2/sessions', async (c) => {
     assertQueryParams(c, []);
@@ -59,7 +61,7 @@ export function cfsSessionRoutes(ports: AppPorts): Hono {
   });
 
   for (const v of ['v2', 'v3']) {
-    allowOnly(r, `/${v}/sessions`, ['GET', 'POST']);
+    allowOnly(r, `/${v}/sessions`, ['GET', 'POST', 'DELETE']);
     allowOnly(r, `/${v}/sessions/:name`, ['GET', 'DELETE']);
   }
   return r;

@@ -58,10 +58,19 @@ export function configurationsCommand(io: CliIo = processIo): Command {
     },
   );
 
-  withOutputOptions(configurations.command('list').description('list configurations')).action(async (_options, command: Command) => {
+  withOutputOptions(
+    configurations
+      .command('list')
+      .description('list configurations (v3: one page)')
+      .option('--limit <n>', 'v3: at most this many (default: the default_page_size option)')
+      .option('--after-id <name>', "v3: the configurations after this name (the previous page's next.after_id)"),
+  ).action(async (options: { limit?: string; afterId?: string }, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
-    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/configurations`);
+    if (apiVersion === '2' && (options.limit !== undefined || options.afterId !== undefined)) throw new CliError('--limit and --after-id are v3 paging; v2 has none');
+    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/configurations`, { query: { limit: options.limit, after_id: options.afterId } });
     await printResult(io, format, body, configurationListSummary);
+    const next = (body as { next?: { after_id?: unknown } | null } | undefined)?.next;
+    if (format === 'human' && next) io.out(`More configurations: add --after-id ${String(next.after_id)} for the next page.`);
   });
 
   withOutputOptions(configurations.command('delete').description('delete a configuration no running session uses').argument('<name>', 'configuration name')).action(

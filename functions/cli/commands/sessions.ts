@@ -4,7 +4,8 @@ import { v3InputToV2Input } from '../../core/sessions/session-conversion.ts';
 import { ApiClient, cfsBase } from '../api-client.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 import { outputOptions, parseBoolean, parseKeyValueList, printResult, withOutputOptions } from '../output.ts';
-import { sessionListSummary, sessionSummary } from '../summaries.ts';
+import { sessionSummary } from '../summaries.ts';
+import { addSessionDeleteAll, addSessionList } from './session-listing.ts';
 
 /** Options of `cfs sessions create` that take two values each (as cray's click `nargs=2`). */
 const PAIR_OPTIONS = {
@@ -75,7 +76,7 @@ export function createBody(command: Command): Record<string, unknown> {
 }
 
 /**
- * `cfs sessions create|describe|delete|list`, mirroring `cray cfs sessions` (v3 unless
+ * `cfs sessions create|describe|delete|list|deleteall`, mirroring `cray cfs sessions` (v3 unless
  * `--api-version 2`).
  */
 export function sessionsCommand(io: CliIo = processIo): Command {
@@ -114,11 +115,7 @@ export function sessionsCommand(io: CliIo = processIo): Command {
     },
   );
 
-  withOutputOptions(sessions.command('list').description('list sessions')).action(async (_options, command: Command) => {
-    const { format, apiVersion } = outputOptions(command);
-    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/sessions`);
-    await printResult(io, format, body, sessionListSummary);
-  });
+  addSessionList(sessions, io);
 
   withOutputOptions(sessions.command('delete').description('delete a session, stopping it if it runs').argument('<name>', 'session name')).action(
     async (name: string, _options, command: Command) => {
@@ -127,6 +124,8 @@ export function sessionsCommand(io: CliIo = processIo): Command {
       if (format === 'human') io.out(`Deleted session ${name}.`);
     },
   );
+
+  addSessionDeleteAll(sessions, io);
 
   return sessions;
 }

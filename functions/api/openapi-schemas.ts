@@ -1,0 +1,231 @@
+import { z } from 'zod';
+import type { DownloadUrl, UploadUrl } from '../core/images/artifact-urls.ts';
+import { ARTIFACT_NAMES, IMAGE_ARCHES, imageLinkSchema, manifestSchema } from '../core/images/schemas.ts';
+import type { V2ConfigurationView } from '../core/configurations/configuration-conversion.ts';
+import type { ConfigurationRecord } from '../core/model/configuration.ts';
+import type { ImageManifest } from '../core/model/image.ts';
+import type { SessionRecord } from '../core/model/session.ts';
+import type { V2SessionView } from '../core/sessions/session-conversion.ts';
+import { TARGET_DEFINITIONS } from '../core/sessions/session-schemas.ts';
+import type { StoredObject } from '../ports/artifact-store.ts';
+import type { Problem } from './problem.ts';
+
+/**
+ * zod schemas of the response bodies, for the OpenAPI document. Requests are validated by the
+ * core's own schemas; responses are built from TypeScript types, so each schema here is tied
+ * to its type at compile time (`Same` below): a field added to a record without its schema,
+ * or the reverse, fails `tsc`, so the document cannot drift from what the API answers.
+ */
+
+/** True when the two types have the same keys, optional or not, each with the same type. */
+type Same<A, B> = (<T>() => T extends Normalize<A> ? 1 : 2) extends <T>() => T extends Normalize<B> ? 1 : 2 ? true : false;
+/** Deeply: optional properties as `?: T | undefined` (how zod writes them), so only real differences count. */
+type Normalize<T> = T extends Array<infer I>
+  ? Array<Normalize<I>>
+  : T extends object
+    ? { [K in keyof T]-?: undefined extends T[K] ? Normalize<Exclude<T[K], undefined>> | undefined | Optional : Normalize<T[K]> }
+    : T;
+/** Marks a key that may be absent, so a required `x: T | undefined` never equals an optional `x?: T`. */
+type Optional = { readonly optionalMarker: unique symbol };
+const same = <A, B>(check: Same<A, B>) => check;
+
+const rfc3339 = z.string().meta({ description: 'RFC 3339 time, UTC (`2026-11-26T10:00:00Z`).' });
+const sessionStatus = z.enum(['pending', 'running', 'complete']);
+const sessionSucceeded = z.enum(['none', 'true', 'false', 'unknown']);
+
+const targetSchema = z.object({
+  definition: z.enum(TARGET_DEFINITIONS),
+  groups: z.array(z.object({ name: z.string(), members: z.array(z.string()) })),
+  image_map: z.array(z.object({ source_id: z.string(), result_name: z.string() })),
+});
+
+const artifactSchema = z.object({ image_id: z.string(), result_id: z.string(), type: z.literal('ims_customized_image') });
+
+const pinnedArtifactSchema = z.object({ key: z.string(), size: z.int().min(0), sha256: z.string(), md5: z.string() });
+
+/** This product's extensions under `status` (the CFS spec leaves `status` open). */
+const statusExtensions = {
+  layers: z
+    .array(z.object({ name: z.string(), clone_url: z.string(), commit: z.string(), playbook: z.string() }))
+    .meta({ description: 'Extension: the layers (after configuration_limit) pinned when the session was created; later configuration edits never change a session.' }),
+  plan: z
+    .array(
+      z.object({
+        image_id: z.string(),
+        source_name: z.string(),
+        arch: z.enum(IMAGE_ARCHES),
+        rootfs: pinnedArtifactSchema,
+        kernel: pinnedArtifactSchema.optional(),
+        initrd: pinnedArtifactSchema.optional(),
+        boot_parameters: pinnedArtifactSchema.optional(),
+        result_name: z.string(),
+        result_id: z.string(),
+        upload_prefix: z.string(),
+      }),
+    )
+    .optional()
+    .meta({ description: 'Extension: the staging plan, one entry per unique source image (its pinned inputs and where its result goes).' }),
+  steps: z
+    .array(
+      z.object({
+        name: z.string(),
+        state: z.enum(['running', 'succeeded', 'failed', 'skipped']),
+        start_time: z.string().optional(),
+        end_time: z.string().optional(),
+        image_id: z.string().optional(),
+        layer: z.string().optional(),
+      }),
+    )
+    .optional()
+    .meta({ description: 'Extension: progress of each workflow step (per image and layer where set).' }),
+  failure: z
+    .object({ step: z.string(), reason: z.string(), layer: z.string().optional(), image_id: z.string().optional() })
+    .optional()
+    .meta({ description: 'Extension: why a failed session failed: the step, the reason, and the layer or image.' }),
+  message: z.string().optional().meta({ description: 'Extension: a progress note, e.g. the image IDs a pending session still waits for.' }),
+};
+
+/** V3SessionData, with this product's `status` extensions. */
+export const v3SessionSchema = z.object({
+  name: z.string(),
+  configuration: z.object({ name: z.string(), limit: z.string() }),
+  ansible: z.object({ config: z.string(), limit: z.string(), verbosity: z.int().min(0).max(4), passthrough: z.string() }),
+  target: targetSchema,
+  tags: z.record(z.string(), z.string()),
+  debug_on_failure: z.boolean(),
+  status: z.object({
+    session: z.object({
+      status: sessionStatus,
+      succeeded: sessionSucceeded,
+      start_time: rfc3339,
+      completion_time: rfc3339.optional(),
+      job: z.string().optional().meta({ description: 'The workflow execution (Step Functions execution ARN, or the embedded engine\'s id).' }),
+      ims_job: z.string().optional(),
+    }),
+    artifacts: z.array(artifactSchema),
+    ...statusExtensions,
+  }),
+});
+// `expires_at` (the table's TTL attribute) is stored, never shown.
+same<z.output<typeof v3SessionSchema>, Omit<SessionRecord, 'expires_at'>>(true);
+
+/** V2Session: camelCase session times, no `debug_on_failure` or `ims_job`; the same extensions. */
+export const v2SessionSchema = z.object({
+  name: z.string(),
+  configuration: z.object({ name: z.string(), limit: z.string() }),
+  ansible: z.object({ config: z.string(), limit: z.string(), verbosity: z.int().min(0).max(4), passthrough: z.string() }),
+  target: targetSchema,
+  tags: z.record(z.string(), z.string()),
+  status: z.object({
+    session: z.object({
+      job: z.string().optional(),
+      startTime: rfc3339,
+      completionTime: rfc3339.nullable(),
+      status: sessionStatus,
+      succeeded: sessionSucceeded,
+    }),
+    artifacts: z.array(artifactSchema),
+    ...statusExtensions,
+  }),
+});
+same<z.output<typeof v2SessionSchema>, V2SessionView>(true);
+
+/** V3NextData: every query parameter of the request, `after_id` moved on; null on the last page. */
+export const nextPageSchema = z
+  .object({ limit: z.int().min(1), after_id: z.string() })
+  .catchall(z.union([z.string(), z.number()]))
+  .nullable()
+  .meta({ description: 'The query of the next page (every parameter of this request, `after_id` moved on), or null on the last page.' });
+
+export const v3SessionCollectionSchema = z.object({ sessions: z.array(v3SessionSchema), next: nextPageSchema });
+export const v3SessionIdCollectionSchema = z.object({ session_ids: z.array(z.string()).meta({ description: 'The sessions deleted, in name order.' }) });
+
+const v3LayerView = z.object({
+  name: z.string().optional(),
+  clone_url: z.string(),
+  playbook: z.string(),
+  commit: z.string(),
+  branch: z.string().optional(),
+  special_parameters: z.object({ ims_require_dkms: z.boolean().optional() }).optional(),
+});
+
+/** V3ConfigurationData as stored (every branch resolved to a commit). */
+export const v3ConfigurationSchema = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+  last_updated: rfc3339,
+  layers: z.array(v3LayerView),
+  additional_inventory: z.object({ name: z.string().optional(), clone_url: z.string(), commit: z.string(), branch: z.string().optional() }).optional(),
+});
+same<z.output<typeof v3ConfigurationSchema>, ConfigurationRecord>(true);
+
+/** V2Configuration. */
+export const v2ConfigurationSchema = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+  lastUpdated: rfc3339,
+  layers: z.array(
+    z.object({
+      name: z.string().optional(),
+      cloneUrl: z.string(),
+      playbook: z.string(),
+      commit: z.string(),
+      branch: z.string().optional(),
+      specialParameters: z.object({ imsRequireDkms: z.boolean().optional() }).optional(),
+    }),
+  ),
+  additional_inventory: z.object({ name: z.string().optional(), cloneUrl: z.string(), commit: z.string(), branch: z.string().optional() }).optional(),
+});
+same<z.output<typeof v2ConfigurationSchema>, V2ConfigurationView>(true);
+
+export const v3ConfigurationCollectionSchema = z.object({ configurations: z.array(v3ConfigurationSchema), next: nextPageSchema });
+
+/** IMS ImageRecord as the API shows it (`toImageView`). */
+export const imageViewSchema = z.object({
+  id: z.string().meta({ description: 'UUID, assigned by the server.' }),
+  created: rfc3339,
+  name: z.string(),
+  link: imageLinkSchema.optional(),
+  arch: z.enum(IMAGE_ARCHES),
+  metadata: z.record(z.string(), z.string()),
+});
+
+export const imageManifestSchema = manifestSchema;
+same<z.output<typeof imageManifestSchema>, ImageManifest>(true);
+
+export const uploadUrlSchema = z.object({
+  artifact: z.enum(ARTIFACT_NAMES),
+  key: z.string(),
+  method: z.literal('PUT'),
+  url: z.string().meta({ description: 'PUT the bytes here (a presigned S3 URL, or the embedded server\'s signed artifact URL).' }),
+  expires_at: rfc3339,
+});
+same<z.output<typeof uploadUrlSchema>, UploadUrl>(true);
+
+export const downloadUrlSchema = z.object({
+  artifact: z.enum(ARTIFACT_NAMES),
+  key: z.string(),
+  method: z.literal('GET'),
+  url: z.string(),
+  expires_at: rfc3339,
+  type: z.string(),
+  size: z.int().min(0),
+  md5: z.string(),
+  sha256: z.string(),
+});
+same<z.output<typeof downloadUrlSchema>, DownloadUrl>(true);
+
+/** What the embedded artifact endpoint answers to a PUT: what the store measured while writing. */
+export const storedObjectSchema = z.object({ key: z.string(), size: z.int().min(0), md5: z.string(), sha256: z.string(), etag: z.string() });
+same<z.output<typeof storedObjectSchema>, StoredObject>(true);
+
+/** RFC 7807 problem details, every error's body (`application/problem+json`). */
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  detail: z.string(),
+  instance: z.string().optional(),
+  field: z.string().optional().meta({ description: 'Extension: the offending field or query parameter, when one is to blame.' }),
+});
+same<z.output<typeof problemSchema>, Problem>(true);

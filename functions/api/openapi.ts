@@ -1,0 +1,374 @@
+import { z } from 'zod';
+import { v2ConfigurationSchema as v2ConfigurationRequestSchema, v3ConfigurationSchema as v3ConfigurationRequestSchema } from '../core/configurations/configuration-schemas.ts';
+import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
+import { v2OptionsPatchSchema, v2OptionsSchema, v3OptionsPatchSchema, v3OptionsSchema } from '../core/options/options-schemas.ts';
+import {
+  v2ConfigurationListParamsSchema,
+  v2SessionDeleteParamsSchema,
+  v2SessionListParamsSchema,
+  v3ConfigurationListParamsSchema,
+  v3SessionDeleteParamsSchema,
+  v3SessionListParamsSchema,
+} from '../core/sessions/query-params.ts';
+import { v2SessionCreateSchema, v3SessionCreateSchema } from '../core/sessions/session-schemas.ts';
+import {
+  downloadUrlSchema,
+  imageManifestSchema,
+  imageViewSchema,
+  problemSchema,
+  storedObjectSchema,
+  uploadUrlSchema,
+  v2ConfigurationSchema,
+  v2SessionSchema,
+  v3ConfigurationCollectionSchema,
+  v3ConfigurationSchema,
+  v3SessionCollectionSchema,
+  v3SessionIdCollectionSchema,
+  v3SessionSchema,
+} from './openapi-schemas.ts';
+
+/**
+ * The API's own OpenAPI 3.0 document (`GET /apis/cfs/openapi.json`), generated from the zod
+ * schemas that validate the requests (the core's) and type the responses (openapi-schemas.ts),
+ * so it cannot drift from what the routes accept and answer. `OPERATIONS` lists every route
+ * the app serves; a test checks it against the app's routing table both ways.
+ */
+
+export const OPENAPI_PATH = '/apis/cfs/openapi.json';
+
+/** Request bodies, described as clients send them (defaults not yet applied). */
+const REQUEST_SCHEMAS = {
+  V3SessionCreate: v3SessionCreateSchema,
+  V2SessionCreate: v2SessionCreateSchema,
+  V3ConfigurationUpdate: v3ConfigurationRequestSchema,
+  V2ConfigurationUpdate: v2ConfigurationRequestSchema,
+  V3OptionsUpdate: v3OptionsPatchSchema,
+  V2OptionsUpdate: v2OptionsPatchSchema,
+  ImageCreateRecord: imageCreateSchema,
+  ImagePatchRecord: imagePatchSchema,
+  ManifestRegistration: manifestRegistrationSchema,
+  ArtifactUrlRequest: artifactUrlRequestSchema,
+} satisfies Record<string, z.ZodType>;
+
+/** Response bodies, as the API writes them. */
+const RESPONSE_SCHEMAS = {
+  V3SessionData: v3SessionSchema,
+  V2Session: v2SessionSchema,
+  V3SessionDataCollection: v3SessionCollectionSchema,
+  V2SessionArray: z.array(v2SessionSchema),
+  V3SessionIdCollection: v3SessionIdCollectionSchema,
+  V3ConfigurationData: v3ConfigurationSchema,
+  V2Configuration: v2ConfigurationSchema,
+  V3ConfigurationDataCollection: v3ConfigurationCollectionSchema,
+  V2ConfigurationArray: z.array(v2ConfigurationSchema),
+  V3Options: v3OptionsSchema,
+  V2Options: v2OptionsSchema,
+  ImageRecord: imageViewSchema,
+  ImageRecordArray: z.array(imageViewSchema),
+  ImageManifest: imageManifestSchema,
+  UploadUrl: uploadUrlSchema,
+  DownloadUrl: downloadUrlSchema,
+  StoredObject: storedObjectSchema,
+  ProblemDetails: problemSchema,
+} satisfies Record<string, z.ZodType>;
+
+/** The IMS delete's query: `force=true` deletes an image that pending or running sessions target. */
+const imageDeleteParamsSchema = z.strictObject({
+  force: z.string().optional().meta({ description: 'true (or 1, yes) deletes the image even when pending or running sessions target it.' }),
+});
+
+/** A signed artifact URL's query: made by the server, never by hand. */
+const artifactUrlParamsSchema = z.strictObject({
+  expires: z.string().meta({ description: 'Expiry, epoch seconds (part of the signed URL).' }),
+  signature: z.string().meta({ description: 'HMAC of method, key and expiry (part of the signed URL).' }),
+});
+
+type RequestName = keyof typeof REQUEST_SCHEMAS;
+type ResponseName = keyof typeof RESPONSE_SCHEMAS;
+
+interface OperationSpec {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head';
+  /** OpenAPI path (`{param}`). */
+  path: string;
+  summary: string;
+  tag: string;
+  query?: z.ZodObject;
+  body?: { schema: RequestName; required: boolean };
+  /** Success status -> body schema (undefined: no body). */
+  responses: Record<number, { description: string; schema?: ResponseName; binary?: boolean }>;
+}
+
+const CFS = '/apis/cfs';
+const IMS = '/apis/ims/v3/images';
+const IMS_ALIAS = '/apis/ims/images';
+
+function cfsOperations(): OperationSpec[] {
+  const ops: OperationSpec[] = [];
+  for (const v of ['v3', 'v2'] as const) {
+    const v3 = v === 'v3';
+    const sessions = `${CFS}/${v}/sessions`;
+    const configurations = `${CFS}/${v}/configurations`;
+    ops.push(
+      {
+        method: 'get',
+        path: sessions,
+        tag: 'sessions',
+        summary: v3 ? 'One page of sessions matching the filters, in name order' : 'Every session matching the filters (400 when more than default_page_size match)',
+        query: v3 ? v3SessionListParamsSchema : v2SessionListParamsSchema,
+        responses: { 200: { description: 'The sessions', schema: v3 ? 'V3SessionDataCollection' : 'V2SessionArray' } },
+      },
+      {
+        method: 'post',
+        path: sessions,
+        tag: 'sessions',
+        summary: 'Create an image customization session',
+        body: { schema: v3 ? 'V3SessionCreate' : 'V2SessionCreate', required: true },
+        responses: v3 ? { 201: { description: 'Created', schema: 'V3SessionData' } } : { 200: { description: 'Created', schema: 'V2Session' } },
+      },
+      {
+        method: 'delete',
+        path: sessions,
+        tag: 'sessions',
+        summary: 'Delete every session matching the filters (status defaults to complete); running ones are stopped and cleaned up',
+        query: v3 ? v3SessionDeleteParamsSchema : v2SessionDeleteParamsSchema,
+        responses: v3 ? { 200: { description: 'The names deleted', schema: 'V3SessionIdCollection' } } : { 204: { description: 'Deleted' } },
+      },
+      {
+        method: 'get',
+        path: `${sessions}/{session_name}`,
+        tag: 'sessions',
+        summary: 'One session',
+        responses: { 200: { description: 'The session', schema: v3 ? 'V3SessionData' : 'V2Session' } },
+      },
+      {
+        method: 'delete',
+        path: `${sessions}/{session_name}`,
+        tag: 'sessions',
+        summary: 'Delete a session, stopping and cleaning it up if it runs',
+        responses: { 204: { description: 'Deleted' } },
+      },
+      {
+        method: 'get',
+        path: configurations,
+        tag: 'configurations',
+        summary: v3 ? 'One page of configurations, in name order' : 'Every configuration (400 when more than default_page_size)',
+        query: v3 ? v3ConfigurationListParamsSchema : v2ConfigurationListParamsSchema,
+        responses: { 200: { description: 'The configurations', schema: v3 ? 'V3ConfigurationDataCollection' : 'V2ConfigurationArray' } },
+      },
+      {
+        method: 'get',
+        path: `${configurations}/{configuration_id}`,
+        tag: 'configurations',
+        summary: 'One configuration',
+        responses: { 200: { description: 'The configuration', schema: v3 ? 'V3ConfigurationData' : 'V2Configuration' } },
+      },
+      {
+        method: 'put',
+        path: `${configurations}/{configuration_id}`,
+        tag: 'configurations',
+        summary: 'Create or replace a configuration (v2 or v3 field names); branches are resolved to commits',
+        query: z.strictObject({ drop_branches: z.string().optional().meta({ description: 'true (case-insensitive) stores only the resolved commits.' }) }),
+        body: { schema: v3 ? 'V3ConfigurationUpdate' : 'V2ConfigurationUpdate', required: true },
+        responses: { 200: { description: 'The stored configuration', schema: v3 ? 'V3ConfigurationData' : 'V2Configuration' } },
+      },
+      {
+        method: 'patch',
+        path: `${configurations}/{configuration_id}`,
+        tag: 'configurations',
+        summary: 'Re-resolve every branch to its current commit',
+        responses: { 200: { description: 'The updated configuration', schema: v3 ? 'V3ConfigurationData' : 'V2Configuration' } },
+      },
+      {
+        method: 'delete',
+        path: `${configurations}/{configuration_id}`,
+        tag: 'configurations',
+        summary: 'Delete a configuration no pending or running session uses',
+        responses: { 204: { description: 'Deleted' } },
+      },
+      {
+        method: 'get',
+        path: `${CFS}/${v}/options`,
+        tag: 'options',
+        summary: 'The service options in force',
+        responses: { 200: { description: 'The options', schema: v3 ? 'V3Options' : 'V2Options' } },
+      },
+      {
+        method: 'patch',
+        path: `${CFS}/${v}/options`,
+        tag: 'options',
+        summary: 'Set one or more options; unknown names are a 400',
+        body: { schema: v3 ? 'V3OptionsUpdate' : 'V2OptionsUpdate', required: true },
+        responses: { 200: { description: 'The options', schema: v3 ? 'V3Options' : 'V2Options' } },
+      },
+    );
+  }
+  ops.push({ method: 'get', path: OPENAPI_PATH, tag: 'documentation', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.0 document' } } });
+  return ops;
+}
+
+function imsOperations(): OperationSpec[] {
+  const ops: OperationSpec[] = [];
+  for (const base of [IMS, IMS_ALIAS]) {
+    const alias = base === IMS_ALIAS ? ' (unversioned IMS alias)' : '';
+    ops.push(
+      { method: 'get', path: base, tag: 'images', summary: `Every image${alias}`, responses: { 200: { description: 'The images', schema: 'ImageRecordArray' } } },
+      {
+        method: 'post',
+        path: base,
+        tag: 'images',
+        summary: `Create an image record${alias}`,
+        body: { schema: 'ImageCreateRecord', required: true },
+        responses: { 201: { description: 'Created', schema: 'ImageRecord' } },
+      },
+      { method: 'get', path: `${base}/{image_id}`, tag: 'images', summary: `One image${alias}`, responses: { 200: { description: 'The image', schema: 'ImageRecord' } } },
+      {
+        method: 'patch',
+        path: `${base}/{image_id}`,
+        tag: 'images',
+        summary: `Change an image's link, arch or metadata${alias}`,
+        body: { schema: 'ImagePatchRecord', required: true },
+        responses: { 200: { description: 'The image', schema: 'ImageRecord' } },
+      },
+      {
+        method: 'delete',
+        path: `${base}/{image_id}`,
+        tag: 'images',
+        summary: `Delete an image and its artifacts${alias}`,
+        query: imageDeleteParamsSchema,
+        responses: { 204: { description: 'Deleted' } },
+      },
+    );
+  }
+  ops.push(
+    {
+      method: 'post',
+      path: `${IMS}/{image_id}/artifacts/{artifact}/upload-url`,
+      tag: 'artifacts',
+      summary: `A URL to PUT one artifact's bytes to (${ARTIFACT_NAMES.join(', ')}); refused (409) once the image has a manifest`,
+      body: { schema: 'ArtifactUrlRequest', required: false },
+      responses: { 200: { description: 'The upload URL', schema: 'UploadUrl' } },
+    },
+    {
+      method: 'post',
+      path: `${IMS}/{image_id}/artifacts/{artifact}/download-url`,
+      tag: 'artifacts',
+      summary: "A URL to GET one artifact's bytes from, with their size and checksums",
+      body: { schema: 'ArtifactUrlRequest', required: false },
+      responses: { 200: { description: 'The download URL', schema: 'DownloadUrl' } },
+    },
+    {
+      method: 'put',
+      path: `${IMS}/{image_id}/manifest`,
+      tag: 'artifacts',
+      summary: "Register the uploaded artifacts: the server checks the stored bytes, writes the IMS manifest.json and links the image to it",
+      body: { schema: 'ManifestRegistration', required: true },
+      responses: { 200: { description: 'The image', schema: 'ImageRecord' } },
+    },
+    { method: 'get', path: `${IMS}/{image_id}/manifest`, tag: 'artifacts', summary: "The image's manifest.json", responses: { 200: { description: 'The manifest', schema: 'ImageManifest' } } },
+  );
+  return ops;
+}
+
+/** The embedded server's signed artifact endpoint (served only where the store signs its own URLs). */
+function artifactEndpointOperations(): OperationSpec[] {
+  const path = '/artifacts/{key}';
+  return [
+    { method: 'get', path, tag: 'artifacts', summary: "An artifact's bytes (signed URL)", query: artifactUrlParamsSchema, responses: { 200: { description: 'The bytes', binary: true } } },
+    { method: 'head', path, tag: 'artifacts', summary: "An artifact's size and ETag (signed URL)", query: artifactUrlParamsSchema, responses: { 200: { description: 'Headers only' } } },
+    {
+      method: 'put',
+      path,
+      tag: 'artifacts',
+      summary: "Store an artifact's bytes (signed URL); streamed, measured and written atomically",
+      query: artifactUrlParamsSchema,
+      responses: { 200: { description: 'What the store measured', schema: 'StoredObject' } },
+    },
+  ];
+}
+
+/** Every operation the app serves; `artifactEndpoint` when the embedded artifact routes are mounted. */
+export function apiOperations(options: { artifactEndpoint: boolean }): OperationSpec[] {
+  return [...cfsOperations(), ...imsOperations(), ...(options.artifactEndpoint ? artifactEndpointOperations() : [])];
+}
+
+type JsonObject = Record<string, unknown>;
+
+/** Drops JSON Schema keywords OpenAPI 3.0 schema objects do not have (`$id`, `$schema`), everywhere. */
+function forOpenApi(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(forOpenApi);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '$id' && key !== '$schema').map(([key, v]) => [key, forOpenApi(v)]));
+}
+
+function components(schemas: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, unknown> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
+  const out = z.toJSONSchema(registry, { target: 'openapi-3.0', io, unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` });
+  return forOpenApi(out.schemas) as Record<string, unknown>;
+}
+
+function queryParameters(schema: z.ZodObject): JsonObject[] {
+  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, JsonObject>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => {
+    const { description, deprecated, ...rest } = forOpenApi(property) as JsonObject;
+    return {
+      name,
+      in: 'query',
+      required: (json.required ?? []).includes(name),
+      ...(description ? { description } : {}),
+      ...(deprecated ? { deprecated } : {}),
+      schema: rest,
+    };
+  });
+}
+
+function pathParameters(path: string): JsonObject[] {
+  return [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+    name,
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+    ...(name === 'key' ? { description: 'The artifact key (`boot-images/<id>/<artifact>`); may contain `/`.' } : {}),
+  }));
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** The whole OpenAPI 3.0 document of the app. */
+export function openApiDocument(options: { artifactEndpoint: boolean }): JsonObject {
+  const paths: Record<string, Record<string, JsonObject>> = {};
+  for (const op of apiOperations(options)) {
+    const parameters = [...pathParameters(op.path), ...(op.query ? queryParameters(op.query) : [])];
+    const responses: Record<string, JsonObject> = {};
+    for (const [status, answer] of Object.entries(op.responses)) {
+      const content = answer.schema
+        ? { 'application/json': { schema: ref(answer.schema) } }
+        : answer.binary
+          ? { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } }
+          : undefined;
+      responses[status] = { description: answer.description, ...(content ? { content } : {}) };
+    }
+    responses.default = { description: 'An error (RFC 7807 problem details)', content: { 'application/problem+json': { schema: ref('ProblemDetails') } } };
+    paths[op.path] ??= {};
+    paths[op.path]![op.method] = {
+      summary: op.summary,
+      tags: [op.tag],
+      operationId: `${op.method}${op.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+      ...(parameters.length ? { parameters } : {}),
+      ...(op.body ? { requestBody: { required: op.body.required, content: { 'application/json': { schema: ref(op.body.schema) } } } } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'CFS image customization (CFS v2/v3 and IMS v3 compatible)',
+      version: '1',
+      description:
+        "CSM's Configuration Framework Service image customization sessions and the IMS v3 image registry, with this product's extensions (marked 'Extension' in the schemas, e.g. the session's status.steps, failure, plan, layers and message). Errors are RFC 7807 application/problem+json.",
+    },
+    tags: ['sessions', 'configurations', 'options', 'images', 'artifacts', 'documentation'].map((name) => ({ name })),
+    paths,
+    components: { schemas: { ...components(REQUEST_SCHEMAS, 'input'), ...components(RESPONSE_SCHEMAS, 'output') } },
+  };
+}

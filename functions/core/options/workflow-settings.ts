@@ -1,0 +1,73 @@
+import type { OptionsStore } from '../../ports/options-store.ts';
+import { ageSeconds } from '../sessions/filters.ts';
+import { effectiveOptions } from './options-use-cases.ts';
+import type { ProductOptions } from './options-schemas.ts';
+
+/**
+ * The bridge from the options to the settings the workflow's steps read. Composition roots
+ * build the steps' `settings()` with `settingsReader`: each call reads the options record, so
+ * a PATCH takes effect for the next step that runs; the roots' own settings are the defaults.
+ */
+
+/** The part of the steps' WorkflowSettings that options drive (the steps' type has these fields). */
+export interface OptionDrivenSettings {
+  imageWaitTimeoutSeconds: number;
+  imagePollIntervalSeconds: number;
+  squashfs: { compressor: ProductOptions['squashfs_compressor']; level?: number };
+  allowedCloneSchemes: string[];
+  /** `debug_wait_time` in seconds. */
+  debugWaitSeconds?: number;
+  /** `session_ttl` in seconds; 0 keeps completed sessions. */
+  sessionTtlSeconds?: number;
+}
+
+/** CFS's documented defaults, where the settings carry none. */
+export const CFS_OPTION_DEFAULTS = { session_ttl: '7d', debug_wait_time: 3600, default_page_size: 1000 } as const;
+
+const AGE_UNITS: Array<[string, number]> = [
+  ['w', 604_800],
+  ['d', 86_400],
+  ['h', 3600],
+  ['m', 60],
+];
+
+/** Seconds as a CFS age (`7d`, `90m`), in the largest unit that divides it (rounded up to minutes); 0 is the empty age. */
+export function secondsToAge(seconds: number): string {
+  if (seconds <= 0) return '';
+  const minutes = Math.ceil(seconds / 60) * 60;
+  const [unit, size] = AGE_UNITS.find(([, size]) => minutes % size === 0)!;
+  return `${minutes / size}${unit}`;
+}
+
+/** The product options' defaults of a deployment whose workflow settings are `base`. */
+export function optionDefaultsFrom(base: OptionDrivenSettings, extra: Partial<typeof CFS_OPTION_DEFAULTS> = {}): ProductOptions {
+  return {
+    ...CFS_OPTION_DEFAULTS,
+    ...(base.sessionTtlSeconds !== undefined ? { session_ttl: secondsToAge(base.sessionTtlSeconds) } : {}),
+    ...(base.debugWaitSeconds !== undefined ? { debug_wait_time: base.debugWaitSeconds } : {}),
+    ...extra,
+    image_wait_timeout: base.imageWaitTimeoutSeconds,
+    image_poll_interval: base.imagePollIntervalSeconds,
+    squashfs_compressor: base.squashfs.compressor,
+    squashfs_compression_level: base.squashfs.level ?? null,
+    clone_url_schemes: [...base.allowedCloneSchemes],
+  };
+}
+
+/** `base` with the options in force applied. */
+export function settingsWithOptions<T extends OptionDrivenSettings>(base: T, options: ProductOptions): T {
+  return {
+    ...base,
+    imageWaitTimeoutSeconds: options.image_wait_timeout,
+    imagePollIntervalSeconds: options.image_poll_interval,
+    squashfs: { compressor: options.squashfs_compressor, ...(options.squashfs_compression_level !== null ? { level: options.squashfs_compression_level } : {}) },
+    allowedCloneSchemes: [...options.clone_url_schemes],
+    debugWaitSeconds: options.debug_wait_time,
+    sessionTtlSeconds: ageSeconds(options.session_ttl, 'session_ttl') ?? 0,
+  };
+}
+
+/** The steps' `settings()`: reads the options at each call, `base` where none is set. */
+export function settingsReader<T extends OptionDrivenSettings>(store: Pick<OptionsStore, 'defaults' | 'get'>, base: T): () => Promise<T> {
+  return async () => settingsWithOptions(base, effectiveOptions(store.defaults, await store.get()));
+}
