@@ -11,6 +11,7 @@
  * | configuration | `CONFIG#<name>`    | `CONFIG`  | `CONFIGS`      | name    |
  * | image         | `IMAGE#<id>`       | `IMAGE`   | `IMAGES`       | id      |
  * | image wait    | `WAIT#<session>`   | `WAIT`    | `WAITS`        | session |
+ * | automation    | `AUTOMATION#<name>`| `AUTOMATION` | `AUTOMATIONS` | name |
  *
  * An image wait (AWS only) is a session parked in the WaitForImages state: `doc` holds its
  * Step Functions task token and the image IDs it waits for, so the workflow starter's `wake`
@@ -18,8 +19,19 @@
  *
  * Access patterns served now: get by key; conditional create (`attribute_not_exists(pk)`, so a
  * duplicate is refused even when two creates race); list one kind ordered by name (Query on
- * GSI1). Planned: result images by input fingerprint, and the TTL attribute `expires_at` for
- * retention.
+ * GSI1). Planned: the TTL attribute `expires_at` for retention.
+ *
+ * An automation's `doc` holds its spec, the inputs of its last build and its history (the
+ * newest 50 runs and skips, identical consecutive skips folded into one), so one read shows it
+ * all and each run costs one read-modify-write of one item (tens of KB at most).
+ *
+ * Result images by input fingerprint (`metadata.cfs_fingerprint`, automations): no index. An
+ * evaluation (a schedule tick over any number of automations, an event, a plan) lists the
+ * images once, a Query of the `IMAGES` partition of GSI1 that it needs anyway to pick each
+ * automation's newest matching source, and looks fingerprints up in memory. Cost: one paged
+ * Query per evaluation, about (number of images x ~1 KB) / 4 KB read units, never one per
+ * automation. An index by fingerprint would not save that listing (source selection needs it)
+ * and would have to be kept right on every image write and delete.
  *
  * Session listing (issue 3; the key builders are in session-index.ts):
  *
@@ -64,9 +76,16 @@ export const GLOBAL_INDEXES = [
 
 export const DEFAULT_TABLE_NAME = 'cfs';
 
-export type RecordKind = 'SESSION' | 'CONFIG' | 'IMAGE' | 'WAIT' | 'OPTIONS';
+export type RecordKind = 'SESSION' | 'CONFIG' | 'IMAGE' | 'WAIT' | 'OPTIONS' | 'AUTOMATION';
 
-const LIST_PARTITION: Record<RecordKind, string> = { SESSION: 'SESSIONS', CONFIG: 'CONFIGS', IMAGE: 'IMAGES', WAIT: 'WAITS', OPTIONS: 'OPTIONS' };
+const LIST_PARTITION: Record<RecordKind, string> = {
+  SESSION: 'SESSIONS',
+  CONFIG: 'CONFIGS',
+  IMAGE: 'IMAGES',
+  WAIT: 'WAITS',
+  OPTIONS: 'OPTIONS',
+  AUTOMATION: 'AUTOMATIONS',
+};
 
 /** The primary key of a record of `kind` called `id`. */
 export function recordKey(kind: RecordKind, id: string): { pk: string; sk: string } {
