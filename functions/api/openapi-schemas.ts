@@ -61,6 +61,7 @@ const statusExtensions = {
         result_name: z.string(),
         result_id: z.string(),
         upload_prefix: z.string(),
+        fingerprint: z.string().optional().meta({ description: "The input fingerprint of this image's customization (also the result image's cfs_fingerprint metadata)." }),
       }),
     )
     .optional()

@@ -1,4 +1,5 @@
 import { RunnerFailedError, ValidationError } from '../core/errors.ts';
+import { AUTOMATION_METADATA_KEY, AUTOMATION_TAG, FINGERPRINT_METADATA_KEY } from '../core/automations/fingerprint.ts';
 import { createImage } from '../core/images/create-image.ts';
 import { linkForKey, manifestKey, DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
 import { verifyStoredArtifact } from '../core/images/verify-artifact.ts';
@@ -14,8 +15,13 @@ function manifestEntry(type: string, artifact: UploadedArtifact | PinnedArtifact
   return { link: linkForKey(artifact.key, artifact.md5), type, md5: artifact.md5, sha256: artifact.sha256, size: artifact.size };
 }
 
-/** Lineage of a result image, kept in its IMS metadata (a string map). */
+/**
+ * Lineage of a result image, kept in its IMS metadata (a string map), with its input fingerprint
+ * (automations skip a rebuild when an image carries it) and, for a session an automation
+ * started, that automation's name (its loop guard: its own results never trigger it).
+ */
 export function lineageMetadata(session: SessionRecord, staged: StagedImage): Record<string, string> {
+  const automation = session.tags[AUTOMATION_TAG];
   return {
     cfs_source_image_id: staged.image_id,
     cfs_session: session.name,
@@ -23,6 +29,8 @@ export function lineageMetadata(session: SessionRecord, staged: StagedImage): Re
     cfs_layers: JSON.stringify(
       session.status.layers.map((l) => ({ name: l.name, clone_url: redactCloneUrl(l.clone_url), commit: l.commit, playbook: l.playbook })),
     ),
+    ...(staged.fingerprint ? { [FINGERPRINT_METADATA_KEY]: staged.fingerprint } : {}),
+    ...(automation ? { [AUTOMATION_METADATA_KEY]: automation } : {}),
   };
 }
 

@@ -3,8 +3,10 @@ import { NotFoundError, ValidationError } from '../core/errors.ts';
 import { DEFAULT_IMAGE_BUCKET, findArtifact, keyForLink } from '../core/images/manifest.ts';
 import type { ManifestArtifact } from '../core/model/image.ts';
 import type { PinnedArtifact, StagedImage } from '../core/model/session.ts';
+import { sessionImageFingerprint } from '../core/automations/fingerprint.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
+import { RUNNER_VERSION } from '../runner/runner-version.ts';
 import { readReadyManifest } from './image-manifest.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-image.ts';
@@ -19,8 +21,8 @@ function pin(artifact: ManifestArtifact | undefined, what: string, imageId: stri
 
 /**
  * stage-image (one source image): pins its rootfs (location, size, sha256), kernel, initrd and
- * boot parameters, its result name (image map, else `<source name>_cfs_<session>`) and a
- * result ID allocated now but registered only after verification; records it in the plan and
+ * boot parameters, its result name (image map, else `<source name>_cfs_<session>`), its input
+ * fingerprint and a result ID allocated now but registered only after verification; records it in the plan and
  * moves the session to running. Running it twice returns the plan entry already recorded.
  */
 export async function stageImage(ports: StepPorts, input: { session: string; image_id: string }): Promise<StagedImage> {
@@ -42,6 +44,8 @@ export async function stageImage(ports: StepPorts, input: { session: string; ima
     result_id: resultId,
     upload_prefix: `${DEFAULT_IMAGE_BUCKET}/${resultId}/`,
   };
+  // The input fingerprint is known from here on: the rootfs is pinned, the layers were pinned at creation.
+  entry.fingerprint = sessionImageFingerprint(session, input.image_id, entry.rootfs.sha256, RUNNER_VERSION);
   const kernel = pin(findArtifact(manifest, 'kernel'), 'kernel', input.image_id);
   const initrd = pin(findArtifact(manifest, 'initrd'), 'initrd', input.image_id);
   const bootParameters = pin(findArtifact(manifest, 'boot_parameters'), 'boot parameters', input.image_id);

@@ -71,6 +71,8 @@ export interface StagedImage {
   result_id: string;
   /** Where the runner uploads the result's artifacts: `boot-images/<result_id>/`. */
   upload_prefix: string;
+  /** The input fingerprint of this image's customization (see core/automations/fingerprint.ts); recorded on the result image too. */
+  fingerprint?: string;
 }
 
 export interface SessionRecord {
