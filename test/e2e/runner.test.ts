@@ -12,7 +12,8 @@ import { buildSampleRoot } from '../../functions/images/sample-root.ts';
 import { runCustomization } from '../../functions/runner/run-customization.ts';
 import { parseRunDocument, runOutcomeSchema, type RunDocument, type RunOutcome } from '../../functions/runner/run-document.ts';
 import { killOrphanedRun } from '../../functions/runner/workspace.ts';
-import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { TempRepos } from '../helpers/git-repo.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
 const RUNNER = resolve('dist/runner.mjs');
@@ -23,7 +24,7 @@ const IMAGE_B = '5d2f9c1e-7b6a-4c3d-8e9f-1a2b3c4d5e02';
 
 let base: string;
 let store: FsArtifactStore;
-const repos: TempRepo[] = [];
+const repos = new TempRepos();
 const images = new Map<string, { key: string; size: number; sha256: string; kernel: { key: string; size: number; sha256: string } }>();
 
 /** Every pid whose command line contains `needle` (the host sees the sandbox's processes too). */
@@ -37,23 +38,7 @@ async function processesMatching(needle: string): Promise<number[]> {
   return found;
 }
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function repoWith(files: Record<string, string>): { url: string; commit: string } {
-  const repo = makeTempRepo();
-  repos.push(repo);
-  let commit = '';
-  for (const [file, content] of Object.entries(files)) commit = repo.commit('main', file, content);
-  return { url: repo.url, commit };
-}
+const repoWith = (files: Record<string, string>) => repos.with(files);
 
 /** A run document for both images: A in group Compute, B in group Application. */
 function documentFor(session: string, layers: { name: string; url: string; commit: string; playbook?: string }[], overrides: Partial<RunDocument> = {}): RunDocument {
@@ -146,7 +131,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const repo of repos) repo.dispose();
+  repos.disposeAll();
   if (base) await rm(base, { recursive: true, force: true });
 });
 

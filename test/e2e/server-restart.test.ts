@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { BIN, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { makeTempRepo } from '../helpers/git-repo.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'cfs-restart-'));
 const repo = makeTempRepo();
@@ -45,15 +46,6 @@ async function session(url: string, name: string): Promise<SessionRecord> {
   return (await (await fetch(`${url}/apis/cfs/v3/sessions/${name}`)).json()) as SessionRecord;
 }
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 afterAll(() => {
   for (const child of servers) child.kill('SIGKILL');
@@ -79,8 +71,8 @@ describe('a server killed in the middle of a session', () => {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'interrupted', configuration_name: 'slow', target: { definition: 'image', groups: [{ name: 'Compute', members: [image.id] }] } }),
     });
-    await until(async () => ((await session(first.url, 'interrupted')).status.steps?.some((s) => s.name === 'ansible') ? true : undefined), 60_000, 'the ansible step');
-    const orphans = await until(async () => (runnerPids().length > 0 ? runnerPids() : undefined), 30_000, 'a runner process');
+    await waitFor(async () => ((await session(first.url, 'interrupted')).status.steps?.some((s) => s.name === 'ansible') ? true : undefined), 60_000, 'the ansible step');
+    const orphans = await waitFor(async () => (runnerPids().length > 0 ? runnerPids() : undefined), 30_000, 'a runner process');
     await new Promise((r) => setTimeout(r, 2_000));
     // Act: the server dies without any chance to clean up, then comes back.
     first.child.kill('SIGKILL');
@@ -91,7 +83,7 @@ describe('a server killed in the middle of a session', () => {
     const failed = await session(second.url, 'interrupted');
     expect(failed.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
     expect(failed.status.failure?.reason).toBe('interrupted by a server restart');
-    await until(async () => (runnerPids().length === 0 ? true : undefined), 10_000, 'the orphaned runner to be gone');
+    await waitFor(async () => (runnerPids().length === 0 ? true : undefined), 10_000, 'the orphaned runner to be gone');
     expect(existsSync(join(dataDir, 'work', 'workspaces', 'interrupted'))).toBe(false);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dataDir);
     const images = (await (await fetch(`${second.url}/apis/ims/v3/images`)).json()) as { name: string }[];

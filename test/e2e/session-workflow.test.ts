@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
-import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { TempRepos } from '../helpers/git-repo.ts';
 
 interface ImageView {
   id: string;
@@ -16,7 +16,7 @@ interface ImageView {
   metadata?: Record<string, string>;
 }
 
-const repos: TempRepo[] = [];
+const repos = new TempRepos();
 const dirs: string[] = [];
 let runtime: EmbeddedRuntime;
 
@@ -26,13 +26,7 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-function repoWith(files: Record<string, string>): { url: string; commit: string } {
-  const repo = makeTempRepo();
-  repos.push(repo);
-  let commit = '';
-  for (const [file, content] of Object.entries(files)) commit = repo.commit('main', file, content);
-  return { url: repo.url, commit };
-}
+const repoWith = (files: Record<string, string>) => repos.with(files);
 
 async function api<T>(method: string, path: string, body?: unknown, base = runtime.url): Promise<{ status: number; body: T }> {
   const response = await fetch(`${base}${path}`, {
@@ -96,7 +90,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runtime?.close();
-  for (const repo of repos) repo.dispose();
+  repos.disposeAll();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -37,3 +37,21 @@ export function makeTempRepo(): TempRepo {
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** Repositories made for one test file, each with files committed on `main`; `disposeAll` removes them. */
+export class TempRepos {
+  private readonly made: TempRepo[] = [];
+
+  /** A new repository holding `files` (committed one by one on main); its URL and last commit. */
+  with(files: Record<string, string>): { url: string; commit: string; repo: TempRepo } {
+    const repo = makeTempRepo();
+    this.made.push(repo);
+    let commit = '';
+    for (const [file, content] of Object.entries(files)) commit = repo.commit('main', file, content);
+    return { url: repo.url, commit, repo };
+  }
+
+  disposeAll(): void {
+    for (const repo of this.made.splice(0)) repo.dispose();
+  }
+}
