@@ -5,6 +5,7 @@ import { OPENAPI_PATH, openApiDocument } from './openapi.ts';
 import { problem, statusForError } from './problem.ts';
 import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
 import { cfsOptionsRoutes } from './routes/cfs-options.ts';
+import { cfsSessionOperationRoutes } from './routes/cfs-session-operations.ts';
 import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { imsImageRoutes } from './routes/ims-images.ts';
@@ -18,6 +19,7 @@ export function createApp(ports: AppPorts): Hono {
 
   // Route modules are mounted here, one per resource family.
   app.route('/apis/cfs', cfsSessionRoutes(ports));
+  app.route('/apis/cfs', cfsSessionOperationRoutes(ports));
   app.route('/apis/cfs', cfsConfigurationRoutes(ports));
   app.route('/apis/cfs', cfsOptionsRoutes(ports));
   app.route('/', imsImageRoutes(ports));

@@ -4,4 +4,9 @@ export interface WorkflowStarter {
   start(sessionName: string): Promise<string>;
   /** Stops a running execution; a no-op when it has ended. */
   stop(sessionName: string, executionId: string): Promise<void>;
+  /**
+   * Ends a failed session's debug hold (`status.debug`) now: removes the kept workspace and
+   * records the release. Absent where a runtime cannot hold workspaces yet.
+   */
+  releaseHold?(sessionName: string): Promise<void>;
 }

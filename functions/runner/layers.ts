@@ -2,6 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
 import { ToolError, type ProcessGroups } from './process-groups.ts';
@@ -136,7 +137,9 @@ export async function cloneLayer(layer: RunLayer, dir: string, allowed: string[]
     const head = (await git(['-C', dir, 'rev-parse', 'HEAD'])).trim();
     if (head !== layer.commit) throw new Error(`checked out ${head}, not ${layer.commit}`);
   } catch (error) {
-    throw new RunnerFailure('layer', `layer '${layer.name}': cannot fetch ${layer.clone_url} at ${layer.commit}: ${(error as Error).message}`, {
+    // git may quote the URL back: neither the message nor the URL may carry its credentials.
+    const message = redactUrlsInText((error as Error).message);
+    throw new RunnerFailure('layer', `layer '${layer.name}': cannot fetch ${redactCloneUrl(layer.clone_url)} at ${layer.commit}: ${message}`, {
       layer: layer.name,
     });
   }
@@ -185,7 +188,11 @@ export async function runLayerProcess(options: {
   child.stderr?.on('data', forward);
 
   let uploading: Promise<unknown> = Promise.resolve();
+  let uploadedBytes = -1;
   const upload = () => {
+    // A quiet playbook (a long task) produces nothing new: the store is not rewritten for it.
+    if (log.bytesWritten === uploadedBytes) return uploading;
+    uploadedBytes = log.bytesWritten;
     uploading = uploading.then(() => options.store.put(options.logKey, createReadStream(options.logPath), { contentType: 'text/plain' })).catch(() => {});
     return uploading;
   };

@@ -1,12 +1,15 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { debugHoldDetails } from './debug-hold.ts';
 import { checkEnvironment } from './environment.ts';
 import { oneLine, RUNNER_EXIT_CODES, RunnerFailure, type FailureKind } from './failures.ts';
 import { ansiblePlaybookArgs, checkCloneUrl, checkPassthrough, cloneLayer, runLayerProcess, writeInventory } from './layers.ts';
 import { currentMounts } from './mounts.ts';
 import { packageImage } from './package.ts';
 import { processStartTime, ProcessGroups } from './process-groups.ts';
+import { ProgressRecorder } from './progress.ts';
 import { layerLogKey, type RunDocument, type RunOutcome } from './run-document.ts';
 import {
   ansibleEnvironment,
@@ -20,7 +23,7 @@ import {
   type SandboxMode,
 } from './sandbox.ts';
 import { stageImage, type StagedImage } from './stage.ts';
-import { prepareWorkspace, recordProcesses, removeWorkspace, type WorkspaceLayout } from './workspace.ts';
+import { prepareWorkspace, recordProcesses, removeWorkspace, unmountUnder, type WorkspaceLayout } from './workspace.ts';
 
 /** What a run needs from outside: the store, a workspace directory, and a way to be stopped. */
 export interface RunnerDeps {
@@ -34,7 +37,7 @@ export interface RunnerDeps {
   log?: (line: string) => void;
   /** Each layer's output as it is produced, besides its log file. */
   onLayerOutput?: (chunk: Buffer) => void;
-  /** How often a running layer's log is copied to the store. */
+  /** How often a running layer's log is copied to the store (default 1 s, so `logs --follow` keeps up). */
   logUploadIntervalMs?: number;
   now?: () => Date;
   /** Overrides for tests: what the environment check sees. */
@@ -52,7 +55,8 @@ export interface RunResult {
  * The runner's whole job for one session, usable in-process: check the machine, stage and
  * verify every source image, clone every layer at its commit, run each layer's playbook in
  * order in the sandbox (stopping at the first failure), squash and upload every result, and
- * on every path remove the workspace and write the outcome document.
+ * on every path remove the workspace and write the outcome document. With `debug_hold`, a
+ * failed layer leaves the workspace in place (mounts undone) and the outcome says how to use it.
  */
 export async function runCustomization(document: RunDocument, deps: RunnerDeps): Promise<RunResult> {
   const now = deps.now ?? (() => new Date());
@@ -73,6 +77,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
       state: 'skipped' as const,
     })),
   };
+  const progress = new ProgressRecorder(document, deps.store, now, log);
   const runner = { pid: process.pid, start: (await processStartTime(process.pid)) ?? '' };
   let workspaceReady = false;
   const groups = new ProcessGroups((live) => (workspaceReady ? recordProcesses(deps.workspace, runner, live) : Promise.resolve()));
@@ -116,7 +121,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
       await cloneLayer(layer, join(layout.repos, String(layer.index)), document.allowed_schemes, groups);
     }
 
-    await runLayers(document, outcome, staged, layout, groups, deps, mode, log, checkpoint);
+    await runLayers(document, outcome, staged, layout, groups, deps, mode, log, checkpoint, progress);
     for (const image of outcome.images) image.customized = true;
     phase = 'packaging';
 
@@ -131,7 +136,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
   } catch (error) {
     const failure = classify(error, phase, deps.signal);
     exitCode = failure.exitCode;
-    outcome.reason = oneLine(failure.message);
+    outcome.reason = redactUrlsInText(oneLine(failure.message));
     if (failure.context.layer) outcome.failed_layer = failure.context.layer;
     if (failure.context.image) outcome.failed_image = failure.context.image;
     log(`failed: ${outcome.reason}`);
@@ -139,11 +144,19 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
     deps.signal?.removeEventListener('abort', onAbort);
     await groups.terminateAll(5_000);
   }
+  await progress.finish();
 
+  // A hold is only for a failed layer: a termination (a cancelled session) always cleans up.
+  if (outcome.debug && exitCode !== RUNNER_EXIT_CODES.layer) delete outcome.debug;
   try {
-    await removeWorkspace(deps.workspace);
+    if (outcome.debug) {
+      await unmountUnder(deps.workspace);
+      log(`debug_on_failure: keeping the workspace ${deps.workspace} for inspection`);
+    } else {
+      await removeWorkspace(deps.workspace);
+    }
   } catch (error) {
-    log(`could not remove the workspace ${deps.workspace}: ${(error as Error).message}`);
+    log(`could not ${outcome.debug ? 'unmount under' : 'remove'} the workspace ${deps.workspace}: ${(error as Error).message}`);
   }
   outcome.finished = now().toISOString();
   try {
@@ -166,17 +179,20 @@ async function runLayers(
   mode: SandboxMode,
   log: (line: string) => void,
   checkpoint: () => void,
+  progress: ProgressRecorder,
 ): Promise<void> {
   const inventory = join(layout.root, 'inventory.yaml');
   await writeInventory(inventory, document.inventory, new Map(staged.map((s) => [s.image.image_id, s.root])));
   const rootMounts: RootMounts[] = [];
+  let script = '';
+  // Held for debugging: the mount points stay, so the sandbox script can be run again by hand.
+  let keepMountPoints = false;
   const hostResolvConf = deps.hostResolvConf ?? '/etc/resolv.conf';
   const withResolv = await stat(hostResolvConf).then(
     (s) => s.isFile(),
     () => false,
   );
   try {
-    let script = '';
     if (mode === 'namespace') {
       for (const image of staged) rootMounts.push(await prepareRootMounts(image.root, withResolv));
       script = join(layout.root, 'sandbox.sh');
@@ -195,28 +211,41 @@ async function runLayers(
       const repo = join(layout.repos, String(layer.index));
       const args = ansiblePlaybookArgs({ inventory, limit, verbosity: document.ansible.verbosity, passthrough: document.ansible.passthrough, playbook: layer.playbook });
       log(`running layer ${layer.index} '${layer.name}': ansible-playbook ${layer.playbook}`);
+      await progress.started(position);
       const run = await runLayerProcess({
         argv: mode === 'namespace' ? sandboxedArgv(script, 'ansible-playbook', args) : ['ansible-playbook', args],
         cwd: repo,
         env: ansibleEnvironment(layout, join(repo, 'roles'), process.env),
         logPath: join(layout.logs, `${layer.index}.log`),
         logKey: record.log_key,
-        header: `# CFS session ${document.session}, layer ${layer.index} '${layer.name}': ${layer.clone_url} ${layer.commit} ${layer.playbook}\n`,
+        header: `# CFS session ${document.session}, layer ${layer.index} '${layer.name}': ${redactCloneUrl(layer.clone_url)} ${layer.commit} ${layer.playbook}\n`,
         store: deps.store,
         groups,
-        uploadEveryMs: deps.logUploadIntervalMs ?? 5_000,
+        uploadEveryMs: deps.logUploadIntervalMs ?? 1_000,
         onOutput: deps.onLayerOutput,
         now: () => now(deps),
       });
       record.exit_code = run.exitCode;
       record.duration_ms = run.durationMs;
       record.state = run.exitCode === 0 ? 'succeeded' : 'failed';
+      await progress.ended(position, record.state);
       if (run.exitCode === 0) continue;
       if (deps.signal?.aborted) {
         throw new RunnerFailure('terminated', `terminated by SIGTERM during layer ${layer.index} '${layer.name}'`, { layer: layer.name });
       }
       if (mode === 'namespace' && run.exitCode === SANDBOX_SETUP_FAILED) {
         throw new RunnerFailure('environment', `the sandbox could not be set up for layer '${layer.name}' (see ${record.log_key})`, { layer: layer.name });
+      }
+      if (document.debug_hold) {
+        outcome.debug = debugHoldDetails({
+          document,
+          layout,
+          inventory,
+          roots: staged.map((s) => ({ image_id: s.image.image_id, root: s.root })),
+          mode,
+          ...(script ? { script } : {}),
+        });
+        keepMountPoints = true;
       }
       const how = run.signal ? `was killed by ${run.signal}` : `exited with ${run.exitCode}`;
       const hosts = run.failedHosts.length > 0 ? ` (failed hosts: ${run.failedHosts.join(', ')})` : '';
@@ -226,7 +255,7 @@ async function runLayers(
       });
     }
   } finally {
-    for (const mounts of rootMounts) await undoRootMounts(mounts).catch(() => {});
+    if (!keepMountPoints) for (const mounts of rootMounts) await undoRootMounts(mounts).catch(() => {});
   }
 }
 

@@ -74,6 +74,10 @@ export const runDocumentSchema = z
     allowed_schemes: z.array(z.string().regex(/^[a-z][a-z0-9+.-]*$/)).min(1),
     outcome_key: storeKey,
     logs_prefix: storePrefix,
+    /** Where the runner records which layer runs now (rewritten as each layer starts and ends), for live progress. */
+    progress_key: storeKey.optional(),
+    /** `debug_on_failure`: when a layer fails, keep the workspace (roots, inventory, clones) and describe it in the outcome. */
+    debug_hold: z.boolean().optional(),
   })
   .superRefine((doc, ctx) => {
     const ids = doc.images.map((i) => i.image_id);
@@ -133,9 +137,44 @@ export const runOutcomeSchema = z.object({
       state: z.enum(['succeeded', 'failed', 'skipped']),
     }),
   ),
+  debug: z
+    .object({
+      /** The kept workspace, removed when the hold ends. */
+      workspace: z.string(),
+      inventory: z.string(),
+      /** Each unpacked image root, with a command that enters it (in the run's sandbox when it had one). */
+      images: z.array(z.object({ image_id: z.string(), root: z.string(), enter: z.string() })),
+      /** Each layer's clone, with the exact command that reruns it by hand. */
+      layers: z.array(z.object({ index: z.number(), name: z.string(), directory: z.string(), command: z.string() })),
+    })
+    .optional(),
 });
 
 export type RunOutcome = z.infer<typeof runOutcomeSchema>;
+export type DebugHoldDetails = NonNullable<RunOutcome['debug']>;
+
+/** States of a layer in the progress document. */
+export const LAYER_PROGRESS_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped'] as const;
+
+/**
+ * The runner's progress document at `progress_key`: every layer's state and times, rewritten as
+ * each layer starts and ends (the outcome is written only at the end).
+ */
+export const runProgressSchema = z.object({
+  session: z.string(),
+  updated: z.string(),
+  layers: z.array(
+    z.object({
+      index: z.number(),
+      name: z.string(),
+      state: z.enum(LAYER_PROGRESS_STATES),
+      start_time: z.string().optional(),
+      end_time: z.string().optional(),
+    }),
+  ),
+});
+
+export type RunProgress = z.infer<typeof runProgressSchema>;
 export type UploadedArtifact = z.infer<typeof uploadedArtifact>;
 export type BootArtifact = z.infer<typeof bootArtifact>;
 
@@ -147,8 +186,5 @@ export function parseRunDocument(value: unknown): RunDocument {
   throw new RunnerFailure('input', `invalid run document: ${problems.join('; ')}`);
 }
 
-/** The store key of a layer's log: `<logs_prefix><index>-<name>.log`, the name reduced to key-safe characters. */
-export function layerLogKey(logsPrefix: string, layer: Pick<RunLayer, 'index' | 'name'>): string {
-  const safe = layer.name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
-  return `${logsPrefix}${layer.index}-${safe}.log`;
-}
+/** The store key of a layer's log (the layout the log reader shares): `<logs_prefix><index>-<name>.log`. */
+export { layerLogKey } from '../core/workflow/session-keys.ts';

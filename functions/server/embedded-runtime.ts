@@ -12,6 +12,7 @@ import { GitCliResolver } from '../adapters/local/git-cli-resolver.ts';
 import { FsArtifactStore, loadOrCreateSigningSecret } from '../adapters/local/fs-artifact-store.ts';
 import { InProcessEventBus } from '../adapters/local/in-process-event-bus.ts';
 import { LocalWorkflowEngine } from '../adapters/local/local-workflow-engine.ts';
+import { RetentionSweeper } from '../adapters/local/retention-sweeper.ts';
 import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-settings.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
@@ -34,6 +35,8 @@ export interface EmbeddedOptions {
   workflow?: Partial<WorkflowSettings>;
   /** How many sessions may run Ansible at once (default 2: one per core here). */
   maxConcurrentRuns?: number;
+  /** How often retention sweeps (expired sessions, orphaned workspaces); default 5 minutes, and once at start. */
+  retentionSweepMs?: number;
 }
 
 export interface EmbeddedRuntime {
@@ -43,6 +46,8 @@ export interface EmbeddedRuntime {
   bus: InProcessEventBus;
   /** The embedded workflow engine behind `ports.workflow`. */
   engine: LocalWorkflowEngine;
+  /** Retention: removes expired sessions and their logs, and workspaces no live session owns. */
+  sweeper: RetentionSweeper;
   dataDir: string;
   close(): Promise<void>;
 }
@@ -72,8 +77,9 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   };
   // The settings above are the options' defaults; options PATCHed through the API win at run time.
   const optionsStore = new DynamoDbOptionsStore(dynamo.documents, DEFAULT_TABLE_NAME, optionDefaultsFrom(settings));
+  const readSettings = settingsReader(optionsStore, settings);
   const engine = new LocalWorkflowEngine({
-    ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: settingsReader(optionsStore, settings) },
+    ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings },
     storeDir: artifacts.root,
     workDir: resolve(dataDir, 'work'),
     maxConcurrentRuns: options.maxConcurrentRuns ?? 2,
@@ -109,15 +115,27 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
 
   // Sessions the previous process left running are failed and cleaned; waiting ones resume.
   if (!options.overrides?.workflow) await engine.recover(async (workspace) => void (await killOrphanedRun(workspace)));
+  const sweeper = new RetentionSweeper({
+    sessions,
+    artifacts,
+    clock: systemClock,
+    settings: readSettings,
+    workDir: resolve(dataDir, 'work'),
+    busySessions: () => engine.busySessions(),
+    intervalMs: options.retentionSweepMs,
+  });
+  if (!options.overrides?.workflow) sweeper.start();
 
   return {
     url: `http://${host}:${port}`,
     ports,
     bus,
     engine,
+    sweeper,
     dataDir,
     close: async () => {
       await new Promise<void>((done) => server.close(() => done()));
+      await sweeper.close();
       await engine.close();
       await dynamo.close();
     },

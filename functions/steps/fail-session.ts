@@ -1,8 +1,9 @@
-import type { SessionFailure, SessionRecord } from '../core/model/session.ts';
+import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/model/session.ts';
+import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { failRunningSteps } from '../core/workflow/step-progress.ts';
 import { readRunnerOutcome } from './runner-outcome.ts';
-import type { StepPorts } from './step-ports.ts';
+import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from './step-ports.ts';
 
 /** The `$.error` a Catch puts in the state: `{Error, Cause}`; Cause is JSON from Lambda, plain text locally. */
 export interface CaughtError {
@@ -45,7 +46,8 @@ export async function removeSessionResults(ports: Pick<StepPorts, 'images' | 'ar
 /**
  * The failure path: records `complete` / `succeeded: "false"` with the failed step, the layer
  * and image when the runner names them, and a one-line reason; registers nothing and removes
- * staged uploads. A session deleted meanwhile needs nothing recorded.
+ * staged uploads. A session deleted meanwhile needs nothing recorded. With `debug_on_failure`,
+ * a workspace the runner kept is recorded as held (`status.debug`) for `debug_wait_time`.
  */
 export async function failSession(
   ports: StepPorts,
@@ -57,8 +59,11 @@ export async function failSession(
   if (session.status.session.status === 'complete') return session.status.failure;
   await removeSessionResults(ports, session);
 
-  const stamp = ports.clock.now().toISOString();
+  const now = ports.clock.now();
+  const stamp = now.toISOString();
+  const settings = await ports.settings();
   const failed = failRunningSteps(session, stamp);
+  let debug: SessionDebugHold | undefined;
   const failure: SessionFailure = { step: failed.step?.name ?? 'validate', reason: input.reason ?? reasonOf(input.error) };
   if (failure.step === 'ansible' || input.error?.Error === 'States.TaskFailed') {
     failure.step = 'ansible';
@@ -68,18 +73,25 @@ export async function failSession(
       if (outcome.reason && !input.reason) failure.reason = oneLine(outcome.reason);
       if (outcome.failed_layer) failure.layer = outcome.failed_layer;
       if (outcome.failed_image) failure.image_id = outcome.failed_image;
+      const waitSeconds = settings.debugWaitSeconds ?? DEFAULT_WORKFLOW_SETTINGS.debugWaitSeconds!;
+      if (outcome.debug && session.debug_on_failure && waitSeconds > 0 && !input.reason) {
+        debug = { until: new Date(now.getTime() + waitSeconds * 1000).toISOString(), ...outcome.debug };
+      }
     } else if (!outcome && !input.reason) {
       failure.reason = `the runner ended without recording an outcome: ${failure.reason}`;
     }
   }
   if (failed.step?.image_id && !failure.image_id) failure.image_id = failed.step.image_id;
 
+  const ttl = settings.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
   const updated = await ports.sessions.update(session.name, (s) => {
     const marked = failRunningSteps(s, stamp).record;
-    return advanceSession(
-      { ...marked, status: { ...marked.status, failure, message: undefined } },
+    const completed = advanceSession(
+      { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } },
       { status: 'complete', succeeded: 'false', completion_time: stamp },
     );
+    const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttl, debug?.until);
+    return expires === undefined ? completed : { ...completed, expires_at: expires };
   });
   await ports.events.publish({
     source: 'cfs.sessions',

@@ -1,4 +1,5 @@
 import type { SessionArtifact } from '../core/model/session.ts';
+import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import type { StepPorts } from './step-ports.ts';
@@ -17,15 +18,19 @@ export async function recordArtifacts(
   if (current?.status.session.status === 'complete' && current.status.session.succeeded === 'true') return;
   const session = await loadActiveSession(ports, input.session);
   const stamp = ports.clock.now().toISOString();
+  const ttl = (await ports.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
   const artifacts: SessionArtifact[] = input.results.map((r) => ({ image_id: r.image_id, result_id: r.result_id, type: 'ims_customized_image' }));
   const updated = await ports.sessions.update(session.name, (s) => {
     const recorded = endStep(startStep(s, { name: 'record' }, stamp), { name: 'record' }, 'succeeded', stamp);
     const known = new Set(recorded.status.artifacts.map((a) => a.result_id));
     const merged = [...recorded.status.artifacts, ...artifacts.filter((a) => !known.has(a.result_id))];
-    return advanceSession(
+    const completed = advanceSession(
       { ...recorded, status: { ...recorded.status, artifacts: merged, message: undefined } },
       { status: 'complete', succeeded: 'true', completion_time: stamp },
     );
+    // The table's TTL attribute: DynamoDB removes the record in AWS; the embedded sweep applies the option as it stands.
+    const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttl);
+    return expires === undefined ? completed : { ...completed, expires_at: expires };
   });
   await ports.events.publish({
     source: 'cfs.sessions',

@@ -77,6 +77,8 @@ export async function renderInventoryStep(
     allowed_schemes: settings.allowedCloneSchemes,
     outcome_key: sessionKeys.runnerOutcome(session.name),
     logs_prefix: sessionKeys.logsPrefix(session.name),
+    progress_key: sessionKeys.runnerProgress(session.name),
+    ...(session.debug_on_failure ? { debug_hold: true } : {}),
   };
   const checked = runDocumentSchema.safeParse(document);
   if (!checked.success) {
@@ -85,8 +87,9 @@ export async function renderInventoryStep(
   }
   const documentKey = sessionKeys.runDocument(session.name);
   await ports.artifacts.put(documentKey, JSON.stringify(document, null, 2), { contentType: 'application/json' });
-  // A stale outcome from an earlier attempt must never be mistaken for this run's.
+  // A stale outcome (or progress) from an earlier attempt must never be mistaken for this run's.
   await ports.artifacts.delete(sessionKeys.runnerOutcome(session.name));
+  await ports.artifacts.delete(sessionKeys.runnerProgress(session.name));
 
   const stamp = ports.clock.now().toISOString();
   await ports.sessions.update(session.name, (s) =>

@@ -14,6 +14,10 @@ export interface WorkflowSettings {
   runnerTimeoutSeconds: number;
   squashfs: { compressor: 'source' | 'gzip' | 'xz' | 'lzo' | 'lz4' | 'zstd'; level?: number };
   allowedCloneSchemes: string[];
+  /** `debug_wait_time`: how long a failed session with `debug_on_failure` keeps its workspace (0: not at all; default 3600). */
+  debugWaitSeconds?: number;
+  /** `session_ttl`: how long a completed session (record and logs) is kept; 0 keeps it for ever (default 7 days). */
+  sessionTtlSeconds?: number;
 }
 
 export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
@@ -22,6 +26,8 @@ export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
   runnerTimeoutSeconds: 4 * 3600,
   squashfs: { compressor: 'source' },
   allowedCloneSchemes: ['https', 'ssh', 'file'],
+  debugWaitSeconds: 3600,
+  sessionTtlSeconds: 7 * 86_400,
 };
 
 /** What every control-plane step receives from a composition root (Lambda or the embedded engine). */

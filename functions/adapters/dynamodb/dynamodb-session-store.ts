@@ -47,7 +47,11 @@ export class DynamoDbSessionStore implements SessionStore {
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {
-    this.table = new RecordTable<SessionRecord>(client, tableName, 'SESSION', (s) => s.name, 'session', sessionIndexAttributes);
+    this.table = new RecordTable<SessionRecord>(client, tableName, 'SESSION', (s) => s.name, 'session', (s) => ({
+      ...sessionIndexAttributes(s),
+      // The table's TTL attribute, set on completion: DynamoDB removes a session past its session_ttl in AWS.
+      ...(s.expires_at !== undefined ? { [TABLE_SCHEMA.ttlAttribute]: s.expires_at } : {}),
+    }));
   }
 
   /**

@@ -3,10 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { SessionCancelledError } from '../../core/errors.ts';
+import type { SessionRecord } from '../../core/model/session.ts';
+import { isHeld } from '../../core/sessions/debug-hold.ts';
 import type { ProductEvent } from '../../ports/event-publisher.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
+import { removeWorkspace } from '../../runner/workspace.ts';
 import { cleanup } from '../../steps/cleanup.ts';
-import { failSession } from '../../steps/fail-session.ts';
+import { failSession, removeSessionResults } from '../../steps/fail-session.ts';
+import { syncLayerProgress } from '../../steps/layer-progress.ts';
 import { packageAndUpload } from '../../steps/package-and-upload.ts';
 import { recordArtifacts } from '../../steps/record-artifact.ts';
 import { renderInventoryStep } from '../../steps/render-inventory.ts';
@@ -15,6 +20,7 @@ import type { StepPorts } from '../../steps/step-ports.ts';
 import { validateImages } from '../../steps/validate-image.ts';
 import { localDefinition } from './asl-definition.ts';
 import { ConcurrencyGate } from './concurrency-gate.ts';
+import { DebugHolds } from './debug-holds.ts';
 import { startRunnerProcess, type RunnerProcess } from './process-runner.ts';
 
 /** Subscribes to the in-process bus (only `Image Registered` is needed here). */
@@ -33,13 +39,21 @@ export interface LocalEngineOptions {
   events: LocalEventSource;
   /** Hooks tests use to produce faults the real parts cannot (a runner that never starts, say). */
   startRunner?: typeof startRunnerProcess;
+  /** How often a running runner's layer progress is copied into the session's status (default 500 ms). */
+  progressPollMs?: number;
+  /** Where background failures are reported (default console.error). */
+  log?: (line: string) => void;
 }
 
 interface Execution {
   id: string;
   abort: () => void;
+  /** Set when the execution is stopped: no further step starts, no runner is started. */
+  stopped: boolean;
   runner?: RunnerProcess;
   done: Promise<void>;
+  /** Step handlers still running: an aborted state machine does not wait for them, the clean-up does. */
+  inflight: Set<Promise<unknown>>;
 }
 
 /** An ECS-style failure: the state machine sees only States.TaskFailed, the outcome says why. */
@@ -52,33 +66,69 @@ class TaskFailed extends Error {
  * aws-local-stepfunctions, every Task state mapped by name to the same step code the Lambdas
  * run, `RunAnsible` to the runner as a child process, and `WaitForImages` to a wait that an
  * `Image Registered` event ends at once (the local stand-in for a task token).
+ *
+ * It owns the background work of its sessions: the clean-up of a stopped execution (which
+ * `stop` starts and does not wait for, so a DELETE is answered at once) and the debug holds of
+ * failed sessions (`debug_on_failure`); `idle()` and `close()` wait for that work.
  */
 export class LocalWorkflowEngine implements WorkflowStarter {
   private readonly machine = new StateMachine(localDefinition() as never, { validationOptions: { checkPaths: true, checkArn: true } });
   private readonly executions = new Map<string, Execution>();
   private readonly imageWaiters = new Map<string, { missing: Set<string>; wake: () => void }>();
   private readonly runs: ConcurrencyGate;
+  /** Background work (clean-ups of stopped executions, hold releases) and the session each is for. */
+  private readonly background = new Map<Promise<void>, string>();
+  private readonly holds: DebugHolds;
+  private readonly log: (line: string) => void;
 
   constructor(private readonly options: LocalEngineOptions) {
     this.runs = new ConcurrencyGate(Math.max(1, options.maxConcurrentRuns));
+    this.log = options.log ?? ((line) => console.error(line));
+    this.holds = new DebugHolds({
+      sessions: options.ports.sessions,
+      clock: options.ports.clock,
+      removeWorkspace: (session) => this.removeWorkspaceOf(session),
+      track: (session, work) => void this.track(session, work),
+      log: this.log,
+    });
     options.events.subscribe('Image Registered', (event) => this.imageRegistered(String(event.detail.id ?? '')));
   }
 
-  private workspaceOf(session: string): string {
+  /** A session's runner workspace: `<workDir>/workspaces/<session>`. */
+  workspaceOf(session: string): string {
     return join(this.options.workDir, 'workspaces', session);
+  }
+
+  /** Sessions this engine is working for now (running, or being cleaned up): their workspaces are not orphans. */
+  busySessions(): Set<string> {
+    return new Set([...this.executions.keys(), ...this.background.values()]);
+  }
+
+  /** Unmounts and removes a workspace (never crossing into another filesystem); an unmarked leftover directory is removed too. */
+  private async removeWorkspaceOf(session: string): Promise<void> {
+    const dir = this.workspaceOf(session);
+    if (!(await removeWorkspace(dir))) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Runs background work to its end, reporting (never throwing) its failure, and remembers it until then. */
+  private track(session: string, work: Promise<void>): Promise<void> {
+    const settled = work.catch((error: unknown) => this.log(`background work for session ${session} failed: ${(error as Error)?.stack ?? String(error)}`));
+    this.background.set(settled, session);
+    void settled.finally(() => this.background.delete(settled));
+    return settled;
   }
 
   async start(sessionName: string): Promise<string> {
     const running = this.executions.get(sessionName);
     if (running) return running.id;
     const id = `local:${sessionName}:${randomUUID()}`;
+    const entry: Execution = { id, abort: () => {}, stopped: false, done: Promise.resolve(), inflight: new Set() };
     const execution = this.machine.run({ session: sessionName }, {
       noThrowOnAbort: true,
       context: { Execution: { Id: id, Input: { session: sessionName }, StartTime: new Date().toISOString() }, Task: { Token: `local:${sessionName}` } },
-      overrides: { taskResourceLocalHandlers: this.handlers(sessionName) as never },
+      overrides: { taskResourceLocalHandlers: this.handlers(sessionName, entry) as never },
     });
-    const entry: Execution = {
-      id,
+    Object.assign(entry, {
       abort: execution.abort,
       done: execution.result.then(
         () => undefined,
@@ -87,45 +137,76 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       ).finally(() => {
         if (this.executions.get(sessionName) === entry) this.executions.delete(sessionName);
       }),
-    };
+    });
     this.executions.set(sessionName, entry);
     return id;
   }
 
+  /**
+   * Stops an execution and returns at once (as StopExecution does): the runner is told to
+   * stop now, and the clean-up (runner exit, failure record, uploads, workspace) finishes in
+   * the background, where `idle()` and `close()` wait for it.
+   */
   async stop(sessionName: string, executionId: string): Promise<void> {
     const execution = this.executions.get(sessionName);
     if (!execution || execution.id !== executionId) return;
-    await this.cancel(sessionName, execution, 'the session was deleted while it ran');
+    // The plan as it is now: the caller may delete the record before the clean-up needs it.
+    const snapshot = await this.options.ports.sessions.get(sessionName);
+    if (this.executions.get(sessionName) !== execution) return;
+    void this.cancel(sessionName, execution, 'the session was deleted while it ran', snapshot);
+  }
+
+  /** Ends a failed session's debug hold now: its workspace is removed and the release recorded. */
+  async releaseHold(sessionName: string): Promise<void> {
+    await this.track(sessionName, this.holds.release(sessionName));
   }
 
   /**
    * Aborting skips the state machine's Catch (as StopExecution does in AWS), so the clean-up of
-   * the failure path runs here: stop the runner, record the failure, remove uploads and workspace.
+   * the failure path runs here: stop the runner, wait for every step still running, record the
+   * failure, remove result images and uploads, and remove the workspace. The stopping is
+   * synchronous; the clean-up is tracked background work.
    */
-  private async cancel(sessionName: string, execution: Execution, reason: string): Promise<void> {
+  private cancel(sessionName: string, execution: Execution, reason: string, snapshot?: SessionRecord): Promise<void> {
     this.executions.delete(sessionName);
+    execution.stopped = true;
     execution.abort();
     this.imageWaiters.get(sessionName)?.wake();
-    if (execution.runner) {
-      execution.runner.terminate();
-      await execution.runner.exited;
-    }
-    await failSession(this.options.ports, { session: sessionName, reason });
-    await this.cleanupSession(sessionName);
+    execution.runner?.terminate();
+    const ports = this.options.ports;
+    return this.track(
+      sessionName,
+      (async () => {
+        if (execution.runner) await execution.runner.exited;
+        while (execution.inflight.size > 0) await Promise.allSettled([...execution.inflight]);
+        await failSession(ports, { session: sessionName, reason });
+        // A record deleted meanwhile no longer names its results: the snapshot does.
+        const session = (await ports.sessions.get(sessionName)) ?? snapshot;
+        if (session) await removeSessionResults(ports, session);
+        await this.cleanupSession(sessionName);
+      })(),
+    );
   }
 
+  /** The Cleanup step's work here: the run document, and the workspace unless a debug hold keeps it. */
   private async cleanupSession(sessionName: string): Promise<void> {
-    await cleanup({ artifacts: this.options.ports.artifacts, workspaces: { remove: (s) => rm(this.workspaceOf(s), { recursive: true, force: true }) } }, { session: sessionName });
+    await cleanup(
+      { artifacts: this.options.ports.artifacts, sessions: this.options.ports.sessions, workspaces: { remove: (s) => this.removeWorkspaceOf(s) } },
+      { session: sessionName },
+    );
   }
 
   /**
    * After a restart nothing of the old process runs any more: sessions that were running are
-   * failed (their runner is gone or orphaned), sessions still waiting for images start again.
+   * failed (their runner is gone or orphaned), sessions still waiting for images start again,
+   * and debug holds are re-armed (or ended, when they expired while the server was down).
    */
   async recover(killOrphan: (workspace: string) => Promise<void>): Promise<void> {
     for (const session of await this.options.ports.sessions.list()) {
       const { status, job } = session.status.session;
-      if (status === 'running') {
+      if (status === 'complete' && isHeld(session)) {
+        this.holds.arm(session);
+      } else if (status === 'running') {
         await killOrphan(this.workspaceOf(session.name));
         await failSession(this.options.ports, { session: session.name, reason: 'interrupted by a server restart' });
         await this.cleanupSession(session.name);
@@ -139,37 +220,73 @@ export class LocalWorkflowEngine implements WorkflowStarter {
   /**
    * Stops every execution (server shutdown): running sessions are failed, not left running;
    * sessions still waiting for images stay pending and resume at the next start (recover).
+   * Waits for all background work; debug holds stay recorded and are re-armed by recover.
    */
   async close(): Promise<void> {
+    this.holds.close();
     for (const [name, execution] of [...this.executions]) {
       const session = await this.options.ports.sessions.get(name);
       if (session?.status.session.status === 'pending') {
         this.executions.delete(name);
+        execution.stopped = true;
         execution.abort();
         this.imageWaiters.get(name)?.wake();
         continue;
       }
       await this.cancel(name, execution, 'interrupted: the server shut down while the session ran');
     }
+    await this.settleBackground();
   }
 
-  /** Resolves when every execution has ended (tests and orderly shutdown). */
+  /** Resolves when every execution and all background work (clean-ups, hold releases) have ended (tests and orderly shutdown). */
   async idle(): Promise<void> {
-    while (this.executions.size > 0) await Promise.all([...this.executions.values()].map((e) => e.done));
+    while (this.executions.size > 0 || this.background.size > 0) {
+      await Promise.all([...this.executions.values()].map((e) => e.done));
+      await this.settleBackground();
+    }
+  }
+
+  /** Whether a debug hold timer is armed for the session (tests). */
+  holdArmed(sessionName: string): boolean {
+    return this.holds.armed(sessionName);
+  }
+
+  private async settleBackground(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background.keys()]);
   }
 
   private imageRegistered(imageId: string): void {
     for (const waiter of this.imageWaiters.values()) if (waiter.missing.has(imageId)) waiter.wake();
   }
 
-  private handlers(sessionName: string): Record<string, (input: never) => Promise<unknown>> {
+  private handlers(sessionName: string, execution: Execution): Record<string, (input: never) => Promise<unknown>> {
+    const handlers = this.stepHandlers(sessionName, execution);
+    // Every step is tracked, and none starts once the execution is stopped.
+    return Object.fromEntries(
+      Object.entries(handlers).map(([state, handler]) => [
+        state,
+        (input: never) => {
+          if (execution.stopped) return Promise.reject(new SessionCancelledError(`session '${sessionName}' was stopped`));
+          const running = handler(input);
+          execution.inflight.add(running);
+          void running.then(
+            () => execution.inflight.delete(running),
+            () => execution.inflight.delete(running),
+          );
+          return running;
+        },
+      ]),
+    );
+  }
+
+  private stepHandlers(sessionName: string, execution: Execution): Record<string, (input: never) => Promise<unknown>> {
     const ports = this.options.ports;
     return {
       ValidateImages: (input: { session: string }) => validateImages(ports, input),
       WaitForImages: (input: { Payload: { session: string; missing: string[]; poll_seconds: number } }) => this.waitForImages(input.Payload),
       StageImage: (input: { session: string; image_id: string }) => stageImage(ports, input),
       RenderInventory: (input: { session: string }) => renderInventoryStep(ports, input),
-      RunAnsible: (input: RunTaskParameters) => this.runAnsible(sessionName, input),
+      RunAnsible: (input: RunTaskParameters) => this.runAnsible(sessionName, execution, input),
       PackageImage: (input: { session: string; image_id: string }) => packageAndUpload(ports, input),
       RecordArtifacts: async (input: { session: string; results: { image_id: string; result_id: string }[] }) => {
         await recordArtifacts(ports, input);
@@ -178,6 +295,9 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       FailSession: async (input: { session: string; error?: { Error?: string; Cause?: string } }) => (await failSession(ports, input)) ?? {},
       Cleanup: async (input: { session: string }) => {
         await this.cleanupSession(input.session);
+        // A failed session with debug_on_failure keeps its workspace until its hold ends.
+        const session = await ports.sessions.get(input.session);
+        if (session && isHeld(session)) this.holds.arm(session);
         return {};
       },
     };
@@ -197,15 +317,14 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     });
   }
 
-  private async runAnsible(sessionName: string, input: RunTaskParameters): Promise<unknown> {
+  private async runAnsible(sessionName: string, execution: Execution, input: RunTaskParameters): Promise<unknown> {
     const environment = Object.fromEntries(
       (input.Overrides?.ContainerOverrides?.[0]?.Environment ?? []).map((e) => [e.Name, e.Value]),
     );
     const documentKey = environment.RUN_DOCUMENT_KEY;
     if (!documentKey) throw new TaskFailed('RunAnsible: no RUN_DOCUMENT_KEY in the container overrides');
     return this.runs.run(async () => {
-      const execution = this.executions.get(sessionName);
-      if (!execution) throw new TaskFailed('the session was cancelled before its runner started');
+      if (execution.stopped) throw new TaskFailed('the session was cancelled before its runner started');
       const runner = (this.options.startRunner ?? startRunnerProcess)({
         session: sessionName,
         documentKey,
@@ -214,12 +333,40 @@ export class LocalWorkflowEngine implements WorkflowStarter {
         logDir: join(this.options.workDir, 'runner-logs'),
       });
       execution.runner = runner;
-      const code = await runner.exited;
+      const code = await this.followProgress(sessionName, runner);
       execution.runner = undefined;
       if (code !== 0) throw new TaskFailed(`the runner exited with code ${code}`);
       return { LastStatus: 'STOPPED', Containers: [{ Name: 'runner', ExitCode: 0 }] };
     });
   }
+
+  /**
+   * Waits for the runner's exit while copying its layer progress into the session's status
+   * (which layer runs, since when), and once more at the end.
+   */
+  private async followProgress(sessionName: string, runner: RunnerProcess): Promise<number> {
+    const sync = serialized(() => syncLayerProgress(this.options.ports, sessionName).catch((error: unknown) => this.log(`layer progress of ${sessionName}: ${(error as Error).message}`)));
+    const timer = setInterval(() => void sync(), this.options.progressPollMs ?? 500);
+    try {
+      return await runner.exited;
+    } finally {
+      clearInterval(timer);
+      // A tick still running may have read the document before the runner's last write.
+      await sync();
+      await sync();
+    }
+  }
+}
+
+/** One sync at a time per session: a slow store skips ticks instead of piling them up. */
+function serialized(work: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => {
+    running ??= work().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
 }
 
 interface RunTaskParameters {

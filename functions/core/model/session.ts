@@ -42,6 +42,21 @@ export interface SessionStep {
   layer?: string;
 }
 
+/**
+ * A failed session's workspace kept for inspection (`debug_on_failure`) until `until`, or until
+ * it is released; `released_at` says when the hold ended and the workspace was removed.
+ */
+export interface SessionDebugHold {
+  until: string;
+  released_at?: string;
+  workspace: string;
+  inventory: string;
+  /** Each unpacked image root and a command that enters it. */
+  images: Array<{ image_id: string; root: string; enter: string }>;
+  /** Each layer's clone and the exact command that reruns it by hand. */
+  layers: Array<{ index: number; name: string; directory: string; command: string }>;
+}
+
 export interface SessionFailure {
   step: string;
   reason: string;
@@ -82,6 +97,11 @@ export interface SessionRecord {
   target: { definition: TargetDefinition; groups: TargetGroup[]; image_map: ImageMapEntry[] };
   tags: Record<string, string>;
   debug_on_failure: boolean;
+  /**
+   * Epoch seconds after which the completed session may be removed (`session_ttl` counted from
+   * completion): the table's TTL attribute, so DynamoDB removes it in AWS. Not part of the API views.
+   */
+  expires_at?: number;
   status: {
     session: {
       status: SessionStatus;
@@ -98,6 +118,8 @@ export interface SessionRecord {
     plan?: StagedImage[];
     steps?: SessionStep[];
     failure?: SessionFailure;
+    /** The debug hold of a failed session with `debug_on_failure`. */
+    debug?: SessionDebugHold;
     /** Human-readable progress note, e.g. which image IDs are still awaited. */
     message?: string;
   };

@@ -1,6 +1,8 @@
 import type { SessionRecord } from '../model/session.ts';
 import type { SessionCreateRequest, V2SessionCreateRequest, V3SessionCreateInput, V2SessionCreateInput } from './session-schemas.ts';
 import { ValidationError } from '../errors.ts';
+import { redactCloneUrl } from '../workflow/redact.ts';
+import { sessionLogsPath } from './logs.ts';
 
 /**
  * CFS v2 <-> v3 session shapes. v3 (snake_case) is what is stored; v2 (camelCase top level,
@@ -62,8 +64,19 @@ export function renameErrorFieldToV2(error: ValidationError): ValidationError {
   return new ValidationError(message, field);
 }
 
-/** The v3 response body (V3SessionData): the stored record, top level limited to the spec's fields. */
-export function sessionToV3(record: SessionRecord): SessionRecord {
+/** The stored status as the API shows it: pinned clone URLs without their credentials. */
+function statusView(status: SessionRecord['status']): SessionRecord['status'] {
+  return { ...status, layers: status.layers.map((l) => ({ ...l, clone_url: redactCloneUrl(l.clone_url) })) };
+}
+
+/** The v3 response body (V3SessionData). */
+export type V3SessionView = SessionRecord & { logs: string };
+
+/**
+ * The v3 response body (V3SessionData): the stored record, top level limited to the spec's
+ * fields; `logs` is the path of the session's logs (`GET` it with a cursor to follow them).
+ */
+export function sessionToV3(record: SessionRecord): V3SessionView {
   return {
     name: record.name,
     configuration: record.configuration,
@@ -71,7 +84,8 @@ export function sessionToV3(record: SessionRecord): SessionRecord {
     target: record.target,
     tags: record.tags,
     debug_on_failure: record.debug_on_failure,
-    status: record.status,
+    status: statusView(record.status),
+    logs: sessionLogsPath(record.name),
   };
 }
 
@@ -96,7 +110,7 @@ export interface V2SessionView {
 
 /** The stored record as CFS v2 shows it; this product's `status` extensions ride along (v2 leaves `status` open). */
 export function sessionToV2(record: SessionRecord): V2SessionView {
-  const { session, ...rest } = record.status;
+  const { session, ...rest } = statusView(record.status);
   return {
     name: record.name,
     configuration: record.configuration,

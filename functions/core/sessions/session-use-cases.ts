@@ -2,6 +2,7 @@ import { NotFoundError } from '../errors.ts';
 import type { SessionRecord } from '../model/session.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { pinLayers } from './configuration-limit.ts';
+import { isHeld } from './debug-hold.ts';
 import { rfc3339 } from './rfc3339.ts';
 import { validateSessionRequest } from './session-rules.ts';
 import { v3SessionCreateSchema, type V3SessionCreateInput } from './session-schemas.ts';
@@ -79,12 +80,15 @@ export function listSessions(ports: Pick<AppPorts, 'sessions'>): Promise<Session
 }
 
 /**
- * Deletes a session. A pending or running one with a workflow execution is stopped first
- * (the workflow's cleanup removes its staged bytes and workspace). NotFoundError when missing.
+ * Deletes a session. A pending or running one with a workflow execution is stopped first:
+ * `stop` returns at once and the workflow's runtime finishes the clean-up (runner, staged
+ * bytes, workspace) in the background, so the caller is answered at once. A failed session
+ * holding its workspace for debugging is released. NotFoundError when missing.
  */
 export async function deleteSession(ports: Pick<AppPorts, 'sessions' | 'workflow'>, name: string): Promise<void> {
   const record = await getSession(ports, name);
   const { status, job } = record.status.session;
   if ((status === 'pending' || status === 'running') && job) await ports.workflow.stop(name, job);
+  else if (isHeld(record)) await ports.workflow.releaseHold?.(name);
   if (!(await ports.sessions.delete(name))) throw new NotFoundError('session', name);
 }

@@ -11,3 +11,11 @@ export function redactCloneUrl(url: string): string {
     return url;
   }
 }
+
+/**
+ * Free text (an error message, a tool's stderr) with the user information of every
+ * `scheme://user:password@host` URL in it removed, for text that may quote a clone URL.
+ */
+export function redactUrlsInText(text: string): string {
+  return text.replace(/\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#@'"]+@/g, '$1');
+}

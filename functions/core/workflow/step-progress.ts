@@ -6,10 +6,12 @@ export type WorkflowStepName = 'validate' | 'stage' | 'inventory' | 'ansible' | 
 interface StepSelector {
   name: WorkflowStepName;
   image_id?: string;
+  /** One layer's run inside the `ansible` step (the step itself has none). */
+  layer?: string;
 }
 
 function matches(step: SessionStep, selector: StepSelector): boolean {
-  return step.name === selector.name && step.image_id === selector.image_id;
+  return step.name === selector.name && step.image_id === selector.image_id && step.layer === selector.layer;
 }
 
 /**
@@ -22,6 +24,7 @@ export function startStep(record: SessionRecord, selector: StepSelector, now: st
   if (index >= 0) return record;
   const step: SessionStep = { name: selector.name, state: 'running', start_time: now };
   if (selector.image_id) step.image_id = selector.image_id;
+  if (selector.layer !== undefined) step.layer = selector.layer;
   steps.push(step);
   return { ...record, status: { ...record.status, steps } };
 }

@@ -1,0 +1,124 @@
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isHeld } from '../../core/sessions/debug-hold.ts';
+import { DEFAULT_SESSION_TTL_SECONDS, sweepExpiredSessions } from '../../core/sessions/retention.ts';
+import type { ArtifactStore } from '../../ports/artifact-store.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { SessionStore } from '../../ports/session-store.ts';
+import { killOrphanedRun } from '../../runner/workspace.ts';
+import type { WorkflowSettings } from '../../steps/step-ports.ts';
+
+/** How often the embedded server sweeps, unless told otherwise. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 5 * 60 * 1000;
+
+export interface RetentionSweeperOptions {
+  sessions: SessionStore;
+  artifacts: ArtifactStore;
+  clock: Clock;
+  /** The settings in force (the options' `session_ttl` as `sessionTtlSeconds`), read at each sweep. */
+  settings: () => Promise<Pick<WorkflowSettings, 'sessionTtlSeconds'>>;
+  /** The engine's work directory: `workspaces/<session>` and `runner-logs/<session>.runner.log`. */
+  workDir: string;
+  /** Sessions the engine is working for right now (their workspaces are never touched). */
+  busySessions: () => Set<string>;
+  intervalMs?: number;
+  log?: (line: string) => void;
+}
+
+/** What one sweep removed. */
+export interface SweepResult {
+  sessions: string[];
+  workspaces: string[];
+  runnerLogs: string[];
+}
+
+/**
+ * The embedded server's retention, at start and every few minutes: removes completed sessions
+ * past `session_ttl` with their stored logs and documents (result images stay), the runner
+ * logs of sessions that no longer exist, and any workspace under `<workDir>/workspaces/` that
+ * no live session owns (a crash's leftover, a hold whose release failed): its recorded
+ * processes are killed, its mounts undone, and it is removed.
+ */
+export class RetentionSweeper {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<SweepResult>;
+
+  constructor(private readonly options: RetentionSweeperOptions) {}
+
+  /** Sweeps now and then every interval. */
+  start(): void {
+    void this.sweep();
+    this.timer = setInterval(() => void this.sweep(), this.options.intervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** One sweep (a sweep asked for while one runs joins it). Failures are logged, never thrown. */
+  sweep(): Promise<SweepResult> {
+    this.running ??= this.sweepOnce()
+      .catch((error: unknown) => {
+        this.log(`retention sweep failed: ${(error as Error)?.stack ?? String(error)}`);
+        return { sessions: [], workspaces: [], runnerLogs: [] };
+      })
+      .finally(() => {
+        this.running = undefined;
+      });
+    return this.running;
+  }
+
+  /** Stops the timer and waits for a sweep in progress. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  private log(line: string): void {
+    (this.options.log ?? ((l) => console.error(l)))(line);
+  }
+
+  private async sweepOnce(): Promise<SweepResult> {
+    const { sessions, artifacts, clock } = this.options;
+    const ttl = (await this.options.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
+    const expired = await sweepExpiredSessions({ sessions, artifacts }, clock.now(), ttl);
+    return { sessions: expired, workspaces: await this.sweepWorkspaces(), runnerLogs: await this.sweepRunnerLogs() };
+  }
+
+  /** Whether a session still needs its workspace: the engine works for it, it is pending or running, or it is held for debugging. */
+  private async owned(name: string): Promise<boolean> {
+    if (this.options.busySessions().has(name)) return true;
+    const session = await this.options.sessions.get(name);
+    if (!session) return false;
+    return session.status.session.status !== 'complete' || isHeld(session);
+  }
+
+  private async sweepWorkspaces(): Promise<string[]> {
+    const root = join(this.options.workDir, 'workspaces');
+    const removed: string[] = [];
+    for (const name of await readdir(root).catch(() => [] as string[])) {
+      if (await this.owned(name)) continue;
+      // Checked again just before: a session of that name may have started meanwhile.
+      if (this.options.busySessions().has(name)) continue;
+      const dir = join(root, name);
+      try {
+        const { removed: gone } = await killOrphanedRun(dir);
+        // A directory the runner never marked is removed only when empty: nothing is deleted that a run did not create.
+        if (gone || (await rmdir(dir).then(() => true, () => false))) removed.push(name);
+        else this.log(`retention sweep: left ${dir}: not a runner workspace`);
+      } catch (error) {
+        this.log(`retention sweep: could not remove ${dir}: ${(error as Error).message}`);
+      }
+    }
+    return removed;
+  }
+
+  private async sweepRunnerLogs(): Promise<string[]> {
+    const root = join(this.options.workDir, 'runner-logs');
+    const removed: string[] = [];
+    for (const file of await readdir(root).catch(() => [] as string[])) {
+      const name = /^(.+)\.runner\.log$/.exec(file)?.[1];
+      if (!name || this.options.busySessions().has(name) || (await this.options.sessions.get(name))) continue;
+      await rm(join(root, file), { force: true });
+      removed.push(name);
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,40 @@
+import { InvalidStateError, NotFoundError } from '../errors.ts';
+import type { SessionRecord } from '../model/session.ts';
+import type { AppPorts } from '../../ports/index.ts';
+
+/**
+ * Debug on failure (`debug_on_failure`, as CFS v3): a failed session keeps its staged roots,
+ * inventory and clones for `debug_wait_time`, recorded in `status.debug`; the hold ends by
+ * itself, on release, or when the session is deleted.
+ */
+
+/** Whether the session holds its workspace now. */
+export function isHeld(session: SessionRecord): boolean {
+  const hold = session.status.debug;
+  return hold !== undefined && !hold.released_at;
+}
+
+/** The record with its hold marked released at `stamp` (unchanged when nothing is held). */
+export function markHoldReleased(session: SessionRecord, stamp: string): SessionRecord {
+  const hold = session.status.debug;
+  if (!hold || hold.released_at) return session;
+  return { ...session, status: { ...session.status, debug: { ...hold, released_at: stamp } } };
+}
+
+/**
+ * `POST /v3/sessions/{name}/release`: ends the hold now (the workspace is removed) and returns
+ * the session. 409 when the session holds nothing, or when this deployment cannot hold.
+ */
+export async function releaseDebugHold(ports: Pick<AppPorts, 'sessions' | 'workflow'>, name: string): Promise<SessionRecord> {
+  const session = await ports.sessions.get(name);
+  if (!session) throw new NotFoundError('session', name);
+  if (!isHeld(session)) {
+    const why = session.status.debug?.released_at ? `its debug hold ended at ${session.status.debug.released_at}` : 'it holds no workspace for debugging';
+    throw new InvalidStateError(`session '${name}' cannot be released: ${why}`);
+  }
+  if (!ports.workflow.releaseHold) throw new InvalidStateError('this deployment cannot release debug holds');
+  await ports.workflow.releaseHold(name);
+  const released = await ports.sessions.get(name);
+  if (!released) throw new NotFoundError('session', name);
+  return released;
+}

@@ -1,0 +1,37 @@
+import { NotFoundError } from '../core/errors.ts';
+import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
+import { runProgressSchema, type RunProgress } from '../runner/run-document.ts';
+import { sessionKeys } from './session-keys.ts';
+import type { StepPorts } from './step-ports.ts';
+
+/** The runner's progress document for a session, or undefined when there is none (yet) or it does not parse. */
+export async function readRunnerProgress(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<RunProgress | undefined> {
+  const key = sessionKeys.runnerProgress(session);
+  if (!(await ports.artifacts.head(key))) return undefined;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await ports.artifacts.get(key)) chunks.push(Buffer.from(chunk as Buffer));
+    const parsed = runProgressSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    // Removed between the head and the read, or caught mid-write by a store without atomic puts.
+    return undefined;
+  }
+}
+
+/**
+ * Copies the runner's layer progress into the session's `status.steps` (one `ansible` entry
+ * per layer that has started). Writes only when something changed; a session deleted meanwhile
+ * needs nothing. The embedded engine calls it while its runner runs and once after.
+ */
+export async function syncLayerProgress(ports: Pick<StepPorts, 'sessions' | 'artifacts'>, session: string): Promise<void> {
+  const progress = await readRunnerProgress(ports, session);
+  if (!progress) return;
+  const current = await ports.sessions.get(session);
+  if (!current || applyLayerProgress(current, progress.layers) === current) return;
+  try {
+    await ports.sessions.update(session, (s) => applyLayerProgress(s, progress.layers));
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
+}

@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
+import { debugHoldDetails } from '../../functions/runner/debug-hold.ts';
+import { ProgressRecorder } from '../../functions/runner/progress.ts';
+import { runProgressSchema } from '../../functions/runner/run-document.ts';
+import { workspaceLayout } from '../../functions/runner/workspace.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const layers = [
+  { index: 0, name: 'base', clone_url: 'file:///r', commit: 'a'.repeat(40), playbook: 'site.yml' },
+  { index: 1, name: 'extra', clone_url: 'file:///r', commit: 'b'.repeat(40), playbook: 'extra.yml' },
+];
+
+describe('the progress document', () => {
+  it('is rewritten as layers start and end, and the end marks layers that never ran as skipped', async () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'cfs-progress-'));
+    dirs.push(dir);
+    const store = new FsArtifactStore(dir);
+    let tick = 0;
+    const now = () => new Date(Date.UTC(2026, 10, 26, 10, 0, tick++));
+    const recorder = new ProgressRecorder({ session: 's1', layers, progress_key: 'sessions/s1/runner-progress.json' }, store, now);
+    const read = async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of await store.get('sessions/s1/runner-progress.json')) chunks.push(c as Buffer);
+      return runProgressSchema.parse(JSON.parse(Buffer.concat(chunks).toString()));
+    };
+    // Act
+    await recorder.started(0);
+    const during = await read();
+    await recorder.ended(0, 'failed');
+    await recorder.finish();
+    const after = await read();
+    // Assert
+    expect(during.layers.map((l) => l.state)).toEqual(['running', 'pending']);
+    expect(after.layers).toEqual([
+      { index: 0, name: 'base', state: 'failed', start_time: '2026-11-26T10:00:01.000Z', end_time: '2026-11-26T10:00:03.000Z' },
+      { index: 1, name: 'extra', state: 'skipped' },
+    ]);
+  });
+
+  it('writes nothing when the run document names no progress key', async () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'cfs-progress-'));
+    dirs.push(dir);
+    const store = new FsArtifactStore(dir);
+    const recorder = new ProgressRecorder({ session: 's1', layers }, store, () => new Date());
+    // Act
+    await recorder.started(0);
+    await recorder.finish();
+    // Assert
+    expect(await store.list('')).toEqual([]);
+  });
+});
+
+describe('the debug hold details', () => {
+  it('give a sandboxed chroot per image and the exact ansible-playbook command per layer', () => {
+    // Arrange
+    const layout = workspaceLayout('/data/work/workspaces/s1');
+    // Act
+    const details = debugHoldDetails({
+      document: { layers, ansible: { limit: '', verbosity: 1, passthrough: ['-e', 'x=1'] }, images: [{ image_id: 'img-1' }] as never },
+      layout,
+      inventory: '/data/work/workspaces/s1/inventory.yaml',
+      roots: [{ image_id: 'img-1', root: '/data/work/workspaces/s1/images/img-1' }],
+      mode: 'namespace',
+      script: '/data/work/workspaces/s1/sandbox.sh',
+    });
+    // Assert
+    expect(details.images[0]!.enter).toBe(
+      "'unshare' '--mount' '--pid' '--fork' '--mount-proc' '--kill-child' '--' '/bin/sh' '/data/work/workspaces/s1/sandbox.sh' 'chroot' '/data/work/workspaces/s1/images/img-1' '/bin/sh'",
+    );
+    const command = details.layers[1]!.command;
+    expect(command.startsWith("cd '/data/work/workspaces/s1/layers/1' && env ")).toBe(true);
+    expect(command).toContain("ANSIBLE_ROLES_PATH='/data/work/workspaces/s1/layers/1/roles'");
+    expect(command).toContain("'ansible-playbook' '--inventory' '/data/work/workspaces/s1/inventory.yaml' '--limit' 'img-1' '-v' '-e' 'x=1' '--' 'extra.yml'");
+    expect(details).toMatchObject({ workspace: '/data/work/workspaces/s1', layers: [{ index: 0, directory: '/data/work/workspaces/s1/layers/0' }, { index: 1 }] });
+  });
+
+  it('run Ansible and chroot directly when the container is the sandbox', () => {
+    // Arrange
+    const layout = workspaceLayout('/w');
+    // Act
+    const details = debugHoldDetails({
+      document: { layers: layers.slice(0, 1), ansible: { limit: 'img-1', verbosity: 0, passthrough: [] }, images: [] },
+      layout,
+      inventory: '/w/inventory.yaml',
+      roots: [{ image_id: 'img-1', root: '/w/images/img-1' }],
+      mode: 'container',
+    });
+    // Assert
+    expect(details.images[0]!.enter).toBe("'chroot' '/w/images/img-1' '/bin/sh'");
+    expect(details.layers[0]!.command).toMatch(/ 'ansible-playbook' '--inventory' '\/w\/inventory.yaml' '--limit' 'img-1' '--' 'site.yml'$/);
+  });
+});
