@@ -3,6 +3,7 @@ import type { AppPorts } from '../ports/index.ts';
 import { HttpProblem } from './http-problem.ts';
 import { OPENAPI_PATH, openApiDocument } from './openapi.ts';
 import { problem, statusForError } from './problem.ts';
+import { cfsAutomationRoutes } from './routes/cfs-automations.ts';
 import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
 import { cfsOptionsRoutes } from './routes/cfs-options.ts';
 import { cfsSessionOperationRoutes } from './routes/cfs-session-operations.ts';
@@ -18,6 +19,8 @@ export function createApp(ports: AppPorts): Hono {
   const app = new Hono();
 
   // Route modules are mounted here, one per resource family.
+  // Before the session routes: it serves POST /v3/sessions/plan, which their /v3/sessions/{name} 405 would take.
+  app.route('/apis/cfs', cfsAutomationRoutes(ports));
   app.route('/apis/cfs', cfsSessionRoutes(ports));
   app.route('/apis/cfs', cfsSessionOperationRoutes(ports));
   app.route('/apis/cfs', cfsConfigurationRoutes(ports));

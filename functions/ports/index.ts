@@ -1,4 +1,5 @@
 import type { ArtifactStore } from './artifact-store.ts';
+import type { AutomationScheduleSync, AutomationStore } from './automation-store.ts';
 import type { Clock } from './clock.ts';
 import type { ConfigurationStore } from './configuration-store.ts';
 import type { EventPublisher } from './event-publisher.ts';
@@ -24,6 +25,10 @@ export interface AppPorts {
   clock: Clock;
   /** The service options (page size, image waits, compression, clone URL schemes, ...). */
   options: OptionsStore;
+  /** Automations (their routes answer 501 where a composition root does not provide them). */
+  automations?: AutomationStore;
+  /** Arms and disarms the runtime's schedules as automations are stored and deleted. */
+  automationSchedules?: AutomationScheduleSync;
 }
 
-export type { ArtifactStore, Clock, ConfigurationStore, EventPublisher, GitResolver, ImageRegistry, OptionsStore, SessionStore, WorkflowStarter };
+export type { ArtifactStore, AutomationScheduleSync, AutomationStore, Clock, ConfigurationStore, EventPublisher, GitResolver, ImageRegistry, OptionsStore, SessionStore, WorkflowStarter };
