@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SessionRecord, SessionStatus } from '../../core/model/session.ts';
-import { recordKey } from './table-schema.ts';
+import { listKey, recordKey } from './table-schema.ts';
 
 /**
  * The index attributes of session items (table-schema.ts documents the layout and which
@@ -56,4 +56,12 @@ export function sessionTagItem(session: Pick<SessionRecord, 'name' | 'tags' | 's
 /** Every tag item of a session. */
 export function sessionTagItems(session: Pick<SessionRecord, 'name' | 'tags' | 'status'>) {
   return Object.entries(session.tags ?? {}).map(([key, value]) => sessionTagItem(session, key, value));
+}
+
+/** Every item of a session as the store writes it (the session item at `version`, then its tag items): for bulk loads. */
+export function sessionItems(session: SessionRecord, version = 1): Array<Record<string, unknown>> {
+  return [
+    { ...recordKey('SESSION', session.name), ...listKey('SESSION', session.name), ...sessionIndexAttributes(session), version, doc: session },
+    ...sessionTagItems(session),
+  ];
 }

@@ -24,14 +24,14 @@ export interface OptionDrivenSettings {
 /** CFS's documented defaults, where the settings carry none. */
 export const CFS_OPTION_DEFAULTS = { session_ttl: '7d', debug_wait_time: 3600, default_page_size: 1000 } as const;
 
+// Days rather than weeks, as CFS documents its default (`7d`).
 const AGE_UNITS: Array<[string, number]> = [
-  ['w', 604_800],
   ['d', 86_400],
   ['h', 3600],
   ['m', 60],
 ];
 
-/** Seconds as a CFS age (`7d`, `90m`), in the largest unit that divides it (rounded up to minutes); 0 is the empty age. */
+/** Seconds as a CFS age (`7d`, `90m`), in the largest unit up to days that divides it (rounded up to minutes); 0 is the empty age. */
 export function secondsToAge(seconds: number): string {
   if (seconds <= 0) return '';
   const minutes = Math.ceil(seconds / 60) * 60;

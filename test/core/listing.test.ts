@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { deleteSessionsByFilter } from '../../functions/core/sessions/bulk-delete.ts';
+import { ageSeconds, filterFromParams, parseTagsParam, sessionMatches } from '../../functions/core/sessions/filters.ts';
+import { listConfigurationPage, listConfigurationsV2, listSessionPage, listSessionsV2 } from '../../functions/core/sessions/list-sessions.ts';
+import { parseQueryParams, v3SessionListParamsSchema } from '../../functions/core/sessions/query-params.ts';
+import { fakeCfsPorts, storedConfiguration } from '../helpers/cfs-fakes.ts';
+import { listedSession } from '../helpers/listing-seed.ts';
+
+const NOW = '2026-11-26T12:00:00Z';
+const q = (params: Record<string, string>) => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, [v]]));
+
+/** Ports with a mix of statuses, outcomes, ages and tags. */
+async function fleet() {
+  const ports = fakeCfsPorts(NOW);
+  const sessions = [
+    listedSession('nightly-old-ok', { status: 'complete', succeeded: 'true', start: '2026-11-01T00:00:00Z', tags: { automation: 'nightly', site: 'a' } }),
+    listedSession('nightly-old-failed', { status: 'complete', succeeded: 'false', start: '2026-11-02T00:00:00Z', tags: { automation: 'nightly', site: 'b' } }),
+    listedSession('nightly-new-ok', { status: 'complete', succeeded: 'true', start: '2026-11-26T11:00:00Z', tags: { automation: 'nightly', site: 'a' } }),
+    listedSession('nightly-running', { status: 'running', start: '2026-11-26T11:30:00Z', tags: { automation: 'nightly', site: 'a' } }),
+    listedSession('manual-old-ok', { status: 'complete', succeeded: 'true', start: '2026-10-01T00:00:00Z' }),
+    listedSession('manual-pending', { status: 'pending', start: '2026-11-26T11:59:00Z' }),
+    listedSession('manual-running-old', { status: 'running', start: '2026-11-10T00:00:00Z' }),
+  ];
+  for (const s of sessions) {
+    s.status.session.job = `execution-${s.name}`;
+    await ports.sessions.create(s);
+  }
+  return ports;
+}
+
+describe('the CFS session filters', () => {
+  it.each([
+    ['30m', 1800],
+    ['1h', 3600],
+    ['2d', 172_800],
+    ['3w', 1_814_400],
+    ['4H', 14_400],
+    ['', undefined],
+  ])('reads the age %j as %j seconds', (age, seconds) => {
+    // Act / Assert
+    expect(ageSeconds(age, 'min_age')).toBe(seconds);
+  });
+
+  it.each(['1y', '1.5h', 'h', '-1d', '1h2m'])('refuses the age %j naming the parameter', (age) => {
+    // Act / Assert
+    expect(() => ageSeconds(age, 'max_age')).toThrow(/^max_age: must be a number followed by m, h, d or w/);
+  });
+
+  it('reads tags as key=value pairs, all of which must match, and refuses a pair without =', () => {
+    // Act
+    const tags = parseTagsParam('automation=nightly,site=a,,note=x=y');
+    // Assert
+    expect(tags).toEqual({ automation: 'nightly', site: 'a', note: 'x=y' });
+    expect(() => parseTagsParam('automation')).toThrow("tags: takes key=value pairs separated by commas, not 'automation'");
+    expect(sessionMatches(listedSession('s', { tags: { automation: 'nightly' } }), { tags: { automation: 'nightly', site: 'a' } })).toBe(false);
+  });
+
+  it('turns min_age and max_age into start-time bounds at the given time, and v2 age into min_age', () => {
+    // Act
+    const filter = filterFromParams({ min_age: '1d', max_age: '3w', age: '2d' }, new Date(NOW));
+    // Assert
+    expect(filter).toEqual({ startedBefore: '2026-11-24T12:00:00Z', startedAfter: '2026-11-05T12:00:00Z' });
+  });
+
+  it('parses succeeded and status case-insensitively, as cray sends True', () => {
+    // Act
+    const params = parseQueryParams(v3SessionListParamsSchema, q({ succeeded: 'True', status: 'Complete', limit: '5' }));
+    // Assert
+    expect(params).toEqual({ succeeded: 'true', status: 'complete', limit: 5 });
+  });
+
+  it.each([
+    ['status', 'done', 'status: query parameter must be one of pending, running, complete (or empty)'],
+    ['succeeded', 'yes', 'succeeded: query parameter must be one of none, true, false, unknown (or empty)'],
+    ['limit', '0', 'limit: query parameter must be an integer of at least 1'],
+    ['limit', 'ten', 'limit: query parameter must be an integer of at least 1'],
+    ['min_age', '7 days', 'min_age: query parameter must be a number followed by m, h, d or w'],
+    ['in_use', 'true', 'in_use: query parameter is not supported here'],
+  ])('refuses %s=%s with a 400 naming the parameter', (name, value, message) => {
+    // Act / Assert
+    expect(() => parseQueryParams(v3SessionListParamsSchema, q({ [name]: value }))).toThrow(message);
+  });
+
+  it('refuses a parameter given twice', () => {
+    // Act / Assert
+    expect(() => parseQueryParams(v3SessionListParamsSchema, { status: ['pending', 'running'] })).toThrow('status: query parameter is given more than once');
+  });
+});
+
+describe('listing sessions (v3 pages, v2 whole lists)', () => {
+  it('answers one page in name order with next carrying every parameter of the request', async () => {
+    // Arrange
+    const ports = await fleet();
+    // Act
+    const first = await listSessionPage(ports, q({ tags: 'automation=nightly', status: 'complete', limit: '2' }));
+    const second = await listSessionPage(ports, q(Object.fromEntries(Object.entries(first.next!).map(([k, v]) => [k, String(v)]))));
+    // Assert
+    expect(first.sessions.map((s) => s.name)).toEqual(['nightly-new-ok', 'nightly-old-failed']);
+    expect(first.next).toEqual({ tags: 'automation=nightly', status: 'complete', limit: 2, after_id: 'nightly-old-failed' });
+    expect(second.sessions.map((s) => s.name)).toEqual(['nightly-old-ok']);
+    expect(second.next).toBeNull();
+  });
+
+  it('combines every filter: outcome, ages, tags and a name substring', async () => {
+    // Arrange
+    const ports = await fleet();
+    // Act
+    const page = await listSessionPage(ports, q({ succeeded: 'TRUE', min_age: '1d', max_age: '4w', tags: 'site=a', name_contains: 'old' }));
+    // Assert
+    expect(page.sessions.map((s) => s.name)).toEqual(['nightly-old-ok']);
+    expect(page.next).toBeNull();
+  });
+
+  it('takes the page size from the default_page_size option when no limit is given', async () => {
+    // Arrange
+    const ports = await fleet();
+    await ports.options.update((o) => ({ ...o, default_page_size: 3 }));
+    // Act
+    const page = await listSessionPage(ports, {});
+    // Assert
+    expect(page.sessions).toHaveLength(3);
+    expect(page.next).toEqual({ limit: 3, after_id: 'manual-running-old' });
+  });
+
+  it('answers v2 with the whole filtered list, and 400 once more sessions match than default_page_size', async () => {
+    // Arrange
+    const ports = await fleet();
+    await ports.options.update((o) => ({ ...o, default_page_size: 4 }));
+    // Act
+    const fits = await listSessionsV2(ports, q({ age: '1d' }));
+    const tooLarge = await listSessionsV2(ports, {}).catch((error: Error) => error);
+    // Assert
+    expect(fits.map((s) => s.name)).toEqual(['manual-old-ok', 'manual-running-old', 'nightly-old-failed', 'nightly-old-ok']);
+    expect(tooLarge).toMatchObject({ name: 'ValidationError' });
+    expect((tooLarge as Error).message).toMatch(/^The response size is too large: more than 4 sessions match/);
+  });
+
+  it('pages configurations in name order, and refuses a v2 list larger than the page size', async () => {
+    // Arrange
+    const ports = fakeCfsPorts(NOW);
+    for (const name of ['c-3', 'c-1', 'c-2']) await ports.configurations.put(storedConfiguration(name));
+    await ports.options.update((o) => ({ ...o, default_page_size: 2 }));
+    // Act
+    const first = await listConfigurationPage(ports, {});
+    const rest = await listConfigurationPage(ports, q({ after_id: first.next!.after_id as string }));
+    const v2 = await listConfigurationsV2(ports, {}).catch((error: Error) => error);
+    // Assert
+    expect(first.configurations.map((c) => c.name)).toEqual(['c-1', 'c-2']);
+    expect(first.next).toEqual({ limit: 2, after_id: 'c-2' });
+    expect(rest.configurations.map((c) => c.name)).toEqual(['c-3']);
+    expect(rest.next).toBeNull();
+    expect((v2 as Error).message).toMatch(/^The response size is too large: more than 2 configurations match/);
+  });
+});
+
+describe('bulk delete by filter', () => {
+  it('deletes exactly the complete sessions older than a day by default status, leaving the running and the young', async () => {
+    // Arrange
+    const ports = await fleet();
+    // Act
+    const deleted = await deleteSessionsByFilter(ports, q({ min_age: '1d' }), 'v3');
+    // Assert
+    expect(deleted).toEqual(['manual-old-ok', 'nightly-old-failed', 'nightly-old-ok']);
+    expect((await ports.sessions.list()).map((s) => s.name)).toEqual(['manual-pending', 'manual-running-old', 'nightly-new-ok', 'nightly-running']);
+    expect(ports.workflow.stopped).toEqual([]);
+  });
+
+  it('deletes by tags and outcome only what matches every filter', async () => {
+    // Arrange
+    const ports = await fleet();
+    // Act
+    const deleted = await deleteSessionsByFilter(ports, q({ tags: 'automation=nightly,site=a', succeeded: 'true' }), 'v3');
+    // Assert
+    expect(deleted).toEqual(['nightly-new-ok', 'nightly-old-ok']);
+    expect(await ports.sessions.get('nightly-old-failed')).toBeDefined();
+    expect(await ports.sessions.get('nightly-running')).toBeDefined();
+  });
+
+  it('stops running sessions through the single delete when status is running, and takes an empty status as any', async () => {
+    // Arrange
+    const ports = await fleet();
+    // Act
+    const running = await deleteSessionsByFilter(ports, q({ status: 'running', max_age: '1d' }), 'v3');
+    const rest = await deleteSessionsByFilter(ports, q({ status: '', name_contains: 'manual' }), 'v2');
+    // Assert
+    expect(running).toEqual(['nightly-running']);
+    expect(rest).toEqual(['manual-old-ok', 'manual-pending', 'manual-running-old']);
+    expect(ports.workflow.stopped.map((s) => s.name).sort()).toEqual(['manual-pending', 'manual-running-old', 'nightly-running']);
+    expect((await ports.sessions.list()).map((s) => s.name)).toEqual(['nightly-new-ok', 'nightly-old-failed', 'nightly-old-ok']);
+  });
+
+  it('refuses paging parameters, which a bulk delete does not take', async () => {
+    // Arrange
+    const ports = await fleet();
+    // Act
+    const refused = await deleteSessionsByFilter(ports, q({ limit: '5' }), 'v3').catch((error: Error) => error);
+    // Assert
+    expect(refused).toMatchObject({ name: 'ValidationError', field: 'limit' });
+    expect(await ports.sessions.list()).toHaveLength(7);
+  });
+});
