@@ -1,11 +1,9 @@
 import { z } from 'zod';
 import type { DownloadUrl, UploadUrl } from '../core/images/artifact-urls.ts';
 import { ARTIFACT_NAMES, IMAGE_ARCHES, imageLinkSchema, manifestSchema } from '../core/images/schemas.ts';
-import type { V2ConfigurationView } from '../core/configurations/configuration-conversion.ts';
-import type { ConfigurationRecord } from '../core/model/configuration.ts';
+import type { configurationToV2, configurationToV3 } from '../core/configurations/configuration-conversion.ts';
 import type { ImageManifest } from '../core/model/image.ts';
-import type { SessionRecord } from '../core/model/session.ts';
-import type { V2SessionView } from '../core/sessions/session-conversion.ts';
+import type { sessionToV2, sessionToV3 } from '../core/sessions/session-conversion.ts';
 import { TARGET_DEFINITIONS } from '../core/sessions/session-schemas.ts';
 import type { StoredObject } from '../ports/artifact-store.ts';
 import type { Problem } from './problem.ts';
@@ -83,6 +81,17 @@ const statusExtensions = {
     .object({ step: z.string(), reason: z.string(), layer: z.string().optional(), image_id: z.string().optional() })
     .optional()
     .meta({ description: 'Extension: why a failed session failed: the step, the reason, and the layer or image.' }),
+  debug: z
+    .object({
+      until: rfc3339,
+      released_at: rfc3339.optional(),
+      workspace: z.string(),
+      inventory: z.string(),
+      images: z.array(z.object({ image_id: z.string(), root: z.string(), enter: z.string() })),
+      layers: z.array(z.object({ index: z.int().min(0), name: z.string(), directory: z.string(), command: z.string() })),
+    })
+    .optional()
+    .meta({ description: 'Extension: the debug hold of a failed session with debug_on_failure: its workspace kept until `until` (or release), each image root and each layer with the command that reruns it.' }),
   message: z.string().optional().meta({ description: 'Extension: a progress note, e.g. the image IDs a pending session still waits for.' }),
 };
 
@@ -94,6 +103,7 @@ export const v3SessionSchema = z.object({
   target: targetSchema,
   tags: z.record(z.string(), z.string()),
   debug_on_failure: z.boolean(),
+  logs: z.string().meta({ description: "The path of the session's Ansible logs (GET it with a cursor to follow them)." }),
   status: z.object({
     session: z.object({
       status: sessionStatus,
@@ -108,7 +118,7 @@ export const v3SessionSchema = z.object({
   }),
 });
 // `expires_at` (the table's TTL attribute) is stored, never shown.
-same<z.output<typeof v3SessionSchema>, Omit<SessionRecord, 'expires_at'>>(true);
+same<z.output<typeof v3SessionSchema>, Omit<ReturnType<typeof sessionToV3>, 'expires_at'>>(true);
 
 /** V2Session: camelCase session times, no `debug_on_failure` or `ims_job`; the same extensions. */
 export const v2SessionSchema = z.object({
@@ -129,7 +139,7 @@ export const v2SessionSchema = z.object({
     ...statusExtensions,
   }),
 });
-same<z.output<typeof v2SessionSchema>, V2SessionView>(true);
+same<z.output<typeof v2SessionSchema>, ReturnType<typeof sessionToV2>>(true);
 
 /** V3NextData: every query parameter of the request, `after_id` moved on; null on the last page. */
 export const nextPageSchema = z
@@ -158,7 +168,7 @@ export const v3ConfigurationSchema = z.object({
   layers: z.array(v3LayerView),
   additional_inventory: z.object({ name: z.string().optional(), clone_url: z.string(), commit: z.string(), branch: z.string().optional() }).optional(),
 });
-same<z.output<typeof v3ConfigurationSchema>, ConfigurationRecord>(true);
+same<z.output<typeof v3ConfigurationSchema>, ReturnType<typeof configurationToV3>>(true);
 
 /** V2Configuration. */
 export const v2ConfigurationSchema = z.object({
@@ -177,7 +187,7 @@ export const v2ConfigurationSchema = z.object({
   ),
   additional_inventory: z.object({ name: z.string().optional(), cloneUrl: z.string(), commit: z.string(), branch: z.string().optional() }).optional(),
 });
-same<z.output<typeof v2ConfigurationSchema>, V2ConfigurationView>(true);
+same<z.output<typeof v2ConfigurationSchema>, ReturnType<typeof configurationToV2>>(true);
 
 export const v3ConfigurationCollectionSchema = z.object({ configurations: z.array(v3ConfigurationSchema), next: nextPageSchema });
 
