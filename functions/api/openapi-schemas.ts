@@ -6,6 +6,11 @@ import type { ImageManifest } from '../core/model/image.ts';
 import type { sessionToV2, sessionToV3 } from '../core/sessions/session-conversion.ts';
 import { TARGET_DEFINITIONS } from '../core/sessions/session-schemas.ts';
 import type { StoredObject } from '../ports/artifact-store.ts';
+import type { automationView } from './routes/cfs-automations.ts';
+import type { AutomationPlan } from '../core/automations/plan.ts';
+import type { SessionPlan } from '../core/automations/session-plan.ts';
+import type { AutomationRunResult } from '../core/automations/trigger.ts';
+import type { SessionLogChunk } from '../core/sessions/logs.ts';
 import type { Problem } from './problem.ts';
 
 /**
@@ -240,3 +245,146 @@ export const problemSchema = z.object({
   field: z.string().optional().meta({ description: 'Extension: the offending field or query parameter, when one is to blame.' }),
 });
 same<z.output<typeof problemSchema>, Problem>(true);
+
+/** `GET /v3/sessions/{name}/logs`: a chunk of the Ansible logs and the cursor to continue from. */
+export const sessionLogChunkSchema = z.object({
+  session: z.string(),
+  layers: z.array(
+    z.object({ index: z.int().min(0), name: z.string(), state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']), log_key: z.string() }),
+  ),
+  layer: z.int().min(0).optional(),
+  text: z.string(),
+  cursor: z.string().meta({ description: 'Pass back as `cursor` to get what follows.' }),
+  complete: z.boolean().meta({ description: 'True once nothing more will be appended to what this request covers.' }),
+});
+same<z.output<typeof sessionLogChunkSchema>, SessionLogChunk>(true);
+
+const planChangeSchema = z.object({
+  kind: z.enum(['first_build', 'new_source', 'source_rootfs', 'layer_commit', 'layer_changed', 'layer_added', 'layer_removed', 'layer_order', 'settings', 'runner', 'unexplained']),
+  text: z.string(),
+  layer: z.string().optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  branch: z.string().optional(),
+});
+
+const plannedLayerSchema = z.object({
+  name: z.string(),
+  clone_url: z.string(),
+  playbook: z.string(),
+  commit: z.string(),
+  branch: z.string().optional(),
+  pinned_commit: z.string().optional(),
+  branch_head: z.string().optional(),
+});
+
+const buildSettingsSchema = z.object({ ansible_limit: z.string(), ansible_passthrough: z.string(), configuration_limit: z.string(), groups: z.array(z.string()) });
+const builtImageSchema = z.object({ id: z.string(), name: z.string() });
+
+/** What an automation would do now and why (nothing is written). */
+export const automationPlanSchema = z.object({
+  automation: z.string(),
+  configuration: z.string(),
+  trigger: z.enum(['image_registered', 'schedule', 'run', 'plan']),
+  action: z.enum(['build', 'skip', 'fail']),
+  reasons: z.array(z.string()),
+  changes: z.array(planChangeSchema),
+  fingerprint: z.string().optional(),
+  source: z.object({ id: z.string(), name: z.string(), arch: z.enum(IMAGE_ARCHES), created: z.string(), rootfs_sha256: z.string() }).optional(),
+  layers: z.array(plannedLayerSchema).optional(),
+  settings: buildSettingsSchema.optional(),
+  result_name: z.string().optional(),
+  session_name: z.string().optional(),
+  already_built: z.array(builtImageSchema).optional(),
+  configuration_moved: z.boolean(),
+});
+same<z.output<typeof automationPlanSchema>, AutomationPlan>(true);
+
+export const automationPlanNowSchema = automationPlanSchema.extend({ git_calls: z.int().min(0) });
+
+const automationTrigger = z.enum(['image_registered', 'schedule', 'run']);
+
+/** An automation as stored (its spec, last build and history) and, for a cron schedule, its next run. */
+export const automationSchema = z.object({
+  name: z.string(),
+  created: rfc3339,
+  last_updated: rfc3339,
+  configuration_name: z.string(),
+  source: z.object({ name_pattern: z.string(), arch: z.enum(IMAGE_ARCHES).optional() }),
+  groups: z.array(z.string()),
+  result_name_template: z.string(),
+  on_image_registered: z.boolean(),
+  schedule: z.object({ expression: z.string(), timezone: z.string() }).optional(),
+  only_if_changed: z.boolean(),
+  configuration_limit: z.string(),
+  ansible_limit: z.string(),
+  ansible_config: z.string(),
+  ansible_verbosity: z.int().min(0).max(4),
+  ansible_passthrough: z.string(),
+  debug_on_failure: z.boolean(),
+  last_build: z
+    .object({
+      time: z.string(),
+      session: z.string(),
+      fingerprint: z.string(),
+      source: z.object({ id: z.string(), name: z.string(), rootfs_sha256: z.string() }),
+      layers: z.array(z.object({ name: z.string(), clone_url: z.string(), commit: z.string(), playbook: z.string(), branch: z.string().optional() })),
+      settings: buildSettingsSchema,
+      runner_version: z.string(),
+    })
+    .optional(),
+  history: z.array(
+    z.object({
+      time: z.string(),
+      trigger: automationTrigger,
+      outcome: z.enum(['started', 'skipped', 'failed']),
+      reason: z.string(),
+      session: z.string().optional(),
+      source_image_id: z.string().optional(),
+      source_name: z.string().optional(),
+      fingerprint: z.string().optional(),
+      repeated: z.int().min(1).optional(),
+      last_time: z.string().optional(),
+    }),
+  ),
+  next_run: rfc3339.optional().meta({ description: 'When a cron schedule fires next.' }),
+});
+same<z.output<typeof automationSchema>, ReturnType<typeof automationView>>(true);
+
+export const automationCollectionSchema = z.object({ automations: z.array(automationSchema) });
+
+/** `POST /v3/automations/{name}/run`: what the one evaluation did, and its git calls. */
+export const automationRunSchema = z.object({
+  automation: z.string(),
+  trigger: automationTrigger,
+  outcome: z.enum(['started', 'skipped', 'failed']),
+  reason: z.string(),
+  session: z.string().optional(),
+  plan: automationPlanSchema.optional(),
+  git_calls: z.int().min(0),
+});
+same<z.output<typeof automationRunSchema>, AutomationRunResult & { git_calls: number }>(true);
+
+/** `POST /v3/sessions/plan`: what a session create would build, per source image, and why. */
+export const sessionPlanSchema = z.object({
+  session: z.string(),
+  configuration: z.string(),
+  layers: z.array(plannedLayerSchema),
+  notes: z.array(z.string()),
+  images: z.array(
+    z.object({
+      image_id: z.string(),
+      ready: z.boolean(),
+      source_name: z.string().optional(),
+      rootfs_sha256: z.string().optional(),
+      groups: z.array(z.string()),
+      result_name: z.string().optional(),
+      fingerprint: z.string().optional(),
+      already_built: z.array(builtImageSchema),
+      reasons: z.array(z.string()),
+      changes: z.array(planChangeSchema),
+    }),
+  ),
+  git_calls: z.int().min(0),
+});
+same<z.output<typeof sessionPlanSchema>, SessionPlan>(true);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { v2ConfigurationSchema as v2ConfigurationRequestSchema, v3ConfigurationSchema as v3ConfigurationRequestSchema } from '../core/configurations/configuration-schemas.ts';
+import { automationSpecSchema } from '../core/automations/automation-schemas.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
 import { v2OptionsPatchSchema, v2OptionsSchema, v3OptionsPatchSchema, v3OptionsSchema } from '../core/options/options-schemas.ts';
 import {
@@ -12,10 +13,16 @@ import {
 } from '../core/sessions/query-params.ts';
 import { v2SessionCreateSchema, v3SessionCreateSchema } from '../core/sessions/session-schemas.ts';
 import {
+  automationCollectionSchema,
+  automationPlanNowSchema,
+  automationRunSchema,
+  automationSchema,
   downloadUrlSchema,
   imageManifestSchema,
   imageViewSchema,
   problemSchema,
+  sessionLogChunkSchema,
+  sessionPlanSchema,
   storedObjectSchema,
   uploadUrlSchema,
   v2ConfigurationSchema,
@@ -48,6 +55,7 @@ const REQUEST_SCHEMAS = {
   ImagePatchRecord: imagePatchSchema,
   ManifestRegistration: manifestRegistrationSchema,
   ArtifactUrlRequest: artifactUrlRequestSchema,
+  AutomationSpec: automationSpecSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** Response bodies, as the API writes them. */
@@ -70,11 +78,24 @@ const RESPONSE_SCHEMAS = {
   DownloadUrl: downloadUrlSchema,
   StoredObject: storedObjectSchema,
   ProblemDetails: problemSchema,
+  SessionLogChunk: sessionLogChunkSchema,
+  SessionPlan: sessionPlanSchema,
+  Automation: automationSchema,
+  AutomationCollection: automationCollectionSchema,
+  AutomationPlan: automationPlanNowSchema,
+  AutomationRun: automationRunSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** The IMS delete's query: `force=true` deletes an image that pending or running sessions target. */
 const imageDeleteParamsSchema = z.strictObject({
   force: z.string().optional().meta({ description: 'true (or 1, yes) deletes the image even when pending or running sessions target it.' }),
+});
+
+/** The logs query (parsed in the core's logs reader, which gives the same 400s). */
+const sessionLogParamsSchema = z.strictObject({
+  cursor: z.string().optional().meta({ description: 'The `cursor` of the previous answer (`LAYER:OFFSET`); absent: from the start.' }),
+  layer: z.string().optional().meta({ description: 'Only this layer (its index); absent: every layer in order.' }),
+  max_bytes: z.string().optional().meta({ description: 'At most this many bytes of text (default 65536, at most 1048576).' }),
 });
 
 /** A signed artifact URL's query: made by the server, never by hand. */
@@ -203,7 +224,58 @@ function cfsOperations(): OperationSpec[] {
     );
   }
   ops.push({ method: 'get', path: OPENAPI_PATH, tag: 'documentation', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.0 document' } } });
-  return ops;
+  return [...ops, ...sessionOperationDocs(), ...automationDocs()];
+}
+
+/** This product's session operations (v3 only). */
+function sessionOperationDocs(): OperationSpec[] {
+  const session = `${CFS}/v3/sessions/{session_name}`;
+  return [
+    {
+      method: 'get',
+      path: `${session}/logs`,
+      tag: 'sessions',
+      summary: "A chunk of the session's Ansible logs from a cursor (poll with the returned cursor to follow a running session)",
+      query: sessionLogParamsSchema,
+      responses: { 200: { description: 'The logs from the cursor', schema: 'SessionLogChunk' } },
+    },
+    {
+      method: 'post',
+      path: `${session}/release`,
+      tag: 'sessions',
+      summary: "End a failed session's debug hold now (its kept workspace is removed)",
+      responses: { 200: { description: 'The session', schema: 'V3SessionData' } },
+    },
+    {
+      method: 'post',
+      path: `${CFS}/v3/sessions/plan`,
+      tag: 'sessions',
+      summary: 'What a session create would build, per source image, and why (nothing is created)',
+      body: { schema: 'V3SessionCreate', required: true },
+      responses: { 200: { description: 'The plan', schema: 'SessionPlan' } },
+    },
+  ];
+}
+
+/** Automations: sessions started by image registrations and schedules (v3 only). */
+function automationDocs(): OperationSpec[] {
+  const base = `${CFS}/v3/automations`;
+  const one = `${base}/{automation_name}`;
+  return [
+    { method: 'get', path: base, tag: 'automations', summary: 'Every automation', responses: { 200: { description: 'The automations', schema: 'AutomationCollection' } } },
+    { method: 'get', path: one, tag: 'automations', summary: 'One automation, its last build and history', responses: { 200: { description: 'The automation', schema: 'Automation' } } },
+    {
+      method: 'put',
+      path: one,
+      tag: 'automations',
+      summary: 'Create or replace an automation',
+      body: { schema: 'AutomationSpec', required: true },
+      responses: { 200: { description: 'The automation', schema: 'Automation' } },
+    },
+    { method: 'delete', path: one, tag: 'automations', summary: 'Delete an automation', responses: { 204: { description: 'Deleted' } } },
+    { method: 'get', path: `${one}/plan`, tag: 'automations', summary: 'What the automation would do now and why (nothing is written)', responses: { 200: { description: 'The plan', schema: 'AutomationPlan' } } },
+    { method: 'post', path: `${one}/run`, tag: 'automations', summary: 'Evaluate the automation now, as a schedule tick does', responses: { 200: { description: 'What it did', schema: 'AutomationRun' } } },
+  ];
 }
 
 function imsOperations(): OperationSpec[] {
@@ -367,7 +439,7 @@ export function openApiDocument(options: { artifactEndpoint: boolean }): JsonObj
       description:
         "CSM's Configuration Framework Service image customization sessions and the IMS v3 image registry, with this product's extensions (marked 'Extension' in the schemas, e.g. the session's status.steps, failure, plan, layers and message). Errors are RFC 7807 application/problem+json.",
     },
-    tags: ['sessions', 'configurations', 'options', 'images', 'artifacts', 'documentation'].map((name) => ({ name })),
+    tags: ['sessions', 'configurations', 'options', 'automations', 'images', 'artifacts', 'documentation'].map((name) => ({ name })),
     paths,
     components: { schemas: { ...components(REQUEST_SCHEMAS, 'input'), ...components(RESPONSE_SCHEMAS, 'output') } },
   };
