@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ApiError } from './api-client.ts';
+import { automationsCommand } from './commands/automations.ts';
 import { configurationsCommand } from './commands/configurations.ts';
 import { imagesCommand } from './commands/images.ts';
 import { optionsCommand } from './commands/options.ts';
@@ -19,6 +20,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .showHelpAfterError();
   program.addCommand(sessionsCommand(io));
   program.addCommand(configurationsCommand(io));
+  program.addCommand(automationsCommand(io));
   program.addCommand(imagesCommand(io));
   program.addCommand(optionsCommand(io));
   program.addCommand(serverCommand(io));

@@ -2,18 +2,22 @@ import { serve, type ServerType } from '@hono/node-server';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import { DynamoDbAutomationStore } from '../adapters/dynamodb/dynamodb-automation-store.ts';
 import { DynamoDbConfigurationStore } from '../adapters/dynamodb/dynamodb-configuration-store.ts';
 import { DynamoDbImageRegistry } from '../adapters/dynamodb/dynamodb-image-registry.ts';
 import { DynamoDbOptionsStore } from '../adapters/dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../adapters/dynamodb/dynamodb-session-store.ts';
 import { DEFAULT_TABLE_NAME } from '../adapters/dynamodb/table-schema.ts';
+import { AutomationScheduler } from '../adapters/local/automation-scheduler.ts';
 import { startLocalDynamo } from '../adapters/local/dynalite.ts';
 import { GitCliResolver } from '../adapters/local/git-cli-resolver.ts';
 import { FsArtifactStore, loadOrCreateSigningSecret } from '../adapters/local/fs-artifact-store.ts';
 import { InProcessEventBus } from '../adapters/local/in-process-event-bus.ts';
 import { LocalWorkflowEngine } from '../adapters/local/local-workflow-engine.ts';
 import { RetentionSweeper } from '../adapters/local/retention-sweeper.ts';
+import { handleImageRegistered, runAutomations, type TriggerPorts } from '../core/automations/trigger.ts';
 import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-settings.ts';
+import { RUNNER_VERSION } from '../runner/runner-version.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
 import { createApp } from '../api/app.ts';
@@ -46,6 +50,10 @@ export interface EmbeddedRuntime {
   bus: InProcessEventBus;
   /** The embedded workflow engine behind `ports.workflow`. */
   engine: LocalWorkflowEngine;
+  /** Automation schedules (croner): what EventBridge Scheduler does in AWS. */
+  scheduler: AutomationScheduler;
+  /** The trigger's ports: what the `Image Registered` subscription and the schedules run with. */
+  trigger: TriggerPorts;
   /** Retention: removes expired sessions and their logs, and workspaces no live session owns. */
   sweeper: RetentionSweeper;
   dataDir: string;
@@ -86,6 +94,10 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     events: bus,
   });
 
+  const automations = new DynamoDbAutomationStore(dynamo.documents, DEFAULT_TABLE_NAME);
+  // The trigger's ports are known once `ports` is built; a tick cannot come before start() arms it.
+  const scheduler = new AutomationScheduler({ run: (names) => runAutomations(trigger, names, 'schedule') });
+
   const ports: AppPorts = {
     sessions,
     configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME),
@@ -96,8 +108,13 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     git,
     clock: systemClock,
     options: optionsStore,
+    automations,
+    automationSchedules: scheduler,
     ...options.overrides,
   };
+  const trigger: TriggerPorts = { ...ports, automations: ports.automations ?? automations, runnerVersion: RUNNER_VERSION };
+  // Automations that build on new images (the engine's own subscription wakes waiting sessions).
+  bus.subscribe('Image Registered', async (event) => void (await handleImageRegistered(trigger, event.detail)));
 
   const app = createApp(ports);
   const host = options.host ?? '127.0.0.1';
@@ -125,16 +142,22 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     intervalMs: options.retentionSweepMs,
   });
   if (!options.overrides?.workflow) sweeper.start();
+  await scheduler.start(await trigger.automations.list());
 
   return {
     url: `http://${host}:${port}`,
     ports,
     bus,
     engine,
+    scheduler,
+    trigger,
     sweeper,
     dataDir,
     close: async () => {
       await new Promise<void>((done) => server.close(() => done()));
+      await scheduler.close();
+      // Triggers still evaluating an event finish before the engine and the table go.
+      await bus.idle();
       await sweeper.close();
       await engine.close();
       await dynamo.close();

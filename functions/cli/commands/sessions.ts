@@ -6,6 +6,7 @@ import { CliError, processIo, type CliIo } from '../io.ts';
 import { outputOptions, parseBoolean, parseKeyValueList, printResult, withOutputOptions } from '../output.ts';
 import { sessionSummary } from '../summaries.ts';
 import { addSessionDeleteAll, addSessionList } from './session-listing.ts';
+import { sessionPlanCommand } from './session-plan.ts';
 
 /** Options of `cfs sessions create` that take two values each (as cray's click `nargs=2`). */
 const PAIR_OPTIONS = {
@@ -127,5 +128,6 @@ export function sessionsCommand(io: CliIo = processIo): Command {
 
   addSessionDeleteAll(sessions, io);
 
+  sessions.addCommand(sessionPlanCommand(io));
   return sessions;
 }
