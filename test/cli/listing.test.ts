@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rfc3339 } from '../../functions/core/sessions/rfc3339.ts';
+import type { EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import type { FakeWorkflow } from '../helpers/cfs-fakes.ts';
+import { storedConfiguration } from '../helpers/cfs-fakes.ts';
+import { listedSession } from '../helpers/listing-seed.ts';
+import { cfs, startServer, tempDataDir } from './cli-harness.ts';
+
+const ago = (hours: number) => rfc3339(new Date(Date.now() - hours * 3_600_000));
+
+describe('cfs sessions list and deleteall, cfs configurations list', () => {
+  let data: ReturnType<typeof tempDataDir>;
+  let runtime: EmbeddedRuntime;
+  let workflow: FakeWorkflow;
+  beforeAll(async () => {
+    data = tempDataDir();
+    ({ runtime, workflow } = await startServer(data.dir));
+    const sessions = [
+      listedSession('nightly-1', { status: 'complete', start: ago(30), tags: { automation: 'nightly' } }),
+      listedSession('nightly-2', { status: 'complete', succeeded: 'false', start: ago(26), tags: { automation: 'nightly' } }),
+      listedSession('nightly-3', { status: 'complete', start: ago(2), tags: { automation: 'nightly' } }),
+      listedSession('nightly-4', { status: 'running', start: ago(1), tags: { automation: 'nightly' } }),
+      listedSession('manual-1', { status: 'complete', start: ago(50) }),
+      listedSession('manual-2', { status: 'pending', start: ago(0) }),
+    ];
+    for (const s of sessions) await runtime.ports.sessions.create({ ...s, status: { ...s.status, session: { ...s.status.session, job: `execution-${s.name}` } } });
+    for (const name of ['conf-a', 'conf-b']) await runtime.ports.configurations.put(storedConfiguration(name));
+  });
+  afterAll(async () => {
+    await runtime.close();
+    data.dispose();
+  });
+
+  it('sends every filter as the query parameter cray sends, and prints the API JSON', async () => {
+    // Act
+    const res = await cfs(runtime.url, 'sessions', 'list', '--tags', 'automation=nightly', '--status', 'complete', '--succeeded', 'True', '--min-age', '1d', '--format', 'json');
+    // Assert
+    expect(res.code).toBe(0);
+    const body = JSON.parse(res.out);
+    expect(body.sessions.map((s: { name: string }) => s.name)).toEqual(['nightly-1']);
+    expect(body.next).toBeNull();
+  });
+
+  it('prints one page as a table with the flag that gets the next page, and continues from it', async () => {
+    // Act
+    const first = await cfs(runtime.url, 'sessions', 'list', '--name-contains', 'nightly', '--limit', '2');
+    const second = await cfs(runtime.url, 'sessions', 'list', '--name-contains', 'nightly', '--limit', '2', '--after-id', 'nightly-2', '--format', 'json');
+    // Assert
+    expect(first.out).toMatch(/^NAME\s+STATUS/);
+    expect(first.out).toMatch(/nightly-1\s+complete\s+true/);
+    expect(first.out).toContain('More sessions match: add --after-id nightly-2 for the next page.');
+    expect(JSON.parse(second.out).sessions.map((s: { name: string }) => s.name)).toEqual(['nightly-3', 'nightly-4']);
+  });
+
+  it('speaks v2 with --age and refuses v3 paging flags there before calling the API', async () => {
+    // Act
+    const v2 = await cfs(runtime.url, 'sessions', 'list', '--api-version', '2', '--age', '1d', '--max-age', '2d', '--format', 'json');
+    const paged = await cfs(runtime.url, 'sessions', 'list', '--api-version', '2', '--limit', '3');
+    const ageOnV3 = await cfs(runtime.url, 'sessions', 'list', '--age', '1d');
+    // Assert
+    expect(JSON.parse(v2.out).map((s: { name: string }) => s.name)).toEqual(['nightly-1', 'nightly-2']);
+    expect(paged.code).toBe(1);
+    expect(paged.err).toBe('Error: --limit is v3 paging; v2 has none (drop --api-version 2)\n');
+    expect(ageOnV3.code).toBe(1);
+    expect(ageOnV3.err).toBe('Error: --age is v2 only; use --min-age\n');
+  });
+
+  it('shows a filter the API refuses as one Error line and exit code 2', async () => {
+    // Act
+    const res = await cfs(runtime.url, 'sessions', 'list', '--max-age', 'soon');
+    // Assert
+    expect(res.code).toBe(2);
+    expect(res.err).toBe('Error: Bad Request: max_age: query parameter must be a number followed by m, h, d or w (e.g. 1h, 2d, 3w)\n');
+  });
+
+  it('pages configurations with --limit and --after-id', async () => {
+    // Act
+    const first = await cfs(runtime.url, 'configurations', 'list', '--limit', '1');
+    const second = await cfs(runtime.url, 'configurations', 'list', '--limit', '1', '--after-id', 'conf-a', '--format', 'json');
+    // Assert
+    expect(first.out).toMatch(/conf-a/);
+    expect(first.out).toContain('More configurations: add --after-id conf-a for the next page.');
+    expect(JSON.parse(second.out)).toMatchObject({ configurations: [{ name: 'conf-b' }], next: null });
+  });
+
+  it('deletes every matching complete session with deleteall, printing their names', async () => {
+    // Act
+    const res = await cfs(runtime.url, 'sessions', 'deleteall', '--tags', 'automation=nightly', '--min-age', '1d');
+    const left = JSON.parse((await cfs(runtime.url, 'sessions', 'list', '--format', 'json')).out).sessions.map((s: { name: string }) => s.name);
+    // Assert
+    expect(res.code).toBe(0);
+    expect(res.out).toBe('Deleted 2 sessions: nightly-1, nightly-2\n');
+    expect(left).toEqual(['manual-1', 'manual-2', 'nightly-3', 'nightly-4']);
+  });
+
+  it('stops a running session it deletes, and answers JSON or the v2 204 as the API does', async () => {
+    // Act
+    const json = await cfs(runtime.url, 'sessions', 'deleteall', '--status', 'running', '--format', 'json');
+    const v2 = await cfs(runtime.url, 'sessions', 'deleteall', '--api-version', '2', '--name-contains', 'manual', '--status', 'pending');
+    const none = await cfs(runtime.url, 'sessions', 'deleteall', '--name-contains', 'nobody');
+    // Assert
+    expect(JSON.parse(json.out)).toEqual({ session_ids: ['nightly-4'] });
+    expect(workflow.stopped.map((s) => s.name).sort()).toEqual(['manual-2', 'nightly-4']);
+    expect(v2.out).toBe('Deleted the matching sessions.\n');
+    expect(none.out).toBe('No session matched; nothing deleted.\n');
+    expect(await runtime.ports.sessions.get('manual-2')).toBeUndefined();
+  });
+});
