@@ -8,6 +8,7 @@ import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
 import { cfsOptionsRoutes } from './routes/cfs-options.ts';
 import { cfsSessionOperationRoutes } from './routes/cfs-session-operations.ts';
 import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { imsImageRoutes } from './routes/ims-images.ts';
 
@@ -28,6 +29,7 @@ export function createApp(ports: AppPorts): Hono {
   app.route('/', imsImageRoutes(ports));
   const artifacts = artifactRoutes(ports.artifacts);
   app.route('/', artifacts);
+  app.route('/', dashboardRoutes());
   // Generated once, describing exactly the routes mounted here (the artifact endpoint only where the store signs its own URLs).
   let document: object | undefined;
   app.get(OPENAPI_PATH, (c) => c.json((document ??= openApiDocument({ artifactEndpoint: artifacts.routes.length > 0 }))));

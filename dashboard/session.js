@@ -1,0 +1,272 @@
+// One session: what it targets, its steps as a timeline, each layer's log (followed while it
+// runs), its result images and why it failed. Polls the session until it completes.
+import { ApiError, getJson, listImages, poll, pollInterval } from './api.js';
+import { badge, durationBetween, formatDuration, h, imageHref, sessionState, timeEl } from './dom.js';
+
+/** A link to an image showing its name when known, its id always. */
+function imageLink(id, names) {
+  const name = names.get(id);
+  return h('a', { href: imageHref(id) }, name ? `${name} ` : '', h('code', {}, id));
+}
+
+function facts(session) {
+  const { session: s, message } = session.status;
+  const tags = Object.entries(session.tags ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+  const rows = [
+    ['State', badge(sessionState(session))],
+    ['Configuration', session.configuration.name + (session.configuration.limit ? ` (layers ${session.configuration.limit})` : '')],
+    ['Started', timeEl(s.start_time)],
+    ['Completed', s.completion_time ? timeEl(s.completion_time) : 'not yet'],
+    ['Duration', formatDuration(durationBetween(s.start_time, s.completion_time))],
+    ['Job', s.job ? h('code', {}, s.job) : ''],
+    ['Tags', tags || 'none'],
+    message ? ['Progress', message] : null,
+  ].filter(Boolean);
+  return h('dl', { class: 'facts' }, rows.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
+}
+
+function failureSection(session, names) {
+  const failure = session.status.failure;
+  if (!failure) return null;
+  return h(
+    'section',
+    { class: 'failure', 'aria-labelledby': 'failure-title' },
+    h('h2', { id: 'failure-title' }, 'Why it failed'),
+    h('p', {}, h('strong', {}, 'Step: '), failure.step, failure.layer ? [' · ', h('strong', {}, 'layer: '), failure.layer] : '', failure.image_id ? [' · ', h('strong', {}, 'image: '), imageLink(failure.image_id, names)] : ''),
+    h('p', { class: 'reason' }, failure.reason),
+  );
+}
+
+function targetSection(session, names) {
+  const plan = session.status.plan ?? [];
+  const artifacts = session.status.artifacts ?? [];
+  const mapped = new Map((session.target.image_map ?? []).map((m) => [m.source_id, m.result_name]));
+  const resultOf = (id) => artifacts.find((a) => a.image_id === id)?.result_id;
+  const images = [...new Set(session.target.groups.flatMap((g) => g.members))];
+  return h(
+    'section',
+    { 'aria-labelledby': 'target-title' },
+    h('h2', { id: 'target-title' }, 'Target groups and images'),
+    h(
+      'table',
+      {},
+      h('caption', { class: 'visually-hidden' }, 'Target groups'),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col' }, 'Images'))),
+      h('tbody', {}, session.target.groups.map((g) => h('tr', {}, h('th', { scope: 'row' }, g.name), h('td', {}, g.members.map((id, i) => [i ? ', ' : '', imageLink(id, names)]))))),
+    ),
+    h('h3', {}, 'Images'),
+    h(
+      'table',
+      { class: 'plan' },
+      h('caption', { class: 'visually-hidden' }, 'Each source image and its result'),
+      h('thead', {}, h('tr', {}, ['Source image', 'Result name', 'Result image', 'Input fingerprint'].map((t) => h('th', { scope: 'col' }, t)))),
+      h(
+        'tbody',
+        {},
+        images.map((id) => {
+          const entry = plan.find((p) => p.image_id === id);
+          const result = resultOf(id);
+          return h(
+            'tr',
+            {},
+            h('td', {}, imageLink(id, names)),
+            h('td', {}, entry?.result_name ?? mapped.get(id) ?? '(default, when staged)'),
+            h('td', {}, result ? imageLink(result, names) : session.status.session.status === 'complete' ? 'none' : 'not yet'),
+            h('td', {}, entry?.fingerprint ? h('code', {}, entry.fingerprint.slice(0, 16)) : ''),
+          );
+        }),
+      ),
+    ),
+  );
+}
+
+function stepLabel(step, names) {
+  const parts = [step.name];
+  if (step.layer) parts.push(`layer ${step.layer}`);
+  if (step.image_id) parts.push(names.get(step.image_id) ?? step.image_id.slice(0, 8));
+  return parts.join(' · ');
+}
+
+function timelineSection(session, names) {
+  const steps = session.status.steps ?? [];
+  const start = Date.parse(session.status.session.start_time);
+  const times = steps.flatMap((st) => [st.start_time, st.end_time]).filter(Boolean).map(Date.parse);
+  const end = session.status.session.completion_time ? Date.parse(session.status.session.completion_time) : Date.now();
+  const span = Math.max(1, Math.max(end, ...times) - start);
+  return h(
+    'section',
+    { 'aria-labelledby': 'steps-title' },
+    h('h2', { id: 'steps-title' }, 'Steps'),
+    steps.length === 0
+      ? h('p', {}, 'No step has started yet.')
+      : h(
+          'ol',
+          { class: 'timeline', 'aria-label': 'Steps in the order they started, with durations' },
+          steps.map((st) => {
+            const from = st.start_time ? Date.parse(st.start_time) - start : 0;
+            const to = st.end_time ? Date.parse(st.end_time) - start : end - start;
+            const left = (100 * Math.max(0, from)) / span;
+            const width = (100 * Math.max(0, to - from)) / span;
+            return h(
+              'li',
+              { 'data-step': st.name, 'data-state': st.state },
+              h('span', {}, stepLabel(st, names), ' ', badge(st.state)),
+              h('span', { class: 'track', 'aria-hidden': 'true' }, h('span', { class: `bar ${st.state}`, style: `left:${left.toFixed(2)}%;width:${width.toFixed(2)}%` })),
+              h('span', { class: 'duration' }, st.start_time ? formatDuration(durationBetween(st.start_time, st.end_time)) : ''),
+            );
+          }),
+        ),
+  );
+}
+
+function artifactsSection(session, names) {
+  const artifacts = session.status.artifacts ?? [];
+  return h(
+    'section',
+    { 'aria-labelledby': 'artifacts-title' },
+    h('h2', { id: 'artifacts-title' }, 'Artifacts'),
+    artifacts.length === 0
+      ? h('p', {}, session.status.session.status === 'complete' ? 'No result image was registered.' : 'Result images appear here once registered.')
+      : h(
+          'table',
+          {},
+          h('caption', { class: 'visually-hidden' }, 'Result images'),
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Source image'), h('th', { scope: 'col' }, 'Result image'), h('th', { scope: 'col' }, 'Lineage'))),
+          h(
+            'tbody',
+            {},
+            artifacts.map((a) =>
+              h('tr', { 'data-result': a.result_id }, h('td', {}, imageLink(a.image_id, names)), h('td', {}, imageLink(a.result_id, names)), h('td', {}, h('a', { href: `${imageHref(a.result_id)}?section=lineage` }, 'Lineage'))),
+            ),
+          ),
+        ),
+  );
+}
+
+/** One layer's log, followed with the API's cursor until the API says it is complete. */
+function layerLog(sessionName, layer, interval) {
+  const titleId = `log-title-${layer.index}`;
+  const state = h('span', {}, badge(layer.state));
+  const pre = h('pre', { class: 'log', tabindex: '0', 'aria-labelledby': titleId, 'data-layer': layer.index });
+  const follow = h('input', { type: 'checkbox', checked: true });
+  const section = h(
+    'section',
+    { class: 'log-layer', 'aria-labelledby': titleId },
+    h('h3', { id: titleId }, `Layer ${layer.index}: ${layer.name} `, state),
+    h('label', {}, follow, ' Follow the end of the log'),
+    pre,
+  );
+  let cursor = '';
+  const stop = poll(async (signal) => {
+    const params = new URLSearchParams({ layer: String(layer.index) });
+    if (cursor) params.set('cursor', cursor);
+    const chunk = await getJson(`/apis/cfs/v3/sessions/${encodeURIComponent(sessionName)}/logs?${params}`, signal);
+    if (chunk.text) {
+      pre.append(document.createTextNode(chunk.text));
+      if (follow.checked) pre.scrollTop = pre.scrollHeight;
+    }
+    cursor = chunk.cursor;
+    const now = chunk.layers?.[layer.index]?.state;
+    if (now && state.textContent !== now) state.replaceChildren(badge(now));
+    section.dataset.complete = String(chunk.complete);
+    return !chunk.complete;
+  }, interval);
+  return { section, stop };
+}
+
+function logsSection(session, interval) {
+  const list = h('div');
+  const element = h('section', { 'aria-labelledby': 'logs-title' }, h('h2', { id: 'logs-title' }, 'Logs'), list);
+  const followers = [];
+  let started = false;
+  return {
+    element,
+    /** Starts following once the API lists the layers (the logs route may be missing on older servers). */
+    async start(signal) {
+      if (started) return;
+      started = true;
+      try {
+        const first = await getJson(`/apis/cfs/v3/sessions/${encodeURIComponent(session.name)}/logs?max_bytes=1`, signal);
+        if (first.layers.length === 0) list.replaceChildren(h('p', {}, 'This session has no layers.'));
+        for (const layer of first.layers) {
+          const follower = layerLog(session.name, layer, interval);
+          followers.push(follower);
+          list.append(follower.section);
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        list.replaceChildren(h('p', {}, error instanceof ApiError && error.status === 404 ? 'This server does not keep session logs.' : `Could not read the logs: ${error.message}`));
+      }
+    },
+    stop: () => followers.forEach((f) => f.stop()),
+  };
+}
+
+/** `#/sessions/<name>`. */
+export function sessionView(name) {
+  const interval = pollInterval(1000);
+  const heading = h('h1', { id: 'session-title' }, 'Session ', h('span', { class: 'name' }, name));
+  const parts = { facts: h('div'), failure: h('div'), target: h('div'), steps: h('div'), artifacts: h('div') };
+  const status = h('p', { class: 'updated' }, 'Loading…');
+  const element = h(
+    'article',
+    { 'aria-labelledby': 'session-title', 'data-session': name },
+    h('p', {}, h('a', { href: '#/sessions' }, '← All sessions')),
+    heading,
+    status,
+    parts.facts,
+    parts.failure,
+    parts.target,
+    parts.steps,
+    parts.artifacts,
+  );
+  let logs;
+  let names = new Map();
+  let namesKnownFor = '';
+  const rendered = {};
+  const render = (key, node) => {
+    const text = node ? node.outerHTML : '';
+    if (rendered[key] === text) return;
+    rendered[key] = text;
+    parts[key].replaceChildren(...(node ? [node] : []));
+  };
+  const stopSession = poll(async (signal) => {
+    let session;
+    try {
+      session = await getJson(`/apis/cfs/v3/sessions/${encodeURIComponent(name)}`, signal);
+    } catch (error) {
+      if (signal.aborted) return false;
+      status.replaceChildren(h('span', { class: 'error' }, error instanceof ApiError && error.status === 404 ? `No session named ${name}.` : `Could not read the session: ${error.message}`));
+      return !(error instanceof ApiError && error.status === 404);
+    }
+    // Image names for the links: read again when the set of result images changes.
+    const resultKey = (session.status.artifacts ?? []).map((a) => a.result_id).join(',');
+    if (namesKnownFor !== `:${resultKey}`) {
+      names = new Map((await listImages(signal)).map((i) => [i.id, i.name]));
+      namesKnownFor = `:${resultKey}`;
+    }
+    element.dataset.state = sessionState(session);
+    render('facts', facts(session));
+    render('failure', failureSection(session, names));
+    render('target', targetSection(session, names));
+    render('steps', timelineSection(session, names));
+    render('artifacts', artifactsSection(session, names));
+    if (!logs) {
+      logs = logsSection(session, interval);
+      element.append(logs.element);
+    }
+    await logs.start(signal);
+    const complete = session.status.session.status === 'complete';
+    status.textContent = complete ? `Completed; ${sessionState(session)}.` : `Live: updated ${new Date().toLocaleTimeString()}`;
+    return !complete;
+  }, interval);
+  return {
+    element,
+    stop: () => {
+      stopSession();
+      logs?.stop();
+    },
+    title: `Session ${name}`,
+  };
+}
+
