@@ -97,6 +97,40 @@ describe('the Image Registered trigger', () => {
     expect(fakes.workflow.started).toHaveLength(1);
   });
 
+  it('takes results of other automations as sources only when asked to, and never one made from its own result', async () => {
+    // Arrange
+    const chained = { name_pattern: 'compute-base-*', include_automation_results: true };
+    await fakes.automations.update('compute', (a) => ({ ...a, source: chained }));
+    await fakes.automations.create(automationRecord('chain', { source: chained }));
+    const base = await fakes.addImage('compute-base-1');
+    const mine = await fakes.addImage('compute-base-1_compute', { metadata: { cfs_automation: 'compute', cfs_source_image_id: base.id } });
+    const fromMine = await fakes.addImage('compute-base-1_compute_chain', { metadata: { cfs_automation: 'chain', cfs_source_image_id: mine.id } });
+    // Act
+    const onMine = await handleImageRegistered(fakes, { id: mine.id });
+    const onFromMine = await handleImageRegistered(fakes, { id: fromMine.id });
+    // Assert
+    const outcome = (r: typeof onMine, name: string) => r.results.find((x) => x.automation === name)!;
+    expect(outcome(onMine, 'compute').reason).toContain('loop guard');
+    expect(outcome(onMine, 'chain').outcome).toBe('started');
+    expect(outcome(onFromMine, 'chain').reason).toContain('loop guard');
+    expect(outcome(onFromMine, 'compute').reason).toBe(
+      `loop guard: image 'compute-base-1_compute_chain' (${fromMine.id}) was made from 'compute-base-1_compute' (${mine.id}), a result of this automation`,
+    );
+  });
+
+  it('does not build on another automation whose results match its pattern, so two such automations never feed each other', async () => {
+    // Arrange
+    await fakes.automations.create(automationRecord('uan', { groups: ['UAN'] }));
+    await fakes.addImage('compute-base-1', { created: '2026-11-20T00:00:00Z' });
+    const uanResult = await fakes.addImage('compute-base-1_uan', { created: '2026-11-21T00:00:00Z', metadata: { cfs_automation: 'uan' } });
+    // Act
+    const event = await handleImageRegistered(fakes, { id: uanResult.id });
+    const run = await runAutomations(fakes, ['compute'], 'run');
+    // Assert
+    expect(event.results.find((r) => r.automation === 'compute')!.reason).toContain("was made by automation 'uan'; results of other automations are sources only with source.include_automation_results");
+    expect(run.results[0]!.plan!.source!.name).toBe('compute-base-1');
+  });
+
   it('leaves automations alone when the name or arch does not match or events are off', async () => {
     // Arrange
     await fakes.automations.create(automationRecord('off', { on_image_registered: false }));

@@ -9,7 +9,8 @@ export type AutomationTrigger = 'image_registered' | 'schedule' | 'run';
 
 export interface AutomationSpec {
   configuration_name: string;
-  source: { name_pattern: string; arch?: ImageArch };
+  /** `include_automation_results`: results of other automations may be sources (chains); never this one's own. */
+  source: { name_pattern: string; arch?: ImageArch; include_automation_results?: boolean };
   /** Target groups the source image joins (each a group of that one image). */
   groups: string[];
   result_name_template: string;

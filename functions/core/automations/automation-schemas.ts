@@ -18,6 +18,7 @@ export const automationSpecSchema = z.strictObject({
   source: z.strictObject({
     name_pattern: z.string().min(1, 'must not be empty'),
     arch: z.enum(IMAGE_ARCHES, { error: `must be one of ${IMAGE_ARCHES.join(', ')}` }).optional(),
+    include_automation_results: z.boolean().default(false),
   }),
   groups: z.array(z.string()).min(1, 'must list at least one group'),
   result_name_template: z.string().default(DEFAULT_RESULT_NAME_TEMPLATE),

@@ -29,6 +29,7 @@ export class Evaluation {
   private readonly manifests = new Map<string, Promise<ImageManifest | undefined>>();
   private readonly sessionTags = new Map<string, Promise<Record<string, string> | undefined>>();
   private imageList?: Promise<ImageRecord[]>;
+  private imageIndex?: Promise<Map<string, ImageRecord>>;
   private fingerprintIndex?: Promise<Map<string, ImageRecord[]>>;
 
   constructor(readonly ports: EvaluationPorts) {}
@@ -96,16 +97,42 @@ export class Evaluation {
   }
 
   /**
-   * The loop guard: true when `image` came out of a session this automation started. The
-   * result's own metadata says so (`cfs_automation`); for a result without it, the tag of the
-   * session named in its lineage (`cfs_session`) does.
+   * Which automation made `image`: its own mark (`cfs_automation`), else the automation tag of
+   * the session named in its lineage (`cfs_session`); undefined for any other image.
    */
-  async producedBy(image: Pick<ImageRecord, 'metadata'>, automation: string): Promise<boolean> {
+  async madeBy(image: Pick<ImageRecord, 'metadata'>): Promise<string | undefined> {
     const metadata = image.metadata ?? {};
     const marked = metadata[AUTOMATION_METADATA_KEY];
-    if (marked !== undefined) return marked === automation;
+    if (marked !== undefined) return marked;
     const session = metadata.cfs_session;
-    if (!session) return false;
-    return (await this.tagsOfSession(session))?.[AUTOMATION_TAG] === automation;
+    return session ? (await this.tagsOfSession(session))?.[AUTOMATION_TAG] : undefined;
+  }
+
+  /**
+   * Why `image` may not be a source of `automation` (undefined when it may). The loop guard: an
+   * image this automation made, or one made from such an image further down its lineage
+   * (`cfs_source_image_id`), never is, so no two automations can feed each other's results back
+   * and forth. Results of other automations are sources only where the automation asks for them
+   * (`source.include_automation_results`): by default a pattern such as `compute-base-*` also
+   * matches `compute-base-1_uan`, another automation's result, which is not meant as a base.
+   */
+  async sourceProblem(image: ImageRecord, automation: { name: string; source: { include_automation_results?: boolean } }): Promise<string | undefined> {
+    const named = `image '${image.name}' (${image.id})`;
+    const maker = await this.madeBy(image);
+    if (maker === automation.name) return `loop guard: ${named} was made by this automation, and its own results never trigger it`;
+    if (maker !== undefined && !automation.source.include_automation_results) {
+      return `${named} was made by automation '${maker}'; results of other automations are sources only with source.include_automation_results`;
+    }
+    this.imageIndex ??= this.images().then((images) => new Map(images.map((i) => [i.id, i])));
+    const byId = await this.imageIndex;
+    let current: ImageRecord | undefined = image;
+    for (let depth = 0; depth < 32 && current; depth++) {
+      const parentId: string | undefined = current.metadata?.cfs_source_image_id;
+      current = parentId ? (byId.get(parentId) ?? (await this.ports.images.get(parentId))) : undefined;
+      if (current && (await this.madeBy(current)) === automation.name) {
+        return `loop guard: ${named} was made from '${current.name}' (${current.id}), a result of this automation`;
+      }
+    }
+    return undefined;
   }
 }

@@ -55,23 +55,23 @@ export function newestFirst(a: ImageRecord, b: ImageRecord): number {
   return b.created.localeCompare(a.created) || (b.rootfs_registered ?? '').localeCompare(a.rootfs_registered ?? '') || b.id.localeCompare(a.id);
 }
 
-/** The newest image that matches the source selector and that this automation did not make. */
+/** The newest image that matches the source selector and may be its source (see Evaluation.sourceProblem). */
 async function pickSource(evaluation: Evaluation, automation: AutomationRecord): Promise<{ image?: ImageRecord; reason: string }> {
   const glob = compileGlob(automation.source.name_pattern);
   const candidates = (await evaluation.images())
     .filter((image) => image.rootfs_registered && glob.test(image.name) && (!automation.source.arch || image.arch === automation.source.arch))
     .sort(newestFirst);
-  let own = 0;
+  let results = 0;
   for (const image of candidates) {
-    if (await evaluation.producedBy(image, automation.name)) {
-      own++;
+    if (await evaluation.sourceProblem(image, automation)) {
+      results++;
       continue;
     }
     return { image, reason: '' };
   }
   const arch = automation.source.arch ? ` (${automation.source.arch})` : '';
-  const mine = own ? `; ${own} matching image(s) were made by this automation and are never its source` : '';
-  return { reason: `no image matches '${automation.source.name_pattern}'${arch} with a registered rootfs${mine}` };
+  const skipped = results ? `; ${results} matching image(s) are results of automations, which are not its sources` : '';
+  return { reason: `no image matches '${automation.source.name_pattern}'${arch} with a registered rootfs${skipped}` };
 }
 
 function sameLayer(layer: ConfigurationLayer, index: number, pinned: PinnedLayer): boolean {

@@ -154,8 +154,9 @@ async function evaluateOne(
   eventImage?: ImageRecord,
 ): Promise<AutomationRunResult> {
   try {
-    if (eventImage && (await evaluation.producedBy(eventImage, automation.name))) {
-      const reason = `loop guard: image '${eventImage.name}' (${eventImage.id}) was made by this automation, and its own results never trigger it`;
+    const problem = eventImage ? await evaluation.sourceProblem(eventImage, automation) : undefined;
+    if (eventImage && problem) {
+      const reason = problem;
       await record(ports, automation.name, {
         time: rfc3339(ports.clock.now()),
         trigger,
@@ -177,7 +178,8 @@ async function evaluateOne(
 
 /**
  * `Image Registered`: every automation with `on_image_registered` whose selector matches the
- * image builds from it, unless the image is one of its own results (the loop guard) or, with
+ * image builds from it, unless the image may not be its source (one of its own results or made
+ * from one: the loop guard; another automation's result, unless it asks for those) or, with
  * `only_if_changed`, an image already carries the fingerprint. The session name comes from the
  * automation and the fingerprint, so a redelivered event finds its session and starts none.
  * Automations the image does not match are not touched (and record nothing).
