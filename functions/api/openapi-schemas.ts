@@ -310,7 +310,11 @@ export const automationSchema = z.object({
   created: rfc3339,
   last_updated: rfc3339,
   configuration_name: z.string(),
-  source: z.object({ name_pattern: z.string(), arch: z.enum(IMAGE_ARCHES).optional() }),
+  source: z.object({
+    name_pattern: z.string(),
+    arch: z.enum(IMAGE_ARCHES).optional(),
+    include_automation_results: z.boolean().optional().meta({ description: "Results of other automations may be sources (never this automation's own)." }),
+  }),
   groups: z.array(z.string()),
   result_name_template: z.string(),
   on_image_registered: z.boolean(),

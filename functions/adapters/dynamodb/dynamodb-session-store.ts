@@ -47,11 +47,8 @@ export class DynamoDbSessionStore implements SessionStore {
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {
-    this.table = new RecordTable<SessionRecord>(client, tableName, 'SESSION', (s) => s.name, 'session', (s) => ({
-      ...sessionIndexAttributes(s),
-      // The table's TTL attribute, set on completion: DynamoDB removes a session past its session_ttl in AWS.
-      ...(s.expires_at !== undefined ? { [TABLE_SCHEMA.ttlAttribute]: s.expires_at } : {}),
-    }));
+    // Index attributes and the TTL attribute (set on completion) are rewritten with every put.
+    this.table = new RecordTable<SessionRecord>(client, tableName, 'SESSION', (s) => s.name, 'session', sessionIndexAttributes);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SessionRecord, SessionStatus } from '../../core/model/session.ts';
-import { listKey, recordKey } from './table-schema.ts';
+import { listKey, recordKey, TABLE_SCHEMA } from './table-schema.ts';
 
 /**
  * The index attributes of session items (table-schema.ts documents the layout and which
@@ -30,14 +30,18 @@ export function tagPartition(key: string, value: string): string {
   return `SESSION_TAG#${tagHash(key, value)}`;
 }
 
-/** GSI2/GSI3 attributes of a session item, plus `started` (what age filters compare). */
-export function sessionIndexAttributes(session: Pick<SessionRecord, 'name' | 'status'>) {
+/**
+ * GSI2/GSI3 attributes of a session item, `started` (what age filters compare) and, once the
+ * session has completed, the table's TTL attribute (DynamoDB removes it past its session_ttl in AWS).
+ */
+export function sessionIndexAttributes(session: Pick<SessionRecord, 'name' | 'status' | 'expires_at'>) {
   const started = startedKey(session.status.session.start_time);
   return {
     gsi2pk: statusPartition(session.status.session.status),
     gsi2sk: session.name,
     gsi3sk: `${started}#${session.name}`,
     started,
+    ...(session.expires_at !== undefined ? { [TABLE_SCHEMA.ttlAttribute]: session.expires_at } : {}),
   };
 }
 
