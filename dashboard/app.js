@@ -35,8 +35,9 @@ function route() {
   stopCurrent = stop;
   document.title = `${title} · CFS dashboard`;
   announce(`${title} page`);
-  // Move focus to the new content on navigation so keyboard and screen-reader users start there.
-  if (previousPath !== path) main.focus({ preventScroll: false });
+  // Move focus to the new content on navigation (not on first load, where the skip link comes
+  // first) so keyboard and screen-reader users start there.
+  if (previousPath && previousPath !== path) main.focus({ preventScroll: false });
   previousPath = path;
 }
 

@@ -1,12 +1,14 @@
 // Small DOM and formatting helpers: elements are built with text nodes only (never innerHTML), so
 // names and logs from the API cannot inject markup.
 
-/** Builds an element: `h('a', { href: '#/x' }, 'text', child)`. `null`/`false` children are skipped. */
+/** Builds an element: `h('a', { href: '#/x' }, 'text', child)`; `style` takes an object. `null`/`false` children are skipped. */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (name === 'class') el.className = value;
+    // Through the CSSOM: the page's content security policy refuses inline style attributes.
+    else if (name === 'style') Object.assign(el.style, value);
     else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
     else el.setAttribute(name, value === true ? '' : String(value));
   }
@@ -39,6 +41,7 @@ export function formatDuration(ms) {
   if (!Number.isFinite(ms) || ms < 0) return '';
   if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
   const total = Math.round(ms / 1000);
+  if (total < 60) return `${total} s`;
   if (total < 3600) return `${Math.floor(total / 60)} min ${total % 60} s`;
   return `${Math.floor(total / 3600)} h ${Math.floor((total % 3600) / 60)} min`;
 }

@@ -165,11 +165,15 @@ async function automationsSection(image, signal) {
     return section;
   }
   const built = image.metadata?.cfs_session;
-  const entries = automations.flatMap((a) =>
-    (a.history ?? [])
-      .filter((e) => e.source_image_id === image.id || (built && e.session === built))
-      .map((e) => ({ automation: a.name, relation: built && e.session === built ? 'built this image' : 'used this image as its source', ...e })),
-  );
+  const fingerprint = image.metadata?.cfs_fingerprint;
+  // A run or skip concerns this image when it built it, took it as its source, or skipped because this image already carries its inputs' fingerprint.
+  const relation = (e) => {
+    if (built && e.session === built) return 'built this image';
+    if (e.source_image_id === image.id) return 'took this image as its source';
+    if (fingerprint && e.fingerprint === fingerprint && e.outcome === 'skipped') return 'found its inputs already built here';
+    return undefined;
+  };
+  const entries = automations.flatMap((a) => (a.history ?? []).filter(relation).map((e) => ({ automation: a.name, relation: relation(e), ...e })));
   if (entries.length === 0) {
     section.append(h('p', {}, image.metadata?.cfs_automation ? `Built by automation ${image.metadata.cfs_automation}; its history no longer lists this build.` : 'No automation built this image or skipped it.'));
     return section;

@@ -4,9 +4,9 @@
 import { h, imageHref, s, sessionHref } from './dom.js';
 
 const NODE_W = 210;
-const NODE_H = 46;
-const COL_W = 260;
-const ROW_H = 62;
+const NODE_H = 62;
+const COL_W = 245;
+const ROW_H = 78;
 
 /**
  * The tree holding `id`: from its oldest known ancestor down through every session that used an
@@ -80,6 +80,19 @@ function layout(tree) {
 
 const clip = (text, max) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
+/** A label in at most two lines of `max` characters, broken after a `_`, `-` or `.` where one is near the end of the first line. */
+function twoLines(text, max) {
+  if (text.length <= max) return [text];
+  let cut = max;
+  for (let i = max; i > max - 10; i -= 1) {
+    if ('_-.'.includes(text[i - 1])) {
+      cut = i;
+      break;
+    }
+  }
+  return [text.slice(0, cut), clip(text.slice(cut), max)];
+}
+
 function nodeHref(node) {
   if (node.kind === 'session') return node.id ? sessionHref(node.id) : undefined;
   return imageHref(node.id);
@@ -92,8 +105,8 @@ function svgNode({ node, x, y }) {
   const body = [
     s('title', {}, title),
     s('rect', { x, y, width: NODE_W, height: NODE_H, rx: node.kind === 'session' ? 18 : 4 }),
-    s('text', { x: x + 10, y: y + 19, 'font-weight': 600 }, clip(node.label, 28)),
-    s('text', { x: x + 10, y: y + 36 }, clip(second, 30)),
+    twoLines(node.label, 26).map((line, i) => s('text', { x: x + 10, y: y + 18 + i * 15, 'font-weight': 600 }, line)),
+    s('text', { x: x + 10, y: y + 52 }, clip(second, 29)),
   ];
   const cls = `${kind}${node.current ? ' node-current' : ''}`;
   const href = nodeHref(node);

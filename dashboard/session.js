@@ -72,7 +72,7 @@ function targetSection(session, names) {
             h('td', {}, imageLink(id, names)),
             h('td', {}, entry?.result_name ?? mapped.get(id) ?? '(default, when staged)'),
             h('td', {}, result ? imageLink(result, names) : session.status.session.status === 'complete' ? 'none' : 'not yet'),
-            h('td', {}, entry?.fingerprint ? h('code', {}, entry.fingerprint.slice(0, 16)) : ''),
+            h('td', {}, entry?.fingerprint ? h('code', { class: 'nowrap', title: entry.fingerprint }, entry.fingerprint.slice(0, 16)) : ''),
           );
         }),
       ),
@@ -111,7 +111,7 @@ function timelineSection(session, names) {
               'li',
               { 'data-step': st.name, 'data-state': st.state },
               h('span', {}, stepLabel(st, names), ' ', badge(st.state)),
-              h('span', { class: 'track', 'aria-hidden': 'true' }, h('span', { class: `bar ${st.state}`, style: `left:${left.toFixed(2)}%;width:${width.toFixed(2)}%` })),
+              h('span', { class: 'track', 'aria-hidden': 'true' }, h('span', { class: `bar ${st.state}`, style: { left: `${left.toFixed(2)}%`, width: `${width.toFixed(2)}%` } })),
               h('span', { class: 'duration' }, st.start_time ? formatDuration(durationBetween(st.start_time, st.end_time)) : ''),
             );
           }),

@@ -1,11 +1,14 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
-import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
+import { BIN, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The dashboard in Debian's Chromium (driven by playwright-core, no downloaded browser) against
@@ -31,6 +34,8 @@ let runtime: EmbeddedRuntime;
 let context: BrowserContext;
 let page: Page;
 let shots: string;
+let donor: ImageView;
+const pageErrors: string[] = [];
 
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -74,6 +79,11 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 900 },
   });
   page = context.pages()[0] ?? (await context.newPage());
+  // Anything the page logs as an error (a script error, a style the content security policy refused) fails the tests.
+  page.on('console', (message) => void (message.type() === 'error' && pageErrors.push(message.text())));
+  page.on('pageerror', (error) => void pageErrors.push(error.message));
+  page.on('response', (response) => void (response.status() >= 400 && pageErrors.push(`${response.status()} ${response.url()}`)));
+  donor = JSON.parse((await cfsBin({ CFS_API_URL: runtime.url }, 'images', 'build-sample', '--name', 'donor', '--format', 'json')).out) as ImageView;
 }, 60_000);
 
 afterAll(async () => {
@@ -86,7 +96,6 @@ afterAll(async () => {
 describe('the dashboard in a real browser', () => {
   it('follows a session from pending to complete, its log while it runs, and its result image\'s lineage', async () => {
     // Arrange: a source record still waiting for its rootfs keeps the session pending until the test gives it one.
-    const donor = JSON.parse((await cfsBin({ CFS_API_URL: runtime.url }, 'images', 'build-sample', '--name', 'donor', '--format', 'json')).out) as ImageView;
     const source = (await api<ImageView>('POST', '/apis/ims/v3/images', { name: 'compute-base' })).body;
     const layer = repos.with({
       'site.yml': [
@@ -102,6 +111,8 @@ describe('the dashboard in a real browser', () => {
     await page.goto(`${runtime.url}/${POLL}#/sessions`);
     await expect.poll(() => page.locator('h1').textContent()).toBe('Sessions');
     await expect.poll(() => page.locator('tbody').textContent()).toBe('No sessions match.');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
 
     // Act: create the session; the list shows it without a reload.
     const created = await api('POST', '/apis/cfs/v3/sessions', {
@@ -153,12 +164,20 @@ describe('the dashboard in a real browser', () => {
     const steps = await page.locator('ol.timeline li').evaluateAll((items) => items.map((li) => [li.getAttribute('data-step'), li.getAttribute('data-state'), li.querySelector('.duration')?.textContent ?? '']));
     expect(steps.map(([name]) => name)).toEqual(expect.arrayContaining(['validate', 'stage', 'ansible', 'package', 'record']));
     expect(steps.every(([, state, duration]) => state === 'succeeded' && /\d s$/.test(duration!))).toBe(true);
+    // The layer's bar spans most of the session (the pause), drawn to scale.
+    const layerBar = await page.locator('ol.timeline li[data-step="ansible"]').last().locator('.bar').evaluate((el) => el.getBoundingClientRect().width / el.parentElement!.getBoundingClientRect().width);
+    expect(layerBar).toBeGreaterThan(0.25);
     expect(await page.locator('#failure-title').count()).toBe(0);
     const session = (await api<{ status: { artifacts: { image_id: string; result_id: string }[] } }>('GET', '/apis/cfs/v3/sessions/compute-motd')).body;
     const resultId = session.status.artifacts[0]!.result_id;
     const artifactRow = page.locator(`tr[data-result="${resultId}"]`);
     expect(await artifactRow.textContent()).toContain('compute-base_cfs_compute-motd');
     await page.screenshot({ path: join(shots, 'dashboard-session.png'), fullPage: true });
+
+    // Act: an automation over the same source and configuration finds those inputs already built and skips.
+    expect((await api('PUT', '/apis/cfs/v3/automations/compute-nightly', { configuration_name: 'compute-config', source: { name_pattern: 'compute-base' }, groups: ['Compute'] })).status).toBe(200);
+    const run = await api<{ outcome: string; reason: string }>('POST', '/apis/cfs/v3/automations/compute-nightly/run');
+    expect(run.body.outcome).toBe('skipped');
 
     // Act: follow the artifact's lineage link to the result image.
     await artifactRow.getByRole('link', { name: 'Lineage' }).click();
@@ -181,15 +200,100 @@ describe('the dashboard in a real browser', () => {
     const rootfsRow = page.locator(`table.manifest tr[data-type="${rootfs.type}"]`);
     expect(await rootfsRow.textContent()).toContain(rootfs.sha256);
     expect(await rootfsRow.textContent()).toContain(rootfs.md5);
-    expect(await page.locator('#automations-title + p').textContent()).toBe('No automation built this image or skipped it.');
-    await page.locator('#lineage').screenshot({ path: join(shots, 'dashboard-lineage.png') });
+    // Assert: the automation's skip, because this image already carries the fingerprint of those inputs.
+    const skip = page.locator('section[aria-labelledby="automations-title"] tbody tr');
+    expect(await skip.count()).toBe(1);
+    expect(await skip.locator('th, td').allTextContents()).toEqual(expect.arrayContaining(['compute-nightly', 'run', 'skipped', 'found its inputs already built here', run.body.reason]));
+
+    // Act: a second generation, built from the result by another session.
+    const fast = repos.with({ 'again.yml': '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - copy: { dest: /etc/issue, content: "again\\n" }\n' });
+    await api('PUT', '/apis/cfs/v3/configurations/again-config', { layers: [{ name: 'issue', clone_url: fast.url, commit: fast.commit, playbook: 'again.yml' }] });
+    await api('POST', '/apis/cfs/v3/sessions', { name: 'compute-issue', configuration_name: 'again-config', target: { definition: 'image', groups: [{ name: 'Compute', members: [resultId] }] } });
+    const second = await waitFor(async () => {
+      const { body } = await api<{ status: { session: { status: string; succeeded: string }; artifacts: { result_id: string }[] } }>('GET', '/apis/cfs/v3/sessions/compute-issue');
+      return body.status.session.status === 'complete' ? body : undefined;
+    }, 120_000, 'the second-generation session');
+    expect(second.status.session.succeeded).toBe('true');
+    const grandchildId = second.status.artifacts[0]!.result_id;
+    // The page is still at this address (the Lineage link), so reload it to read the registry again.
+    expect(new URL(page.url()).hash).toBe(`#/images/${resultId}?section=lineage`);
+    await page.reload();
+    await expect.poll(() => image.count()).toBe(1);
+    // Assert: three generations in one graph, the middle one marked as this image.
+    const generations = await graph.locator('[data-kind]').evaluateAll((els) => els.map((el) => [el.getAttribute('data-id'), el.getAttribute('aria-current')]));
+    expect(generations).toEqual([
+      [source.id, null],
+      ['compute-motd', null],
+      [resultId, 'page'],
+      ['compute-issue', null],
+      [grandchildId, null],
+    ]);
+    expect(await page.locator('#lineage details li').allTextContents()).toContain(`compute-base_cfs_compute-motd_cfs_compute-issue (${grandchildId})`);
+    await page.screenshot({ path: join(shots, 'dashboard-lineage.png'), fullPage: true });
 
     // Act: the source's node in the graph leads to the source image by keyboard.
     await graph.locator(`a[data-id="${source.id}"]`).focus();
     await page.keyboard.press('Enter');
     // Assert
     await expect.poll(() => page.locator(`article[data-image="${source.id}"][data-loaded="true"] h1`).textContent()).toBe('Image compute-base');
-  }, 180_000);
+    const sourceSkip = page.locator('section[aria-labelledby="automations-title"] tbody tr');
+    expect(await sourceSkip.locator('th, td').allTextContents()).toEqual(expect.arrayContaining(['compute-nightly', 'run', 'skipped', 'took this image as its source']));
+
+    // Act: the images list, from the main navigation, filtered by name as one types.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Images' }).click();
+    await expect.poll(() => page.locator('tr[data-image]').count()).toBe(4);
+    const grandchildRow = page.locator(`tr[data-image="${grandchildId}"]`);
+    expect(await grandchildRow.locator('td').nth(4).textContent()).toBe('compute-base_cfs_compute-motd');
+    expect(await grandchildRow.locator('td').nth(5).textContent()).toBe('compute-issue');
+    await page.getByLabel('Name contains').fill('compute-issue');
+    // Assert
+    await expect.poll(() => page.locator('tr[data-image]').count()).toBe(1);
+    expect(await page.locator('.updated').textContent()).toMatch(/^1 of 4 images/);
+    expect(pageErrors).toEqual([]);
+  }, 240_000);
+
+  it('shows why a session failed: the step, the layer and the reason, and the failed layer\'s log', async () => {
+    // Arrange
+    const broken = repos.with({ 'broken.yml': '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - name: break on purpose\n      command: /bin/false\n' });
+    await api('PUT', '/apis/cfs/v3/configurations/broken-config', { layers: [{ name: 'broken', clone_url: broken.url, commit: broken.commit, playbook: 'broken.yml' }] });
+    // Act
+    await api('POST', '/apis/cfs/v3/sessions', { name: 'breaks', configuration_name: 'broken-config', target: { definition: 'image', groups: [{ name: 'Compute', members: [donor.id] }] } });
+    await page.goto(`${runtime.url}/${POLL}#/sessions/breaks`);
+    const article = page.locator('article[data-session="breaks"]');
+    // Assert
+    await expect.poll(() => article.getAttribute('data-state'), { timeout: 120_000 }).toBe('failed');
+    const failure = page.locator('section.failure');
+    await expect.poll(() => failure.locator('p').first().textContent()).toBe(`Step: ansible · layer: broken · image: donor ${donor.id}`);
+    const reason = (await api<{ status: { failure: { reason: string } } }>('GET', '/apis/cfs/v3/sessions/breaks')).body.status.failure.reason;
+    expect(await failure.locator('p.reason').textContent()).toBe(reason);
+    await expect.poll(() => page.locator('section.log-layer h3 .badge').textContent()).toBe('failed');
+    expect(await page.locator('pre.log[data-layer="0"]').textContent()).toContain('break on purpose');
+    expect(await page.locator('#artifacts-title + p').textContent()).toBe('No result image was registered.');
+    await page.screenshot({ path: join(shots, 'dashboard-failed.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 150_000);
+
+  it('is served by the bundled `cfs server` too, which finds the page from dist/', async () => {
+    // Arrange
+    const dataDir = tempDir('cfs-dashboard-server-');
+    const server = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      server.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString()));
+      const url = await waitFor(async () => /listening on (http:\/\/\S+)/.exec(out)?.[1], 30_000, 'cfs server to listen');
+      // Act
+      const page = await fetch(`${url}/`);
+      const lineage = await fetch(`${url}/dashboard/lineage.js`);
+      // Assert
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<script type="module" src="/dashboard/app.js">');
+      expect(lineage.status).toBe(200);
+      expect(await lineage.text()).toContain('export function lineageTree');
+    } finally {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+    }
+  }, 60_000);
 
   it('serves the page at / with a same-origin policy, and unknown API paths still get problem+json', async () => {
     // Act
