@@ -248,6 +248,17 @@ describe('session items and tag items written by the store (dynalite)', () => {
     expect(await partition('moving')).toHaveLength(2);
   });
 
+  it('gives the tag items the session\'s TTL attribute when the session gets one on completion', async () => {
+    // Arrange
+    await store.create(listedSession('expiring', { status: 'running', tags: { automation: 'nightly', site: 'a' } }));
+    // Act
+    await store.update('expiring', (s) => ({ ...s, expires_at: 1_900_000_000, status: { ...s.status, session: { ...s.status.session, status: 'complete' } } }));
+    // Assert
+    const items = await partition('expiring');
+    expect(items).toHaveLength(3);
+    expect(items.map((i) => i.expires_at)).toEqual([1_900_000_000, 1_900_000_000, 1_900_000_000]);
+  });
+
   it('removes the tag items with the session, and those a refused duplicate wrote', async () => {
     // Arrange
     await store.create(listedSession('twice', { tags: { a: '1' } }));

@@ -78,14 +78,14 @@ export class DynamoDbSessionStore implements SessionStore {
     return this.table.list();
   }
 
-  /** Tags rarely change (CFS never changes them); when they do, the tag items follow. */
+  /** Tags rarely change (CFS never changes them) and the TTL is set once, on completion; when either changes, the tag items follow. */
   async update(name: string, change: (current: SessionRecord) => SessionRecord): Promise<SessionRecord> {
     let before: SessionRecord | undefined;
     const after = await this.table.update(name, (current) => {
       before = current;
       return change(current);
     });
-    if (before && JSON.stringify(before.tags) !== JSON.stringify(after.tags)) {
+    if (before && (JSON.stringify(before.tags) !== JSON.stringify(after.tags) || before.expires_at !== after.expires_at)) {
       const current = sessionTagItems(after);
       const kept = new Set(current.map((item) => item.sk));
       const stale = sessionTagItems(before).filter((item) => !kept.has(item.sk));

@@ -45,8 +45,11 @@ export function sessionIndexAttributes(session: Pick<SessionRecord, 'name' | 'st
   };
 }
 
-/** The immutable companion item that lists a session under one of its tags. */
-export function sessionTagItem(session: Pick<SessionRecord, 'name' | 'tags' | 'status'>, key: string, value: string) {
+/**
+ * The companion item that lists a session under one of its tags. Its filter fields never change;
+ * it takes its session's TTL attribute when that is set, so DynamoDB removes both together.
+ */
+export function sessionTagItem(session: Pick<SessionRecord, 'name' | 'tags' | 'status' | 'expires_at'>, key: string, value: string) {
   return {
     pk: recordKey('SESSION', session.name).pk,
     sk: `${TAG_SORT_PREFIX}${tagHash(key, value)}`,
@@ -54,11 +57,12 @@ export function sessionTagItem(session: Pick<SessionRecord, 'name' | 'tags' | 's
     gsi1sk: session.name,
     started: startedKey(session.status.session.start_time),
     doc: { name: session.name, tags: session.tags },
+    ...(session.expires_at !== undefined ? { [TABLE_SCHEMA.ttlAttribute]: session.expires_at } : {}),
   };
 }
 
 /** Every tag item of a session. */
-export function sessionTagItems(session: Pick<SessionRecord, 'name' | 'tags' | 'status'>) {
+export function sessionTagItems(session: Pick<SessionRecord, 'name' | 'tags' | 'status' | 'expires_at'>) {
   return Object.entries(session.tags ?? {}).map(([key, value]) => sessionTagItem(session, key, value));
 }
 
