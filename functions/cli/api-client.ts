@@ -1,3 +1,4 @@
+import { signerFor, type RequestSigner } from './aws-signing.ts';
 import { CliError, type CliIo } from './io.ts';
 
 /** The API the CLI talks to unless CFS_API_URL says otherwise: a local `cfs server`. */
@@ -28,9 +29,12 @@ export interface ApiResponse<T = unknown> {
  */
 export class ApiClient {
   readonly baseUrl: string;
+  /** SigV4 for an API Gateway URL (the AWS deployment); undefined for a local server. */
+  private readonly signer: (() => Promise<RequestSigner>) | undefined;
 
   constructor(io: Pick<CliIo, 'env'>) {
     this.baseUrl = (io.env[API_URL_ENV] || DEFAULT_API_URL).replace(/\/+$/, '');
+    this.signer = signerFor(this.baseUrl);
   }
 
   async request<T = unknown>(method: string, path: string, options: { body?: unknown; query?: Record<string, string | undefined> } = {}): Promise<ApiResponse<T>> {
@@ -40,6 +44,10 @@ export class ApiClient {
     if (options.body !== undefined) {
       init.body = JSON.stringify(options.body);
       init.headers = { ...init.headers, 'Content-Type': 'application/json' };
+    }
+    if (this.signer) {
+      const sign = await this.signer();
+      init.headers = await sign({ method, url, headers: init.headers as Record<string, string>, body: init.body as string | undefined });
     }
     let response: Response;
     try {

@@ -10,8 +10,8 @@ import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../../steps/st
 export const AWS_ENV = {
   /** The single DynamoDB table (sessions, configurations, images, image waits). */
   TABLE_NAME: 'CFS_TABLE_NAME',
-  /** The one S3 bucket holding every artifact key (`boot-images/...`, `sessions/...`). */
-  ARTIFACT_BUCKET: 'CFS_ARTIFACT_BUCKET',
+  /** The one S3 bucket holding every artifact key (`boot-images/...`, `sessions/...`); the runner task gets it too, and its sandbox keeps `ARTIFACT_*` variables from playbooks. */
+  ARTIFACT_BUCKET: 'ARTIFACT_BUCKET',
   /** The EventBridge bus product events go to. */
   EVENT_BUS_NAME: 'CFS_EVENT_BUS_NAME',
   /** The session state machine (the API starts and stops executions of it). */

@@ -1,0 +1,327 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { GLOBAL_INDEXES, TABLE_SCHEMA } from '../../functions/adapters/dynamodb/table-schema.ts';
+import { ROOT_DIR } from '../../lib/bundles.ts';
+import { ECS_SYNC_RULE } from '../../lib/constructs/session-state-machine.ts';
+import { TABLE_DATA_ACTIONS } from '../../lib/constructs/session-table.ts';
+import { STEP_FUNCTIONS } from '../../lib/constructs/step-functions.ts';
+import { actionsOf, logicalId, policyStatements, resourcesOf, synthesizeStack } from './stack-fixture.ts';
+
+// Synthesized once for the whole file: the default deployment (Fargate, NAT gateway, x86_64).
+const synthesized = synthesizeStack();
+const { template } = synthesized;
+afterAll(() => synthesized.dispose());
+
+const fnLogicalId = (entry: string) => logicalId(template, 'AWS::Lambda::Function', entry === 'api' ? /^ApiFunction[0-9A-F]{8}$/ : `Steps${entry.replace(/-/g, '')}Function`);
+const roleLogicalId = (entry: string) => logicalId(template, 'AWS::IAM::Role', entry === 'api' ? 'ApiFunctionRole' : `Steps${entry.replace(/-/g, '')}Role`);
+const getAtt = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+/** The statements of the policy attached to the role with this logical ID. */
+function statementsOfRole(role: string) {
+  return policyStatements(template)
+    .filter((p) => JSON.stringify(p.roles).includes(`"${role}"`))
+    .map((p) => p.statement);
+}
+
+describe('the CDK stack (default deployment)', () => {
+  describe('data', () => {
+    it('declares the table from the shared key schema: on demand, point-in-time recovery, encryption, deletion protection, TTL, retained', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        Properties: {
+          KeySchema: [
+            { AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE_SCHEMA.sortKey, KeyType: 'RANGE' },
+          ],
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+          DeletionProtectionEnabled: true,
+          TimeToLiveSpecification: { AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true },
+          GlobalSecondaryIndexes: GLOBAL_INDEXES.map((index) =>
+            Match.objectLike({
+              IndexName: index.name,
+              KeySchema: [
+                { AttributeName: index.partitionKey, KeyType: 'HASH' },
+                { AttributeName: index.sortKey, KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: index.projection },
+            }),
+          ),
+        },
+      });
+    });
+
+    it('keeps artifacts in an encrypted, private, versioned, logged bucket with lifecycle rules for session logs and unfinished uploads', () => {
+      const logs = logicalId(template, 'AWS::S3::Bucket', 'ArtifactsAccessLogs');
+      template.hasResource('AWS::S3::Bucket', {
+        DeletionPolicy: 'Retain',
+        Properties: Match.objectLike({
+          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+          VersioningConfiguration: { Status: 'Enabled' },
+          LoggingConfiguration: { DestinationBucketName: { Ref: logs }, LogFilePrefix: 'artifacts/' },
+          LifecycleConfiguration: {
+            Rules: Match.arrayWith([
+              Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 }, Status: 'Enabled' }),
+              Match.objectLike({ Prefix: 'sessions/', ExpirationInDays: 90, Status: 'Enabled' }),
+              Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+            ]),
+          },
+        }),
+      });
+    });
+
+    it('refuses every request to either bucket that does not use TLS', () => {
+      const policies = template.findResources('AWS::S3::BucketPolicy');
+      expect(Object.keys(policies)).toHaveLength(2);
+      for (const policy of Object.values(policies)) {
+        expect((policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement).toContainEqual(
+          expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        );
+      }
+    });
+  });
+
+  describe('functions', () => {
+    it('runs every Lambda on Node 22, arm64, from its bundle, with JSON logs into a log group with a retention', () => {
+      const functions = template.findResources('AWS::Lambda::Function');
+      expect(Object.keys(functions)).toHaveLength(STEP_FUNCTIONS.length + 1);
+      for (const entry of ['api', ...STEP_FUNCTIONS.map((s) => s.entry)]) {
+        const properties = (functions[fnLogicalId(entry)] as { Properties: Record<string, { LogGroup?: { Ref: string } }> }).Properties;
+        expect(properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler', LoggingConfig: { LogFormat: 'JSON' } });
+        const group = properties.LoggingConfig!.LogGroup!.Ref;
+        expect(template.toJSON().Resources[group]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
+      }
+    });
+
+    it('tells each step function where the table, bucket and bus are, and only the API where the state machine is', () => {
+      for (const spec of STEP_FUNCTIONS) {
+        const environment = (template.toJSON().Resources[fnLogicalId(spec.entry)] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+        expect(Object.keys(environment)).toEqual(expect.arrayContaining([AWS_ENV.TABLE_NAME, AWS_ENV.ARTIFACT_BUCKET, AWS_ENV.EVENT_BUS_NAME]));
+        expect(environment[AWS_ENV.STATE_MACHINE_ARN]).toBeUndefined();
+      }
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Timeout: 29,
+        Environment: { Variables: Match.objectLike({ [AWS_ENV.STATE_MACHINE_ARN]: Match.anyValue(), [AWS_ENV.CLONE_URL_SCHEMES]: 'https' }) },
+      });
+    });
+
+    it('grants every function its own log group only, with no AWS managed policy', () => {
+      for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+        expect((role as { Properties: { ManagedPolicyArns?: unknown } }).Properties.ManagedPolicyArns).toBeUndefined();
+      }
+      for (const entry of ['api', ...STEP_FUNCTIONS.map((s) => s.entry)]) {
+        const logs = statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
+        expect(logs).toHaveLength(1);
+        expect(resourcesOf(logs[0]!)).toEqual([getAtt(logicalId(template, 'AWS::Logs::LogGroup', entry === 'api' ? 'ApiFunctionLogs' : `Steps${entry.replace(/-/g, '')}Logs`))]);
+      }
+    });
+
+    it("gives the steps only the artifact access their code needs (Cleanup cannot read images, RenderInventory cannot touch them)", () => {
+      const bucket = logicalId(template, 'AWS::S3::Bucket', 'ArtifactsD');
+      const objects = (role: string) =>
+        statementsOfRole(roleLogicalId(role))
+          .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:') && a !== 's3:ListBucket'))
+          .flatMap((s) => actionsOf(s).flatMap((a) => resourcesOf(s).map((r) => `${a} ${JSON.stringify(r).includes('/boot-images/*') ? 'boot-images' : JSON.stringify(r).includes('/sessions/*') ? 'sessions' : JSON.stringify(r)}`)))
+          .sort();
+      expect(objects('cleanup')).toEqual(['s3:DeleteObject sessions']);
+      expect(objects('render-inventory')).toEqual(['s3:AbortMultipartUpload sessions', 's3:DeleteObject sessions', 's3:PutObject sessions']);
+      expect(objects('validate-image')).toEqual(['s3:GetObject boot-images']);
+      expect(objects('record-artifact')).toEqual([]);
+      // Readers may list the bucket, so a missing key is a 404 and not a 403.
+      expect(statementsOfRole(roleLogicalId('validate-image'))).toContainEqual(expect.objectContaining({ Action: 's3:ListBucket', Resource: getAtt(bucket) }));
+    });
+
+    it('lets only the publishing steps and the API put events, on the product bus only', () => {
+      const bus = logicalId(template, 'AWS::Events::EventBus', 'Events');
+      const publishers = ['api', ...STEP_FUNCTIONS.filter((s) => s.publishes).map((s) => s.entry)];
+      for (const entry of ['api', ...STEP_FUNCTIONS.map((s) => s.entry)]) {
+        const puts = statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).includes('events:PutEvents'));
+        expect(puts.map((s) => s.Resource)).toEqual(publishers.includes(entry) ? [getAtt(bus)] : []);
+      }
+    });
+
+    it('gives the stores the item actions their commands need on the table and its indexes, and the wait step single items only', () => {
+      const table = logicalId(template, 'AWS::DynamoDB::Table', 'DataTable');
+      expect(statementsOfRole(roleLogicalId('api'))).toContainEqual(
+        expect.objectContaining({ Action: [...TABLE_DATA_ACTIONS].sort(), Resource: [getAtt(table), { 'Fn::Join': ['', [getAtt(table), '/index/*']] }] }),
+      );
+      const waitTable = statementsOfRole(roleLogicalId('wait-for-images')).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+      expect(waitTable).toEqual([expect.objectContaining({ Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem'], Resource: getAtt(table) })]);
+    });
+
+    it('lets the API start and stop executions of the session state machine, and the wait step send its task token, nothing else of Step Functions', () => {
+      const states = (entry: string) => statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
+      const arnOf = (resource: unknown) => JSON.stringify(resource);
+      expect(states('api').map((s) => s.Action)).toEqual(['states:StartExecution', 'states:StopExecution']);
+      expect(arnOf(states('api')[0]!.Resource)).toContain(':stateMachine:CfsTest-sessions"');
+      expect(arnOf(states('api')[1]!.Resource)).toContain(':execution:CfsTest-sessions:*"');
+      expect(states('wait-for-images').map((s) => s.Action)).toEqual(['states:SendTaskSuccess']);
+      for (const entry of STEP_FUNCTIONS.map((s) => s.entry).filter((e) => e !== 'wait-for-images')) expect(states(entry)).toEqual([]);
+    });
+  });
+
+  describe('the state machine', () => {
+    const machine = logicalId(template, 'AWS::StepFunctions::StateMachine', 'WorkflowStateMachine');
+    const role = logicalId(template, 'AWS::IAM::Role', 'WorkflowStateMachineRole');
+    const statements = statementsOfRole(role);
+    const definition = JSON.parse((template.toJSON().Resources[machine] as { Properties: { DefinitionString: string } }).Properties.DefinitionString) as {
+      States: Record<string, { Parameters?: Record<string, unknown> }>;
+    };
+
+    it('deploys the ASL file itself, inline, with logging of all events and X-Ray', () => {
+      expect(definition).toEqual(JSON.parse(readFileSync(join(ROOT_DIR, 'statemachines', 'image-customization.asl.json'), 'utf8')));
+      template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineName: 'CfsTest-sessions',
+        StateMachineType: 'STANDARD',
+        TracingConfiguration: { Enabled: true },
+        LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: [Match.objectLike({ CloudWatchLogsLogGroup: Match.anyValue() })] },
+      });
+    });
+
+    it('may invoke exactly the step functions (not the API function)', () => {
+      const invoke = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
+      expect(invoke).toHaveLength(1);
+      expect(new Set(resourcesOf(invoke[0]!).map((r) => JSON.stringify(r)))).toEqual(new Set(STEP_FUNCTIONS.map((s) => JSON.stringify(getAtt(fnLogicalId(s.entry))))));
+    });
+
+    it('may run, stop and describe only the runner task, in the runner cluster', () => {
+      const cluster = logicalId(template, 'AWS::ECS::Cluster', 'RunnerCluster');
+      const taskDefinition = logicalId(template, 'AWS::ECS::TaskDefinition', 'RunnerTaskDefinition');
+      expect(statements).toContainEqual({ Action: 'ecs:RunTask', Effect: 'Allow', Resource: { Ref: taskDefinition }, Condition: { ArnEquals: { 'ecs:cluster': getAtt(cluster) } } });
+      const stop = statements.find((s) => actionsOf(s).includes('ecs:StopTask'))!;
+      expect(actionsOf(stop).sort()).toEqual(['ecs:DescribeTasks', 'ecs:StopTask']);
+      expect(JSON.stringify(stop.Resource)).toContain(`":task/",{"Ref":"${cluster}"},"/*"`);
+      expect(stop.Condition).toEqual({ ArnEquals: { 'ecs:cluster': getAtt(cluster) } });
+    });
+
+    it('may pass exactly the runner task role and execution role', () => {
+      const pass = statements.filter((s) => actionsOf(s).includes('iam:PassRole'));
+      expect(pass).toHaveLength(1);
+      expect(resourcesOf(pass[0]!)).toEqual(expect.arrayContaining([getAtt(logicalId(template, 'AWS::IAM::Role', 'RunnerTaskRole')), getAtt(logicalId(template, 'AWS::IAM::Role', 'RunnerExecutionRole'))]));
+      expect(resourcesOf(pass[0]!)).toHaveLength(2);
+    });
+
+    it('may manage only the EventBridge rule that .sync uses', () => {
+      const rule = statements.find((s) => actionsOf(s).includes('events:PutRule'))!;
+      expect(actionsOf(rule).sort()).toEqual(['events:DescribeRule', 'events:PutRule', 'events:PutTargets']);
+      expect(JSON.stringify(rule.Resource)).toContain(`:rule/${ECS_SYNC_RULE}`);
+    });
+  });
+
+  describe('the runner', () => {
+    it('runs as root with init, ephemeral storage from the setting, two minutes to stop, awslogs, and the container sandbox on Fargate', () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        RequiresCompatibilities: ['FARGATE'],
+        NetworkMode: 'awsvpc',
+        Cpu: '4096',
+        Memory: '16384',
+        EphemeralStorage: { SizeInGiB: 100 },
+        RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+        ContainerDefinitions: [
+          Match.objectLike({
+            Name: 'runner',
+            User: 'root',
+            Privileged: false,
+            StopTimeout: 120,
+            LinuxParameters: Match.objectLike({ InitProcessEnabled: true }),
+            LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+            Environment: Match.arrayWith([
+              { Name: 'ARTIFACT_BUCKET', Value: { Ref: logicalId(template, 'AWS::S3::Bucket', 'ArtifactsD') } },
+              { Name: 'RUNNER_SANDBOX', Value: 'container' },
+            ]),
+          }),
+        ],
+      });
+    });
+
+    it('lets the runner read and write images and session documents, and remove only images', () => {
+      const statements = statementsOfRole(logicalId(template, 'AWS::IAM::Role', 'RunnerTaskRole'));
+      const summary = statements.map((s) => `${actionsOf(s).sort().join(',')} ${resourcesOf(s).map((r) => (JSON.stringify(r).match(/\/(boot-images|sessions)\/\*/) ?? ['bucket'])[0]).join(',')}`);
+      expect(summary.sort()).toEqual([
+        's3:AbortMultipartUpload,s3:GetObject,s3:PutObject /boot-images/*,/sessions/*',
+        's3:DeleteObject /boot-images/*',
+        's3:ListBucket bucket',
+      ]);
+    });
+
+    it('sits in two private subnets behind a security group with no inbound rule and HTTPS out only', () => {
+      template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+        GroupDescription: Match.stringLikeRegexp('^CFS runner tasks'),
+        SecurityGroupEgress: [{ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443, IpProtocol: 'tcp', Description: Match.anyValue() }],
+        SecurityGroupIngress: Match.absent(),
+      });
+      const substitutions = (template.toJSON().Resources[logicalId(template, 'AWS::StepFunctions::StateMachine', 'WorkflowStateMachine')] as { Properties: { DefinitionSubstitutions: Record<string, { Ref: string }> } }).Properties.DefinitionSubstitutions;
+      for (const subnet of [substitutions.RunnerSubnetA!.Ref, substitutions.RunnerSubnetB!.Ref]) {
+        expect(template.toJSON().Resources[subnet]).toMatchObject({ Type: 'AWS::EC2::Subnet', Properties: { MapPublicIpOnLaunch: false } });
+        expect(subnet).toMatch(/Runner/);
+      }
+    });
+
+    it('reaches S3 and DynamoDB through gateway endpoints and the rest through one NAT gateway, with flow logs', () => {
+      const gateways = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) => JSON.stringify((e as { Properties: { ServiceName: unknown } }).Properties.ServiceName));
+      expect(gateways.some((n) => n.includes('.s3'))).toBe(true);
+      expect(gateways.some((n) => n.includes('.dynamodb'))).toBe(true);
+      template.resourceCountIs('AWS::EC2::NatGateway', 1);
+      template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
+    });
+  });
+
+  describe('the API', () => {
+    it('requires IAM (SigV4) authorization and the request validator on every method', () => {
+      const validator = logicalId(template, 'AWS::ApiGateway::RequestValidator', 'ApiValidator');
+      const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
+      expect(methods.length).toBeGreaterThanOrEqual(2);
+      for (const method of methods) {
+        expect((method as { Properties: unknown }).Properties).toMatchObject({ AuthorizationType: 'AWS_IAM', RequestValidatorId: { Ref: validator } });
+      }
+      template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
+    });
+
+    it('writes JSON access logs, throttles the stage and traces with X-Ray', () => {
+      template.hasResourceProperties('AWS::ApiGateway::Stage', {
+        AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"') },
+        MethodSettings: [Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 })],
+        TracingEnabled: true,
+      });
+    });
+
+    it('answers gateway errors (a missing signature, throttling) as problem+json like the app', () => {
+      for (const type of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
+        template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+          ResponseType: type,
+          ResponseParameters: { 'gatewayresponse.header.Content-Type': "'application/problem+json'" },
+          ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"detail":\\$context.error.messageString') },
+        });
+      }
+    });
+  });
+
+  describe('least privilege', () => {
+    /** Every statement granting on `Resource: "*"`, as `<role> <actions>`. */
+    const wildcards = policyStatements(template)
+      .filter((p) => resourcesOf(p.statement).includes('*'))
+      .map((p) => `${p.policy.replace(/DefaultPolicy.*/, '')} ${actionsOf(p.statement).sort().join(',')}`);
+
+    it('grants on Resource "*" only the actions AWS offers no narrower resource for', () => {
+      expect(wildcards.sort()).toEqual([
+        'RunnerExecutionRole ecr:GetAuthorizationToken',
+        'WorkflowStateMachineRole logs:CreateLogDelivery,logs:DeleteLogDelivery,logs:DescribeLogGroups,logs:DescribeResourcePolicies,logs:GetLogDelivery,logs:ListLogDeliveries,logs:PutResourcePolicy,logs:UpdateLogDelivery,xray:GetSamplingRules,xray:GetSamplingTargets,xray:PutTelemetryRecords,xray:PutTraceSegments',
+      ]);
+    });
+
+    it('lists each of those actions in the README deployment section', () => {
+      const readme = readFileSync(join(ROOT_DIR, 'README.md'), 'utf8');
+      const section = readme.slice(readme.indexOf('## Deploying to AWS'));
+      for (const action of wildcards.flatMap((w) => w.split(' ')[1]!.split(','))) expect(section).toContain(action);
+    });
+
+    it('has no AwsSolutions (cdk-nag) finding that is not acknowledged with a reason', () => {
+      expect(synthesized.nagViolations()).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,37 @@
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { parseStackSettings, stackSettingsFromContext } from '../../lib/settings.ts';
+
+describe('the deployment settings (CDK context)', () => {
+  it('takes `cfs:*` context values as the CLI passes them (strings) and fills the defaults', () => {
+    // Arrange
+    const app = new App({ context: { 'cfs:runnerCapacity': 'ec2', 'cfs:runnerEphemeralStorageGiB': '150', 'cfs:apiRateLimit': '5' } });
+    // Act
+    const settings = stackSettingsFromContext(app.node);
+    // Assert
+    expect(settings).toMatchObject({ runnerCapacity: 'ec2', runnerEphemeralStorageGiB: 150, apiRateLimit: 5, runnerEgress: 'nat', runnerArchitecture: 'x86_64', cloneUrlSchemes: 'https' });
+  });
+
+  it('refuses a Fargate size Fargate does not offer, naming the setting', () => {
+    // Act
+    const parsing = () => parseStackSettings({ runnerCpu: 4096, runnerMemoryMiB: 4096 });
+    // Assert
+    expect(parsing).toThrow(/cfs:runnerMemoryMiB: with 4096 CPU units Fargate takes 8192 to 30720 MiB/);
+  });
+
+  it('refuses ephemeral storage beyond Fargate\'s 200 GiB and a runner budget beyond the state\'s outer bound', () => {
+    // Act
+    const tooLarge = () => parseStackSettings({ runnerEphemeralStorageGiB: '500' });
+    const tooLong = () => parseStackSettings({ runnerTimeoutSeconds: '90000' });
+    // Assert
+    expect(tooLarge).toThrow(/cfs:runnerEphemeralStorageGiB/);
+    expect(tooLong).toThrow(/cfs:runnerTimeoutSeconds/);
+  });
+
+  it('accepts only https and ssh clone URL schemes', () => {
+    // Act
+    const parsing = () => parseStackSettings({ cloneUrlSchemes: 'https,file' });
+    // Assert
+    expect(parsing).toThrow(/cfs:cloneUrlSchemes/);
+  });
+});
