@@ -1,4 +1,5 @@
 import { table } from './output.ts';
+import { elapsed } from './progress/session-steps.ts';
 
 /**
  * The human-readable default output of `cfs sessions` and `cfs configurations`: a summary of
@@ -46,7 +47,8 @@ export function sessionSummary(value: unknown): string {
     lines.push('  steps');
     for (const step of status.steps) {
       const where = [step.image_id && `image ${step.image_id}`, step.layer && `layer ${step.layer}`].filter(Boolean).join(', ');
-      lines.push(`    ${step.name}  ${step.state}  ${or(step.start_time, '')}${step.end_time ? ` -> ${step.end_time}` : ''}${where ? `  (${where})` : ''}`);
+      const took = step.end_time ? elapsed(step.start_time, step.end_time, new Date()) : '';
+      lines.push(`    ${step.name}  ${step.state}  ${or(step.start_time, '')}${step.end_time ? ` -> ${step.end_time}` : ''}${where ? `  (${where})` : ''}${took ? `  took ${took}` : ''}`);
     }
   }
   if (status.failure) {
@@ -54,6 +56,11 @@ export function sessionSummary(value: unknown): string {
     lines.push(`  failure        ${status.failure.step}: ${status.failure.reason}${where ? ` (${where})` : ''}`);
   }
   if (status.message) lines.push(`  message        ${status.message}`);
+  if (status.debug) {
+    const held = status.debug.released_at ? `released at ${status.debug.released_at}` : `held until ${status.debug.until} (cfs sessions debug ${s.name})`;
+    lines.push(`  debug hold     ${status.debug.workspace}: ${held}`);
+  }
+  if (s.logs) lines.push(`  logs           ${s.logs} (cfs sessions logs ${s.name})`);
   if (status.artifacts?.length) {
     lines.push('  artifacts');
     for (const a of status.artifacts) lines.push(`    ${a.image_id} -> ${a.result_id} (${a.type})`);

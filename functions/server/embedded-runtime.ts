@@ -138,6 +138,7 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     clock: systemClock,
     settings: readSettings,
     workDir: resolve(dataDir, 'work'),
+    storeDir: artifacts.root,
     busySessions: () => engine.busySessions(),
     intervalMs: options.retentionSweepMs,
   });

@@ -19,6 +19,8 @@ export interface RetentionSweeperOptions {
   settings: () => Promise<Pick<WorkflowSettings, 'sessionTtlSeconds'>>;
   /** The engine's work directory: `workspaces/<session>` and `runner-logs/<session>.runner.log`. */
   workDir: string;
+  /** The filesystem store's directory, whose emptied `sessions/<name>/` directories are pruned too. */
+  storeDir?: string;
   /** Sessions the engine is working for right now (their workspaces are never touched). */
   busySessions: () => Set<string>;
   intervalMs?: number;
@@ -79,6 +81,7 @@ export class RetentionSweeper {
     const { sessions, artifacts, clock } = this.options;
     const ttl = (await this.options.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
     const expired = await sweepExpiredSessions({ sessions, artifacts }, clock.now(), ttl);
+    if (this.options.storeDir) for (const name of expired) await pruneEmptyDirs(join(this.options.storeDir, 'sessions', name));
     return { sessions: expired, workspaces: await this.sweepWorkspaces(), runnerLogs: await this.sweepRunnerLogs() };
   }
 
@@ -121,4 +124,11 @@ export class RetentionSweeper {
     }
     return removed;
   }
+}
+
+/** Removes `dir` and the directories under it that hold no file (a file anywhere keeps its directories). */
+async function pruneEmptyDirs(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) if (entry.isDirectory()) await pruneEmptyDirs(join(dir, entry.name));
+  await rmdir(dir).catch(() => undefined);
 }

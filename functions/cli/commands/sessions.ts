@@ -5,8 +5,11 @@ import { ApiClient, cfsBase } from '../api-client.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 import { outputOptions, parseBoolean, parseKeyValueList, printResult, withOutputOptions } from '../output.ts';
 import { sessionSummary } from '../summaries.ts';
+import { addDebugCommands } from './session-debug.ts';
 import { addSessionDeleteAll, addSessionList } from './session-listing.ts';
+import { addLogsCommand } from './session-logs.ts';
 import { sessionPlanCommand } from './session-plan.ts';
+import { addWaitCommand, waitForSession } from './session-wait.ts';
 
 /** Options of `cfs sessions create` that take two values each (as cray's click `nargs=2`). */
 const PAIR_OPTIONS = {
@@ -99,12 +102,14 @@ export function sessionsCommand(io: CliIo = processIo): Command {
       .option('--image-map <source-and-name...>', 'SOURCE_ID RESULT_NAME: name the image made from SOURCE_ID (repeatable)')
       .addOption(new Option('--target-image-map <source-and-name...>', 'the same as --image-map (the cray CLI spelling)'))
       .option('--tags <pairs...>', 'key=value[,key=value...] tags')
-      .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer'),
+      .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer')
+      .option('--wait', 'then follow the session until it ends, showing each step live; exit code 0 only when it succeeded'),
   ).action(async (_options, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
     const body = createBody(command);
     const api = new ApiClient(io);
     const { body: created } = await api.request('POST', `${cfsBase(apiVersion)}/sessions`, { body: apiVersion === '2' ? v3InputToV2Input(body as never) : body });
+    if (command.opts<{ wait?: boolean }>().wait) return void (await waitForSession(io, String(body.name), { format }));
     await printResult(io, format, created, sessionSummary);
   });
 
@@ -129,5 +134,8 @@ export function sessionsCommand(io: CliIo = processIo): Command {
   addSessionDeleteAll(sessions, io);
 
   sessions.addCommand(sessionPlanCommand(io));
+  addWaitCommand(sessions, io);
+  addLogsCommand(sessions, io);
+  addDebugCommands(sessions, io);
   return sessions;
 }

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { ApiClient, cfsBase } from '../api-client.ts';
+import { CliError, processIo, type CliIo } from '../io.ts';
+
+interface LogChunk {
+  text: string;
+  cursor: string;
+  complete: boolean;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Prints a session's Ansible logs (every layer in order, or `--layer N`); with `--follow`
+ * keeps polling with the cursor the API returned until the session (or the layer) has ended.
+ * Each poll is a short request, so it works through any proxy or API Gateway.
+ */
+export async function printSessionLogs(io: CliIo, name: string, options: { follow: boolean; layer?: string; pollMs?: number }): Promise<void> {
+  if (options.layer !== undefined && !/^\d+$/.test(options.layer)) throw new CliError(`--layer takes a layer index (0, 1, ...), not '${options.layer}'`);
+  const api = new ApiClient(io);
+  let cursor: string | undefined;
+  for (;;) {
+    const { body } = await api.request<LogChunk>('GET', `${cfsBase('3')}/sessions/${encodeURIComponent(name)}/logs`, {
+      query: { cursor, layer: options.layer, max_bytes: String(256 * 1024) },
+    });
+    const chunk = body!;
+    // The API hands out whole lines while a layer runs; the line writer adds the last newline back.
+    if (chunk.text) io.out(chunk.text.endsWith('\n') ? chunk.text.slice(0, -1) : chunk.text);
+    cursor = chunk.cursor;
+    if (!options.follow || chunk.complete) return;
+    // A full chunk means more is waiting: ask again at once.
+    if (Buffer.byteLength(chunk.text) < 256 * 1024) await sleep(options.pollMs ?? 1000);
+  }
+}
+
+/** `cfs sessions logs NAME [--follow] [--layer N]`. */
+export function addLogsCommand(sessions: Command, io: CliIo = processIo): void {
+  sessions
+    .command('logs')
+    .description("print a session's Ansible logs (every layer in order); --follow keeps printing until the session ends")
+    .argument('<name>', 'session name')
+    .option('-f, --follow', 'keep polling for new output until the session (or the layer) has ended')
+    .option('--layer <index>', 'only this layer (0-based, in the order the session runs them)')
+    .action(async (name: string, options: { follow?: boolean; layer?: string }) => {
+      await printSessionLogs(io, name, { follow: Boolean(options.follow), layer: options.layer });
+    });
+}

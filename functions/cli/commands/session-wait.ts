@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import { ApiClient, cfsBase } from '../api-client.ts';
+import { CliError, processIo, type CliIo } from '../io.ts';
+import { outputOptions, printResult, withOutputOptions, type OutputFormat } from '../output.ts';
+import { PlainRenderer, TerminalRenderer, type ProgressRenderer } from '../progress/renderers.ts';
+import { outcomeLine, type SessionView } from '../progress/session-steps.ts';
+import { terminalFor } from '../progress/terminal.ts';
+
+export interface WaitOptions {
+  format: OutputFormat;
+  /** Give up after this many seconds (exit 1); none by default. */
+  timeoutSeconds?: number;
+  pollMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `--timeout` as whole seconds. */
+export function parseTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new CliError(`--timeout takes a whole number of seconds, not '${text}'`);
+  return Number(text);
+}
+
+/**
+ * Follows a session until it is complete, showing its steps live in the human format (redrawn
+ * with spinners on a terminal, one plain line per step change otherwise), then prints how it
+ * ended (the session itself in json or yaml). Resolves only when the session succeeded; a
+ * failed session (or the timeout) is a CliError, so the exit code is 0 only on success.
+ */
+export async function waitForSession(io: CliIo, name: string, options: WaitOptions): Promise<SessionView> {
+  const api = new ApiClient(io);
+  const terminal = terminalFor(io);
+  const renderer: ProgressRenderer | undefined =
+    options.format !== 'human' ? undefined : terminal.isTTY ? new TerminalRenderer(terminal) : new PlainRenderer((line) => io.out(line));
+  const deadline = options.timeoutSeconds === undefined ? undefined : Date.now() + options.timeoutSeconds * 1000;
+  const spinner = terminal.isTTY && renderer ? setInterval(() => renderer.tick(new Date()), 100) : undefined;
+  // Ctrl-C must not leave the terminal without its cursor.
+  const interrupted = () => {
+    terminal.write('\x1b[?25h\n');
+    process.exit(130);
+  };
+  if (spinner && io === processIo) process.once('SIGINT', interrupted);
+  let session: SessionView = { name };
+  try {
+    for (;;) {
+      const { body } = await api.request<SessionView>('GET', `${cfsBase('3')}/sessions/${encodeURIComponent(name)}`);
+      session = body!;
+      renderer?.update(session, new Date());
+      if (session.status?.session?.status === 'complete') break;
+      if (deadline !== undefined && Date.now() > deadline) {
+        throw new CliError(`session ${name} did not complete within ${options.timeoutSeconds}s (it is ${session.status?.session?.status ?? 'unknown'}; it goes on running)`);
+      }
+      await sleep(options.pollMs ?? 500);
+    }
+  } finally {
+    if (spinner) clearInterval(spinner);
+    process.off('SIGINT', interrupted);
+    renderer?.finish(new Date());
+  }
+  if (options.format !== 'human') await printResult(io, options.format, session, () => '');
+  if (session.status?.session?.succeeded !== 'true') throw new CliError(outcomeLine(session));
+  if (options.format === 'human') io.out(outcomeLine(session));
+  return session;
+}
+
+/** `cfs sessions wait NAME [--timeout SECONDS]`. */
+export function addWaitCommand(sessions: Command, io: CliIo = processIo): void {
+  withOutputOptions(
+    sessions
+      .command('wait')
+      .description('follow a session until it ends, showing each step live; exit code 0 only when it succeeded')
+      .argument('<name>', 'session name')
+      .option('--timeout <seconds>', 'give up after this many seconds (the session goes on)'),
+  ).action(async (name: string, options: { timeout?: string }, command: Command) => {
+    const { format } = outputOptions(command);
+    await waitForSession(io, name, { format, timeoutSeconds: parseTimeout(options.timeout) });
+  });
+}
