@@ -83,7 +83,7 @@ export function sessionListView(query) {
   const table = h(
     'table',
     { 'aria-describedby': 'sessions-updated' },
-    h('caption', { class: 'visually-hidden' }, 'Sessions, newest first'),
+    h('caption', { class: 'visually-hidden' }, 'Sessions on this page (pages go in name order), newest first'),
     h('thead', {}, h('tr', {}, ['Name', 'State', 'Configuration', 'Images', 'Started', 'Duration', 'Tags'].map((t) => h('th', { scope: 'col' }, t)))),
     tbody,
   );
