@@ -49,6 +49,7 @@ describe('the AWS composition root and the bundled step handlers', () => {
       [AWS_ENV.ARTIFACT_BUCKET]: BUCKET,
       [AWS_ENV.EVENT_BUS_NAME]: 'cfs-events',
       [AWS_ENV.IMAGE_POLL_INTERVAL_SECONDS]: '7',
+      [AWS_ENV.STATE_MACHINE_ARN]: 'arn:aws:states:eu-west-1:123456789012:stateMachine:cfs-test-sessions',
     };
     Object.assign(process.env, env);
     raw = new S3Client({ forcePathStyle: true });
@@ -127,6 +128,32 @@ describe('the AWS composition root and the bundled step handlers', () => {
     // Assert
     expect(deleted).toMatchObject({ name: 'SessionCancelledError' });
     expect(malformed).toMatchObject({ name: 'ValidationError', message: expect.stringContaining('StageImage: the state machine passed an input this step does not accept: image_id') });
+  });
+
+  it('serves the CFS and IMS routes from the bundled API handler behind an API Gateway proxy event', async () => {
+    // Arrange
+    const { handler } = (await import(pathToFileURL(lambdaBundlePath('api')).href)) as { handler: Handler };
+    const event = (path: string) => ({
+      resource: '/{proxy+}',
+      path,
+      httpMethod: 'GET',
+      headers: { Accept: 'application/json' },
+      multiValueHeaders: { Accept: ['application/json'] },
+      queryStringParameters: null,
+      multiValueQueryStringParameters: null,
+      pathParameters: { proxy: path.slice(1) },
+      requestContext: { stage: 'v1', path: `/v1${path}`, httpMethod: 'GET', requestId: 'r-1', identity: { sourceIp: '192.0.2.1' } },
+      body: null,
+      isBase64Encoded: false,
+    });
+    // Act
+    const sessions = (await handler(event('/apis/cfs/v3/sessions'))) as { statusCode: number; body: string };
+    const image = (await handler(event(`/apis/ims/v3/images/${IMAGE}`))) as { statusCode: number; body: string };
+    // Assert
+    expect(sessions.statusCode).toBe(200);
+    expect((JSON.parse(sessions.body) as { sessions: { name: string }[] }).sessions.map((s) => s.name)).toContain('bundled');
+    expect(image.statusCode).toBe(200);
+    expect(JSON.parse(image.body)).toMatchObject({ id: IMAGE, name: 'base', link: { path: `s3://boot-images/${IMAGE}/manifest.json` } });
   });
 
   it('records the task token in the bundled WaitForImages handler and finds the wait in the table', async () => {
