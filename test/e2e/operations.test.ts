@@ -191,6 +191,30 @@ describe('operating sessions on the embedded runtime', () => {
     expect(runtime.engine.holdArmed('released')).toBe(false);
   });
 
+  it('never shows clone URL credentials in status, logs, events or the runner log', async () => {
+    // Arrange: a layer whose repository (with a password in its URL) cannot be reached.
+    const events: string[] = [];
+    runtime.bus.subscribe('Session Completed', (event) => void events.push(JSON.stringify(event)));
+    const put = await api('PUT', '/apis/cfs/v3/configurations/secret', {
+      layers: [{ name: 'secret', clone_url: 'https://deploy:s3cret-token@127.0.0.1:9/site.git', commit: 'a'.repeat(40), playbook: 'site.yml' }],
+    });
+    expect(put.status).toBe(200);
+    // Act
+    await createSession('secret', 'secret');
+    const failed = await complete('secret');
+    await runtime.engine.idle();
+    const v3 = JSON.stringify((await api('GET', '/apis/cfs/v3/sessions/secret')).body);
+    const v2 = JSON.stringify((await api('GET', '/apis/cfs/v2/sessions/secret')).body);
+    const logs = JSON.stringify((await api('GET', '/apis/cfs/v3/sessions/secret/logs')).body);
+    const outcome = readFileSync(join(dataDir, 'artifacts', 'sessions', 'secret', 'runner-outcome.json'), 'utf8');
+    const runnerLog = readFileSync(join(dataDir, 'work', 'runner-logs', 'secret.runner.log'), 'utf8');
+    // Assert
+    expect(failed.status.failure).toMatchObject({ step: 'ansible', layer: 'secret' });
+    expect(failed.status.failure?.reason).toContain('https://127.0.0.1:9/site.git');
+    expect(events.length).toBeGreaterThan(0);
+    for (const text of [v3, v2, logs, outcome, runnerLog, ...events]) expect(text).not.toContain('s3cret-token');
+  });
+
   it('removes an expired session with its logs, keeps its result image, and sweeps a workspace no live session owns', async () => {
     // Arrange: `follow` completed; say it completed 8 days ago. An orphaned workspace with a marker.
     const follow = await session('follow');

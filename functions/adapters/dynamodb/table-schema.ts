@@ -19,7 +19,13 @@
  *
  * Access patterns served now: get by key; conditional create (`attribute_not_exists(pk)`, so a
  * duplicate is refused even when two creates race); list one kind ordered by name (Query on
- * GSI1). Planned: the TTL attribute `expires_at` for retention.
+ * GSI1). Retention: a session item gets the TTL attribute `expires_at` (epoch seconds) when the
+ * session completes, `session_ttl` after completion (never before a debug hold ends), so
+ * DynamoDB's TTL removes it in AWS (within a day or two of expiry, as TTL runs; TTL does not
+ * reach the session's tag items or its `sessions/<name>/` objects in S3). dynalite has no TTL
+ * process: the embedded retention sweep (adapters/local/retention-sweeper.ts) removes expired
+ * sessions, their `sessions/<name>/` objects and orphaned workspaces, applying `session_ttl`
+ * as it stands.
  *
  * An automation's `doc` holds its spec, the inputs of its last build and its history (the
  * newest 50 runs and skips, identical consecutive skips folded into one), so one read shows it

@@ -1,0 +1,71 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalWorkflowEngine } from '../../functions/adapters/local/local-workflow-engine.ts';
+import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { WORKSPACE_MARKER } from '../../functions/runner/workspace.ts';
+import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { pendingSession } from '../helpers/session-fixtures.ts';
+
+const A = '11111111-1111-4111-8111-111111111111';
+
+describe('debug holds across an engine restart', () => {
+  let ports: FakeStepPorts;
+  let workDir: string;
+  let engine: LocalWorkflowEngine;
+
+  beforeEach(() => {
+    ports = fakeStepPorts();
+    workDir = mkdtempSync(join(tmpdir(), 'cfs-engine-holds-'));
+    engine = new LocalWorkflowEngine({ ports, storeDir: join(workDir, 'store'), workDir, maxConcurrentRuns: 1, events: { subscribe: () => undefined } });
+  });
+  afterEach(async () => {
+    await engine.close();
+    ports.dispose();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  /** A failed session holding a (marked) workspace until `until`. */
+  async function heldSession(name: string, until: string): Promise<string> {
+    const workspace = join(workDir, 'workspaces', name);
+    mkdirSync(join(workspace, 'images', A), { recursive: true });
+    writeFileSync(join(workspace, WORKSPACE_MARKER), '');
+    const session: SessionRecord = pendingSession(name, { Compute: [A] }, { debug_on_failure: true });
+    session.status.session = { status: 'complete', succeeded: 'false', start_time: '2026-11-26T09:00:00Z', completion_time: '2026-11-26T09:30:00Z' };
+    session.status.debug = { until, workspace, inventory: join(workspace, 'inventory.yaml'), images: [], layers: [] };
+    await ports.sessionTable.create(session);
+    return workspace;
+  }
+
+  it('releases a hold that ended while the server was down and re-arms one that has not', async () => {
+    // Arrange: the clock says 10:00.
+    const expired = await heldSession('expired', '2026-11-26T09:59:00Z');
+    const current = await heldSession('current', '2026-11-26T11:00:00Z');
+    // Act
+    await engine.recover(async () => undefined);
+    await engine.idle();
+    // Assert
+    expect((await ports.sessions.get('expired'))?.status.debug?.released_at).toBe('2026-11-26T10:00:00.000Z');
+    expect(existsSync(expired)).toBe(false);
+    expect((await ports.sessions.get('current'))?.status.debug?.released_at).toBeUndefined();
+    expect(existsSync(current)).toBe(true);
+    expect(engine.holdArmed('current')).toBe(true);
+  });
+
+  it('releases a hold on demand, and leaves holds recorded (not released) when it closes', async () => {
+    // Arrange
+    const released = await heldSession('released', '2026-11-26T11:00:00Z');
+    const kept = await heldSession('kept', '2026-11-26T11:00:00Z');
+    await engine.recover(async () => undefined);
+    // Act
+    await engine.releaseHold('released');
+    await engine.close();
+    // Assert
+    expect(existsSync(released)).toBe(false);
+    expect((await ports.sessions.get('released'))?.status.debug?.released_at).toBeDefined();
+    expect(existsSync(kept)).toBe(true);
+    expect(engine.holdArmed('kept')).toBe(false);
+    expect((await ports.sessions.get('kept'))?.status.debug?.released_at).toBeUndefined();
+  });
+});
