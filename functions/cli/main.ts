@@ -33,6 +33,11 @@ function applyToAll(command: Command, io: CliIo): void {
   for (const sub of command.commands) applyToAll(sub, io);
 }
 
+/** Control characters in a message (a name echoed back with a newline in it) are escaped, so an error stays one line. */
+function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
 /**
  * Runs the program on `argv` (user arguments, without node and the script) and returns the exit
  * code. The one central error handler: an API error prints `Error: <title>: <detail>` (as
@@ -46,14 +51,14 @@ export async function runCli(argv: string[], io: CliIo = processIo, program: Com
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     if (error instanceof ApiError) {
-      io.err(`Error: ${error.message}`);
+      io.err(`Error: ${oneLine(error.message)}`);
       return 2;
     }
     if (error instanceof CliError) {
-      io.err(`Error: ${error.message}`);
+      io.err(`Error: ${oneLine(error.message)}`);
       return error.exitCode;
     }
-    io.err(`Error: ${(error as Error).message ?? String(error)}`);
+    io.err(`Error: ${oneLine((error as Error).message ?? String(error))}`);
     return 1;
   }
 }
