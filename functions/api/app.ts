@@ -12,12 +12,22 @@ import { dashboardRoutes } from './routes/dashboard.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { imsImageRoutes } from './routes/ims-images.ts';
 
+/** Longest path segment (URL-encoded) the API looks up: far above any name or id, below DynamoDB's 2048-byte key limit. */
+export const MAX_PATH_SEGMENT = 1024;
+
 /**
  * The HTTP API: one web-standard app served by Node on 127.0.0.1 (embedded) and by the API
  * Lambda behind API Gateway (AWS). Every error leaves as problem+json.
  */
 export function createApp(ports: AppPorts): Hono {
   const app = new Hono();
+
+  // No name or id is this long; refused here, before a store is asked for a key DynamoDB rejects with an error.
+  app.use('*', async (c, next) => {
+    const segment = new URL(c.req.url).pathname.split('/').find((s) => s.length > MAX_PATH_SEGMENT);
+    if (segment !== undefined) return problem(c, 400, `a path segment is ${segment.length} characters; names and ids are at most ${MAX_PATH_SEGMENT}`, { field: 'path' });
+    return next();
+  });
 
   // Route modules are mounted here, one per resource family.
   // Before the session routes: it serves POST /v3/sessions/plan, which their /v3/sessions/{name} 405 would take.
