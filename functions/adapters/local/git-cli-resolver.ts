@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { GitError } from '../../core/errors.ts';
+import { redactCloneUrl, redactUrlsInText } from '../../core/workflow/redact.ts';
 import { assertAllowedCloneUrl, DEFAULT_CLONE_URL_SCHEMES, type CloneUrlPolicy } from '../../core/configurations/clone-url.ts';
 import type { GitResolver } from '../../ports/git-resolver.ts';
 
@@ -42,14 +43,16 @@ export class GitCliResolver implements GitResolver, CloneUrlPolicy {
     this.assertAllowedCloneUrl(cloneUrl);
     if (!BRANCH_PATTERN.test(branch)) throw new GitError(`'${branch}' is not a valid branch name`);
     const ref = `refs/heads/${branch}`;
-    const stdout = await this.git(['ls-remote', '--', cloneUrl, ref], `cannot read branch '${branch}' of ${cloneUrl}`);
+    // Errors name the repository without its user:password, as status and logs do.
+    const shown = redactCloneUrl(cloneUrl);
+    const stdout = await this.git(['ls-remote', '--', cloneUrl, ref], `cannot read branch '${branch}' of ${shown}`);
     for (const line of stdout.split('\n')) {
       const [sha, name] = line.split('\t');
       if (name !== ref || !sha) continue;
-      if (!/^[a-f0-9]{40}$/.test(sha)) throw new GitError(`branch '${branch}' of ${cloneUrl} resolved to '${sha}', not a SHA-1 commit id`);
+      if (!/^[a-f0-9]{40}$/.test(sha)) throw new GitError(`branch '${branch}' of ${shown} resolved to '${sha}', not a SHA-1 commit id`);
       return sha;
     }
-    throw new GitError(`branch '${branch}' does not exist in ${cloneUrl}`);
+    throw new GitError(`branch '${branch}' does not exist in ${shown}`);
   }
 
   private git(args: string[], context: string): Promise<string> {
@@ -84,7 +87,7 @@ export class GitCliResolver implements GitResolver, CloneUrlPolicy {
         clearTimeout(timer);
         if (timedOut) return reject(new GitError(`${context}: git gave no answer within ${this.timeoutMs / 1000} s`));
         if (code === 0) return resolve(stdout);
-        reject(new GitError(`${context}: ${lastLine(stderr) || `git exited with code ${code}`}`));
+        reject(new GitError(`${context}: ${redactUrlsInText(lastLine(stderr)) || `git exited with code ${code}`}`));
       });
     });
   }
