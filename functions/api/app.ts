@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { AppPorts } from '../ports/index.ts';
+import { bearerTokenAuth } from './auth.ts';
 import { HttpProblem } from './http-problem.ts';
 import { OPENAPI_PATH, openApiDocument } from './openapi.ts';
 import { problem, statusForError } from './problem.ts';
@@ -15,12 +16,18 @@ import { imsImageRoutes } from './routes/ims-images.ts';
 /** Longest path segment (URL-encoded) the API looks up: far above any name or id, below DynamoDB's 2048-byte key limit. */
 export const MAX_PATH_SEGMENT = 1024;
 
+/** How the app is served: the embedded server off loopback requires a bearer token (AWS uses IAM at the gateway instead). */
+export interface AppOptions {
+  apiToken?: string;
+}
+
 /**
  * The HTTP API: one web-standard app served by Node on 127.0.0.1 (embedded) and by the API
  * Lambda behind API Gateway (AWS). Every error leaves as problem+json.
  */
-export function createApp(ports: AppPorts): Hono {
+export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   const app = new Hono();
+  if (options.apiToken !== undefined) app.use('*', bearerTokenAuth(options.apiToken));
 
   // No name or id is this long; refused here, before a store is asked for a key DynamoDB rejects with an error.
   app.use('*', async (c, next) => {

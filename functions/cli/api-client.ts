@@ -1,3 +1,4 @@
+import { API_TOKEN_ENV } from '../api/auth.ts';
 import { signerFor, type RequestSigner } from './aws-signing.ts';
 import { CliError, type CliIo } from './io.ts';
 
@@ -31,10 +32,13 @@ export class ApiClient {
   readonly baseUrl: string;
   /** SigV4 for an API Gateway URL (the AWS deployment); undefined for a local server. */
   private readonly signer: (() => Promise<RequestSigner>) | undefined;
+  /** CFS_API_TOKEN: the bearer token a `cfs server` off loopback requires (as cray sends it). */
+  private readonly token: string | undefined;
 
   constructor(io: Pick<CliIo, 'env'>) {
     this.baseUrl = (io.env[API_URL_ENV] || DEFAULT_API_URL).replace(/\/+$/, '');
     this.signer = signerFor(this.baseUrl);
+    this.token = io.env[API_TOKEN_ENV] || undefined;
   }
 
   async request<T = unknown>(method: string, path: string, options: { body?: unknown; query?: Record<string, string | undefined> } = {}): Promise<ApiResponse<T>> {
@@ -45,6 +49,7 @@ export class ApiClient {
       init.body = JSON.stringify(options.body);
       init.headers = { ...init.headers, 'Content-Type': 'application/json' };
     }
+    if (this.token && !this.signer) init.headers = { ...init.headers, Authorization: `Bearer ${this.token}` };
     if (this.signer) {
       const sign = await this.signer();
       init.headers = await sign({ method, url, headers: init.headers as Record<string, string>, body: init.body as string | undefined });

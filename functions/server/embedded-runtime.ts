@@ -21,6 +21,7 @@ import { RUNNER_VERSION } from '../runner/runner-version.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
 import { createApp } from '../api/app.ts';
+import { API_TOKEN_ENV, isLoopbackHost } from '../api/auth.ts';
 import { ARTIFACT_ROUTE_PREFIX } from '../api/routes/artifacts.ts';
 import { systemClock } from '../ports/clock.ts';
 import type { AppPorts } from '../ports/index.ts';
@@ -30,7 +31,10 @@ export interface EmbeddedOptions {
   dataDir: string;
   /** 0 picks a free port. */
   port: number;
+  /** Default 127.0.0.1; any other than loopback requires `apiToken`. */
   host?: string;
+  /** Every request but signed artifact URLs must carry `Authorization: Bearer <apiToken>` (CFS_API_TOKEN). */
+  apiToken?: string;
   /** Clone URL schemes git may use (default https, ssh, file). */
   cloneUrlSchemes?: string[];
   /** Replaces ports (tests inject fakes, e.g. a workflow starter, until every adapter lands). */
@@ -116,8 +120,9 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   // Automations that build on new images (the engine's own subscription wakes waiting sessions).
   bus.subscribe('Image Registered', async (event) => void (await handleImageRegistered(trigger, event.detail)));
 
-  const app = createApp(ports);
   const host = options.host ?? '127.0.0.1';
+  if (!isLoopbackHost(host) && !options.apiToken) throw new Error(`refusing to listen on ${host} without an API token (${API_TOKEN_ENV}); only loopback may go without one`);
+  const app = createApp(ports, { apiToken: options.apiToken });
   // A port in use must fail the start (and release the database lock), not hang it.
   const server: ServerType = await new Promise<ServerType>((ready, fail) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: host }, () => ready(s));

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { API_TOKEN_ENV, isLoopbackHost } from '../../api/auth.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 
 function isAlive(pid: number): boolean {
@@ -64,11 +65,14 @@ function firstSignal(): Promise<NodeJS.Signals> {
 export function serverCommand(io: CliIo = processIo): Command {
   return new Command('server')
     .description('run the service on this machine: the API on 127.0.0.1, data under --data-dir')
-    .option('--port <port>', 'TCP port on 127.0.0.1 (0 picks a free one)', '8787')
+    .option('--port <port>', 'TCP port (0 picks a free one)', '8787')
+    .option('--host <host>', `address to listen on; other than loopback requires ${API_TOKEN_ENV}`, '127.0.0.1')
     .option('--data-dir <dir>', 'where sessions, configurations and images are kept', './.cfs')
-    .action(async (options: { port: string; dataDir: string }) => {
+    .action(async (options: { port: string; host: string; dataDir: string }) => {
       const port = Number(options.port);
       if (!/^\d+$/.test(options.port) || port > 65535) throw new CliError(`--port takes a port number from 0 to 65535, not '${options.port}'`);
+      const apiToken = io.env[API_TOKEN_ENV] || undefined;
+      if (!isLoopbackHost(options.host) && !apiToken) throw new CliError(`refusing to listen on ${options.host} without an API token: set ${API_TOKEN_ENV} (clients send it as a Bearer token)`);
       const dataDir = resolve(options.dataDir);
       const signal = firstSignal();
       const release = claimDataDir(dataDir);
@@ -77,9 +81,9 @@ export function serverCommand(io: CliIo = processIo): Command {
         const { startEmbeddedRuntime } = await import('../../server/embedded-runtime.ts');
         let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
         try {
-          runtime = await startEmbeddedRuntime({ dataDir, port });
+          runtime = await startEmbeddedRuntime({ dataDir, port, host: options.host, apiToken });
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on 127.0.0.1 is already in use; choose another with --port`);
+          if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on ${options.host} is already in use; choose another with --port`);
           throw error;
         }
         io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir})`);
