@@ -15,6 +15,8 @@ export const RUNNER_ENV = {
   ARTIFACT_STORE_DIR: 'ARTIFACT_STORE_DIR',
   /** An S3-protocol endpoint other than AWS's (optional; path-style addressing is then used). */
   ARTIFACT_S3_ENDPOINT: 'ARTIFACT_S3_ENDPOINT',
+  /** The one S3 bucket holding every key, with `boot-images/` and `sessions/` as prefixes (as the Lambdas use it). */
+  ARTIFACT_BUCKET: 'ARTIFACT_BUCKET',
   /** `namespace` (default) or `container` (the task's container is the sandbox: no unshare, no mounts). */
   RUNNER_SANDBOX: 'RUNNER_SANDBOX',
   /** `true` to copy each layer's Ansible output to stdout as well (CloudWatch can then follow it live). */
@@ -26,6 +28,7 @@ const settingsSchema = z.object({
   workspace: z.string().startsWith('/', `the workspace must be an absolute path (--workspace or ${RUNNER_ENV.RUNNER_WORKSPACE})`),
   storeDir: z.string().startsWith('/', 'the store directory must be an absolute path').optional(),
   s3Endpoint: z.string().url().optional(),
+  s3Bucket: z.string().min(3).optional(),
   sandbox: z.enum(['namespace', 'container']),
   echoLayerOutput: z.boolean(),
 });
@@ -56,6 +59,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
     workspace: values.workspace ?? env[RUNNER_ENV.RUNNER_WORKSPACE] ?? '',
     storeDir: values['store-dir'] ?? (env[RUNNER_ENV.ARTIFACT_STORE_DIR] || undefined),
     s3Endpoint: env[RUNNER_ENV.ARTIFACT_S3_ENDPOINT] || undefined,
+    s3Bucket: env[RUNNER_ENV.ARTIFACT_BUCKET] || undefined,
     sandbox: values.sandbox ?? (env[RUNNER_ENV.RUNNER_SANDBOX] || 'namespace'),
     echoLayerOutput: values['echo-layer-output'] ?? env[RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT] === 'true',
   };

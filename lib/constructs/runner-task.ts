@@ -6,7 +6,6 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
 import { RUNNER_ENV } from '../../functions/runner/settings.ts';
 import { ROOT_DIR } from '../bundles.ts';
 import { acknowledge } from '../nag.ts';
@@ -108,7 +107,7 @@ export class RunnerTask extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'runner' }),
       // Names and flags only, no secrets; the runner keeps AWS_*, ARTIFACT_* and RUNNER_* away from playbooks.
       environment: {
-        [AWS_ENV.ARTIFACT_BUCKET]: props.artifactBucketName,
+        [RUNNER_ENV.ARTIFACT_BUCKET]: props.artifactBucketName,
         AWS_REGION: Stack.of(this).region,
         [RUNNER_ENV.RUNNER_SANDBOX]: props.capacity === 'ec2' ? 'namespace' : 'container',
         [RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT]: 'true',

@@ -27,6 +27,7 @@ describe('runnerSettings', () => {
       [RUNNER_ENV.RUNNER_SANDBOX]: 'container',
       [RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT]: 'true',
       [RUNNER_ENV.ARTIFACT_S3_ENDPOINT]: 'http://127.0.0.1:9000',
+      [RUNNER_ENV.ARTIFACT_BUCKET]: 'cfs-artifacts-123',
     };
 
     // Act
@@ -37,6 +38,7 @@ describe('runnerSettings', () => {
       documentKey: 'sessions/s/run-document.json',
       workspace: '/scratch/ws',
       s3Endpoint: 'http://127.0.0.1:9000',
+      s3Bucket: 'cfs-artifacts-123',
       sandbox: 'container',
       echoLayerOutput: true,
     });
