@@ -71,7 +71,7 @@ beforeAll(async () => {
   const built = await cfsBin({ CFS_API_URL: runtime.url }, 'images', 'build-sample', '--name', 'tty-base', '--format', 'json');
   expect(built.code).toBe(0);
   imageId = (JSON.parse(built.out) as { id: string }).id;
-  await configuration('slowish', ['debug: { msg: before }', 'command: sleep 4', 'debug: { msg: after }']);
+  await configuration('slowish', ['debug: { msg: before }', 'command: sleep 2', 'debug: { msg: after }']);
 });
 
 afterAll(async () => {
