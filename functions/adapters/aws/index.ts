@@ -1,19 +1,25 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { optionDefaultsFrom, settingsReader } from '../../core/options/workflow-settings.ts';
+import { RUNNER_VERSION } from '../../runner/runner-version.ts';
 import { systemClock } from '../../ports/clock.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import type { StepPorts } from '../../steps/step-ports.ts';
 import type { WaitForImagesPorts } from '../../steps/wait-for-images.ts';
+import type { TriggerPorts } from '../../core/automations/trigger.ts';
+import { DynamoDbAutomationStore } from '../dynamodb/dynamodb-automation-store.ts';
 import { DynamoDbConfigurationStore } from '../dynamodb/dynamodb-configuration-store.ts';
 import { DynamoDbImageRegistry } from '../dynamodb/dynamodb-image-registry.ts';
 import { DynamoDbOptionsStore } from '../dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../dynamodb/dynamodb-session-store.ts';
 import { DynamoDbImageWaitStore } from './dynamodb-image-wait-store.ts';
 import { EventBridgeEventPublisher } from './eventbridge-event-publisher.ts';
+import { EventBridgeSchedulerSync } from './eventbridge-scheduler-sync.ts';
 import { HttpGitResolver } from './http-git-resolver.ts';
 import { S3ArtifactStore } from './s3-artifact-store.ts';
 import { parseAwsSettings, requireSetting, type AwsSettings } from './settings.ts';
@@ -31,8 +37,15 @@ export interface AwsRoot {
   stepPorts(): StepPorts;
   /** Ports of the wait-for-images step: table, bucket and the Step Functions client (to wake itself). */
   waitPorts(): WaitForImagesPorts;
-  /** Ports of the API: everything, including the workflow starter. */
+  /** Ports of the API: everything, including the workflow starter (and the schedule sync where the stack configures one). */
   appPorts(): AppPorts;
+  /** Ports of the trigger Lambda (Image Registered, schedules): the API's ports with the automations store required. */
+  triggerPorts(): TriggerPorts & AppPorts;
+  /** The waits store and the workflow starter (the trigger wakes waiting sessions). */
+  waits(): DynamoDbImageWaitStore;
+  starter(): SfnWorkflowStarter;
+  /** The ECS client and the runner cluster (the cancellation clean-up stops a stopped execution's task). */
+  runnerTasks(): { ecs: ECSClient; cluster: string };
 }
 
 /** Builds the root from an environment (tests pass their own; handlers use `awsRoot()`). */
@@ -70,6 +83,36 @@ export function createAwsRoot(env: Record<string, string | undefined>): AwsRoot 
     return new SfnWorkflowStarter(sfn(), arn, waits(), sessions());
   });
 
+  const automations = once(() => new DynamoDbAutomationStore(documents(), table()));
+  // Only the API keeps schedules in step (the stack gives it the group, target and role).
+  const schedules = once(() =>
+    settings.scheduleGroupName
+      ? new EventBridgeSchedulerSync(new SchedulerClient({}), {
+          groupName: settings.scheduleGroupName,
+          targetArn: requireSetting(settings, 'scheduleTargetArn'),
+          roleArn: requireSetting(settings, 'scheduleRoleArn'),
+          ...(settings.scheduleDeadLetterArn ? { deadLetterArn: settings.scheduleDeadLetterArn } : {}),
+        })
+      : undefined,
+  );
+  const appPorts = once((): AppPorts => {
+    requireSetting(settings, 'stateMachineArn');
+    const sync = schedules();
+    return {
+      sessions: sessions(),
+      configurations: new DynamoDbConfigurationStore(documents(), table()),
+      images: images(),
+      artifacts: artifacts(),
+      workflow: starter(),
+      events: events(),
+      git: new HttpGitResolver({ allowedSchemes: settings.workflow.allowedCloneSchemes }),
+      clock: systemClock,
+      options: options(),
+      automations: automations(),
+      ...(sync ? { automationSchedules: sync } : {}),
+    };
+  });
+
   return {
     settings,
     stepPorts: once(() => ({ sessions: sessions(), images: images(), artifacts: artifacts(), events: events(), clock: systemClock, settings: workflowSettings() })),
@@ -80,20 +123,11 @@ export function createAwsRoot(env: Record<string, string | undefined>): AwsRoot 
       waits: waits(),
       wake: (session: string) => starter().wake(session),
     })),
-    appPorts: once(() => {
-      requireSetting(settings, 'stateMachineArn');
-      return {
-        sessions: sessions(),
-        configurations: new DynamoDbConfigurationStore(documents(), table()),
-        images: images(),
-        artifacts: artifacts(),
-        workflow: starter(),
-        events: events(),
-        git: new HttpGitResolver({ allowedSchemes: settings.workflow.allowedCloneSchemes }),
-        clock: systemClock,
-        options: options(),
-      };
-    }),
+    appPorts: appPorts,
+    triggerPorts: once(() => ({ ...appPorts(), automations: automations(), runnerVersion: RUNNER_VERSION })),
+    waits,
+    starter,
+    runnerTasks: once(() => ({ ecs: new ECSClient({}), cluster: requireSetting(settings, 'runnerCluster') })),
   };
 }
 

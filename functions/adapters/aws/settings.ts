@@ -24,6 +24,16 @@ export const AWS_ENV = {
   /** `source` (keep the source image's compressor) or a mksquashfs compressor name. */
   SQUASHFS_COMPRESSOR: 'CFS_SQUASHFS_COMPRESSOR',
   SQUASHFS_LEVEL: 'CFS_SQUASHFS_LEVEL',
+  /** The product's EventBridge Scheduler group: one schedule per automation (the API keeps them in step). */
+  SCHEDULE_GROUP_NAME: 'CFS_SCHEDULE_GROUP_NAME',
+  /** What every automation schedule invokes: the trigger Lambda's ARN. */
+  SCHEDULE_TARGET_ARN: 'CFS_SCHEDULE_TARGET_ARN',
+  /** The role Scheduler assumes to invoke the trigger Lambda (the API passes it). */
+  SCHEDULE_ROLE_ARN: 'CFS_SCHEDULE_ROLE_ARN',
+  /** The queue a schedule's invocation goes to when its retries are spent. */
+  SCHEDULE_DEAD_LETTER_ARN: 'CFS_SCHEDULE_DEAD_LETTER_ARN',
+  /** The ECS cluster runner tasks run in (the cancellation clean-up stops a stopped execution's task). */
+  RUNNER_CLUSTER: 'CFS_RUNNER_CLUSTER',
 } as const;
 
 /** On AWS only https remotes are reachable without extra set-up (no ssh keys, no local paths). */
@@ -47,6 +57,11 @@ const settingsSchema = z.object({
   [AWS_ENV.RUNNER_TIMEOUT_SECONDS]: seconds(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds),
   [AWS_ENV.SQUASHFS_COMPRESSOR]: z.enum(['source', 'gzip', 'xz', 'lzo', 'lz4', 'zstd']).default(DEFAULT_WORKFLOW_SETTINGS.squashfs.compressor),
   [AWS_ENV.SQUASHFS_LEVEL]: z.coerce.number().int().min(1).max(22).optional(),
+  [AWS_ENV.SCHEDULE_GROUP_NAME]: optionalText,
+  [AWS_ENV.SCHEDULE_TARGET_ARN]: optionalText,
+  [AWS_ENV.SCHEDULE_ROLE_ARN]: optionalText,
+  [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: optionalText,
+  [AWS_ENV.RUNNER_CLUSTER]: optionalText,
 });
 
 /** What the AWS composition root knows after reading the environment once. */
@@ -55,6 +70,11 @@ export interface AwsSettings {
   artifactBucket?: string;
   eventBusName?: string;
   stateMachineArn?: string;
+  scheduleGroupName?: string;
+  scheduleTargetArn?: string;
+  scheduleRoleArn?: string;
+  scheduleDeadLetterArn?: string;
+  runnerCluster?: string;
   workflow: WorkflowSettings;
 }
 
@@ -81,6 +101,11 @@ export function parseAwsSettings(env: Record<string, string | undefined>): AwsSe
     artifactBucket: s[AWS_ENV.ARTIFACT_BUCKET],
     eventBusName: s[AWS_ENV.EVENT_BUS_NAME],
     stateMachineArn: s[AWS_ENV.STATE_MACHINE_ARN],
+    scheduleGroupName: s[AWS_ENV.SCHEDULE_GROUP_NAME],
+    scheduleTargetArn: s[AWS_ENV.SCHEDULE_TARGET_ARN],
+    scheduleRoleArn: s[AWS_ENV.SCHEDULE_ROLE_ARN],
+    scheduleDeadLetterArn: s[AWS_ENV.SCHEDULE_DEAD_LETTER_ARN],
+    runnerCluster: s[AWS_ENV.RUNNER_CLUSTER],
     workflow: {
       imageWaitTimeoutSeconds: s[AWS_ENV.IMAGE_WAIT_TIMEOUT_SECONDS],
       imagePollIntervalSeconds: s[AWS_ENV.IMAGE_POLL_INTERVAL_SECONDS],
@@ -91,11 +116,15 @@ export function parseAwsSettings(env: Record<string, string | undefined>): AwsSe
   };
 }
 
-const SETTING_ENV: Record<'tableName' | 'artifactBucket' | 'eventBusName' | 'stateMachineArn', string> = {
+const SETTING_ENV: Record<'tableName' | 'artifactBucket' | 'eventBusName' | 'stateMachineArn' | 'scheduleGroupName' | 'scheduleTargetArn' | 'scheduleRoleArn' | 'runnerCluster', string> = {
   tableName: AWS_ENV.TABLE_NAME,
   artifactBucket: AWS_ENV.ARTIFACT_BUCKET,
   eventBusName: AWS_ENV.EVENT_BUS_NAME,
   stateMachineArn: AWS_ENV.STATE_MACHINE_ARN,
+  scheduleGroupName: AWS_ENV.SCHEDULE_GROUP_NAME,
+  scheduleTargetArn: AWS_ENV.SCHEDULE_TARGET_ARN,
+  scheduleRoleArn: AWS_ENV.SCHEDULE_ROLE_ARN,
+  runnerCluster: AWS_ENV.RUNNER_CLUSTER,
 };
 
 /** The value of a setting a port needs; fails loudly, naming the variable, when it is missing. */
