@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE } from '../core/model/image.ts';
+import { measuringStream } from '../adapters/shared/measuring-stream.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
 import { mountsUnder } from './mounts.ts';
@@ -85,20 +85,10 @@ export async function findBootFile(root: string, kind: 'kernel' | 'initrd', arch
  * at boot time).
  */
 export async function uploadStream(store: ArtifactStore, body: Readable, key: string, contentType: string): Promise<UploadedArtifact> {
-  const md5 = createHash('md5');
-  const sha256 = createHash('sha256');
-  let size = 0;
-  const measure = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      md5.update(chunk);
-      sha256.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  body.on('error', (error) => measure.destroy(error));
-  const stored = await store.put(key, body.pipe(measure), { contentType });
-  const measured = { key, size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+  const measure = measuringStream();
+  body.on('error', (error) => measure.stream.destroy(error));
+  const stored = await store.put(key, body.pipe(measure.stream), { contentType });
+  const measured = { key, ...measure.result() };
   if (stored.size !== measured.size || stored.sha256 !== measured.sha256 || stored.md5 !== measured.md5) {
     throw new RunnerFailure('packaging', `the store recorded ${key} as ${stored.size} bytes sha256 ${stored.sha256}, the runner sent ${measured.size} bytes sha256 ${measured.sha256}`);
   }

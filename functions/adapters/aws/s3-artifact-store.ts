@@ -8,11 +8,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, TransientError, ValidationError } from '../../core/errors.ts';
 import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
+import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 
 export interface S3ArtifactStoreOptions {
   /** Bytes per multipart part (S3's minimum is 5 MiB); memory use is about partSize x queueSize. */
@@ -88,18 +88,8 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async put(key: string, body: Readable | Buffer | string, options: { contentType?: string } = {}): Promise<StoredObject> {
     const target = this.locate(key);
-    const md5 = createHash('md5');
-    const sha256 = createHash('sha256');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        md5.update(chunk);
-        sha256.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+    const measure = measuringStream();
+    const source = toReadable(body);
     const measured = new PassThrough({ highWaterMark: 1 << 20 });
     const upload = new Upload({
       client: this.client,
@@ -111,7 +101,7 @@ export class S3ArtifactStore implements ArtifactStore {
     // A failing source destroys `measured` with its error, which fails the upload and aborts the
     // multipart upload before done() settles; a failing upload stops reading the source.
     let sourceError: unknown;
-    const feeding = pipeline(source, measure, measured).catch((error: unknown) => {
+    const feeding = pipeline(source, measure.stream, measured).catch((error: unknown) => {
       sourceError = error;
       throw error;
     });
@@ -123,8 +113,8 @@ export class S3ArtifactStore implements ArtifactStore {
       measured.destroy();
       translate(sourceError ?? error, `writing ${key}`);
     }
-    const md5Hex = md5.digest('hex');
-    return { key, size, md5: md5Hex, sha256: sha256.digest('hex'), etag: (result?.ETag ?? md5Hex).replace(/"/g, '') };
+    const { size, md5, sha256 } = measure.result();
+    return { key, size, md5, sha256, etag: (result?.ETag ?? md5).replace(/"/g, '') };
   }
 
   async get(key: string): Promise<Readable> {

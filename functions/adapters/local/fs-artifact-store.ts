@@ -1,11 +1,12 @@
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
+import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 
 // No segment starts with a dot: that rules out '.' and '..', and leaves `.etags` to the store.
 const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
@@ -93,28 +94,18 @@ export class FsArtifactStore implements ArtifactStore {
     const target = this.pathOf(key);
     await mkdir(dirname(target), { recursive: true });
     const temporary = `${target}.${randomUUID()}.partial`;
-    const md5 = createHash('md5');
-    const sha256 = createHash('sha256');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        md5.update(chunk);
-        sha256.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+    const measure = measuringStream();
+    const source = toReadable(body);
     try {
-      await pipeline(source, measure, createWriteStream(temporary, { highWaterMark: 1 << 20 }));
+      await pipeline(source, measure.stream, createWriteStream(temporary, { highWaterMark: 1 << 20 }));
       await rename(temporary, target);
     } catch (error) {
       await rm(temporary, { force: true });
       throw error;
     }
-    const md5Hex = md5.digest('hex');
-    await this.recordEtag(key, md5Hex);
-    return { key, size, md5: md5Hex, sha256: sha256.digest('hex'), etag: md5Hex };
+    const { size, md5, sha256 } = measure.result();
+    await this.recordEtag(key, md5);
+    return { key, size, md5, sha256, etag: md5 };
   }
 
   private etagPath(key: string): string {
