@@ -1,0 +1,153 @@
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDbImageWaitStore } from '../../functions/adapters/aws/dynamodb-image-wait-store.ts';
+import { EcsRunnerTasks } from '../../functions/adapters/aws/ecs-runner-tasks.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
+import type { StagedImage } from '../../functions/core/model/session.ts';
+import { sessionKeys } from '../../functions/core/workflow/session-keys.ts';
+import { cleanUpEndedExecution, type ExecutionEndedDeps } from '../../functions/handlers/execution-ended.ts';
+import { logger } from '../../functions/handlers/shared/step-handler.ts';
+import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
+
+const TABLE = 'cfs-ended-test';
+const CLUSTER = 'arn:aws:ecs:eu-west-1:123456789012:cluster/cfs-runner';
+const SOURCE = '11111111-1111-4111-8111-111111111111';
+const RESULT = '99999999-9999-4999-8999-999999999999';
+const SHA = 'c'.repeat(64);
+
+logger.setLogLevel('SILENT');
+
+const staged: StagedImage = {
+  image_id: SOURCE,
+  source_name: 'base',
+  arch: 'x86_64',
+  rootfs: { key: `boot-images/${SOURCE}/rootfs`, size: 1, sha256: SHA, md5: 'd'.repeat(32) },
+  result_name: 'base-custom',
+  result_id: RESULT,
+  upload_prefix: `boot-images/${RESULT}/`,
+};
+
+function statusChange(status: string, name: string, extra: Record<string, unknown> = {}) {
+  return {
+    source: 'aws.states',
+    'detail-type': 'Step Functions Execution Status Change',
+    detail: { executionArn: `arn:aws:states:eu-west-1:123456789012:execution:cfs-sessions:${name}`, name, status, input: null, ...extra },
+  };
+}
+
+/**
+ * The cancellation clean-up Lambda's work: the failure path for executions that skipped it.
+ * Session records and the artifact store in memory and on disk, image waits on dynalite, ECS mocked.
+ */
+describe('the execution-ended clean-up Lambda', () => {
+  let dynamo: LocalDynamo;
+  let waits: DynamoDbImageWaitStore;
+  let ports: FakeStepPorts;
+  let deps: ExecutionEndedDeps;
+  const ecs = mockClient(ECSClient);
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo({ tableName: TABLE });
+    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    waits = new DynamoDbImageWaitStore(dynamo.documents, TABLE);
+  });
+  afterAll(async () => {
+    process.env = saved;
+    ecs.restore();
+    await dynamo.close();
+  });
+  beforeEach(() => {
+    ecs.reset();
+    ports = fakeStepPorts();
+    deps = { steps: ports, runners: new EcsRunnerTasks(new ECSClient({}), CLUSTER), waits };
+    ecs.on(ListTasksCommand).resolvesOnce({ taskArns: ['task-1'], nextToken: 'page-2' }).resolves({ taskArns: ['task-2'] });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        { taskArn: 'task-1', overrides: { containerOverrides: [{ name: 'runner', environment: [{ name: 'SESSION_NAME', value: 'other' }] }] } },
+        { taskArn: 'task-2', overrides: { containerOverrides: [{ name: 'runner', environment: [{ name: 'SESSION_NAME', value: 's1' }] }] } },
+      ],
+    });
+    ecs.on(StopTaskCommand).resolves({});
+  });
+  afterEach(() => ports.dispose());
+
+  it('on ABORTED stops the session\'s runner task, records the failure, removes staged uploads, the run document and the image wait', async () => {
+    // Arrange
+    await registerImage(ports, SOURCE, 'base');
+    const running = pendingSession('s1', { Compute: [SOURCE] });
+    running.status.session.status = 'running';
+    running.status.plan = [staged];
+    await ports.sessionTable.create(running);
+    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'half an upload');
+    await ports.artifacts.put(sessionKeys.runDocument('s1'), '{}');
+    await waits.put({ session: 's1', token: 't', missing: [], recorded_at: '2026-11-26T10:00:00Z', expires_at: 2_000_000_000 });
+    // Act
+    const outcome = await cleanUpEndedExecution(deps, statusChange('ABORTED', 's1', { input: '{"session":"s1"}', cause: "session 's1' was cancelled" }));
+    // Assert
+    expect(outcome.stopped_tasks).toEqual(['task-2']);
+    expect(ecs.commandCalls(StopTaskCommand).map((c) => c.args[0].input)).toEqual([{ cluster: CLUSTER, task: 'task-2', reason: "the workflow was stopped: session 's1' was cancelled" }]);
+    const record = await ports.sessions.get('s1');
+    expect(record?.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
+    expect(record?.status.failure?.reason).toBe("the workflow was stopped: session 's1' was cancelled");
+    expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([]);
+    expect(await ports.artifacts.head(sessionKeys.runDocument('s1'))).toBeUndefined();
+    expect(await waits.get('s1')).toBeUndefined();
+  });
+
+  it('for a deleted session finds the staged uploads in the run document (execution named <name>_<ms>) and removes them', async () => {
+    // Arrange
+    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'half an upload');
+    const runDocument = {
+      session: 's1',
+      images: [{ image_id: SOURCE, source_name: 'base', arch: 'x86_64', rootfs: { key: `boot-images/${SOURCE}/rootfs`, size: 1, sha256: SHA }, result_name: 'base-custom', result_id: RESULT, upload_prefix: `boot-images/${RESULT}/` }],
+      inventory: { all: { children: {} } },
+      layers: [{ index: 0, name: 'site', clone_url: 'https://git.example/site.git', commit: 'a'.repeat(40), playbook: 'site.yml' }],
+      ansible: { limit: '', verbosity: 0, passthrough: [] },
+      squashfs: { compressor: 'source' },
+      allowed_schemes: ['https'],
+      outcome_key: sessionKeys.runnerOutcome('s1'),
+      logs_prefix: sessionKeys.logsPrefix('s1'),
+    };
+    await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(runDocument));
+    // Act
+    const outcome = await cleanUpEndedExecution(deps, statusChange('ABORTED', 's1_1764151200000'));
+    // Assert
+    expect(outcome).toMatchObject({ session: 's1', stopped_tasks: ['task-2'], recorded: 'the session was deleted; its staged uploads were removed' });
+    expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([]);
+    expect(await ports.artifacts.head(sessionKeys.runDocument('s1'))).toBeUndefined();
+  });
+
+  it('on TIMED_OUT records the time limit as the reason', async () => {
+    // Arrange
+    await ports.sessionTable.create({ ...pendingSession('s1', { Compute: [SOURCE] }) });
+    // Act
+    await cleanUpEndedExecution(deps, statusChange('TIMED_OUT', 's1'));
+    // Assert
+    expect((await ports.sessions.get('s1'))?.status.failure?.reason).toBe('the workflow exceeded its time limit and was stopped');
+  });
+
+  it('on FAILED after the failure path already ran keeps the recorded outcome and leaves a succeeded session\'s results alone', async () => {
+    // Arrange
+    const done = pendingSession('s1', { Compute: [SOURCE] });
+    done.status.session = { ...done.status.session, status: 'complete', succeeded: 'true' };
+    done.status.plan = [staged];
+    await ports.sessionTable.create(done);
+    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'the result');
+    // Act
+    const outcome = await cleanUpEndedExecution(deps, statusChange('FAILED', 's1', { error: 'States.Runtime', cause: 'Cleanup failed' }));
+    // Assert
+    expect(outcome.recorded).toBe('already complete (succeeded: true)');
+    expect((await ports.sessions.get('s1'))?.status.session.succeeded).toBe('true');
+    expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([`boot-images/${RESULT}/rootfs`]);
+  });
+
+  it('refuses an event of another kind with a ValidationError', async () => {
+    // Act
+    const invocation = cleanUpEndedExecution(deps, statusChange('SUCCEEDED', 's1'));
+    // Assert
+    await expect(invocation).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+});

@@ -1,0 +1,116 @@
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDbImageWaitStore } from '../../functions/adapters/aws/dynamodb-image-wait-store.ts';
+import { SfnWorkflowStarter } from '../../functions/adapters/aws/sfn-workflow-starter.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
+import { logger } from '../../functions/handlers/shared/step-handler.ts';
+import { runTrigger, type TriggerDeps } from '../../functions/handlers/trigger.ts';
+import { automationFakes, automationRecord, REPO, type AutomationFakes } from '../core/automation-fakes.ts';
+
+const TABLE = 'cfs-trigger-test';
+const MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:cfs-sessions';
+const A = 'a'.repeat(40);
+
+logger.setLogLevel('SILENT');
+
+/**
+ * The trigger Lambda's work: image waits on the table (dynalite), wakes through the real
+ * workflow starter with Step Functions mocked, the automations over the trigger's fakes.
+ */
+describe('the trigger Lambda', () => {
+  let dynamo: LocalDynamo;
+  let waits: DynamoDbImageWaitStore;
+  let fakes: AutomationFakes;
+  let deps: TriggerDeps;
+  const sfn = mockClient(SFNClient);
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo({ tableName: TABLE });
+    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    waits = new DynamoDbImageWaitStore(dynamo.documents, TABLE);
+  });
+  afterAll(async () => {
+    process.env = saved;
+    sfn.restore();
+    await dynamo.close();
+  });
+  beforeEach(async () => {
+    sfn.reset();
+    fakes = automationFakes();
+    fakes.git.branches.set(`${REPO}#main`, A);
+    await fakes.configurations.put({ name: 'compute-config', last_updated: '', layers: [{ name: 'site', clone_url: REPO, playbook: 'site.yml', commit: A, branch: 'main' }] });
+    await fakes.automations.create(automationRecord('compute'));
+    const starter = new SfnWorkflowStarter(new SFNClient({}), MACHINE, waits, fakes.sessions);
+    deps = { trigger: fakes, waits, wake: (session) => starter.wake(session) };
+  });
+  afterEach(async () => {
+    for (const w of await waits.list()) await waits.remove(w.session);
+    fakes.dispose();
+  });
+
+  const registered = (id: string) => ({ source: 'cfs.ims', 'detail-type': 'Image Registered', detail: { id, name: 'compute-base-1', arch: 'x86_64', metadata: {} } });
+  const wait = (session: string, missing: string[]) => ({ session, token: `token-${session}`, missing, recorded_at: '2026-11-26T10:00:00Z', expires_at: 2_000_000_000 });
+
+  it('on Image Registered wakes only the sessions waiting for that image and starts the matching automation', async () => {
+    // Arrange
+    const image = await fakes.addImage('compute-base-1');
+    await waits.put(wait('needs-it', [image.id, 'other-image']));
+    await waits.put(wait('needs-another', ['other-image']));
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    // Act
+    const outcome = await runTrigger(deps, registered(image.id));
+    // Assert
+    expect(outcome.woken).toEqual(['needs-it']);
+    expect(sfn.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toEqual(['token-needs-it']);
+    expect((await waits.list()).map((w) => w.session)).toEqual(['needs-another']);
+    expect(outcome.evaluation.results).toMatchObject([{ automation: 'compute', outcome: 'started' }]);
+    expect(fakes.workflow.started).toHaveLength(1);
+  });
+
+  it('a redelivered Image Registered event starts no second session and wakes nobody again', async () => {
+    // Arrange
+    const image = await fakes.addImage('compute-base-1');
+    await waits.put(wait('needs-it', [image.id]));
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    // Act
+    await runTrigger(deps, registered(image.id));
+    const again = await runTrigger(deps, registered(image.id));
+    // Assert
+    expect(again.woken).toEqual([]);
+    expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
+    expect(fakes.workflow.started).toHaveLength(1);
+    expect(await fakes.sessions.list()).toHaveLength(1);
+  });
+
+  it('still evaluates the automations when a wake fails, then fails the invocation so EventBridge retries it', async () => {
+    // Arrange
+    const image = await fakes.addImage('compute-base-1');
+    await waits.put(wait('needs-it', [image.id]));
+    sfn.on(SendTaskSuccessCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+    // Act
+    const invocation = runTrigger(deps, registered(image.id));
+    // Assert
+    await expect(invocation).rejects.toThrow(/could not wake needs-it/);
+    expect(fakes.workflow.started).toHaveLength(1);
+    expect((await waits.list()).map((w) => w.session)).toEqual(['needs-it']);
+  });
+
+  it("a schedule's input evaluates its one automation with the schedule trigger", async () => {
+    // Arrange
+    await fakes.addImage('compute-base-1');
+    // Act
+    const outcome = await runTrigger(deps, { automation: 'compute' });
+    // Assert
+    expect(outcome.evaluation.results).toMatchObject([{ automation: 'compute', trigger: 'schedule', outcome: 'started' }]);
+    expect((await fakes.automations.get('compute'))?.history?.[0]).toMatchObject({ trigger: 'schedule', outcome: 'started' });
+  });
+
+  it('refuses any other event with a ValidationError', async () => {
+    // Act
+    const invocation = runTrigger(deps, { source: 'cfs.sessions', 'detail-type': 'Session Completed', detail: {} });
+    // Assert
+    await expect(invocation).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+});
