@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +145,31 @@ describe('faults during a session', () => {
     // Assert
     const reason = await assertCleanFailure(session, before.images, before.files, source, before.sha);
     recordCase({ id: 'fault-runner-killed', area: 'faults', case: 'the runner process is SIGKILLed while Ansible runs', tried: 1, result: `complete, succeeded "false": "${reason.slice(0, 120)}"; no image registered, no workspace or upload left, source sha256 unchanged`, passed: true });
+  });
+
+  it('fails cleanly when the artifact store fails during the upload of the result', async () => {
+    // Arrange: while Ansible runs, a directory is put where the result's rootfs object must go,
+    // so the store's final rename fails (as root too), as a full or broken disk would.
+    const source = await sampleImage('fault-upload');
+    const before = { images: (await runtime.ports.images.list()).length, files: storedFiles(), sha: sha256(source.rootfsPath) };
+    await startSession('fault-upload', '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - command: sleep 4\n', source);
+    const prefix = await waitFor(async () => {
+      for (const file of storedFiles().filter((f) => !f.startsWith('boot-images/'))) {
+        const text = readFileSync(join(store.root, file), 'utf8');
+        const match = /"upload_prefix"\s*:\s*"([^"]+)"/.exec(text);
+        if (match) return match[1];
+      }
+      return undefined;
+    }, 60_000, 'the run document naming the upload prefix');
+    const blocker = store.pathOf(`${prefix}rootfs`);
+    mkdirSync(join(blocker, 'blocked'), { recursive: true });
+    // Act
+    const session = await finished('fault-upload');
+    // Assert (the blocking directory is this test's, not the product's; it holds no file)
+    const reason = await assertCleanFailure(session, before.images, before.files, source, before.sha);
+    expect(session.status.failure?.step).toBeDefined();
+    rmSync(blocker, { recursive: true, force: true });
+    recordCase({ id: 'fault-upload', area: 'faults', case: 'the artifact store fails while the result rootfs is uploaded (its target path made a directory mid-run)', tried: 1, result: `complete, succeeded "false" at step ${session.status.failure?.step}: "...${reason.slice(-100)}"; no image registered, no workspace or uploaded file left, source sha256 unchanged`, passed: true });
   });
 
   it('fails cleanly when the stored rootfs is corrupt or truncated behind the registry\'s back', async () => {
