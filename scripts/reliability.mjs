@@ -34,6 +34,10 @@ npm run test:reliability            # CFS_RELIABILITY_RUNS=N scales the generate
 Last run: ${new Date().toISOString()}, ${seconds} s on ${process.platform}/${process.arch}, Node ${process.version};
 the suite ${run.status === 0 ? 'passed' : `FAILED (exit ${run.status})`}. A case missing from the table did not finish.
 
+The server killed mid-session and restarted is covered by \`test/e2e/server-restart.test.ts\` (run by
+\`npm test\`): the session fails with "interrupted by a server restart", the orphaned runner is killed
+and its workspace removed.
+
 | Area | Case | Tried | Result |
 | --- | --- | ---: | --- |
 ${table}

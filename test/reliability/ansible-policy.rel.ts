@@ -1,0 +1,105 @@
+import fc from 'fast-check';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../functions/cli/main.ts';
+import type { CliIo } from '../../functions/cli/io.ts';
+import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { recordCase } from './results.ts';
+
+// Security (issue 11, item 4): Ansible changes only the staged roots. Requests that would widen
+// what Ansible reaches are refused; playbooks that try to reach the host change nothing there.
+
+const RUNS = Number(process.env.CFS_RELIABILITY_RUNS ?? 300);
+
+describe('what Ansible may reach', () => {
+  let parent: string;
+  let runtime: EmbeddedRuntime;
+  let repo: TempRepo;
+  let imageId: string;
+
+  const send = async (method: string, path: string, body: unknown) => {
+    const response = await fetch(`${runtime.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: response.status, body: (await response.json()) as { detail?: string; field?: string } };
+  };
+
+  beforeAll(async () => {
+    parent = mkdtempSync(join(tmpdir(), 'cfs-policy-'));
+    repo = makeTempRepo();
+    runtime = await startEmbeddedRuntime({ dataDir: join(parent, 'data'), port: 0, maxConcurrentRuns: 2 });
+    let out = '';
+    const io: CliIo = { out: (t) => void (out += t), err: () => undefined, env: { CFS_API_URL: runtime.url } };
+    expect(await runCli(['images', 'build-sample', '--name', 'policy-base', '--format', 'json'], io)).toBe(0);
+    imageId = (JSON.parse(out) as { id: string }).id;
+  });
+  afterAll(async () => {
+    await runtime.close();
+    repo.dispose();
+    rmSync(parent, { recursive: true, force: true });
+  });
+
+  it('refuses clone URLs outside the allowed schemes or starting with -, and passthrough that sets ansible_* variables', async () => {
+    // Arrange
+    const badUrl = fc.oneof(
+      fc.string({ minLength: 0, maxLength: 30 }).map((s) => `-${s}`),
+      fc.constantFrom('ext::sh -c touch% /tmp/pwned', 'fd::3', 'http://git.example/repo.git', 'ftp://git.example/r.git', 'git://git.example/r.git', '--upload-pack=touch /tmp/x', ''),
+      fc.tuple(fc.constantFrom('ext', 'fd', 'gopher', 'data', 'javascript'), fc.string({ maxLength: 20 })).map(([scheme, rest]) => `${scheme}::${rest}`),
+    );
+    const ansibleVar = fc.tuple(fc.constantFrom('ansible_connection', 'ansible_host', 'ansible_python_interpreter', 'ansible_chroot_exe', 'ANSIBLE_become'.toLowerCase()), fc.constantFrom('local', 'localhost', '/bin/sh')).map(([k, v]) => fc.constantFrom(`-e ${k}=${v}`, `--extra-vars ${k}=${v}`, `-e '{"${k}": "${v}"}'`, `--extra-vars=${k}=${v}`));
+    let tried = 0;
+
+    // Act / Assert
+    await fc.assert(fc.asyncProperty(badUrl, async (url) => {
+      tried += 1;
+      const res = await send('PUT', '/apis/cfs/v3/configurations/policy-url', { layers: [{ name: 'l', clone_url: url, commit: 'a'.repeat(40), playbook: 'site.yml' }] });
+      expect(res.status, url).toBe(400);
+      expect(`${res.body.field} ${res.body.detail}`, url).toContain('clone_url');
+    }), { numRuns: RUNS });
+    await send('PUT', '/apis/cfs/v3/configurations/policy', { layers: [{ name: 'l', clone_url: repo.url, commit: repo.commit('main', 'noop.yml', '- hosts: cfs_image\n  gather_facts: false\n  tasks: []\n'), playbook: 'noop.yml' }] });
+    await fc.assert(fc.asyncProperty(ansibleVar.chain((a) => a), async (passthrough) => {
+      tried += 1;
+      const res = await send('POST', '/apis/cfs/v3/sessions', { name: 'policy-pass', configuration_name: 'policy', ansible_passthrough: passthrough, target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] } });
+      expect(res.status, passthrough).toBe(400);
+      expect(`${res.body.field} ${res.body.detail}`, passthrough).toContain('ansible_passthrough');
+    }), { numRuns: Math.min(RUNS, 100) });
+    expect(await runtime.ports.sessions.get('policy-pass')).toBeUndefined();
+    recordCase({ id: 'security-refusals', area: 'security', case: 'clone URLs starting with - or outside https/ssh/file (ext::, fd::, http, git, ...), and ansible_passthrough setting ansible_* variables', tried, result: 'every one a 400 naming clone_url or ansible_passthrough; no session stored', passed: true });
+  });
+
+  it('keeps the host unchanged when playbooks target localhost, delegate to it, or write to absolute host paths', async () => {
+    // Arrange: each playbook tries to create a marker file on the host.
+    const marker = (n: string) => join(parent, `escaped-${n}`);
+    const playbooks: Record<string, string> = {
+      'to-localhost': `- hosts: localhost\n  gather_facts: false\n  tasks:\n    - file:\n        path: ${marker('localhost')}\n        state: touch\n`,
+      'delegate': `- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - file:\n        path: ${marker('delegate')}\n        state: touch\n      delegate_to: localhost\n`,
+      'command': `- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - shell: touch ${marker('command')} || true; cd /proc/1/root 2>/dev/null && touch .${marker('proc')} || true\n`,
+      'limit-all': `- hosts: all\n  gather_facts: false\n  tasks:\n    - file:\n        path: ${marker('limit')}\n        state: touch\n      delegate_to: 127.0.0.1\n`,
+    };
+    const outcomes: string[] = [];
+
+    // Act
+    for (const [name, playbook] of Object.entries(playbooks)) {
+      const commit = repo.commit('main', `${name}.yml`, playbook);
+      await send('PUT', `/apis/cfs/v3/configurations/${name}`, { layers: [{ name, clone_url: repo.url, commit, playbook: `${name}.yml` }] });
+      const created = await send('POST', '/apis/cfs/v3/sessions', { name, configuration_name: name, ansible_limit: name === 'limit-all' ? 'all' : '', target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] } });
+      expect([201, 400]).toContain(created.status);
+      if (created.status === 400) {
+        outcomes.push(`${name}: refused (${created.body.detail})`);
+        continue;
+      }
+      const session = await waitFor(async () => {
+        const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`)).json()) as SessionRecord;
+        return s.status.session.status === 'complete' ? s : undefined;
+      }, 180_000, `session ${name}`);
+      outcomes.push(`${name}: succeeded=${session.status.session.succeeded}${session.status.failure ? ` (${session.status.failure.reason.slice(0, 80)})` : ''}`);
+    }
+
+    // Assert
+    for (const n of ['localhost', 'delegate', 'command', 'proc', 'limit']) expect(existsSync(marker(n)), n).toBe(false);
+    recordCase({ id: 'security-sandbox', area: 'security', case: 'playbooks that target localhost, delegate_to localhost, run a shell command writing host paths (also via /proc/1/root), and an `all` limit with delegate_to 127.0.0.1', tried: Object.keys(playbooks).length, result: `no marker file created on the host; ${outcomes.join('; ')}`, passed: true });
+  });
+});
