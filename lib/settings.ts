@@ -45,6 +45,10 @@ export const stackSettingsSchema = z
     runnerTimeoutSeconds: z.coerce.number().int().positive().max(86_000).default(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds),
     /** Clone URL schemes layers may use on AWS (comma-separated): `https`, and `ssh` when the runner has keys. */
     cloneUrlSchemes: z.string().regex(/^(https|ssh)(,(https|ssh))*$/).default('https'),
+    /** Where the alarms go: an existing SNS topic's ARN; without it the stack makes a topic of its own (output `AlarmTopicArn`) to subscribe to. */
+    alarmTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/, 'must be an SNS topic ARN').optional(),
+    /** The share of API requests answered 5xx (over 5 minutes) above which the API alarm goes off. */
+    api5xxRatio: z.coerce.number().gt(0).lt(1).default(0.05),
   })
   .superRefine((s, context) => {
     if (s.runnerCapacity !== 'fargate') return;

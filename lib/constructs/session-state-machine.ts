@@ -50,6 +50,8 @@ export function deployedDefinition(capacityProviderName?: string): Record<string
  */
 export class SessionStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
+  /** Every execution event (without data): the alarms count runner task timeouts in it. */
+  readonly logGroup: logs.LogGroup;
   /** Every ASL placeholder and its value, as handed to CloudFormation. */
   readonly substitutions: Record<string, string>;
 
@@ -68,6 +70,7 @@ export class SessionStateMachine extends Construct {
     };
 
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.logGroup = logGroup;
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,

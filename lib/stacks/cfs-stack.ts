@@ -2,9 +2,14 @@ import { ArnFormat, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
 import { ArtifactBucket } from '../constructs/artifact-bucket.ts';
+import { AutomationTrigger } from '../constructs/automation-trigger.ts';
+import { CfsAlarms } from '../constructs/cfs-alarms.ts';
+import { ExecutionCleanup } from '../constructs/execution-cleanup.ts';
 import { BundledFunction } from '../constructs/bundled-function.ts';
 import { CfsApi } from '../constructs/cfs-api.ts';
 import { RunnerNetwork } from '../constructs/runner-network.ts';
@@ -12,7 +17,7 @@ import { RunnerTask } from '../constructs/runner-task.ts';
 import { SessionStateMachine } from '../constructs/session-state-machine.ts';
 import { SessionTable } from '../constructs/session-table.ts';
 import { StepFunctions } from '../constructs/step-functions.ts';
-import { acknowledge } from '../nag.ts';
+import { acknowledge, arnRef } from '../nag.ts';
 import type { StackSettings } from '../settings.ts';
 
 export interface CfsStackProps extends StackProps {
@@ -35,6 +40,11 @@ export class CfsStack extends Stack {
   readonly workflow: SessionStateMachine;
   readonly apiFunction: BundledFunction;
   readonly api: CfsApi;
+  readonly eventDeadLetters: sqs.Queue;
+  readonly trigger: AutomationTrigger;
+  readonly executionCleanup: ExecutionCleanup;
+  readonly alarmTopic: sns.ITopic;
+  readonly alarms: CfsAlarms;
 
   constructor(scope: Construct, id: string, props: CfsStackProps) {
     super(scope, id, props);
@@ -46,7 +56,7 @@ export class CfsStack extends Stack {
 
     this.table = new SessionTable(this, 'Data');
     this.artifacts = new ArtifactBucket(this, 'Artifacts', { sessionDocumentDays: settings.sessionDocumentDays, noncurrentVersionDays: settings.noncurrentVersionDays });
-    // Product events (Image Registered, Session Completed); the rules that react to them come with the events work.
+    // Product events (Image Registered, Session Completed): the registry and the steps publish here.
     this.bus = new events.EventBus(this, 'Events', { description: 'CFS product events' });
 
     const cloneUrlSchemes = settings.cloneUrlSchemes.split(',');
@@ -110,13 +120,79 @@ export class CfsStack extends Stack {
       logRetention,
     });
 
+    // Events and schedule ticks that a target never handled (after its retries) wait here for a person.
+    this.eventDeadLetters = new sqs.Queue(this, 'EventDeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(this.eventDeadLetters, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter queue of the EventBridge rule targets and the Scheduler schedules; its depth raises an alarm.');
+
+    // Image Registered and the automations' schedules.
+    this.trigger = new AutomationTrigger(this, 'Trigger', {
+      bus: this.bus,
+      environment: { ...workflowEnvironment, [AWS_ENV.STATE_MACHINE_ARN]: stateMachineArn },
+      deadLetterQueue: this.eventDeadLetters,
+      logRetention,
+    });
+    const trigger = this.trigger.function.function;
+    // Automations, sessions, configurations, images and image waits.
+    this.table.grantData(trigger);
+    // Image manifests (the plans read each source's rootfs checksum).
+    this.artifacts.grant(trigger, { read: ['boot-images'] });
+    // Automations start sessions; Image Registered wakes waiting ones with their task tokens.
+    trigger.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution', 'states:SendTaskSuccess'], resources: [stateMachineArn] }));
+
+    // StopExecution, the execution's timeout and a failing FailSession skip the failure path.
+    this.executionCleanup = new ExecutionCleanup(this, 'ExecutionCleanup', {
+      stateMachineArn,
+      environment: { ...workflowEnvironment, [AWS_ENV.RUNNER_CLUSTER]: this.runner.cluster.clusterArn },
+      deadLetterQueue: this.eventDeadLetters,
+      logRetention,
+    });
+    const cleanupFn = this.executionCleanup.function.function;
+    // The session, its results' image records and its image wait.
+    this.table.grantData(cleanupFn);
+    // The runner's outcome and the run document (which names a deleted session's results); staged uploads and the run document go.
+    this.artifacts.grant(cleanupFn, { read: ['sessions'], remove: ['boot-images', 'sessions'] });
+    // Session Completed, as the failure path publishes it.
+    this.bus.grantPutEventsTo(cleanupFn);
+    // The session's runner task: listed on the runner cluster, described and stopped there.
+    cleanupFn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['ecs:ListTasks'], resources: ['*'], conditions: { ArnEquals: { 'ecs:cluster': this.runner.cluster.clusterArn } } }),
+    );
+    cleanupFn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
+        resources: [this.formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.runner.cluster.clusterName}/*` })],
+        conditions: { ArnEquals: { 'ecs:cluster': this.runner.cluster.clusterArn } },
+      }),
+    );
+    acknowledge(
+      this.executionCleanup.function.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecs:ListTasks has no resource type of its own (AWS accepts only "*"); the ecs:cluster condition limits it to the runner cluster.',
+    );
+    acknowledge(
+      this.executionCleanup.function.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${arnRef(this.runner.cluster).replace('.Arn>', '>')}/*]`,
+      "A runner task's ID is known only at run time, so DescribeTasks and StopTask name the runner cluster's tasks, with the ecs:cluster condition on that cluster.",
+    );
+
     this.apiFunction = new BundledFunction(this, 'ApiFunction', {
       entry: 'api',
       description: 'CFS and IMS API (the same app as the embedded server)',
       memorySize: 1024,
       // API Gateway gives up after 29 s.
       timeout: Duration.seconds(29),
-      environment: { ...workflowEnvironment, [AWS_ENV.STATE_MACHINE_ARN]: stateMachineArn },
+      environment: {
+        ...workflowEnvironment,
+        [AWS_ENV.STATE_MACHINE_ARN]: stateMachineArn,
+        [AWS_ENV.SCHEDULE_GROUP_NAME]: this.trigger.scheduleGroupName,
+        [AWS_ENV.SCHEDULE_TARGET_ARN]: trigger.functionArn,
+        [AWS_ENV.SCHEDULE_ROLE_ARN]: this.trigger.schedulerRole.roleArn,
+        [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: this.eventDeadLetters.queueArn,
+      },
       logRetention,
     });
     const api = this.apiFunction.function;
@@ -138,12 +214,52 @@ export class CfsStack extends Stack {
       "Executions are named after sessions at run time; StopExecution is granted on this state machine's executions only.",
     );
 
+    // Storing and deleting automations keeps their schedules in step: exactly these calls, on this group's schedules, with the one role.
+    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule'], resources: [this.trigger.schedulesArn()] }));
+    api.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [this.trigger.schedulerRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      }),
+    );
+    acknowledge(
+      this.apiFunction.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${this.trigger.scheduleGroupName}/*]`,
+      "Schedules are named after automations at run time; the grant covers the product's own schedule group only.",
+    );
+
     this.api = new CfsApi(this, 'Api', { handler: api, rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit, logRetention });
+
+    if (settings.alarmTopicArn) {
+      this.alarmTopic = sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
+    } else {
+      const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'CFS alarms', enforceSSL: true });
+      acknowledge(
+        topic,
+        'AwsSolutions-SNS2',
+        "CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key, and the alarm messages carry no data beyond the alarms' names and states; set cfs:alarmTopicArn to use a topic with a customer managed key.",
+      );
+      this.alarmTopic = topic;
+      new CfnOutput(this, 'AlarmTopicArn', { value: topic.topicArn, description: 'Subscribe to this topic to receive the alarms' });
+    }
+    this.alarms = new CfsAlarms(this, 'Alarms', {
+      topic: this.alarmTopic,
+      stateMachine: this.workflow.stateMachine,
+      stateMachineLogs: this.workflow.logGroup,
+      api: this.api.api,
+      deadLetterQueues: { Events: this.eventDeadLetters },
+      api5xxRatio: settings.api5xxRatio,
+      runnerTimeoutSeconds: settings.runnerTimeoutSeconds,
+      imageWaitTimeoutSeconds: settings.imageWaitTimeoutSeconds,
+    });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.api.url, description: 'Set CFS_API_URL to this (the CLI signs requests with SigV4)' });
     new CfnOutput(this, 'ArtifactBucketName', { value: this.artifacts.bucket.bucketName });
     new CfnOutput(this, 'TableName', { value: this.table.table.tableName });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
     new CfnOutput(this, 'RunnerClusterName', { value: this.runner.cluster.clusterName });
+    new CfnOutput(this, 'ScheduleGroupName', { value: this.trigger.scheduleGroupName });
+    new CfnOutput(this, 'EventDeadLetterQueueUrl', { value: this.eventDeadLetters.queueUrl });
   }
 }

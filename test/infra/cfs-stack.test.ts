@@ -15,8 +15,13 @@ const synthesized = synthesizeStack();
 const { template } = synthesized;
 afterAll(() => synthesized.dispose());
 
-const fnLogicalId = (entry: string) => logicalId(template, 'AWS::Lambda::Function', entry === 'api' ? /^ApiFunction[0-9A-F]{8}$/ : `Steps${entry.replace(/-/g, '')}Function`);
-const roleLogicalId = (entry: string) => logicalId(template, 'AWS::IAM::Role', entry === 'api' ? 'ApiFunctionRole' : `Steps${entry.replace(/-/g, '')}Role`);
+/** The functions outside the workflow's steps, by entry: the construct each lives in. */
+const OTHER_FUNCTIONS: Record<string, string> = { api: 'ApiFunction', trigger: 'TriggerFunction', 'execution-ended': 'ExecutionCleanupFunction' };
+const constructOf = (entry: string) => OTHER_FUNCTIONS[entry] ?? `Steps${entry.replace(/-/g, '')}`;
+const fnLogicalId = (entry: string) =>
+  logicalId(template, 'AWS::Lambda::Function', OTHER_FUNCTIONS[entry] ? new RegExp(`^${OTHER_FUNCTIONS[entry]}[0-9A-F]{8}$`) : `${constructOf(entry)}Function`);
+const roleLogicalId = (entry: string) => logicalId(template, 'AWS::IAM::Role', `${constructOf(entry)}Role`);
+const ALL_ENTRIES = [...Object.keys(OTHER_FUNCTIONS), ...STEP_FUNCTIONS.map((s) => s.entry)];
 const getAtt = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
 /** The statements of the policy attached to the role with this logical ID. */
@@ -89,8 +94,8 @@ describe('the CDK stack (default deployment)', () => {
   describe('functions', () => {
     it('runs every Lambda on Node 22, arm64, from its bundle, with JSON logs into a log group with a retention', () => {
       const functions = template.findResources('AWS::Lambda::Function');
-      expect(Object.keys(functions)).toHaveLength(STEP_FUNCTIONS.length + 1);
-      for (const entry of ['api', ...STEP_FUNCTIONS.map((s) => s.entry)]) {
+      expect(Object.keys(functions)).toHaveLength(ALL_ENTRIES.length);
+      for (const entry of ALL_ENTRIES) {
         const properties = (functions[fnLogicalId(entry)] as { Properties: Record<string, { LogGroup?: { Ref: string } }> }).Properties;
         expect(properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler', LoggingConfig: { LogFormat: 'JSON' } });
         const group = properties.LoggingConfig!.LogGroup!.Ref;
@@ -98,7 +103,7 @@ describe('the CDK stack (default deployment)', () => {
       }
     });
 
-    it('tells each step function where the table, bucket and bus are, and only the API where the state machine is', () => {
+    it('tells each step function where the table, bucket and bus are, and only the API and the trigger where the state machine is', () => {
       for (const spec of STEP_FUNCTIONS) {
         const environment = (template.toJSON().Resources[fnLogicalId(spec.entry)] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
         expect(Object.keys(environment)).toEqual(expect.arrayContaining([AWS_ENV.TABLE_NAME, AWS_ENV.ARTIFACT_BUCKET, AWS_ENV.EVENT_BUS_NAME]));
@@ -114,10 +119,10 @@ describe('the CDK stack (default deployment)', () => {
       for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
         expect((role as { Properties: { ManagedPolicyArns?: unknown } }).Properties.ManagedPolicyArns).toBeUndefined();
       }
-      for (const entry of ['api', ...STEP_FUNCTIONS.map((s) => s.entry)]) {
+      for (const entry of ALL_ENTRIES) {
         const logs = statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
         expect(logs).toHaveLength(1);
-        expect(resourcesOf(logs[0]!)).toEqual([getAtt(logicalId(template, 'AWS::Logs::LogGroup', entry === 'api' ? 'ApiFunctionLogs' : `Steps${entry.replace(/-/g, '')}Logs`))]);
+        expect(resourcesOf(logs[0]!)).toEqual([getAtt(logicalId(template, 'AWS::Logs::LogGroup', `${constructOf(entry)}Logs`))]);
       }
     });
 
@@ -136,10 +141,10 @@ describe('the CDK stack (default deployment)', () => {
       expect(statementsOfRole(roleLogicalId('validate-image'))).toContainEqual(expect.objectContaining({ Action: 's3:ListBucket', Resource: getAtt(bucket) }));
     });
 
-    it('lets only the publishing steps and the API put events, on the product bus only', () => {
+    it('lets only the publishing steps, the execution clean-up and the API put events, on the product bus only', () => {
       const bus = logicalId(template, 'AWS::Events::EventBus', 'Events');
-      const publishers = ['api', ...STEP_FUNCTIONS.filter((s) => s.publishes).map((s) => s.entry)];
-      for (const entry of ['api', ...STEP_FUNCTIONS.map((s) => s.entry)]) {
+      const publishers = ['api', 'execution-ended', ...STEP_FUNCTIONS.filter((s) => s.publishes).map((s) => s.entry)];
+      for (const entry of ALL_ENTRIES) {
         const puts = statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).includes('events:PutEvents'));
         expect(puts.map((s) => s.Resource)).toEqual(publishers.includes(entry) ? [getAtt(bus)] : []);
       }
@@ -154,14 +159,16 @@ describe('the CDK stack (default deployment)', () => {
       expect(waitTable).toEqual([expect.objectContaining({ Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem'], Resource: getAtt(table) })]);
     });
 
-    it('lets the API start and stop executions of the session state machine, and the wait step send its task token, nothing else of Step Functions', () => {
+    it('lets the API start and stop executions of the session state machine, the wait step send its task token, the trigger start and wake, nothing else of Step Functions', () => {
       const states = (entry: string) => statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
       const arnOf = (resource: unknown) => JSON.stringify(resource);
       expect(states('api').map((s) => s.Action)).toEqual(['states:StartExecution', 'states:StopExecution']);
       expect(arnOf(states('api')[0]!.Resource)).toContain(':stateMachine:CfsTest-sessions"');
       expect(arnOf(states('api')[1]!.Resource)).toContain(':execution:CfsTest-sessions:*"');
       expect(states('wait-for-images').map((s) => s.Action)).toEqual(['states:SendTaskSuccess']);
-      for (const entry of STEP_FUNCTIONS.map((s) => s.entry).filter((e) => e !== 'wait-for-images')) expect(states(entry)).toEqual([]);
+      expect(states('trigger').map((s) => s.Action)).toEqual([['states:SendTaskSuccess', 'states:StartExecution']]);
+      expect(arnOf(states('trigger')[0]!.Resource)).toContain(':stateMachine:CfsTest-sessions"');
+      for (const entry of [...STEP_FUNCTIONS.map((s) => s.entry).filter((e) => e !== 'wait-for-images'), 'execution-ended']) expect(states(entry)).toEqual([]);
     });
   });
 
@@ -309,6 +316,7 @@ describe('the CDK stack (default deployment)', () => {
 
     it('grants on Resource "*" only the actions AWS offers no narrower resource for', () => {
       expect(wildcards.sort()).toEqual([
+        'ExecutionCleanupFunctionRole ecs:ListTasks',
         'RunnerExecutionRole ecr:GetAuthorizationToken',
         'WorkflowStateMachineRole logs:CreateLogDelivery,logs:DeleteLogDelivery,logs:DescribeLogGroups,logs:DescribeResourcePolicies,logs:GetLogDelivery,logs:ListLogDeliveries,logs:PutResourcePolicy,logs:UpdateLogDelivery,xray:GetSamplingRules,xray:GetSamplingTargets,xray:PutTelemetryRecords,xray:PutTraceSegments',
       ]);
@@ -322,6 +330,122 @@ describe('the CDK stack (default deployment)', () => {
 
     it('has no AwsSolutions (cdk-nag) finding that is not acknowledged with a reason', () => {
       expect(synthesized.nagViolations()).toEqual([]);
+    });
+  });
+
+  describe('events, schedules, clean-up and alarms', () => {
+    const dlq = logicalId(template, 'AWS::SQS::Queue', 'EventDeadLetters');
+    const triggerFn = fnLogicalId('trigger');
+    const cleanupFn = fnLogicalId('execution-ended');
+    const schedulerRole = logicalId(template, 'AWS::IAM::Role', 'TriggerSchedulerRole');
+    const apiEnvironment = () =>
+      (template.toJSON().Resources[fnLogicalId('api')] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+
+    it('routes Image Registered on the product bus to the trigger Lambda, with retries and the dead-letter queue', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventBusName: { Ref: logicalId(template, 'AWS::Events::EventBus', 'Events') },
+        EventPattern: { source: ['cfs.ims'], 'detail-type': ['Image Registered'] },
+        Targets: [Match.objectLike({ Arn: getAtt(triggerFn), DeadLetterConfig: { Arn: getAtt(dlq) }, RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } })],
+      });
+      template.hasResourceProperties('AWS::Lambda::Permission', { FunctionName: getAtt(triggerFn), Principal: 'events.amazonaws.com', SourceArn: getAtt(logicalId(template, 'AWS::Events::Rule', 'TriggerImageRegistered')) });
+      template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    });
+
+    it('gives the trigger the table, the image manifests and Step Functions start and wake; no bucket writes', () => {
+      const statements = statementsOfRole(roleLogicalId('trigger'));
+      const table = logicalId(template, 'AWS::DynamoDB::Table', 'DataTable');
+      expect(statements).toContainEqual(expect.objectContaining({ Action: [...TABLE_DATA_ACTIONS].sort(), Resource: [getAtt(table), { 'Fn::Join': ['', [getAtt(table), '/index/*']] }] }));
+      const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+      expect(s3.flatMap((s) => actionsOf(s)).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+      expect(JSON.stringify(s3.find((s) => actionsOf(s).includes('s3:GetObject'))!.Resource)).toContain('/boot-images/*');
+    });
+
+    it('makes a schedule group of its own and a role only Scheduler may assume, for that group, to invoke the trigger', () => {
+      template.hasResourceProperties('AWS::Scheduler::ScheduleGroup', { Name: 'CfsTest-automations' });
+      template.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: {
+          Statement: [
+            Match.objectLike({
+              Principal: { Service: 'scheduler.amazonaws.com' },
+              Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([':schedule/CfsTest-automations/*']) ]) }) } },
+            }),
+          ],
+        },
+      });
+      expect(statementsOfRole(schedulerRole).filter((s) => !actionsOf(s).some((a) => a.startsWith('logs:')))).toEqual([
+        expect.objectContaining({ Action: 'lambda:InvokeFunction', Resource: getAtt(triggerFn) }),
+        expect.objectContaining({ Action: 'sqs:SendMessage', Resource: getAtt(dlq) }),
+      ]);
+    });
+
+    it('tells the API the schedule group, target, role and dead-letter queue, and lets it manage only that group\'s schedules and pass only that role', () => {
+      expect(apiEnvironment()).toMatchObject({
+        [AWS_ENV.SCHEDULE_GROUP_NAME]: 'CfsTest-automations',
+        [AWS_ENV.SCHEDULE_TARGET_ARN]: getAtt(triggerFn),
+        [AWS_ENV.SCHEDULE_ROLE_ARN]: getAtt(schedulerRole),
+        [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: getAtt(dlq),
+      });
+      const statements = statementsOfRole(roleLogicalId('api'));
+      const scheduler = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('scheduler:')));
+      expect(scheduler).toHaveLength(1);
+      expect(actionsOf(scheduler[0]!).sort()).toEqual(['scheduler:CreateSchedule', 'scheduler:DeleteSchedule', 'scheduler:UpdateSchedule']);
+      expect(JSON.stringify(scheduler[0]!.Resource)).toContain(':schedule/CfsTest-automations/*');
+      const pass = statements.filter((s) => actionsOf(s).includes('iam:PassRole'));
+      expect(pass).toEqual([expect.objectContaining({ Resource: getAtt(schedulerRole), Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } } })]);
+    });
+
+    it('sends this state machine\'s ABORTED, TIMED_OUT and FAILED executions to the clean-up Lambda, with retries and the dead-letter queue', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.states'],
+          'detail-type': ['Step Functions Execution Status Change'],
+          detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'], stateMachineArn: [Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([':stateMachine:CfsTest-sessions'])]) })] },
+        },
+        Targets: [Match.objectLike({ Arn: getAtt(cleanupFn), DeadLetterConfig: { Arn: getAtt(dlq) }, RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } })],
+      });
+      const rule = template.toJSON().Resources[logicalId(template, 'AWS::Events::Rule', 'ExecutionCleanupExecutionEnded')] as { Properties: { EventBusName?: unknown } };
+      expect(rule.Properties.EventBusName).toBeUndefined();
+    });
+
+    it('lets the clean-up find and stop runner tasks in the runner cluster only, and remove staged uploads and session documents', () => {
+      const cluster = logicalId(template, 'AWS::ECS::Cluster', 'RunnerCluster');
+      const statements = statementsOfRole(roleLogicalId('execution-ended'));
+      expect(statements).toContainEqual({ Action: 'ecs:ListTasks', Effect: 'Allow', Resource: '*', Condition: { ArnEquals: { 'ecs:cluster': getAtt(cluster) } } });
+      const stop = statements.find((s) => actionsOf(s).includes('ecs:StopTask'))!;
+      expect(actionsOf(stop).sort()).toEqual(['ecs:DescribeTasks', 'ecs:StopTask']);
+      expect(JSON.stringify(stop.Resource)).toContain(`":task/",{"Ref":"${cluster}"},"/*"`);
+      const removes = statements.find((s) => actionsOf(s).includes('s3:DeleteObject'))!;
+      expect(JSON.stringify(removes.Resource)).toContain('/boot-images/*');
+      expect(JSON.stringify(removes.Resource)).toContain('/sessions/*');
+      const environment = (template.toJSON().Resources[cleanupFn] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+      expect(environment[AWS_ENV.RUNNER_CLUSTER]).toEqual(getAtt(cluster));
+    });
+
+    it('alarms on failed executions, the API 5xx rate, runner task timeouts, over-long executions and dead letters, all to the alarm topic', () => {
+      const topic = { Ref: logicalId(template, 'AWS::SNS::Topic', 'AlarmTopic') };
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as { Properties: { AlarmActions: unknown[]; TreatMissingData: string } }[];
+      expect(alarms).toHaveLength(5);
+      for (const alarm of alarms) expect(alarm.Properties).toMatchObject({ AlarmActions: [topic], TreatMissingData: 'notBreaching' });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut' }), Match.objectLike({ Id: 'failed', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsFailed' }) }) })]),
+        Threshold: 1,
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'AWS/ApiGateway', MetricName: '5XXError', Statistic: 'Average', Threshold: 0.05, ComparisonOperator: 'GreaterThanThreshold' });
+      template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        LogGroupName: { Ref: logicalId(template, 'AWS::Logs::LogGroup', 'WorkflowLogs') },
+        FilterPattern: '{ ($.type = "TaskTimedOut") && ($.details.resourceType = "ecs") }',
+        MetricTransformations: [Match.objectLike({ MetricNamespace: 'CFS', MetricName: 'RunnerTaskTimedOut' })],
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'CFS', MetricName: 'RunnerTaskTimedOut', Threshold: 1 });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'AWS/States', MetricName: 'ExecutionTime', Statistic: 'Maximum', Threshold: (3600 + 14400 + 3600) * 1000 });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+        Threshold: 1,
+      });
+      template.hasResourceProperties('AWS::SNS::Topic', { DisplayName: 'CFS alarms' });
+      template.hasOutput('AlarmTopicArn', { Value: topic });
     });
   });
 });
