@@ -25,7 +25,8 @@ async function cli(env: Record<string, string>, ...argv: string[]) {
 }
 
 describe('where the embedded server listens, and its token', () => {
-  const temp = mkdtempSync(join(tmpdir(), 'cfs-security-'));
+  let temp: string;
+  beforeAll(() => void (temp = mkdtempSync(join(tmpdir(), 'cfs-security-'))));
   afterAll(() => rmSync(temp, { recursive: true, force: true }));
 
   it('refuses to listen on 0.0.0.0 or another address without CFS_API_TOKEN, in the runtime and in cfs server', async () => {
