@@ -1,3 +1,4 @@
+import { NotFoundError } from '../core/errors.ts';
 import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
@@ -84,15 +85,22 @@ export async function failSession(
   if (failed.step?.image_id && !failure.image_id) failure.image_id = failed.step.image_id;
 
   const ttl = settings.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
-  const updated = await ports.sessions.update(session.name, (s) => {
-    const marked = failRunningSteps(s, stamp).record;
-    const completed = advanceSession(
-      { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } },
-      { status: 'complete', succeeded: 'false', completion_time: stamp },
-    );
-    const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttl, debug?.until);
-    return expires === undefined ? completed : { ...completed, expires_at: expires };
-  });
+  let updated: SessionRecord;
+  try {
+    updated = await ports.sessions.update(session.name, (s) => {
+      const marked = failRunningSteps(s, stamp).record;
+      const completed = advanceSession(
+        { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } },
+        { status: 'complete', succeeded: 'false', completion_time: stamp },
+      );
+      const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttl, debug?.until);
+      return expires === undefined ? completed : { ...completed, expires_at: expires };
+    });
+  } catch (error) {
+    // Deleted while this ran (a DELETE of a running session): there is nothing left to record.
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
   await ports.events.publish({
     source: 'cfs.sessions',
     detailType: 'Session Completed',

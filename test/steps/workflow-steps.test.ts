@@ -199,6 +199,21 @@ describe('the control-plane steps', () => {
     expect(await ports.images.get(plan.result_id)).toBeDefined();
   });
 
+  it('records nothing and does not throw when the session is deleted while the failure path runs', async () => {
+    // Arrange
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    const update = ports.sessionTable.update.bind(ports.sessionTable);
+    ports.sessionTable.update = async (id, change) => {
+      await ports.sessionTable.delete(id);
+      return update(id, change);
+    };
+    // Act
+    const failure = await failSession(ports, { session: 's1', reason: 'deleted' });
+    // Assert
+    expect(failure).toBeUndefined();
+    expect(ports.published).toEqual([]);
+  });
+
   it('reads the message out of a Lambda error cause and keeps it to one line', () => {
     expect(reasonOf({ Error: 'IntegrityError', Cause: JSON.stringify({ errorType: 'IntegrityError', errorMessage: 'sha256 mismatch\nstack' }) })).toBe('sha256 mismatch');
     expect(reasonOf({ Error: 'X', Cause: 'plain text' })).toBe('plain text');
