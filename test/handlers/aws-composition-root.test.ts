@@ -166,4 +166,24 @@ describe('the AWS composition root and the bundled step handlers', () => {
     expect(output).toEqual({ woken: false });
     expect(item.Item).toMatchObject({ gsi1pk: 'WAITS', gsi1sk: 'parked', doc: { token: 'task-token-1' }, expires_at: expect.any(Number) });
   });
+
+  it("runs the bundled trigger handler on a schedule's input against the automations in the table", async () => {
+    // Arrange
+    const { handler } = (await import(pathToFileURL(lambdaBundlePath('trigger')).href)) as { handler: Handler };
+    // Act
+    const output = (await handler({ automation: 'gone-nightly' })) as { woken: string[]; evaluation: { results: unknown[] } };
+    // Assert
+    expect(output.woken).toEqual([]);
+    expect(output.evaluation.results).toEqual([{ automation: 'gone-nightly', trigger: 'schedule', outcome: 'failed', reason: "automation 'gone-nightly' does not exist" }]);
+  });
+
+  it('refuses, in the bundled clean-up handler, an event that is not an ended execution, before touching anything', async () => {
+    // Arrange: the stack tells the clean-up function the runner cluster.
+    process.env[AWS_ENV.RUNNER_CLUSTER] = 'arn:aws:ecs:eu-west-1:123456789012:cluster/cfs-runner';
+    const { handler } = (await import(pathToFileURL(lambdaBundlePath('execution-ended')).href)) as { handler: Handler };
+    // Act
+    const invocation = handler({ detail: { name: 's1', status: 'RUNNING' } });
+    // Assert
+    await expect(invocation).rejects.toMatchObject({ name: 'ValidationError' });
+  });
 });

@@ -12,6 +12,7 @@ const synthesized = synthesizeStack({
   'cfs:runnerArchitecture': 'arm64',
   'cfs:cloneUrlSchemes': 'https,ssh',
   'cfs:runnerEphemeralStorageGiB': '150',
+  'cfs:alarmTopicArn': 'arn:aws:sns:eu-west-1:123456789012:ops-alarms',
 });
 const { template } = synthesized;
 afterAll(() => synthesized.dispose());
@@ -105,5 +106,13 @@ describe('the CDK stack with EC2 capacity and interface endpoints', () => {
 
   it('has no AwsSolutions (cdk-nag) finding that is not acknowledged with a reason', () => {
     expect(synthesized.nagViolations()).toEqual([]);
+  });
+
+  it('sends every alarm to the topic cfs:alarmTopicArn names and makes no topic of its own', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as { Properties: { AlarmActions: unknown[] } }[];
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual(['arn:aws:sns:eu-west-1:123456789012:ops-alarms']);
+    expect(template.findResources('AWS::SNS::Topic')).toEqual({});
+    expect(Object.keys(template.findOutputs('AlarmTopicArn'))).toEqual([]);
   });
 });

@@ -447,5 +447,23 @@ describe('the CDK stack (default deployment)', () => {
       template.hasResourceProperties('AWS::SNS::Topic', { DisplayName: 'CFS alarms' });
       template.hasOutput('AlarmTopicArn', { Value: topic });
     });
+
+    it("sends the runner's layer output to CloudWatch and lets the API read the layer logs it follows by cursor", () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        ContainerDefinitions: [
+          Match.objectLike({
+            Name: 'runner',
+            Environment: Match.arrayWith([{ Name: 'RUNNER_ECHO_LAYER_OUTPUT', Value: 'true' }]),
+            LogConfiguration: Match.objectLike({ LogDriver: 'awslogs', Options: Match.objectLike({ 'awslogs-stream-prefix': 'runner' }) }),
+          }),
+        ],
+      });
+      const api = statementsOfRole(roleLogicalId('api'));
+      const reads = api.find((s) => actionsOf(s).includes('s3:GetObject'))!;
+      expect(JSON.stringify(reads.Resource)).toContain('/sessions/*');
+      expect(api).toContainEqual(expect.objectContaining({ Action: 's3:ListBucket' }));
+      const runnerWrites = statementsOfRole(logicalId(template, 'AWS::IAM::Role', 'RunnerTaskRole')).find((s) => actionsOf(s).includes('s3:PutObject'))!;
+      expect(JSON.stringify(runnerWrites.Resource)).toContain('/sessions/*');
+    });
   });
 });

@@ -34,4 +34,16 @@ describe('the deployment settings (CDK context)', () => {
     // Assert
     expect(parsing).toThrow(/cfs:cloneUrlSchemes/);
   });
+
+  it('takes an SNS topic ARN for the alarms and a 5xx ratio between 0 and 1, and refuses anything else', () => {
+    // Act
+    const settings = parseStackSettings({ alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms', api5xxRatio: '0.1' });
+    const notATopic = () => parseStackSettings({ alarmTopicArn: 'arn:aws:sqs:eu-west-1:123456789012:queue' });
+    const notARatio = () => parseStackSettings({ api5xxRatio: '5' });
+    // Assert
+    expect(settings).toMatchObject({ alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms', api5xxRatio: 0.1 });
+    expect(parseStackSettings({}).api5xxRatio).toBe(0.05);
+    expect(notATopic).toThrow(/cfs:alarmTopicArn: must be an SNS topic ARN/);
+    expect(notARatio).toThrow(/cfs:api5xxRatio/);
+  });
 });
