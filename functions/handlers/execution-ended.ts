@@ -12,6 +12,7 @@ import { logger, type LambdaInvocationContext } from './shared/step-handler.ts';
 /** EventBridge's `Step Functions Execution Status Change` (the rule passes only these statuses). */
 const statusChange = z.object({
   detail: z.object({
+    executionArn: z.string().min(1).optional(),
     name: z.string().min(1),
     status: z.enum(['ABORTED', 'TIMED_OUT', 'FAILED']),
     input: z.string().nullish(),
@@ -81,9 +82,15 @@ export async function cleanUpEndedExecution(deps: ExecutionEndedDeps, event: unk
   const session = sessionOf(detail);
   const reason = reasonFor(detail);
 
+  const record = await deps.steps.sessions.get(session);
+  // A session deleted and created again under its name runs a newer execution (`<name>_<ms>`):
+  // its task, record, run document and wait are not this execution's to clean up.
+  const job = record?.status.session.job;
+  if (job && detail.executionArn && job !== detail.executionArn) {
+    return { session, status: detail.status, stopped_tasks: [], recorded: `a newer execution (${job}) belongs to the session; nothing cleaned up` };
+  }
   const stopped = await deps.runners.stopSession(session, reason);
   await deps.waits.remove(session);
-  const record = await deps.steps.sessions.get(session);
   let recorded: string;
   if (record) {
     const failure = await failSession(deps.steps, { session, reason });

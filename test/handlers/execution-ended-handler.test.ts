@@ -29,12 +29,21 @@ const staged: StagedImage = {
   upload_prefix: `boot-images/${RESULT}/`,
 };
 
+const executionArn = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:cfs-sessions:${name}`;
+
 function statusChange(status: string, name: string, extra: Record<string, unknown> = {}) {
   return {
     source: 'aws.states',
     'detail-type': 'Step Functions Execution Status Change',
-    detail: { executionArn: `arn:aws:states:eu-west-1:123456789012:execution:cfs-sessions:${name}`, name, status, input: null, ...extra },
+    detail: { executionArn: executionArn(name), name, status, input: null, ...extra },
   };
+}
+
+/** A stored session whose workflow job is the execution named after it. */
+function sessionOfExecution(name: string, execution = name) {
+  const record = pendingSession(name, { Compute: [SOURCE] });
+  record.status.session.job = executionArn(execution);
+  return record;
 }
 
 /**
@@ -77,7 +86,7 @@ describe('the execution-ended clean-up Lambda', () => {
   it('on ABORTED stops the session\'s runner task, records the failure, removes staged uploads, the run document and the image wait', async () => {
     // Arrange
     await registerImage(ports, SOURCE, 'base');
-    const running = pendingSession('s1', { Compute: [SOURCE] });
+    const running = sessionOfExecution('s1');
     running.status.session.status = 'running';
     running.status.plan = [staged];
     await ports.sessionTable.create(running);
@@ -122,7 +131,7 @@ describe('the execution-ended clean-up Lambda', () => {
 
   it('on TIMED_OUT records the time limit as the reason', async () => {
     // Arrange
-    await ports.sessionTable.create({ ...pendingSession('s1', { Compute: [SOURCE] }) });
+    await ports.sessionTable.create(sessionOfExecution('s1'));
     // Act
     await cleanUpEndedExecution(deps, statusChange('TIMED_OUT', 's1'));
     // Assert
@@ -131,7 +140,7 @@ describe('the execution-ended clean-up Lambda', () => {
 
   it('on FAILED after the failure path already ran keeps the recorded outcome and leaves a succeeded session\'s results alone', async () => {
     // Arrange
-    const done = pendingSession('s1', { Compute: [SOURCE] });
+    const done = sessionOfExecution('s1');
     done.status.session = { ...done.status.session, status: 'complete', succeeded: 'true' };
     done.status.plan = [staged];
     await ports.sessionTable.create(done);
@@ -141,6 +150,22 @@ describe('the execution-ended clean-up Lambda', () => {
     // Assert
     expect(outcome.recorded).toBe('already complete (succeeded: true)');
     expect((await ports.sessions.get('s1'))?.status.session.succeeded).toBe('true');
+    expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([`boot-images/${RESULT}/rootfs`]);
+  });
+
+  it('leaves a session created again under the same name alone: its newer execution, task and uploads are not this one\'s', async () => {
+    // Arrange
+    const again = sessionOfExecution('s1', 's1_1764151200000');
+    again.status.session.status = 'running';
+    again.status.plan = [staged];
+    await ports.sessionTable.create(again);
+    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'the new upload');
+    // Act
+    const outcome = await cleanUpEndedExecution(deps, statusChange('ABORTED', 's1'));
+    // Assert
+    expect(outcome.stopped_tasks).toEqual([]);
+    expect(ecs.commandCalls(StopTaskCommand)).toHaveLength(0);
+    expect((await ports.sessions.get('s1'))?.status.session.status).toBe('running');
     expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([`boot-images/${RESULT}/rootfs`]);
   });
 
