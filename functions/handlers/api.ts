@@ -1,3 +1,4 @@
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import { awsRoot } from '../adapters/aws/index.ts';
 import { createApp } from '../api/app.ts';
@@ -13,4 +14,5 @@ export function apiHandler(ports: () => AppPorts) {
   };
 }
 
-export const handler = apiHandler(() => awsRoot().appPorts());
+// Only the API arms and disarms automation schedules, so only its bundle carries the Scheduler client.
+export const handler = apiHandler(() => awsRoot({ scheduler: () => new SchedulerClient({}) }).appPorts());

@@ -1,5 +1,7 @@
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
 import { awsRoot } from '../adapters/aws/index.ts';
+import { requireSetting } from '../adapters/aws/settings.ts';
 import { EcsRunnerTasks } from '../adapters/aws/ecs-runner-tasks.ts';
 import { ValidationError } from '../core/errors.ts';
 import { sessionKeys } from '../core/workflow/session-keys.ts';
@@ -108,13 +110,16 @@ export async function cleanUpEndedExecution(deps: ExecutionEndedDeps, event: unk
   return { session, status: detail.status, stopped_tasks: stopped, recorded };
 }
 
+let runners: EcsRunnerTasks | undefined;
+
 /** Invoked by the rule on this state machine's ABORTED, TIMED_OUT and FAILED executions. */
 export async function handler(event: unknown, context?: LambdaInvocationContext): Promise<ExecutionEndedOutcome> {
   if (context) logger.addContext(context);
   logger.resetKeys();
   const root = awsRoot();
-  const { ecs, cluster } = root.runnerTasks();
-  const outcome = await cleanUpEndedExecution({ steps: root.stepPorts(), runners: new EcsRunnerTasks(ecs, cluster), waits: root.waits() }, event);
+  // The ECS client lives here, not in the composition root, so only this bundle carries it.
+  runners ??= new EcsRunnerTasks(new ECSClient({}), requireSetting(root.settings, 'runnerCluster'));
+  const outcome = await cleanUpEndedExecution({ steps: root.stepPorts(), runners, waits: root.waits() }, event);
   logger.info('ended execution cleaned up', { ...outcome });
   return outcome;
 }

@@ -57,7 +57,7 @@ describe('automation schedules on EventBridge Scheduler, through the API', () =>
       [AWS_ENV.SCHEDULE_TARGET_ARN]: TARGET,
       [AWS_ENV.SCHEDULE_ROLE_ARN]: ROLE,
       [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: DLQ,
-    }).appPorts();
+    }, { scheduler: () => new SchedulerClient({}) }).appPorts();
     return { app: createApp(ports), ports };
   }
   const send = (a: ReturnType<typeof createApp>, method: string, path: string, body?: unknown) =>

@@ -1,8 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ECSClient } from '@aws-sdk/client-ecs';
-import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { optionDefaultsFrom, settingsReader } from '../../core/options/workflow-settings.ts';
@@ -44,12 +43,19 @@ export interface AwsRoot {
   /** The waits store and the workflow starter (the trigger wakes waiting sessions). */
   waits(): DynamoDbImageWaitStore;
   starter(): SfnWorkflowStarter;
-  /** The ECS client and the runner cluster (the cancellation clean-up stops a stopped execution's task). */
-  runnerTasks(): { ecs: ECSClient; cluster: string };
+}
+
+/**
+ * Clients only some functions need, given by their handlers so the other bundles leave those
+ * SDK clients out (a static import here would put them in every Lambda bundle).
+ */
+export interface AwsRootClients {
+  /** The API's: automations' schedules on EventBridge Scheduler. */
+  scheduler?: () => SchedulerClient;
 }
 
 /** Builds the root from an environment (tests pass their own; handlers use `awsRoot()`). */
-export function createAwsRoot(env: Record<string, string | undefined>): AwsRoot {
+export function createAwsRoot(env: Record<string, string | undefined>, clients: AwsRootClients = {}): AwsRoot {
   const settings = parseAwsSettings(env);
   const once = <T>(make: () => T): (() => T) => {
     let value: T | undefined;
@@ -84,10 +90,10 @@ export function createAwsRoot(env: Record<string, string | undefined>): AwsRoot 
   });
 
   const automations = once(() => new DynamoDbAutomationStore(documents(), table()));
-  // Only the API keeps schedules in step (the stack gives it the group, target and role).
+  // Only the API keeps schedules in step (the stack gives it the group, target and role; its handler the client).
   const schedules = once(() =>
-    settings.scheduleGroupName
-      ? new EventBridgeSchedulerSync(new SchedulerClient({}), {
+    settings.scheduleGroupName && clients.scheduler
+      ? new EventBridgeSchedulerSync(clients.scheduler(), {
           groupName: settings.scheduleGroupName,
           targetArn: requireSetting(settings, 'scheduleTargetArn'),
           roleArn: requireSetting(settings, 'scheduleRoleArn'),
@@ -127,13 +133,12 @@ export function createAwsRoot(env: Record<string, string | undefined>): AwsRoot 
     triggerPorts: once(() => ({ ...appPorts(), automations: automations(), runnerVersion: RUNNER_VERSION })),
     waits,
     starter,
-    runnerTasks: once(() => ({ ecs: new ECSClient({}), cluster: requireSetting(settings, 'runnerCluster') })),
   };
 }
 
 let root: AwsRoot | undefined;
 
 /** The process's root, from `process.env`, made on first use (a cold start) and kept. */
-export function awsRoot(): AwsRoot {
-  return (root ??= createAwsRoot(process.env));
+export function awsRoot(clients: AwsRootClients = {}): AwsRoot {
+  return (root ??= createAwsRoot(process.env, clients));
 }
