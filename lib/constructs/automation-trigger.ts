@@ -56,12 +56,12 @@ export class AutomationTrigger extends Construct {
 
     this.scheduleGroupName = `${stack.stackName}-automations`;
     this.scheduleGroup = new scheduler.CfnScheduleGroup(this, 'Schedules', { name: this.scheduleGroupName });
-    const schedulesArn = this.schedulesArn();
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
       description: "EventBridge Scheduler: the automations' schedules invoke the trigger Lambda",
-      // Only Scheduler, for this account's schedules in this group (the confused deputy guard).
+      // Only Scheduler, for this account's schedules in this group (the confused deputy guard:
+      // Scheduler gives the schedule group's ARN as the source).
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account }, ArnLike: { 'aws:SourceArn': schedulesArn } },
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account, 'aws:SourceArn': this.scheduleGroup.attrArn } },
       }),
     });
     this.schedulerRole.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));

@@ -367,7 +367,7 @@ describe('the CDK stack (default deployment)', () => {
           Statement: [
             Match.objectLike({
               Principal: { Service: 'scheduler.amazonaws.com' },
-              Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([':schedule/CfsTest-automations/*']) ]) }) } },
+              Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' }, 'aws:SourceArn': getAtt(logicalId(template, 'AWS::Scheduler::ScheduleGroup', 'TriggerSchedules')) } },
             }),
           ],
         },
