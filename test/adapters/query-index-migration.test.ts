@@ -1,4 +1,4 @@
-import { CreateTableCommand, DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, ListTablesCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,8 +53,13 @@ describe('bringing a table made before the listing indexes up to date (dynalite)
   let dynamo: LocalDynamo;
   const put = (tableName: string, items: Array<Record<string, unknown>>) =>
     dynamo.documents.send(new BatchWriteCommand({ RequestItems: { [tableName]: items.map((Item) => ({ PutRequest: { Item } })) } }));
+  // dynalite answers CreateTable before the table takes writes: wait for ACTIVE, as a client must.
+  const createTable = async (input: ConstructorParameters<typeof CreateTableCommand>[0] & { TableName: string }) => {
+    await dynamo.client.send(new CreateTableCommand(input));
+    await waitUntilTableExists({ client: dynamo.client, maxWaitTime: 30, minDelay: 1 }, { TableName: input.TableName });
+  };
   const legacyTable = async (tableName: string) => {
-    await dynamo.client.send(new CreateTableCommand(legacyTableInput(tableName)));
+    await createTable(legacyTableInput(tableName));
     await put(tableName, legacyItems());
   };
   const indexNames = async (tableName: string) =>
@@ -88,7 +93,7 @@ describe('bringing a table made before the listing indexes up to date (dynalite)
   it('drops a backup that was interrupted before it was whole and migrates from the untouched table', async () => {
     // Arrange
     await legacyTable('partial');
-    await dynamo.client.send(new CreateTableCommand(backupTableInput('partial')));
+    await createTable(backupTableInput('partial'));
     await put(backupTableName('partial'), legacyItems().slice(0, 1));
     // Act
     const state = await ensureTableSchema(dynamo.client, 'partial');
@@ -101,7 +106,7 @@ describe('bringing a table made before the listing indexes up to date (dynalite)
 
   it('restores a whole backup when a start stopped after dropping the old table', async () => {
     // Arrange: a whole backup (with its marker), and no table.
-    await dynamo.client.send(new CreateTableCommand(backupTableInput('resumed')));
+    await createTable(backupTableInput('resumed'));
     await put(backupTableName('resumed'), [...legacyItems(), { pk: '__SCHEMA_MIGRATION__', sk: 'BACKUP_COMPLETE' }]);
     // Act
     const state = await ensureTableSchema(dynamo.client, 'resumed');
@@ -127,6 +132,7 @@ describe('an embedded data directory from before the listing indexes', () => {
     const path = join(dir, 'db');
     const before = await startLocalDynamo({ path, tableName: 'bootstrap' });
     await before.client.send(new CreateTableCommand(legacyTableInput('cfs')));
+    await waitUntilTableExists({ client: before.client, maxWaitTime: 30, minDelay: 1 }, { TableName: 'cfs' });
     await before.documents.send(new BatchWriteCommand({ RequestItems: { cfs: legacyItems().map((Item) => ({ PutRequest: { Item } })) } }));
     await before.close();
     // Act
