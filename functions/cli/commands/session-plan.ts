@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { ApiClient } from '../api-client.ts';
 import { processIo, type CliIo } from '../io.ts';
 import { OUTPUT_FORMATS, outputOptions, printResult } from '../output.ts';
-import { createBody } from './sessions.ts';
+import { createBody, withSessionOptions } from './sessions.ts';
 
 // The API's JSON is read loosely here: only display depends on it.
 type Loose = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -33,21 +33,7 @@ export function sessionPlanSummary(value: unknown): string {
  * session would build and why, without creating it.
  */
 export function sessionPlanCommand(io: CliIo = processIo): Command {
-  return new Command('plan')
-    .description('what a session with these options would build, its fingerprints and why; creates nothing')
-    .requiredOption('--name <name>', 'session name (1-45 characters, lowercase Kubernetes name)')
-    .requiredOption('--configuration-name <name>', 'the configuration whose layers to run')
-    .option('--configuration-limit <layers>', 'comma list of layer names or 0-based indices to run')
-    .option('--ansible-limit <pattern>', 'ansible-playbook --limit (default: every image)')
-    .option('--ansible-config <name>', "Ansible configuration (only 'cfs-default-ansible-cfg' is served)")
-    .option('--ansible-verbosity <n>', 'ansible-playbook verbosity, 0 to 4')
-    .option('--ansible-passthrough <args>', 'extra ansible-playbook arguments (-e, -f, --skip-tags, --start-at-task, -t)')
-    .option('--target-definition <definition>', "target definition (only 'image' is served)", 'image')
-    .option('--target-group <name-and-ids...>', 'NAME ID[,ID...]: a group of image IDs (repeatable)')
-    .option('--image-map <source-and-name...>', 'SOURCE_ID RESULT_NAME: name the image made from SOURCE_ID (repeatable)')
-    .addOption(new Option('--target-image-map <source-and-name...>', 'the same as --image-map (the cray CLI spelling)'))
-    .option('--tags <pairs...>', 'key=value[,key=value...] tags')
-    .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer')
+  return withSessionOptions(new Command('plan').description('what a session with these options would build, its fingerprints and why; creates nothing'))
     .addOption(new Option('--format <format>', 'output format: human, json (the API JSON, for jq) or yaml').choices(OUTPUT_FORMATS).default('human'))
     .action(async (_options, command: Command) => {
       const { body } = await new ApiClient(io).request('POST', '/apis/cfs/v3/sessions/plan', { body: createBody(command) });

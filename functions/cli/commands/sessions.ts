@@ -79,6 +79,24 @@ export function createBody(command: Command): Record<string, unknown> {
   return body;
 }
 
+/** The options of a session as `cray cfs sessions create` takes them (create and plan share them; createBody reads them). */
+export function withSessionOptions(command: Command): Command {
+  return command
+    .requiredOption('--name <name>', 'session name (1-45 characters, lowercase Kubernetes name)')
+    .requiredOption('--configuration-name <name>', 'the configuration whose layers to run')
+    .option('--configuration-limit <layers>', 'comma list of layer names or 0-based indices to run')
+    .option('--ansible-limit <pattern>', 'ansible-playbook --limit (default: every image)')
+    .option('--ansible-config <name>', "Ansible configuration (only 'cfs-default-ansible-cfg' is served)")
+    .option('--ansible-verbosity <n>', 'ansible-playbook verbosity, 0 to 4')
+    .option('--ansible-passthrough <args>', 'extra ansible-playbook arguments (-e, -f, --skip-tags, --start-at-task, -t)')
+    .option('--target-definition <definition>', "target definition (only 'image' is served)", 'image')
+    .option('--target-group <name-and-ids...>', 'NAME ID[,ID...]: a group of image IDs (repeatable)')
+    .option('--image-map <source-and-name...>', 'SOURCE_ID RESULT_NAME: name the image made from SOURCE_ID (repeatable)')
+    .addOption(new Option('--target-image-map <source-and-name...>', 'the same as --image-map (the cray CLI spelling)'))
+    .option('--tags <pairs...>', 'key=value[,key=value...] tags')
+    .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer');
+}
+
 /**
  * `cfs sessions create|describe|delete|list|deleteall`, mirroring `cray cfs sessions` (v3 unless
  * `--api-version 2`).
@@ -87,23 +105,10 @@ export function sessionsCommand(io: CliIo = processIo): Command {
   const sessions = new Command('sessions').description('image customization sessions (CFS)');
 
   withOutputOptions(
-    sessions
-      .command('create')
-      .description('create an image customization session')
-      .requiredOption('--name <name>', 'session name (1-45 characters, lowercase Kubernetes name)')
-      .requiredOption('--configuration-name <name>', 'the configuration whose layers to run')
-      .option('--configuration-limit <layers>', 'comma list of layer names or 0-based indices to run')
-      .option('--ansible-limit <pattern>', 'ansible-playbook --limit (default: every image)')
-      .option('--ansible-config <name>', "Ansible configuration (only 'cfs-default-ansible-cfg' is served)")
-      .option('--ansible-verbosity <n>', 'ansible-playbook verbosity, 0 to 4')
-      .option('--ansible-passthrough <args>', 'extra ansible-playbook arguments (-e, -f, --skip-tags, --start-at-task, -t)')
-      .option('--target-definition <definition>', "target definition (only 'image' is served)", 'image')
-      .option('--target-group <name-and-ids...>', 'NAME ID[,ID...]: a group of image IDs (repeatable)')
-      .option('--image-map <source-and-name...>', 'SOURCE_ID RESULT_NAME: name the image made from SOURCE_ID (repeatable)')
-      .addOption(new Option('--target-image-map <source-and-name...>', 'the same as --image-map (the cray CLI spelling)'))
-      .option('--tags <pairs...>', 'key=value[,key=value...] tags')
-      .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer')
-      .option('--wait', 'then follow the session until it ends, showing each step live; exit code 0 only when it succeeded'),
+    withSessionOptions(sessions.command('create').description('create an image customization session')).option(
+      '--wait',
+      'then follow the session until it ends, showing each step live; exit code 0 only when it succeeded',
+    ),
   ).action(async (_options, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
     const body = createBody(command);
