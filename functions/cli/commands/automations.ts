@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { ApiClient } from '../api-client.ts';
-import { CliError, processIo, type CliIo } from '../io.ts';
+import { processIo, readJsonFile, type CliIo } from '../io.ts';
 import { OUTPUT_FORMATS, outputOptions, printResult, table } from '../output.ts';
 
 // The API's JSON is read loosely here: only display depends on it.
@@ -13,20 +12,6 @@ const short = (value: unknown) => (typeof value === 'string' ? value.slice(0, 12
 /** Automations are a v3 addition: only `--format` applies. */
 function withFormat(command: Command): Command {
   return command.addOption(new Option('--format <format>', 'output format: human, json (the API JSON, for jq) or yaml').choices(OUTPUT_FORMATS).default('human'));
-}
-
-async function readJsonFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CliError(`${path} is not valid JSON: ${(error as Error).message}`);
-  }
 }
 
 function historyLine(h: Loose): string {

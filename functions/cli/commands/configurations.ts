@@ -1,23 +1,8 @@
 import { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { ApiClient, cfsBase } from '../api-client.ts';
-import { CliError, processIo, type CliIo } from '../io.ts';
+import { CliError, processIo, readJsonFile, type CliIo } from '../io.ts';
 import { outputOptions, parseBoolean, printResult, withOutputOptions } from '../output.ts';
 import { configurationListSummary, configurationSummary } from '../summaries.ts';
-
-async function readConfigurationFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CliError(`${path} is not valid JSON: ${(error as Error).message}`);
-  }
-}
 
 /**
  * `cfs configurations update|describe|list|delete`, mirroring `cray cfs configurations`:
@@ -45,7 +30,7 @@ export function configurationsCommand(io: CliIo = processIo): Command {
       answer = await api.request('PATCH', path);
     } else {
       const drop = options.dropBranches === undefined ? undefined : typeof options.dropBranches === 'boolean' ? options.dropBranches : parseBoolean(options.dropBranches, '--drop-branches');
-      answer = await api.request('PUT', path, { body: await readConfigurationFile(options.file!), query: { drop_branches: drop === undefined ? undefined : String(drop) } });
+      answer = await api.request('PUT', path, { body: await readJsonFile(options.file!), query: { drop_branches: drop === undefined ? undefined : String(drop) } });
     }
     await printResult(io, format, answer.body, configurationSummary);
   });
