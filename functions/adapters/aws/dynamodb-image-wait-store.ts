@@ -1,15 +1,7 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { TransientError } from '../../core/errors.ts';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ImageWait, ImageWaitRecorder } from '../../steps/wait-for-images.ts';
+import { listAll, translate } from '../dynamodb/record-table.ts';
 import { listKey, listPartition, recordKey, TABLE_SCHEMA } from '../dynamodb/table-schema.ts';
-
-const TRANSIENT = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError', 'ServiceUnavailable', 'TimeoutError']);
-
-function translate(error: unknown): never {
-  const name = (error as { name?: string }).name ?? '';
-  if (TRANSIENT.has(name) || /ECONNREFUSED|ECONNRESET|socket hang up/.test(String(error))) throw new TransientError(`image wait store unavailable: ${name || String(error)}`);
-  throw error;
-}
 
 /**
  * Sessions parked in WaitForImages, one `WAIT#<session>` item each on the single table (see
@@ -65,26 +57,6 @@ export class DynamoDbImageWaitStore implements ImageWaitRecorder {
 
   /** Every open wait, by session name (the Image Registered trigger picks the ones missing an image). */
   async list(): Promise<ImageWait[]> {
-    const waits: ImageWait[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    try {
-      do {
-        const out = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: TABLE_SCHEMA.listIndex.name,
-            KeyConditionExpression: '#p = :p',
-            ExpressionAttributeNames: { '#p': TABLE_SCHEMA.listIndex.partitionKey },
-            ExpressionAttributeValues: { ':p': listPartition('WAIT') },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of out.Items ?? []) waits.push(item.doc as ImageWait);
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
-    } catch (error) {
-      translate(error);
-    }
-    return waits;
+    return listAll<ImageWait>(this.client, this.tableName, listPartition('WAIT'));
   }
 }

@@ -19,7 +19,7 @@ const TRANSIENT_ERRORS = new Set([
 export function translate(error: unknown): never {
   const name = (error as { name?: string }).name ?? '';
   if (TRANSIENT_ERRORS.has(name) || /ECONNREFUSED|ECONNRESET|socket hang up/.test(String(error))) {
-    throw new TransientError(`session store unavailable: ${name || String(error)}`);
+    throw new TransientError(`the table is unavailable: ${name || String(error)}`);
   }
   throw error;
 }
@@ -28,6 +28,34 @@ export function translate(error: unknown): never {
  * Generic versioned record storage on the single table: the shared mechanics (conditional
  * create, optimistic-lock update, ordered listing) behind every DynamoDB store adapter.
  */
+/**
+ * Every record's `doc` in one list partition of GSI1, in sort-key order, following every page.
+ * Unbounded by design: for kinds that stay small or for callers that need them all.
+ */
+export async function listAll<T>(client: DynamoDBDocumentClient, tableName: string, partition: string): Promise<T[]> {
+  const records: T[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  try {
+    do {
+      const out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: TABLE_SCHEMA.listIndex.name,
+          KeyConditionExpression: '#p = :p',
+          ExpressionAttributeNames: { '#p': TABLE_SCHEMA.listIndex.partitionKey },
+          ExpressionAttributeValues: { ':p': partition },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) records.push(item.doc as T);
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+  } catch (error) {
+    translate(error);
+  }
+  return records;
+}
+
 export class RecordTable<T> {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -87,27 +115,7 @@ export class RecordTable<T> {
   }
 
   async list(): Promise<T[]> {
-    const records: T[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    try {
-      do {
-        const out = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: TABLE_SCHEMA.listIndex.name,
-            KeyConditionExpression: '#p = :p',
-            ExpressionAttributeNames: { '#p': TABLE_SCHEMA.listIndex.partitionKey },
-            ExpressionAttributeValues: { ':p': listPartition(this.kind) },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of out.Items ?? []) records.push(item.doc as T);
-        startKey = out.LastEvaluatedKey;
-      } while (startKey);
-    } catch (error) {
-      translate(error);
-    }
-    return records;
+    return listAll<T>(this.client, this.tableName, listPartition(this.kind));
   }
 
   /**
