@@ -9,7 +9,7 @@ import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
 import { cfsOptionsRoutes } from './routes/cfs-options.ts';
 import { cfsSessionOperationRoutes } from './routes/cfs-session-operations.ts';
 import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
-import { dashboardRoutes } from './routes/dashboard.ts';
+import { dashboardApiMirror, dashboardRoutes } from './routes/dashboard.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { imsImageRoutes } from './routes/ims-images.ts';
 
@@ -19,6 +19,8 @@ export const MAX_PATH_SEGMENT = 1024;
 /** How the app is served: the embedded server off loopback requires a bearer token (AWS uses IAM at the gateway instead). */
 export interface AppOptions {
   apiToken?: string;
+  /** Where the dashboard's files are (default: `dashboard/` at the project root; a Lambda bundle ships its own copy). */
+  dashboardDir?: string;
 }
 
 /**
@@ -46,7 +48,9 @@ export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   app.route('/', imsImageRoutes(ports));
   const artifacts = artifactRoutes(ports.artifacts);
   app.route('/', artifacts);
-  app.route('/', dashboardRoutes());
+  app.route('/', dashboardRoutes(options.dashboardDir));
+  // The page's read-only view of the API, answered by this same app (behind the same token).
+  app.route('/', dashboardApiMirror((request) => app.fetch(request)));
   // Generated once, describing exactly the routes mounted here (the artifact endpoint only where the store signs its own URLs).
   let document: object | undefined;
   app.get(OPENAPI_PATH, (c) => c.json((document ??= openApiDocument({ artifactEndpoint: artifacts.routes.length > 0 }))));
