@@ -4,8 +4,8 @@ import { packageRoot } from '../functions/adapters/local/package-root.ts';
 
 /**
  * Where the deployed code comes from: `npm run build` (scripts/build.mjs) bundles every file
- * directly in functions/handlers/ into dist/lambda/<name>/index.mjs and the runner into
- * dist/runner-image/runner.mjs. The stack deploys those exact files, the tests synthesize
+ * directly in functions/handlers/ into dist/lambda/<name>/index.mjs (the API's with a copy of
+ * dashboard/ beside it) and the runner into dist/runner-image/runner.mjs. The stack deploys those exact files, the tests synthesize
  * against them and the bench measures them: one esbuild configuration for all three.
  */
 export const ROOT_DIR = packageRoot();
@@ -25,8 +25,15 @@ export function lambdaBundleDir(name: string): string {
   return join(LAMBDA_BUNDLE_DIR, name);
 }
 
+/** The dashboard's copy in the API bundle, served by the API function (scripts/build.mjs copies dashboard/ there). */
+export const API_BUNDLE_DASHBOARD = join(LAMBDA_BUNDLE_DIR, 'api', 'dashboard', 'index.html');
+
 /** The bundles that do not exist yet (empty once `npm run build` has run). */
 export function missingBundles(): string[] {
   const lambdas = lambdaEntryNames().filter((name) => !existsSync(join(lambdaBundleDir(name), 'index.mjs')));
-  return [...lambdas.map((name) => `dist/lambda/${name}/index.mjs`), ...(existsSync(RUNNER_BUNDLE) ? [] : ['dist/runner-image/runner.mjs'])];
+  return [
+    ...lambdas.map((name) => `dist/lambda/${name}/index.mjs`),
+    ...(existsSync(API_BUNDLE_DASHBOARD) ? [] : ['dist/lambda/api/dashboard/']),
+    ...(existsSync(RUNNER_BUNDLE) ? [] : ['dist/runner-image/runner.mjs']),
+  ];
 }

@@ -79,3 +79,9 @@ await Promise.all([
   ),
   build({ ...selfContained, entryPoints: ['functions/runner/main.ts'], outfile: 'dist/runner-image/runner.mjs', target: 'node20' }),
 ]);
+
+// The API function serves the dashboard too: its static files ship beside the API bundle
+// (dist/lambda/api/dashboard/), where functions/handlers/api.ts finds them.
+const { cpSync, rmSync } = await import('node:fs');
+rmSync('dist/lambda/api/dashboard', { recursive: true, force: true });
+cpSync('dashboard', 'dist/lambda/api/dashboard', { recursive: true });

@@ -1,16 +1,53 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import { awsRoot } from '../adapters/aws/index.ts';
 import { createApp } from '../api/app.ts';
+import { DASHBOARD_GATEWAY_RESOURCES, dashboardFilesApp, dashboardMirrorApp } from '../api/routes/dashboard.ts';
 import type { AppPorts } from '../ports/index.ts';
 
-/** The API Gateway (REST, proxy integration) entry point of an app built on `ports`. */
-export function apiHandler(ports: () => AppPorts) {
-  let serve: ReturnType<typeof handle> | undefined;
+/** Where the API bundle's copy of the dashboard is (scripts/build.mjs puts it beside index.mjs); undefined when running from the sources. */
+function shippedDashboardDir(): string | undefined {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'dashboard');
+  return existsSync(dir) ? dir : undefined;
+}
+
+type Served = ReturnType<typeof handle>;
+
+/** The API Gateway resource and method a REST (v1) proxy event came through, when it says. */
+function gatewayRoute(event: LambdaEvent): { resource?: string; method?: string } {
+  const e = event as { requestContext?: { resourcePath?: string }; httpMethod?: string };
+  return { resource: e.requestContext?.resourcePath, method: e.httpMethod };
+}
+
+/**
+ * The API Gateway (REST, proxy integration) entry point of an app built on `ports`. Requests the
+ * gateway let through without a signature reach only what their resource is for, whatever path
+ * their encoding resolves to: `GET /` and `GET /dashboard/{file}` only the dashboard's static
+ * files, `/dashboard/apis/{proxy+}` (a dashboard token) only the read-only mirror. Everything else
+ * was signed with IAM and reaches the whole app.
+ */
+export function apiHandler(ports: () => AppPorts, dashboardDir: string | undefined = shippedDashboardDir()) {
+  let full: ReturnType<typeof createApp> | undefined;
+  let serveFull: Served | undefined;
+  let serveFiles: Served | undefined;
+  let serveMirror: Served | undefined;
+  // The same app as the embedded server, built once per instance on the AWS ports (only when a request needs it).
+  const app = () => (full ??= createApp(ports(), { dashboardDir }));
   return (event: LambdaEvent, context?: LambdaContext) => {
-    // The same app as the embedded server, built once per instance on the AWS ports.
-    serve ??= handle(createApp(ports()));
-    return serve(event, context);
+    const { resource, method } = gatewayRoute(event);
+    if ((resource === DASHBOARD_GATEWAY_RESOURCES.page || resource === DASHBOARD_GATEWAY_RESOURCES.file) && method === 'GET') {
+      serveFiles ??= handle(dashboardFilesApp(dashboardDir));
+      return serveFiles(event, context);
+    }
+    if (resource === DASHBOARD_GATEWAY_RESOURCES.mirror) {
+      serveMirror ??= handle(dashboardMirrorApp((request) => app().fetch(request)));
+      return serveMirror(event, context);
+    }
+    serveFull ??= handle(app());
+    return serveFull(event, context);
   };
 }
 

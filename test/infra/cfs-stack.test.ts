@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { DASHBOARD_TOKEN_SECRET_ARN_ENV } from '../../functions/api/auth.ts';
 import { GLOBAL_INDEXES, TABLE_SCHEMA } from '../../functions/adapters/dynamodb/table-schema.ts';
 import { ROOT_DIR } from '../../lib/bundles.ts';
 import { ECS_SYNC_RULE } from '../../lib/constructs/session-state-machine.ts';
@@ -16,10 +17,15 @@ const { template } = synthesized;
 afterAll(() => synthesized.dispose());
 
 /** The functions outside the workflow's steps, by entry: the construct each lives in. */
-const OTHER_FUNCTIONS: Record<string, string> = { api: 'ApiFunction', trigger: 'TriggerFunction', 'execution-ended': 'ExecutionCleanupFunction' };
+const OTHER_FUNCTIONS: Record<string, string> = {
+  api: 'ApiFunction',
+  'dashboard-authorizer': 'ApiDashboardAuthorizer',
+  trigger: 'TriggerFunction',
+  'execution-ended': 'ExecutionCleanupFunction',
+};
 const constructOf = (entry: string) => OTHER_FUNCTIONS[entry] ?? `Steps${entry.replace(/-/g, '')}`;
 const fnLogicalId = (entry: string) =>
-  logicalId(template, 'AWS::Lambda::Function', OTHER_FUNCTIONS[entry] ? new RegExp(`^${OTHER_FUNCTIONS[entry]}[0-9A-F]{8}$`) : `${constructOf(entry)}Function`);
+  logicalId(template, 'AWS::Lambda::Function', OTHER_FUNCTIONS[entry] ? new RegExp(`^${OTHER_FUNCTIONS[entry]}(Function)?[0-9A-F]{8}$`) : `${constructOf(entry)}Function`);
 const roleLogicalId = (entry: string) => logicalId(template, 'AWS::IAM::Role', `${constructOf(entry)}Role`);
 const ALL_ENTRIES = [...Object.keys(OTHER_FUNCTIONS), ...STEP_FUNCTIONS.map((s) => s.entry)];
 const getAtt = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
@@ -279,14 +285,57 @@ describe('the CDK stack (default deployment)', () => {
   });
 
   describe('the API', () => {
-    it('requires IAM (SigV4) authorization and the request validator on every method', () => {
+    /** Every method as `METHOD /path` (the path built from its resource's parents) with its properties. */
+    function methodsByRoute(): Map<string, Record<string, unknown>> {
+      const resources = template.findResources('AWS::ApiGateway::Resource') as Record<string, { Properties: { ParentId: { Ref?: string }; PathPart: string } }>;
+      const pathOf = (resource: { Ref?: string }): string => {
+        const own = resource.Ref ? resources[resource.Ref] : undefined;
+        return own ? `${pathOf(own.Properties.ParentId).replace(/\/$/, '')}/${own.Properties.PathPart}` : '/';
+      };
+      const methods = Object.values(template.findResources('AWS::ApiGateway::Method')) as { Properties: Record<string, unknown> & { HttpMethod: string; ResourceId: { Ref?: string } } }[];
+      return new Map(methods.map((m) => [`${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`, m.Properties]));
+    }
+
+    it("requires IAM (SigV4) authorization and the request validator on every method but the dashboard's GETs", () => {
+      // Arrange
       const validator = logicalId(template, 'AWS::ApiGateway::RequestValidator', 'ApiValidator');
-      const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
-      expect(methods.length).toBeGreaterThanOrEqual(2);
-      for (const method of methods) {
-        expect((method as { Properties: unknown }).Properties).toMatchObject({ AuthorizationType: 'AWS_IAM', RequestValidatorId: { Ref: validator } });
-      }
+      const authorizer = logicalId(template, 'AWS::ApiGateway::Authorizer', 'ApiDashboardTokenAuthorizer');
+      // Act
+      const methods = methodsByRoute();
+      const notIam = [...methods].filter(([, p]) => p.AuthorizationType !== 'AWS_IAM').map(([route, p]) => [route, p.AuthorizationType, p.AuthorizerId]);
+      // Assert: the static page and files need nothing, the read-only mirror the dashboard token; every other method (ANY included) IAM.
+      expect(notIam.sort()).toEqual([
+        ['GET /', 'NONE', undefined],
+        ['GET /dashboard/apis/{proxy+}', 'CUSTOM', { Ref: authorizer }],
+        ['GET /dashboard/{file}', 'NONE', undefined],
+        ['HEAD /dashboard/apis/{proxy+}', 'CUSTOM', { Ref: authorizer }],
+      ]);
+      for (const route of ['ANY /', 'ANY /{proxy+}', 'ANY /dashboard/{file}', 'ANY /dashboard/apis/{proxy+}']) expect(methods.get(route)?.AuthorizationType).toBe('AWS_IAM');
+      for (const properties of methods.values()) expect(properties.RequestValidatorId).toEqual({ Ref: validator });
       template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
+    });
+
+    it('checks the dashboard token with the authorizer Lambda, as a cached TOKEN authorizer on the Authorization header', () => {
+      // Act
+      const authorizers = Object.values(template.findResources('AWS::ApiGateway::Authorizer')) as { Properties: Record<string, unknown> }[];
+      // Assert
+      expect(authorizers).toHaveLength(1);
+      expect(authorizers[0]!.Properties).toMatchObject({ Type: 'TOKEN', IdentitySource: 'method.request.header.Authorization', AuthorizerResultTtlInSeconds: 300 });
+      expect(JSON.stringify(authorizers[0]!.Properties.AuthorizerUri)).toContain(`"${fnLogicalId('dashboard-authorizer')}"`);
+    });
+
+    it('generates the dashboard token in Secrets Manager, tells the authorizer where it is, and lets nothing else read it', () => {
+      // Arrange
+      const secret = logicalId(template, 'AWS::SecretsManager::Secret', 'ApiDashboardToken');
+      // Act
+      const readers = policyStatements(template).filter((p) => JSON.stringify(p.statement).includes(secret) || actionsOf(p.statement).some((a) => a.startsWith('secretsmanager:')));
+      // Assert
+      template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ PasswordLength: 48, ExcludePunctuation: true }) });
+      expect(readers.map((p) => p.roles)).toEqual([[{ Ref: roleLogicalId('dashboard-authorizer') }]]);
+      expect(actionsOf(readers[0]!.statement).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      expect(resourcesOf(readers[0]!.statement)).toEqual([{ Ref: secret }]);
+      const environment = (template.toJSON().Resources[fnLogicalId('dashboard-authorizer')] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+      expect(environment[DASHBOARD_TOKEN_SECRET_ARN_ENV]).toEqual({ Ref: secret });
     });
 
     it('writes JSON access logs, throttles the stage and traces with X-Ray', () => {
