@@ -1,4 +1,6 @@
-// The API beside the page (same origin): the dashboard is read-only and uses only GETs.
+// The API beside the page: the dashboard is read-only and uses only GETs, through the server's
+// read-only mirror of the API at `dashboard/apis/...`, relative to this script so the page works at
+// `/` (embedded server) and under a stage prefix such as `/v1/` (API Gateway) alike.
 
 /** An API error with the problem+json detail when the server gave one. */
 export class ApiError extends Error {
@@ -8,9 +10,41 @@ export class ApiError extends Error {
   }
 }
 
+// The API token, when the server asks for one: kept for this tab only, sent on every data call.
+const TOKEN_KEY = 'cfs-dashboard-api-token';
+let onUnauthorized = () => {};
+
+/** The stored API token, or null. */
+export const storedToken = () => sessionStorage.getItem(TOKEN_KEY);
+
+/** Keeps the API token for this tab; every data call from now on sends it as `Authorization: Bearer`. */
+export function saveToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/**
+ * Registers what to do when the server refuses a data call with 401: `handler(detail, rejected)`,
+ * where `rejected` says a token was sent and refused (it is forgotten then).
+ */
+export function whenUnauthorized(handler) {
+  onUnauthorized = handler;
+}
+
+/** The mirror's URL for an API path such as `/apis/cfs/v3/sessions?limit=5`. */
+export function apiUrl(path) {
+  return new URL(path.replace(/^\//, ''), import.meta.url);
+}
+
 /** GETs a JSON document from the API. */
 export async function getJson(path, signal) {
-  const response = await fetch(path, { headers: { Accept: 'application/json' }, signal });
+  const token = storedToken();
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(apiUrl(path), { headers, signal });
   const text = await response.text();
   let body;
   try {
@@ -18,7 +52,14 @@ export async function getJson(path, signal) {
   } catch {
     body = undefined;
   }
-  if (!response.ok) throw new ApiError(response.status, body?.detail ?? `${response.status} ${response.statusText}`);
+  const detail = body?.detail ?? `${response.status} ${response.statusText}`;
+  // Only when the token sent is still the one stored: a refusal of an older token, answered after
+  // a new one was entered, must not undo it.
+  if (response.status === 401 && token === storedToken()) {
+    if (token) forgetToken();
+    onUnauthorized(detail, Boolean(token));
+  }
+  if (!response.ok) throw new ApiError(response.status, detail);
   return body;
 }
 

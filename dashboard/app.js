@@ -1,9 +1,12 @@
 // The dashboard's router: hash routes so the server serves one page at `/` and deep links work
-// without server-side routing. Each view returns a function that stops its polling.
+// without server-side routing. Each view returns a function that stops its polling. When the
+// server asks for an API token, the token form takes the view's place until one is accepted.
+import { saveToken, whenUnauthorized } from './api.js';
 import { announce, h } from './dom.js';
 import { imageListView, imageView } from './images.js';
 import { sessionListView } from './sessions.js';
 import { sessionView } from './session.js';
+import { tokenView } from './token.js';
 
 const routes = [
   { pattern: /^\/sessions\/([^/?]+)$/, nav: 'sessions', view: (m, q) => sessionView(decodeURIComponent(m[1]), q) },
@@ -42,5 +45,25 @@ function route() {
 }
 
 let previousPath = '';
+
+// A 401 stops the view (its other calls would only be refused too) and asks for the token; once
+// given, the view the address names starts again with it.
+whenUnauthorized((detail, rejected) => {
+  stopCurrent();
+  stopCurrent = () => {};
+  const main = document.getElementById('main');
+  // A view's calls run side by side: the second refusal of the same request for a token changes nothing.
+  if (!rejected && main.querySelector('[data-view="token"]')) return;
+  const { element, input } = tokenView(detail, rejected, (token) => {
+    saveToken(token);
+    route();
+    main.focus();
+  });
+  main.replaceChildren(element);
+  document.title = 'API token required · CFS dashboard';
+  announce(rejected ? 'The API token was refused' : 'API token required');
+  input.focus();
+});
+
 window.addEventListener('hashchange', route);
 route();

@@ -286,7 +286,7 @@ describe('the dashboard in a real browser', () => {
       const lineage = await fetch(`${url}/dashboard/lineage.js`);
       // Assert
       expect(page.status).toBe(200);
-      expect(await page.text()).toContain('<script type="module" src="/dashboard/app.js">');
+      expect(await page.text()).toContain('<script type="module" src="dashboard/app.js">');
       expect(lineage.status).toBe(200);
       expect(await lineage.text()).toContain('export function lineageTree');
     } finally {

@@ -1,0 +1,126 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { TempRepos } from '../helpers/git-repo.ts';
+
+/**
+ * The dashboard in Debian's Chromium against an embedded server started with an API token (as
+ * `cfs server` runs with CFS_API_TOKEN off loopback): the page loads without the token, asks for
+ * it, shows the server's reason when a wrong one is given, and with the right one shows the
+ * sessions, every data call carrying it. Screenshots go to DASHBOARD_SCREENSHOT_DIR or a temp dir.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'e2e-dashboard-token-9f3c1a';
+
+const repos = new TempRepos();
+const dirs: string[] = [];
+let runtime: EmbeddedRuntime;
+let context: BrowserContext;
+let page: Page;
+let shots: string;
+const scriptErrors: string[] = [];
+const dataCalls: { url: string; authorization: string | undefined; status?: number }[] = [];
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+async function api(method: string, path: string, body?: unknown): Promise<number> {
+  const response = await fetch(`${runtime.url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  await response.text();
+  return response.status;
+}
+
+beforeAll(async () => {
+  shots = process.env.DASHBOARD_SCREENSHOT_DIR ?? tempDir('cfs-dashboard-token-shots-');
+  mkdirSync(shots, { recursive: true });
+  runtime = await startEmbeddedRuntime({ dataDir: tempDir('cfs-dashboard-token-'), port: 0, apiToken: TOKEN });
+  context = await chromium.launchPersistentContext(tempDir('cfs-chromium-'), {
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  // Script errors and refused styles fail the test; the expected 401s of data calls are checked on their own.
+  page.on('pageerror', (error) => void scriptErrors.push(error.message));
+  page.on('console', (message) => void (message.type() === 'error' && !message.text().includes('401') && scriptErrors.push(message.text())));
+  page.on('response', (response) => {
+    if (!new URL(response.url()).pathname.startsWith('/dashboard/apis/')) return;
+    dataCalls.push({ url: response.url(), authorization: response.request().headers().authorization, status: response.status() });
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  await runtime?.close();
+  repos.disposeAll();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the dashboard on a server that requires an API token', () => {
+  it('asks for the token, shows why a wrong one was refused, and with the right one shows the sessions', async () => {
+    // Arrange: a session that waits for its source image's rootfs, so it stays in the list as pending.
+    const layer = repos.with({ 'site.yml': '- hosts: cfs_image\n  gather_facts: false\n  tasks: []\n' });
+    expect(await api('PUT', '/apis/cfs/v3/configurations/token-config', { layers: [{ name: 'noop', clone_url: layer.url, commit: layer.commit, playbook: 'site.yml' }] })).toBe(200);
+    const created = await fetch(`${runtime.url}/apis/ims/v3/images`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'token-base' }) });
+    const source = (await created.json()) as { id: string };
+    expect(await api('POST', '/apis/cfs/v3/sessions', { name: 'behind-a-token', configuration_name: 'token-config', target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }] } })).toBe(201);
+
+    // Act: open the page with no token.
+    await page.goto(`${runtime.url}/?poll=250#/sessions`);
+    // Assert: the page itself loaded (no token needed for it) and asks for the token, focus in the field.
+    await expect.poll(() => page.locator('h1').textContent()).toBe('API token required');
+    const field = page.getByLabel('API token', { exact: true });
+    expect(await field.getAttribute('type')).toBe('password');
+    expect(await page.evaluate('document.activeElement.id')).toBe('api-token');
+    expect(await page.locator('#token-why').textContent()).toContain('kept in this browser tab only');
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect(dataCalls[0]).toMatchObject({ authorization: undefined, status: 401 });
+    expect(new URL(dataCalls[0]!.url).pathname).toBe('/dashboard/apis/cfs/v3/sessions');
+    await page.screenshot({ path: join(shots, 'dashboard-token.png'), fullPage: true });
+
+    // Act: a wrong token, typed and sent with the keyboard only.
+    await page.keyboard.type('not-the-token');
+    await page.keyboard.press('Enter');
+    // Assert: the form again, with the server's problem detail, and the wrong token not kept.
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('The server refused that token: the bearer token is not valid');
+    expect(await page.locator('h1').textContent()).toBe('API token required');
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    expect(await field.getAttribute('aria-describedby')).toBe('token-why token-error');
+    expect(await page.evaluate('document.activeElement.id')).toBe('api-token');
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    expect(dataCalls.at(-1)).toMatchObject({ authorization: 'Bearer not-the-token', status: 401 });
+
+    // Act: the right token, through the button this time.
+    await field.fill(TOKEN);
+    await page.getByRole('button', { name: 'Use this token' }).click();
+    // Assert: the sessions list, with the waiting session, and every data call since carries the token.
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Sessions');
+    const row = page.locator('tr[data-session="behind-a-token"]');
+    await expect.poll(() => row.locator('.badge').textContent(), { timeout: 10_000 }).toBe('pending');
+    expect(await row.textContent()).toContain('token-config');
+    const since = dataCalls.slice(dataCalls.findIndex((c) => c.authorization === `Bearer ${TOKEN}`));
+    expect(since.length).toBeGreaterThan(0);
+    expect(since.every((c) => c.authorization === `Bearer ${TOKEN}` && c.status === 200)).toBe(true);
+
+    // Act: another view, and a reload of the tab.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Images' }).click();
+    await expect.poll(() => page.locator(`tr[data-image="${source.id}"]`).count()).toBe(1);
+    await page.goto(`${runtime.url}/?poll=250#/sessions/behind-a-token`);
+    // Assert: the token is kept for the tab, so the session page opens without asking again.
+    await expect.poll(() => page.locator('article[data-session="behind-a-token"]').getAttribute('data-state')).toBe('pending');
+    expect(await page.locator('h1').textContent()).not.toBe('API token required');
+    expect(dataCalls.filter((c) => c.status === 401)).toHaveLength(2);
+    expect(scriptErrors).toEqual([]);
+  }, 90_000);
+});
