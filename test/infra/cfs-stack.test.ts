@@ -336,6 +336,8 @@ describe('the CDK stack (default deployment)', () => {
       expect(resourcesOf(readers[0]!.statement)).toEqual([{ Ref: secret }]);
       const environment = (template.toJSON().Resources[fnLogicalId('dashboard-authorizer')] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
       expect(environment[DASHBOARD_TOKEN_SECRET_ARN_ENV]).toEqual({ Ref: secret });
+      template.hasOutput('DashboardTokenSecretArn', { Value: { Ref: secret } });
+      template.hasOutput('DashboardUrl', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
     });
 
     it('writes JSON access logs, throttles the stage and traces with X-Ray', () => {
