@@ -1,4 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -55,10 +57,35 @@ beforeAll(async () => {
   page.on('pageerror', (error) => void scriptErrors.push(error.message));
   page.on('console', (message) => void (message.type() === 'error' && !message.text().includes('401') && scriptErrors.push(message.text())));
   page.on('response', (response) => {
-    if (!new URL(response.url()).pathname.startsWith('/dashboard/apis/')) return;
+    if (!/^(\/v1)?\/dashboard\/apis\//.test(new URL(response.url()).pathname)) return;
     dataCalls.push({ url: response.url(), authorization: response.request().headers().authorization, status: response.status() });
   });
 }, 60_000);
+
+/**
+ * Serves the runtime under `/v1/` as API Gateway serves a stage (and answers 403 elsewhere, as it
+ * does for a path with no resource), so the page is tested where it does not live at `/`.
+ */
+async function stagePrefixProxy(): Promise<{ url: string; paths: string[]; close(): Promise<void> }> {
+  const paths: string[] = [];
+  const server: Server = createServer(async (req, res) => {
+    paths.push(req.url ?? '');
+    if (!req.url?.startsWith('/v1/')) {
+      res.writeHead(403, { 'Content-Type': 'application/json' }).end('{"message":"Missing Authentication Token"}');
+      return;
+    }
+    const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => ['accept', 'authorization'].includes(name))) as Record<string, string>;
+    const upstream = await fetch(`${runtime.url}${req.url.slice('/v1'.length)}`, { method: req.method, headers });
+    res.writeHead(upstream.status, Object.fromEntries(upstream.headers));
+    res.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    paths,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
 
 afterAll(async () => {
   await context?.close();
@@ -123,4 +150,24 @@ describe('the dashboard on a server that requires an API token', () => {
     expect(dataCalls.filter((c) => c.status === 401)).toHaveLength(2);
     expect(scriptErrors).toEqual([]);
   }, 90_000);
+
+  it('works under a stage prefix, as API Gateway serves it, calling the API relative to its own address', async () => {
+    // Arrange: another origin, so this tab has no token for it yet.
+    const stage = await stagePrefixProxy();
+    try {
+      // Act
+      await page.goto(`${stage.url}/v1/?poll=250#/sessions`);
+      await expect.poll(() => page.locator('h1').textContent()).toBe('API token required');
+      await page.getByLabel('API token', { exact: true }).fill(TOKEN);
+      await page.keyboard.press('Enter');
+      // Assert: the sessions, every file and data call made under /v1/, and none outside it.
+      await expect.poll(() => page.locator('tr[data-session="behind-a-token"] .badge').textContent(), { timeout: 10_000 }).toBe('pending');
+      expect(stage.paths.filter((path) => !path.startsWith('/v1/'))).toEqual([]);
+      expect(stage.paths).toEqual(expect.arrayContaining(['/v1/?poll=250', '/v1/dashboard/app.js', '/v1/dashboard/style.css']));
+      expect(stage.paths.some((path) => path.startsWith('/v1/dashboard/apis/cfs/v3/sessions?'))).toBe(true);
+      expect(scriptErrors).toEqual([]);
+    } finally {
+      await stage.close();
+    }
+  }, 60_000);
 });
