@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
@@ -11,8 +11,17 @@ import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 // No segment starts with a dot: that rules out '.' and '..', and leaves `.etags` to the store.
 const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
-/** Where the store keeps the md5 it measured for each object (`<root>/.etags/<key>`). */
+/** Where the store keeps the checksums it measured for each object (`<root>/.etags/<key>`). */
 const ETAG_DIR = '.etags';
+
+/** One object's record in ETAG_DIR (records written before sha256 and ctime were kept lack them). */
+interface ChecksumRecord {
+  md5?: string;
+  sha256?: string;
+  size?: number;
+  mtimeMs?: number;
+  ctimeMs?: number;
+}
 
 /** Refuses any key that could leave the store's directory. */
 export function assertSafeKey(key: string): void {
@@ -62,8 +71,9 @@ export interface FsArtifactStoreOptions {
  * Writes go to a temporary file beside the target and are renamed into place, so a failed or
  * interrupted write leaves no object; md5 and sha256 are computed in the same pass. As S3 does
  * for single-part uploads, an object's ETag is the md5 of its bytes: the store records the md5
- * it measured (`<root>/.etags/<key>`, with the file's size and mtime, so a file changed behind
- * the store's back gets a `<size>-<mtime>` ETag instead). Upload and
+ * and sha256 it measured (`<root>/.etags/<key>`, with the file's size, mtime and ctime, so a
+ * file changed behind the store's back gets a `<size>-<mtime>` ETag and no `measured` record
+ * instead). Upload and
  * download URLs point at the embedded server's streaming artifact endpoint
  * (functions/api/routes/artifacts.ts), signed with an HMAC over method, key and expiry.
  */
@@ -104,31 +114,88 @@ export class FsArtifactStore implements ArtifactStore {
       throw error;
     }
     const { size, md5, sha256 } = measure.result();
-    await this.recordEtag(key, md5);
+    await this.recordChecksums(key, md5, sha256);
     return { key, size, md5, sha256, etag: md5 };
+  }
+
+  /**
+   * Moves a finished file (the runner's squashed result, on this machine) into the store under
+   * `key` instead of copying it: it is renamed to a temporary name beside the target, measured
+   * there in one read (size, md5, sha256: the store's own measurement, as put's), renamed into
+   * place and its checksums recorded. A file on another filesystem is copied through put. The
+   * file is gone from its old place once this resolves; on failure no object is left.
+   */
+  async adopt(key: string, file: string): Promise<StoredObject> {
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
+    const temporary = `${target}.${randomUUID()}.partial`;
+    try {
+      await rename(file, temporary);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      const copied = await this.put(key, createReadStream(file, { highWaterMark: 4 << 20 }));
+      await rm(file, { force: true });
+      return copied;
+    }
+    try {
+      const md5 = createHash('md5');
+      const sha256 = createHash('sha256');
+      let size = 0;
+      for await (const chunk of createReadStream(temporary, { highWaterMark: 4 << 20 })) {
+        md5.update(chunk as Buffer);
+        sha256.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      }
+      await rename(temporary, target);
+      const measured = { key, size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+      await this.recordChecksums(key, measured.md5, measured.sha256);
+      return { ...measured, etag: measured.md5 };
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * What the store measured when it wrote the object (put or adopt), while the file is provably
+   * unchanged since: same size, mtime and ctime (no write, truncate, touch or chmod, which all
+   * move ctime). Undefined otherwise, or for a record from before checksums were kept: the
+   * caller then reads the bytes itself.
+   */
+  async measured(key: string): Promise<StoredObject | undefined> {
+    const info = await stat(this.pathOf(key)).catch(() => undefined);
+    if (!info?.isFile()) return undefined;
+    const recorded = await this.readRecord(key);
+    if (!recorded || recorded.size !== info.size || recorded.mtimeMs !== info.mtimeMs || recorded.ctimeMs !== info.ctimeMs) return undefined;
+    if (typeof recorded.md5 !== 'string' || typeof recorded.sha256 !== 'string') return undefined;
+    return { key, size: info.size, md5: recorded.md5, sha256: recorded.sha256, etag: recorded.md5 };
   }
 
   private etagPath(key: string): string {
     return join(this.root, ETAG_DIR, ...key.split('/'));
   }
 
-  /** Records the measured md5 with the file's size and mtime; a stale record is simply not used. */
-  private async recordEtag(key: string, md5: string): Promise<void> {
-    const { size, mtimeMs } = await stat(this.pathOf(key));
+  /** Records the measured md5 and sha256 with the file's size, mtime and ctime; a stale record is simply not used. */
+  private async recordChecksums(key: string, md5: string, sha256: string): Promise<void> {
+    const { size, mtimeMs, ctimeMs } = await stat(this.pathOf(key));
     const file = this.etagPath(key);
     await mkdir(dirname(file), { recursive: true });
     const temporary = `${file}.${randomUUID()}.partial`;
-    await writeFile(temporary, JSON.stringify({ md5, size, mtimeMs }));
+    await writeFile(temporary, JSON.stringify({ md5, sha256, size, mtimeMs, ctimeMs }));
     await rename(temporary, file);
   }
 
-  private async recordedEtag(key: string, size: number, mtimeMs: number): Promise<string | undefined> {
+  private async readRecord(key: string): Promise<ChecksumRecord | undefined> {
     try {
-      const recorded = JSON.parse(await readFile(this.etagPath(key), 'utf8')) as { md5?: string; size?: number; mtimeMs?: number };
-      return recorded.size === size && recorded.mtimeMs === mtimeMs ? recorded.md5 : undefined;
+      return JSON.parse(await readFile(this.etagPath(key), 'utf8')) as ChecksumRecord;
     } catch {
       return undefined;
     }
+  }
+
+  private async recordedEtag(key: string, size: number, mtimeMs: number): Promise<string | undefined> {
+    const recorded = await this.readRecord(key);
+    return recorded?.size === size && recorded.mtimeMs === mtimeMs ? recorded.md5 : undefined;
   }
 
   async get(key: string): Promise<Readable> {
