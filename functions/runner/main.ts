@@ -52,7 +52,7 @@ async function writeInputFailure(store: ArtifactStore, raw: unknown, reason: str
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const started = performance.now();
   // Seconds since start on every line, so a slow phase shows in the engine's runner log.
-  const say = (line: string) => process.stderr.write(`cfs-runner [+${((performance.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
+  const say = (line: string) => process.stderr.write(`cfs-runner [+${((performance.now() - started) / 1000).toFixed(2)}s] ${line}\n`);
   let settings: RunnerSettings;
   let store: ArtifactStore;
   let document: RunDocument;
@@ -84,6 +84,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   try {
     const { outcome, exitCode } = await runCustomization(document, {
       store,
+      // A store on this machine's disk is read and written in place instead of through copies.
+      ...(store instanceof FsArtifactStore ? { local: store } : {}),
       workspace: settings.workspace,
       signal: controller.signal,
       sandbox: settings.sandbox,

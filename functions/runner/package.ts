@@ -6,6 +6,7 @@ import { INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE } from '../core/model/image.ts';
 import { measuringStream } from '../adapters/shared/measuring-stream.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
+import type { LocalStore } from './local-store.ts';
 import { mountsUnder } from './mounts.ts';
 import { ToolError, type ProcessGroups } from './process-groups.ts';
 import type { BootArtifact, RunDocument, UploadedArtifact } from './run-document.ts';
@@ -112,8 +113,11 @@ async function copySourceArtifact(
 
 /**
  * Packages one customized root: makes sure nothing is mounted in it and removes the mount
- * points the runner created, squashes it (source compression by default), uploads it, and
- * uploads the kernel and initrd from its /boot, falling back to the source image's own.
+ * points the runner created, squashes it (source compression by default), stores the kernel
+ * and initrd from its /boot (falling back to the source image's own), then stores the rootfs
+ * while the root, no longer needed, is removed beside it (hashing is CPU work, removing is file
+ * system work: on two cores they overlap). With a local store the squashfs is moved into the
+ * store and measured there; otherwise it is uploaded and measured on the way.
  */
 export async function packageImage(options: {
   staged: StagedImage;
@@ -122,8 +126,11 @@ export async function packageImage(options: {
   layout: WorkspaceLayout;
   groups: ProcessGroups;
   store: ArtifactStore;
+  local?: LocalStore;
+  log?: (line: string) => void;
 }): Promise<{ uploaded: { rootfs: UploadedArtifact; kernel?: BootArtifact; initrd?: BootArtifact }; compressor: string }> {
-  const { staged, document, layout, groups, store } = options;
+  const { staged, document, layout, groups, store, local } = options;
+  const log = options.log ?? (() => {});
   const { image, root } = staged;
   if ((await mountsUnder(root)).length > 0) await unmountUnder(root);
   if (options.rootMounts) await undoRootMounts(options.rootMounts);
@@ -138,14 +145,13 @@ export async function packageImage(options: {
     if (error instanceof ToolError) throw new RunnerFailure('packaging', `mksquashfs failed for image ${image.image_id}: ${error.message}`, { image: image.image_id });
     throw error;
   }
+  log(`image ${image.image_id}: squashed (${compression.compressor}${compression.level !== undefined ? ` level ${compression.level}` : ''})`);
 
+  const packagingError = (what: string, error: unknown): RunnerFailure =>
+    error instanceof RunnerFailure ? error : new RunnerFailure('packaging', `${what} of image ${image.image_id} failed: ${(error as Error).message}`, { image: image.image_id });
   const uploadFailure = (what: string) => (error: unknown): never => {
-    if (error instanceof RunnerFailure) throw error;
-    throw new RunnerFailure('packaging', `uploading the ${what} of image ${image.image_id} failed: ${(error as Error).message}`, { image: image.image_id });
+    throw packagingError(`uploading the ${what}`, error);
   };
-  const rootfs = await uploadStream(store, createReadStream(output, { highWaterMark: 4 << 20 }), `${image.upload_prefix}rootfs`, ROOTFS_TYPE).catch(uploadFailure('rootfs'));
-  await rm(output, { force: true });
-
   const boot = async (kind: 'kernel' | 'initrd', contentType: string): Promise<BootArtifact | undefined> => {
     const key = `${image.upload_prefix}${kind}`;
     const file = await findBootFile(root, kind, image.arch);
@@ -155,5 +161,17 @@ export async function packageImage(options: {
   };
   const kernel = await boot('kernel', KERNEL_TYPE);
   const initrd = await boot('initrd', INITRD_TYPE);
+
+  const rootfsKey = `${image.upload_prefix}rootfs`;
+  const storing = local
+    ? local.adopt(rootfsKey, output).then(({ key, size, md5, sha256 }) => ({ key, size, md5, sha256 }))
+    : uploadStream(store, createReadStream(output, { highWaterMark: 4 << 20 }), rootfsKey, ROOTFS_TYPE);
+  // Both are awaited before anything is thrown, so nothing of this image is still running after.
+  const [stored, removed] = await Promise.allSettled([storing, groups.run('rm', ['-rf', '--one-file-system', '--', root])]);
+  await rm(output, { force: true });
+  if (stored.status === 'rejected') throw packagingError('uploading the rootfs', stored.reason);
+  if (removed.status === 'rejected') throw packagingError('removing the customized root', removed.reason);
+  const rootfs = stored.value;
+  log(`image ${image.image_id}: rootfs stored as ${rootfs.key} (${(rootfs.size / (1 << 20)).toFixed(1)} MiB)`);
   return { uploaded: { rootfs, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) }, compressor: compression.compressor };
 }

@@ -6,6 +6,7 @@ import { debugHoldDetails } from './debug-hold.ts';
 import { checkEnvironment } from './environment.ts';
 import { oneLine, RUNNER_EXIT_CODES, RunnerFailure, type FailureKind } from './failures.ts';
 import { ansiblePlaybookArgs, checkCloneUrl, checkPassthrough, cloneLayer, runLayerProcess, writeInventory } from './layers.ts';
+import type { LocalStore } from './local-store.ts';
 import { currentMounts } from './mounts.ts';
 import { packageImage } from './package.ts';
 import { processStartTime, ProcessGroups } from './process-groups.ts';
@@ -28,6 +29,8 @@ import { prepareWorkspace, recordProcesses, removeWorkspace, unmountUnder, type 
 /** What a run needs from outside: the store, a workspace directory, and a way to be stopped. */
 export interface RunnerDeps {
   store: ArtifactStore;
+  /** The same store when it is a directory on this machine: sources are read in place, results moved in. */
+  local?: LocalStore;
   /** The runner's own directory: created, used and removed by the run (it must be empty or a runner workspace). */
   workspace: string;
   /** Aborting it (main does on SIGTERM) stops the child processes, cleans up and ends the run as terminated. */
@@ -110,7 +113,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
     for (const [i, image] of document.images.entries()) {
       checkpoint();
       log(`staging image ${image.image_id} from ${image.rootfs.key}`);
-      staged.push(await stageImage(image, layout, groups, deps.store, deps.signal));
+      staged.push(await stageImage({ image, layout, groups, store: deps.store, local: deps.local, signal: deps.signal, log }));
       outcome.images[i]!.staged = true;
     }
 
@@ -128,7 +131,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
     for (const [i, image] of staged.entries()) {
       checkpoint();
       log(`squashing and uploading image ${image.image.image_id} as ${image.image.result_id}`);
-      const packaged = await packageImage({ staged: image, document, layout, groups, store: deps.store });
+      const packaged = await packageImage({ staged: image, document, layout, groups, store: deps.store, local: deps.local, log });
       outcome.images[i]!.uploaded = packaged.uploaded;
       outcome.images[i]!.compressor = packaged.compressor;
     }
@@ -154,6 +157,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
       log(`debug_on_failure: keeping the workspace ${deps.workspace} for inspection`);
     } else {
       await removeWorkspace(deps.workspace);
+      log('workspace removed');
     }
   } catch (error) {
     log(`could not ${outcome.debug ? 'unmount under' : 'remove'} the workspace ${deps.workspace}: ${(error as Error).message}`);

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { rm, statfs } from 'node:fs/promises';
+import { open, rm, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
+import type { LocalStore } from './local-store.ts';
 import { ToolError, type ProcessGroups } from './process-groups.ts';
 import type { RunImage } from './run-document.ts';
 import type { WorkspaceLayout } from './workspace.ts';
@@ -94,6 +95,15 @@ function mib(bytes: number): string {
   return (bytes / MIB).toFixed(1);
 }
 
+/** Why bytes measured as `size` and `sha256` are not the artifact the run document pinned, if they are not. */
+function verificationProblem(artifact: { key: string; size: number; sha256: string }, label: string, size: number, sha256: string): string | undefined {
+  if (size !== artifact.size) {
+    return `${label} (${artifact.key}) is ${size} bytes, the run document says ${artifact.size}${size < artifact.size ? ' (truncated)' : ''}`;
+  }
+  if (sha256 !== artifact.sha256) return `${label} (${artifact.key}) failed its checksum: sha256 ${sha256}, the run document says ${artifact.sha256}`;
+  return undefined;
+}
+
 /**
  * Streams an artifact from the store to a file, hashing as it goes, and refuses it unless its
  * size and sha256 match the run document. A refused file is deleted.
@@ -126,47 +136,125 @@ export async function downloadVerified(
     await rm(target, { force: true });
     throw error;
   }
-  const sha256 = hash.digest('hex');
-  let problem: string | undefined;
-  if (size !== artifact.size) {
-    problem = `${label} (${artifact.key}) is ${size} bytes, the run document says ${artifact.size}${size < artifact.size ? ' (truncated)' : ''}`;
-  } else if (sha256 !== artifact.sha256) {
-    problem = `${label} (${artifact.key}) failed its checksum: sha256 ${sha256}, the run document says ${artifact.sha256}`;
-  }
+  const problem = verificationProblem(artifact, label, size, hash.digest('hex'));
   if (problem) {
     await rm(target, { force: true });
     throw new RunnerFailure('staging', problem);
   }
 }
 
+/** A source rootfs verified where the local store keeps it, held open until it is unpacked. */
+export interface VerifiedInPlace {
+  /** The open file as a path other processes can read (`/proc/<pid>/fd/<fd>`): the very file that was hashed. */
+  path: string;
+  /** Refuses the source if it changed since it was hashed: written to, touched or replaced (its size, mtime or ctime moved). */
+  assertUnchanged(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /**
- * Stages one source image: checks there is room for the download, downloads and verifies it,
- * reads its compressor, checks there is room for the unpacked root, then unpacks with
- * unsquashfs (as root it keeps owners, modes, xattrs, hard links, symlinks and device nodes)
- * and deletes the download.
+ * Opens a source rootfs in the local store read-only and checks its size and sha256 through
+ * that one open file, so what is unpacked next (through /proc/<pid>/fd) is the file that was
+ * hashed, never a file put under its key meanwhile; a write into it (or its replacement) moves
+ * its ctime, which assertUnchanged checks after unpacking. Nothing is copied, and the store's
+ * file is never written.
  */
-export async function stageImage(
-  image: RunImage,
-  layout: WorkspaceLayout,
-  groups: ProcessGroups,
-  store: ArtifactStore,
+export async function openVerifiedInPlace(
+  file: string,
+  artifact: { key: string; size: number; sha256: string },
+  label: string,
   signal?: AbortSignal,
-): Promise<StagedImage> {
+): Promise<VerifiedInPlace> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    throw new RunnerFailure('staging', `${label} (${artifact.key}) could not be read from the artifact store: ${(error as Error).message}`);
+  }
+  try {
+    const before = await handle.stat();
+    if (!before.isFile()) throw new RunnerFailure('staging', `${label} (${artifact.key}) is not a regular file in the artifact store`);
+    let problem = verificationProblem(artifact, label, before.size, artifact.sha256);
+    if (!problem) {
+      const hash = createHash('sha256');
+      for await (const chunk of handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 4 * MIB })) {
+        signal?.throwIfAborted();
+        hash.update(chunk as Buffer);
+      }
+      problem = verificationProblem(artifact, label, before.size, hash.digest('hex'));
+    }
+    if (problem) throw new RunnerFailure('staging', problem);
+    return {
+      path: `/proc/${process.pid}/fd/${handle.fd}`,
+      assertUnchanged: async () => {
+        const after = await handle.stat();
+        if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
+          throw new RunnerFailure('staging', `${label} (${artifact.key}) changed in the artifact store while it was being unpacked; refusing it`);
+        }
+      },
+      close: () => handle.close(),
+    };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** What staging one image needs. */
+export interface StageOptions {
+  image: RunImage;
+  layout: WorkspaceLayout;
+  groups: ProcessGroups;
+  store: ArtifactStore;
+  /** Set when the store is a local directory: the rootfs is then read in place, not copied. */
+  local?: LocalStore;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/**
+ * Stages one source image: verifies its rootfs against the run document's size and sha256
+ * (in place when the store is local, else downloaded into the workspace after checking there
+ * is room), reads its compressor, checks there is room for the unpacked root, then unpacks it
+ * with unsquashfs (as root it keeps owners, modes, xattrs, hard links, symlinks and device
+ * nodes). Nothing unverified is unpacked; a download is deleted once unpacked.
+ */
+export async function stageImage(options: StageOptions): Promise<StagedImage> {
+  const { image, layout, groups, store, local, signal } = options;
+  const log = options.log ?? (() => {});
   const label = `rootfs of image ${image.image_id}`;
-  const download = join(layout.downloads, `${image.image_id}.squashfs`);
   const root = join(layout.images, image.image_id);
+  if (local) {
+    const source = await openVerifiedInPlace(local.pathOf(image.rootfs.key), image.rootfs, label, signal);
+    try {
+      log(`${label}: sha256 verified in place`);
+      const staged = await unpack(image, source.path, root, layout, groups, label);
+      await source.assertUnchanged();
+      log(`${label}: unpacked`);
+      return staged;
+    } finally {
+      await source.close();
+    }
+  }
+  const download = join(layout.downloads, `${image.image_id}.squashfs`);
   await ensureFreeSpace(layout.root, image.rootfs.size + MIB, `download the ${label} (${mib(image.rootfs.size)} MiB)`);
   await downloadVerified(store, image.rootfs, download, label, signal);
+  log(`${label}: downloaded and sha256 verified`);
+  const staged = await unpack(image, download, root, layout, groups, label);
+  log(`${label}: unpacked`);
+  await rm(download, { force: true });
+  return staged;
+}
 
+/** Reads a verified squashfs's compressor, checks there is room for its root, and unpacks it. */
+async function unpack(image: RunImage, squashfs: string, root: string, layout: WorkspaceLayout, groups: ProcessGroups, label: string): Promise<StagedImage> {
   const corrupt = (error: unknown): never => {
     if (error instanceof ToolError) throw new RunnerFailure('staging', `${label} is not a readable squashfs: ${error.message}`, { image: image.image_id });
     throw error;
   };
-  const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', download]).catch(corrupt));
-  const unpacked = await listUnpackedBytes(groups, download).catch(corrupt);
-  // The download is deleted once unpacked, which leaves about the room its result will need.
+  const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', squashfs]).catch(corrupt));
+  const unpacked = await listUnpackedBytes(groups, squashfs).catch(corrupt);
   await ensureFreeSpace(layout.root, unpacked, `unpack the ${label} (about ${mib(unpacked)} MiB unpacked)`);
-  await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, download]).catch(corrupt);
-  await rm(download, { force: true });
+  await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, squashfs]).catch(corrupt);
   return { image, root, source };
 }

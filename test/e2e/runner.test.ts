@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -406,6 +406,53 @@ describe('runCustomization (in process)', () => {
     expect(result.outcome.reason).toMatch(new RegExp(`rootfs of image ${IMAGE_B} .* failed its checksum`));
     expect(result.outcome.images.map((i) => i.staged)).toEqual([true, false]);
     expect(existsSync(workspace('checksum'))).toBe(false);
+  });
+
+  it('with a local store, reads each rootfs in place and moves each result in: what the outcome records is what is stored, and the sources are untouched', async () => {
+    // Arrange
+    const layer = repoWith({ 'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - copy: {dest: /etc/in-place, content: "{{ inventory_hostname }}\\n"}', ''].join('\n') });
+    const document = documentFor('inplace', [{ name: 'l', ...layer }]);
+    const sources = document.images.map((i) => store.pathOf(i.rootfs.key));
+    const before = await Promise.all(sources.map((file) => stat(file)));
+
+    // Act
+    const result = await runCustomization(document, { store, local: store, workspace: workspace('inplace') });
+
+    // Assert
+    expect(result.exitCode).toBe(0);
+    for (const [i, image] of result.outcome.images.entries()) {
+      const rootfs = image.uploaded!.rootfs;
+      expect(await fileInResult(rootfs.key, 'etc/in-place')).toBe(`${image.image_id}\n`);
+      const copy = await store.put(`scratch/inplace-${i}`, createReadStream(store.pathOf(rootfs.key)));
+      expect({ size: copy.size, md5: copy.md5, sha256: copy.sha256 }).toEqual({ size: rootfs.size, md5: rootfs.md5, sha256: rootfs.sha256 });
+      expect(await store.measured(rootfs.key)).toMatchObject({ size: rootfs.size, md5: rootfs.md5, sha256: rootfs.sha256 });
+      expect((await readdir(store.pathOf(document.images[i]!.upload_prefix.replace(/\/$/, '')))).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    }
+    const after = await Promise.all(sources.map((file) => stat(file)));
+    expect(after.map((s) => [s.size, s.mtimeMs, s.ctimeMs])).toEqual(before.map((s) => [s.size, s.mtimeMs, s.ctimeMs]));
+    expect(existsSync(workspace('inplace'))).toBe(false);
+  });
+
+  it('with a local store, refuses in place a rootfs whose bytes do not match the recorded sha256, copies nothing and leaves it unchanged', async () => {
+    // Arrange
+    const layer = repoWith({ 'site.yml': '- hosts: all\n  tasks: []\n' });
+    const document = documentFor('inplace-checksum', [{ name: 'l', ...layer }]);
+    document.images[0]!.rootfs.sha256 = 'f'.repeat(64);
+    const source = store.pathOf(document.images[0]!.rootfs.key);
+    const before = await stat(source);
+    const logged: string[] = [];
+
+    // Act
+    const result = await runCustomization(document, { store, local: store, workspace: workspace('inplace-checksum'), log: (line) => logged.push(line) });
+
+    // Assert
+    expect(result.exitCode).toBe(3);
+    expect(result.outcome.reason).toMatch(new RegExp(`rootfs of image ${IMAGE_A} \\(boot-images/${IMAGE_A}/rootfs\\) failed its checksum: sha256 ${images.get(IMAGE_A)!.sha256}`));
+    expect(result.outcome.images.map((i) => i.staged)).toEqual([false, false]);
+    expect(logged.some((line) => /unpacked|downloaded/.test(line))).toBe(false);
+    const after = await stat(source);
+    expect([after.size, after.mtimeMs, after.ctimeMs]).toEqual([before.size, before.mtimeMs, before.ctimeMs]);
+    expect(existsSync(workspace('inplace-checksum'))).toBe(false);
   });
 
   it('refuses a truncated rootfs, and one whose bytes match the document but are not a whole squashfs', async () => {
