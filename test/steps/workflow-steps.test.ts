@@ -1,3 +1,4 @@
+import { stat, utimes, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { failSession, reasonOf } from '../../functions/steps/fail-session.ts';
 import { packageAndUpload } from '../../functions/steps/package-and-upload.ts';
@@ -149,6 +150,45 @@ describe('the control-plane steps', () => {
     const attempt = packageAndUpload(ports, { session: 's1', image_id: A });
     // Assert
     await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError' });
+    expect(await ports.images.get(plan.result_id)).toBeUndefined();
+  });
+
+  it("takes the store's write-time checksums for a result instead of reading its bytes again when they match the runner's record", async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    const { plan, rootfs } = await uploadResult('s1', A, 'customized rootfs');
+    await writeOutcome('s1', { session: 's1', status: 'succeeded', started: 't0', finished: 't1', layers: [], images: [{ image_id: A, result_id: plan.result_id, result_name: plan.result_name, staged: true, customized: true, uploaded: { rootfs } }] });
+    const reads: string[] = [];
+    const get = ports.artifacts.get.bind(ports.artifacts);
+    ports.artifacts.get = async (key) => {
+      reads.push(key);
+      return get(key);
+    };
+    // Act
+    await packageAndUpload(ports, { session: 's1', image_id: A });
+    // Assert
+    expect(await ports.images.get(plan.result_id)).toBeDefined();
+    expect(reads).not.toContain(rootfs.key);
+  });
+
+  it("reads back and refuses a result changed behind the store after it was written, even with the runner's size and the file's mtime kept", async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    const { plan, rootfs } = await uploadResult('s1', A, 'customized rootfs');
+    await writeOutcome('s1', { session: 's1', status: 'succeeded', started: 't0', finished: 't1', layers: [], images: [{ image_id: A, result_id: plan.result_id, result_name: plan.result_name, staged: true, customized: true, uploaded: { rootfs } }] });
+    const path = ports.artifacts.pathOf(rootfs.key);
+    const { atime, mtime } = await stat(path);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeFile(path, 'customized rootfX');
+    await utimes(path, atime, mtime);
+    // Act
+    const attempt = packageAndUpload(ports, { session: 's1', image_id: A });
+    // Assert
+    await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError', message: expect.stringContaining('md5') });
     expect(await ports.images.get(plan.result_id)).toBeUndefined();
   });
 
