@@ -49,8 +49,9 @@ export interface SessionStore {
   /**
    * Read-modify-write with optimistic locking: `change` gets the current record and returns the
    * new one; retried when another writer got there first. Throws NotFoundError when missing.
+   * `known`, a record this store just returned, may be taken as the current one without a read.
    */
-  update(name: string, change: (current: SessionRecord) => SessionRecord): Promise<SessionRecord>;
+  update(name: string, change: (current: SessionRecord) => SessionRecord, known?: SessionRecord): Promise<SessionRecord>;
   /** Returns false when there was nothing to delete. */
   delete(name: string): Promise<boolean>;
 }

@@ -79,8 +79,10 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   });
   const bus = new InProcessEventBus();
 
-  const sessions = new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME);
-  const images = new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME);
+  // No other process can open this database (leveldb locks it): records written here are served from memory.
+  const tableUse = { soleWriter: true };
+  const sessions = new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse);
+  const images = new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME, tableUse);
   const git = new GitCliResolver({ allowedSchemes: options.cloneUrlSchemes });
   const settings: WorkflowSettings = {
     ...DEFAULT_WORKFLOW_SETTINGS,
@@ -88,7 +90,7 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     ...options.workflow,
   };
   // The settings above are the options' defaults; options PATCHed through the API win at run time.
-  const optionsStore = new DynamoDbOptionsStore(dynamo.documents, DEFAULT_TABLE_NAME, optionDefaultsFrom(settings));
+  const optionsStore = new DynamoDbOptionsStore(dynamo.documents, DEFAULT_TABLE_NAME, optionDefaultsFrom(settings), tableUse);
   const readSettings = settingsReader(optionsStore, settings);
   const engine = new LocalWorkflowEngine({
     ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings },
@@ -98,13 +100,13 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     events: bus,
   });
 
-  const automations = new DynamoDbAutomationStore(dynamo.documents, DEFAULT_TABLE_NAME);
+  const automations = new DynamoDbAutomationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse);
   // The trigger's ports are known once `ports` is built; a tick cannot come before start() arms it.
   const scheduler = new AutomationScheduler({ run: (names) => runAutomations(trigger, names, 'schedule') });
 
   const ports: AppPorts = {
     sessions,
-    configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME),
+    configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
     images,
     artifacts,
     workflow: engine,

@@ -44,11 +44,16 @@ export async function validateImages(ports: StepPorts, input: { session: string 
   const settings = await ports.settings();
   const poll_seconds = Math.max(1, Math.round(settings.imagePollIntervalSeconds));
 
+  // `session` was just read: the write below need not read it again (a stale one is re-read).
   if (missing.length === 0) {
-    await ports.sessions.update(session.name, (s) => {
-      const next = endStep(startStep(s, { name: 'validate' }, stamp), { name: 'validate' }, 'succeeded', stamp);
-      return { ...next, status: { ...next.status, message: undefined } };
-    });
+    await ports.sessions.update(
+      session.name,
+      (s) => {
+        const next = endStep(startStep(s, { name: 'validate' }, stamp), { name: 'validate' }, 'succeeded', stamp);
+        return { ...next, status: { ...next.status, message: undefined } };
+      },
+      session,
+    );
     return { ready: true, images, missing, poll_seconds };
   }
 
@@ -58,10 +63,9 @@ export async function validateImages(ports: StepPorts, input: { session: string 
       `image(s) ${missing.join(', ')} did not become ready (registered with a rootfs) within the image wait timeout of ${settings.imageWaitTimeoutSeconds}s`,
     );
   }
-  await ports.sessions.update(session.name, (s) =>
-    advanceSession(startStep(s, { name: 'validate' }, stamp), {
-      message: `waiting for image(s) to be registered with a rootfs: ${missing.join(', ')}`,
-    }),
-  );
+  const message = `waiting for image(s) to be registered with a rootfs: ${missing.join(', ')}`;
+  // A re-check that finds the same images missing has nothing new to record.
+  const recorded = session.status.message === message && session.status.steps?.some((s) => s.name === 'validate');
+  if (!recorded) await ports.sessions.update(session.name, (s) => advanceSession(startStep(s, { name: 'validate' }, stamp), { message }), session);
   return { ready: false, images, missing, poll_seconds: Math.min(poll_seconds, Math.max(1, Math.ceil(settings.imageWaitTimeoutSeconds - waitedSeconds))) };
 }

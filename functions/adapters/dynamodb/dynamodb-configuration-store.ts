@@ -1,14 +1,14 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ConfigurationRecord } from '../../core/model/configuration.ts';
 import type { ConfigurationStore } from '../../ports/configuration-store.ts';
-import { RecordTable } from './record-table.ts';
+import { RecordTable, type RecordTableOptions } from './record-table.ts';
 
 /** Configurations on the single table (AWS DynamoDB or dynalite). */
 export class DynamoDbConfigurationStore implements ConfigurationStore {
   private readonly table: RecordTable<ConfigurationRecord>;
 
-  constructor(client: DynamoDBDocumentClient, tableName: string) {
-    this.table = new RecordTable(client, tableName, 'CONFIG', (c) => c.name, 'configuration');
+  constructor(client: DynamoDBDocumentClient, tableName: string, options: RecordTableOptions = {}) {
+    this.table = new RecordTable(client, tableName, 'CONFIG', (c) => c.name, 'configuration', undefined, options);
   }
 
   put(configuration: ConfigurationRecord) {

@@ -2,7 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError, TransientError } from '../../core/errors.ts';
 import type { ProductOptions, StoredOptions } from '../../core/options/options-schemas.ts';
 import type { OptionsStore } from '../../ports/options-store.ts';
-import { RecordTable } from './record-table.ts';
+import { RecordTable, type RecordTableOptions } from './record-table.ts';
 
 /** The one options record's id (pk `OPTIONS#cfs`). */
 const OPTIONS_ID = 'cfs';
@@ -16,8 +16,9 @@ export class DynamoDbOptionsStore implements OptionsStore {
     client: DynamoDBDocumentClient,
     tableName: string,
     readonly defaults: ProductOptions,
+    options: RecordTableOptions = {},
   ) {
-    this.table = new RecordTable<StoredOptions>(client, tableName, 'OPTIONS', () => OPTIONS_ID, 'options');
+    this.table = new RecordTable<StoredOptions>(client, tableName, 'OPTIONS', () => OPTIONS_ID, 'options', undefined, options);
   }
 
   async get(): Promise<StoredOptions> {

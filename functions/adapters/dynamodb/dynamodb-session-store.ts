@@ -4,7 +4,7 @@ import { ConflictError } from '../../core/errors.ts';
 import type { SessionRecord } from '../../core/model/session.ts';
 import { sessionMatches } from '../../core/sessions/filters.ts';
 import type { SessionFilter, SessionPage, SessionPageRequest, SessionStore } from '../../ports/session-store.ts';
-import { RecordTable, translate } from './record-table.ts';
+import { RecordTable, type RecordTableOptions, translate } from './record-table.ts';
 import { sessionIndexAttributes, sessionTagItems, startedKey, statusPartition, TAG_SORT_PREFIX, tagPartition } from './session-index.ts';
 import { recordKey, TABLE_SCHEMA } from './table-schema.ts';
 
@@ -46,9 +46,10 @@ export class DynamoDbSessionStore implements SessionStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
+    options: RecordTableOptions = {},
   ) {
     // Index attributes and the TTL attribute (set on completion) are rewritten with every put.
-    this.table = new RecordTable<SessionRecord>(client, tableName, 'SESSION', (s) => s.name, 'session', sessionIndexAttributes);
+    this.table = new RecordTable<SessionRecord>(client, tableName, 'SESSION', (s) => s.name, 'session', sessionIndexAttributes, options);
   }
 
   /**
@@ -79,12 +80,16 @@ export class DynamoDbSessionStore implements SessionStore {
   }
 
   /** Tags rarely change (CFS never changes them) and the TTL is set once, on completion; when either changes, the tag items follow. */
-  async update(name: string, change: (current: SessionRecord) => SessionRecord): Promise<SessionRecord> {
+  async update(name: string, change: (current: SessionRecord) => SessionRecord, known?: SessionRecord): Promise<SessionRecord> {
     let before: SessionRecord | undefined;
-    const after = await this.table.update(name, (current) => {
-      before = current;
-      return change(current);
-    });
+    const after = await this.table.update(
+      name,
+      (current) => {
+        before = current;
+        return change(current);
+      },
+      known,
+    );
     if (before && (JSON.stringify(before.tags) !== JSON.stringify(after.tags) || before.expires_at !== after.expires_at)) {
       const current = sessionTagItems(after);
       const kept = new Set(current.map((item) => item.sk));

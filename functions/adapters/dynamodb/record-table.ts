@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError, TransientError } from '../../core/errors.ts';
+import { RecordCache, type VersionedRecord } from './record-cache.ts';
 import { listKey, listPartition, recordKey, TABLE_SCHEMA, type RecordKind } from './table-schema.ts';
 
 const MAX_UPDATE_ATTEMPTS = 10;
@@ -24,10 +25,15 @@ export function translate(error: unknown): never {
   throw error;
 }
 
-/**
- * Generic versioned record storage on the single table: the shared mechanics (conditional
- * create, optimistic-lock update, ordered listing) behind every DynamoDB store adapter.
- */
+/** How a store uses its table. */
+export interface RecordTableOptions {
+  /**
+   * No other process writes this table (the embedded server's own database): records this
+   * process wrote or read are served from memory (RecordCache) instead of read again.
+   */
+  soleWriter?: boolean;
+}
+
 /**
  * Every record's `doc` in one list partition of GSI1, in sort-key order, following every page.
  * Unbounded by design: for kinds that stay small or for callers that need them all.
@@ -56,6 +62,10 @@ export async function listAll<T>(client: DynamoDBDocumentClient, tableName: stri
   return records;
 }
 
+/**
+ * Generic versioned record storage on the single table: the shared mechanics (conditional
+ * create, optimistic-lock update, ordered listing) behind every DynamoDB store adapter.
+ */
 export class RecordTable<T> {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -65,7 +75,15 @@ export class RecordTable<T> {
     private readonly kindLabel: string,
     /** Further index attributes of a record's item (sessions: status and start time), rewritten on every put. */
     private readonly indexAttributes?: (record: T) => Record<string, unknown>,
-  ) {}
+    options: RecordTableOptions = {},
+  ) {
+    this.cache = options.soleWriter ? new RecordCache<T>() : undefined;
+  }
+
+  private readonly cache: RecordCache<T> | undefined;
+
+  /** The version of each record object this table read or wrote, so an update of one just read skips reading it again. */
+  private readonly versions = new WeakMap<object, number>();
 
   private item(record: T, version: number) {
     const id = this.idOf(record);
@@ -73,6 +91,9 @@ export class RecordTable<T> {
   }
 
   async create(record: T): Promise<void> {
+    const id = this.idOf(record);
+    const tick = this.cache?.writeBegins(id) ?? 0;
+    let stored: VersionedRecord<T> | undefined;
     try {
       await this.client.send(
         new PutCommand({
@@ -81,21 +102,30 @@ export class RecordTable<T> {
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
+      this.versions.set(record as object, 1);
+      stored = { doc: record, version: 1 };
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') {
-        throw new ConflictError(`${this.kindLabel} '${this.idOf(record)}' already exists`);
+        throw new ConflictError(`${this.kindLabel} '${id}' already exists`);
       }
       translate(error);
+    } finally {
+      this.cache?.writeEnded(id, tick, stored);
     }
   }
 
   /** Creates or replaces, bumping the version. */
   async put(record: T): Promise<void> {
-    const current = await this.getVersioned(this.idOf(record));
+    const id = this.idOf(record);
+    const current = await this.getVersioned(id);
+    // Not cached: two unconditional puts may land in either order.
+    const tick = this.cache?.writeBegins(id) ?? 0;
     try {
       await this.client.send(new PutCommand({ TableName: this.tableName, Item: this.item(record, (current?.version ?? 0) + 1) }));
     } catch (error) {
       translate(error);
+    } finally {
+      this.cache?.writeEnded(id, tick);
     }
   }
 
@@ -103,12 +133,22 @@ export class RecordTable<T> {
     return (await this.getVersioned(id))?.doc;
   }
 
-  private async getVersioned(id: string): Promise<{ doc: T; version: number } | undefined> {
+  private async getVersioned(id: string): Promise<VersionedRecord<T> | undefined> {
+    const cached = this.cache?.get(id);
+    if (cached === null) return undefined;
+    if (cached) {
+      this.versions.set(cached.doc as object, cached.version);
+      return cached;
+    }
+    const tick = this.cache?.readBegins() ?? 0;
     try {
       const out = await this.client.send(
         new GetCommand({ TableName: this.tableName, Key: recordKey(this.kind, id), ConsistentRead: true }),
       );
-      return out.Item ? { doc: out.Item.doc as T, version: out.Item.version as number } : undefined;
+      const read = out.Item ? { doc: out.Item.doc as T, version: out.Item.version as number } : undefined;
+      this.cache?.readEnded(id, read, tick);
+      if (read) this.versions.set(read.doc as object, read.version);
+      return read;
     } catch (error) {
       translate(error);
     }
@@ -151,11 +191,19 @@ export class RecordTable<T> {
     return { records: shown, next: this.idOf(shown[shown.length - 1]!) };
   }
 
-  async update(id: string, change: (current: T) => T): Promise<T> {
+  /**
+   * Read-modify-write on the record's version. `known`, a record this table just returned, is
+   * tried as the current one without reading it again; if it is stale the write's condition
+   * fails and the loop reads the record afresh.
+   */
+  async update(id: string, change: (current: T) => T, known?: T): Promise<T> {
+    const knownVersion = known !== undefined && this.idOf(known) === id ? this.versions.get(known as object) : undefined;
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-      const current = await this.getVersioned(id);
+      const current = attempt === 0 && knownVersion !== undefined ? { doc: known!, version: knownVersion } : await this.getVersioned(id);
       if (!current) throw new NotFoundError(this.kindLabel, id);
       const next = change(current.doc);
+      const tick = this.cache?.writeBegins(id) ?? 0;
+      let stored: VersionedRecord<T> | undefined;
       try {
         await this.client.send(
           new PutCommand({
@@ -165,22 +213,32 @@ export class RecordTable<T> {
             ExpressionAttributeValues: { ':v': current.version },
           }),
         );
+        this.versions.set(next as object, current.version + 1);
+        stored = { doc: next, version: current.version + 1 };
         return next;
       } catch (error) {
         if ((error as Error).name !== 'ConditionalCheckFailedException') translate(error);
+      } finally {
+        this.cache?.writeEnded(id, tick, stored);
       }
     }
     throw new TransientError(`${this.kindLabel} '${id}' changed concurrently ${MAX_UPDATE_ATTEMPTS} times; try again`);
   }
 
   async delete(id: string): Promise<boolean> {
+    const tick = this.cache?.writeBegins(id) ?? 0;
+    let deleted = false;
     try {
       const out = await this.client.send(
         new DeleteCommand({ TableName: this.tableName, Key: recordKey(this.kind, id), ReturnValues: 'ALL_OLD' }),
       );
-      return out.Attributes !== undefined;
+      deleted = out.Attributes !== undefined;
+      this.cache?.writeEnded(id, tick, null);
     } catch (error) {
+      this.cache?.writeEnded(id, tick);
       translate(error);
     }
+    return deleted;
   }
+
 }
