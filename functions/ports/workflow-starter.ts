@@ -1,7 +1,17 @@
+import type { SessionRecord } from '../core/model/session.ts';
+
 /** Starts and stops a session's workflow (Step Functions in AWS, the embedded engine locally). */
 export interface WorkflowStarter {
-  /** Returns the execution's identifier, recorded in `status.session.job`. Safe to call twice. */
-  start(sessionName: string): Promise<string>;
+  /**
+   * The identifier `start` will most likely return for this new session, so the session can be
+   * stored with its `status.session.job` in one write. Absent where it cannot be known ahead.
+   */
+  plannedJob?(session: SessionRecord): string;
+  /**
+   * Returns the execution's identifier, recorded in `status.session.job`: `plannedJob` when the
+   * runtime could use it. Safe to call twice.
+   */
+  start(sessionName: string, plannedJob?: string): Promise<string>;
   /** Stops a running execution; a no-op when it has ended. */
   stop(sessionName: string, executionId: string): Promise<void>;
   /**

@@ -42,6 +42,37 @@ describe('createSession', () => {
     expect(await ports.sessions.get('example')).toEqual(created);
   });
 
+  it('stores the session with the job its workflow plans, in one write, when the runtime plans one', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    const plannedFor: string[] = [];
+    ports.workflow.plannedJob = (session) => (plannedFor.push(session.name), `planned-${session.name}`);
+    const update = ports.sessions.update.bind(ports.sessions);
+    let updates = 0;
+    ports.sessions.update = (...args) => (updates++, update(...args));
+    // Act
+    const created = await createSession(ports, request());
+    // Assert
+    expect(plannedFor).toEqual(['example']);
+    expect(ports.workflow.startedWith).toEqual([{ name: 'example', plannedJob: 'planned-example' }]);
+    expect(created.status.session.job).toBe('planned-example');
+    expect((await ports.sessions.get('example'))!.status.session.job).toBe('planned-example');
+    expect(updates).toBe(0);
+  });
+
+  it('records the job the workflow started when it is not the planned one', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    ports.workflow.plannedJob = () => 'planned-but-taken';
+    // Act
+    const created = await createSession(ports, request());
+    // Assert
+    expect(created.status.session.job).toBe('execution-example');
+    expect((await ports.sessions.get('example'))!.status.session.job).toBe('execution-example');
+  });
+
   it('keeps the pinned layers when the configuration changes afterwards', async () => {
     // Arrange
     const ports = fakeCfsPorts();

@@ -14,12 +14,16 @@ import { DEFAULT_WORKFLOW_SETTINGS } from '../../functions/steps/step-ports.ts';
 /** A workflow starter that only records calls and leaves sessions pending (the real workflow is another issue's). */
 export class FakeWorkflow implements WorkflowStarter {
   readonly started: string[] = [];
+  readonly startedWith: Array<{ name: string; plannedJob?: string }> = [];
   readonly stopped: Array<{ name: string; job: string }> = [];
   failWith?: Error;
-  async start(name: string) {
+  /** Set by a test to act as a runtime that plans its execution ids; `start` uses the planned id only when it ends in the session's name. */
+  plannedJob?: (session: SessionRecord) => string;
+  async start(name: string, plannedJob?: string) {
     if (this.failWith) throw this.failWith;
     this.started.push(name);
-    return `execution-${name}`;
+    this.startedWith.push({ name, ...(plannedJob ? { plannedJob } : {}) });
+    return plannedJob?.endsWith(`-${name}`) ? plannedJob : `execution-${name}`;
   }
   async stop(name: string, job: string) {
     this.stopped.push({ name, job });

@@ -1,5 +1,6 @@
 import { SendTaskSuccessCommand, StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { TransientError } from '../../core/errors.ts';
+import type { SessionRecord } from '../../core/model/session.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
 import type { ImageWait } from '../../steps/wait-for-images.ts';
@@ -47,6 +48,11 @@ export class SfnWorkflowStarter implements WorkflowStarter {
     private readonly waits: ImageWaitLookup,
     private readonly sessions: Pick<SessionStore, 'get'>,
   ) {}
+
+  /** A new session's execution is named after it (see `start`); a reused name gets another, which `start` returns. */
+  plannedJob(session: SessionRecord): string {
+    return executionArn(this.stateMachineArn, session.name);
+  }
 
   async start(sessionName: string): Promise<string> {
     const started = await this.startNamed(sessionName, sessionName);

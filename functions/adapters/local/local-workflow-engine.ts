@@ -118,10 +118,15 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     return settled;
   }
 
-  async start(sessionName: string): Promise<string> {
+  /** Execution ids are made here, so the one planned is the one `start` uses. */
+  plannedJob(session: SessionRecord): string {
+    return newExecutionId(session.name);
+  }
+
+  async start(sessionName: string, plannedJob?: string): Promise<string> {
     const running = this.executions.get(sessionName);
     if (running) return running.id;
-    const id = `local:${sessionName}:${randomUUID()}`;
+    const id = plannedJob ?? newExecutionId(sessionName);
     const entry: Execution = { id, abort: () => {}, stopped: false, done: Promise.resolve(), inflight: new Set() };
     const execution = this.machine.run({ session: sessionName }, {
       noThrowOnAbort: true,
@@ -356,6 +361,10 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       await sync();
     }
   }
+}
+
+function newExecutionId(sessionName: string): string {
+  return `local:${sessionName}:${randomUUID()}`;
 }
 
 /** One sync at a time per session: a slow store skips ticks instead of piling them up. */

@@ -15,8 +15,8 @@ export type SessionPorts = Pick<AppPorts, 'sessions' | 'configurations' | 'workf
  * Creates an image customization session: validates the request, pins the configuration's
  * layers (after `configuration_limit`) under `status.layers` so later configuration edits
  * never change this session, stores it `pending` (a duplicate name is a ConflictError, also
- * when two creates race), then hands it to the workflow and records the execution id in
- * `status.session.job`. If the workflow cannot be started the record is removed again, so
+ * when two creates race) with the execution id it will have in `status.session.job`, then
+ * hands it to the workflow. If the workflow cannot be started the record is removed again, so
  * the caller can retry with the same name.
  */
 export async function createSession(ports: SessionPorts, input: V3SessionCreateInput | Record<string, unknown>): Promise<SessionRecord> {
@@ -51,15 +51,19 @@ export async function createSession(ports: SessionPorts, input: V3SessionCreateI
       layers,
     },
   };
+  // Stored with its planned job, the session is complete in one write unless the runtime picks another id.
+  const planned = ports.workflow.plannedJob?.(record);
+  if (planned) record.status.session.job = planned;
   await ports.sessions.create(record);
 
   let job: string;
   try {
-    job = await ports.workflow.start(record.name);
+    job = await ports.workflow.start(record.name, planned);
   } catch (error) {
     await ports.sessions.delete(record.name).catch(() => false);
     throw error;
   }
+  if (job === planned) return record;
   // Only `job` is written: the workflow may already have moved the session on.
   return ports.sessions.update(record.name, (current) => ({
     ...current,
