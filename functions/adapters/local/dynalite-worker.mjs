@@ -12,21 +12,27 @@ import dynalite from 'dynalite';
 const server = dynalite({ path: workerData.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 const listener = server.listeners('request')[0];
 
+// dynalite checks that a request carries a SigV4-shaped Authorization header, never its signature.
+const AUTHORIZATION = 'AWS4-HMAC-SHA256 Credential=local/20200101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=local';
+
 /**
- * Gives one request to dynalite's request listener as an HTTP server would, minus the socket:
- * it reads `method`, `url`, `headers` and the `data`/`end` events, and answers with
- * `statusCode`, `setHeader` and `end`.
+ * Gives one request, `[id, operation target, JSON body]`, to dynalite's request listener as an
+ * HTTP server would, minus the socket: it reads `method`, `url`, `headers` and the `data`/`end`
+ * events, and answers with `statusCode`, `setHeader` and `end`. The answer goes back as
+ * `[id, status, content type, body]`, or `[id, -1, reason]`: arrays of strings are what the
+ * thread boundary copies fastest.
  */
-function answer({ id, method, path, headers, body }) {
-  const incoming = Object.assign(new EventEmitter(), { method, url: path, headers });
-  const responseHeaders = {};
+function answer([id, target, body]) {
+  const headers = { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': target, authorization: AUTHORIZATION, 'x-amz-date': '20200101T000000Z' };
+  const incoming = Object.assign(new EventEmitter(), { method: 'POST', url: '/', headers });
+  let contentType = 'application/x-amz-json-1.0';
   const outgoing = {
     statusCode: 200,
     setHeader(name, value) {
-      responseHeaders[name.toLowerCase()] = String(value);
+      if (name.toLowerCase() === 'content-type') contentType = String(value);
     },
     end(text) {
-      parentPort.postMessage({ type: 'response', id, statusCode: outgoing.statusCode, headers: responseHeaders, body: text ?? '' });
+      parentPort.postMessage([id, outgoing.statusCode, contentType, text ?? '']);
     },
   };
   try {
@@ -34,12 +40,12 @@ function answer({ id, method, path, headers, body }) {
     if (body) incoming.emit('data', Buffer.from(body));
     incoming.emit('end');
   } catch (error) {
-    parentPort.postMessage({ type: 'failure', id, message: String(error?.stack ?? error) });
+    parentPort.postMessage([id, -1, String(error?.stack ?? error)]);
   }
 }
 
 parentPort.on('message', (message) => {
-  if (message.type === 'request') answer(message);
+  if (Array.isArray(message)) answer(message);
   else if (message.type === 'close') server.close(() => parentPort.postMessage({ type: 'closed' }));
 });
 

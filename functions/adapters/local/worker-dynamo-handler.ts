@@ -6,9 +6,8 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-type WorkerReply =
-  | { type: 'response'; id: number; statusCode: number; headers: Record<string, string>; body: string }
-  | { type: 'failure'; id: number; message: string };
+/** `[id, status, content type, body]`, or `[id, -1, reason]` when dynalite threw (dynalite-worker.mjs). */
+type WorkerReply = [number, number, string, string?];
 
 /**
  * An SDK HTTP handler that posts each DynamoDB request to the database worker thread
@@ -22,7 +21,9 @@ export class WorkerDynamoHandler implements HttpHandler {
   private exited: string | undefined;
 
   constructor(private readonly worker: Worker) {
-    worker.on('message', (reply: WorkerReply | { type: string }) => this.settle(reply));
+    worker.on('message', (reply: WorkerReply | { type: string }) => {
+      if (Array.isArray(reply)) this.settle(reply);
+    });
     worker.on('exit', (code) => this.failAll(`the database worker exited with code ${code}`));
     worker.on('error', (error) => this.failAll(`the database worker failed: ${error.message}`));
   }
@@ -33,28 +34,17 @@ export class WorkerDynamoHandler implements HttpHandler {
     const body: unknown = request.body;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({
-        type: 'request',
-        id,
-        method: request.method,
-        path: request.path,
-        headers: lowerCaseKeys(request.headers),
-        body: typeof body === 'string' ? body : body instanceof Uint8Array ? utf8(body) : '',
-      });
+      // Every DynamoDB operation is a POST of JSON named by its target header: that and the body are all dynalite needs.
+      this.worker.postMessage([id, targetOf(request.headers), typeof body === 'string' ? body : body instanceof Uint8Array ? utf8(body) : '']);
     });
   }
 
-  private settle(reply: WorkerReply | { type: string }): void {
-    if (reply.type !== 'response' && reply.type !== 'failure') return;
-    const { id } = reply as WorkerReply;
+  private settle([id, statusCode, contentTypeOrReason, body]: WorkerReply): void {
     const waiting = this.pending.get(id);
     if (!waiting) return;
     this.pending.delete(id);
-    if (reply.type === 'failure') waiting.reject(new Error(`the database worker failed a request: ${(reply as { message: string }).message}`));
-    else {
-      const { statusCode, headers, body } = reply as Extract<WorkerReply, { type: 'response' }>;
-      waiting.resolve({ response: new HttpResponse({ statusCode, headers, body: Buffer.from(body, 'utf8') }) });
-    }
+    if (statusCode < 0) waiting.reject(new Error(`the database worker failed a request: ${contentTypeOrReason}`));
+    else waiting.resolve({ response: new HttpResponse({ statusCode, headers: { 'content-type': contentTypeOrReason }, body: Buffer.from(body ?? '', 'utf8') }) });
   }
 
   private failAll(reason: string): void {
@@ -77,8 +67,7 @@ function utf8(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
-function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
-  return out;
+function targetOf(headers: Record<string, string>): string {
+  for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() === 'x-amz-target') return value;
+  return '';
 }
