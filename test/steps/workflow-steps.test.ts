@@ -42,6 +42,26 @@ describe('the control-plane steps', () => {
     expect(session?.status.message).toContain(B);
   });
 
+  it('writes nothing when a re-check finds the same images missing, and records a change in them', async () => {
+    // Arrange
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A, B] }));
+    await validateImages(ports, { session: 's1' });
+    const update = ports.sessions.update.bind(ports.sessions);
+    let writes = 0;
+    ports.sessions.update = (...args) => (writes++, update(...args));
+    // Act
+    const again = await validateImages(ports, { session: 's1' });
+    const writesUnchanged = writes;
+    await registerImage(ports, A, 'base');
+    const changed = await validateImages(ports, { session: 's1' });
+    // Assert
+    expect(again.missing).toEqual([A, B]);
+    expect(writesUnchanged).toBe(0);
+    expect(changed.missing).toEqual([B]);
+    expect(writes).toBe(1);
+    expect((await ports.sessions.get('s1'))?.status.message).toBe(`waiting for image(s) to be registered with a rootfs: ${B}`);
+  });
+
   it('fails validation with ImageWaitTimeoutError once the wait timeout has passed', async () => {
     // Arrange
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
