@@ -31,6 +31,9 @@ Produced by the suite in \`test/reliability/\` (issue 11). Reproduce with:
 npm run test:reliability            # CFS_RELIABILITY_RUNS=N scales the generated cases (default 300)
 \`\`\`
 
+CI runs it after \`npm test\` (\`.ci/run\`). The load figures are this machine's; the suite checks what
+the load did (every create answered and stored, nothing left after the delete), not how fast.
+
 Last run: ${new Date().toISOString()}, ${seconds} s on ${process.platform}/${process.arch}, Node ${process.version};
 the suite ${run.status === 0 ? 'passed' : `FAILED (exit ${run.status})`}. A case missing from the table did not finish.
 
