@@ -1,8 +1,9 @@
 /**
  * The runner on a ~300 MB image with a small playbook, next to the same raw tools run by hand in
  * the same process: unsquashfs, ansible-playbook with the same inventory, mksquashfs with the
- * same settings and one sha256 pass. The runner does more (download and verify, the sandbox,
- * the clone, md5 and sha256 of the upload, writing the outcome, cleaning up); the goal is that
+ * same settings and one sha256 pass. The runner does more (verify the source in the local
+ * store, the sandbox, the clone, move the result into the store with md5 and sha256, writing
+ * the outcome, cleaning up); the goal is that
  * all of it costs at most 10 % of wall time. Rounds alternate so cache warmth favours neither
  * side; the fastest round of each is compared. CPU time of each side is printed too: on a
  * shared machine it stays put while wall time follows the other load.
