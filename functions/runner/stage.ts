@@ -174,7 +174,8 @@ export async function openVerifiedInPlace(
   try {
     const before = await handle.stat();
     if (!before.isFile()) throw new RunnerFailure('staging', `${label} (${artifact.key}) is not a regular file in the artifact store`);
-    let problem = verificationProblem(artifact, label, before.size, artifact.sha256);
+    // The size first: a truncated or grown file is refused without reading it.
+    let problem = before.size === artifact.size ? undefined : verificationProblem(artifact, label, before.size, '');
     if (!problem) {
       const hash = createHash('sha256');
       for await (const chunk of handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 4 * MIB })) {
