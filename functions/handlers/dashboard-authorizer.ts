@@ -1,4 +1,5 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { secretToken } from '../adapters/aws/secrets-manager-token.ts';
 import { bearerTokenChecker, DASHBOARD_TOKEN_SECRET_ARN_ENV, type BearerCheck } from '../api/auth.ts';
 import { DASHBOARD_API_MIRROR_PREFIX } from '../api/routes/dashboard.ts';
 
@@ -54,15 +55,4 @@ export function dashboardAuthorizer(readToken: () => Promise<string>) {
   };
 }
 
-/** Reads the dashboard token from the secret `secretId` (its plain SecretString, as the stack generates it). */
-export function secretToken(client: SecretsManagerClient, secretId: string | undefined): () => Promise<string> {
-  return async () => {
-    if (!secretId) throw new Error(`${DASHBOARD_TOKEN_SECRET_ARN_ENV} is not set`);
-    const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-    const token = SecretString?.trim();
-    if (!token) throw new Error(`the dashboard token secret ${secretId} has no string value`);
-    return token;
-  };
-}
-
-export const handler = dashboardAuthorizer(secretToken(new SecretsManagerClient({}), process.env[DASHBOARD_TOKEN_SECRET_ARN_ENV]));
+export const handler = dashboardAuthorizer(secretToken(new SecretsManagerClient({}), process.env[DASHBOARD_TOKEN_SECRET_ARN_ENV], DASHBOARD_TOKEN_SECRET_ARN_ENV));
