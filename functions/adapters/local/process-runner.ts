@@ -15,18 +15,7 @@ export interface RunnerProcess {
 const SIGNAL_CODES: Record<string, number> = { SIGTERM: 143, SIGKILL: 137, SIGINT: 130 };
 
 /**
- * The runner bundle a local session starts: the self-contained one scripts/build.mjs makes for
- * the runner's container image (its packages inlined), so one machine runs what ECS runs, and
- * it starts sooner than dist/runner.mjs, which resolves zod and yaml from node_modules (it
- * starts and exits on a missing run document in about 0.26 s against 0.55 s, measured on the
- * 2-core build machine).
- */
-export function runnerBundle(): string {
-  return join(packageRoot(), 'dist', 'runner-image', 'runner.mjs');
-}
-
-/**
- * Starts the runner bundle for a run document in the local artifact store. Its own stdout and
+ * Starts `dist/runner.mjs` for a run document in the local artifact store. Its own stdout and
  * stderr (not the Ansible logs, which the runner keeps per layer in the store) go to
  * `<logDir>/<session>.runner.log`.
  */
@@ -41,7 +30,7 @@ export function startRunnerProcess(options: {
   const log = createWriteStream(join(options.logDir, `${options.session}.runner.log`), { flags: 'a' });
   const child: ChildProcess = spawn(
     process.execPath,
-    [runnerBundle(), '--document-key', options.documentKey, '--store-dir', options.storeDir, '--workspace', options.workspace],
+    [join(packageRoot(), 'dist', 'runner.mjs'), '--document-key', options.documentKey, '--store-dir', options.storeDir, '--workspace', options.workspace],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SESSION_NAME: options.session } },
   );
   child.stdout?.pipe(log, { end: false });
