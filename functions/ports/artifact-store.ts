@@ -26,4 +26,10 @@ export interface ArtifactStore {
   uploadUrl(key: string, expiresInSeconds: number): Promise<string>;
   /** A URL that serves the object's bytes until `expiresInSeconds`. */
   downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * What the store measured when it wrote the object, only while the object is provably
+   * unchanged since; undefined otherwise. Absent where a store keeps no such record (S3): the
+   * caller then reads the bytes back to check them.
+   */
+  measured?(key: string): Promise<StoredObject | undefined>;
 }

@@ -2,7 +2,7 @@ import { RunnerFailedError, ValidationError } from '../core/errors.ts';
 import { AUTOMATION_METADATA_KEY, AUTOMATION_TAG, FINGERPRINT_METADATA_KEY } from '../core/automations/fingerprint.ts';
 import { createImage } from '../core/images/create-image.ts';
 import { linkForKey, manifestKey, DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
-import { verifyStoredArtifact, type ExpectedChecksums } from '../core/images/verify-artifact.ts';
+import { verifyStoredArtifact } from '../core/images/verify-artifact.ts';
 import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE, type ImageManifest, type ManifestArtifact } from '../core/model/image.ts';
 import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep } from '../core/workflow/step-progress.ts';
@@ -35,25 +35,13 @@ export function lineageMetadata(session: SessionRecord, staged: StagedImage): Re
 }
 
 /**
- * A store that keeps the size, md5 and sha256 it measured while writing an object, and answers
- * only while the object is provably unchanged since (the filesystem store does; S3 does not).
- */
-interface WriteTimeChecksums {
-  measured(key: string): Promise<ExpectedChecksums | undefined>;
-}
-
-function keepsWriteTimeChecksums(store: StepPorts['artifacts']): store is StepPorts['artifacts'] & WriteTimeChecksums {
-  return typeof (store as Partial<WriteTimeChecksums>).measured === 'function';
-}
-
-/**
  * Checks that the stored bytes of an upload are the ones the runner recorded (size, md5 and
  * sha256). The store's own write-time measurement answers when it has one, so a 76 MB result is
  * not read and hashed a second time; otherwise (S3, or a file changed since it was written) the
  * bytes are read back and hashed.
  */
 async function verifyUpload(store: StepPorts['artifacts'], artifact: UploadedArtifact): Promise<void> {
-  const measured = keepsWriteTimeChecksums(store) ? await store.measured(artifact.key) : undefined;
+  const measured = await store.measured?.(artifact.key);
   if (measured && measured.size === artifact.size && measured.md5 === artifact.md5 && measured.sha256 === artifact.sha256) return;
   await verifyStoredArtifact(store, artifact.key, artifact);
 }
