@@ -1,20 +1,12 @@
 import type { Command } from 'commander';
+import type { SessionDebugHold, SessionFailure } from '../../core/model/session.ts';
 import { ApiClient, cfsBase } from '../api-client.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 
-interface DebugHold {
-  until: string;
-  released_at?: string;
-  workspace: string;
-  inventory: string;
-  images: Array<{ image_id: string; root: string; enter: string }>;
-  layers: Array<{ index: number; name: string; directory: string; command: string }>;
-}
-
 interface HeldSession {
   name: string;
-  status?: { debug?: DebugHold; failure?: { step?: string; layer?: string; reason?: string } };
+  status?: { debug?: SessionDebugHold; failure?: Partial<SessionFailure> };
 }
 
 /** What `cfs sessions debug` prints: how to enter each kept image root and rerun each layer by hand. */
