@@ -1,6 +1,7 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { TransientError } from '../../core/errors.ts';
 import type { EventPublisher, ProductEvent } from '../../ports/event-publisher.ts';
+import { rethrowSdkError } from './sdk-errors.ts';
 
 const TRANSIENT = new Set(['ThrottlingException', 'InternalFailure', 'InternalException', 'ServiceUnavailable', 'TimeoutError']);
 
@@ -25,12 +26,7 @@ export class EventBridgeEventPublisher implements EventPublisher {
         }),
       );
     } catch (error) {
-      const name = (error as { name?: string }).name ?? '';
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
-      if (TRANSIENT.has(name) || status >= 500 || /ECONNREFUSED|ECONNRESET|socket hang up/.test(String(error))) {
-        throw new TransientError(`event bus unavailable while publishing '${event.detailType}': ${name || String(error)}`);
-      }
-      throw error;
+      rethrowSdkError(error, TRANSIENT, 'event bus', `publishing '${event.detailType}'`);
     }
     const entry = out.Entries?.[0];
     if (!out.FailedEntryCount && entry?.EventId) return;

@@ -1,20 +1,12 @@
 import { CreateScheduleCommand, DeleteScheduleCommand, UpdateScheduleCommand, type CreateScheduleCommandInput, type SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { AutomationRecord } from '../../core/automations/automation-record.ts';
-import { TransientError } from '../../core/errors.ts';
 import type { AutomationScheduleSync } from '../../ports/automation-store.ts';
+import { errorName, rethrowSdkError } from './sdk-errors.ts';
 
 const TRANSIENT = new Set(['ThrottlingException', 'InternalServerException', 'ServiceQuotaExceededException', 'TimeoutError']);
 
-function nameOf(error: unknown): string {
-  return (error as { name?: string }).name ?? '';
-}
-
 function translate(error: unknown, what: string): never {
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
-  if (TRANSIENT.has(nameOf(error)) || status >= 500 || /ECONNREFUSED|ECONNRESET|socket hang up/.test(String(error))) {
-    throw new TransientError(`EventBridge Scheduler unavailable while ${what}: ${nameOf(error) || String(error)}`);
-  }
-  throw error;
+  return rethrowSdkError(error, TRANSIENT, 'EventBridge Scheduler', what);
 }
 
 /** Where the schedules go and what they invoke (all from the stack, through the environment). */
@@ -51,13 +43,13 @@ export class EventBridgeSchedulerSync implements AutomationScheduleSync {
       await this.client.send(new UpdateScheduleCommand(input));
       return;
     } catch (error) {
-      if (nameOf(error) !== 'ResourceNotFoundException') translate(error, `updating the schedule of automation '${automation.name}'`);
+      if (errorName(error) !== 'ResourceNotFoundException') translate(error, `updating the schedule of automation '${automation.name}'`);
     }
     try {
       await this.client.send(new CreateScheduleCommand(input));
     } catch (error) {
       // Two stores of one automation raced: the other created it; ours is the newer state.
-      if (nameOf(error) !== 'ConflictException') translate(error, `creating the schedule of automation '${automation.name}'`);
+      if (errorName(error) !== 'ConflictException') translate(error, `creating the schedule of automation '${automation.name}'`);
       try {
         await this.client.send(new UpdateScheduleCommand(input));
       } catch (again) {
@@ -70,7 +62,7 @@ export class EventBridgeSchedulerSync implements AutomationScheduleSync {
     try {
       await this.client.send(new DeleteScheduleCommand({ Name: name, GroupName: this.settings.groupName }));
     } catch (error) {
-      if (nameOf(error) !== 'ResourceNotFoundException') translate(error, `deleting the schedule of automation '${name}'`);
+      if (errorName(error) !== 'ResourceNotFoundException') translate(error, `deleting the schedule of automation '${name}'`);
     }
   }
 

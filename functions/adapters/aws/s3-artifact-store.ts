@@ -10,9 +10,10 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError, TransientError, ValidationError } from '../../core/errors.ts';
+import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
 import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
+import { rethrowSdkError } from './sdk-errors.ts';
 
 export interface S3ArtifactStoreOptions {
   /** Bytes per multipart part (S3's minimum is 5 MiB); memory use is about partSize x queueSize. */
@@ -45,12 +46,7 @@ function isMissing(error: unknown): boolean {
 
 /** Throttling, 5xx and dropped connections become TransientError (retried by callers and the state machine). */
 function translate(error: unknown, what: string): never {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  if (TRANSIENT.has(e.name ?? '') || status >= 500 || /ECONNREFUSED|ECONNRESET|socket hang up|EPIPE/.test(String(error))) {
-    throw new TransientError(`artifact store unavailable while ${what}: ${e.name ?? String(error)}`);
-  }
-  throw error;
+  return rethrowSdkError(error, TRANSIENT, 'artifact store', what);
 }
 
 /** `bucket/path` -> S3 Bucket and Key. */

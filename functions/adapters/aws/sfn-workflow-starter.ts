@@ -1,24 +1,16 @@
 import { SendTaskSuccessCommand, StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { TransientError } from '../../core/errors.ts';
 import type { SessionRecord } from '../../core/model/session.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
 import type { ImageWait } from '../../steps/wait-for-images.ts';
+import { errorName, rethrowSdkError } from './sdk-errors.ts';
 
 const TRANSIENT = new Set(['ThrottlingException', 'ServiceUnavailable', 'InternalServerError', 'ExecutionLimitExceeded', 'TimeoutError', 'RequestTimeout']);
 /** A token that can no longer be answered: the wait already ended (timeout, stop, an earlier wake). */
 const TOKEN_GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
-function nameOf(error: unknown): string {
-  return (error as { name?: string }).name ?? '';
-}
-
 function translate(error: unknown, what: string): never {
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
-  if (TRANSIENT.has(nameOf(error)) || status >= 500 || /ECONNREFUSED|ECONNRESET|socket hang up/.test(String(error))) {
-    throw new TransientError(`Step Functions unavailable while ${what}: ${nameOf(error) || String(error)}`);
-  }
-  throw error;
+  return rethrowSdkError(error, TRANSIENT, 'Step Functions', what);
 }
 
 /** A session's open image wait (DynamoDbImageWaitStore). */
@@ -73,7 +65,7 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       );
       return out.executionArn ?? executionArn(this.stateMachineArn, name);
     } catch (error) {
-      if (nameOf(error) === 'ExecutionAlreadyExists') return undefined;
+      if (errorName(error) === 'ExecutionAlreadyExists') return undefined;
       translate(error, `starting the workflow of session '${sessionName}'`);
     }
   }
@@ -88,7 +80,7 @@ export class SfnWorkflowStarter implements WorkflowStarter {
         new StopExecutionCommand({ executionArn: executionId, error: 'SessionCancelledError', cause: `session '${sessionName}' was deleted while it ran` }),
       );
     } catch (error) {
-      if (nameOf(error) !== 'ExecutionDoesNotExist') translate(error, `stopping the workflow of session '${sessionName}'`);
+      if (errorName(error) !== 'ExecutionDoesNotExist') translate(error, `stopping the workflow of session '${sessionName}'`);
     }
     await this.waits.remove(sessionName);
   }
@@ -105,7 +97,7 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       await this.client.send(new SendTaskSuccessCommand({ taskToken: wait.token, output: JSON.stringify({ woken: true }) }));
     } catch (error) {
       // A passing fault keeps the record, so a retried wake can still send the token.
-      if (!TOKEN_GONE.has(nameOf(error))) translate(error, `waking session '${sessionName}'`);
+      if (!TOKEN_GONE.has(errorName(error))) translate(error, `waking session '${sessionName}'`);
       woken = false;
     }
     await this.waits.remove(sessionName, wait.token);
