@@ -16,7 +16,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { stringify } from 'yaml';
 import { FsArtifactStore } from '../functions/adapters/local/fs-artifact-store.ts';
 import { inventoryWithRoots } from '../functions/runner/layers.ts';
@@ -96,18 +95,8 @@ async function main(): Promise<void> {
   const base = await mkdtemp(join(tmpdir(), 'cfs-runner-bench-'));
   clockTicks = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
   try {
-    await build({
-      entryPoints: { runner: 'functions/runner/main.ts' },
-      outdir: 'dist',
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      packages: 'external',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-    });
+    // The runner bundle scripts/build.mjs makes, built from the current source.
+    await run(process.execPath, ['scripts/build.mjs']);
     const rootDir = join(base, 'bench-root');
     const description = await makeBenchRoot(rootDir);
     const squashfs = join(base, 'source.squashfs');
