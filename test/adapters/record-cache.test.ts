@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, TransientError } from '../../functions/core/errors.ts';
 import { RecordCache } from '../../functions/adapters/dynamodb/record-cache.ts';
@@ -132,6 +135,23 @@ describe('RecordTable with a sole-writer cache', () => {
     expect(readsFresh).toBe(0);
     expect(reads).toBe(1);
     expect(await plain.get(id)).toEqual({ name: id, n: 12 });
+  });
+});
+
+describe('the sole-writer premise', () => {
+  it('refuses a second embedded database on a directory one already holds', async () => {
+    // Arrange
+    const path = mkdtempSync(join(tmpdir(), 'cfs-sole-writer-'));
+    const first = await startLocalDynamo({ path, tableName: 'cfs' });
+    // Act
+    const second = await startLocalDynamo({ path, tableName: 'cfs' }).then(
+      async (opened) => (await opened.close(), undefined),
+      (error: unknown) => error as Error,
+    );
+    await first.close();
+    rmSync(path, { recursive: true, force: true });
+    // Assert
+    expect(second).toBeInstanceOf(Error);
   });
 });
 
