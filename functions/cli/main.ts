@@ -29,7 +29,12 @@ export function buildProgram(io: CliIo = processIo): Command {
 
 function applyToAll(command: Command, io: CliIo): void {
   command.exitOverride();
-  command.configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  command.configureOutput({
+    writeOut: (s) => io.out(s.trimEnd()),
+    writeErr: (s) => io.err(s.trimEnd()),
+    // Commander echoes a bad argument back in its error; a newline in it must not split the line.
+    outputError: (s, write) => write(oneLine(s.trimEnd())),
+  });
   for (const sub of command.commands) applyToAll(sub, io);
 }
 

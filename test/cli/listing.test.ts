@@ -73,6 +73,15 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
     expect(res.err).toBe('Error: Bad Request: max_age: query parameter must be a number followed by m, h, d or w (e.g. 1h, 2d, 3w)\n');
   });
 
+  it('keeps a refused option value with a newline in it to one escaped error line', async () => {
+    // Act
+    const res = await cfs(runtime.url, 'sessions', 'list', '--format', 'ya\nml');
+    // Assert
+    expect(res.code).toBe(1);
+    expect(res.err).toBe("error: option '--format <format>' argument 'ya\\nml' is invalid. Allowed choices are human, json, yaml.\n");
+    expect(res.out).toBe('');
+  });
+
   it('pages configurations with --limit and --after-id', async () => {
     // Act
     const first = await cfs(runtime.url, 'configurations', 'list', '--limit', '1');
