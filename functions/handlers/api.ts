@@ -17,9 +17,18 @@ function shippedDashboardDir(): string | undefined {
 type Served = ReturnType<typeof handle>;
 
 /** The API Gateway resource and method a REST (v1) proxy event came through, when it says. */
-function gatewayRoute(event: LambdaEvent): { resource?: string; method?: string } {
-  const e = event as { requestContext?: { resourcePath?: string }; httpMethod?: string };
-  return { resource: e.requestContext?.resourcePath, method: e.httpMethod };
+function gatewayRoute(event: LambdaEvent): { resource?: string; method?: string; browserPath?: string } {
+  const e = event as { requestContext?: { resourcePath?: string; path?: string }; httpMethod?: string };
+  return { resource: e.requestContext?.resourcePath, method: e.httpMethod, browserPath: e.requestContext?.path };
+}
+
+/**
+ * The stage URL without its trailing slash (`.../v1`) also reaches the page, but the page's
+ * relative links would then resolve outside the stage: send the browser to `.../v1/` first.
+ */
+function withTrailingSlash(browserPath: string | undefined) {
+  if (browserPath === undefined || browserPath.endsWith('/')) return undefined;
+  return Promise.resolve({ statusCode: 301, headers: { location: `${browserPath}/`, 'cache-control': 'no-store' }, body: '', isBase64Encoded: false });
 }
 
 /**
@@ -37,7 +46,11 @@ export function apiHandler(ports: () => AppPorts, dashboardDir: string | undefin
   // The same app as the embedded server, built once per instance on the AWS ports (only when a request needs it).
   const app = () => (full ??= createApp(ports(), { dashboardDir }));
   return (event: LambdaEvent, context?: LambdaContext) => {
-    const { resource, method } = gatewayRoute(event);
+    const { resource, method, browserPath } = gatewayRoute(event);
+    if (resource === DASHBOARD_GATEWAY_RESOURCES.page && method === 'GET') {
+      const redirect = withTrailingSlash(browserPath);
+      if (redirect) return redirect;
+    }
     if ((resource === DASHBOARD_GATEWAY_RESOURCES.page || resource === DASHBOARD_GATEWAY_RESOURCES.file) && method === 'GET') {
       serveFiles ??= handle(dashboardFilesApp(dashboardDir));
       return serveFiles(event, context);

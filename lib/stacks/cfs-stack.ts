@@ -255,7 +255,7 @@ export class CfsStack extends Stack {
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.api.url, description: 'Set CFS_API_URL to this (the CLI signs requests with SigV4)' });
-    new CfnOutput(this, 'DashboardUrl', { value: this.api.api.url, description: 'Open this in a browser for the read-only dashboard (with the trailing slash)' });
+    new CfnOutput(this, 'DashboardUrl', { value: this.api.api.url, description: 'Open this in a browser for the read-only dashboard' });
     new CfnOutput(this, 'DashboardTokenSecretArn', {
       value: this.api.dashboardToken.secretArn,
       description: "The dashboard's token: aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text",

@@ -5,7 +5,6 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { buildSampleRoot } from '../../functions/images/sample-root.ts';
@@ -98,19 +97,8 @@ function workspace(name: string): string {
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'cfs-runner-e2e-'));
   store = new FsArtifactStore(join(base, 'store'));
-  // Bundle dist/runner.mjs with scripts/build.mjs's options (in one file), so this file alone tests the current source.
-  await build({
-    entryPoints: { runner: 'functions/runner/main.ts' },
-    outdir: 'dist',
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    packages: 'external',
-    sourcemap: 'linked',
-    logLevel: 'warning',
-  });
+  // `npm test` builds dist/ first; a lone run of this file builds it here, so it tests the current source.
+  if (process.env.npm_lifecycle_event !== 'test') execFileSync(process.execPath, ['scripts/build.mjs']);
   const sample = join(base, 'sample');
   await buildSampleRoot(sample);
   for (const [id, marker] of [

@@ -15,7 +15,7 @@ import { ensureLambdaBundles, lambdaBundlePath } from '../infra/lambda-bundles.t
  */
 
 /** An API Gateway REST (proxy integration) event of stage v1, through `resource`. */
-function restEvent(resource: string, method: string, path: string, body?: unknown) {
+function restEvent(resource: string, method: string, path: string, body?: unknown, browserPath = `/v1${path}`) {
   const headers: Record<string, string> = { Accept: '*/*', Host: 'a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com', Authorization: 'Bearer dashboard-token' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   return {
@@ -28,7 +28,7 @@ function restEvent(resource: string, method: string, path: string, body?: unknow
     multiValueQueryStringParameters: null,
     pathParameters: null,
     stageVariables: null,
-    requestContext: { accountId: '123456789012', apiId: 'a1b2c3d4e5', stage: 'v1', path: `/v1${path}`, httpMethod: method, resourcePath: resource, requestId: 'request-1', identity: { sourceIp: '192.0.2.1' } },
+    requestContext: { accountId: '123456789012', apiId: 'a1b2c3d4e5', stage: 'v1', path: browserPath, httpMethod: method, resourcePath: resource, requestId: 'request-1', identity: { sourceIp: '192.0.2.1' } },
     body: body === undefined ? null : JSON.stringify(body),
     isBase64Encoded: false,
   } as never;
@@ -63,6 +63,15 @@ describe('the API Lambda on the dashboard resources', () => {
     expect([page.statusCode, script.statusCode]).toEqual([200, 200]);
     expect(page.body).toContain('<main id="main"');
     expect(header(script, 'content-type')).toContain('text/javascript');
+    expect(builds).toBe(0);
+  });
+
+  it('sends the stage URL without its trailing slash to the page at the slash, so its relative links stay in the stage', async () => {
+    // Act: https://.../v1 reaches resource / as well as https://.../v1/ does.
+    const bare = await handler(restEvent('/', 'GET', '/', undefined, '/v1'));
+    // Assert
+    expect(bare.statusCode).toBe(301);
+    expect(header(bare, 'location')).toBe('/v1/');
     expect(builds).toBe(0);
   });
 
