@@ -26,9 +26,10 @@ function gatewayRoute(event: LambdaEvent): { resource?: string; method?: string;
  * The stage URL without its trailing slash (`.../v1`) also reaches the page, but the page's
  * relative links would then resolve outside the stage: send the browser to `.../v1/` first.
  */
-function withTrailingSlash(browserPath: string | undefined) {
+function withTrailingSlash(browserPath: string | undefined): ReturnType<Served> | undefined {
   if (browserPath === undefined || browserPath.endsWith('/')) return undefined;
-  return Promise.resolve({ statusCode: 301, headers: { location: `${browserPath}/`, 'cache-control': 'no-store' }, body: '', isBase64Encoded: false });
+  const headers: Record<string, string> = { location: `${browserPath}/`, 'cache-control': 'no-store' };
+  return Promise.resolve({ statusCode: 301, headers, body: '', isBase64Encoded: false });
 }
 
 /**

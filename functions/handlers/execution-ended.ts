@@ -7,7 +7,7 @@ import { ValidationError } from '../core/errors.ts';
 import { sessionKeys } from '../core/workflow/session-keys.ts';
 import { runDocumentSchema } from '../runner/run-document.ts';
 import { cleanup } from '../steps/cleanup.ts';
-import { failSession } from '../steps/fail-session.ts';
+import { failSession, removeUploads } from '../steps/fail-session.ts';
 import type { StepPorts } from '../steps/step-ports.ts';
 import { logger, type LambdaInvocationContext } from './shared/step-handler.ts';
 
@@ -102,7 +102,7 @@ export async function cleanUpEndedExecution(deps: ExecutionEndedDeps, event: unk
     // What removeSessionResults does with a record's plan, with the run document's.
     for (const result of await resultsFromRunDocument(deps.steps, session)) {
       await deps.steps.images.delete(result.result_id);
-      for (const key of await deps.steps.artifacts.list(result.upload_prefix)) await deps.steps.artifacts.delete(key);
+      await removeUploads(deps.steps.artifacts, result.upload_prefix);
     }
     recorded = 'the session was deleted; its staged uploads were removed';
   }

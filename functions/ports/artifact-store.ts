@@ -32,4 +32,10 @@ export interface ArtifactStore {
    * caller then reads the bytes back to check them.
    */
   measured?(key: string): Promise<StoredObject | undefined>;
+  /**
+   * Removes what writers killed mid-write left under `prefix` (never an object). Only for a
+   * prefix no one writes to any more. Absent where the store sweeps them itself (S3: the bucket's
+   * lifecycle rule aborts incomplete multipart uploads).
+   */
+  discardIncomplete?(prefix: string): Promise<void>;
 }

@@ -33,6 +33,12 @@ export function reasonOf(error: CaughtError | undefined): string {
   return oneLine(cause || error.Error || 'the workflow failed');
 }
 
+/** Removes every object under a result's upload prefix, and what a writer killed mid-write left there. */
+export async function removeUploads(artifacts: StepPorts['artifacts'], prefix: string): Promise<void> {
+  for (const key of await artifacts.list(prefix)) await artifacts.delete(key);
+  await artifacts.discardIncomplete?.(prefix);
+}
+
 /**
  * Removes every trace of a session's results: result images it registered and the objects the
  * runner uploaded under each result's prefix. Safe to run any number of times.
@@ -40,7 +46,7 @@ export function reasonOf(error: CaughtError | undefined): string {
 export async function removeSessionResults(ports: Pick<StepPorts, 'images' | 'artifacts'>, session: SessionRecord): Promise<void> {
   for (const staged of session.status.plan ?? []) {
     await ports.images.delete(staged.result_id);
-    for (const key of await ports.artifacts.list(staged.upload_prefix)) await ports.artifacts.delete(key);
+    await removeUploads(ports.artifacts, staged.upload_prefix);
   }
 }
 

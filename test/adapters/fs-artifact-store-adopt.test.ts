@@ -1,11 +1,15 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
+import { packageRoot } from '../../functions/adapters/local/package-root.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let root: string;
 let store: FsArtifactStore;
@@ -64,6 +68,26 @@ describe('FsArtifactStore.adopt and measured', () => {
     await expect(attempt).rejects.toThrow();
     expect(await readdir(join(root, 'artifacts', 'boot-images', 'b'))).toEqual(['rootfs']);
     expect(await store.measured('boot-images/b/rootfs')).toBeUndefined();
+  });
+
+  it('lets a writer killed mid-adopt be swept from its prefix, leaving the objects there alone', async () => {
+    // Arrange: a FIFO as the file to adopt, so the child blocks reading it right after the rename
+    // to its temporary name; it is killed there, as a runner SIGKILLed while moving its result.
+    await store.put('boot-images/k/manifest.json', '{}');
+    const fifo = join(root, 'result.squashfs');
+    execFileSync('mkfifo', [fifo]);
+    const storeModule = pathToFileURL(join(packageRoot(), 'functions/adapters/local/fs-artifact-store.ts')).href;
+    const script = `const { FsArtifactStore } = await import(${JSON.stringify(storeModule)}); await new FsArtifactStore(${JSON.stringify(store.root)}).adopt('boot-images/k/rootfs', ${JSON.stringify(fifo)});`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: packageRoot(), stdio: 'ignore' });
+    const dir = join(store.root, 'boot-images', 'k');
+    await waitFor(async () => (await readdir(dir)).find((name) => name.endsWith('.partial')), 10_000, 'the adopt to rename its file beside the key');
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    // Act
+    await store.discardIncomplete('boot-images/k/');
+    // Assert
+    expect(await readdir(dir)).toEqual(['manifest.json']);
+    expect(await store.list('boot-images/k/')).toEqual(['boot-images/k/manifest.json']);
   });
 
   it('copies a file from another filesystem through put, measured the same way', async () => {

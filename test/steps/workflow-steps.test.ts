@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { stat, utimes, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { failSession, reasonOf } from '../../functions/steps/fail-session.ts';
@@ -232,6 +233,9 @@ describe('the control-plane steps', () => {
     await stageImage(ports, { session: 's1', image_id: A });
     await renderInventoryStep(ports, { session: 's1' });
     const { plan } = await uploadResult('s1', A, 'half-made');
+    // What a runner killed while moving its result into the store leaves: the temporary name beside the key.
+    const leftBehind = `${ports.artifacts.pathOf(`${plan.upload_prefix}rootfs`)}.0f1e2d3c.partial`;
+    await writeFile(leftBehind, 'half-moved');
     await writeOutcome('s1', { session: 's1', status: 'failed', reason: 'layer base failed: task "break" failed\nmore', failed_layer: 'base', started: 't0', finished: 't1', layers: [], images: [] });
     // Act
     const failure = await failSession(ports, { session: 's1', error: { Error: 'States.TaskFailed', Cause: '{"StoppedReason":"Essential container in task exited"}' } });
@@ -242,6 +246,7 @@ describe('the control-plane steps', () => {
     expect(session?.status.failure?.layer).toBe('base');
     expect(session?.status.steps?.find((s) => s.name === 'ansible')?.state).toBe('failed');
     expect(await ports.artifacts.list(plan.upload_prefix)).toEqual([]);
+    expect(existsSync(leftBehind)).toBe(false);
     expect(await ports.artifacts.list(`boot-images/${A}/`)).toHaveLength(3);
   });
 

@@ -220,6 +220,21 @@ export class FsArtifactStore implements ArtifactStore {
     await rm(this.etagPath(key), { force: true });
   }
 
+  /** A put or adopt killed before its rename leaves its `.partial` file (and maybe its checksum record's): remove them. */
+  async discardIncomplete(prefix: string): Promise<void> {
+    // Only the directory the prefix names is walked; its segments are checked as a key's are.
+    const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    if (dir) assertSafeKey(dir.slice(0, -1));
+    const walk = async (top: string, under: string): Promise<void> => {
+      for (const entry of await readdir(under, { withFileTypes: true }).catch(() => [])) {
+        const full = join(under, entry.name);
+        if (entry.isDirectory()) await walk(top, full);
+        else if (entry.name.endsWith('.partial') && relative(top, full).split(sep).join('/').startsWith(prefix)) await rm(full, { force: true });
+      }
+    };
+    for (const top of [this.root, join(this.root, ETAG_DIR)]) await walk(top, join(top, ...dir.split('/').filter(Boolean)));
+  }
+
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = [];
     const walk = async (dir: string): Promise<void> => {
