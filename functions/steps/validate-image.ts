@@ -27,6 +27,8 @@ export async function loadActiveSession(ports: StepPorts, name: string): Promise
   return session;
 }
 
+const MAX_POLL_SECONDS = 24 * 3600;
+
 /**
  * validate-image: every source image must be registered with a rootfs. Missing ones keep the
  * session pending with a message naming them, until the image wait deadline (counted from the
@@ -42,7 +44,9 @@ export async function validateImages(ports: StepPorts, input: { session: string 
   const now = ports.clock.now();
   const stamp = now.toISOString();
   const settings = await ports.settings();
-  const poll_seconds = Math.max(1, Math.round(settings.imagePollIntervalSeconds));
+  // It is the WaitForImages state's TimeoutSecondsPath: at least a second, at most a day (a
+  // longer interval only delays noticing a registration no event announced).
+  const poll_seconds = Math.min(MAX_POLL_SECONDS, Math.max(1, Math.round(settings.imagePollIntervalSeconds)));
 
   // `session` was just read: the write below need not read it again (a stale one is re-read).
   if (missing.length === 0) {

@@ -93,6 +93,28 @@ describe('the image customization state machine', () => {
     expect(calls.slice(0, 6)).toEqual(['ValidateImages', 'WaitForImages', 'ValidateImages', 'WaitForImages', 'ValidateImages', 'StageImage']);
   });
 
+  it('ends a wait no event ends after the poll interval ValidateImages gave (its TimeoutSecondsPath) and validates again', async () => {
+    // Arrange: as in AWS when no Image Registered event sends the token back.
+    let checks = 0;
+    const checkedAt: number[] = [];
+    const { handlers, calls } = fakeSteps({
+      ValidateImages: async () => {
+        checks++;
+        checkedAt.push(performance.now());
+        return checks < 2 ? { ready: false, images: ['a'], missing: ['a'], poll_seconds: 2 } : { ready: true, images: ['a'], missing: [], poll_seconds: 2 };
+      },
+      WaitForImages: () => new Promise(() => {}),
+    });
+    // Act
+    const { error } = await run(handlers);
+    // Assert
+    expect(error).toBeUndefined();
+    expect(calls.slice(0, 4)).toEqual(['ValidateImages', 'WaitForImages', 'ValidateImages', 'StageImage']);
+    const waited = checkedAt[1]! - checkedAt[0]!;
+    expect(waited).toBeGreaterThanOrEqual(1_950);
+    expect(waited).toBeLessThan(4_000);
+  });
+
   it('passes the wait-for-images task its session, the missing IDs, the poll interval and a task token', async () => {
     // Arrange
     let payload: unknown;

@@ -74,6 +74,27 @@ describe('the control-plane steps', () => {
     await expect(attempt).rejects.toThrow(A);
   });
 
+  it('gives the wait state a poll interval of at least a second, at most a day, and never past the wait timeout', async () => {
+    // Arrange: the session started at 10:00:00 (pendingSession); the wait timeout is 600 s.
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    const settings = ports.settings;
+    const withPoll = (imagePollIntervalSeconds: number, imageWaitTimeoutSeconds = 600) => {
+      ports.settings = async () => ({ ...(await settings()), imagePollIntervalSeconds, imageWaitTimeoutSeconds });
+    };
+    // Act
+    ports.setNow('2026-11-26T10:00:01Z');
+    withPoll(5);
+    const usual = await validateImages(ports, { session: 's1' });
+    ports.setNow('2026-11-26T10:09:58Z');
+    const nearTheEnd = await validateImages(ports, { session: 's1' });
+    withPoll(0.2);
+    const tiny = await validateImages(ports, { session: 's1' });
+    withPoll(1e10, 1e12);
+    const huge = await validateImages(ports, { session: 's1' });
+    // Assert
+    expect([usual.poll_seconds, nearTheEnd.poll_seconds, tiny.poll_seconds, huge.poll_seconds]).toEqual([5, 2, 1, 86_400]);
+  });
+
   it('pins each image once, naming results by the image map or <source>_cfs_<session>', async () => {
     // Arrange
     await registerImage(ports, A, 'compute-base');

@@ -12,6 +12,35 @@ export function aslPlaceholders(text: string): string[] {
   return [...new Set([...text.matchAll(/\$\{([A-Za-z0-9]+)\}/g)].map((m) => m[1]!))].sort();
 }
 
+type State = { Type?: string; Parameters?: unknown; TimeoutSecondsPath?: string; ItemProcessor?: { States: Record<string, State> } };
+
+/** The path, inside `parameters`, of the field whose `.$` reference is `reference`. */
+function parameterCarrying(parameters: unknown, reference: string, at = '$'): string | undefined {
+  if (typeof parameters !== 'object' || parameters === null) return undefined;
+  for (const [key, value] of Object.entries(parameters)) {
+    if (key.endsWith('.$') && value === reference) return `${at}.${key.slice(0, -2)}`;
+    const inner = parameterCarrying(value, reference, `${at}.${key}`);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+/**
+ * aws-local-stepfunctions reads a Task's TimeoutSecondsPath from the parameters it sends, where
+ * Step Functions reads it from the state's input. The same value is in both when a parameter
+ * carries it (WaitForImages passes `poll_seconds`): point the path there, so the timeout is the
+ * one AWS applies.
+ */
+function timeoutPathsOnParameters(states: Record<string, State>): void {
+  for (const [name, state] of Object.entries(states)) {
+    if (state.ItemProcessor) timeoutPathsOnParameters(state.ItemProcessor.States);
+    if (state.Type !== 'Task' || !state.TimeoutSecondsPath || state.Parameters === undefined) continue;
+    const carried = parameterCarrying(state.Parameters, state.TimeoutSecondsPath);
+    if (!carried) throw new Error(`${name}: TimeoutSecondsPath ${state.TimeoutSecondsPath} must also be passed in Parameters for the embedded engine to honour it`);
+    state.TimeoutSecondsPath = carried;
+  }
+}
+
 /**
  * The definition with each placeholder filled for the embedded engine: a syntactically valid
  * ARN that names the placeholder, never called (every Task has a local handler).
@@ -21,5 +50,7 @@ export function localDefinition(): Record<string, unknown> {
   const filled = text.replace(/\$\{([A-Za-z0-9]+)\}/g, (_m, name: string) =>
     name.endsWith('FunctionArn') ? `arn:aws:lambda:local:000000000000:function:${name.replace(/Arn$/, '')}` : `local-${name}`,
   );
-  return JSON.parse(filled) as Record<string, unknown>;
+  const definition = JSON.parse(filled) as { States: Record<string, State> };
+  timeoutPathsOnParameters(definition.States);
+  return definition;
 }
