@@ -9,7 +9,8 @@
  * - 3 staging or integrity failure: checksum or size mismatch, not enough disk, corrupt squashfs
  * - 4 environment: not root, a required tool missing, image arch not runnable here
  * - 5 packaging or upload failure
- * - 143 terminated by SIGTERM (128 + 15, what a shell reports for a TERM-killed process)
+ * - 143 terminated by SIGTERM (128 + 15, what a shell reports for a TERM-killed process), or
+ *   stopped the same way when the run document's time budget ran out
  */
 export const RUNNER_EXIT_CODES = {
   succeeded: 0,

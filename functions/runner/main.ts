@@ -8,7 +8,7 @@
  * (settings.ts). It reads the run document from the store, runs the customization and writes
  * the outcome document back. Exit codes (failures.ts): 0 succeeded, 1 a layer failed, 2 bad
  * input, 3 staging or integrity failure, 4 environment, 5 packaging or upload failure,
- * 143 terminated by SIGTERM.
+ * 143 terminated by SIGTERM or out of its time budget.
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';

@@ -33,7 +33,7 @@ export interface RunnerDeps {
   local?: LocalStore;
   /** The runner's own directory: created, used and removed by the run (it must be empty or a runner workspace). */
   workspace: string;
-  /** Aborting it (main does on SIGTERM) stops the child processes, cleans up and ends the run as terminated. */
+  /** Aborting it (main does on SIGTERM) stops the child processes, cleans up and ends the run as terminated. The run document's time budget does the same. */
   signal?: AbortSignal;
   sandbox?: SandboxMode;
   /** Progress lines (main sends them to stderr). */
@@ -61,7 +61,9 @@ export interface RunResult {
  * on every path remove the workspace and write the outcome document. With `debug_hold`, a
  * failed layer leaves the workspace in place (mounts undone) and the outcome says how to use it.
  */
-export async function runCustomization(document: RunDocument, deps: RunnerDeps): Promise<RunResult> {
+export async function runCustomization(document: RunDocument, given: RunnerDeps): Promise<RunResult> {
+  const stop = stopSignal(given.signal, document.timeout_seconds);
+  const deps = { ...given, signal: stop.signal };
   const now = deps.now ?? (() => new Date());
   const log = deps.log ?? (() => {});
   const mode: SandboxMode = deps.sandbox ?? 'namespace';
@@ -87,7 +89,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
   const onAbort = () => void groups.terminateAll();
   deps.signal?.addEventListener('abort', onAbort, { once: true });
   const checkpoint = () => {
-    if (deps.signal?.aborted) throw new RunnerFailure('terminated', 'terminated by SIGTERM');
+    if (deps.signal?.aborted) throw new RunnerFailure('terminated', stoppedBecause(deps.signal, document));
   };
 
   let exitCode: number = RUNNER_EXIT_CODES.succeeded;
@@ -137,7 +139,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
     }
     outcome.status = 'succeeded';
   } catch (error) {
-    const failure = classify(error, phase, deps.signal);
+    const failure = classify(error, phase, deps.signal, document);
     exitCode = failure.exitCode;
     outcome.reason = redactUrlsInText(oneLine(failure.message));
     if (failure.context.layer) outcome.failed_layer = failure.context.layer;
@@ -145,6 +147,7 @@ export async function runCustomization(document: RunDocument, deps: RunnerDeps):
     log(`failed: ${outcome.reason}`);
   } finally {
     deps.signal?.removeEventListener('abort', onAbort);
+    stop.dispose();
     await groups.terminateAll(5_000);
   }
   await progress.finish();
@@ -235,7 +238,7 @@ async function runLayers(
       await progress.ended(position, record.state);
       if (run.exitCode === 0) continue;
       if (deps.signal?.aborted) {
-        throw new RunnerFailure('terminated', `terminated by SIGTERM during layer ${layer.index} '${layer.name}'`, { layer: layer.name });
+        throw new RunnerFailure('terminated', `${stoppedBecause(deps.signal, document)} during layer ${layer.index} '${layer.name}'`, { layer: layer.name });
       }
       if (mode === 'namespace' && run.exitCode === SANDBOX_SETUP_FAILED) {
         throw new RunnerFailure('environment', `the sandbox could not be set up for layer '${layer.name}' (see ${record.log_key})`, { layer: layer.name });
@@ -267,10 +270,40 @@ function now(deps: RunnerDeps): number {
   return (deps.now ?? (() => new Date()))().getTime();
 }
 
+const BUDGET_RAN_OUT = 'time budget ran out';
+
+/**
+ * The caller's signal, and the run document's time budget when it has one: either stops the
+ * run. A plain timer (cleared by `dispose`) rather than AbortSignal.timeout, whose signal Node
+ * may collect before it fires when only a composite signal refers to it.
+ */
+function stopSignal(signal: AbortSignal | undefined, timeoutSeconds: number | undefined): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (timeoutSeconds === undefined) return { signal, dispose: () => {} };
+  const controller = new AbortController();
+  const forward = () => controller.abort(signal?.reason);
+  if (signal?.aborted) forward();
+  else signal?.addEventListener('abort', forward, { once: true });
+  const timer = setTimeout(() => controller.abort(BUDGET_RAN_OUT), timeoutSeconds * 1000);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forward);
+    },
+  };
+}
+
+/** Why a stopped run stopped: its time budget ran out, or it was told to (SIGTERM). */
+function stoppedBecause(signal: AbortSignal, document: RunDocument): string {
+  const reason: unknown = signal.reason;
+  if (reason === BUDGET_RAN_OUT) return `timed out: the runner's time budget of ${document.timeout_seconds}s ran out`;
+  return 'terminated by SIGTERM';
+}
+
 /** Any error as a RunnerFailure; once the run was told to stop, every failure is the termination. */
-function classify(error: unknown, phase: FailureKind, signal?: AbortSignal): RunnerFailure {
+function classify(error: unknown, phase: FailureKind, signal: AbortSignal | undefined, document: RunDocument): RunnerFailure {
   if (error instanceof RunnerFailure && error.kind === 'terminated') return error;
-  if (signal?.aborted) return new RunnerFailure('terminated', 'terminated by SIGTERM', error instanceof RunnerFailure ? error.context : {});
+  if (signal?.aborted) return new RunnerFailure('terminated', stoppedBecause(signal, document), error instanceof RunnerFailure ? error.context : {});
   if (error instanceof RunnerFailure) return error;
   return new RunnerFailure(phase, `${phase} failed: ${(error as Error)?.message ?? String(error)}`);
 }

@@ -78,6 +78,8 @@ export const runDocumentSchema = z
     progress_key: storeKey.optional(),
     /** `debug_on_failure`: when a layer fails, keep the workspace (roots, inventory, clones) and describe it in the outcome. */
     debug_hold: z.boolean().optional(),
+    /** The run's time budget: past it the runner stops as on SIGTERM (cleaning up), with a reason saying the budget ran out. */
+    timeout_seconds: z.number().int().positive().max(86_400).optional(),
   })
   .superRefine((doc, ctx) => {
     const ids = doc.images.map((i) => i.image_id);

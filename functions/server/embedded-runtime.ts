@@ -17,6 +17,7 @@ import { LocalWorkflowEngine } from '../adapters/local/local-workflow-engine.ts'
 import { RetentionSweeper } from '../adapters/local/retention-sweeper.ts';
 import { handleImageRegistered, runAutomations, type TriggerPorts } from '../core/automations/trigger.ts';
 import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-settings.ts';
+import { DEFAULT_MAX_CONCURRENT_RUNS } from './defaults.ts';
 import { RUNNER_VERSION } from '../runner/runner-version.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
@@ -41,7 +42,7 @@ export interface EmbeddedOptions {
   overrides?: Partial<AppPorts>;
   /** Workflow settings (image wait timeout, poll interval, squashfs, ...); defaults otherwise. */
   workflow?: Partial<WorkflowSettings>;
-  /** How many sessions may run Ansible at once (default 2: one per core here). */
+  /** How many sessions may run Ansible at once (default DEFAULT_MAX_CONCURRENT_RUNS). */
   maxConcurrentRuns?: number;
   /** How often retention sweeps (expired sessions, orphaned workspaces); default 5 minutes, and once at start. */
   retentionSweepMs?: number;
@@ -96,7 +97,7 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings },
     storeDir: artifacts.root,
     workDir: resolve(dataDir, 'work'),
-    maxConcurrentRuns: options.maxConcurrentRuns ?? 2,
+    maxConcurrentRuns: options.maxConcurrentRuns ?? DEFAULT_MAX_CONCURRENT_RUNS,
     events: bus,
   });
 

@@ -79,6 +79,7 @@ export async function renderInventoryStep(
     logs_prefix: sessionKeys.logsPrefix(session.name),
     progress_key: sessionKeys.runnerProgress(session.name),
     ...(session.debug_on_failure ? { debug_hold: true } : {}),
+    timeout_seconds: settings.runnerTimeoutSeconds,
   };
   const checked = runDocumentSchema.safeParse(document);
   if (!checked.success) {

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
@@ -177,6 +177,19 @@ describe('`cfs server` as a process', () => {
     expect(JSON.parse(described.out).target).toEqual(session.target);
     expect(JSON.parse(described.out).status.layers).toEqual(session.status.layers);
     expect([firstCode, secondCode]).toEqual([0, 0]);
+  });
+
+  it('refuses run limits out of range in one line, before touching the data directory', async () => {
+    // Arrange
+    const dir = join(data.dir, 'never-created');
+    // Act
+    const budget = await cfsBin({}, 'server', '--port', '0', '--data-dir', dir, '--runner-timeout', '0');
+    const runs = await cfsBin({}, 'server', '--port', '0', '--data-dir', dir, '--max-concurrent-runs', 'two');
+    // Assert
+    expect([budget.code, runs.code]).toEqual([1, 1]);
+    expect(budget.err).toBe("Error: --runner-timeout takes a whole number from 1 to 86400, not '0'\n");
+    expect(runs.err).toBe("Error: --max-concurrent-runs takes a whole number from 1 to 64, not 'two'\n");
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('refuses a second server on a data directory in use, with a clear message', async () => {

@@ -238,6 +238,35 @@ describe('the runner program (dist/runner.mjs)', () => {
     expect(outcome.images.every((i) => i.uploaded === undefined)).toBe(true);
   });
 
+  it('stops at its time budget as on SIGTERM: Ansible stopped, the workspace removed, the budget named in the reason', async () => {
+    // Arrange
+    const marker = `${270 + Math.floor(Math.random() * 9)}.${Date.now() % 1000}`;
+    const layer = repoWith({
+      'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', `    - command: sleep ${marker}`, ''].join('\n'),
+    });
+    const document = documentFor('budget', [{ name: 'sleeper', ...layer }], { timeout_seconds: 4 });
+    const documentKey = 'sessions/budget/run-document.json';
+    await store.put(documentKey, JSON.stringify(document));
+    const ws = workspace('budget');
+    const started = performance.now();
+
+    // Act
+    const child = spawn(process.execPath, [RUNNER, '--document-key', documentKey, '--store-dir', store.root, '--workspace', ws], { stdio: 'ignore' });
+    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+    // Assert
+    expect(exitCode).toBe(143);
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(await processesMatching(`sleep ${marker}`)).toEqual([]);
+    expect(await readFile('/proc/mounts', 'utf8')).not.toContain(ws);
+    expect(existsSync(ws)).toBe(false);
+    const outcome = await storedOutcome('budget');
+    expect(outcome.status).toBe('failed');
+    expect(outcome.reason).toBe("timed out: the runner's time budget of 4s ran out during layer 0 'sleeper'");
+    expect(outcome.failed_layer).toBe('sleeper');
+    expect(outcome.images.every((i) => i.uploaded === undefined)).toBe(true);
+  });
+
   it('leaves a run killed outright to killOrphanedRun, which kills what it left and removes its workspace', async () => {
     // Arrange
     const marker = `${280 + Math.floor(Math.random() * 9)}.${Date.now() % 1000}`;

@@ -12,16 +12,16 @@ const dataDir = mkdtempSync(join(tmpdir(), 'cfs-restart-'));
 const repo = makeTempRepo();
 const servers: ChildProcess[] = [];
 
-/** Starts `cfs server` as its own process and resolves with its URL once it listens. */
-function startServer(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `cfs server` as its own process and resolves with its URL (and what it printed) once it listens. */
+function startServer(...extra: string[]): Promise<{ url: string; child: ChildProcess; out: string }> {
+  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   servers.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve({ url: match[1]!, child });
+      if (match) resolve({ url: match[1]!, child, out });
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
@@ -87,6 +87,35 @@ describe('a server killed in the middle of a session', () => {
     expect(existsSync(join(dataDir, 'work', 'workspaces', 'interrupted'))).toBe(false);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dataDir);
     const images = (await (await fetch(`${second.url}/apis/ims/v3/images`)).json()) as { name: string }[];
+    expect(images.map((i) => i.name)).toEqual(['slow-base']);
+  });
+});
+
+describe('a server given a short runner budget', () => {
+  it('fails a session whose playbook outlasts it, naming the budget, with its runner gone and nothing registered', async () => {
+    // Arrange: the data directory of the case above, its server stopped; the slow configuration is still there.
+    for (const child of servers) child.kill('SIGKILL');
+    await waitFor(async () => (servers.every((c) => c.exitCode !== null || c.signalCode !== null) ? true : undefined), 10_000, 'the earlier servers to exit');
+    const server = await startServer('--runner-timeout', '8', '--max-concurrent-runs', '1');
+    const source = ((await (await fetch(`${server.url}/apis/ims/v3/images`)).json()) as { id: string; name: string }[]).find((i) => i.name === 'slow-base')!;
+    // Act
+    await fetch(`${server.url}/apis/cfs/v3/sessions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'over-budget', configuration_name: 'slow', target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }] } }),
+    });
+    const ended = await waitFor(async () => {
+      const s = await session(server.url, 'over-budget');
+      return s.status.session.status === 'complete' ? s : undefined;
+    }, 90_000, 'the session to end');
+    // Assert
+    expect(server.out).toContain('up to 1 runner(s) at once, 8s each');
+    expect(ended.status.session.succeeded).toBe('false');
+    expect(ended.status.failure).toMatchObject({ step: 'ansible', layer: 'slow' });
+    expect(ended.status.failure?.reason).toContain("the runner's time budget of 8s ran out during layer 0 'slow'");
+    expect(runnerPids()).toEqual([]);
+    expect(existsSync(join(dataDir, 'work', 'workspaces', 'over-budget'))).toBe(false);
+    const images = (await (await fetch(`${server.url}/apis/ims/v3/images`)).json()) as { name: string }[];
     expect(images.map((i) => i.name)).toEqual(['slow-base']);
   });
 });

@@ -141,7 +141,7 @@ describe('the control-plane steps', () => {
     await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'target.image_map' });
   });
 
-  it('writes a run document that limits Ansible to the session images by default', async () => {
+  it('writes a run document that limits Ansible to the session images by default, with the runner\'s time budget', async () => {
     // Arrange
     await registerImage(ports, A, 'a');
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
@@ -155,6 +155,7 @@ describe('the control-plane steps', () => {
     expect(document.ansible.limit).toBe(A);
     expect(document.layers).toEqual([{ index: 0, name: 'base', clone_url: 'https://user:secret@git.example/base.git', commit: 'a'.repeat(40), playbook: 'site.yml' }]);
     expect(document.images[0]).toMatchObject({ image_id: A, upload_prefix: expect.stringMatching(/^boot-images\/[0-9a-f-]{36}\/$/) });
+    expect(document.timeout_seconds).toBe((await ports.settings()).runnerTimeoutSeconds);
   });
 
   it('registers a verified result with its lineage, the source kernel as fallback, and without credentials', async () => {

@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { API_TOKEN_ENV, isLoopbackHost } from '../../api/auth.ts';
+import { DEFAULT_MAX_CONCURRENT_RUNS } from '../../server/defaults.ts';
+import { DEFAULT_WORKFLOW_SETTINGS } from '../../steps/step-ports.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 
 function isAlive(pid: number): boolean {
@@ -57,6 +59,13 @@ function firstSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** A whole number option within bounds, or a one-line error naming the option. */
+function wholeNumber(option: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new CliError(`${option} takes a whole number from ${min} to ${max}, not '${value}'`);
+  return n;
+}
+
 /**
  * `cfs server [--port 8787] [--data-dir ./.cfs]`: the whole service on this machine, the API on
  * 127.0.0.1 and every record and image under the data directory. SIGTERM or SIGINT close it
@@ -68,9 +77,13 @@ export function serverCommand(io: CliIo = processIo): Command {
     .option('--port <port>', 'TCP port (0 picks a free one)', '8787')
     .option('--host <host>', `address to listen on; other than loopback requires ${API_TOKEN_ENV}`, '127.0.0.1')
     .option('--data-dir <dir>', 'where sessions, configurations and images are kept', './.cfs')
-    .action(async (options: { port: string; host: string; dataDir: string }) => {
+    .option('--max-concurrent-runs <n>', 'sessions running Ansible at once (waiting sessions take no slot)', String(DEFAULT_MAX_CONCURRENT_RUNS))
+    .option('--runner-timeout <seconds>', "each session's runner budget (staging, every layer, packaging); past it the session fails", String(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds))
+    .action(async (options: { port: string; host: string; dataDir: string; maxConcurrentRuns: string; runnerTimeout: string }) => {
       const port = Number(options.port);
       if (!/^\d+$/.test(options.port) || port > 65535) throw new CliError(`--port takes a port number from 0 to 65535, not '${options.port}'`);
+      const maxConcurrentRuns = wholeNumber('--max-concurrent-runs', options.maxConcurrentRuns, 1, 64);
+      const runnerTimeoutSeconds = wholeNumber('--runner-timeout', options.runnerTimeout, 1, 86_400);
       const apiToken = io.env[API_TOKEN_ENV] || undefined;
       if (!isLoopbackHost(options.host) && !apiToken) throw new CliError(`refusing to listen on ${options.host} without an API token: set ${API_TOKEN_ENV} (clients send it as a Bearer token)`);
       const dataDir = resolve(options.dataDir);
@@ -81,12 +94,12 @@ export function serverCommand(io: CliIo = processIo): Command {
         const { startEmbeddedRuntime } = await import('../../server/embedded-runtime.ts');
         let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
         try {
-          runtime = await startEmbeddedRuntime({ dataDir, port, host: options.host, apiToken });
+          runtime = await startEmbeddedRuntime({ dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds } });
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on ${options.host} is already in use; choose another with --port`);
           throw error;
         }
-        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir})`);
+        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each)`);
         const received = await signal;
         io.out(`cfs server: ${received}, shutting down`);
         await runtime.close();
