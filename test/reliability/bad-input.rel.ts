@@ -269,6 +269,7 @@ describe('bad input against the real API app', () => {
       (v) => ['images', 'describe', v],
       (v) => ['sessions', 'list', '--format', v],
       (v) => ['server', '--port', `${v}x`, '--data-dir', join(parent, 'never')],
+      (v) => ['server', '--port', '0', '--runner-timeout', v, '--max-concurrent-runs', `${v}x`, '--data-dir', join(parent, 'never')],
     ];
     const baseline = await storeDigest();
     const treeBefore = snapshotTree(parent, [join(dataDir, 'db')]);
@@ -299,7 +300,7 @@ describe('bad input against the real API app', () => {
     expect(await storeDigest()).toBe(baseline);
     const changes = treeChanges(treeBefore, snapshotTree(parent, [join(dataDir, 'db')])).filter((p) => !p.startsWith('data/'));
     expect(changes).toEqual([]);
-    recordCase({ id: 'input-cli', area: 'bad input', case: 'CLI options: session names, target definitions and groups, limits, image maps, verbosity, formats, ports, file paths, ids with traversal/unicode/injection', tried: runs, result: 'every run: exit non-zero, one error line, nothing printed on stdout, store and files unchanged', passed: true });
+    recordCase({ id: 'input-cli', area: 'bad input', case: 'CLI options: session names, target definitions and groups, limits, image maps, verbosity, formats, ports, run limits, file paths, ids with traversal/unicode/injection', tried: runs, result: 'every run: exit non-zero, one error line, nothing printed on stdout, store and files unchanged', passed: true });
   });
 
   it('gives exactly one 201 and 49 409s for 50 concurrent creates of the same session name', async () => {
