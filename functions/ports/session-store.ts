@@ -40,7 +40,7 @@ export interface SessionStore {
   /** Stores a new session; throws ConflictError when the name exists (also when two creates race). */
   create(session: SessionRecord): Promise<void>;
   get(name: string): Promise<SessionRecord | undefined>;
-  /** All sessions ordered by name (reads every session: for small sets and recovery only). */
+  /** All sessions ordered by name (reads every session: for tests and small sets only; the product finds sessions with query). */
   list(): Promise<SessionRecord[]>;
   /** One page of the sessions that match a filter, in name order, read through an index where one serves the filter. */
   query(request: SessionPageRequest): Promise<SessionPage>;

@@ -171,9 +171,12 @@ describe('deleteConfiguration', () => {
     return ports;
   }
 
-  it('is refused with InvalidStateError while a pending session uses it', async () => {
+  it('is refused with InvalidStateError while a pending session uses it, found without reading every session', async () => {
     // Arrange
     const ports = await withSession();
+    ports.sessions.list = async () => {
+      throw new Error('reads every session: find the active ones with query');
+    };
     // Act
     const error = await rejection(deleteConfiguration(ports, 'cfg'));
     // Assert

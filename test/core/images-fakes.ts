@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError } from '../../functions/core/errors.ts';
 import type { ImageDeps } from '../../functions/core/images/index.ts';
 import type { ImageRecord } from '../../functions/core/model/image.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { sessionMatches } from '../../functions/core/sessions/filters.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import type { ImageRegistry, SessionStore } from '../../functions/ports/index.ts';
 
@@ -35,15 +36,15 @@ export class MemoryImageRegistry implements ImageRegistry {
   }
 }
 
-/** A session store holding a fixed list (the delete rule only lists sessions). */
+/** A session store holding a fixed list (the delete rule only queries sessions). */
 export function sessionsOf(sessions: SessionRecord[]): SessionStore {
   return {
     create: async () => undefined,
     get: async (name) => sessions.find((s) => s.name === name),
-    list: async () => sessions,
-    query: async () => {
-      throw new Error('not used');
+    list: async () => {
+      throw new Error('reads every session: find them with query');
     },
+    query: async ({ filter }) => ({ sessions: sessions.filter((s) => sessionMatches(s, filter)) }),
     matchingNames: async () => {
       throw new Error('not used');
     },

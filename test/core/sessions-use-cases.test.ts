@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sessionToV2, v2RequestToV3, v3InputToV2Input } from '../../functions/core/sessions/session-conversion.ts';
 import { v2SessionCreateSchema } from '../../functions/core/sessions/session-schemas.ts';
-import { createSession, deleteSession, getSession, listSessions } from '../../functions/core/sessions/session-use-cases.ts';
+import { createSession, deleteSession, getSession } from '../../functions/core/sessions/session-use-cases.ts';
 import { advanceSession } from '../../functions/core/sessions/status.ts';
 import { parseOrThrow } from '../../functions/core/sessions/validation.ts';
 import { fakeCfsPorts, IMG1, IMG2, storedConfiguration } from '../helpers/cfs-fakes.ts';
@@ -135,7 +135,7 @@ describe('createSession', () => {
   });
 });
 
-describe('deleteSession, getSession and listSessions', () => {
+describe('deleteSession and getSession', () => {
   it('stops the workflow of a pending session before deleting it', async () => {
     // Arrange
     const ports = fakeCfsPorts();
@@ -170,18 +170,6 @@ describe('deleteSession, getSession and listSessions', () => {
     // Assert
     expect(get.name).toBe('NotFoundError');
     expect(del.name).toBe('NotFoundError');
-  });
-
-  it('lists sessions ordered by name', async () => {
-    // Arrange
-    const ports = fakeCfsPorts();
-    await ports.configurations.put(storedConfiguration());
-    await createSession(ports, request({ name: 'zeta' }));
-    await createSession(ports, request({ name: 'alpha' }));
-    // Act
-    const names = (await listSessions(ports)).map((s) => s.name);
-    // Assert
-    expect(names).toEqual(['alpha', 'zeta']);
   });
 });
 

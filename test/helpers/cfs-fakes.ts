@@ -41,16 +41,19 @@ export class MemorySessions implements SessionStore {
     const s = this.items.get(name);
     return s && structuredClone(s);
   }
-  async list() {
+  private sorted() {
     return [...this.items.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((s) => structuredClone(s));
   }
+  async list() {
+    return this.sorted();
+  }
   async query({ filter, limit, after }: SessionPageRequest) {
-    const matching = (await this.list()).filter((s) => (after === undefined || s.name > after) && sessionMatches(s, filter));
+    const matching = this.sorted().filter((s) => (after === undefined || s.name > after) && sessionMatches(s, filter));
     const sessions = matching.slice(0, limit);
     return matching.length > limit ? { sessions, next: sessions[sessions.length - 1]!.name } : { sessions };
   }
   async matchingNames(filter: SessionFilter) {
-    return (await this.list()).filter((s) => sessionMatches(s, filter)).map((s) => s.name);
+    return this.sorted().filter((s) => sessionMatches(s, filter)).map((s) => s.name);
   }
   async update(name: string, change: (s: SessionRecord) => SessionRecord) {
     const s = this.items.get(name);

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { ConflictError, NotFoundError } from '../../functions/core/errors.ts';
 import type { ImageRecord } from '../../functions/core/model/image.ts';
-import type { SessionRecord } from '../../functions/core/model/session.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import type { ImageRegistry } from '../../functions/ports/image-registry.ts';
-import type { SessionStore } from '../../functions/ports/session-store.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../functions/steps/step-ports.ts';
+import { MemorySessions } from './cfs-fakes.ts';
 
 /** A hand-written fake keyed map with the stores' contract (conflict on create, not-found on update). */
 class MemoryTable<T> {
@@ -41,7 +40,7 @@ class MemoryTable<T> {
 }
 
 export interface FakeStepPorts extends StepPorts {
-  sessionTable: MemoryTable<SessionRecord>;
+  sessionTable: MemorySessions;
   imageTable: MemoryTable<ImageRecord>;
   artifacts: FsArtifactStore;
   published: ProductEvent[];
@@ -52,14 +51,14 @@ export interface FakeStepPorts extends StepPorts {
 /** Step ports with in-memory records, a real filesystem artifact store in a temp dir and a settable clock. */
 export function fakeStepPorts(): FakeStepPorts {
   const dir = mkdtempSync(join(tmpdir(), 'cfs-steps-'));
-  const sessionTable = new MemoryTable<SessionRecord>((s) => s.name, 'session');
+  const sessionTable = new MemorySessions();
   const imageTable = new MemoryTable<ImageRecord>((i) => i.id, 'image');
   const published: ProductEvent[] = [];
   let now = new Date('2026-11-26T10:00:00Z');
   return {
     sessionTable,
     imageTable,
-    sessions: sessionTable as unknown as SessionStore,
+    sessions: sessionTable,
     images: imageTable as unknown as ImageRegistry,
     artifacts: new FsArtifactStore(join(dir, 'artifacts')),
     events: { publish: async (event) => void published.push(event) },

@@ -1,10 +1,9 @@
 import { IntegrityError, InvalidStateError, NotFoundError } from '../errors.ts';
 import type { ImageManifest, ImageRecord } from '../model/image.ts';
 import type { SessionRecord } from '../model/session.ts';
+import { sessionsWhere } from '../sessions/sessions-where.ts';
 import { bucketOf, type ImageDeps } from './image-deps.ts';
 import { keyForLink, readManifest } from './manifest.ts';
-
-const ACTIVE = new Set(['pending', 'running']);
 
 /** Whether a session names the image as a target (a group member or an image-map source). */
 function targets(session: SessionRecord, imageId: string): boolean {
@@ -42,9 +41,11 @@ export async function deleteImage(deps: ImageDeps, id: string, options: { force?
   const image = await deps.images.get(id);
   if (!image) throw new NotFoundError('image', id);
   if (!options.force) {
-    const blocking = (await deps.sessions.list())
-      .filter((session) => ACTIVE.has(session.status.session.status) && targets(session, id))
-      .map((session) => session.name);
+    const active = [...(await sessionsWhere(deps.sessions, { status: 'pending' })), ...(await sessionsWhere(deps.sessions, { status: 'running' }))];
+    const blocking = active
+      .filter((session) => targets(session, id))
+      .map((session) => session.name)
+      .sort();
     if (blocking.length > 0) {
       throw new InvalidStateError(
         `image ${id} is a target of pending or running session(s) ${blocking.join(', ')}; wait for them to finish or delete with force`,

@@ -78,11 +78,6 @@ export async function getSession(ports: Pick<AppPorts, 'sessions'>, name: string
   return record;
 }
 
-/** Every session, ordered by name (filters and paging come with the listing work). */
-export function listSessions(ports: Pick<AppPorts, 'sessions'>): Promise<SessionRecord[]> {
-  return ports.sessions.list();
-}
-
 /**
  * Deletes a session. A pending or running one with a workflow execution is stopped first:
  * `stop` returns at once and the workflow's runtime finishes the clean-up (runner, staged
