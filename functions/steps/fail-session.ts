@@ -2,7 +2,9 @@ import { NotFoundError } from '../core/errors.ts';
 import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
+import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
 import { failRunningSteps } from '../core/workflow/step-progress.ts';
+import { readRunnerProgress } from './layer-progress.ts';
 import { readRunnerOutcome } from './runner-outcome.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from './step-ports.ts';
 
@@ -91,10 +93,12 @@ export async function failSession(
   if (failed.step?.image_id && !failure.image_id) failure.image_id = failed.step.image_id;
 
   const ttl = settings.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
+  // The runner's last word on each layer (in AWS nothing copied it while it ran).
+  const progress = await readRunnerProgress(ports, session.name);
   let updated: SessionRecord;
   try {
     updated = await ports.sessions.update(session.name, (s) => {
-      const marked = failRunningSteps(s, stamp).record;
+      const marked = failRunningSteps(progress ? applyLayerProgress(s, progress.layers) : s, stamp).record;
       const completed = advanceSession(
         { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } },
         { status: 'complete', succeeded: 'false', completion_time: stamp },

@@ -51,6 +51,32 @@ describe('session logs and debug release through the API', () => {
   });
   afterAll(() => step.dispose());
 
+  it('describes a running session with each layer as the runner last reported it, without writing the record', async () => {
+    // Arrange: the Ansible step runs and no engine copies the runner's progress (as in AWS).
+    const live = pendingSession('live', { Compute: [A] });
+    live.status.session.status = 'running';
+    live.status.steps = [{ name: 'ansible', state: 'running', start_time: '2026-11-26T10:00:00Z' }];
+    await sessions.create(live);
+    const layers = [
+      { index: 0, name: 'base', state: 'succeeded', start_time: '2026-11-26T10:00:01Z', end_time: '2026-11-26T10:00:09Z' },
+      { index: 1, name: 'site', state: 'running', start_time: '2026-11-26T10:00:09Z' },
+      { index: 2, name: 'last', state: 'pending' },
+    ];
+    await step.artifacts.put('sessions/live/runner-progress.json', JSON.stringify({ session: 'live', updated: '2026-11-26T10:00:09Z', layers }));
+    // Act
+    const v3 = await call(app, 'GET', '/apis/cfs/v3/sessions/live');
+    const v2 = await call(app, 'GET', '/apis/cfs/v2/sessions/live');
+    // Assert
+    const expected = [
+      { name: 'ansible', layer: 'base', state: 'succeeded', start_time: '2026-11-26T10:00:01Z', end_time: '2026-11-26T10:00:09Z' },
+      { name: 'ansible', layer: 'site', state: 'running', start_time: '2026-11-26T10:00:09Z' },
+    ];
+    expect(v3.body.status.steps.slice(1)).toEqual(expected);
+    expect(v2.body.status.steps.slice(1)).toHaveLength(2);
+    expect(await cfsResponseErrors('get', '/v3/sessions/{session_name}', 200, v3.body)).toBeUndefined();
+    expect((await sessions.get('live'))?.status.steps).toEqual(live.status.steps);
+  });
+
   it('gives v3 sessions a logs link, valid against the spec, and shows clone URLs without credentials', async () => {
     // Act
     const v3 = await call(app, 'GET', '/apis/cfs/v3/sessions/running');

@@ -30,6 +30,11 @@ describe('the control-plane steps', () => {
     await ports.artifacts.put(`sessions/${sessionName}/runner-outcome.json`, JSON.stringify(outcome));
   }
 
+  /** The runner's progress document as it left it (in AWS nothing copies it into the session while it runs). */
+  async function writeProgress(sessionName: string, layers: Record<string, unknown>[]) {
+    await ports.artifacts.put(`sessions/${sessionName}/runner-progress.json`, JSON.stringify({ session: sessionName, updated: 't', layers }));
+  }
+
   it('keeps a session pending with a message naming the images not registered yet', async () => {
     // Arrange
     await registerImage(ports, A, 'base');
@@ -235,9 +240,10 @@ describe('the control-plane steps', () => {
     expect(await ports.images.get(plan.result_id)).toBeUndefined();
   });
 
-  it('records the artifacts and completes the session as succeeded', async () => {
+  it('records the artifacts and completes the session as succeeded, with each layer as the runner last reported it', async () => {
     // Arrange
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await writeProgress('s1', [{ index: 0, name: 'base', state: 'succeeded', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' }]);
     // Act
     await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: B }] });
     await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: B }] });
@@ -246,6 +252,9 @@ describe('the control-plane steps', () => {
     expect(session?.status.artifacts).toEqual([{ image_id: A, result_id: B, type: 'ims_customized_image' }]);
     expect(session?.status.session).toMatchObject({ status: 'complete', succeeded: 'true', completion_time: '2026-11-26T10:00:00.000Z' });
     expect(ports.published.at(-1)).toMatchObject({ detailType: 'Session Completed', detail: { name: 's1', succeeded: 'true' } });
+    expect(session?.status.steps?.filter((s) => s.layer !== undefined)).toEqual([
+      { name: 'ansible', layer: 'base', state: 'succeeded', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' },
+    ]);
   });
 
   it('fails a session with the runner-named layer, deregisters its results and removes its uploads', async () => {
@@ -259,6 +268,7 @@ describe('the control-plane steps', () => {
     const leftBehind = `${ports.artifacts.pathOf(`${plan.upload_prefix}rootfs`)}.0f1e2d3c.partial`;
     await writeFile(leftBehind, 'half-moved');
     await writeOutcome('s1', { session: 's1', status: 'failed', reason: 'layer base failed: task "break" failed\nmore', failed_layer: 'base', started: 't0', finished: 't1', layers: [], images: [] });
+    await writeProgress('s1', [{ index: 0, name: 'base', state: 'failed', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' }]);
     // Act
     const failure = await failSession(ports, { session: 's1', error: { Error: 'States.TaskFailed', Cause: '{"StoppedReason":"Essential container in task exited"}' } });
     // Assert
@@ -267,6 +277,7 @@ describe('the control-plane steps', () => {
     expect(session?.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
     expect(session?.status.failure?.layer).toBe('base');
     expect(session?.status.steps?.find((s) => s.name === 'ansible')?.state).toBe('failed');
+    expect(session?.status.steps?.find((s) => s.layer === 'base')).toEqual({ name: 'ansible', layer: 'base', state: 'failed', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' });
     expect(await ports.artifacts.list(plan.upload_prefix)).toEqual([]);
     expect(existsSync(leftBehind)).toBe(false);
     expect(await ports.artifacts.list(`boot-images/${A}/`)).toHaveLength(3);

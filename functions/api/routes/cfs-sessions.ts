@@ -1,12 +1,15 @@
 import { Hono } from 'hono';
 import { ValidationError } from '../../core/errors.ts';
+import type { SessionRecord } from '../../core/model/session.ts';
 import { renameErrorFieldToV2, sessionToV2, sessionToV3, v2RequestToV3 } from '../../core/sessions/session-conversion.ts';
 import { v2SessionCreateSchema } from '../../core/sessions/session-schemas.ts';
 import { deleteSessionsByFilter } from '../../core/sessions/bulk-delete.ts';
 import { listSessionPage, listSessionsV2 } from '../../core/sessions/list-sessions.ts';
 import { createSession, deleteSession, getSession } from '../../core/sessions/session-use-cases.ts';
 import { parseOrThrow } from '../../core/sessions/validation.ts';
+import { applyLayerProgress } from '../../core/workflow/layer-steps.ts';
 import type { AppPorts } from '../../ports/index.ts';
+import { readRunnerProgress } from '../../steps/layer-progress.ts';
 import { readJsonObject } from '../json-body.ts';
 import { allowOnly, assertQueryParams, json } from '../route-helpers.ts';
 
@@ -18,6 +21,18 @@ async function asV2<T>(work: () => Promise<T>): Promise<T> {
     if (error instanceof ValidationError) throw renameErrorFieldToV2(error);
     throw error;
   }
+}
+
+/**
+ * A session whose Ansible step runs, with each layer as the runner last reported it. In AWS
+ * nothing copies the runner's progress into the record until the run ends; on one machine the
+ * engine already has, and this changes nothing. The stored record is not written.
+ */
+async function describedSession(ports: AppPorts, name: string): Promise<SessionRecord> {
+  const record = await getSession(ports, name);
+  if (!record.status.steps?.some((s) => s.name === 'ansible' && s.layer === undefined && s.state === 'running')) return record;
+  const progress = await readRunnerProgress(ports, record.name);
+  return progress ? applyLayerProgress(record, progress.layers) : record;
 }
 
 /**
@@ -37,7 +52,7 @@ export function cfsSessionRoutes(ports: AppPorts): Hono {
     const record = await createSession(ports, await readJsonObject(c));
     return json(c, 201, sessionToV3(record));
   });
-  r.get('/v3/sessions/:name', async (c) => json(c, 200, sessionToV3(await getSession(ports, c.req.param('name')))));
+  r.get('/v3/sessions/:name', async (c) => json(c, 200, sessionToV3(await describedSession(ports, c.req.param('name')))));
   r.delete('/v3/sessions/:name', async (c) => {
     await deleteSession(ports, c.req.param('name'));
     return c.body(null, 204);
@@ -54,7 +69,7 @@ export function cfsSessionRoutes(ports: AppPorts): Hono {
     const record = await asV2(() => createSession(ports, v2RequestToV3(parseOrThrow(v2SessionCreateSchema, body))));
     return json(c, 200, sessionToV2(record));
   });
-  r.get('/v2/sessions/:name', async (c) => json(c, 200, sessionToV2(await getSession(ports, c.req.param('name')))));
+  r.get('/v2/sessions/:name', async (c) => json(c, 200, sessionToV2(await describedSession(ports, c.req.param('name')))));
   r.delete('/v2/sessions/:name', async (c) => {
     await deleteSession(ports, c.req.param('name'));
     return c.body(null, 204);
