@@ -243,7 +243,10 @@ async function runLayers(
       if (mode === 'namespace' && run.exitCode === SANDBOX_SETUP_FAILED) {
         throw new RunnerFailure('environment', `the sandbox could not be set up for layer '${layer.name}' (see ${record.log_key})`, { layer: layer.name });
       }
-      if (document.debug_hold) {
+      // Only a runner beside its engine can keep a workspace someone can enter later: an ECS
+      // task's storage ends with the task, so there a hold would point at nothing.
+      if (document.debug_hold && !deps.local) log('debug_on_failure: the workspace cannot be kept: it ends with this task (the layer logs remain)');
+      if (document.debug_hold && deps.local) {
         outcome.debug = debugHoldDetails({
           document,
           layout,

@@ -382,19 +382,24 @@ describe('runCustomization (in process)', () => {
     expect(existsSync(workspace('container'))).toBe(false);
   });
 
-  it('stops at the first failing layer, names it and the failed image, and uploads nothing', async () => {
+  it('stops at the first failing layer, names it and the failed image, and uploads nothing; away from its engine (ECS) it keeps no workspace for debug_on_failure', async () => {
     // Arrange
     const failing = repoWith({
       'site.yml': ['- hosts: Compute', '  gather_facts: false', '  tasks:', '    - command: /bin/false', ''].join('\n'),
     });
     const later = repoWith({ 'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - file: {path: /etc/later, state: touch}', ''].join('\n') });
-    const document = documentFor('failing', [
-      { name: 'breaks', ...failing },
-      { name: 'never-runs', ...later },
-    ]);
+    const document = documentFor(
+      'failing',
+      [
+        { name: 'breaks', ...failing },
+        { name: 'never-runs', ...later },
+      ],
+      { debug_hold: true },
+    );
+    const lines: string[] = [];
 
-    // Act
-    const result = await runCustomization(document, { store, workspace: workspace('failing') });
+    // Act: without `local`, as in an ECS task reading and writing S3.
+    const result = await runCustomization(document, { store, workspace: workspace('failing'), log: (line) => void lines.push(line) });
 
     // Assert
     expect(result.exitCode).toBe(1);
@@ -407,6 +412,8 @@ describe('runCustomization (in process)', () => {
     expect(outcome.images.every((i) => i.staged && !i.customized && !i.uploaded)).toBe(true);
     expect(await store.list(document.images[0]!.upload_prefix)).toEqual([]);
     expect(existsSync(workspace('failing'))).toBe(false);
+    expect(outcome.debug).toBeUndefined();
+    expect(lines).toContain('debug_on_failure: the workspace cannot be kept: it ends with this task (the layer logs remain)');
   });
 
   it('refuses a rootfs whose sha256 does not match the run document', async () => {
