@@ -33,7 +33,8 @@ function applyToAll(command: Command, io: CliIo): void {
     writeOut: (s) => io.out(s.trimEnd()),
     writeErr: (s) => io.err(s.trimEnd()),
     // Commander echoes a bad argument back in its error; a newline in it must not split the line.
-    outputError: (s, write) => write(oneLine(s.trimEnd())),
+    // Its own "Did you mean" hint goes on the same line.
+    outputError: (s, write) => write(oneLine(s.trimEnd().replace(/\n(?=\(Did you mean )/, ' '))),
   });
   for (const sub of command.commands) applyToAll(sub, io);
 }

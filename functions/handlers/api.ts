@@ -17,18 +17,26 @@ function shippedDashboardDir(): string | undefined {
 type Served = ReturnType<typeof handle>;
 
 /** The API Gateway resource and method a REST (v1) proxy event came through, when it says. */
-function gatewayRoute(event: LambdaEvent): { resource?: string; method?: string; browserPath?: string } {
-  const e = event as { requestContext?: { resourcePath?: string; path?: string }; httpMethod?: string };
-  return { resource: e.requestContext?.resourcePath, method: e.httpMethod, browserPath: e.requestContext?.path };
+function gatewayRoute(event: LambdaEvent): { resource?: string; method?: string; browserPath?: string; query: URLSearchParams } {
+  const e = event as {
+    requestContext?: { resourcePath?: string; path?: string };
+    httpMethod?: string;
+    multiValueQueryStringParameters?: Record<string, string[] | undefined> | null;
+  };
+  const query = new URLSearchParams();
+  for (const [name, values] of Object.entries(e.multiValueQueryStringParameters ?? {})) for (const value of values ?? []) query.append(name, value);
+  return { resource: e.requestContext?.resourcePath, method: e.httpMethod, browserPath: e.requestContext?.path, query };
 }
 
 /**
  * The stage URL without its trailing slash (`.../v1`) also reaches the page, but the page's
  * relative links would then resolve outside the stage: send the browser to `.../v1/` first.
  */
-function withTrailingSlash(browserPath: string | undefined): ReturnType<Served> | undefined {
-  if (browserPath === undefined || browserPath.endsWith('/')) return undefined;
-  const headers: Record<string, string> = { location: `${browserPath}/`, 'cache-control': 'no-store' };
+function withTrailingSlash(browserPath: string | undefined, query: URLSearchParams): ReturnType<Served> | undefined {
+  // Only a plain absolute path: `//host` would send the browser to another site.
+  if (browserPath === undefined || browserPath.endsWith('/') || !/^\/[^/]/.test(browserPath)) return undefined;
+  const search = query.size > 0 ? `?${query.toString()}` : '';
+  const headers: Record<string, string> = { location: `${browserPath}/${search}`, 'cache-control': 'no-store' };
   return Promise.resolve({ statusCode: 301, headers, body: '', isBase64Encoded: false });
 }
 
@@ -47,9 +55,9 @@ export function apiHandler(ports: () => AppPorts, dashboardDir: string | undefin
   // The same app as the embedded server, built once per instance on the AWS ports (only when a request needs it).
   const app = () => (full ??= createApp(ports(), { dashboardDir }));
   return (event: LambdaEvent, context?: LambdaContext) => {
-    const { resource, method, browserPath } = gatewayRoute(event);
+    const { resource, method, browserPath, query } = gatewayRoute(event);
     if (resource === DASHBOARD_GATEWAY_RESOURCES.page && method === 'GET') {
-      const redirect = withTrailingSlash(browserPath);
+      const redirect = withTrailingSlash(browserPath, query);
       if (redirect) return redirect;
     }
     if ((resource === DASHBOARD_GATEWAY_RESOURCES.page || resource === DASHBOARD_GATEWAY_RESOURCES.file) && method === 'GET') {

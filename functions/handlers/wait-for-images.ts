@@ -14,7 +14,7 @@ const input = z.object({
 
 /**
  * WaitForImages: records the task token and returns at once; the state waits for the token
- * (a wake) or its TimeoutSeconds. The Lambda's own result is not what the state waits for.
+ * (a wake) or its TimeoutSecondsPath (the poll interval). The Lambda's own result is not what the state waits for.
  */
 export const waitForImagesStep = { state: 'WaitForImages', input, run: waitForImages };
 

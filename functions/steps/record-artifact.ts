@@ -1,4 +1,4 @@
-import type { SessionArtifact } from '../core/model/session.ts';
+import type { SessionArtifact, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
@@ -6,6 +6,11 @@ import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { readRunnerProgress } from './layer-progress.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-image.ts';
+
+function succeedRunningLayers(record: SessionRecord, stamp: string): SessionRecord {
+  const steps = record.status.steps?.map((step) => (step.layer !== undefined && step.state === 'running' ? { ...step, state: 'succeeded' as const, end_time: stamp } : step));
+  return steps ? { ...record, status: { ...record.status, steps } } : record;
+}
 
 /**
  * record-artifact: writes `status.artifacts` (one per image), `complete` / `succeeded: "true"`
@@ -25,7 +30,8 @@ export async function recordArtifacts(
   // The runner's last word on each layer (in AWS nothing copied it while it ran).
   const progress = await readRunnerProgress(ports, session.name);
   const updated = await ports.sessions.update(session.name, (s) => {
-    const withLayers = progress ? applyLayerProgress(s, progress.layers) : s;
+    // Every layer succeeded; one still shown running lost the runner's last (best-effort) progress write.
+    const withLayers = succeedRunningLayers(progress ? applyLayerProgress(s, progress.layers) : s, stamp);
     const recorded = endStep(startStep(withLayers, { name: 'record' }, stamp), { name: 'record' }, 'succeeded', stamp);
     const known = new Set(recorded.status.artifacts.map((a) => a.result_id));
     const merged = [...recorded.status.artifacts, ...artifacts.filter((a) => !known.has(a.result_id))];

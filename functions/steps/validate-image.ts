@@ -28,6 +28,7 @@ export async function loadActiveSession(ports: StepPorts, name: string): Promise
 }
 
 const MAX_POLL_SECONDS = 24 * 3600;
+const MAX_POLLS = 1000;
 
 /**
  * validate-image: every source image must be registered with a rootfs. Missing ones keep the
@@ -44,9 +45,12 @@ export async function validateImages(ports: StepPorts, input: { session: string 
   const now = ports.clock.now();
   const stamp = now.toISOString();
   const settings = await ports.settings();
-  // It is the WaitForImages state's TimeoutSecondsPath: at least a second, at most a day (a
-  // longer interval only delays noticing a registration no event announced).
-  const poll_seconds = Math.min(MAX_POLL_SECONDS, Math.max(1, Math.round(settings.imagePollIntervalSeconds)));
+  // It is the WaitForImages state's TimeoutSecondsPath: at most a day (a longer interval only
+  // delays noticing a registration no event announced), and long enough that a whole wait takes
+  // at most MAX_POLLS passes (each adds about 13 events to an execution's history, which Step
+  // Functions caps at 25,000).
+  const floor = Math.max(1, Math.ceil(settings.imageWaitTimeoutSeconds / MAX_POLLS));
+  const poll_seconds = Math.min(MAX_POLL_SECONDS, Math.max(floor, Math.round(settings.imagePollIntervalSeconds)));
 
   // `session` was just read: the write below need not read it again (a stale one is re-read).
   if (missing.length === 0) {

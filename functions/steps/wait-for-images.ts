@@ -31,13 +31,13 @@ export interface WaitForImagesInput {
   token: string;
 }
 
-/** A recorded wait outlives the longest wait state by far; the TTL only collects leftovers. */
-const WAIT_RECORD_TTL_SECONDS = 24 * 3600;
+/** A recorded wait outlives the longest wait state (a day: validate-image caps the poll) by far; the TTL only collects leftovers. */
+const WAIT_RECORD_TTL_SECONDS = 3 * 24 * 3600;
 
 /**
  * wait-for-images (AWS): records the session's task token so that the `Image Registered`
  * trigger (or anything else holding the session name) can end the wait at once through the
- * workflow starter's `wake`. The wait otherwise ends at the state's TimeoutSeconds, after which
+ * workflow starter's `wake`. The wait otherwise ends at the state's TimeoutSecondsPath (the poll interval), after which
  * the workflow validates again. An image registered between the validation and this record
  * announced itself before the token existed, so the step looks once more and wakes itself.
  */

@@ -88,6 +88,8 @@ describe('FsArtifactStore.adopt and measured', () => {
     // Assert
     expect(await readdir(dir)).toEqual(['manifest.json']);
     expect(await store.list('boot-images/k/')).toEqual(['boot-images/k/manifest.json']);
+    // Never the whole store, nor a climb out of it.
+    for (const prefix of ['', 'boot-images', '../', 'boot-images/../../']) await expect(store.discardIncomplete(prefix)).rejects.toMatchObject({ name: 'ValidationError' });
   });
 
   it('copies a file from another filesystem through put, measured the same way', async () => {

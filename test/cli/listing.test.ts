@@ -82,6 +82,14 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
     expect(res.out).toBe('');
   });
 
+  it('keeps commander\'s "Did you mean" hint on the error\'s line', async () => {
+    // Act
+    const res = await cfs(runtime.url, 'sessions', 'list', '--formt', 'json');
+    // Assert
+    expect(res.code).toBe(1);
+    expect(res.err).toBe("error: unknown option '--formt' (Did you mean --format?)\n");
+  });
+
   it('pages configurations with --limit and --after-id', async () => {
     // Act
     const first = await cfs(runtime.url, 'configurations', 'list', '--limit', '1');

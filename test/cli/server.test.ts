@@ -187,7 +187,7 @@ describe('`cfs server` as a process', () => {
     const runs = await cfsBin({}, 'server', '--port', '0', '--data-dir', dir, '--max-concurrent-runs', 'two');
     // Assert
     expect([budget.code, runs.code]).toEqual([1, 1]);
-    expect(budget.err).toBe("Error: --runner-timeout takes a whole number from 1 to 86400, not '0'\n");
+    expect(budget.err).toBe("Error: --runner-timeout takes a whole number from 1 to 86000, not '0'\n");
     expect(runs.err).toBe("Error: --max-concurrent-runs takes a whole number from 1 to 64, not 'two'\n");
     expect(existsSync(dir)).toBe(false);
   });

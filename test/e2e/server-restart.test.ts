@@ -96,7 +96,7 @@ describe('a server given a short runner budget', () => {
     // Arrange: the data directory of the case above, its server stopped; the slow configuration is still there.
     for (const child of servers) child.kill('SIGKILL');
     await waitFor(async () => (servers.every((c) => c.exitCode !== null || c.signalCode !== null) ? true : undefined), 10_000, 'the earlier servers to exit');
-    const server = await startServer('--runner-timeout', '8', '--max-concurrent-runs', '1');
+    const server = await startServer('--runner-timeout', '15', '--max-concurrent-runs', '1');
     const source = ((await (await fetch(`${server.url}/apis/ims/v3/images`)).json()) as { id: string; name: string }[]).find((i) => i.name === 'slow-base')!;
     // Act
     await fetch(`${server.url}/apis/cfs/v3/sessions`, {
@@ -109,10 +109,10 @@ describe('a server given a short runner budget', () => {
       return s.status.session.status === 'complete' ? s : undefined;
     }, 90_000, 'the session to end');
     // Assert
-    expect(server.out).toContain('up to 1 runner(s) at once, 8s each');
+    expect(server.out).toContain('up to 1 runner(s) at once, 15s each');
     expect(ended.status.session.succeeded).toBe('false');
     expect(ended.status.failure).toMatchObject({ step: 'ansible', layer: 'slow' });
-    expect(ended.status.failure?.reason).toContain("the runner's time budget of 8s ran out during layer 0 'slow'");
+    expect(ended.status.failure?.reason).toContain("the runner's time budget of 15s ran out during layer 0 'slow'");
     expect(runnerPids()).toEqual([]);
     expect(existsSync(join(dataDir, 'work', 'workspaces', 'over-budget'))).toBe(false);
     const images = (await (await fetch(`${server.url}/apis/ims/v3/images`)).json()) as { name: string }[];

@@ -67,11 +67,17 @@ describe('the API Lambda on the dashboard resources', () => {
   });
 
   it('sends the stage URL without its trailing slash to the page at the slash, so its relative links stay in the stage', async () => {
-    // Act: https://.../v1 reaches resource / as well as https://.../v1/ does.
+    // Arrange: https://.../v1 reaches resource / as well as https://.../v1/ does.
+    const withQuery = { ...(restEvent('/', 'GET', '/', undefined, '/v1') as object), multiValueQueryStringParameters: { poll: ['500'], tag: ['a b', 'c'] } } as never;
+    // Act
     const bare = await handler(restEvent('/', 'GET', '/', undefined, '/v1'));
+    const queried = await handler(withQuery);
+    const otherSite = await handler(restEvent('/', 'GET', '/', undefined, '//evil.example'));
     // Assert
     expect(bare.statusCode).toBe(301);
     expect(header(bare, 'location')).toBe('/v1/');
+    expect(header(queried, 'location')).toBe('/v1/?poll=500&tag=a+b&tag=c');
+    expect(otherSite.statusCode).toBe(200);
     expect(builds).toBe(0);
   });
 

@@ -140,7 +140,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
       const output = await stepHandler({ ...waitForImagesStep, ports: () => fake.ports })({ session: 's1', missing: [B], poll_seconds: 5, token: 'tok' });
       // Assert
       expect(output).toEqual({ woken: false });
-      expect(fake.recorded).toEqual([{ session: 's1', token: 'tok', missing: [B], recorded_at: '2026-11-26T10:00:00.000Z', expires_at: Date.parse('2026-11-27T10:00:00Z') / 1000 }]);
+      expect(fake.recorded).toEqual([{ session: 's1', token: 'tok', missing: [B], recorded_at: '2026-11-26T10:00:00.000Z', expires_at: Date.parse('2026-11-29T10:00:00Z') / 1000 }]);
       expect(fake.woken).toEqual([]);
     });
 

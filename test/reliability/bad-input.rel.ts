@@ -269,7 +269,8 @@ describe('bad input against the real API app', () => {
       (v) => ['images', 'describe', v],
       (v) => ['sessions', 'list', '--format', v],
       (v) => ['server', '--port', `${v}x`, '--data-dir', join(parent, 'never')],
-      (v) => ['server', '--port', '0', '--runner-timeout', v, '--max-concurrent-runs', `${v}x`, '--data-dir', join(parent, 'never')],
+      (v) => ['server', '--port', '0', '--runner-timeout', v, '--data-dir', join(parent, 'never')],
+      (v) => ['server', '--port', '0', '--max-concurrent-runs', `${v}x`, '--data-dir', join(parent, 'never')],
     ];
     const baseline = await storeDigest();
     const treeBefore = snapshotTree(parent, [join(dataDir, 'db')]);

@@ -79,7 +79,7 @@ describe('the control-plane steps', () => {
     await expect(attempt).rejects.toThrow(A);
   });
 
-  it('gives the wait state a poll interval of at least a second, at most a day, and never past the wait timeout', async () => {
+  it('gives the wait state a poll interval of at least a second (and a thousandth of the wait), at most a day, and never past the wait timeout', async () => {
     // Arrange: the session started at 10:00:00 (pendingSession); the wait timeout is 600 s.
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     const settings = ports.settings;
@@ -94,10 +94,12 @@ describe('the control-plane steps', () => {
     const nearTheEnd = await validateImages(ports, { session: 's1' });
     withPoll(0.2);
     const tiny = await validateImages(ports, { session: 's1' });
+    withPoll(1, 7 * 86_400);
+    const weekLong = await validateImages(ports, { session: 's1' });
     withPoll(1e10, 1e12);
     const huge = await validateImages(ports, { session: 's1' });
-    // Assert
-    expect([usual.poll_seconds, nearTheEnd.poll_seconds, tiny.poll_seconds, huge.poll_seconds]).toEqual([5, 2, 1, 86_400]);
+    // Assert: a week's wait polls every 605 s, so it takes at most 1000 passes.
+    expect([usual.poll_seconds, nearTheEnd.poll_seconds, tiny.poll_seconds, weekLong.poll_seconds, huge.poll_seconds]).toEqual([5, 2, 1, 605, 86_400]);
   });
 
   it('pins each image once, naming results by the image map or <source>_cfs_<session>', async () => {
@@ -243,7 +245,11 @@ describe('the control-plane steps', () => {
   it('records the artifacts and completes the session as succeeded, with each layer as the runner last reported it', async () => {
     // Arrange
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
-    await writeProgress('s1', [{ index: 0, name: 'base', state: 'succeeded', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' }]);
+    // The runner's last progress write (layer 1 ending) was lost: it is best-effort.
+    await writeProgress('s1', [
+      { index: 0, name: 'base', state: 'succeeded', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' },
+      { index: 1, name: 'site', state: 'running', start_time: '2026-11-26T09:59:00Z' },
+    ]);
     // Act
     await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: B }] });
     await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: B }] });
@@ -254,6 +260,7 @@ describe('the control-plane steps', () => {
     expect(ports.published.at(-1)).toMatchObject({ detailType: 'Session Completed', detail: { name: 's1', succeeded: 'true' } });
     expect(session?.status.steps?.filter((s) => s.layer !== undefined)).toEqual([
       { name: 'ansible', layer: 'base', state: 'succeeded', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' },
+      { name: 'ansible', layer: 'site', state: 'succeeded', start_time: '2026-11-26T09:59:00Z', end_time: '2026-11-26T10:00:00.000Z' },
     ]);
   });
 

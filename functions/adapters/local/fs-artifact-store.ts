@@ -222,17 +222,17 @@ export class FsArtifactStore implements ArtifactStore {
 
   /** A put or adopt killed before its rename leaves its `.partial` file (and maybe its checksum record's): remove them. */
   async discardIncomplete(prefix: string): Promise<void> {
-    // Only the directory the prefix names is walked; its segments are checked as a key's are.
-    const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    if (dir) assertSafeKey(dir.slice(0, -1));
-    const walk = async (top: string, under: string): Promise<void> => {
-      for (const entry of await readdir(under, { withFileTypes: true }).catch(() => [])) {
-        const full = join(under, entry.name);
-        if (entry.isDirectory()) await walk(top, full);
-        else if (entry.name.endsWith('.partial') && relative(top, full).split(sep).join('/').startsWith(prefix)) await rm(full, { force: true });
+    // Only the directory the prefix names is walked, never the whole store; its segments are checked as a key's are.
+    if (!prefix.endsWith('/')) throw new ValidationError(`discardIncomplete takes a directory prefix ending in '/', not '${prefix}'`, 'prefix');
+    assertSafeKey(prefix.slice(0, -1));
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const full = join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else if (entry.name.endsWith('.partial')) await rm(full, { force: true });
       }
     };
-    for (const top of [this.root, join(this.root, ETAG_DIR)]) await walk(top, join(top, ...dir.split('/').filter(Boolean)));
+    for (const top of [this.root, join(this.root, ETAG_DIR)]) await walk(join(top, ...prefix.split('/').filter(Boolean)));
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -6,7 +6,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { SessionCancelledError } from '../../core/errors.ts';
 import type { SessionRecord } from '../../core/model/session.ts';
 import { isHeld } from '../../core/sessions/debug-hold.ts';
-import { sessionsWhere } from '../../core/sessions/sessions-where.ts';
+import { sessionsWhereAny } from '../../core/sessions/sessions-where.ts';
 import type { ProductEvent } from '../../ports/event-publisher.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
 import { removeWorkspace } from '../../runner/workspace.ts';
@@ -208,14 +208,10 @@ export class LocalWorkflowEngine implements WorkflowStarter {
    * and debug holds are re-armed (or ended, when they expired while the server was down).
    */
   async recover(killOrphan: (workspace: string) => Promise<void>): Promise<void> {
-    // Only these can need anything: a hold is kept only by a failed session.
-    const sessions = this.options.ports.sessions;
-    const [running, pending, failed] = await Promise.all([
-      sessionsWhere(sessions, { status: 'running' }),
-      sessionsWhere(sessions, { status: 'pending' }),
-      sessionsWhere(sessions, { status: 'complete', succeeded: 'false' }),
-    ]);
-    for (const session of [...running, ...pending, ...failed]) {
+    // Only these can need anything; a hold is kept only by a failed session (the status index
+    // serves running and pending; failed ones are filtered out of the completed ones).
+    const sessions = await sessionsWhereAny(this.options.ports.sessions, [{ status: 'running' }, { status: 'pending' }, { status: 'complete', succeeded: 'false' }]);
+    for (const session of sessions) {
       const { status, job } = session.status.session;
       if (status === 'complete' && isHeld(session)) {
         this.holds.arm(session);

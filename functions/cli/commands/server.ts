@@ -67,9 +67,9 @@ function wholeNumber(option: string, value: string, min: number, max: number): n
 }
 
 /**
- * `cfs server [--port 8787] [--data-dir ./.cfs]`: the whole service on this machine, the API on
- * 127.0.0.1 and every record and image under the data directory. SIGTERM or SIGINT close it
- * cleanly (the database lock is released, so the directory can be reopened at once).
+ * `cfs server [--port 8787] [--data-dir ./.cfs] [--max-concurrent-runs 2] [--runner-timeout 14400]`:
+ * the whole service on this machine, the API on 127.0.0.1 and every record and image under the
+ * data directory. SIGTERM or SIGINT close it cleanly (the database lock is released, so the directory can be reopened at once).
  */
 export function serverCommand(io: CliIo = processIo): Command {
   return new Command('server')
@@ -83,7 +83,8 @@ export function serverCommand(io: CliIo = processIo): Command {
       const port = Number(options.port);
       if (!/^\d+$/.test(options.port) || port > 65535) throw new CliError(`--port takes a port number from 0 to 65535, not '${options.port}'`);
       const maxConcurrentRuns = wholeNumber('--max-concurrent-runs', options.maxConcurrentRuns, 1, 64);
-      const runnerTimeoutSeconds = wholeNumber('--runner-timeout', options.runnerTimeout, 1, 86_400);
+      // Below RunAnsible's 24 h bound (as cfs:runnerTimeoutSeconds in AWS), so the runner's own stop comes first.
+      const runnerTimeoutSeconds = wholeNumber('--runner-timeout', options.runnerTimeout, 1, 86_000);
       const apiToken = io.env[API_TOKEN_ENV] || undefined;
       if (!isLoopbackHost(options.host) && !apiToken) throw new CliError(`refusing to listen on ${options.host} without an API token: set ${API_TOKEN_ENV} (clients send it as a Bearer token)`);
       const dataDir = resolve(options.dataDir);

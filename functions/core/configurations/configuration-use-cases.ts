@@ -2,7 +2,7 @@ import { GitError, InvalidStateError, NotFoundError, ValidationError } from '../
 import type { ConfigurationLayer, ConfigurationRecord } from '../model/configuration.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { rfc3339 } from '../sessions/rfc3339.ts';
-import { sessionsWhere } from '../sessions/sessions-where.ts';
+import { ACTIVE_SESSIONS, sessionsWhereAny } from '../sessions/sessions-where.ts';
 import { fieldError, parseOrThrow } from '../sessions/validation.ts';
 import { hasCloneUrlPolicy } from './clone-url.ts';
 import { normalizeConfigurationBody } from './configuration-conversion.ts';
@@ -138,8 +138,7 @@ export async function patchConfiguration(ports: ConfigurationPorts, name: string
  */
 export async function deleteConfiguration(ports: Pick<AppPorts, 'configurations' | 'sessions'>, name: string): Promise<void> {
   await getConfiguration(ports, name);
-  const active = [...(await sessionsWhere(ports.sessions, { status: 'pending' })), ...(await sessionsWhere(ports.sessions, { status: 'running' }))];
-  const users = active.filter((s) => s.configuration.name === name).sort((a, b) => a.name.localeCompare(b.name));
+  const users = (await sessionsWhereAny(ports.sessions, ACTIVE_SESSIONS)).filter((s) => s.configuration.name === name);
   if (users.length > 0) {
     throw new InvalidStateError(
       `configuration '${name}' is used by ${users.length === 1 ? 'session' : 'sessions'} ${users.map((s) => `'${s.name}'`).join(', ')} (pending or running); delete or wait for them first`,

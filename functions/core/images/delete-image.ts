@@ -1,7 +1,7 @@
 import { IntegrityError, InvalidStateError, NotFoundError } from '../errors.ts';
 import type { ImageManifest, ImageRecord } from '../model/image.ts';
 import type { SessionRecord } from '../model/session.ts';
-import { sessionsWhere } from '../sessions/sessions-where.ts';
+import { ACTIVE_SESSIONS, sessionsWhereAny } from '../sessions/sessions-where.ts';
 import { bucketOf, type ImageDeps } from './image-deps.ts';
 import { keyForLink, readManifest } from './manifest.ts';
 
@@ -41,11 +41,7 @@ export async function deleteImage(deps: ImageDeps, id: string, options: { force?
   const image = await deps.images.get(id);
   if (!image) throw new NotFoundError('image', id);
   if (!options.force) {
-    const active = [...(await sessionsWhere(deps.sessions, { status: 'pending' })), ...(await sessionsWhere(deps.sessions, { status: 'running' }))];
-    const blocking = active
-      .filter((session) => targets(session, id))
-      .map((session) => session.name)
-      .sort();
+    const blocking = (await sessionsWhereAny(deps.sessions, ACTIVE_SESSIONS)).filter((session) => targets(session, id)).map((session) => session.name);
     if (blocking.length > 0) {
       throw new InvalidStateError(
         `image ${id} is a target of pending or running session(s) ${blocking.join(', ')}; wait for them to finish or delete with force`,
