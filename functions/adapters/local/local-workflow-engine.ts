@@ -212,6 +212,8 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     // serves running and pending; failed ones are filtered out of the completed ones).
     const sessions = await sessionsWhereAny(this.options.ports.sessions, [{ status: 'running' }, { status: 'pending' }, { status: 'complete', succeeded: 'false' }]);
     for (const session of sessions) {
+      // Created through the API since this process started listening: this engine runs it already.
+      if (this.executions.has(session.name)) continue;
       const { status, job } = session.status.session;
       if (status === 'complete' && isHeld(session)) {
         this.holds.arm(session);
