@@ -1,10 +1,11 @@
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
+import { measureBytes } from '../../core/images/verify-artifact.ts';
 import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
 import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 
@@ -138,18 +139,10 @@ export class FsArtifactStore implements ArtifactStore {
       return copied;
     }
     try {
-      const md5 = createHash('md5');
-      const sha256 = createHash('sha256');
-      let size = 0;
-      for await (const chunk of createReadStream(temporary, { highWaterMark: 4 << 20 })) {
-        md5.update(chunk as Buffer);
-        sha256.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
+      const measured = await measureBytes(createReadStream(temporary, { highWaterMark: 4 << 20 }));
       await rename(temporary, target);
-      const measured = { key, size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
       await this.recordChecksums(key, measured.md5, measured.sha256);
-      return { ...measured, etag: measured.md5 };
+      return { key, ...measured, etag: measured.md5 };
     } catch (error) {
       await rm(temporary, { force: true });
       throw error;

@@ -9,17 +9,22 @@ export interface ExpectedChecksums {
   sha256: string;
 }
 
-/** Streams a stored object once through md5 and sha256 (never holding it in memory). */
-export async function measureStoredObject(artifacts: ArtifactStore, key: string): Promise<ExpectedChecksums> {
+/** Size, md5 and sha256 of a stream of bytes, read once (never holding it in memory). */
+export async function measureBytes(chunks: AsyncIterable<unknown>): Promise<ExpectedChecksums> {
   const md5 = createHash('md5');
   const sha256 = createHash('sha256');
   let size = 0;
-  for await (const chunk of await artifacts.get(key)) {
+  for await (const chunk of chunks) {
     md5.update(chunk as Buffer);
     sha256.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
   return { size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+}
+
+/** Streams a stored object once through md5 and sha256. */
+export async function measureStoredObject(artifacts: ArtifactStore, key: string): Promise<ExpectedChecksums> {
+  return measureBytes(await artifacts.get(key));
 }
 
 /**
