@@ -7,7 +7,7 @@ import { ValidationError } from '../core/errors.ts';
 import { sessionKeys } from '../core/workflow/session-keys.ts';
 import { runDocumentSchema } from '../runner/run-document.ts';
 import { cleanup } from '../steps/cleanup.ts';
-import { failSession, removeUploads } from '../steps/fail-session.ts';
+import { failSession, removeResults } from '../steps/fail-session.ts';
 import type { StepPorts } from '../steps/step-ports.ts';
 import { logger, type LambdaInvocationContext } from './shared/step-handler.ts';
 
@@ -99,11 +99,8 @@ export async function cleanUpEndedExecution(deps: ExecutionEndedDeps, event: unk
     recorded = failure ? `${failure.step}: ${failure.reason}` : 'the session was deleted meanwhile';
     if (record.status.session.status === 'complete') recorded = `already complete (succeeded: ${record.status.session.succeeded})`;
   } else {
-    // What removeSessionResults does with a record's plan, with the run document's.
-    for (const result of await resultsFromRunDocument(deps.steps, session)) {
-      await deps.steps.images.delete(result.result_id);
-      await removeUploads(deps.steps.artifacts, result.upload_prefix);
-    }
+    // No record, so no plan: the run document names the results.
+    await removeResults(deps.steps, await resultsFromRunDocument(deps.steps, session));
     recorded = 'the session was deleted; its staged uploads were removed';
   }
   await cleanup({ artifacts: deps.steps.artifacts }, { session });

@@ -2,9 +2,8 @@ import { NotFoundError } from '../core/errors.ts';
 import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
-import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
 import { failRunningSteps } from '../core/workflow/step-progress.ts';
-import { readRunnerProgress } from './layer-progress.ts';
+import { withRunnerLayers } from './layer-progress.ts';
 import { readRunnerOutcome } from './runner-outcome.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from './step-ports.ts';
 
@@ -35,21 +34,21 @@ export function reasonOf(error: CaughtError | undefined): string {
   return oneLine(cause || error.Error || 'the workflow failed');
 }
 
-/** Removes every object under a result's upload prefix, and what a writer killed mid-write left there. */
-export async function removeUploads(artifacts: StepPorts['artifacts'], prefix: string): Promise<void> {
-  for (const key of await artifacts.list(prefix)) await artifacts.delete(key);
-  await artifacts.discardIncomplete?.(prefix);
+/**
+ * Removes every trace of results: each result image registered, every object under its upload
+ * prefix, and what a writer killed mid-write left there. Safe to run any number of times.
+ */
+export async function removeResults(ports: Pick<StepPorts, 'images' | 'artifacts'>, results: Array<{ result_id: string; upload_prefix: string }>): Promise<void> {
+  for (const result of results) {
+    await ports.images.delete(result.result_id);
+    for (const key of await ports.artifacts.list(result.upload_prefix)) await ports.artifacts.delete(key);
+    await ports.artifacts.discardIncomplete?.(result.upload_prefix);
+  }
 }
 
-/**
- * Removes every trace of a session's results: result images it registered and the objects the
- * runner uploaded under each result's prefix. Safe to run any number of times.
- */
+/** Removes every trace of a session's results (its plan's). */
 export async function removeSessionResults(ports: Pick<StepPorts, 'images' | 'artifacts'>, session: SessionRecord): Promise<void> {
-  for (const staged of session.status.plan ?? []) {
-    await ports.images.delete(staged.result_id);
-    await removeUploads(ports.artifacts, staged.upload_prefix);
-  }
+  await removeResults(ports, session.status.plan ?? []);
 }
 
 /**
@@ -93,12 +92,11 @@ export async function failSession(
   if (failed.step?.image_id && !failure.image_id) failure.image_id = failed.step.image_id;
 
   const ttl = settings.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
-  // The runner's last word on each layer (in AWS nothing copied it while it ran).
-  const progress = await readRunnerProgress(ports, session.name);
+  const withLayers = await withRunnerLayers(ports, session.name);
   let updated: SessionRecord;
   try {
     updated = await ports.sessions.update(session.name, (s) => {
-      const marked = failRunningSteps(progress ? applyLayerProgress(s, progress.layers) : s, stamp).record;
+      const marked = failRunningSteps(withLayers(s), stamp).record;
       const completed = advanceSession(
         { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } },
         { status: 'complete', succeeded: 'false', completion_time: stamp },
