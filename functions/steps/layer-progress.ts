@@ -1,11 +1,12 @@
 import { NotFoundError } from '../core/errors.ts';
+import type { SessionRecord } from '../core/model/session.ts';
 import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
 import { runProgressSchema, type RunProgress } from '../runner/run-document.ts';
 import { sessionKeys } from './session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 
 /** The runner's progress document for a session, or undefined when there is none (yet) or it does not parse. */
-export async function readRunnerProgress(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<RunProgress | undefined> {
+async function readRunnerProgress(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<RunProgress | undefined> {
   const key = sessionKeys.runnerProgress(session);
   if (!(await ports.artifacts.head(key))) return undefined;
   try {
@@ -17,6 +18,16 @@ export async function readRunnerProgress(ports: Pick<StepPorts, 'artifacts'>, se
     // Removed between the head and the read, or caught mid-write by a store without atomic puts.
     return undefined;
   }
+}
+
+/**
+ * A function writing the runner's last report of each layer into a record (leaving it as it is
+ * when there is no report): for the steps that end a session, and for describing a running one,
+ * in AWS where nothing copies the report while the runner runs.
+ */
+export async function withRunnerLayers(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<(record: SessionRecord) => SessionRecord> {
+  const progress = await readRunnerProgress(ports, session);
+  return progress ? (record) => applyLayerProgress(record, progress.layers) : (record) => record;
 }
 
 /**

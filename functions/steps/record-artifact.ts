@@ -1,9 +1,8 @@
 import type { SessionArtifact, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
-import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
-import { readRunnerProgress } from './layer-progress.ts';
+import { withRunnerLayers } from './layer-progress.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-image.ts';
 
@@ -27,12 +26,11 @@ export async function recordArtifacts(
   const stamp = ports.clock.now().toISOString();
   const ttl = (await ports.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
   const artifacts: SessionArtifact[] = input.results.map((r) => ({ image_id: r.image_id, result_id: r.result_id, type: 'ims_customized_image' }));
-  // The runner's last word on each layer (in AWS nothing copied it while it ran).
-  const progress = await readRunnerProgress(ports, session.name);
+  const withLayers = await withRunnerLayers(ports, session.name);
   const updated = await ports.sessions.update(session.name, (s) => {
     // Every layer succeeded; one still shown running lost the runner's last (best-effort) progress write.
-    const withLayers = succeedRunningLayers(progress ? applyLayerProgress(s, progress.layers) : s, stamp);
-    const recorded = endStep(startStep(withLayers, { name: 'record' }, stamp), { name: 'record' }, 'succeeded', stamp);
+    const layered = succeedRunningLayers(withLayers(s), stamp);
+    const recorded = endStep(startStep(layered, { name: 'record' }, stamp), { name: 'record' }, 'succeeded', stamp);
     const known = new Set(recorded.status.artifacts.map((a) => a.result_id));
     const merged = [...recorded.status.artifacts, ...artifacts.filter((a) => !known.has(a.result_id))];
     const completed = advanceSession(

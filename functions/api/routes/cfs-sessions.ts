@@ -7,9 +7,8 @@ import { deleteSessionsByFilter } from '../../core/sessions/bulk-delete.ts';
 import { listSessionPage, listSessionsV2 } from '../../core/sessions/list-sessions.ts';
 import { createSession, deleteSession, getSession } from '../../core/sessions/session-use-cases.ts';
 import { parseOrThrow } from '../../core/sessions/validation.ts';
-import { applyLayerProgress } from '../../core/workflow/layer-steps.ts';
 import type { AppPorts } from '../../ports/index.ts';
-import { readRunnerProgress } from '../../steps/layer-progress.ts';
+import { withRunnerLayers } from '../../steps/layer-progress.ts';
 import { readJsonObject } from '../json-body.ts';
 import { allowOnly, assertQueryParams, json } from '../route-helpers.ts';
 
@@ -31,8 +30,7 @@ async function asV2<T>(work: () => Promise<T>): Promise<T> {
 async function describedSession(ports: AppPorts, name: string): Promise<SessionRecord> {
   const record = await getSession(ports, name);
   if (!record.status.steps?.some((s) => s.name === 'ansible' && s.layer === undefined && s.state === 'running')) return record;
-  const progress = await readRunnerProgress(ports, record.name);
-  return progress ? applyLayerProgress(record, progress.layers) : record;
+  return (await withRunnerLayers(ports, record.name))(record);
 }
 
 /**
