@@ -1,11 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { launchChromium, TempDirs } from '../helpers/browser.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 
 /**
@@ -15,23 +15,16 @@ import { TempRepos } from '../helpers/git-repo.ts';
  * sessions, every data call carrying it. Screenshots go to DASHBOARD_SCREENSHOT_DIR or a temp dir.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'e2e-dashboard-token-9f3c1a';
 
 const repos = new TempRepos();
-const dirs: string[] = [];
+const dirs = new TempDirs();
 let runtime: EmbeddedRuntime;
 let context: BrowserContext;
 let page: Page;
 let shots: string;
 const scriptErrors: string[] = [];
 const dataCalls: { url: string; authorization: string | undefined; status?: number }[] = [];
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
 
 async function api(method: string, path: string, body?: unknown): Promise<number> {
   const response = await fetch(`${runtime.url}${path}`, {
@@ -44,14 +37,10 @@ async function api(method: string, path: string, body?: unknown): Promise<number
 }
 
 beforeAll(async () => {
-  shots = process.env.DASHBOARD_SCREENSHOT_DIR ?? tempDir('cfs-dashboard-token-shots-');
+  shots = process.env.DASHBOARD_SCREENSHOT_DIR ?? dirs.make('cfs-dashboard-token-shots-');
   mkdirSync(shots, { recursive: true });
-  runtime = await startEmbeddedRuntime({ dataDir: tempDir('cfs-dashboard-token-'), port: 0, apiToken: TOKEN });
-  context = await chromium.launchPersistentContext(tempDir('cfs-chromium-'), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
+  runtime = await startEmbeddedRuntime({ dataDir: dirs.make('cfs-dashboard-token-'), port: 0, apiToken: TOKEN });
+  context = await launchChromium(dirs.make('cfs-chromium-'), { width: 1280, height: 800 });
   page = context.pages()[0] ?? (await context.newPage());
   // Script errors and refused styles fail the test; the expected 401s of data calls are checked on their own.
   page.on('pageerror', (error) => void scriptErrors.push(error.message));
@@ -91,7 +80,7 @@ afterAll(async () => {
   await context?.close();
   await runtime?.close();
   repos.disposeAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs.removeAll();
 });
 
 describe('the dashboard on a server that requires an API token', () => {

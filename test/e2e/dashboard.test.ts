@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { BIN, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
+import { launchChromium, TempDirs } from '../helpers/browser.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -18,7 +18,6 @@ import { waitFor } from '../helpers/wait.ts';
  * (docs/ holds the committed ones) or to a temp dir.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 // The page polls every 250 ms here (`?poll=`) so each state is seen well within its lifetime.
 const POLL = '?poll=250';
 
@@ -29,19 +28,13 @@ interface ImageView {
 }
 
 const repos = new TempRepos();
-const dirs: string[] = [];
+const dirs = new TempDirs();
 let runtime: EmbeddedRuntime;
 let context: BrowserContext;
 let page: Page;
 let shots: string;
 let donor: ImageView;
 const pageErrors: string[] = [];
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${runtime.url}${path}`, {
@@ -70,14 +63,10 @@ async function registerRootfs(recordId: string, donor: ImageView): Promise<void>
 
 beforeAll(async () => {
   ensureBuilt();
-  shots = process.env.DASHBOARD_SCREENSHOT_DIR ?? tempDir('cfs-dashboard-shots-');
+  shots = process.env.DASHBOARD_SCREENSHOT_DIR ?? dirs.make('cfs-dashboard-shots-');
   mkdirSync(shots, { recursive: true });
-  runtime = await startEmbeddedRuntime({ dataDir: tempDir('cfs-dashboard-'), port: 0 });
-  context = await chromium.launchPersistentContext(tempDir('cfs-chromium-'), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
+  runtime = await startEmbeddedRuntime({ dataDir: dirs.make('cfs-dashboard-'), port: 0 });
+  context = await launchChromium(dirs.make('cfs-chromium-'), { width: 1280, height: 900 });
   page = context.pages()[0] ?? (await context.newPage());
   // Anything the page logs as an error (a script error, a style the content security policy refused) fails the tests.
   page.on('console', (message) => void (message.type() === 'error' && pageErrors.push(message.text())));
@@ -90,7 +79,7 @@ afterAll(async () => {
   await context?.close();
   await runtime?.close();
   repos.disposeAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs.removeAll();
 });
 
 describe('the dashboard in a real browser', () => {
@@ -275,7 +264,7 @@ describe('the dashboard in a real browser', () => {
 
   it('is served by the bundled `cfs server` too, which finds the page from dist/', async () => {
     // Arrange
-    const dataDir = tempDir('cfs-dashboard-server-');
+    const dataDir = dirs.make('cfs-dashboard-server-');
     const server = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
