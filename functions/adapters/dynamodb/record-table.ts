@@ -240,5 +240,4 @@ export class RecordTable<T> {
     }
     return deleted;
   }
-
 }

@@ -69,7 +69,8 @@ function wholeNumber(option: string, value: string, min: number, max: number): n
 /**
  * `cfs server [--port 8787] [--data-dir ./.cfs] [--max-concurrent-runs 2] [--runner-timeout 14400]`:
  * the whole service on this machine, the API on 127.0.0.1 and every record and image under the
- * data directory. SIGTERM or SIGINT close it cleanly (the database lock is released, so the directory can be reopened at once).
+ * data directory. SIGTERM or SIGINT close it cleanly (the database lock is released, so the
+ * directory can be reopened at once).
  */
 export function serverCommand(io: CliIo = processIo): Command {
   return new Command('server')
