@@ -17,7 +17,7 @@ export interface BundledFunctionProps {
 }
 
 /**
- * One Lambda function from its prebuilt esbuild bundle (scripts/build.mjs): Node 22 on arm64
+ * One Lambda function from its prebuilt esbuild bundle (scripts/build.mjs): Node 24 on arm64
  * (the bundles are plain JavaScript), JSON logs into its own log group with a retention, and its
  * own role that may write only that log group. Every other grant is added by the stack, next to
  * the environment variable that names the resource.
@@ -34,7 +34,7 @@ export class BundledFunction extends Construct {
     this.role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
     this.function = new lambda.Function(this, 'Function', {
       description: props.description,
-      runtime: lambda.Runtime.NODEJS_22_X,
+      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       handler: 'index.handler',
       code: lambda.Code.fromAsset(lambdaBundleDir(props.entry)),

@@ -98,12 +98,12 @@ describe('the CDK stack (default deployment)', () => {
   });
 
   describe('functions', () => {
-    it('runs every Lambda on Node 22, arm64, from its bundle, with JSON logs into a log group with a retention', () => {
+    it('runs every Lambda on Node 24, arm64, from its bundle, with JSON logs into a log group with a retention', () => {
       const functions = template.findResources('AWS::Lambda::Function');
       expect(Object.keys(functions)).toHaveLength(ALL_ENTRIES.length);
       for (const entry of ALL_ENTRIES) {
         const properties = (functions[fnLogicalId(entry)] as { Properties: Record<string, { LogGroup?: { Ref: string } }> }).Properties;
-        expect(properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler', LoggingConfig: { LogFormat: 'JSON' } });
+        expect(properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler', LoggingConfig: { LogFormat: 'JSON' } });
         const group = properties.LoggingConfig!.LogGroup!.Ref;
         expect(template.toJSON().Resources[group]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
       }

@@ -1,4 +1,3 @@
-import '../../functions/adapters/local/promise-polyfill.ts';
 import { readFileSync } from 'node:fs';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';

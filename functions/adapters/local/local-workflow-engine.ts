@@ -1,4 +1,3 @@
-import './promise-polyfill.ts';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
