@@ -1,13 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
 // Unit, adapter and API tests run in parallel; end-to-end files (test/e2e, real Ansible and
-// squashfs) run one at a time in their own project so two sessions never fight for 2 cores.
+// squashfs) run one at a time in their own project, after the unit project has finished
+// (groupOrder), so two sessions never fight for 2 cores. The global setup rebuilds dist/ when a
+// source is newer than it: the CLI and runner the tests start are the bundles.
 export default defineConfig({
   test: {
+    globalSetup: ['test/global-setup.ts'],
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**', 'node_modules/**'], testTimeout: 30_000 },
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/e2e/**', 'node_modules/**'],
+          testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
@@ -17,6 +26,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 120_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

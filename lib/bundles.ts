@@ -11,6 +11,8 @@ import { packageRoot } from '../functions/adapters/local/package-root.ts';
 export const ROOT_DIR = packageRoot();
 export const LAMBDA_BUNDLE_DIR = join(ROOT_DIR, 'dist', 'lambda');
 export const RUNNER_BUNDLE = join(ROOT_DIR, 'dist', 'runner-image', 'runner.mjs');
+/** Written by scripts/build.mjs once every bundle is written: its time is the build's. */
+export const BUILD_STAMP = join('dist', '.build-stamp');
 
 /** The Lambda entry points, named as their files in functions/handlers/ (without `.ts`). */
 export function lambdaEntryNames(): string[] {

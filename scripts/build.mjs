@@ -1,6 +1,11 @@
 // Bundles the CLI and the runner into dist/ so `npx cfs` starts fast with no TypeScript loader.
 // Runs from `prepare` (so `npm ci` leaves a working `cfs`) and before tests and the demo.
 import { build } from 'esbuild';
+import { cpSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+
+// The stamp test/global-setup.ts compares sources against: gone while a build runs, so an
+// interrupted build is never taken for a current one.
+rmSync('dist/.build-stamp', { force: true });
 
 await build({
   entryPoints: {
@@ -11,7 +16,7 @@ await build({
   outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'esm',
   packages: 'external',
   // Commands load heavy modules (dynalite, the AWS SDK, the engine) with import(): splitting keeps
@@ -26,7 +31,7 @@ await build({
 // minified ESM file per Lambda handler in dist/lambda/<name>/index.mjs (every file directly in
 // functions/handlers/ is an entry point), and the runner for its container image in
 // dist/runner-image/runner.mjs, packages included so the image needs no node_modules.
-const { readdirSync } = await import('node:fs');
+
 const handlers = readdirSync('functions/handlers').filter((file) => file.endsWith('.ts'));
 // zod's `z` namespace re-exports every locale's error messages (about 250 KB minified), which a
 // namespace import keeps whole. Nothing here uses them (the default English messages are
@@ -73,15 +78,16 @@ await Promise.all([
       ...selfContained,
       entryPoints: [`functions/handlers/${file}`],
       outfile: `dist/lambda/${file.replace(/\.ts$/, '')}/index.mjs`,
-      target: 'node22',
+      target: 'node24',
       plugins: [...selfContained.plugins, lambdaCredentialsFromEnv],
     }),
   ),
-  build({ ...selfContained, entryPoints: ['functions/runner/main.ts'], outfile: 'dist/runner-image/runner.mjs', target: 'node20' }),
+  build({ ...selfContained, entryPoints: ['functions/runner/main.ts'], outfile: 'dist/runner-image/runner.mjs', target: 'node24' }),
 ]);
 
 // The API function serves the dashboard too: its static files ship beside the API bundle
 // (dist/lambda/api/dashboard/), where functions/handlers/api.ts finds them.
-const { cpSync, rmSync } = await import('node:fs');
 rmSync('dist/lambda/api/dashboard', { recursive: true, force: true });
 cpSync('dashboard', 'dist/lambda/api/dashboard', { recursive: true });
+
+writeFileSync('dist/.build-stamp', `${new Date().toISOString()}\n`);
