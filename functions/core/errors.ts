@@ -36,14 +36,6 @@ export class InvalidStateError extends Error {
   override readonly name = 'InvalidStateError' as const;
 }
 
-/** One or more source images are not yet registered with a rootfs; the workflow waits. */
-export class ImagesNotReadyError extends Error {
-  override readonly name = 'ImagesNotReadyError' as const;
-  constructor(readonly missing: string[]) {
-    super(`waiting for image(s) to be registered with a rootfs: ${missing.join(', ')}`);
-  }
-}
-
 /** Waiting for images went past the image wait timeout. */
 export class ImageWaitTimeoutError extends Error {
   override readonly name = 'ImageWaitTimeoutError' as const;
@@ -52,11 +44,6 @@ export class ImageWaitTimeoutError extends Error {
 /** Bytes did not match their recorded size or checksum. */
 export class IntegrityError extends Error {
   override readonly name = 'IntegrityError' as const;
-}
-
-/** An Ansible layer failed (the runner's outcome names it). */
-export class LayerFailedError extends Error {
-  override readonly name = 'LayerFailedError' as const;
 }
 
 /** The runner ended without a successful outcome. */
@@ -85,10 +72,8 @@ export const DOMAIN_ERROR_NAMES = [
   'NotFoundError',
   'ConflictError',
   'InvalidStateError',
-  'ImagesNotReadyError',
   'ImageWaitTimeoutError',
   'IntegrityError',
-  'LayerFailedError',
   'RunnerFailedError',
   'GitError',
   'SessionCancelledError',

@@ -1,5 +1,5 @@
 import type { SessionStore } from '../ports/session-store.ts';
-import { sessionKeys } from './session-keys.ts';
+import { sessionKeys } from '../core/workflow/session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 
 /** Where a runtime keeps per-session scratch space (the embedded engine's runner workspaces). */

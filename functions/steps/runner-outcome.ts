@@ -1,5 +1,5 @@
 import { runOutcomeSchema, type RunOutcome } from '../runner/run-document.ts';
-import { sessionKeys } from './session-keys.ts';
+import { sessionKeys } from '../core/workflow/session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 
 export type { RunOutcome, UploadedArtifact } from '../runner/run-document.ts';

@@ -59,11 +59,6 @@ export function filterFromParams(params: SessionFilterParams & { age?: string },
   return filter;
 }
 
-/** True when `filter` narrows nothing (every session matches). */
-export function isEmptyFilter(filter: SessionFilter): boolean {
-  return Object.values(filter).every((value) => value === undefined);
-}
-
 /** Whether a session meets every part of the filter (the authoritative check). */
 export function sessionMatches(session: SessionRecord, filter: SessionFilter): boolean {
   const state = session.status.session;
