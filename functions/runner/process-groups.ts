@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { isWithin } from './mounts.ts';
 
 /** A child's end: exit code, or the signal that ended it. */
 export interface ChildExit {
@@ -23,6 +25,27 @@ export async function processStartTime(pid: number): Promise<string | undefined>
 export async function isRunning(process: RecordedProcess): Promise<boolean> {
   const stat = await readProcessStat(process.pid);
   return stat !== undefined && stat.start === process.start && stat.state !== 'Z';
+}
+
+/**
+ * Whether a live process works for the workspace at `root`: an argument of its command line is
+ * the workspace or a path in it (the runner's `--workspace`, unsquashfs's target, the sandbox's
+ * binds, git's clone directory), its working directory or its root directory is in it, or its
+ * environment names it as `RUNNER_WORKSPACE` (the runner in ECS). The orphan sweep checks this
+ * (with the start time) before it signals a recorded pid, so a record naming a bystander, or
+ * copied from another session, kills nothing.
+ */
+export async function belongsToWorkspace(pid: number, root: string): Promise<boolean> {
+  const workspace = resolve(root);
+  const within = (path: string | undefined) => path !== undefined && path.startsWith('/') && isWithin(resolve(path), workspace);
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (cmdline.split('\0').some((arg) => within(arg) || within(arg.slice(arg.indexOf('=') + 1)))) return true;
+  for (const link of ['cwd', 'root']) {
+    const target = await readlink(`/proc/${pid}/${link}`).catch(() => undefined);
+    if (within(target)) return true;
+  }
+  const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+  return environ.split('\0').some((entry) => entry.startsWith('RUNNER_WORKSPACE=') && within(entry.slice('RUNNER_WORKSPACE='.length)));
 }
 
 async function readProcessStat(pid: number): Promise<{ state: string; start: string } | undefined> {

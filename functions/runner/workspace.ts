@@ -1,17 +1,27 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RunnerFailure } from './failures.ts';
 import { mountsUnder } from './mounts.ts';
-import { isRunning, processStartTime, signalGroup, type RecordedProcess } from './process-groups.ts';
+import { belongsToWorkspace, isRunning, processStartTime, signalGroup, type RecordedProcess } from './process-groups.ts';
 
 const execFileAsync = promisify(execFile);
 
 /** Marks a directory as a runner workspace: the only kind the runner (or an orphan sweep) ever removes. */
 export const WORKSPACE_MARKER = '.cfs-runner-workspace';
-/** The runner's pid and its children's process groups, rewritten whenever one starts or ends. */
-export const PROCESS_FILE = '.cfs-runner-processes.json';
+
+/**
+ * Where the runner's pid and its children's process groups are recorded (rewritten whenever one
+ * starts or ends): beside the workspace, never in it, because a layer can write anything in its
+ * workspace and the record decides what an orphan sweep kills. A hidden sibling
+ * (`.<name>.processes.json`, mode 0600) in the parent, which only the engine writes; session
+ * names never start with a dot, so it cannot be another session's workspace.
+ */
+export function processFileOf(root: string): string {
+  const absolute = resolve(root);
+  return join(dirname(absolute), `.${basename(absolute)}.processes.json`);
+}
 
 /** Where things live inside a workspace. */
 export interface WorkspaceLayout {
@@ -74,11 +84,17 @@ export async function prepareWorkspace(root: string, runner: RecordedProcess): P
   return layout;
 }
 
-/** Rewrites the process file atomically (a crash mid-write must not lose the record). */
+/**
+ * Rewrites the process file (beside the workspace: `processFileOf`) atomically, so a crash
+ * mid-write cannot lose the record. Nothing is recorded for a workspace already removed (a
+ * child's exit noticed after the clean-up must not leave a record behind).
+ */
 export async function recordProcesses(root: string, runner: RecordedProcess, groups: RecordedProcess[]): Promise<void> {
-  const file = join(root, PROCESS_FILE);
+  if (!(await exists(root))) return;
+  const file = processFileOf(root);
   const body: ProcessFile = { runner, groups };
-  await writeFile(`${file}.new`, JSON.stringify(body));
+  await rm(`${file}.new`, { force: true });
+  await writeFile(`${file}.new`, JSON.stringify(body), { mode: 0o600, flag: 'wx' });
   await rename(`${file}.new`, file);
 }
 
@@ -94,33 +110,57 @@ export async function unmountUnder(dir: string): Promise<string[]> {
 }
 
 /**
- * Removes a workspace: unmounts first, then deletes without ever crossing into another
- * filesystem (`rm --one-file-system`), so a mount that survived cannot take host files with it.
- * Does nothing to a directory that lacks the workspace marker.
+ * Removes a workspace and its process record (`removeTree`). Does nothing to a directory that
+ * lacks the workspace marker, or to a path that is not a directory of its own (a symlink).
  */
 export async function removeWorkspace(root: string): Promise<boolean> {
-  const marked = await stat(join(root, WORKSPACE_MARKER)).then(
-    () => true,
-    () => false,
-  );
-  if (!marked) return !(await exists(root));
-  await unmountUnder(root);
-  await execFileAsync('rm', ['-rf', '--one-file-system', '--', root]);
-  return !(await exists(root));
+  const kind = await lstat(root).catch(() => undefined);
+  const marked = kind?.isDirectory() === true && (await lstat(join(root, WORKSPACE_MARKER)).then(() => true, () => false));
+  if (!marked) return !kind;
+  return removeTree(root);
+}
+
+/**
+ * Removes a directory the runner or the engine made: unmounts first, then deletes without ever
+ * crossing into another filesystem or following a symlink (`rm -rf --one-file-system`), so a
+ * mount that survived cannot take host files with it. What a layer made immutable or
+ * append-only (`chattr +i`, `+a`) is cleared (`chattr -R -i -a`, which skips symlinks and special
+ * files instead of following them) and the removal tried again. The process record beside it
+ * goes too. True when the directory is gone.
+ */
+export async function removeTree(root: string): Promise<boolean> {
+  const kind = await lstat(root).catch(() => undefined);
+  if (kind && !kind.isDirectory()) throw new Error(`${root} is not a directory; refusing to remove it`);
+  if (kind) {
+    await unmountUnder(root);
+    const removed = await execFileAsync('rm', ['-rf', '--one-file-system', '--', root]).then(() => true, () => false);
+    if (!removed && (await exists(root))) {
+      // chattr exits non-zero for every symlink and special file it skips: only the retry's result counts.
+      await execFileAsync('chattr', ['-R', '-f', '-i', '-a', '--', root]).catch(() => undefined);
+      await execFileAsync('rm', ['-rf', '--one-file-system', '--', root]).catch((error: Error & { stderr?: string }) => {
+        throw new Error(`could not remove ${root}: ${(error.stderr ?? error.message).trim().split('\n').slice(-3).join(' | ')}`);
+      });
+    }
+  }
+  if (await exists(root)) return false;
+  await rm(processFileOf(root), { force: true });
+  return true;
 }
 
 /**
  * For the engine, after a crash (of the runner or of the engine itself): kills the processes a
- * run left behind (the runner and every child process group it recorded, each checked against
- * its start time so a reused pid is never hit), then unmounts and removes the workspace.
+ * run left behind (the runner and every child process group it recorded), then unmounts and
+ * removes the workspace. A recorded pid is signalled only when it is still that process (the
+ * same start time, so a reused pid is never hit) and it works for this workspace (its command
+ * line, working directory or root lies in it: the runner's `--workspace`, a tool's paths), so
+ * a forged or copied record never kills a bystander or another session's runner.
  */
 export async function killOrphanedRun(root: string): Promise<{ killed: number[]; removed: boolean }> {
   const killed: number[] = [];
-  const recorded = await readFile(join(root, PROCESS_FILE), 'utf8')
-    .then((text) => JSON.parse(text) as ProcessFile)
-    .catch(() => undefined);
+  const recorded = await readProcessFile(root);
+  const ours = async (entry: RecordedProcess) => (await processStartTime(entry.pid)) === entry.start && (await belongsToWorkspace(entry.pid, root));
   if (recorded) {
-    if (recorded.runner.pid !== process.pid && (await processStartTime(recorded.runner.pid)) === recorded.runner.start) {
+    if (recorded.runner.pid !== process.pid && (await ours(recorded.runner))) {
       try {
         process.kill(recorded.runner.pid, 'SIGKILL');
         killed.push(recorded.runner.pid);
@@ -129,12 +169,25 @@ export async function killOrphanedRun(root: string): Promise<{ killed: number[];
       }
     }
     for (const group of recorded.groups) {
-      if ((await processStartTime(group.pid)) === group.start && signalGroup(group.pid, 'SIGKILL')) killed.push(group.pid);
+      if (group.pid !== process.pid && (await ours(group)) && signalGroup(group.pid, 'SIGKILL')) killed.push(group.pid);
     }
-    await waitUntilGone([recorded.runner, ...recorded.groups], 5_000);
+    await waitUntilGone([recorded.runner, ...recorded.groups].filter((p) => killed.includes(p.pid)), 5_000);
   }
   const removed = await removeWorkspace(root);
+  // A record whose workspace is gone (or never was one) names nothing left to clean.
+  if (removed) await rm(processFileOf(root), { force: true });
   return { killed, removed };
+}
+
+/** The process record of a workspace, when there is a well-formed one (pids are positive integers). */
+async function readProcessFile(root: string): Promise<ProcessFile | undefined> {
+  const parsed = await readFile(processFileOf(root), 'utf8')
+    .then((text) => JSON.parse(text) as Partial<ProcessFile>)
+    .catch(() => undefined);
+  const valid = (p: unknown): p is RecordedProcess =>
+    typeof p === 'object' && p !== null && Number.isSafeInteger((p as RecordedProcess).pid) && (p as RecordedProcess).pid > 1 && typeof (p as RecordedProcess).start === 'string';
+  if (!parsed || !valid(parsed.runner) || !Array.isArray(parsed.groups)) return undefined;
+  return { runner: parsed.runner, groups: parsed.groups.filter(valid) };
 }
 
 async function waitUntilGone(processes: RecordedProcess[], timeoutMs: number): Promise<void> {

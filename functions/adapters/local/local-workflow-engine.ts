@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { SessionCancelledError } from '../../core/errors.ts';
@@ -8,7 +7,7 @@ import { isHeld } from '../../core/sessions/debug-hold.ts';
 import { sessionsWhereAny } from '../../core/sessions/sessions-where.ts';
 import type { ProductEvent } from '../../ports/event-publisher.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
-import { removeWorkspace } from '../../runner/workspace.ts';
+import { removeTree, removeWorkspace } from '../../runner/workspace.ts';
 import { cleanup } from '../../steps/cleanup.ts';
 import { failSession, removeSessionResults } from '../../steps/fail-session.ts';
 import { syncLayerProgress } from '../../steps/layer-progress.ts';
@@ -104,10 +103,14 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     return new Set([...this.executions.keys(), ...this.background.values()]);
   }
 
-  /** Unmounts and removes a workspace (never crossing into another filesystem); an unmarked leftover directory is removed too. */
+  /**
+   * Unmounts and removes a workspace (never crossing into another filesystem, following a
+   * symlink or stopping at what a layer made immutable), with its process record. The engine
+   * made the directory, so one whose marker a layer deleted is removed all the same.
+   */
   private async removeWorkspaceOf(session: string): Promise<void> {
     const dir = this.workspaceOf(session);
-    if (!(await removeWorkspace(dir))) await rm(dir, { recursive: true, force: true });
+    if (!(await removeWorkspace(dir))) await removeTree(dir);
   }
 
   /** Runs background work to its end, reporting (never throwing) its failure, and remembers it until then. */

@@ -39,7 +39,9 @@ export interface SweepResult {
  * past `session_ttl` with their stored logs and documents (result images stay), the runner
  * logs of sessions that no longer exist, and any workspace under `<workDir>/workspaces/` that
  * no live session owns (a crash's leftover, a hold whose release failed): its recorded
- * processes are killed, its mounts undone, and it is removed.
+ * processes are killed (each only when it is still the recorded process and works for that
+ * workspace: `killOrphanedRun`), its mounts undone, what a layer made immutable cleared, and it
+ * is removed, with the process record beside it.
  */
 export class RetentionSweeper {
   private timer?: NodeJS.Timeout;
@@ -96,7 +98,13 @@ export class RetentionSweeper {
   private async sweepWorkspaces(): Promise<string[]> {
     const root = join(this.options.workDir, 'workspaces');
     const removed: string[] = [];
-    for (const name of await readdir(root).catch(() => [] as string[])) {
+    const entries = await readdir(root).catch(() => [] as string[]);
+    // A run's process record lives beside its workspace (`.<name>.processes.json`), where no layer can write it.
+    const records = new Set(entries.map((entry) => /^\.(.+)\.processes\.json$/.exec(entry)?.[1]).filter((name): name is string => name !== undefined));
+    const workspaces = entries.filter((entry) => !entry.startsWith('.'));
+    // A record left without its workspace (a runner killed between the two removals) is swept like one.
+    for (const name of records) if (!workspaces.includes(name)) workspaces.push(name);
+    for (const name of workspaces) {
       if (await this.owned(name)) continue;
       // Checked again just before: a session of that name may have started meanwhile.
       if (this.options.busySessions().has(name)) continue;
@@ -104,7 +112,9 @@ export class RetentionSweeper {
       try {
         const { removed: gone } = await killOrphanedRun(dir);
         // A directory the runner never marked is removed only when empty: nothing is deleted that a run did not create.
-        if (gone || (await rmdir(dir).then(() => true, () => false))) removed.push(name);
+        if (gone || (await rmdir(dir).then(() => true, () => false))) {
+          if (entries.includes(name)) removed.push(name);
+        }
         else this.log(`retention sweep: left ${dir}: not a runner workspace`);
       } catch (error) {
         this.log(`retention sweep: could not remove ${dir}: ${(error as Error).message}`);
