@@ -20,6 +20,7 @@ import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-set
 import { DEFAULT_MAX_CONCURRENT_RUNS } from './defaults.ts';
 import { RUNNER_VERSION } from '../runner/runner-version.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
+import { settlePendingResults } from '../steps/fail-session.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
 import { createApp } from '../api/app.ts';
 import { API_TOKEN_ENV, isLoopbackHost } from '../api/auth.ts';
@@ -139,7 +140,11 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   artifacts.setBaseUrl(`http://${host}:${port}${ARTIFACT_ROUTE_PREFIX}`);
 
   // Sessions the previous process left running are failed and cleaned; waiting ones resume.
-  if (!options.overrides?.workflow) await engine.recover(async (workspace) => void (await killOrphanedRun(workspace)));
+  if (!options.overrides?.workflow) {
+    await engine.recover(async (workspace) => void (await killOrphanedRun(workspace)));
+    // Results a killed process left hidden: shown when their session had committed, else removed.
+    await settlePendingResults({ sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings });
+  }
   const sweeper = new RetentionSweeper({
     sessions,
     artifacts,

@@ -1,9 +1,11 @@
 import { NotFoundError } from '../core/errors.ts';
+import { DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
 import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { failRunningSteps } from '../core/workflow/step-progress.ts';
 import { withRunnerLayers } from './layer-progress.ts';
+import { publishCompletedResults } from './record-artifact.ts';
 import { readRunnerOutcome } from './runner-outcome.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from './step-ports.ts';
 
@@ -46,9 +48,32 @@ export async function removeResults(ports: Pick<StepPorts, 'images' | 'artifacts
   }
 }
 
-/** Removes every trace of a session's results (its plan's). */
+/**
+ * Removes every trace of a session's results (its plan's), unless the session succeeded: its
+ * results were shown and announced at its completion and are the user's images from then on.
+ */
 export async function removeSessionResults(ports: Pick<StepPorts, 'images' | 'artifacts'>, session: SessionRecord): Promise<void> {
+  if (session.status.session.status === 'complete' && session.status.session.succeeded === 'true') return;
   await removeResults(ports, session.status.plan ?? []);
+}
+
+/**
+ * Settles results left pending by a process that died mid-step (the embedded engine runs it after
+ * its recovery): a result of a session that completed successfully is shown and announced (the
+ * completion was the commit point), one of a failed or deleted session is removed with its
+ * uploads, one of a session still pending or running is left to its workflow.
+ */
+export async function settlePendingResults(ports: StepPorts): Promise<void> {
+  const pending = (await ports.images.list({ includePending: true })).filter((image) => image.pending_session !== undefined);
+  for (const name of new Set(pending.map((image) => image.pending_session!))) {
+    const session = await ports.sessions.get(name);
+    if (session?.status.session.status === 'complete' && session.status.session.succeeded === 'true') {
+      await publishCompletedResults(ports, session, false);
+    } else if (!session || session.status.session.status === 'complete') {
+      const own = pending.filter((image) => image.pending_session === name);
+      await removeResults(ports, own.map((image) => ({ result_id: image.id, upload_prefix: `${DEFAULT_IMAGE_BUCKET}/${image.id}/` })));
+    }
+  }
 }
 
 /**
@@ -63,8 +88,12 @@ export async function failSession(
 ): Promise<SessionFailure | undefined> {
   const session = await ports.sessions.get(input.session);
   if (!session) return undefined;
-  // A completed session keeps its outcome: never undo a recorded success, never fail twice.
-  if (session.status.session.status === 'complete') return session.status.failure;
+  // A completed session keeps its outcome: never undo a recorded success, never fail twice. A
+  // success was committed, so what RecordArtifacts left undone after its write is finished here.
+  if (session.status.session.status === 'complete') {
+    await publishCompletedResults(ports, session, false);
+    return session.status.failure;
+  }
   await removeSessionResults(ports, session);
 
   const now = ports.clock.now();

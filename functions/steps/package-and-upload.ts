@@ -1,7 +1,7 @@
 import { RunnerFailedError, ValidationError } from '../core/errors.ts';
 import { AUTOMATION_METADATA_KEY, AUTOMATION_TAG, FINGERPRINT_METADATA_KEY } from '../core/automations/fingerprint.ts';
-import { createImage } from '../core/images/create-image.ts';
 import { linkForKey, manifestKey, DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
+import { prepareResultImage } from '../core/images/result-images.ts';
 import { verifyStoredArtifact } from '../core/images/verify-artifact.ts';
 import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE, type ImageManifest, type ManifestArtifact } from '../core/model/image.ts';
 import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
@@ -48,9 +48,10 @@ async function verifyUpload(store: StepPorts['artifacts'], artifact: UploadedArt
 
 /**
  * package-and-upload (one image): verifies the runner's uploads against the sizes and checksums
- * it recorded, writes the IMS manifest (kernel and initrd from the customized root, else the
- * source's; the source's boot parameters) and registers the result image with its lineage.
- * Running it twice finds the image registered and returns it.
+ * it recorded, writes the IMS manifest under its final key (kernel and initrd from the customized
+ * root, else the source's; the source's boot parameters) and prepares the result image with its
+ * lineage, hidden: nothing is listed or announced until RecordArtifacts completes the session with
+ * every image verified (all or nothing). Running it twice finds the image prepared and returns it.
  */
 export async function packageAndUpload(
   ports: StepPorts,
@@ -59,7 +60,7 @@ export async function packageAndUpload(
   const session = await loadActiveSession(ports, input.session);
   const staged = session.status.plan?.find((p) => p.image_id === input.image_id);
   if (!staged) throw new ValidationError(`image ${input.image_id} was never staged for session '${session.name}'`);
-  if (await ports.images.get(staged.result_id)) return { image_id: staged.image_id, result_id: staged.result_id };
+  if (await ports.images.get(staged.result_id, { includePending: true })) return { image_id: staged.image_id, result_id: staged.result_id };
 
   const outcome = await readRunnerOutcome(ports, session.name);
   const result = outcome?.images.find((i) => i.image_id === staged.image_id);
@@ -83,11 +84,11 @@ export async function packageAndUpload(
   const key = manifestKey(DEFAULT_IMAGE_BUCKET, staged.result_id);
   const stored = await ports.artifacts.put(key, JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
 
-  // The registry's own create rule registers the image and announces `Image Registered`.
-  await createImage(
+  // Hidden until the session completes: RecordArtifacts shows every result and announces it at once.
+  await prepareResultImage(
     ports,
     { name: staged.result_name, arch: staged.arch, link: linkForKey(key, stored.etag), metadata: lineageMetadata(session, staged) },
-    { id: staged.result_id },
+    { id: staged.result_id, session: session.name },
   );
   await ports.sessions.update(session.name, (s) => {
     const ran = endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished });

@@ -1,3 +1,5 @@
+import { IntegrityError } from '../core/errors.ts';
+import { revealResultImages } from '../core/images/result-images.ts';
 import type { SessionArtifact, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
@@ -11,18 +13,52 @@ function succeedRunningLayers(record: SessionRecord, stamp: string): SessionReco
   return steps ? { ...record, status: { ...record.status, steps } } : record;
 }
 
+const succeeded = (session: SessionRecord | undefined): session is SessionRecord =>
+  session?.status.session.status === 'complete' && session.status.session.succeeded === 'true';
+
 /**
- * record-artifact: writes `status.artifacts` (one per image), `complete` / `succeeded: "true"`
- * and the completion time, then announces `Session Completed`. Running it twice changes nothing.
+ * The part of completing a session that comes after its commit point (the completion write):
+ * every result is shown and announced (`Image Registered`), then `Session Completed` is
+ * published. Only rolls forward, so RecordArtifacts' retries, FailSession (on a session that
+ * committed) and the embedded engine's recovery all call it; `Session Completed` goes out when
+ * this call committed or still had results to announce.
+ */
+export async function publishCompletedResults(ports: StepPorts, session: SessionRecord, committed: boolean): Promise<void> {
+  if (!succeeded(session)) return;
+  const announced = await revealResultImages(ports, session.name, session.status.artifacts.map((a) => a.result_id));
+  if (!committed && announced.length === 0) return;
+  await ports.events.publish({
+    source: 'cfs.sessions',
+    detailType: 'Session Completed',
+    detail: { name: session.name, succeeded: session.status.session.succeeded, artifacts: session.status.artifacts },
+  });
+}
+
+/**
+ * record-artifact: the session's commit point. Checks that every image of the session has its
+ * verified result prepared (PackageAndUpload), then writes `status.artifacts` (one per image),
+ * `complete` / `succeeded: "true"` and the completion time in one write; only then are the
+ * results shown and announced, and `Session Completed` published. Until that write no result is
+ * listed, announced or usable as a source; a session that fails before it never showed one.
+ * Running it twice changes nothing (a retry after the write finishes showing the results).
  */
 export async function recordArtifacts(
   ports: StepPorts,
   input: { session: string; results: { image_id: string; result_id: string }[] },
 ): Promise<void> {
   const current = await ports.sessions.get(input.session);
-  // Run twice (a retried invocation after success): the first run already recorded everything.
-  if (current?.status.session.status === 'complete' && current.status.session.succeeded === 'true') return;
+  // Run twice (a retried invocation after the commit): the results may still need showing.
+  if (succeeded(current)) return publishCompletedResults(ports, current, false);
   const session = await loadActiveSession(ports, input.session);
+  const expected = new Map((session.status.plan ?? []).map((p) => [p.result_id, p.image_id]));
+  for (const r of input.results) expected.set(r.result_id, r.image_id);
+  for (const [resultId, imageId] of expected) {
+    const prepared = await ports.images.get(resultId, { includePending: true });
+    if (prepared?.pending_session !== session.name && prepared?.metadata?.cfs_session !== session.name) {
+      throw new IntegrityError(`the result ${resultId} of image ${imageId} was not verified and prepared; no result of session '${session.name}' is shown`);
+    }
+  }
+
   const stamp = ports.clock.now().toISOString();
   const ttl = (await ports.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
   const artifacts: SessionArtifact[] = input.results.map((r) => ({ image_id: r.image_id, result_id: r.result_id, type: 'ims_customized_image' }));
@@ -41,9 +77,5 @@ export async function recordArtifacts(
     const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttl);
     return expires === undefined ? completed : { ...completed, expires_at: expires };
   });
-  await ports.events.publish({
-    source: 'cfs.sessions',
-    detailType: 'Session Completed',
-    detail: { name: updated.name, succeeded: updated.status.session.succeeded, artifacts: updated.status.artifacts },
-  });
+  await publishCompletedResults(ports, updated, true);
 }

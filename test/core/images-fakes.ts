@@ -9,6 +9,7 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { sessionMatches } from '../../functions/core/sessions/filters.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import type { ImageRegistry, SessionStore } from '../../functions/ports/index.ts';
+import { answersRecord, type ImageReadOptions } from '../../functions/ports/image-registry.ts';
 
 /** An image registry in a Map, with the port's semantics (conditional create, read-modify-write update). */
 export class MemoryImageRegistry implements ImageRegistry {
@@ -17,12 +18,15 @@ export class MemoryImageRegistry implements ImageRegistry {
     if (this.records.has(image.id)) throw new ConflictError(`image '${image.id}' already exists`);
     this.records.set(image.id, structuredClone(image));
   }
-  async get(id: string) {
+  async get(id: string, options?: ImageReadOptions) {
     const found = this.records.get(id);
-    return found && structuredClone(found);
+    return found && answersRecord(found, options) ? structuredClone(found) : undefined;
   }
-  async list() {
-    return [...this.records.values()].sort((a, b) => a.id.localeCompare(b.id)).map((r) => structuredClone(r));
+  async list(options?: ImageReadOptions) {
+    return [...this.records.values()]
+      .filter((r) => answersRecord(r, options))
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((r) => structuredClone(r));
   }
   async update(id: string, change: (current: ImageRecord) => ImageRecord) {
     const current = this.records.get(id);

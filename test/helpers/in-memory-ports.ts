@@ -5,7 +5,7 @@ import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-stor
 import { ConflictError, NotFoundError } from '../../functions/core/errors.ts';
 import type { ImageRecord } from '../../functions/core/model/image.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
-import type { ImageRegistry } from '../../functions/ports/image-registry.ts';
+import { answersRecord, type ImageReadOptions, type ImageRegistry } from '../../functions/ports/image-registry.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../functions/steps/step-ports.ts';
 import { MemorySessions } from './cfs-fakes.ts';
 
@@ -39,6 +39,20 @@ class MemoryTable<T> {
   }
 }
 
+/** The registry port over the table: reads hide results pending their session, as the real registry's do. */
+function registryOver(table: MemoryTable<ImageRecord>): ImageRegistry {
+  return {
+    create: (image) => table.create(image),
+    get: async (id, options?: ImageReadOptions) => {
+      const image = await table.get(id);
+      return image && answersRecord(image, options) ? image : undefined;
+    },
+    list: async (options?: ImageReadOptions) => (await table.list()).filter((image) => answersRecord(image, options)),
+    update: (id, change) => table.update(id, change),
+    delete: (id) => table.delete(id),
+  };
+}
+
 export interface FakeStepPorts extends StepPorts {
   sessionTable: MemorySessions;
   imageTable: MemoryTable<ImageRecord>;
@@ -59,7 +73,7 @@ export function fakeStepPorts(): FakeStepPorts {
     sessionTable,
     imageTable,
     sessions: sessionTable,
-    images: imageTable as unknown as ImageRegistry,
+    images: registryOver(imageTable),
     artifacts: new FsArtifactStore(join(dir, 'artifacts')),
     events: { publish: async (event) => void published.push(event) },
     clock: { now: () => now },

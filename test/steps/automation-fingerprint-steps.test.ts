@@ -40,7 +40,7 @@ describe('the input fingerprint in the workflow steps', () => {
     });
     expect(image.id).toBe(A);
     expect(session.status.plan![0]!.fingerprint).toBe(expected);
-    const result = await ports.images.get(staged.result_id);
+    const result = await ports.images.get(staged.result_id, { includePending: true });
     expect(result?.metadata).toMatchObject({ cfs_fingerprint: expected, cfs_automation: 'nightly', cfs_session: 's1', cfs_source_image_id: A });
   });
 
@@ -57,7 +57,7 @@ describe('the input fingerprint in the workflow steps', () => {
     // Act
     await packageAndUpload(ports, { session: 's2', image_id: A });
     // Assert
-    const metadata = (await ports.images.get(staged.result_id))!.metadata!;
+    const metadata = (await ports.images.get(staged.result_id, { includePending: true }))!.metadata!;
     expect(metadata.cfs_fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(metadata).not.toHaveProperty('cfs_automation');
   });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { stat, utimes, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { failSession, reasonOf } from '../../functions/steps/fail-session.ts';
+import { failSession, reasonOf, settlePendingResults } from '../../functions/steps/fail-session.ts';
 import { packageAndUpload } from '../../functions/steps/package-and-upload.ts';
 import { recordArtifacts } from '../../functions/steps/record-artifact.ts';
 import { renderInventory, renderInventoryStep } from '../../functions/steps/render-inventory.ts';
@@ -12,6 +12,7 @@ import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
+const C = '33333333-3333-4333-8333-333333333333';
 
 describe('the control-plane steps', () => {
   let ports: FakeStepPorts;
@@ -33,6 +34,22 @@ describe('the control-plane steps', () => {
   /** The runner's progress document as it left it (in AWS nothing copies it into the session while it runs). */
   async function writeProgress(sessionName: string, layers: Record<string, unknown>[]) {
     await ports.artifacts.put(`sessions/${sessionName}/runner-progress.json`, JSON.stringify({ session: sessionName, updated: 't', layers }));
+  }
+
+  /** Two source images staged and rendered, each result uploaded as the runner does, and its outcome naming both. */
+  async function twoResults(sessionName: string) {
+    await registerImage(ports, A, 'a');
+    await registerImage(ports, C, 'c');
+    await ports.sessionTable.create(pendingSession(sessionName, { Compute: [A, C] }));
+    await stageImage(ports, { session: sessionName, image_id: A });
+    await stageImage(ports, { session: sessionName, image_id: C });
+    await renderInventoryStep(ports, { session: sessionName });
+    const first = await uploadResult(sessionName, A, 'customized a');
+    const second = await uploadResult(sessionName, C, 'customized c');
+    const entry = (r: typeof first) => ({ image_id: r.plan.image_id, result_id: r.plan.result_id, result_name: r.plan.result_name, staged: true, customized: true, uploaded: { rootfs: r.rootfs } });
+    await writeOutcome(sessionName, { session: sessionName, status: 'succeeded', started: 't0', finished: 't1', layers: [], images: [entry(first), entry(second)] });
+    const results = [first, second].map((r) => ({ image_id: r.plan.image_id, result_id: r.plan.result_id }));
+    return { first, second, results };
   }
 
   it('keeps a session pending with a message naming the images not registered yet', async () => {
@@ -176,7 +193,8 @@ describe('the control-plane steps', () => {
     const result = await packageAndUpload(ports, { session: 's1', image_id: A });
     // Assert
     expect(result).toEqual({ image_id: A, result_id: plan.result_id });
-    const image = await ports.images.get(plan.result_id);
+    const image = await ports.images.get(plan.result_id, { includePending: true });
+    expect(image?.pending_session).toBe('s1');
     expect(image?.name).toBe('a_cfs_s1');
     expect(image?.metadata?.cfs_source_image_id).toBe(A);
     expect(image?.metadata?.cfs_layers).toContain('https://git.example/base.git');
@@ -185,7 +203,10 @@ describe('the control-plane steps', () => {
     for await (const c of await ports.artifacts.get(`boot-images/${plan.result_id}/manifest.json`)) manifestChunks.push(c as Buffer);
     const manifest = JSON.parse(Buffer.concat(manifestChunks).toString());
     expect(manifest.artifacts.map((a: { link: { path: string } }) => a.link.path)).toEqual([`s3://${plan.upload_prefix}rootfs`, `s3://boot-images/${A}/kernel`]);
-    expect(ports.published.map((e) => e.detailType)).toEqual(['Image Registered']);
+    // Prepared, not shown: the session has not completed.
+    expect(await ports.images.get(plan.result_id)).toBeUndefined();
+    expect((await ports.images.list()).map((i) => i.id)).toEqual([A]);
+    expect(ports.published).toEqual([]);
   });
 
   it('registers nothing when the uploaded bytes differ from what the runner recorded', async () => {
@@ -200,7 +221,7 @@ describe('the control-plane steps', () => {
     const attempt = packageAndUpload(ports, { session: 's1', image_id: A });
     // Assert
     await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError' });
-    expect(await ports.images.get(plan.result_id)).toBeUndefined();
+    expect(await ports.images.get(plan.result_id, { includePending: true })).toBeUndefined();
   });
 
   it("takes the store's write-time checksums for a result instead of reading its bytes again when they match the runner's record", async () => {
@@ -219,7 +240,7 @@ describe('the control-plane steps', () => {
     // Act
     await packageAndUpload(ports, { session: 's1', image_id: A });
     // Assert
-    expect(await ports.images.get(plan.result_id)).toBeDefined();
+    expect(await ports.images.get(plan.result_id, { includePending: true })).toBeDefined();
     expect(reads).not.toContain(rootfs.key);
   });
 
@@ -239,12 +260,13 @@ describe('the control-plane steps', () => {
     const attempt = packageAndUpload(ports, { session: 's1', image_id: A });
     // Assert
     await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError', message: expect.stringContaining('md5') });
-    expect(await ports.images.get(plan.result_id)).toBeUndefined();
+    expect(await ports.images.get(plan.result_id, { includePending: true })).toBeUndefined();
   });
 
   it('records the artifacts and completes the session as succeeded, with each layer as the runner last reported it', async () => {
     // Arrange
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await ports.imageTable.create({ id: B, name: 'a_cfs_s1', created: 't', arch: 'x86_64', metadata: { cfs_session: 's1' }, pending_session: 's1' });
     // The runner's last progress write (layer 1 ending) was lost: it is best-effort.
     await writeProgress('s1', [
       { index: 0, name: 'base', state: 'succeeded', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' },
@@ -257,7 +279,10 @@ describe('the control-plane steps', () => {
     const session = await ports.sessions.get('s1');
     expect(session?.status.artifacts).toEqual([{ image_id: A, result_id: B, type: 'ims_customized_image' }]);
     expect(session?.status.session).toMatchObject({ status: 'complete', succeeded: 'true', completion_time: '2026-11-26T10:00:00.000Z' });
+    expect(ports.published.map((e) => e.detailType)).toEqual(['Image Registered', 'Session Completed']);
     expect(ports.published.at(-1)).toMatchObject({ detailType: 'Session Completed', detail: { name: 's1', succeeded: 'true' } });
+    expect(await ports.images.get(B)).toMatchObject({ id: B, rootfs_registered: '2026-11-26T10:00:00.000Z' });
+    expect((await ports.images.get(B))?.pending_session).toBeUndefined();
     expect(session?.status.steps?.filter((s) => s.layer !== undefined)).toEqual([
       { name: 'ansible', layer: 'base', state: 'succeeded', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' },
       { name: 'ansible', layer: 'site', state: 'succeeded', start_time: '2026-11-26T09:59:00Z', end_time: '2026-11-26T10:00:00.000Z' },
@@ -295,13 +320,110 @@ describe('the control-plane steps', () => {
     await registerImage(ports, A, 'a');
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     const plan = await stageImage(ports, { session: 's1', image_id: A });
-    await ports.imageTable.create({ id: plan.result_id, name: plan.result_name, created: 't', arch: 'x86_64' });
+    await ports.imageTable.create({ id: plan.result_id, name: plan.result_name, created: 't', arch: 'x86_64', pending_session: 's1' });
     await recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: plan.result_id }] });
     // Act
     await failSession(ports, { session: 's1', reason: 'late' });
     // Assert
     expect((await ports.sessions.get('s1'))?.status.session.succeeded).toBe('true');
     expect(await ports.images.get(plan.result_id)).toBeDefined();
+  });
+
+  it("shows nothing of a session whose second image fails verification: the first result stays hidden and unannounced, and the failure path removes it", async () => {
+    // Arrange
+    const { first, second } = await twoResults('s1');
+    await ports.artifacts.put(second.rootfs.key, 'customized X');
+    // Act
+    await packageAndUpload(ports, { session: 's1', image_id: A });
+    const whilePrepared = { get: await ports.images.get(first.plan.result_id), list: (await ports.images.list()).map((i) => i.id) };
+    const attempt = packageAndUpload(ports, { session: 's1', image_id: C });
+    await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError' });
+    await failSession(ports, { session: 's1', error: { Error: 'IntegrityError', Cause: 'md5 differs' } });
+    // Assert
+    expect(whilePrepared).toEqual({ get: undefined, list: [A, C] });
+    expect(await ports.images.get(first.plan.result_id, { includePending: true })).toBeUndefined();
+    expect(await ports.artifacts.list(first.plan.upload_prefix)).toEqual([]);
+    expect(ports.published.map((e) => e.detailType)).toEqual(['Session Completed']);
+    expect(ports.published[0]?.detail).toMatchObject({ succeeded: 'false' });
+  });
+
+  it('refuses to complete a session while one of its images has no prepared result, and shows none of them', async () => {
+    // Arrange
+    const { first, second } = await twoResults('s1');
+    await packageAndUpload(ports, { session: 's1', image_id: A });
+    // Act
+    const attempt = recordArtifacts(ports, { session: 's1', results: [{ image_id: A, result_id: first.plan.result_id }] });
+    // Assert
+    await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError', message: expect.stringContaining(second.plan.result_id) });
+    expect((await ports.sessions.get('s1'))?.status.session.status).not.toBe('complete');
+    expect(await ports.images.get(first.plan.result_id)).toBeUndefined();
+    expect(ports.published).toEqual([]);
+  });
+
+  it('shows and announces every result of a session in the step that completes it, once', async () => {
+    // Arrange
+    const { results } = await twoResults('s1');
+    await packageAndUpload(ports, { session: 's1', image_id: A });
+    await packageAndUpload(ports, { session: 's1', image_id: C });
+    const beforeCompletion = (await ports.images.list()).map((i) => i.id);
+    // Act
+    await recordArtifacts(ports, { session: 's1', results });
+    await recordArtifacts(ports, { session: 's1', results });
+    // Assert
+    expect(beforeCompletion).toEqual([A, C]);
+    expect((await ports.images.list()).map((i) => i.id).sort()).toEqual([A, C, ...results.map((r) => r.result_id)].sort());
+    expect(ports.published.map((e) => [e.detailType, e.detail.id ?? e.detail.name])).toEqual([
+      ['Image Registered', results[0]!.result_id],
+      ['Image Registered', results[1]!.result_id],
+      ['Session Completed', 's1'],
+    ]);
+  });
+
+  it("finishes showing a committed session's results in the failure path when announcing failed after the completion write", async () => {
+    // Arrange
+    const { results } = await twoResults('s1');
+    await packageAndUpload(ports, { session: 's1', image_id: A });
+    await packageAndUpload(ports, { session: 's1', image_id: C });
+    const publish = ports.events.publish.bind(ports.events);
+    let failures = 1;
+    ports.events = {
+      publish: async (event) => {
+        if (failures-- > 0) throw new Error('event bus unavailable');
+        await publish(event);
+      },
+    };
+    await expect(recordArtifacts(ports, { session: 's1', results })).rejects.toThrow('event bus unavailable');
+    // Act
+    const failure = await failSession(ports, { session: 's1', error: { Error: 'Error', Cause: 'event bus unavailable' } });
+    // Assert
+    expect(failure).toBeUndefined();
+    expect((await ports.sessions.get('s1'))?.status.session).toMatchObject({ status: 'complete', succeeded: 'true' });
+    for (const r of results) expect(await ports.images.get(r.result_id)).toMatchObject({ rootfs_registered: expect.any(String) });
+    expect(ports.published.map((e) => e.detailType)).toEqual(['Image Registered', 'Image Registered', 'Session Completed']);
+  });
+
+  it("settles results a killed process left pending: a committed session's are shown, a failed or deleted one's removed, a running one's left", async () => {
+    // Arrange
+    const committed = pendingSession('done', { Compute: [A] });
+    committed.status.session = { status: 'complete', succeeded: 'true', start_time: 't0', completion_time: 't1' };
+    committed.status.artifacts = [{ image_id: A, result_id: B, type: 'ims_customized_image' }];
+    await ports.sessionTable.create(committed);
+    await ports.sessionTable.create({ ...pendingSession('busy', { Compute: [A] }), status: { ...pendingSession('busy', {}).status, session: { status: 'running', succeeded: 'none', start_time: 't0' } } });
+    const R2 = '44444444-4444-4444-8444-444444444444';
+    const R3 = '55555555-5555-4555-8555-555555555555';
+    const record = (id: string, session: string) => ({ id, name: id, created: 't', arch: 'x86_64' as const, metadata: { cfs_session: session }, pending_session: session });
+    await ports.imageTable.create(record(B, 'done'));
+    await ports.imageTable.create(record(R2, 'deleted'));
+    await ports.imageTable.create(record(R3, 'busy'));
+    await ports.artifacts.put(`boot-images/${R2}/rootfs`, 'orphan');
+    // Act
+    await settlePendingResults(ports);
+    // Assert
+    expect(await ports.images.get(B)).toMatchObject({ id: B, rootfs_registered: expect.any(String) });
+    expect(await ports.images.get(R2, { includePending: true })).toBeUndefined();
+    expect(await ports.artifacts.list(`boot-images/${R2}/`)).toEqual([]);
+    expect(await ports.images.get(R3, { includePending: true })).toMatchObject({ pending_session: 'busy' });
+    expect(ports.published.map((e) => e.detailType)).toEqual(['Image Registered', 'Session Completed']);
   });
 
   it('records nothing and does not throw when the session is deleted while the failure path runs', async () => {

@@ -51,7 +51,8 @@ export async function deleteImage(deps: ImageDeps, id: string, options: { force?
 
   const own = new Set([...keysOf(image, await manifestOrNothing(deps, image)), ...(await deps.artifacts.list(`${bucketOf(deps)}/${id}/`))]);
   const referenced = new Set<string>();
-  for (const other of await deps.images.list()) {
+  // Results still pending their session's completion hold on to the kernels they share too.
+  for (const other of await deps.images.list({ includePending: true })) {
     if (other.id === id) continue;
     for (const key of keysOf(other, await manifestOrNothing(deps, other))) referenced.add(key);
   }

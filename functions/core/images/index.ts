@@ -21,6 +21,7 @@ export {
   readManifest,
 } from './manifest.ts';
 export { patchImage } from './patch-image.ts';
+export { prepareResultImage, revealResultImages } from './result-images.ts';
 export { getImage, getImageManifest, listImages } from './read-images.ts';
 export { registerManifest, registerUploadedArtifacts, type ArtifactToRegister } from './register-manifest.ts';
 export { ARTIFACT_NAMES, IMAGE_ARCHES, type ArtifactName } from './schemas.ts';

@@ -20,6 +20,11 @@ export interface ImageRecord {
    * manifest. Set once and never cleared; `Image Registered` is published exactly when it is set.
    */
   rootfs_registered?: string;
+  /**
+   * Not an IMS field: a session's result, prepared but not yet shown. The registry hides the
+   * record (no list, get or source use) until the session completes and clears this.
+   */
+  pending_session?: string;
 }
 
 export const ROOTFS_TYPE = 'application/vnd.cray.image.rootfs.squashfs';
