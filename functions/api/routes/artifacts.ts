@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
+import { finished, Readable, Transform } from 'node:stream';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import { problem } from '../problem.ts';
@@ -11,6 +11,27 @@ export const ARTIFACT_ROUTE_PREFIX = '/artifacts';
 /** A store whose upload and download URLs point at this endpoint (the filesystem store). */
 export interface SignedUrlArtifactStore extends ArtifactStore {
   verifySignedRequest(method: 'GET' | 'PUT', key: string, expires: string | undefined, signature: string | undefined): 'valid' | 'expired' | 'invalid';
+}
+
+/** The largest artifact one signed PUT takes: S3's limit for a single PUT (5 GiB), which the presigned URLs of AWS have too. */
+export const MAX_ARTIFACT_UPLOAD_BYTES = 5 * 1024 ** 3;
+
+/** Passes at most `maxBytes` through; past that it fails, so the store discards the partial write. */
+function limitedTo(maxBytes: number): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      if (total > maxBytes) return done(Object.assign(new Error(`upload exceeds ${maxBytes} bytes`), { code: 'CFS_BODY_LIMIT' }));
+      done(null, chunk);
+    },
+  });
+}
+
+/** A 413 that closes the connection, so the rest of the upload is not read off the socket. */
+function tooLarge(c: Context, detail: string) {
+  c.header('Connection', 'close');
+  return problem(c, 413, detail, { field: 'body' });
 }
 
 function servesSignedUrls(store: ArtifactStore): store is SignedUrlArtifactStore {
@@ -41,7 +62,8 @@ function refuse(c: Context, method: 'GET' | 'PUT', store: SignedUrlArtifactStore
  * A missing, wrong or expired signature is a 403. Nothing is buffered whole. When the store
  * serves its own URLs (S3 presigns), no routes are mounted.
  */
-export function artifactRoutes(store: ArtifactStore): Hono {
+export function artifactRoutes(store: ArtifactStore, options: { maxUploadBytes?: number } = {}): Hono {
+  const maxUploadBytes = options.maxUploadBytes ?? MAX_ARTIFACT_UPLOAD_BYTES;
   const app = new Hono();
   if (!servesSignedUrls(store)) return app;
 
@@ -61,14 +83,21 @@ export function artifactRoutes(store: ArtifactStore): Hono {
     const key = keyOf(c);
     const refused = refuse(c, 'PUT', store, key);
     if (refused) return refused;
+    const declared = Number(c.req.header('content-length') ?? NaN);
+    if (declared > maxUploadBytes) return tooLarge(c, `the upload is ${declared} bytes; one artifact is at most ${maxUploadBytes} bytes`);
     // On Node the raw request is the cheapest stream; elsewhere convert the web body.
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
     const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream) : Readable.from([]));
     let stored;
     try {
-      stored = await store.put(key, body, { contentType: c.req.header('content-type') });
+      // Counted while it streams (chunked uploads declare no length): past the limit the write fails and nothing is stored.
+      const limited = limitedTo(maxUploadBytes);
+      // An upload cut off (or failed) upstream fails the write too; the limit's own failure leaves the request be, so the 413 can still be sent.
+      finished(body, (error) => error && limited.destroy(error));
+      stored = await store.put(key, body.pipe(limited), { contentType: c.req.header('content-type') });
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
+      if (code === 'CFS_BODY_LIMIT') return tooLarge(c, `the upload of ${key} exceeds ${maxUploadBytes} bytes; nothing was stored`);
       if (incoming?.destroyed || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR'].includes(code)) {
         throw new ValidationError(`the upload of ${key} was interrupted; nothing was stored`);
       }

@@ -1,5 +1,4 @@
 import { Hono, type Context } from 'hono';
-import { ValidationError } from '../../core/errors.ts';
 import {
   artifactDownloadUrl,
   artifactUploadUrl,
@@ -14,6 +13,7 @@ import {
 } from '../../core/images/index.ts';
 import type { ImageRecord } from '../../core/model/image.ts';
 import type { AppPorts } from '../../ports/index.ts';
+import { readJsonBody } from '../json-body.ts';
 import { problem } from '../problem.ts';
 
 /** Request bodies here are small JSON documents; bytes travel by artifact URL, never in a body. */
@@ -35,21 +35,9 @@ export function toImageView(record: ImageRecord): Record<string, unknown> {
   };
 }
 
-/** Reads a JSON body (at most 1 MiB); `optional` bodies may be empty. */
-async function readJson(c: Context, optional = false): Promise<unknown> {
-  const declared = Number(c.req.header('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) throw new ValidationError(`request body is larger than ${MAX_BODY_BYTES} bytes`);
-  const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw new ValidationError(`request body is larger than ${MAX_BODY_BYTES} bytes`);
-  if (text.trim() === '') {
-    if (optional) return undefined;
-    throw new ValidationError('no input provided: the request needs a JSON body');
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ValidationError('the request body is not valid JSON');
-  }
+/** Reads a JSON body (at most 1 MiB, counted while it streams); `optional` bodies may be empty. */
+function readJson(c: Context, optional = false): Promise<unknown> {
+  return readJsonBody(c, { maxBytes: MAX_BODY_BYTES, optional, emptyDetail: 'no input provided: the request needs a JSON body' });
 }
 
 function isTrue(value: string | undefined): boolean {
