@@ -1,8 +1,9 @@
 import { Hono } from 'hono';
 import type { AppPorts } from '../ports/index.ts';
-import { bearerTokenAuth } from './auth.ts';
+import { bearerTokenAuth, dashboardLoginRoutes, type DashboardLogin } from './auth.ts';
 import { HttpProblem } from './http-problem.ts';
 import { OPENAPI_PATH, openApiDocument } from './openapi.ts';
+import { originGuard } from './origin-guard.ts';
 import { problem, statusForError } from './problem.ts';
 import { cfsAutomationRoutes } from './routes/cfs-automations.ts';
 import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
@@ -16,9 +17,13 @@ import { imsImageRoutes } from './routes/ims-images.ts';
 /** Longest path segment (URL-encoded) the API looks up: far above any name or id, below DynamoDB's 2048-byte key limit. */
 export const MAX_PATH_SEGMENT = 1024;
 
-/** How the app is served: the embedded server off loopback requires a bearer token (AWS uses IAM at the gateway instead). */
+/** How the app is served: the embedded server requires a bearer token and checks origins (AWS uses IAM at the gateway instead). */
 export interface AppOptions {
   apiToken?: string;
+  /** The dashboard's one-time sign-in link and cookie (embedded server; needs `apiToken`). */
+  login?: DashboardLogin;
+  /** The server's own origins: other `Host` names, other web origins and form-like bodies are refused (embedded server). */
+  origins?: string[];
   /** Where the dashboard's files are (default: `dashboard/` at the project root; a Lambda bundle ships its own copy). */
   dashboardDir?: string;
 }
@@ -29,7 +34,9 @@ export interface AppOptions {
  */
 export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   const app = new Hono();
-  if (options.apiToken !== undefined) app.use('*', bearerTokenAuth(options.apiToken));
+  // Before the token: a page on another origin or a rebinding name is refused whether or not a credential rides along.
+  if (options.origins !== undefined) app.use('*', originGuard({ origins: options.origins }));
+  if (options.apiToken !== undefined) app.use('*', bearerTokenAuth(options.apiToken, options.login));
 
   // No name or id is this long; refused here, before a store is asked for a key DynamoDB rejects with an error.
   app.use('*', async (c, next) => {
@@ -49,6 +56,7 @@ export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   const artifacts = artifactRoutes(ports.artifacts);
   app.route('/', artifacts);
   app.route('/', dashboardRoutes(options.dashboardDir));
+  if (options.login) app.route('/', dashboardLoginRoutes(options.login));
   // The page's read-only view of the API, answered by this same app (behind the same token).
   app.route('/', dashboardApiMirror((request) => app.fetch(request)));
   // Generated once, describing exactly the routes mounted here (the artifact endpoint only where the store signs its own URLs).

@@ -1,10 +1,13 @@
 import { API_TOKEN_ENV } from '../api/auth.ts';
+import { findApiToken, type TokenLookup } from '../server/api-token.ts';
 import { signerFor, type RequestSigner } from './aws-signing.ts';
 import { CliError, type CliIo } from './io.ts';
 
 /** The API the CLI talks to unless CFS_API_URL says otherwise: a local `cfs server`. */
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
 export const API_URL_ENV = 'CFS_API_URL';
+/** A PEM file of the certificates the CLI trusts for an https server (besides the system's): a self-signed `cfs server`, a private CA. */
+export const CA_BUNDLE_ENV = 'CFS_CA_BUNDLE';
 
 /** An HTTP error answer; shown as cray shows it: `Error: <title>: <detail>`. */
 export class ApiError extends Error {
@@ -32,13 +35,19 @@ export class ApiClient {
   readonly baseUrl: string;
   /** SigV4 for an API Gateway URL (the AWS deployment); undefined for a local server. */
   private readonly signer: (() => Promise<RequestSigner>) | undefined;
-  /** CFS_API_TOKEN: the bearer token a `cfs server` off loopback requires (as cray sends it). */
-  private readonly token: string | undefined;
+  /** The bearer token `cfs server` requires (as cray sends it): CFS_API_TOKEN, else the data directory's token file. */
+  private readonly env: CliIo['env'];
+  private lookup: TokenLookup | undefined;
 
   constructor(io: Pick<CliIo, 'env'>) {
     this.baseUrl = (io.env[API_URL_ENV] || DEFAULT_API_URL).replace(/\/+$/, '');
     this.signer = signerFor(this.baseUrl);
-    this.token = io.env[API_TOKEN_ENV] || undefined;
+    this.env = io.env;
+  }
+
+  /** Looked up at the first request, so commands that never call the API read no file. */
+  private tokenLookup(): TokenLookup {
+    return (this.lookup ??= findApiToken(this.env, API_TOKEN_ENV));
   }
 
   async request<T = unknown>(method: string, path: string, options: { body?: unknown; query?: Record<string, string | undefined> } = {}): Promise<ApiResponse<T>> {
@@ -49,7 +58,8 @@ export class ApiClient {
       init.body = JSON.stringify(options.body);
       init.headers = { ...init.headers, 'Content-Type': 'application/json' };
     }
-    if (this.token && !this.signer) init.headers = { ...init.headers, Authorization: `Bearer ${this.token}` };
+    const token = this.signer ? undefined : this.tokenLookup().token;
+    if (token) init.headers = { ...init.headers, Authorization: `Bearer ${token}` };
     if (this.signer) {
       const sign = await this.signer();
       init.headers = await sign({ method, url, headers: init.headers as Record<string, string>, body: init.body as string | undefined });
@@ -59,7 +69,9 @@ export class ApiClient {
       response = await fetch(url, init);
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach the CFS API at ${this.baseUrl} (${cause?.code ?? cause?.message ?? (error as Error).message}); is \`cfs server\` running, or is ${API_URL_ENV} set?`);
+      const code = cause?.code ?? cause?.message ?? (error as Error).message;
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) throw new CliError(`cannot trust the certificate of ${this.baseUrl} (${code}); give its CA certificate in ${CA_BUNDLE_ENV} (or NODE_EXTRA_CA_CERTS)`);
+      throw new CliError(`cannot reach the CFS API at ${this.baseUrl} (${code}); is \`cfs server\` running, or is ${API_URL_ENV} set?`);
     }
     const text = await response.text();
     let body: unknown;
@@ -73,7 +85,11 @@ export class ApiClient {
     if (response.status >= 400) {
       const problem = (body ?? {}) as { title?: unknown; detail?: unknown };
       const title = typeof problem.title === 'string' ? problem.title : `Error received from server: ${response.status} ${response.statusText}`;
-      throw new ApiError(response.status, title, typeof problem.detail === 'string' ? problem.detail : undefined);
+      let detail = typeof problem.detail === 'string' ? problem.detail : undefined;
+      // Say where the CLI looked, so the fix (run as the server's user, point at its data directory) is plain.
+      const lookup = this.signer ? undefined : this.tokenLookup();
+      if (response.status === 401 && lookup) detail = `${detail ?? 'unauthorized'} (${lookup.token !== undefined ? `sent the token from ${lookup.source}` : `no token sent: ${lookup.why}`})`;
+      throw new ApiError(response.status, title, detail);
     }
     if (text && body === undefined) throw new CliError(`the API answered ${method} ${path} with a body that is not JSON`);
     return { status: response.status, body: body as T };

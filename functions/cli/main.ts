@@ -1,7 +1,10 @@
 import { Command, CommanderError } from 'commander';
+import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ApiError } from './api-client.ts';
+import { DATA_DIR_ENV, dataDirFrom } from '../server/api-token.ts';
+import { ApiError, CA_BUNDLE_ENV } from './api-client.ts';
+import { authCommand } from './commands/auth.ts';
 import { automationsCommand } from './commands/automations.ts';
 import { configurationsCommand } from './commands/configurations.ts';
 import { imagesCommand } from './commands/images.ts';
@@ -17,13 +20,20 @@ import { CliError, processIo, type CliIo } from './io.ts';
 export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('cfs')
     .description('CFS-compatible image customization: sessions, configurations and images (talks to CFS_API_URL, default http://127.0.0.1:8787)')
+    .option('--data-dir <dir>', `the data directory of the server to talk to, whose api-token file the CLI sends (default ${DATA_DIR_ENV}, else ./.cfs; CFS_API_TOKEN wins)`)
     .showHelpAfterError();
+  // The global --data-dir reaches every command through the environment the API client reads (and `cfs server`'s own option).
+  program.hook('preAction', () => {
+    const dataDir = program.opts<{ dataDir?: string }>().dataDir;
+    if (dataDir) io.env[DATA_DIR_ENV] = dataDirFrom(dataDir, io.env);
+  });
   program.addCommand(sessionsCommand(io));
   program.addCommand(configurationsCommand(io));
   program.addCommand(automationsCommand(io));
   program.addCommand(imagesCommand(io));
   program.addCommand(optionsCommand(io));
   program.addCommand(serverCommand(io));
+  program.addCommand(authCommand(io));
   return program;
 }
 
@@ -80,8 +90,22 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * Node's fetch trusts the system's CAs and NODE_EXTRA_CA_CERTS, which Node reads only at start:
+ * with CFS_CA_BUNDLE set, the CLI runs itself again with the bundle as NODE_EXTRA_CA_CERTS (so
+ * the API calls and the artifact transfers alike trust it). Returns the child's exit code, or
+ * undefined when no re-run is needed.
+ */
+function rerunTrustingBundle(): number | undefined {
+  const bundle = process.env[CA_BUNDLE_ENV];
+  if (!bundle || process.env.NODE_EXTRA_CA_CERTS === bundle) return undefined;
+  if (process.env.NODE_EXTRA_CA_CERTS) process.stderr.write(`Warning: ${CA_BUNDLE_ENV} replaces NODE_EXTRA_CA_CERTS for this command\n`);
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, NODE_EXTRA_CA_CERTS: bundle } });
+  return child.status ?? 1;
+}
+
 if (isEntryPoint()) {
-  const code = await runCli(process.argv.slice(2));
+  const code = rerunTrustingBundle() ?? (await runCli(process.argv.slice(2)));
   // Exit now: an idle keep-alive connection must not hold a finished command open.
   process.exit(code);
 }

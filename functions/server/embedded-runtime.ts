@@ -1,5 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { mkdirSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { DynamoDbAutomationStore } from '../adapters/dynamodb/dynamodb-automation-store.ts';
@@ -23,7 +24,10 @@ import { killOrphanedRun } from '../runner/workspace.ts';
 import { settlePendingResults } from '../steps/fail-session.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
 import { createApp } from '../api/app.ts';
-import { API_TOKEN_ENV, isLoopbackHost } from '../api/auth.ts';
+import { DashboardLogin, isLoopbackHost } from '../api/auth.ts';
+import { loadOrCreateApiToken } from './api-token.ts';
+import { checkListening, WILDCARD_HOSTS } from './listening.ts';
+import { ensureSelfSignedCertificate, readTlsFiles, type TlsFiles } from './tls.ts';
 import { ARTIFACT_ROUTE_PREFIX } from '../api/routes/artifacts.ts';
 import { systemClock } from '../ports/clock.ts';
 import type { AppPorts } from '../ports/index.ts';
@@ -33,10 +37,22 @@ export interface EmbeddedOptions {
   dataDir: string;
   /** 0 picks a free port. */
   port: number;
-  /** Default 127.0.0.1; any other than loopback requires `apiToken`. */
+  /** Default 127.0.0.1; any other than loopback requires TLS (or `insecureHttp`). */
   host?: string;
-  /** Every request but signed artifact URLs must carry `Authorization: Bearer <apiToken>` (CFS_API_TOKEN). */
+  /**
+   * The token every request but signed artifact URLs, the dashboard's files and the health and
+   * version routes must carry as `Authorization: Bearer` (CFS_API_TOKEN); default the one kept in
+   * `<dataDir>/api-token` (mode 0600), made at first start. Given, it is written there too.
+   */
   apiToken?: string;
+  /** Serve HTTPS with this certificate and key (re-read by `reloadTls`, which `cfs server` calls on SIGHUP). */
+  tls?: TlsFiles;
+  /** Serve HTTPS with a self-signed certificate for the public URL's host, kept in `<dataDir>/tls`. */
+  tlsSelfSigned?: boolean;
+  /** A TLS-terminating proxy is in front: plain HTTP off loopback is allowed. */
+  insecureHttp?: boolean;
+  /** The address clients reach the server at (signed artifact URLs use it); default `<scheme>://<host>:<port>`. Never 0.0.0.0. */
+  publicUrl?: string;
   /** Clone URL schemes git may use (default https, ssh, file). */
   cloneUrlSchemes?: string[];
   /** Replaces ports (tests inject fakes, e.g. a workflow starter, until every adapter lands). */
@@ -50,7 +66,16 @@ export interface EmbeddedOptions {
 }
 
 export interface EmbeddedRuntime {
+  /** Where this process reaches the API (loopback when the server listens on every address). */
   url: string;
+  /** The address signed URLs and the sign-in link use. */
+  publicUrl: string;
+  /** The API token (bearer) this server requires. */
+  apiToken: string;
+  /** One-time sign-in codes for the dashboard (`<publicUrl>/login?code=...`). */
+  login: DashboardLogin;
+  /** Re-reads the TLS certificate and key (nothing to do over plain HTTP). */
+  reloadTls(): void;
   ports: AppPorts;
   /** The in-process event bus behind `ports.events`: the engine and triggers subscribe here. */
   bus: InProcessEventBus;
@@ -71,8 +96,14 @@ export interface EmbeddedRuntime {
  * data directory, the API on 127.0.0.1.
  */
 export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<EmbeddedRuntime> {
+  const host = options.host ?? '127.0.0.1';
+  const secure = options.tls !== undefined || options.tlsSelfSigned === true;
+  checkListening({ host, secure, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl });
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  const apiToken = loadOrCreateApiToken(dataDir, options.apiToken);
+  const tlsFiles = options.tls ?? (options.tlsSelfSigned ? ensureSelfSignedCertificate(resolve(dataDir, 'tls'), certificateHost(host, options.publicUrl)) : undefined);
+  const tlsContext = tlsFiles ? readTlsFiles(tlsFiles) : undefined;
   const dynamo = await startLocalDynamo({ path: resolve(dataDir, 'db'), tableName: DEFAULT_TABLE_NAME });
 
   // Image bytes under the data directory; the signing secret is kept there so URLs outlive a restart.
@@ -124,20 +155,29 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   // Automations that build on new images (the engine's own subscription wakes waiting sessions).
   bus.subscribe('Image Registered', async (event) => void (await handleImageRegistered(trigger, event.detail)));
 
-  const host = options.host ?? '127.0.0.1';
-  if (!isLoopbackHost(host) && !options.apiToken) throw new Error(`refusing to listen on ${host} without an API token (${API_TOKEN_ENV}); only loopback may go without one`);
-  const app = createApp(ports, { apiToken: options.apiToken });
+  // The app needs the port (its own origins), known once listening: until then requests wait for it.
+  let appReady!: (app: ReturnType<typeof createApp>) => void;
+  const appBuilt = new Promise<ReturnType<typeof createApp>>((done) => (appReady = done));
+  const fetch = async (request: Request, env: unknown) => (await appBuilt).fetch(request, env);
   // A port in use must fail the start (and release the database lock), not hang it.
   const server: ServerType = await new Promise<ServerType>((ready, fail) => {
-    const s = serve({ fetch: app.fetch, port: options.port, hostname: host }, () => ready(s));
+    const s = tlsContext
+      ? serve({ fetch, port: options.port, hostname: host, createServer: createHttpsServer, serverOptions: { ...tlsContext, minVersion: 'TLSv1.2' } }, () => ready(s))
+      : serve({ fetch, port: options.port, hostname: host }, () => ready(s));
     s.once('error', fail);
   }).catch(async (error: unknown) => {
     await dynamo.close();
     throw error;
   });
   const { port } = server.address() as AddressInfo;
+  const scheme = secure ? 'https' : 'http';
+  const origins = ownOrigins(scheme, host, port);
+  const publicUrl = options.publicUrl ? new URL(options.publicUrl).origin : origins[0]!;
+  if (!origins.includes(publicUrl)) origins.push(publicUrl);
+  const login = new DashboardLogin(apiToken, { secure: publicUrl.startsWith('https:') });
+  appReady(createApp(ports, { apiToken, login, origins }));
   // Signed artifact URLs point at this server, whose port is known only now.
-  artifacts.setBaseUrl(`http://${host}:${port}${ARTIFACT_ROUTE_PREFIX}`);
+  artifacts.setBaseUrl(`${publicUrl}${ARTIFACT_ROUTE_PREFIX}`);
 
   // Sessions the previous process left running are failed and cleaned; waiting ones resume.
   if (!options.overrides?.workflow) {
@@ -159,7 +199,13 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   await scheduler.start(await trigger.automations.list());
 
   return {
-    url: `http://${host}:${port}`,
+    url: origins[0]!,
+    publicUrl,
+    apiToken,
+    login,
+    reloadTls: () => {
+      if (tlsFiles) (server as HttpsServer).setSecureContext({ ...readTlsFiles(tlsFiles), minVersion: 'TLSv1.2' });
+    },
     ports,
     bus,
     engine,
@@ -177,4 +223,17 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
       await dynamo.close();
     },
   };
+}
+
+/** The host a self-signed certificate names: the public URL's, else the listening address. */
+function certificateHost(host: string, publicUrl: string | undefined): string {
+  return publicUrl ? new URL(publicUrl).hostname : host;
+}
+
+/** The origins the server answers as: loopback names with its port (when loopback reaches it) and its listening address. */
+function ownOrigins(scheme: string, host: string, port: number): string[] {
+  const origin = (name: string) => new URL(`${scheme}://${name}:${port}`).origin;
+  const origins = WILDCARD_HOSTS.has(host) ? [] : [origin(host.includes(':') && !host.startsWith('[') ? `[${host}]` : host)];
+  if (isLoopbackHost(host) || WILDCARD_HOSTS.has(host)) origins.push(origin('127.0.0.1'), origin('localhost'), origin('[::1]'));
+  return [...new Set(origins)];
 }

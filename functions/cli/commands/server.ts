@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { API_TOKEN_ENV, isLoopbackHost } from '../../api/auth.ts';
+import { API_TOKEN_ENV } from '../../api/auth.ts';
+import { DATA_DIR_ENV, dataDirFrom } from '../../server/api-token.ts';
 import { DEFAULT_MAX_CONCURRENT_RUNS } from '../../server/defaults.ts';
+import { checkListening } from '../../server/listening.ts';
 import { DEFAULT_WORKFLOW_SETTINGS } from '../../steps/step-ports.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 
@@ -66,29 +68,59 @@ function wholeNumber(option: string, value: string, min: number, max: number): n
   return n;
 }
 
+interface ServerOptions {
+  port: string;
+  host: string;
+  dataDir?: string;
+  maxConcurrentRuns: string;
+  runnerTimeout: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsSelfSigned?: boolean;
+  insecureHttp?: boolean;
+  publicUrl?: string;
+}
+
 /**
- * `cfs server [--port 8787] [--data-dir ./.cfs] [--max-concurrent-runs 2] [--runner-timeout 14400]`:
- * the whole service on this machine, the API on 127.0.0.1 and every record and image under the
- * data directory. SIGTERM or SIGINT close it cleanly (the database lock is released, so the
- * directory can be reopened at once).
+ * `cfs server [--port 8787] [--data-dir ./.cfs] [--max-concurrent-runs 2] [--runner-timeout 14400]
+ * [--tls-cert F --tls-key F | --tls-self-signed] [--public-url URL] [--insecure-http]`: the whole
+ * service on this machine, the API on 127.0.0.1 and every record and image under the data
+ * directory. Every request needs the API token kept in the data directory (mode 0600); the
+ * dashboard gets in through the one-time link printed at start. SIGTERM or SIGINT close it
+ * cleanly (the database lock is released, so the directory can be reopened at once); SIGHUP
+ * reloads the TLS certificate and key.
  */
 export function serverCommand(io: CliIo = processIo): Command {
   return new Command('server')
     .description('run the service on this machine: the API on 127.0.0.1, data under --data-dir')
     .option('--port <port>', 'TCP port (0 picks a free one)', '8787')
-    .option('--host <host>', `address to listen on; other than loopback requires ${API_TOKEN_ENV}`, '127.0.0.1')
-    .option('--data-dir <dir>', 'where sessions, configurations and images are kept', './.cfs')
+    .option('--host <host>', 'address to listen on; other than loopback requires TLS (or --insecure-http)', '127.0.0.1')
+    .option('--data-dir <dir>', `where sessions, configurations, images and the API token are kept (default ${DATA_DIR_ENV}, else ./.cfs)`)
     .option('--max-concurrent-runs <n>', 'sessions running Ansible at once (waiting sessions take no slot)', String(DEFAULT_MAX_CONCURRENT_RUNS))
     .option('--runner-timeout <seconds>', "each session's runner budget (staging, every layer, packaging); past it the session fails", String(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds))
-    .action(async (options: { port: string; host: string; dataDir: string; maxConcurrentRuns: string; runnerTimeout: string }) => {
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP')
+    .option('--tls-key <file>', 'the PEM key of --tls-cert; reloaded on SIGHUP')
+    .option('--tls-self-signed', 'serve HTTPS with a self-signed certificate for the public host, kept in <data dir>/tls (clients trust tls/cert.pem)')
+    .option('--public-url <url>', 'the address clients reach the server at, which signed artifact URLs carry (e.g. https://cfs.example.org:8787; never 0.0.0.0)')
+    .option('--insecure-http', 'allow plain HTTP off loopback: a TLS-terminating proxy is in front')
+    .action(async (options: ServerOptions, command: Command) => {
       const port = Number(options.port);
       if (!/^\d+$/.test(options.port) || port > 65535) throw new CliError(`--port takes a port number from 0 to 65535, not '${options.port}'`);
       const maxConcurrentRuns = wholeNumber('--max-concurrent-runs', options.maxConcurrentRuns, 1, 64);
       // Below RunAnsible's 24 h bound (as cfs:runnerTimeoutSeconds in AWS), so the runner's own stop comes first.
       const runnerTimeoutSeconds = wholeNumber('--runner-timeout', options.runnerTimeout, 1, 86_000);
+      // CFS_API_TOKEN, when set, is the token (and is kept in the data directory for `cfs auth token`).
       const apiToken = io.env[API_TOKEN_ENV] || undefined;
-      if (!isLoopbackHost(options.host) && !apiToken) throw new CliError(`refusing to listen on ${options.host} without an API token: set ${API_TOKEN_ENV} (clients send it as a Bearer token)`);
-      const dataDir = resolve(options.dataDir);
+      if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
+      if (options.tlsCert !== undefined && options.tlsSelfSigned) throw new CliError('--tls-self-signed and --tls-cert exclude each other');
+      const tls = options.tlsCert !== undefined ? { certFile: resolve(options.tlsCert), keyFile: resolve(options.tlsKey!) } : undefined;
+      try {
+        checkListening({ host: options.host, secure: tls !== undefined || options.tlsSelfSigned === true, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl });
+      } catch (error) {
+        throw new CliError((error as Error).message);
+      }
+      // The program's global --data-dir takes the option wherever it is written (commander gives it to the program).
+      const dataDir = dataDirFrom(options.dataDir ?? command.optsWithGlobals<{ dataDir?: string }>().dataDir, io.env);
       const signal = firstSignal();
       const release = claimDataDir(dataDir);
       try {
@@ -96,13 +128,30 @@ export function serverCommand(io: CliIo = processIo): Command {
         const { startEmbeddedRuntime } = await import('../../server/embedded-runtime.ts');
         let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
         try {
-          runtime = await startEmbeddedRuntime({ dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds } });
+          runtime = await startEmbeddedRuntime({
+            dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds },
+            tls, tlsSelfSigned: options.tlsSelfSigned, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl,
+          });
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on ${options.host} is already in use; choose another with --port`);
           throw error;
         }
         io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each)`);
+        io.out(`cfs server: API token in ${join(runtime.dataDir, 'api-token')} (\`cfs auth token\` prints it); the CLI of this user finds it there`);
+        // A one-time link, as Jupyter prints one: opening it trades the code for the dashboard's cookie.
+        io.out(`cfs server: open the dashboard at ${runtime.publicUrl}/login?code=${runtime.login.mintCode()}`);
+        const onHangup = () => {
+          try {
+            runtime.reloadTls();
+            io.out('cfs server: SIGHUP, TLS certificate and key reloaded');
+          } catch (error) {
+            io.err(`cfs server: SIGHUP, TLS certificate and key not reloaded (the old ones stay): ${(error as Error).message}`);
+          }
+        };
+        // Only with TLS: otherwise SIGHUP keeps its default (a closed terminal ends the server).
+        if (tls || options.tlsSelfSigned) process.on('SIGHUP', onHangup);
         const received = await signal;
+        process.off('SIGHUP', onHangup);
         io.out(`cfs server: ${received}, shutting down`);
         await runtime.close();
         io.out('cfs server: stopped');

@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { API_TOKEN_ENV } from '../../api/auth.ts';
+import { DATA_DIR_ENV, findApiToken } from '../../server/api-token.ts';
+import { CliError, processIo, type CliIo } from '../io.ts';
+
+/**
+ * `cfs auth token`: prints the API token the CLI would send (CFS_API_TOKEN, else the token file
+ * of the data directory it is pointed at), for scripts and other HTTP clients:
+ * `curl -H "Authorization: Bearer $(cfs auth token)" ...`. Only the server's own user can read
+ * the file, so only they get it.
+ */
+export function authCommand(io: CliIo = processIo): Command {
+  const auth = new Command('auth').description("the credential the CLI sends to `cfs server` (its own user's)");
+  auth
+    .command('token')
+    .description(`print the API token: ${API_TOKEN_ENV}, else <data dir>/api-token (--data-dir, ${DATA_DIR_ENV}, else ./.cfs)`)
+    .action(() => {
+      const found = findApiToken(io.env, API_TOKEN_ENV);
+      if (found.token === undefined) throw new CliError(`no API token: ${found.why}; run this as the server's user, with --data-dir naming its data directory`);
+      io.out(found.token);
+    });
+  return auth;
+}
