@@ -4,7 +4,7 @@ import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
 
 // The request bodies of shared/reference/cray-cli-requests.md, as the cray CLI sends them
-// (IMG stands for an image UUID there).
+// (IMG stands for an image UUID there), copied here: the test reads nothing outside the repository.
 const IMG = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
 const V2_SESSION_CREATE = `{"name":"example","configurationName":"configurations-example","target":{"definition":"image","groups":[{"name":"Application","members":["IMG"]},{"name":"Application_UAN","members":["IMG"]}],"image_map":[{"source_id":"IMG","result_name":"my-result"}]}}`.replaceAll('IMG', IMG);
 const CRAY_HEADERS = { Accept: '*/*', 'Content-Type': 'application/json' };
