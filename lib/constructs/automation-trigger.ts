@@ -6,7 +6,9 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { ArtifactBucket } from './artifact-bucket.ts';
 import { BundledFunction } from './bundled-function.ts';
+import type { SessionTable } from './session-table.ts';
 
 export interface AutomationTriggerProps {
   /** The product's bus: `Image Registered` (source `cfs.ims`) arrives here from the registry. */
@@ -15,6 +17,10 @@ export interface AutomationTriggerProps {
   /** Where an event or a schedule tick goes when its retries are spent. */
   deadLetterQueue: sqs.IQueue;
   logRetention: logs.RetentionDays;
+  table: SessionTable;
+  artifacts: ArtifactBucket;
+  /** The session state machine it starts executions of and wakes waits in. */
+  stateMachineArn: string;
 }
 
 /**
@@ -45,6 +51,12 @@ export class AutomationTrigger extends Construct {
       logRetention: props.logRetention,
     });
     const fn = this.function.function;
+    // Automations, sessions, configurations, images and image waits.
+    props.table.grantData(fn);
+    // Image manifests (the plans read each source's rootfs checksum).
+    props.artifacts.grant(fn, { read: ['boot-images'] });
+    // Automations start sessions; Image Registered wakes waiting ones with their task tokens.
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution', 'states:SendTaskSuccess'], resources: [props.stateMachineArn] }));
 
     // Redelivery is safe (session names are deterministic, a wake of an ended wait does nothing).
     this.rule = new events.Rule(this, 'ImageRegistered', {

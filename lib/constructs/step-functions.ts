@@ -1,9 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { ArtifactAccess } from './artifact-bucket.ts';
+import type { ArtifactAccess, ArtifactBucket } from './artifact-bucket.ts';
 import { BundledFunction } from './bundled-function.ts';
+import type { SessionTable } from './session-table.ts';
 
 /** One control-plane step's Lambda: its handler, the ASL placeholder and Task state(s) it serves, and what it may touch. */
 export interface StepFunctionSpec {
@@ -114,9 +117,14 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
 export interface StepFunctionsProps {
   environment: Record<string, string>;
   logRetention: logs.RetentionDays;
+  table: SessionTable;
+  artifacts: ArtifactBucket;
+  bus: events.IEventBus;
+  /** The session state machine, whose task tokens WaitForImages sends back. */
+  stateMachineArn: string;
 }
 
-/** The step Lambdas, by entry name; the stack adds their grants. */
+/** The step Lambdas, by entry name, each with the grants its spec names. */
 export class StepFunctions extends Construct {
   readonly byEntry = new Map<string, { spec: StepFunctionSpec; function: lambda.Function }>();
 
@@ -132,6 +140,16 @@ export class StepFunctions extends Construct {
         logRetention: props.logRetention,
       });
       this.byEntry.set(spec.entry, { spec, function: fn });
+      if (spec.entry === 'wait-for-images') {
+        // Reads images, records and removes its own wait item; sends its token back when an image came early.
+        props.table.grantItems(fn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: [props.stateMachineArn] }));
+      } else {
+        // Sessions, images and the options record.
+        props.table.grantData(fn);
+      }
+      props.artifacts.grant(fn, spec.artifacts);
+      if (spec.publishes) props.bus.grantPutEventsTo(fn);
     }
   }
 

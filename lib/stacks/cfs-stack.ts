@@ -1,23 +1,22 @@
 import { ArnFormat, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { ApiFunction } from '../constructs/api-function.ts';
 import { ArtifactBucket } from '../constructs/artifact-bucket.ts';
 import { AutomationTrigger } from '../constructs/automation-trigger.ts';
 import { CfsAlarms } from '../constructs/cfs-alarms.ts';
 import { ExecutionCleanup } from '../constructs/execution-cleanup.ts';
-import { BundledFunction } from '../constructs/bundled-function.ts';
 import { CfsApi } from '../constructs/cfs-api.ts';
 import { RunnerNetwork } from '../constructs/runner-network.ts';
 import { RunnerTask } from '../constructs/runner-task.ts';
 import { SessionStateMachine } from '../constructs/session-state-machine.ts';
 import { SessionTable } from '../constructs/session-table.ts';
 import { StepFunctions } from '../constructs/step-functions.ts';
-import { acknowledge, arnRef } from '../nag.ts';
+import { acknowledge } from '../nag.ts';
 import type { StackSettings } from '../settings.ts';
 
 export interface CfsStackProps extends StackProps {
@@ -38,7 +37,7 @@ export class CfsStack extends Stack {
   readonly runner: RunnerTask;
   readonly steps: StepFunctions;
   readonly workflow: SessionStateMachine;
-  readonly apiFunction: BundledFunction;
+  readonly apiFunction: ApiFunction;
   readonly api: CfsApi;
   readonly eventDeadLetters: sqs.Queue;
   readonly trigger: AutomationTrigger;
@@ -96,19 +95,14 @@ export class CfsStack extends Stack {
       [AWS_ENV.RUNNER_TIMEOUT_SECONDS]: String(settings.runnerTimeoutSeconds),
     };
 
-    this.steps = new StepFunctions(this, 'Steps', { environment: workflowEnvironment, logRetention });
-    for (const { spec, function: fn } of this.steps.byEntry.values()) {
-      if (spec.entry === 'wait-for-images') {
-        // Reads images, records and removes its own wait item; sends its token back when an image came early.
-        this.table.grantItems(fn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']);
-        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: [stateMachineArn] }));
-      } else {
-        // Sessions, images and the options record.
-        this.table.grantData(fn);
-      }
-      this.artifacts.grant(fn, spec.artifacts);
-      if (spec.publishes) this.bus.grantPutEventsTo(fn);
-    }
+    this.steps = new StepFunctions(this, 'Steps', {
+      environment: workflowEnvironment,
+      logRetention,
+      table: this.table,
+      artifacts: this.artifacts,
+      bus: this.bus,
+      stateMachineArn,
+    });
 
     this.workflow = new SessionStateMachine(this, 'Workflow', {
       stateMachineName,
@@ -134,14 +128,10 @@ export class CfsStack extends Stack {
       environment: { ...workflowEnvironment, [AWS_ENV.STATE_MACHINE_ARN]: stateMachineArn },
       deadLetterQueue: this.eventDeadLetters,
       logRetention,
+      table: this.table,
+      artifacts: this.artifacts,
+      stateMachineArn,
     });
-    const trigger = this.trigger.function.function;
-    // Automations, sessions, configurations, images and image waits.
-    this.table.grantData(trigger);
-    // Image manifests (the plans read each source's rootfs checksum).
-    this.artifacts.grant(trigger, { read: ['boot-images'] });
-    // Automations start sessions; Image Registered wakes waiting ones with their task tokens.
-    trigger.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution', 'states:SendTaskSuccess'], resources: [stateMachineArn] }));
 
     // StopExecution, the execution's timeout and a failing FailSession skip the failure path.
     this.executionCleanup = new ExecutionCleanup(this, 'ExecutionCleanup', {
@@ -149,100 +139,26 @@ export class CfsStack extends Stack {
       environment: { ...workflowEnvironment, [AWS_ENV.RUNNER_CLUSTER]: this.runner.cluster.clusterArn },
       deadLetterQueue: this.eventDeadLetters,
       logRetention,
+      table: this.table,
+      artifacts: this.artifacts,
+      bus: this.bus,
+      runnerCluster: this.runner.cluster,
     });
-    const cleanupFn = this.executionCleanup.function.function;
-    // The session, its results' image records and its image wait.
-    this.table.grantData(cleanupFn);
-    // The runner's outcome and the run document (which names a deleted session's results); staged uploads and the run document go.
-    this.artifacts.grant(cleanupFn, { read: ['sessions'], remove: ['boot-images', 'sessions'] });
-    // Session Completed, as the failure path publishes it.
-    this.bus.grantPutEventsTo(cleanupFn);
-    // The session's runner task: listed on the runner cluster, described and stopped there.
-    cleanupFn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['ecs:ListTasks'], resources: ['*'], conditions: { ArnEquals: { 'ecs:cluster': this.runner.cluster.clusterArn } } }),
-    );
-    cleanupFn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
-        resources: [this.formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.runner.cluster.clusterName}/*` })],
-        conditions: { ArnEquals: { 'ecs:cluster': this.runner.cluster.clusterArn } },
-      }),
-    );
-    acknowledge(
-      this.executionCleanup.function.role,
-      'AwsSolutions-IAM5[Resource::*]',
-      'ecs:ListTasks has no resource type of its own (AWS accepts only "*"); the ecs:cluster condition limits it to the runner cluster.',
-    );
-    acknowledge(
-      this.executionCleanup.function.role,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/${arnRef(this.runner.cluster).replace('.Arn>', '>')}/*]`,
-      "A runner task's ID is known only at run time, so DescribeTasks and StopTask name the runner cluster's tasks, with the ecs:cluster condition on that cluster.",
-    );
 
-    this.apiFunction = new BundledFunction(this, 'ApiFunction', {
-      entry: 'api',
-      description: 'CFS and IMS API (the same app as the embedded server)',
-      memorySize: 1024,
-      // API Gateway gives up after 29 s.
-      timeout: Duration.seconds(29),
-      environment: {
-        ...workflowEnvironment,
-        [AWS_ENV.STATE_MACHINE_ARN]: stateMachineArn,
-        [AWS_ENV.SCHEDULE_GROUP_NAME]: this.trigger.scheduleGroupName,
-        [AWS_ENV.SCHEDULE_TARGET_ARN]: trigger.functionArn,
-        [AWS_ENV.SCHEDULE_ROLE_ARN]: this.trigger.schedulerRole.roleArn,
-        [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: this.eventDeadLetters.queueArn,
-      },
+    this.apiFunction = new ApiFunction(this, 'ApiFunction', {
+      environment: workflowEnvironment,
       logRetention,
+      table: this.table,
+      artifacts: this.artifacts,
+      bus: this.bus,
+      stateMachineName,
+      stateMachineArn,
+      trigger: this.trigger,
+      scheduleDeadLetters: this.eventDeadLetters,
     });
-    const api = this.apiFunction.function;
-    this.table.grantData(api);
-    // Image records, manifests and presigned upload/download URLs (signed with this role).
-    this.artifacts.grant(api, { read: ['boot-images', 'sessions'], write: ['boot-images'], remove: ['boot-images'] });
-    this.bus.grantPutEventsTo(api);
-    // Creating a session starts its execution; deleting a running one stops it.
-    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachineArn] }));
-    api.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['states:StopExecution'],
-        resources: [this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
-      }),
-    );
-    acknowledge(
-      this.apiFunction.role,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName}:*]`,
-      "Executions are named after sessions at run time; StopExecution is granted on this state machine's executions only.",
-    );
+    this.api = new CfsApi(this, 'Api', { handler: this.apiFunction.function, rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit, logRetention });
 
-    // Storing and deleting automations keeps their schedules in step: exactly these calls, on this group's schedules, with the one role.
-    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule'], resources: [this.trigger.schedulesArn()] }));
-    api.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: [this.trigger.schedulerRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
-      }),
-    );
-    acknowledge(
-      this.apiFunction.role,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${this.trigger.scheduleGroupName}/*]`,
-      "Schedules are named after automations at run time; the grant covers the product's own schedule group only.",
-    );
-
-    this.api = new CfsApi(this, 'Api', { handler: api, rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit, logRetention });
-
-    if (settings.alarmTopicArn) {
-      this.alarmTopic = sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
-    } else {
-      const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'CFS alarms', enforceSSL: true });
-      acknowledge(
-        topic,
-        'AwsSolutions-SNS2',
-        "CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key, and the alarm messages carry no data beyond the alarms' names and states; set cfs:alarmTopicArn to use a topic with a customer managed key.",
-      );
-      this.alarmTopic = topic;
-      new CfnOutput(this, 'AlarmTopicArn', { value: topic.topicArn, description: 'Subscribe to this topic to receive the alarms' });
-    }
+    this.alarmTopic = this.alarmTopicFor(settings);
     this.alarms = new CfsAlarms(this, 'Alarms', {
       topic: this.alarmTopic,
       stateMachine: this.workflow.stateMachine,
@@ -253,7 +169,24 @@ export class CfsStack extends Stack {
       runnerTimeoutSeconds: settings.runnerTimeoutSeconds,
       imageWaitTimeoutSeconds: settings.imageWaitTimeoutSeconds,
     });
+    this.outputs();
+  }
 
+  /** The topic the alarms go to: the one cfs:alarmTopicArn names, else one of the stack's own. */
+  private alarmTopicFor(settings: StackSettings): sns.ITopic {
+    if (settings.alarmTopicArn) return sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
+    const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'CFS alarms', enforceSSL: true });
+    acknowledge(
+      topic,
+      'AwsSolutions-SNS2',
+      "CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key, and the alarm messages carry no data beyond the alarms' names and states; set cfs:alarmTopicArn to use a topic with a customer managed key.",
+    );
+    new CfnOutput(this, 'AlarmTopicArn', { value: topic.topicArn, description: 'Subscribe to this topic to receive the alarms' });
+    return topic;
+  }
+
+  /** What an operator needs after a deploy: the API's URL and the names of what the product made. */
+  private outputs(): void {
     new CfnOutput(this, 'ApiUrl', { value: this.api.api.url, description: 'Set CFS_API_URL to this (the CLI signs requests with SigV4)' });
     new CfnOutput(this, 'DashboardUrl', { value: this.api.api.url, description: 'Open this in a browser for the read-only dashboard' });
     new CfnOutput(this, 'DashboardTokenSecretArn', {

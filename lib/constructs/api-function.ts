@@ -1,0 +1,90 @@
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { acknowledge } from '../nag.ts';
+import type { ArtifactBucket } from './artifact-bucket.ts';
+import type { AutomationTrigger } from './automation-trigger.ts';
+import { BundledFunction } from './bundled-function.ts';
+import type { SessionTable } from './session-table.ts';
+
+export interface ApiFunctionProps {
+  /** What every workflow function is told (table, bucket, bus, workflow settings). */
+  environment: Record<string, string>;
+  logRetention: logs.RetentionDays;
+  table: SessionTable;
+  artifacts: ArtifactBucket;
+  bus: events.IEventBus;
+  stateMachineName: string;
+  stateMachineArn: string;
+  /** The automations' schedules, which the API keeps in step with the automations it stores. */
+  trigger: AutomationTrigger;
+  scheduleDeadLetters: sqs.IQueue;
+}
+
+/**
+ * The API Lambda (functions/handlers/api.ts: the same app as the embedded server), with the
+ * environment that names each resource it uses and the grant for each, side by side.
+ */
+export class ApiFunction extends Construct {
+  readonly bundled: BundledFunction;
+  readonly function: lambda.Function;
+
+  constructor(scope: Construct, id: string, props: ApiFunctionProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.bundled = new BundledFunction(this, 'Function', {
+      entry: 'api',
+      description: 'CFS and IMS API (the same app as the embedded server)',
+      memorySize: 1024,
+      // API Gateway gives up after 29 s.
+      timeout: Duration.seconds(29),
+      environment: {
+        ...props.environment,
+        [AWS_ENV.STATE_MACHINE_ARN]: props.stateMachineArn,
+        [AWS_ENV.SCHEDULE_GROUP_NAME]: props.trigger.scheduleGroupName,
+        [AWS_ENV.SCHEDULE_TARGET_ARN]: props.trigger.function.function.functionArn,
+        [AWS_ENV.SCHEDULE_ROLE_ARN]: props.trigger.schedulerRole.roleArn,
+        [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: props.scheduleDeadLetters.queueArn,
+      },
+      logRetention: props.logRetention,
+    });
+    const api = (this.function = this.bundled.function);
+    props.table.grantData(api);
+    // Image records, manifests and presigned upload/download URLs (signed with this role).
+    props.artifacts.grant(api, { read: ['boot-images', 'sessions'], write: ['boot-images'], remove: ['boot-images'] });
+    props.bus.grantPutEventsTo(api);
+    // Creating a session starts its execution; deleting a running one stops it.
+    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachineArn] }));
+    api.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:StopExecution'],
+        resources: [stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${props.stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
+    acknowledge(
+      this.bundled.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${props.stateMachineName}:*]`,
+      "Executions are named after sessions at run time; StopExecution is granted on this state machine's executions only.",
+    );
+
+    // Storing and deleting automations keeps their schedules in step: exactly these calls, on this group's schedules, with the one role.
+    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule'], resources: [props.trigger.schedulesArn()] }));
+    api.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [props.trigger.schedulerRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      }),
+    );
+    acknowledge(
+      this.bundled.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${props.trigger.scheduleGroupName}/*]`,
+      "Schedules are named after automations at run time; the grant covers the product's own schedule group only.",
+    );
+  }
+}
