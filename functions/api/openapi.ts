@@ -247,6 +247,13 @@ function sessionOperationDocs(): OperationSpec[] {
       responses: { 200: { description: 'The session', schema: 'V3SessionData' } },
     },
     {
+      method: 'get',
+      path: `${session}/debug`,
+      tag: 'sessions',
+      summary: "What a held session's enter and rerun commands are built from when used: the kept workspace and the run document (no clone URLs); 409 when nothing is held",
+      responses: { 200: { description: 'The held run' } },
+    },
+    {
       method: 'post',
       path: `${CFS}/v3/sessions/plan`,
       tag: 'sessions',

@@ -1,44 +1,176 @@
+import { spawn } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ansiblePlaybookArgs } from './layers.ts';
+import { ansiblePlaybookArgs, writeInventory } from './layers.ts';
 import type { DebugHoldDetails, RunDocument } from './run-document.ts';
-import { ansibleEnvironment, sandboxedArgv, shellQuote, type SandboxMode } from './sandbox.ts';
-import type { WorkspaceLayout } from './workspace.ts';
+import { ansibleEnvironment } from './ansible-environment.ts';
+import { prepareRootMounts, sandboxedArgv, sandboxScript, shellQuote, type SandboxMode } from './sandbox.ts';
+import { seccompProgram } from './seccomp-filter.ts';
+import { chownToNamespaceRoot, rootIdMapping } from './user-namespace.ts';
+import { workspaceLayout, type WorkspaceLayout } from './workspace.ts';
 
-/** One command line, every word quoted for a POSIX shell. */
-function commandLine(argv: [string, string[]]): string {
-  return [argv[0], ...argv[1]].map(shellQuote).join(' ');
+/**
+ * A failed session's kept workspace (`debug_on_failure`) is entered and rerun by
+ * `cfs sessions debug <name> --enter <image> | --rerun <layer>`, which builds the command when it
+ * is used from the run document (in the store, which no layer can write) and the held workspace
+ * path: nothing a layer wrote into its workspace (a script, an inventory, a process record) is
+ * ever run outside the sandbox. The hold records only where things are and those two commands.
+ */
+
+/** The `cfs` command line that enters an image root or reruns a layer of a held session. */
+export function heldCommandLine(session: string, action: { enter: string } | { rerun: number }): string {
+  const words = ['cfs', 'sessions', 'debug', session, ...('enter' in action ? ['--enter', action.enter] : ['--rerun', String(action.rerun)])];
+  return words.map((w) => (/^[A-Za-z0-9._:/=-]+$/.test(w) ? w : shellQuote(w))).join(' ');
 }
 
 /**
- * What a person needs to debug a failed layer by hand in the kept workspace (`debug_on_failure`):
- * a command that enters each image root, and for every layer the exact ansible-playbook command
- * the run used (same inventory, limit, passthrough and Ansible environment; inside the same
- * sandbox script when the run had one), to be run as root on the machine that ran the session.
+ * What the runner records for a failed layer's hold: the workspace, each image root and each
+ * layer's clone, and the `cfs sessions debug` command for each (which builds the real command
+ * from the run document when run). `mode` and `script` are accepted and not used: no script in
+ * the workspace is part of a hold any more.
  */
 export function debugHoldDetails(options: {
-  document: Pick<RunDocument, 'layers' | 'ansible' | 'images'>;
+  document: Pick<RunDocument, 'session' | 'layers'>;
   layout: WorkspaceLayout;
   inventory: string;
   roots: Array<{ image_id: string; root: string }>;
-  mode: SandboxMode;
-  /** The sandbox script (namespace mode). */
+  mode?: SandboxMode;
   script?: string;
 }): DebugHoldDetails {
-  const { document, layout, inventory, mode, script } = options;
-  const sandboxed = (command: string, args: string[]): [string, string[]] =>
-    mode === 'namespace' && script ? sandboxedArgv(script, command, args) : [command, args];
-  const limit = document.ansible.limit || document.images.map((i) => i.image_id).join(',');
+  const { document, layout, inventory } = options;
   return {
     workspace: layout.root,
     inventory,
-    images: options.roots.map(({ image_id, root }) => ({ image_id, root, enter: commandLine(sandboxed('chroot', [root, '/bin/sh'])) })),
-    layers: document.layers.map((layer) => {
-      const directory = join(layout.repos, String(layer.index));
-      const args = ansiblePlaybookArgs({ inventory, limit, verbosity: document.ansible.verbosity, passthrough: document.ansible.passthrough, playbook: layer.playbook });
-      // Only what the run set for Ansible: the person's own environment stays as it is.
-      const environment = Object.entries(ansibleEnvironment(layout, join(directory, 'roles'), {})).map(([name, value]) => `${name}=${shellQuote(value ?? '')}`);
-      const command = `cd ${shellQuote(directory)} && env ${environment.join(' ')} ${commandLine(sandboxed('ansible-playbook', args))}`;
-      return { index: layer.index, name: layer.name, directory, command };
-    }),
+    images: options.roots.map(({ image_id, root }) => ({ image_id, root, enter: heldCommandLine(document.session, { enter: image_id }) })),
+    layers: document.layers.map((layer) => ({
+      index: layer.index,
+      name: layer.name,
+      directory: join(layout.repos, String(layer.index)),
+      command: heldCommandLine(document.session, { rerun: layer.index }),
+    })),
   };
+}
+
+/** What the hold's commands are built from: the held workspace and the session's run document (no clone URLs). */
+export interface HeldRun {
+  session: string;
+  /** The kept workspace (the hold's `workspace`). */
+  workspace: string;
+  images: Array<{ image_id: string }>;
+  layers: Array<{ index: number; name: string; playbook: string }>;
+  ansible: RunDocument['ansible'];
+  inventory: RunDocument['inventory'];
+}
+
+/** What to run in a held workspace: a shell (or `args`) in an image root, or a layer's playbook again. */
+export type HeldAction = { enter: string; args?: string[] } | { rerun: number };
+
+/** A command ready to start, and the private directory to remove once it ended. */
+export interface HeldCommand {
+  argv: [string, string[]];
+  env: NodeJS.ProcessEnv;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Builds the command for `action` in the held workspace, in the same sandbox as a layer: the
+ * argv, the inventory and the sandbox's own files are made now from `run`, in a private
+ * directory outside the workspace. Every path taken from the workspace is checked to be a
+ * directory of its own (no symlink at any component), so a layer cannot point the command
+ * elsewhere.
+ */
+export async function heldCommand(run: HeldRun, action: HeldAction, base: NodeJS.ProcessEnv = process.env): Promise<HeldCommand> {
+  const layout = workspaceLayout(run.workspace);
+  await realDirectory(layout.root, []);
+  for (const image of run.images) await realDirectory(layout.root, ['images', image.image_id]);
+  const roots = new Map(run.images.map((i) => [i.image_id, join(layout.images, i.image_id)]));
+  let command: string;
+  let args: string[];
+  let cwd: string;
+  if ('enter' in action) {
+    const root = roots.get(action.enter);
+    if (!root) throw new Error(`session ${run.session} has no image ${action.enter} (it has ${[...roots.keys()].join(', ')})`);
+    [command, args, cwd] = ['chroot', [root, '/bin/sh', ...(action.args ?? [])], root];
+  } else {
+    const layer = run.layers.find((l) => l.index === action.rerun);
+    if (!layer) throw new Error(`session ${run.session} has no layer ${action.rerun} (it has ${run.layers.map((l) => l.index).join(', ')})`);
+    cwd = await realDirectory(layout.root, ['layers', String(layer.index)]);
+    [command, args] = ['ansible-playbook', []];
+  }
+  const dir = await mkdtemp(join(tmpdir(), `cfs-debug-${run.session}-`));
+  try {
+    const built = await heldSandboxArgv({ run, layout, roots, dir, cwd, command, args, rerun: 'rerun' in action ? run.layers.find((l) => l.index === action.rerun) : undefined });
+    const rolesPath = join(cwd, 'roles');
+    return { argv: built, env: ansibleEnvironment(layout, rolesPath, base), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * The one place the hold uses the runner's sandbox builder (sandbox.ts: `sandboxScript` and
+ * `sandboxedArgv`), with the inventory written fresh from the run document into `dir`.
+ */
+async function heldSandboxArgv(options: {
+  run: HeldRun;
+  layout: WorkspaceLayout;
+  roots: Map<string, string>;
+  dir: string;
+  cwd: string;
+  command: string;
+  args: string[];
+  rerun?: HeldRun['layers'][number];
+}): Promise<[string, string[]]> {
+  const { run, layout, dir } = options;
+  const mapping = await rootIdMapping();
+  if ('problem' in mapping) throw new Error(`the sandbox needs root's subordinate ids: ${mapping.problem}`);
+  const inventoryDir = join(dir, 'inventory');
+  await mkdir(inventoryDir, { mode: 0o755 });
+  const inventory = join(inventoryDir, 'inventory.yaml');
+  await writeInventory(inventory, { inventory: run.inventory, ansible: run.ansible }, options.roots);
+  for (const name of await readdir(inventoryDir)) await chownToNamespaceRoot(join(inventoryDir, name), mapping);
+  const seccompFile = join(dir, 'seccomp.bpf');
+  await writeFile(seccompFile, seccompProgram(), { mode: 0o600 });
+  const rootMounts = [];
+  for (const root of options.roots.values()) rootMounts.push(await prepareRootMounts(root, true));
+  const script = join(dir, 'sandbox.sh');
+  await writeFile(script, await sandboxScript({ layout, mapping, roots: rootMounts, inventory, cwd: options.cwd }, seccompFile), { mode: 0o700 });
+  const args = options.rerun
+    ? ansiblePlaybookArgs({
+        inventory,
+        limit: run.ansible.limit || run.images.map((i) => i.image_id).join(','),
+        verbosity: run.ansible.verbosity,
+        passthrough: run.ansible.passthrough,
+        playbook: options.rerun.playbook,
+      })
+    : options.args;
+  return sandboxedArgv(script, options.command, args);
+}
+
+/** Runs a held command with the caller's terminal and resolves with its exit code (128 + signal when killed). */
+export async function runHeldCommand(run: HeldRun, action: HeldAction): Promise<number> {
+  const command = await heldCommand(run, action);
+  try {
+    const child = spawn(command.argv[0], command.argv[1], { stdio: 'inherit', env: command.env, cwd: '/' });
+    return await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+    });
+  } finally {
+    await command.cleanup();
+  }
+}
+
+/** `root/<parts...>` when every component below `root` (and `root` itself) is a directory, not a symlink; otherwise an error naming the first that is not. */
+async function realDirectory(root: string, parts: string[]): Promise<string> {
+  let path = root;
+  for (const part of ['', ...parts]) {
+    path = part ? join(path, part) : path;
+    const kind = await lstat(path).catch(() => undefined);
+    if (!kind) throw new Error(`${path} does not exist: the held workspace is gone or incomplete`);
+    if (!kind.isDirectory()) throw new Error(`${path} is not a directory of its own (a layer replaced it); refusing to use it`);
+  }
+  return path;
 }

@@ -9,17 +9,18 @@ export interface WorkspaceCleaner {
 
 /**
  * Cleanup, after success and after failure: removes the run document and any workspace left
- * behind, unless the session holds it for debugging (`status.debug`, `debug_on_failure`): the
- * hold's end removes it then. The runner's outcome and the layer logs stay: they are the
+ * behind, unless the session holds them for debugging (`status.debug`, `debug_on_failure`): the
+ * hold's end removes both then. The runner's outcome and the layer logs stay: they are the
  * session's record.
  */
 export async function cleanup(
   ports: Pick<StepPorts, 'artifacts'> & { sessions?: Pick<SessionStore, 'get'>; workspaces?: WorkspaceCleaner },
   input: { session: string },
 ): Promise<void> {
-  await ports.artifacts.delete(sessionKeys.runDocument(input.session));
-  if (!ports.workspaces) return;
   const hold = (await ports.sessions?.get(input.session))?.status.debug;
-  if (hold && !hold.released_at) return;
-  await ports.workspaces.remove(input.session);
+  const held = ports.workspaces !== undefined && hold !== undefined && !hold.released_at;
+  // A held session's debug commands are built from its run document: the hold's end removes it.
+  if (held) return;
+  await ports.artifacts.delete(sessionKeys.runDocument(input.session));
+  await ports.workspaces?.remove(input.session);
 }

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalWorkflowEngine } from '../../functions/adapters/local/local-workflow-engine.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { heldRun } from '../../functions/core/sessions/debug-hold.ts';
+import { sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { WORKSPACE_MARKER } from '../../functions/runner/workspace.ts';
+import { cleanup } from '../../functions/steps/cleanup.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
 
@@ -67,5 +70,44 @@ describe('debug holds across an engine restart', () => {
     expect(existsSync(kept)).toBe(true);
     expect(engine.holdArmed('kept')).toBe(false);
     expect((await ports.sessions.get('kept'))?.status.debug?.released_at).toBeUndefined();
+  });
+
+  it('keeps the run document while a hold lasts, serves the held run from it without clone URLs, and removes it with the workspace on release', async () => {
+    // Arrange
+    const workspace = await heldSession('kept-doc', '2026-11-26T11:00:00Z');
+    const document = {
+      session: 'kept-doc',
+      images: [
+        {
+          image_id: A,
+          source_name: 'compute',
+          arch: 'x86_64',
+          rootfs: { key: `boot-images/${A}/rootfs`, size: 10, sha256: 'a'.repeat(64) },
+          result_name: 'compute_cfs_kept-doc',
+          result_id: 'r1',
+          upload_prefix: 'boot-images/r1/',
+        },
+      ],
+      inventory: { all: { children: { Compute: { hosts: { [A]: {} } } } } },
+      layers: [{ index: 0, name: 'site', clone_url: 'https://deploy:s3cret@git.example/site.git', commit: 'b'.repeat(40), playbook: 'site.yml' }],
+      ansible: { limit: '', verbosity: 1, passthrough: [] },
+      squashfs: { compressor: 'source' },
+      allowed_schemes: ['https'],
+      outcome_key: 'sessions/kept-doc/runner-outcome.json',
+      logs_prefix: 'sessions/kept-doc/logs/',
+    };
+    await ports.artifacts.put(sessionKeys.runDocument('kept-doc'), JSON.stringify(document));
+    // Act
+    await cleanup({ artifacts: ports.artifacts, sessions: ports.sessions, workspaces: { remove: async () => undefined } }, { session: 'kept-doc' });
+    const keptAfterCleanup = (await ports.artifacts.head(sessionKeys.runDocument('kept-doc'))) !== undefined;
+    const held = await heldRun(ports, 'kept-doc');
+    await engine.releaseHold('kept-doc');
+    // Assert
+    expect(keptAfterCleanup).toBe(true);
+    expect(held).toEqual({ session: 'kept-doc', workspace, images: [{ image_id: A }], layers: [{ index: 0, name: 'site', playbook: 'site.yml' }], ansible: document.ansible, inventory: document.inventory });
+    expect(JSON.stringify(held)).not.toContain('s3cret');
+    expect(await ports.artifacts.head(sessionKeys.runDocument('kept-doc'))).toBeUndefined();
+    expect(existsSync(workspace)).toBe(false);
+    await expect(heldRun(ports, 'kept-doc')).rejects.toThrow(/debug hold ended at/);
   });
 });

@@ -100,8 +100,8 @@ describe('the step list of a waiting client', () => {
 });
 
 describe('cfs sessions debug', () => {
-  it('prints how to enter each kept image root and the command that reruns each layer', () => {
-    // Arrange
+  it("prints this CLI's --enter and --rerun for each kept image root and layer, never a command stored with the hold", () => {
+    // Arrange: a hold whose stored commands (as an older runner recorded them) point into the workspace.
     const held = {
       name: 'broken',
       status: {
@@ -110,10 +110,10 @@ describe('cfs sessions debug', () => {
           until: '2026-11-26T11:00:00Z',
           workspace: '/data/work/workspaces/broken',
           inventory: '/data/work/workspaces/broken/inventory.yaml',
-          images: [{ image_id: IMG, root: `/data/work/workspaces/broken/images/${IMG}`, enter: "'chroot' 'root' '/bin/sh'" }],
+          images: [{ image_id: IMG, root: `/data/work/workspaces/broken/images/${IMG}`, enter: "'/bin/sh' '/data/work/workspaces/broken/sandbox.sh' 'chroot'" }],
           layers: [
-            { index: 0, name: 'first', directory: '/d/0', command: "cd '/d/0' && env A=1 'ansible-playbook' '--' 'a.yml'" },
-            { index: 1, name: 'second', directory: '/d/1', command: "cd '/d/1' && env A=1 'ansible-playbook' '--' 'b.yml'" },
+            { index: 0, name: 'first', directory: '/d/0', command: "cd '/d/0' && sh /data/work/workspaces/broken/sandbox.sh" },
+            { index: 1, name: 'second', directory: '/d/1', command: "cd '/d/1' && sh /data/work/workspaces/broken/sandbox.sh" },
           ],
         },
       },
@@ -123,8 +123,9 @@ describe('cfs sessions debug', () => {
     // Assert
     expect(text).toContain('until 2026-11-26T11:00:00Z');
     expect(text).toContain('cfs sessions release broken');
-    expect(text).toContain("  'chroot' 'root' '/bin/sh'");
-    expect(text).toContain("  # layer 1 'second' (failed)\n  cd '/d/1' && env A=1 'ansible-playbook' '--' 'b.yml'");
+    expect(text).toContain(`  # image ${IMG} (/data/work/workspaces/broken/images/${IMG})\n  cfs sessions debug broken --enter ${IMG}`);
+    expect(text).toContain("  # layer 1 'second' (failed)\n  cfs sessions debug broken --rerun 1");
+    expect(text).not.toContain('sandbox.sh');
   });
 
   it('says so when the session holds nothing or its hold has ended', () => {

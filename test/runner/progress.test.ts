@@ -61,42 +61,27 @@ describe('the progress document', () => {
 });
 
 describe('the debug hold details', () => {
-  it('give a sandboxed chroot per image and the exact ansible-playbook command per layer', () => {
+  it("name each image root and layer clone with this CLI's --enter and --rerun, and no script in the workspace", () => {
     // Arrange
     const layout = workspaceLayout('/data/work/workspaces/s1');
     // Act
     const details = debugHoldDetails({
-      document: { layers, ansible: { limit: '', verbosity: 1, passthrough: ['-e', 'x=1'] }, images: [{ image_id: 'img-1' }] as never },
+      document: { session: 's1', layers },
       layout,
-      inventory: '/data/work/workspaces/s1/inventory.yaml',
+      inventory: '/data/work/workspaces/s1/inventory/inventory.yaml',
       roots: [{ image_id: 'img-1', root: '/data/work/workspaces/s1/images/img-1' }],
       mode: 'namespace',
       script: '/data/work/workspaces/s1/sandbox.sh',
     });
     // Assert
-    expect(details.images[0]!.enter).toBe(
-      "'unshare' '--mount' '--pid' '--fork' '--mount-proc' '--kill-child' '--' '/bin/sh' '/data/work/workspaces/s1/sandbox.sh' 'chroot' '/data/work/workspaces/s1/images/img-1' '/bin/sh'",
-    );
-    const command = details.layers[1]!.command;
-    expect(command.startsWith("cd '/data/work/workspaces/s1/layers/1' && env ")).toBe(true);
-    expect(command).toContain("ANSIBLE_ROLES_PATH='/data/work/workspaces/s1/layers/1/roles'");
-    expect(command).toContain("'ansible-playbook' '--inventory' '/data/work/workspaces/s1/inventory.yaml' '--limit' 'img-1' '-v' '-e' 'x=1' '--' 'extra.yml'");
-    expect(details).toMatchObject({ workspace: '/data/work/workspaces/s1', layers: [{ index: 0, directory: '/data/work/workspaces/s1/layers/0' }, { index: 1 }] });
-  });
-
-  it('run Ansible and chroot directly when the container is the sandbox', () => {
-    // Arrange
-    const layout = workspaceLayout('/w');
-    // Act
-    const details = debugHoldDetails({
-      document: { layers: layers.slice(0, 1), ansible: { limit: 'img-1', verbosity: 0, passthrough: [] }, images: [] },
-      layout,
-      inventory: '/w/inventory.yaml',
-      roots: [{ image_id: 'img-1', root: '/w/images/img-1' }],
-      mode: 'container',
+    expect(details).toEqual({
+      workspace: '/data/work/workspaces/s1',
+      inventory: '/data/work/workspaces/s1/inventory/inventory.yaml',
+      images: [{ image_id: 'img-1', root: '/data/work/workspaces/s1/images/img-1', enter: 'cfs sessions debug s1 --enter img-1' }],
+      layers: [
+        { index: 0, name: layers[0]!.name, directory: '/data/work/workspaces/s1/layers/0', command: 'cfs sessions debug s1 --rerun 0' },
+        { index: 1, name: layers[1]!.name, directory: '/data/work/workspaces/s1/layers/1', command: 'cfs sessions debug s1 --rerun 1' },
+      ],
     });
-    // Assert
-    expect(details.images[0]!.enter).toBe("'chroot' '/w/images/img-1' '/bin/sh'");
-    expect(details.layers[0]!.command).toMatch(/ 'ansible-playbook' '--inventory' '\/w\/inventory.yaml' '--limit' 'img-1' '--' 'site.yml'$/);
   });
 });

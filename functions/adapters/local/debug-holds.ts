@@ -1,6 +1,8 @@
 import { NotFoundError } from '../../core/errors.ts';
 import type { SessionRecord } from '../../core/model/session.ts';
 import { isHeld, markHoldReleased } from '../../core/sessions/debug-hold.ts';
+import { sessionKeys } from '../../core/workflow/session-keys.ts';
+import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
 
@@ -12,6 +14,8 @@ export interface DebugHoldsDeps {
   clock: Clock;
   /** Removes a session's kept workspace (unmounting first). */
   removeWorkspace(session: string): Promise<void>;
+  /** Where the run document the hold's commands are built from is kept until the hold ends. */
+  artifacts?: Pick<ArtifactStore, 'delete'>;
   /** Hands background work for a session to its owner, so shutdown can wait for it. */
   track(session: string, work: Promise<void>): void;
   log?: (line: string) => void;
@@ -47,13 +51,21 @@ export class DebugHolds {
     this.timers.set(session.name, timer);
   }
 
-  /** Ends a hold now: removes the workspace, then records the release (a removal that fails is logged; the sweep retries it). */
+  /**
+   * Ends a hold now: removes the workspace and the run document kept for the hold's commands,
+   * then records the release (a removal that fails is logged; the sweep and retention retry it).
+   */
   async release(name: string): Promise<void> {
     this.disarm(name);
     try {
       await this.deps.removeWorkspace(name);
     } catch (error) {
       this.deps.log?.(`debug hold of ${name}: could not remove the workspace: ${(error as Error).message}`);
+    }
+    try {
+      await this.deps.artifacts?.delete(sessionKeys.runDocument(name));
+    } catch (error) {
+      this.deps.log?.(`debug hold of ${name}: could not remove the run document: ${(error as Error).message}`);
     }
     const stamp = this.deps.clock.now().toISOString();
     try {

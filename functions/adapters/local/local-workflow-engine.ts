@@ -87,6 +87,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       sessions: options.ports.sessions,
       clock: options.ports.clock,
       removeWorkspace: (session) => this.removeWorkspaceOf(session),
+      artifacts: options.ports.artifacts,
       track: (session, work) => void this.track(session, work),
       log: this.log,
     });

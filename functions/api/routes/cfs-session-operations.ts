@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { releaseDebugHold } from '../../core/sessions/debug-hold.ts';
+import { heldRun, releaseDebugHold } from '../../core/sessions/debug-hold.ts';
 import { readSessionLogs } from '../../core/sessions/logs.ts';
 import { sessionToV3 } from '../../core/sessions/session-conversion.ts';
 import type { AppPorts } from '../../ports/index.ts';
@@ -11,7 +11,9 @@ import { allowOnly, assertQueryParams, json } from '../route-helpers.ts';
  *   `{text, cursor, complete, layers}`; a client follows a running session by polling with the
  *   cursor it got (no long-lived request, so it works behind API Gateway's 29 s limit too);
  * - `POST /v3/sessions/{name}/release`: ends a failed session's debug hold now (the kept
- *   workspace is removed) and answers the session.
+ *   workspace is removed) and answers the session;
+ * - `GET /v3/sessions/{name}/debug`: what `cfs sessions debug` builds a held session's enter
+ *   and rerun commands from (the held workspace and the run document, without clone URLs).
  */
 export function cfsSessionOperationRoutes(ports: AppPorts): Hono {
   const r = new Hono();
@@ -24,7 +26,12 @@ export function cfsSessionOperationRoutes(ports: AppPorts): Hono {
     assertQueryParams(c, []);
     return json(c, 200, sessionToV3(await releaseDebugHold(ports, c.req.param('name'))));
   });
+  r.get('/v3/sessions/:name/debug', async (c) => {
+    assertQueryParams(c, []);
+    return json(c, 200, await heldRun(ports, c.req.param('name')));
+  });
   allowOnly(r, '/v3/sessions/:name/logs', ['GET']);
+  allowOnly(r, '/v3/sessions/:name/debug', ['GET']);
   allowOnly(r, '/v3/sessions/:name/release', ['POST']);
   return r;
 }

@@ -1,6 +1,9 @@
 import { InvalidStateError, NotFoundError } from '../errors.ts';
 import type { SessionRecord } from '../model/session.ts';
 import type { AppPorts } from '../../ports/index.ts';
+import type { HeldRun } from '../../runner/debug-hold.ts';
+import { runDocumentSchema } from '../../runner/run-document.ts';
+import { sessionKeys } from '../workflow/session-keys.ts';
 
 /**
  * Debug on failure (`debug_on_failure`, as CFS v3): a failed session keeps its staged roots,
@@ -37,4 +40,34 @@ export async function releaseDebugHold(ports: Pick<AppPorts, 'sessions' | 'workf
   const released = await ports.sessions.get(name);
   if (!released) throw new NotFoundError('session', name);
   return released;
+}
+
+/**
+ * What `cfs sessions debug` builds a held session's enter and rerun commands from, when they
+ * are used: the held workspace's path and the session's run document, which the store keeps
+ * while the hold lasts and no layer can write (clone URLs left out). 409 when nothing is held.
+ */
+export async function heldRun(ports: Pick<AppPorts, 'sessions' | 'artifacts'>, name: string): Promise<HeldRun> {
+  const session = await ports.sessions.get(name);
+  if (!session) throw new NotFoundError('session', name);
+  const hold = session.status.debug;
+  if (!hold || hold.released_at) {
+    const why = hold?.released_at ? `its debug hold ended at ${hold.released_at}` : 'it holds no workspace for debugging';
+    throw new InvalidStateError(`session '${name}' cannot be debugged: ${why}`);
+  }
+  const key = sessionKeys.runDocument(name);
+  if (!(await ports.artifacts.head(key))) throw new InvalidStateError(`session '${name}' cannot be debugged: its run document is gone`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await ports.artifacts.get(key)) chunks.push(Buffer.from(chunk as Buffer));
+  const parsed = runDocumentSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+  if (!parsed.success) throw new InvalidStateError(`session '${name}' cannot be debugged: its run document does not parse`);
+  const document = parsed.data;
+  return {
+    session: name,
+    workspace: hold.workspace,
+    images: document.images.map((i) => ({ image_id: i.image_id })),
+    layers: document.layers.map((l) => ({ index: l.index, name: l.name, playbook: l.playbook })),
+    ansible: document.ansible,
+    inventory: document.inventory,
+  };
 }
