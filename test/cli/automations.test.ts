@@ -14,7 +14,6 @@ describe('cfs automations and cfs sessions plan', () => {
   let runtime: EmbeddedRuntime;
   let workflow: FakeWorkflow;
   let repo: TempRepo;
-  let url: string;
   let imageId: string;
   const file = (name: string, body: unknown) => {
     const path = join(data.dir, name);
@@ -25,10 +24,9 @@ describe('cfs automations and cfs sessions plan', () => {
   beforeAll(async () => {
     data = tempDataDir();
     ({ runtime, workflow } = await startServer(data.dir));
-    url = runtime.url;
     repo = makeTempRepo();
     repo.commit('main', 'site.yml', '- hosts: all\n  tasks: []\n');
-    await cfs(url, 'configurations', 'update', 'compute-config', '--file', file('config.json', { layers: [{ name: 'site', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
+    await cfs(runtime, 'configurations', 'update', 'compute-config', '--file', file('config.json', { layers: [{ name: 'site', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
     // A registered image: a manifest with a rootfs digest (plans read no bytes).
     const manifest = { version: '1.0', created: '2026-11-26T00:00:00Z', artifacts: [{ link: { path: 's3://boot-images/x/rootfs', type: 's3' }, type: ROOTFS_TYPE, md5: '0'.repeat(32), sha256: createHash('sha256').update('rootfs').digest('hex'), size: 6 }] };
     await runtime.ports.artifacts.put('boot-images/manifests/compute-base-1.json', JSON.stringify(manifest));
@@ -52,8 +50,8 @@ describe('cfs automations and cfs sessions plan', () => {
     const good = file('automation.json', automation);
     const bad = file('bad.json', { ...automation, result_name_template: '{nope}' });
     // Act
-    const updated = await cfs(url, 'automations', 'update', 'compute', '--file', good);
-    const refused = await cfs(url, 'automations', 'update', 'compute', '--file', bad);
+    const updated = await cfs(runtime, 'automations', 'update', 'compute', '--file', good);
+    const refused = await cfs(runtime, 'automations', 'update', 'compute', '--file', bad);
     // Assert
     expect(updated.code).toBe(0);
     expect(updated.out).toContain('Automation compute');
@@ -65,12 +63,12 @@ describe('cfs automations and cfs sessions plan', () => {
 
   it('plans (saying why), runs, and shows the run in describe and list', async () => {
     // Arrange
-    await cfs(url, 'automations', 'update', 'compute', '--file', file('automation.json', automation));
+    await cfs(runtime, 'automations', 'update', 'compute', '--file', file('automation.json', automation));
     // Act
-    const plan = await cfs(url, 'automations', 'plan', 'compute');
-    const run = await cfs(url, 'automations', 'run', 'compute', '--format', 'json');
-    const describe = await cfs(url, 'automations', 'describe', 'compute');
-    const list = await cfs(url, 'automations', 'list');
+    const plan = await cfs(runtime, 'automations', 'plan', 'compute');
+    const run = await cfs(runtime, 'automations', 'run', 'compute', '--format', 'json');
+    const describe = await cfs(runtime, 'automations', 'describe', 'compute');
+    const list = await cfs(runtime, 'automations', 'list');
     // Assert
     expect(plan.code).toBe(0);
     expect(plan.out).toContain('Automation compute: would build');
@@ -87,7 +85,7 @@ describe('cfs automations and cfs sessions plan', () => {
 
   it('plans a session from the same options as create, creating nothing', async () => {
     // Arrange / Act
-    const plan = await cfs(url, 'sessions', 'plan', '--name', 'manual', '--configuration-name', 'compute-config', '--target-group', 'Compute', imageId);
+    const plan = await cfs(runtime, 'sessions', 'plan', '--name', 'manual', '--configuration-name', 'compute-config', '--target-group', 'Compute', imageId);
     // Assert
     expect(plan.code).toBe(0);
     expect(plan.out).toContain('Session manual (plan; nothing was created)');
@@ -98,10 +96,10 @@ describe('cfs automations and cfs sessions plan', () => {
 
   it('deletes an automation and disarms its schedule', async () => {
     // Arrange
-    await cfs(url, 'automations', 'update', 'gone', '--file', file('gone.json', automation));
+    await cfs(runtime, 'automations', 'update', 'gone', '--file', file('gone.json', automation));
     // Act
-    const deleted = await cfs(url, 'automations', 'delete', 'gone');
-    const again = await cfs(url, 'automations', 'describe', 'gone');
+    const deleted = await cfs(runtime, 'automations', 'delete', 'gone');
+    const again = await cfs(runtime, 'automations', 'describe', 'gone');
     // Assert
     expect(deleted.out).toBe('Deleted automation gone.\n');
     expect(runtime.scheduler.armedNames()).not.toContain('gone');

@@ -6,16 +6,22 @@ import { fileURLToPath } from 'node:url';
 import { runCli } from '../../functions/cli/main.ts';
 import type { CliIo } from '../../functions/cli/io.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { cliEnv, type ServerAddress } from '../helpers/api-token.ts';
 import { FakeWorkflow } from '../helpers/cfs-fakes.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(REPO_ROOT, 'bin/cfs.mjs');
 
-/** Runs `cfs ...` in-process (the same program the bin runs) and captures what it prints. */
-export async function cfs(apiUrl: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+/**
+ * Runs `cfs ...` in-process (the same program the bin runs) and captures what it prints. Given a
+ * server, the CLI is pointed at its data directory and finds its token there by itself; given a
+ * URL alone, it sends none.
+ */
+export async function cfs(server: string | ServerAddress, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: { CFS_API_URL: apiUrl } };
+  const env = typeof server === 'string' ? { CFS_API_URL: server } : cliEnv(server);
+  const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env };
   const code = await runCli(argv, io);
   return { code, out, err };
 }

@@ -10,7 +10,6 @@ describe('cfs configurations', () => {
   let runtime: EmbeddedRuntime;
   let repo: TempRepo;
   let mainCommit: string;
-  let url: string;
   const file = (name: string, body: unknown) => {
     const path = join(data.dir, name);
     writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
@@ -19,7 +18,6 @@ describe('cfs configurations', () => {
   beforeAll(async () => {
     data = tempDataDir();
     ({ runtime } = await startServer(data.dir));
-    url = runtime.url;
     repo = makeTempRepo();
     mainCommit = repo.commit('main', 'site.yml', '- hosts: all\n  tasks: []\n');
   });
@@ -33,7 +31,7 @@ describe('cfs configurations', () => {
     // Arrange
     const path = file('v3.json', { layers: [{ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] });
     // Act
-    const res = await cfs(url, 'configurations', 'update', 'cfg', '--file', path, '--format', 'json');
+    const res = await cfs(runtime, 'configurations', 'update', 'cfg', '--file', path, '--format', 'json');
     // Assert
     expect(res.code).toBe(0);
     expect(JSON.parse(res.out).layers[0]).toEqual({ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main', commit: mainCommit });
@@ -43,7 +41,7 @@ describe('cfs configurations', () => {
     // Arrange
     const path = file('v2.json', { layers: [{ cloneUrl: repo.url, playbook: 'site.yml', branch: 'main' }] });
     // Act
-    const res = await cfs(url, 'configurations', 'update', 'cfg-v2', '--file', path, '--drop-branches', 'True', '--format', 'json');
+    const res = await cfs(runtime, 'configurations', 'update', 'cfg-v2', '--file', path, '--drop-branches', 'True', '--format', 'json');
     // Assert
     expect(JSON.parse(res.out).layers[0]).toEqual({ clone_url: repo.url, playbook: 'site.yml', commit: mainCommit });
   });
@@ -52,7 +50,7 @@ describe('cfs configurations', () => {
     // Arrange
     const next = repo.commit('main', 'site.yml', '- hosts: all\n  tasks: [{debug: {msg: x}}]\n');
     // Act
-    const res = await cfs(url, 'configurations', 'update', 'cfg', '--update-branches', '--format', 'json');
+    const res = await cfs(runtime, 'configurations', 'update', 'cfg', '--update-branches', '--format', 'json');
     // Assert
     expect(JSON.parse(res.out).layers[0].commit).toBe(next);
   });
@@ -61,7 +59,7 @@ describe('cfs configurations', () => {
     // Arrange
     const path = file('bad.json', { layers: [{ clone_url: repo.url, playbook: 'site.yml', branch: 'nope' }] });
     // Act
-    const res = await cfs(url, 'configurations', 'update', 'broken', '--file', path);
+    const res = await cfs(runtime, 'configurations', 'update', 'broken', '--file', path);
     // Assert
     expect(res.code).toBe(2);
     expect(res.err).toBe(`Error: Bad Request: layers[0]: branch 'nope' does not exist in ${repo.url}\n`);
@@ -69,9 +67,9 @@ describe('cfs configurations', () => {
 
   it('refuses an unreadable or malformed file, or no file at all, without calling the API', async () => {
     // Act
-    const missing = await cfs(url, 'configurations', 'update', 'x', '--file', join(data.dir, 'none.json'));
-    const malformed = await cfs(url, 'configurations', 'update', 'x', '--file', file('broken.json', '{"layers": ['));
-    const neither = await cfs(url, 'configurations', 'update', 'x');
+    const missing = await cfs(runtime, 'configurations', 'update', 'x', '--file', join(data.dir, 'none.json'));
+    const malformed = await cfs(runtime, 'configurations', 'update', 'x', '--file', file('broken.json', '{"layers": ['));
+    const neither = await cfs(runtime, 'configurations', 'update', 'x');
     // Assert
     expect(missing.err).toContain('ENOENT');
     expect(malformed.err).toContain('is not valid JSON');
@@ -81,11 +79,11 @@ describe('cfs configurations', () => {
 
   it('describes, lists and deletes', async () => {
     // Act
-    const describe = await cfs(url, 'configurations', 'describe', 'cfg');
-    const list = await cfs(url, 'configurations', 'list');
-    const v2 = await cfs(url, 'configurations', 'list', '--api-version', '2', '--format', 'json');
-    const deleted = await cfs(url, 'configurations', 'delete', 'cfg-v2');
-    const again = await cfs(url, 'configurations', 'delete', 'cfg-v2');
+    const describe = await cfs(runtime, 'configurations', 'describe', 'cfg');
+    const list = await cfs(runtime, 'configurations', 'list');
+    const v2 = await cfs(runtime, 'configurations', 'list', '--api-version', '2', '--format', 'json');
+    const deleted = await cfs(runtime, 'configurations', 'delete', 'cfg-v2');
+    const again = await cfs(runtime, 'configurations', 'delete', 'cfg-v2');
     // Assert
     expect(describe.out).toContain('Configuration cfg (last updated ');
     expect(describe.out).toContain(`0  base  ${repo.url}  site.yml`);

@@ -8,6 +8,7 @@ import { ImagesApi } from '../../functions/cli/images/images-api.ts';
 import { importImage } from '../../functions/cli/images/import-image.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 import { cfs, tempDataDir } from './cli-harness.ts';
 
 let data: ReturnType<typeof tempDataDir>;
@@ -39,10 +40,10 @@ afterAll(async () => {
 describe('cfs images', () => {
   it('imports a root directory with a kernel, prints the record, and lists it for the jq check', async () => {
     // Act
-    const imported = await cfs(url, 'images', 'import', '--name', 'small', '--rootfs', tree, '--kernel', join(data.dir, 'vmlinuz'), '--format', 'json');
+    const imported = await cfs(runtime, 'images', 'import', '--name', 'small', '--rootfs', tree, '--kernel', join(data.dir, 'vmlinuz'), '--format', 'json');
     const record = JSON.parse(imported.out);
-    const listed = await cfs(url, 'images', 'list', '--format', 'json');
-    const described = await cfs(url, 'images', 'describe', record.id);
+    const listed = await cfs(runtime, 'images', 'list', '--format', 'json');
+    const described = await cfs(runtime, 'images', 'describe', record.id);
     // Assert
     expect(imported.code).toBe(0);
     expect(record).toMatchObject({ name: 'small', arch: 'x86_64', link: { path: `s3://boot-images/${record.id}/manifest.json` } });
@@ -55,14 +56,14 @@ describe('cfs images', () => {
 
   it('downloads an artifact verified against the manifest, and refuses stored bytes that changed', async () => {
     // Arrange
-    const { out } = await cfs(url, 'images', 'import', '--name', 'dl', '--rootfs', tree, '--format', 'json');
+    const { out } = await cfs(runtime, 'images', 'import', '--name', 'dl', '--rootfs', tree, '--format', 'json');
     const id = JSON.parse(out).id as string;
     const output = join(data.dir, 'dl.squashfs');
     // Act
-    const good = await cfs(url, 'images', 'download', id, '-o', output);
+    const good = await cfs(runtime, 'images', 'download', id, '-o', output);
     const listing = execFileSync('unsquashfs', ['-l', output]).toString();
     writeFileSync((runtime.ports.artifacts as FsArtifactStore).pathOf(`boot-images/${id}/rootfs`), 'tampered');
-    const bad = await cfs(url, 'images', 'download', id, '-o', join(data.dir, 'bad.squashfs'));
+    const bad = await cfs(runtime, 'images', 'download', id, '-o', join(data.dir, 'bad.squashfs'));
     // Assert
     expect(good.code).toBe(0);
     expect(listing).toContain('squashfs-root/etc/hostname');
@@ -84,7 +85,7 @@ describe('cfs images', () => {
     // Arrange
     const before = await registry();
     // Act
-    const result = await cfs(url, 'images', 'import', ...args.map((a) => (a === 'TREE' ? tree : a)));
+    const result = await cfs(runtime, 'images', 'import', ...args.map((a) => (a === 'TREE' ? tree : a)));
     // Assert
     expect(result.code).toBe(1);
     expect(result.err.trim().split('\n').pop()).toBe(message);
@@ -95,7 +96,7 @@ describe('cfs images', () => {
   it('deletes the record and the artifacts it uploaded when an upload is refused midway', async () => {
     // Arrange: the kernel's upload URL is spoiled, so the rootfs is stored but the kernel refused
     const before = await registry();
-    const api = new ImagesApi(new ApiClient({ env: { CFS_API_URL: url } }));
+    const api = new ImagesApi(new ApiClient({ env: cliEnv(runtime) }));
     const realUploadUrl = api.uploadUrl.bind(api);
     let uploads = 0;
     api.uploadUrl = async (id, artifact) => {
@@ -112,7 +113,7 @@ describe('cfs images', () => {
 
   it('refuses to delete an image a running session targets unless forced', async () => {
     // Arrange
-    const { out } = await cfs(url, 'images', 'import', '--name', 'busy', '--rootfs', tree, '--format', 'json');
+    const { out } = await cfs(runtime, 'images', 'import', '--name', 'busy', '--rootfs', tree, '--format', 'json');
     const id = JSON.parse(out).id as string;
     const session: SessionRecord = {
       name: 'busy-session',
@@ -125,23 +126,23 @@ describe('cfs images', () => {
     };
     await runtime.ports.sessions.create(session);
     // Act
-    const refused = await cfs(url, 'images', 'delete', id);
-    const forced = await cfs(url, 'images', 'delete', id, '--force');
+    const refused = await cfs(runtime, 'images', 'delete', id);
+    const forced = await cfs(runtime, 'images', 'delete', id, '--force');
     // Assert
     expect(refused.code).toBe(2);
     expect(refused.err.trim()).toBe(`Error: Conflict: image ${id} is a target of pending or running session(s) busy-session; wait for them to finish or delete with force`);
     expect(forced.code).toBe(0);
-    expect((await cfs(url, 'images', 'describe', id)).code).toBe(2);
+    expect((await cfs(runtime, 'images', 'describe', id)).code).toBe(2);
     expect(await runtime.ports.artifacts.list(`boot-images/${id}/`)).toEqual([]);
   });
 
   it('builds and registers the sample image with python3, sh, sleep, /tmp 1777 and a dummy kernel and initrd', async () => {
     // Act
-    const built = await cfs(url, 'images', 'build-sample', '--name', 'sample', '--format', 'json');
+    const built = await cfs(runtime, 'images', 'build-sample', '--name', 'sample', '--format', 'json');
     const record = JSON.parse(built.out);
-    const manifest = (await (await fetch(`${url}/apis/ims/v3/images/${record.id}/manifest`)).json()) as { artifacts: { type: string }[] };
+    const manifest = (await (await fetch(`${url}/apis/ims/v3/images/${record.id}/manifest`, { headers: bearer(runtime) })).json()) as { artifacts: { type: string }[] };
     const output = join(data.dir, 'sample.squashfs');
-    await cfs(url, 'images', 'download', record.id, '-o', output);
+    await cfs(runtime, 'images', 'download', record.id, '-o', output);
     const listing = execFileSync('unsquashfs', ['-lls', output], { maxBuffer: 64 << 20 }).toString();
     // Assert
     expect(built.code).toBe(0);

@@ -33,7 +33,7 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('sends every filter as the query parameter cray sends, and prints the API JSON', async () => {
     // Act
-    const res = await cfs(runtime.url, 'sessions', 'list', '--tags', 'automation=nightly', '--status', 'complete', '--succeeded', 'True', '--min-age', '1d', '--format', 'json');
+    const res = await cfs(runtime, 'sessions', 'list', '--tags', 'automation=nightly', '--status', 'complete', '--succeeded', 'True', '--min-age', '1d', '--format', 'json');
     // Assert
     expect(res.code).toBe(0);
     const body = JSON.parse(res.out);
@@ -43,8 +43,8 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('prints one page as a table with the flag that gets the next page, and continues from it', async () => {
     // Act
-    const first = await cfs(runtime.url, 'sessions', 'list', '--name-contains', 'nightly', '--limit', '2');
-    const second = await cfs(runtime.url, 'sessions', 'list', '--name-contains', 'nightly', '--limit', '2', '--after-id', 'nightly-2', '--format', 'json');
+    const first = await cfs(runtime, 'sessions', 'list', '--name-contains', 'nightly', '--limit', '2');
+    const second = await cfs(runtime, 'sessions', 'list', '--name-contains', 'nightly', '--limit', '2', '--after-id', 'nightly-2', '--format', 'json');
     // Assert
     expect(first.out).toMatch(/^NAME\s+STATUS/);
     expect(first.out).toMatch(/nightly-1\s+complete\s+true/);
@@ -54,9 +54,9 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('speaks v2 with --age and refuses v3 paging flags there before calling the API', async () => {
     // Act
-    const v2 = await cfs(runtime.url, 'sessions', 'list', '--api-version', '2', '--age', '1d', '--max-age', '2d', '--format', 'json');
-    const paged = await cfs(runtime.url, 'sessions', 'list', '--api-version', '2', '--limit', '3');
-    const ageOnV3 = await cfs(runtime.url, 'sessions', 'list', '--age', '1d');
+    const v2 = await cfs(runtime, 'sessions', 'list', '--api-version', '2', '--age', '1d', '--max-age', '2d', '--format', 'json');
+    const paged = await cfs(runtime, 'sessions', 'list', '--api-version', '2', '--limit', '3');
+    const ageOnV3 = await cfs(runtime, 'sessions', 'list', '--age', '1d');
     // Assert
     expect(JSON.parse(v2.out).map((s: { name: string }) => s.name)).toEqual(['nightly-1', 'nightly-2']);
     expect(paged.code).toBe(1);
@@ -67,7 +67,7 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('shows a filter the API refuses as one Error line and exit code 2', async () => {
     // Act
-    const res = await cfs(runtime.url, 'sessions', 'list', '--max-age', 'soon');
+    const res = await cfs(runtime, 'sessions', 'list', '--max-age', 'soon');
     // Assert
     expect(res.code).toBe(2);
     expect(res.err).toBe('Error: Bad Request: max_age: query parameter must be a number followed by m, h, d or w (e.g. 1h, 2d, 3w)\n');
@@ -75,7 +75,7 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('keeps a refused option value with a newline in it to one escaped error line', async () => {
     // Act
-    const res = await cfs(runtime.url, 'sessions', 'list', '--format', 'ya\nml');
+    const res = await cfs(runtime, 'sessions', 'list', '--format', 'ya\nml');
     // Assert
     expect(res.code).toBe(1);
     expect(res.err).toBe("error: option '--format <format>' argument 'ya\\nml' is invalid. Allowed choices are human, json, yaml.\n");
@@ -84,7 +84,7 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('keeps commander\'s "Did you mean" hint on the error\'s line', async () => {
     // Act
-    const res = await cfs(runtime.url, 'sessions', 'list', '--formt', 'json');
+    const res = await cfs(runtime, 'sessions', 'list', '--formt', 'json');
     // Assert
     expect(res.code).toBe(1);
     expect(res.err).toBe("error: unknown option '--formt' (Did you mean --format?)\n");
@@ -92,8 +92,8 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('pages configurations with --limit and --after-id', async () => {
     // Act
-    const first = await cfs(runtime.url, 'configurations', 'list', '--limit', '1');
-    const second = await cfs(runtime.url, 'configurations', 'list', '--limit', '1', '--after-id', 'conf-a', '--format', 'json');
+    const first = await cfs(runtime, 'configurations', 'list', '--limit', '1');
+    const second = await cfs(runtime, 'configurations', 'list', '--limit', '1', '--after-id', 'conf-a', '--format', 'json');
     // Assert
     expect(first.out).toMatch(/conf-a/);
     expect(first.out).toContain('More configurations: add --after-id conf-a for the next page.');
@@ -102,8 +102,8 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('deletes every matching complete session with deleteall, printing their names', async () => {
     // Act
-    const res = await cfs(runtime.url, 'sessions', 'deleteall', '--tags', 'automation=nightly', '--min-age', '1d');
-    const left = JSON.parse((await cfs(runtime.url, 'sessions', 'list', '--format', 'json')).out).sessions.map((s: { name: string }) => s.name);
+    const res = await cfs(runtime, 'sessions', 'deleteall', '--tags', 'automation=nightly', '--min-age', '1d');
+    const left = JSON.parse((await cfs(runtime, 'sessions', 'list', '--format', 'json')).out).sessions.map((s: { name: string }) => s.name);
     // Assert
     expect(res.code).toBe(0);
     expect(res.out).toBe('Deleted 2 sessions: nightly-1, nightly-2\n');
@@ -112,9 +112,9 @@ describe('cfs sessions list and deleteall, cfs configurations list', () => {
 
   it('stops a running session it deletes, and answers JSON or the v2 204 as the API does', async () => {
     // Act
-    const json = await cfs(runtime.url, 'sessions', 'deleteall', '--status', 'running', '--format', 'json');
-    const v2 = await cfs(runtime.url, 'sessions', 'deleteall', '--api-version', '2', '--name-contains', 'manual', '--status', 'pending');
-    const none = await cfs(runtime.url, 'sessions', 'deleteall', '--name-contains', 'nobody');
+    const json = await cfs(runtime, 'sessions', 'deleteall', '--status', 'running', '--format', 'json');
+    const v2 = await cfs(runtime, 'sessions', 'deleteall', '--api-version', '2', '--name-contains', 'manual', '--status', 'pending');
+    const none = await cfs(runtime, 'sessions', 'deleteall', '--name-contains', 'nobody');
     // Assert
     expect(JSON.parse(json.out)).toEqual({ session_ids: ['nightly-4'] });
     expect(workflow.stopped.map((s) => s.name).sort()).toEqual(['manual-2', 'nightly-4']);

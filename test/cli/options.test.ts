@@ -18,8 +18,8 @@ describe('cfs options', () => {
 
   it('describes every option in force, one per line, and as the API JSON', async () => {
     // Act
-    const human = await cfs(runtime.url, 'options', 'describe');
-    const json = await cfs(runtime.url, 'options', 'describe', '--format', 'json');
+    const human = await cfs(runtime, 'options', 'describe');
+    const json = await cfs(runtime, 'options', 'describe', '--format', 'json');
     // Assert
     expect(human.code).toBe(0);
     expect(human.out).toMatch(/^clone_url_schemes\s+https,ssh,file$/m);
@@ -30,8 +30,8 @@ describe('cfs options', () => {
 
   it('updates the options it is given, typed as the API takes them, and keeps the others', async () => {
     // Act
-    const res = await cfs(runtime.url, 'options', 'update', '--image-poll-interval', '10', '--clone-url-schemes', 'https,file', '--squashfs-compressor', 'gzip', '--squashfs-compression-level', '1', '--batcher-disable', 'True', '--format', 'json');
-    const v2 = await cfs(runtime.url, 'options', 'update', '--api-version', '2', '--session-ttl', '2d', '--squashfs-compression-level', 'default', '--format', 'json');
+    const res = await cfs(runtime, 'options', 'update', '--image-poll-interval', '10', '--clone-url-schemes', 'https,file', '--squashfs-compressor', 'gzip', '--squashfs-compression-level', '1', '--batcher-disable', 'True', '--format', 'json');
+    const v2 = await cfs(runtime, 'options', 'update', '--api-version', '2', '--session-ttl', '2d', '--squashfs-compression-level', 'default', '--format', 'json');
     // Assert
     expect(res.code).toBe(0);
     expect(JSON.parse(res.out)).toMatchObject({ image_poll_interval: 10, clone_url_schemes: ['https', 'file'], squashfs_compressor: 'gzip', squashfs_compression_level: 1, batcher_disable: true, image_wait_timeout: 3600 });
@@ -41,17 +41,17 @@ describe('cfs options', () => {
 
   it('pages listings at the default_page_size it sets', async () => {
     // Act
-    await cfs(runtime.url, 'options', 'update', '--default-page-size', '2');
-    const page = await cfs(runtime.url, 'sessions', 'list');
+    await cfs(runtime, 'options', 'update', '--default-page-size', '2');
+    const page = await cfs(runtime, 'sessions', 'list');
     // Assert
     expect(page.out).toContain('More sessions match: add --after-id listed-b for the next page.');
   });
 
   it('refuses a value the CLI cannot read with exit 1, and one the API refuses with exit 2, as cray shows errors', async () => {
     // Act
-    const nothing = await cfs(runtime.url, 'options', 'update');
-    const notInteger = await cfs(runtime.url, 'options', 'update', '--image-wait-timeout', 'an hour');
-    const refused = await cfs(runtime.url, 'options', 'update', '--squashfs-compressor', 'brotli');
+    const nothing = await cfs(runtime, 'options', 'update');
+    const notInteger = await cfs(runtime, 'options', 'update', '--image-wait-timeout', 'an hour');
+    const refused = await cfs(runtime, 'options', 'update', '--squashfs-compressor', 'brotli');
     // Assert
     expect(nothing.code).toBe(1);
     expect(nothing.err).toMatch(/^Error: give at least one option to set \(--session-ttl, /);

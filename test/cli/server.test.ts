@@ -2,13 +2,14 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../helpers/api-token.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { BIN, cfsBin, ensureBuilt, REPO_ROOT, startServer, tempDataDir } from './cli-harness.ts';
 
 const IMG = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
 
-/** `node bin/cfs.mjs server` as a child process; resolves once it prints its URL. */
-function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: string; output: () => string; exited: Promise<number | null> }> {
+/** `node bin/cfs.mjs server` as a child process; resolves once it prints its URL, with the environment that points the CLI at it. */
+function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: string; env: Record<string, string>; output: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
@@ -19,7 +20,7 @@ function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: strin
       const match = /listening on (http:\/\/\S+)/.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, url: match[1]!, output: () => output, exited });
+        resolve({ child, url: match[1]!, env: cliEnv({ url: match[1]!, dataDir }), output: () => output, exited });
       }
     };
     child.stdout!.on('data', onData);
@@ -39,7 +40,7 @@ describe('the CFS docs example through the real bin against a running server on 
     repo = makeTempRepo();
     repo.commit('main', 'site.yml', '- hosts: all\n  tasks: []\n');
     server = await startServer(data.dir);
-    env = { CFS_API_URL: server.runtime.url };
+    env = cliEnv(server.runtime);
     const file = join(data.dir, 'configurations-example.json');
     writeFileSync(file, JSON.stringify({ layers: [{ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
     const update = await cfsBin(env, 'configurations', 'update', 'configurations-example', '--file', file);
@@ -105,7 +106,7 @@ describe('the CFS docs example through the real bin against a running server on 
     await server.runtime.close();
     // Act: reopened at once, so the database lock was released.
     server = await startServer(data.dir);
-    env = { CFS_API_URL: server.runtime.url };
+    env = cliEnv(server.runtime);
     const session = await cfsBin(env, 'sessions', 'describe', 'example', '--format', 'json');
     const configuration = await cfsBin(env, 'configurations', 'describe', 'configurations-example', '--format', 'json');
     // Assert
@@ -133,12 +134,12 @@ describe('`cfs server` as a process', () => {
     const first = await spawnServer(data.dir);
     const file = join(data.dir, 'c.json');
     writeFileSync(file, JSON.stringify({ layers: [{ clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
-    const update = await cfsBin({ CFS_API_URL: first.url }, 'configurations', 'update', 'kept', '--file', file);
+    const update = await cfsBin(first.env, 'configurations', 'update', 'kept', '--file', file);
     // Act
     first.child.kill('SIGTERM');
     const firstCode = await first.exited;
     const second = await spawnServer(data.dir);
-    const described = await cfsBin({ CFS_API_URL: second.url }, 'configurations', 'describe', 'kept', '--format', 'json');
+    const described = await cfsBin(second.env, 'configurations', 'describe', 'kept', '--format', 'json');
     second.child.kill('SIGINT');
     const secondCode = await second.exited;
     // Assert
@@ -155,15 +156,15 @@ describe('`cfs server` as a process', () => {
     const first = await spawnServer(dir);
     const file = join(data.dir, 'docs.json');
     writeFileSync(file, JSON.stringify({ layers: [{ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
-    await cfsBin({ CFS_API_URL: first.url }, 'configurations', 'update', 'configurations-example', '--file', file);
+    await cfsBin(first.env, 'configurations', 'update', 'configurations-example', '--file', file);
     // Act
-    const created = await cfsBin({ CFS_API_URL: first.url }, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-definition', 'image', '--format', 'json',
+    const created = await cfsBin(first.env, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-definition', 'image', '--format', 'json',
       '--target-group', 'Application', IMG, '--target-group', 'Application_UAN', IMG, '--image-map', IMG, 'my-result');
-    const duplicate = await cfsBin({ CFS_API_URL: first.url }, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-group', 'Application', IMG);
+    const duplicate = await cfsBin(first.env, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-group', 'Application', IMG);
     first.child.kill('SIGTERM');
     const firstCode = await first.exited;
     const second = await spawnServer(dir);
-    const described = await cfsBin({ CFS_API_URL: second.url }, 'sessions', 'describe', 'example', '--format', 'json');
+    const described = await cfsBin(second.env, 'sessions', 'describe', 'example', '--format', 'json');
     second.child.kill('SIGTERM');
     const secondCode = await second.exited;
     // Assert

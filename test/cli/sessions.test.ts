@@ -15,16 +15,14 @@ describe('cfs sessions', () => {
   let runtime: EmbeddedRuntime;
   let workflow: FakeWorkflow;
   let repo: TempRepo;
-  let url: string;
   beforeAll(async () => {
     data = tempDataDir();
     ({ runtime, workflow } = await startServer(data.dir));
-    url = runtime.url;
     repo = makeTempRepo();
     repo.commit('main', 'site.yml', '- hosts: all\n  tasks: []\n');
     const file = join(data.dir, 'config.json');
     writeFileSync(file, JSON.stringify({ layers: [{ name: 'base', clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] }));
-    expect((await cfs(url, 'configurations', 'update', 'configurations-example', '--file', file)).code).toBe(0);
+    expect((await cfs(runtime, 'configurations', 'update', 'configurations-example', '--file', file)).code).toBe(0);
   });
   afterAll(async () => {
     await runtime.close();
@@ -34,7 +32,7 @@ describe('cfs sessions', () => {
 
   it('creates the CFS docs example and prints the API JSON', async () => {
     // Act
-    const res = await cfs(url, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-definition', 'image', '--format', 'json',
+    const res = await cfs(runtime, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-definition', 'image', '--format', 'json',
       '--target-group', 'Application', IMG, '--target-group', 'Application_UAN', IMG, '--image-map', IMG, 'my-result');
     // Assert
     expect(res.code).toBe(0);
@@ -50,7 +48,7 @@ describe('cfs sessions', () => {
 
   it('takes --target-image-map as --image-map, comma-separated members, tags and every ansible option', async () => {
     // Act
-    const res = await cfs(url, 'sessions', 'create', '--name', 'options', '--configuration-name', 'configurations-example', '--format', 'json',
+    const res = await cfs(runtime, 'sessions', 'create', '--name', 'options', '--configuration-name', 'configurations-example', '--format', 'json',
       '--target-group', 'Compute', `${IMG},${IMG2}`, '--target-image-map', IMG2, 'second', '--configuration-limit', 'base',
       '--ansible-limit', IMG, '--ansible-verbosity', '2', '--ansible-passthrough', '-e motd=hi --tags x', '--tags', 'owner=ops,ticket=42', '--debug-on-failure');
     // Assert
@@ -66,9 +64,9 @@ describe('cfs sessions', () => {
 
   it('describes a session as JSON, YAML and a human summary', async () => {
     // Act
-    const json = await cfs(url, 'sessions', 'describe', 'example', '--format', 'json');
-    const yaml = await cfs(url, 'sessions', 'describe', 'example', '--format', 'yaml');
-    const human = await cfs(url, 'sessions', 'describe', 'example');
+    const json = await cfs(runtime, 'sessions', 'describe', 'example', '--format', 'json');
+    const yaml = await cfs(runtime, 'sessions', 'describe', 'example', '--format', 'yaml');
+    const human = await cfs(runtime, 'sessions', 'describe', 'example');
     // Assert
     expect(JSON.parse(json.out).name).toBe('example');
     expect(parseYaml(yaml.out)).toEqual(JSON.parse(json.out));
@@ -90,7 +88,7 @@ describe('cfs sessions', () => {
       },
     }));
     // Act
-    const human = await cfs(url, 'sessions', 'describe', 'options');
+    const human = await cfs(runtime, 'sessions', 'describe', 'options');
     // Assert
     expect(human.out).toContain('Session options: complete, succeeded false');
     expect(human.out).toContain('RunAnsible  failed  2026-11-26T10:00:00Z -> 2026-11-26T11:00:00Z  (layer base)');
@@ -99,8 +97,8 @@ describe('cfs sessions', () => {
 
   it('lists sessions as a table and as the API JSON', async () => {
     // Act
-    const human = await cfs(url, 'sessions', 'list');
-    const json = await cfs(url, 'sessions', 'list', '--format', 'json');
+    const human = await cfs(runtime, 'sessions', 'list');
+    const json = await cfs(runtime, 'sessions', 'list', '--format', 'json');
     // Assert
     expect(human.out.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+SUCCEEDED\s+STARTED\s+CONFIGURATION$/);
     expect(human.out).toMatch(/example\s+pending\s+none/);
@@ -109,7 +107,7 @@ describe('cfs sessions', () => {
 
   it('prints one Error line and exits 2 on a duplicate name, as cray does', async () => {
     // Act
-    const res = await cfs(url, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-group', 'Application', IMG);
+    const res = await cfs(runtime, 'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-group', 'Application', IMG);
     // Assert
     expect(res.code).toBe(2);
     expect(res.out).toBe('');
@@ -123,7 +121,7 @@ describe('cfs sessions', () => {
     ['no groups', ['--name', 'x3'], 'target.groups: an image session needs at least one group'],
   ])('answers %s with a 400 naming the field', async (_what, args, message) => {
     // Act
-    const res = await cfs(url, 'sessions', 'create', '--configuration-name', 'configurations-example', ...args);
+    const res = await cfs(runtime, 'sessions', 'create', '--configuration-name', 'configurations-example', ...args);
     // Assert
     expect(res.code).toBe(2);
     expect(res.err).toContain(`Error: Bad Request: ${message}`);
@@ -132,8 +130,8 @@ describe('cfs sessions', () => {
 
   it('refuses a two-value option given one or three values, before calling the API', async () => {
     // Act
-    const one = await cfs(url, 'sessions', 'create', '--name', 'y', '--configuration-name', 'c', '--target-group', 'A');
-    const three = await cfs(url, 'sessions', 'create', '--name', 'y', '--configuration-name', 'c', '--image-map', IMG, 'r', 'extra');
+    const one = await cfs(runtime, 'sessions', 'create', '--name', 'y', '--configuration-name', 'c', '--target-group', 'A');
+    const three = await cfs(runtime, 'sessions', 'create', '--name', 'y', '--configuration-name', 'c', '--image-map', IMG, 'r', 'extra');
     // Assert
     expect(one.code).toBe(1);
     expect(one.err).toBe('Error: --target-group takes exactly two values: NAME ID[,ID...] (got 1)\n');
@@ -142,8 +140,8 @@ describe('cfs sessions', () => {
 
   it('speaks v2 when asked, with v2 field names in the answer', async () => {
     // Act
-    const created = await cfs(url, 'sessions', 'create', '--api-version', '2', '--format', 'json', '--name', 'v2-session', '--configuration-name', 'configurations-example', '--target-group', 'Compute', IMG);
-    const described = await cfs(url, 'sessions', 'describe', 'v2-session', '--api-version', '2', '--format', 'json');
+    const created = await cfs(runtime, 'sessions', 'create', '--api-version', '2', '--format', 'json', '--name', 'v2-session', '--configuration-name', 'configurations-example', '--target-group', 'Compute', IMG);
+    const described = await cfs(runtime, 'sessions', 'describe', 'v2-session', '--api-version', '2', '--format', 'json');
     // Assert
     expect(created.code).toBe(0);
     expect(JSON.parse(created.out).status.session).toHaveProperty('startTime');
@@ -152,8 +150,8 @@ describe('cfs sessions', () => {
 
   it('deletes a session, then reports it missing', async () => {
     // Act
-    const deleted = await cfs(url, 'sessions', 'delete', 'v2-session');
-    const missing = await cfs(url, 'sessions', 'describe', 'v2-session');
+    const deleted = await cfs(runtime, 'sessions', 'delete', 'v2-session');
+    const missing = await cfs(runtime, 'sessions', 'describe', 'v2-session');
     // Assert
     expect(deleted.out).toBe('Deleted session v2-session.\n');
     expect(missing.code).toBe(2);
