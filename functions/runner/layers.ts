@@ -1,7 +1,8 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
+import { ExtraVarsError, parseExtraVars, unsafeExtraVarsYaml, type ExtraVarsMap } from '../core/sessions/extra-vars.ts';
 import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
@@ -33,25 +34,35 @@ export function checkCloneUrl(layer: RunLayer, allowed: string[]): void {
   }
 }
 
-/** The options CFS lets through to ansible-playbook, and whether each takes a value. */
-const PASSTHROUGH_OPTIONS: Record<string, { takesValue: boolean; integer?: boolean }> = {
-  '-e': { takesValue: true },
-  '--extra-vars': { takesValue: true },
-  '-f': { takesValue: true, integer: true },
-  '--forks': { takesValue: true, integer: true },
-  '-t': { takesValue: true },
-  '--tags': { takesValue: true },
-  '--skip-tags': { takesValue: true },
-  '--start-at-task': { takesValue: true },
+/** The options CFS lets through to ansible-playbook, by every spelling, with their long name. */
+const PASSTHROUGH_OPTIONS: Record<string, { long: string; integer?: boolean }> = {
+  '-e': { long: '--extra-vars' },
+  '--extra-vars': { long: '--extra-vars' },
+  '-f': { long: '--forks', integer: true },
+  '--forks': { long: '--forks', integer: true },
+  '-t': { long: '--tags' },
+  '--tags': { long: '--tags' },
+  '--skip-tags': { long: '--skip-tags' },
+  '--start-at-task': { long: '--start-at-task' },
 };
 
+/** Extra vars a passthrough may not set: Ansible's connection variables and the runner's map of roots. */
+const RESERVED_EXTRA_VAR = /^(ansible_|cfs_image_roots$)/i;
+
+/** One passthrough option with its value, by its long name. */
+interface PassthroughOption {
+  option: string;
+  value: string;
+}
+
 /**
- * Checks passthrough argv tokens against the options CFS allows (`-e/--extra-vars`,
- * `-f/--forks`, `-t/--tags`, `--skip-tags`, `--start-at-task`), in `--opt value`,
- * `--opt=value` and `-ovalue` forms. The control plane validates them first; this is the
- * runner refusing to pass anything else to a root process on its own word.
+ * Reads passthrough argv tokens (`--opt value`, `--opt=value` and `-ovalue` forms) into
+ * options, refusing what the control plane refuses: other options, a tag or task value that
+ * starts with `-` or `@`, extra vars from a file, unreadable extra vars and `ansible_*` ones.
  */
-export function checkPassthrough(tokens: string[]): void {
+function readPassthrough(tokens: string[]): PassthroughOption[] {
+  const options: PassthroughOption[] = [];
+  const refuse = (text: string) => new RunnerFailure('input', `ansible passthrough: ${text}`);
   for (let i = 0; i < tokens.length; i += 1) {
     const token = tokens[i] ?? '';
     let option: string;
@@ -64,31 +75,92 @@ export function checkPassthrough(tokens: string[]): void {
       option = token.slice(0, 2);
       value = token.length > 2 ? token.slice(2) : undefined;
     } else {
-      throw new RunnerFailure('input', `ansible passthrough: unexpected argument '${token}'`);
+      throw refuse(`unexpected argument '${token}'`);
     }
     const spec = PASSTHROUGH_OPTIONS[option];
-    if (!spec) throw new RunnerFailure('input', `ansible passthrough: option '${option}' is not allowed`);
+    if (!spec) throw refuse(`option '${option}' is not allowed`);
     if (value === undefined) {
       value = tokens[i + 1];
       i += 1;
-      if (value === undefined) throw new RunnerFailure('input', `ansible passthrough: option '${option}' needs a value`);
+      if (value === undefined) throw refuse(`option '${option}' needs a value`);
     }
-    if (spec.integer && !/^\d+$/.test(value)) throw new RunnerFailure('input', `ansible passthrough: option '${option}' needs a whole number, got '${value}'`);
+    if (spec.integer && !/^\d+$/.test(value)) throw refuse(`option '${option}' needs a whole number, got '${value}'`);
+    if (spec.long === '--extra-vars') {
+      let vars: ExtraVarsMap | undefined;
+      try {
+        vars = parseExtraVars(value);
+      } catch (error) {
+        if (error instanceof ExtraVarsError) throw refuse(`option '${option}': ${error.message}`);
+        throw error;
+      }
+      const forbidden = vars?.entries.find(([key]) => key.kind === 'str' && RESERVED_EXTRA_VAR.test(key.value.replace(/["'\s]/g, '')));
+      if (forbidden) throw refuse(`option '${option}': extra var '${(forbidden[0] as { value: string }).value}' is not allowed (it controls the connection)`);
+    } else if (!spec.integer && /^[-@]/.test(value)) {
+      throw refuse(`the value of '${option}' must not start with '-' or '@' (an option or a file name): '${value}'`);
+    }
+    options.push({ option: spec.long, value });
   }
-}
-
-/** The ansible-playbook argv for one layer (the playbook last, after `--`). */
-export function ansiblePlaybookArgs(options: { inventory: string; limit: string; verbosity: number; passthrough: string[]; playbook: string }): string[] {
-  const args = ['--inventory', options.inventory];
-  if (options.limit) args.push('--limit', options.limit);
-  if (options.verbosity > 0) args.push(`-${'v'.repeat(options.verbosity)}`);
-  args.push(...options.passthrough, '--', options.playbook);
-  return args;
+  return options;
 }
 
 /**
- * The inventory file: the document's inventory with each image host's `ansible_host` set to
- * its staged root (as a host variable under `all.hosts`, which wins over any group variable).
+ * Checks passthrough argv tokens against the options CFS allows (`-e/--extra-vars`,
+ * `-f/--forks`, `-t/--tags`, `--skip-tags`, `--start-at-task`) and their values. The control
+ * plane validates them first; this is the runner refusing to pass anything else to a root
+ * process on its own word.
+ */
+export function checkPassthrough(tokens: string[]): void {
+  readPassthrough(tokens);
+}
+
+/**
+ * Refuses a limit Ansible would read as a file of host names (any ','/':' part starting with
+ * '@': the control plane refuses '@' anywhere, and so does this) or as an option.
+ */
+export function checkLimit(limit: string): void {
+  if (limit.includes('@') || limit.startsWith('-') || /[\s;]/.test(limit)) {
+    throw new RunnerFailure('input', `ansible limit '${limit}' is not allowed: it must not contain '@' (a file), whitespace or ';', nor start with '-'`);
+  }
+}
+
+/** The extra-vars file pinning the connection, beside the inventory; given last, so nothing outranks it. */
+export const CONNECTION_VARS_FILE = 'cfs-connection.yml';
+
+/** The file holding the n-th (from 0) non-empty passthrough `--extra-vars` value, every string `!unsafe`. */
+export function passthroughVarsFile(directory: string, n: number): string {
+  return join(directory, `cfs-extra-vars-${n}.yml`);
+}
+
+/**
+ * The ansible-playbook argv for one layer: the inventory; the limit; verbosity; the
+ * passthrough options in their order, each `--extra-vars` value replaced by its `!unsafe` file
+ * (`-e @file`, written by writeInventory beside the inventory); the connection file last
+ * (extra vars given later win, so it outranks every other variable); the playbook after `--`.
+ * Every value is joined to its option with `=`, so none can be read as an option.
+ */
+export function ansiblePlaybookArgs(options: { inventory: string; limit: string; verbosity: number; passthrough: string[]; playbook: string }): string[] {
+  const directory = dirname(options.inventory);
+  const args = ['--inventory', options.inventory];
+  if (options.limit) {
+    checkLimit(options.limit);
+    args.push(`--limit=${options.limit}`);
+  }
+  if (options.verbosity > 0) args.push(`-${'v'.repeat(options.verbosity)}`);
+  let files = 0;
+  for (const { option, value } of readPassthrough(options.passthrough)) {
+    if (option !== '--extra-vars') args.push(`${option}=${value}`);
+    else if (value !== '') args.push(`--extra-vars=@${passthroughVarsFile(directory, files++)}`);
+  }
+  args.push(`--extra-vars=@${join(directory, CONNECTION_VARS_FILE)}`, '--', options.playbook);
+  return args;
+}
+
+/** The connection every host gets, whatever the inventory, the repository or the play says. */
+export const CHROOT_CONNECTION = 'community.general.chroot';
+
+/**
+ * The inventory: the document's inventory with each image host listed under `all.hosts`
+ * (with `ansible_host` at its staged root, as a fallback: the connection file sets it for real).
  */
 export function inventoryWithRoots(inventory: RunDocument['inventory'], roots: Map<string, string>): Record<string, unknown> {
   const copy = structuredClone(inventory) as { all: Record<string, unknown> };
@@ -98,9 +170,40 @@ export function inventoryWithRoots(inventory: RunDocument['inventory'], roots: M
   return copy;
 }
 
-/** Writes the inventory as YAML. */
-export async function writeInventory(path: string, inventory: RunDocument['inventory'], roots: Map<string, string>): Promise<void> {
-  await writeFile(path, stringify(inventoryWithRoots(inventory, roots)), { mode: 0o600 });
+/**
+ * The connection extra vars: the chroot connection and each host's root (looked up by
+ * `inventory_hostname` in a mapping that is itself an extra var), and the host-side chroot
+ * program. As extra vars given last they outrank group_vars, host_vars, play vars, the
+ * `connection:` keyword and set_fact, so a layer's repository cannot turn the connection into
+ * `local` or point it at another directory. `ansible_python_interpreter` stays the inventory's
+ * (a layer may change it): it runs inside the root.
+ */
+export function connectionVars(roots: Map<string, string>): Record<string, unknown> {
+  return {
+    ansible_connection: CHROOT_CONNECTION,
+    ansible_host: '{{ cfs_image_roots[inventory_hostname] }}',
+    ansible_chroot_exe: 'chroot',
+    cfs_image_roots: Object.fromEntries(roots),
+  };
+}
+
+/**
+ * Writes what ansiblePlaybookArgs refers to, beside the inventory: the inventory as YAML, one
+ * `!unsafe` extra-vars file per non-empty passthrough `--extra-vars` value (in order), and the
+ * connection file. Refuses (RunnerFailure 'input') passthrough or a limit the control plane
+ * would have refused.
+ */
+export async function writeInventory(path: string, document: Pick<RunDocument, 'inventory' | 'ansible'>, roots: Map<string, string>): Promise<void> {
+  const directory = dirname(path);
+  if (document.ansible.limit) checkLimit(document.ansible.limit);
+  await writeFile(path, stringify(inventoryWithRoots(document.inventory, roots)), { mode: 0o600 });
+  let files = 0;
+  for (const { option, value } of readPassthrough(document.ansible.passthrough)) {
+    const vars = option === '--extra-vars' ? parseExtraVars(value) : undefined;
+    if (vars) await writeFile(passthroughVarsFile(directory, files++), unsafeExtraVarsYaml(vars), { mode: 0o600 });
+  }
+  const header = '# Written by the CFS runner: the connection, given last so that nothing outranks it.\n';
+  await writeFile(join(directory, CONNECTION_VARS_FILE), header + stringify(connectionVars(roots)), { mode: 0o600 });
 }
 
 /** Hosts that failed or were unreachable, from the PLAY RECAP at the end of a log. */

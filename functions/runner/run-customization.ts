@@ -2,6 +2,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { ansibleEnvironment } from './ansible-environment.ts';
 import { debugHoldDetails } from './debug-hold.ts';
 import { checkEnvironment } from './environment.ts';
 import { oneLine, RUNNER_EXIT_CODES, RunnerFailure, type FailureKind } from './failures.ts';
@@ -13,7 +14,6 @@ import { processStartTime, ProcessGroups } from './process-groups.ts';
 import { ProgressRecorder } from './progress.ts';
 import { layerLogKey, type RunDocument, type RunOutcome } from './run-document.ts';
 import {
-  ansibleEnvironment,
   prepareRootMounts,
   readOnlyMountPoints,
   SANDBOX_SETUP_FAILED,
@@ -189,7 +189,7 @@ async function runLayers(
   progress: ProgressRecorder,
 ): Promise<void> {
   const inventory = join(layout.root, 'inventory.yaml');
-  await writeInventory(inventory, document.inventory, new Map(staged.map((s) => [s.image.image_id, s.root])));
+  await writeInventory(inventory, document, new Map(staged.map((s) => [s.image.image_id, s.root])));
   const rootMounts: RootMounts[] = [];
   let script = '';
   // Held for debugging: the mount points stay, so the sandbox script can be run again by hand.

@@ -63,7 +63,11 @@ export const runDocumentSchema = z
     inventory: z.looseObject({ all: z.looseObject({ children: z.record(z.string(), z.unknown()) }) }),
     layers: z.array(runLayerSchema).min(1),
     ansible: z.object({
-      limit: z.string().regex(/^[^\s;]*$/, 'must not contain spaces or ;'),
+      limit: z
+        .string()
+        .regex(/^[^\s;]*$/, 'must not contain spaces or ;')
+        // Ansible reads a limit part starting with '@' as a file of host names.
+        .refine((limit) => !limit.includes('@') && !limit.startsWith('-'), "must not contain '@' (a file) or start with '-'"),
       verbosity: z.number().int().min(0).max(4),
       passthrough: z.array(z.string()),
     }),

@@ -149,29 +149,3 @@ export async function resolveInRoot(root: string, path: string): Promise<string 
   }
   return undefined;
 }
-
-/**
- * The runner's own credentials and settings, which a playbook (user code) has no business
- * reading: AWS and ECS credentials and metadata, the artifact store and the run document.
- */
-const PRIVATE_VARIABLES = /^(AWS_|ECS_|ARTIFACT_|RUNNER_|RUN_DOCUMENT_KEY$)/;
-
-/**
- * Environment for Ansible: the runner's environment without its private variables, with
- * Ansible's home, local temp and TMPDIR inside the workspace and plain, unbuffered output.
- */
-export function ansibleEnvironment(layout: WorkspaceLayout, rolesPath: string, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const inherited = Object.fromEntries(Object.entries(base).filter(([name]) => !PRIVATE_VARIABLES.test(name)));
-  return {
-    ...inherited,
-    ANSIBLE_HOME: layout.ansibleHome,
-    ANSIBLE_LOCAL_TEMP: layout.ansibleTemp,
-    TMPDIR: layout.tmp,
-    ANSIBLE_ROLES_PATH: rolesPath,
-    ANSIBLE_NOCOLOR: '1',
-    ANSIBLE_FORCE_COLOR: '0',
-    ANSIBLE_RETRY_FILES_ENABLED: 'false',
-    ANSIBLE_HOST_KEY_CHECKING: 'false',
-    PYTHONUNBUFFERED: '1',
-  };
-}

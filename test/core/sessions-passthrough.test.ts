@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseExtraVars, parseKeyValue, unsafeExtraVarsYaml } from '../../functions/core/sessions/extra-vars.ts';
 import { assertSafeExtraVars, parsePassthrough, shlexSplit } from '../../functions/core/sessions/passthrough.ts';
 
 function refusal(work: () => unknown): { name: string; field?: string; message: string } {
@@ -51,6 +52,14 @@ describe('ansible_passthrough parsing', () => {
     ['--tags --forks 3', "option '--tags' expects one argument"],
     ["-e 'a=1", 'unclosed'],
     ['-- -e a=1', "unexpected argument '--'"],
+    ['--tags=-v', "the value of '--tags' must not start with '-' or '@'"],
+    ['-t@/etc/shadow', "the value of '-t' must not start with '-' or '@'"],
+    ['--skip-tags=@x', "the value of '--skip-tags' must not start with '-' or '@'"],
+    ['--start-at-task=--list-hosts', "the value of '--start-at-task' must not start with '-' or '@'"],
+    [`-e '{a: !vault "x"}'`, 'no vault password'],
+    [`-e '{"a": {"__ansible_vault": "x"}}'`, 'vault-encrypted extra vars are not supported'],
+    [`-e 'a={{ b'`, 'unbalanced Jinja2 block'],
+    [`-e '{a: [1, 2], [1]: 2}'`, 'may not use a list or mapping as a key'],
   ])('refuses %s naming ansible_passthrough', (text, expected) => {
     // Act
     const error = refusal(() => parsePassthrough(text));
@@ -71,6 +80,9 @@ describe('ansible_passthrough parsing', () => {
     [`-e '{? ansible_chroot_exe : /bin/sh}'`, 'a YAML explicit key'],
     [`-e '\\x61nsible_connection=local'`, 'an escape sequence Ansible would decode'],
     [`-e '"ansible_connection"=local'`, 'a quoted key'],
+    [`-e '{"a": 1, "a": 2, "ansible_become": true}'`, 'JSON with a duplicate key'],
+    [`-e 'cfs_image_roots={}'`, "the runner's map of image roots"],
+    [`-e '{base: &b {ansible_connection: local}, <<: *b}'`, 'an anchored mapping merged in'],
     ['-e @vars.yml', 'a file'],
     ['-e /etc/vars.yml', 'a bare file name'],
   ])('refuses an extra var that sets an ansible_* variable or reads a file: %s (%s)', (text) => {
@@ -91,5 +103,38 @@ describe('ansible_passthrough parsing', () => {
   it('refuses extra vars in YAML form that are not a mapping or not valid', () => {
     expect(refusal(() => assertSafeExtraVars('[1, 2]')).message).toContain('mapping');
     expect(refusal(() => assertSafeExtraVars('{a: [}')).message).toContain('not valid YAML');
+  });
+
+  it('reads key=value words as Ansible does: quotes, Jinja2 blocks and escapes keep a value whole', () => {
+    // Act
+    const vars = parseKeyValue(`a=1 b="two words" c={{ lookup('pipe', 'id') }} d=x\\=y e=\\x41 plain word`);
+    // Assert
+    expect(vars).toEqual({ a: '1', b: 'two words', c: "{{ lookup('pipe', 'id') }}", d: 'x\\=y', e: 'A', _raw_params: 'plain word' });
+  });
+
+  it('keeps the type PyYAML gives each scalar and tags every string !unsafe when written back', () => {
+    // Arrange
+    const value = `{a: yes, b: "{{ x }}", c: 010, d: 2001-12-14, e: ~, f: [y, 1.5], g: {h: 'i'}, <<: {a: 2, z: 3}}`;
+    // Act
+    const yaml = unsafeExtraVarsYaml(parseExtraVars(value)!);
+    // Assert
+    expect(yaml.split('\n').slice(1)).toEqual([
+      '"a": !!bool "yes"',
+      '"z": !!int "3"',
+      '"b": !unsafe "{{ x }}"',
+      '"c": !!int "010"',
+      '"d": !!timestamp "2001-12-14"',
+      '"e": !!null "~"',
+      '"f": [!unsafe "y", !!float "1.5"]',
+      '"g": {"h": !unsafe "i"}',
+      '',
+    ]);
+  });
+
+  it('reads JSON as JSON first, so 1e3 is a number and a quoted value a string', () => {
+    // Act
+    const yaml = unsafeExtraVarsYaml(parseExtraVars('{"n": 1e3, "s": "1e3", "t": true, "u": "\\u00e9\\ud83d\\ude00\\u007f"}')!);
+    // Assert
+    expect(yaml).toContain('"n": !!float "1e3"\n"s": !unsafe "1e3"\n"t": !!bool "true"\n"u": !unsafe "\\u00e9\\U0001f600\\u007f"\n');
   });
 });

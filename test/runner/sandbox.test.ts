@@ -3,9 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseMountInfo } from '../../functions/runner/mounts.ts';
-import { workspaceLayout } from '../../functions/runner/workspace.ts';
 import {
-  ansibleEnvironment,
   prepareRootMounts,
   readOnlyMountPoints,
   resolveInRoot,
@@ -158,34 +156,5 @@ describe('image root mount points', () => {
     // Assert
     expect(inside).toBe(join(root, 'boot/vmlinuz-1'));
     expect(outside).toBeUndefined();
-  });
-});
-
-describe('ansibleEnvironment', () => {
-  it('keeps Ansible in the workspace and hides the runner credentials and settings from playbooks', () => {
-    // Arrange
-    const base = {
-      PATH: '/usr/bin',
-      HOME: '/root',
-      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/x',
-      AWS_SECRET_ACCESS_KEY: 'secret',
-      ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/v4/x',
-      RUN_DOCUMENT_KEY: 'sessions/s/run-document.json',
-      ARTIFACT_S3_ENDPOINT: 'http://s3',
-    };
-
-    // Act
-    const env = ansibleEnvironment(workspaceLayout('/ws'), '/ws/layers/0/roles', base);
-
-    // Assert
-    expect(Object.keys(env).filter((k) => /^(AWS|ECS|RUN_|ARTIFACT)/.test(k))).toEqual([]);
-    expect(env).toMatchObject({
-      PATH: '/usr/bin',
-      HOME: '/root',
-      ANSIBLE_HOME: '/ws/ansible/home',
-      ANSIBLE_LOCAL_TEMP: '/ws/ansible/tmp',
-      TMPDIR: '/ws/tmp',
-      ANSIBLE_ROLES_PATH: '/ws/layers/0/roles',
-    });
   });
 });

@@ -1,11 +1,13 @@
-import { parse as parseYaml } from 'yaml';
+import { ExtraVarsError, parseExtraVars, type ExtraVarsMap } from './extra-vars.ts';
 import { fieldError } from './validation.ts';
 
 /**
  * `ansible_passthrough`, checked the way CFS checks it (shlex split, then argparse with only
- * `-e/--extra-vars`, `-f/--forks`, `--skip-tags`, `--start-at-task`, `-t/--tags`), plus one
- * rule CFS lacks: no extra var may set an `ansible_*` variable, because connection variables
- * (`ansible_connection`, `ansible_host`, ...) would let a playbook leave the image root.
+ * `-e/--extra-vars`, `-f/--forks`, `--skip-tags`, `--start-at-task`, `-t/--tags`), plus rules
+ * CFS lacks: options are data, never files or more options (no `-e @file`, no tag or task
+ * value starting with `-` or `@`), and no extra var may set an `ansible_*` variable, because
+ * connection variables (`ansible_connection`, `ansible_host`, ...) would let a playbook leave
+ * the image root.
  */
 
 const FIELD = 'ansible_passthrough';
@@ -117,6 +119,7 @@ export function parsePassthrough(text: string): string[] {
     if (option.integer && !/^\d+$/.test(value)) throw fieldError(FIELD, `option '${flag}' expects an integer, not '${value}'`);
     if (option.integer && Number(value) < 1) throw fieldError(FIELD, `option '${flag}' must be at least 1`);
     if (option.long === '--extra-vars') assertSafeExtraVars(value);
+    else if (!option.integer && /^[-@]/.test(value)) throw fieldError(FIELD, `the value of '${flag}' must not start with '-' or '@' (an option or a file name): '${value}'`);
     argv.push(option.long, value);
   }
   return argv;
@@ -127,64 +130,23 @@ function refuseKey(key: string): void {
   if (/^ansible_/i.test(bare)) {
     throw fieldError(FIELD, `extra var '${bare}' is not allowed: ansible_* variables control how Ansible connects and could leave the image root`);
   }
+  // The runner's map of image roots, which its connection extra vars look hosts up in.
+  if (/^cfs_image_roots$/i.test(bare)) throw fieldError(FIELD, `extra var '${bare}' is not allowed: the runner sets it to pin each host's image root`);
 }
 
 /**
- * Applies Ansible's own reading of an `--extra-vars` value (`load_extra_vars`): `@file`,
- * YAML/JSON when it starts with `{` or `[`, otherwise `key=value` words; and refuses any
- * form that would set an `ansible_*` variable.
+ * Reads an `--extra-vars` value exactly as ansible-playbook does (extra-vars.ts: `@file`
+ * refused, JSON/YAML when it starts with `{` or `[`, otherwise `key=value` words) and refuses
+ * any form that would set an `ansible_*` variable. The runner hands the same data to Ansible
+ * as `!unsafe` values, so a `{{ ... }}` in a value is never templated.
  */
 export function assertSafeExtraVars(value: string): void {
-  if (value === '') return;
-  if (value.startsWith('@')) throw fieldError(FIELD, 'extra vars from files (@FILE) are not allowed');
-  if (value.startsWith('/') || value.startsWith('.')) throw fieldError(FIELD, `extra vars '${value}' look like a file name; files are not allowed`);
-  if (value.startsWith('{') || value.startsWith('[')) {
-    let data: unknown;
-    try {
-      // YAML 1.1 with merge keys, as Ansible's PyYAML loader reads it (so `<<:` cannot hide a key).
-      data = parseYaml(value, { version: '1.1', merge: true, uniqueKeys: true, logLevel: 'error' });
-    } catch (error) {
-      throw fieldError(FIELD, `extra vars are not valid YAML/JSON: ${(error as Error).message.split('\n')[0]}`);
-    }
-    if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-      throw fieldError(FIELD, 'extra vars in YAML/JSON form must be a mapping of variable names to values');
-    }
-    for (const key of Object.keys(data)) refuseKey(key);
-    return;
+  let data: ExtraVarsMap | undefined;
+  try {
+    data = parseExtraVars(value);
+  } catch (error) {
+    if (error instanceof ExtraVarsError) throw fieldError(FIELD, error.message);
+    throw error;
   }
-  for (const word of splitKeyValueWords(value)) {
-    const eq = word.indexOf('=', 1);
-    if (eq < 0) continue;
-    const key = word.slice(0, eq);
-    // Ansible decodes escape sequences (\x61, \u0061, ...) before splitting key from value.
-    if (key.includes('\\')) throw fieldError(FIELD, `extra var name '${key}' contains an escape sequence; plain names only`);
-    refuseKey(key);
-  }
-}
-
-/** Ansible's `split_args` approximated on the safe side: whitespace outside quotes separates. */
-function splitKeyValueWords(value: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let quote: string | undefined;
-  for (let i = 0; i < value.length; i++) {
-    const ch = value[i]!;
-    if (ch === '\\' && i + 1 < value.length) {
-      word += ch + value[++i];
-    } else if (quote) {
-      word += ch;
-      if (ch === quote) quote = undefined;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      word += ch;
-    } else if (/\s/.test(ch)) {
-      if (word) words.push(word);
-      word = '';
-    } else {
-      word += ch;
-    }
-  }
-  if (word) words.push(word);
-  // Also look at each bare word: a quote that Ansible pairs differently must not hide a key.
-  return [...words, ...value.split(/\s+/).map((w) => w.replace(/^["'{[(]+/, '')).filter(Boolean)];
+  for (const [key] of data?.entries ?? []) if (key.kind === 'str') refuseKey(key.value);
 }

@@ -11,6 +11,12 @@ import { z } from 'zod';
 export const SESSION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** CFS's `ansible_limit` pattern: one ansible-playbook `--limit` word. */
 export const ANSIBLE_LIMIT_PATTERN = /^[^\s;]*$/;
+/**
+ * Ansible splits a limit on ',' and ':' and reads any part starting with '@' as a file of host
+ * names (`--limit @/etc/shadow` printed the file); host names and groups never contain '@', so
+ * none is allowed anywhere.
+ */
+export const ANSIBLE_LIMIT_FILE = /@/;
 
 export const TARGET_DEFINITIONS = ['image', 'spec', 'repo', 'dynamic'] as const;
 
@@ -41,7 +47,11 @@ export const sessionTargetSchema = z.strictObject({
 });
 
 const verbositySchema = z.int('must be an integer from 0 to 4').min(0, 'must be from 0 to 4').max(4, 'must be from 0 to 4');
-const ansibleLimitSchema = z.string().regex(ANSIBLE_LIMIT_PATTERN, "must not contain whitespace or ';'");
+const ansibleLimitSchema = z
+  .string()
+  .regex(ANSIBLE_LIMIT_PATTERN, "must not contain whitespace or ';'")
+  .refine((limit) => !limit.startsWith('-'), "must not start with '-' (it would be read as an option)")
+  .refine((limit) => !ANSIBLE_LIMIT_FILE.test(limit), "must not name a file: Ansible reads a pattern starting with '@' as a file of host names");
 const tagsSchema = z.record(z.string(), z.string());
 
 /** `POST /apis/cfs/v3/sessions` (V3SessionCreate). */
