@@ -6,6 +6,7 @@ import { sessionMatches } from '../../core/sessions/filters.ts';
 import type { SessionFilter, SessionPage, SessionPageRequest, SessionStore } from '../../ports/session-store.ts';
 import { RecordTable, type RecordTableOptions, translate } from './record-table.ts';
 import { sessionIndexAttributes, sessionTagItems, startedKey, statusPartition, TAG_SORT_PREFIX, tagPartition } from './session-index.ts';
+import { fromStoredDoc, storedKey } from './stored-keys.ts';
 import { recordKey, TABLE_SCHEMA } from './table-schema.ts';
 
 /** How many items one page request may examine: 10 x the page size, at least 1,000 (see table-schema.ts). */
@@ -217,7 +218,7 @@ export class DynamoDbSessionStore implements SessionStore {
 
   /** The whole records behind the items read: in the items themselves, or fetched (tag and keys-only items), in item order. */
   private async records(plan: Plan, items: Array<Record<string, unknown>>): Promise<SessionRecord[]> {
-    if (!plan.fetchRecords) return items.map((item) => item.doc as SessionRecord);
+    if (!plan.fetchRecords) return items.map((item) => fromStoredDoc<SessionRecord>(item.doc));
     const names = items.map((item) => (item.pk as string).slice(recordKey('SESSION', '').pk.length));
     const byName = new Map<string, SessionRecord>();
     for (let i = 0; i < names.length; i += BATCH_GET_MAX) {
@@ -225,7 +226,7 @@ export class DynamoDbSessionStore implements SessionStore {
       try {
         while (keys?.length) {
           const out: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
-          for (const item of out.Responses?.[this.tableName] ?? []) byName.set((item.doc as SessionRecord).name, item.doc as SessionRecord);
+          for (const item of out.Responses?.[this.tableName] ?? []) byName.set((item.doc as SessionRecord).name, fromStoredDoc<SessionRecord>(item.doc));
           keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
         }
       } catch (error) {
@@ -316,7 +317,7 @@ function filterExpression(filter: SessionFilter, plan: Plan): Expression {
   Object.entries(filter.tags ?? {}).forEach(([key, value], i) => {
     names['#doc'] = 'doc';
     names['#tags'] = 'tags';
-    names[`#tag${i}`] = key;
+    names[`#tag${i}`] = storedKey(key);
     parts.push(`#doc.#tags.#tag${i} = :tag${i}`);
     values[`:tag${i}`] = value;
   });

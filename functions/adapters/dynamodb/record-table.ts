@@ -3,6 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError, TransientError } from '../../core/errors.ts';
 import { RecordCache, type VersionedRecord } from './record-cache.ts';
+import { fromStoredDoc, toStoredDoc } from './stored-keys.ts';
 import { listKey, listPartition, recordKey, TABLE_SCHEMA, type RecordKind } from './table-schema.ts';
 
 const MAX_UPDATE_ATTEMPTS = 10;
@@ -53,7 +54,7 @@ export async function listAll<T>(client: DynamoDBDocumentClient, tableName: stri
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of out.Items ?? []) records.push(item.doc as T);
+      for (const item of out.Items ?? []) records.push(fromStoredDoc<T>(item.doc));
       startKey = out.LastEvaluatedKey;
     } while (startKey);
   } catch (error) {
@@ -87,7 +88,7 @@ export class RecordTable<T> {
 
   private item(record: T, version: number) {
     const id = this.idOf(record);
-    return { ...recordKey(this.kind, id), ...listKey(this.kind, id), ...this.indexAttributes?.(record), version, doc: record };
+    return { ...recordKey(this.kind, id), ...listKey(this.kind, id), ...this.indexAttributes?.(record), version, doc: toStoredDoc(record) };
   }
 
   async create(record: T): Promise<void> {
@@ -145,7 +146,7 @@ export class RecordTable<T> {
       const out = await this.client.send(
         new GetCommand({ TableName: this.tableName, Key: recordKey(this.kind, id), ConsistentRead: true }),
       );
-      const read = out.Item ? { doc: out.Item.doc as T, version: out.Item.version as number } : undefined;
+      const read = out.Item ? { doc: fromStoredDoc<T>(out.Item.doc), version: out.Item.version as number } : undefined;
       this.cache?.readEnded(id, read, tick);
       if (read) this.versions.set(read.doc as object, read.version);
       return read;
@@ -180,7 +181,7 @@ export class RecordTable<T> {
             ExclusiveStartKey: startKey,
           }),
         );
-        for (const item of out.Items ?? []) records.push(item.doc as T);
+        for (const item of out.Items ?? []) records.push(fromStoredDoc<T>(item.doc));
         startKey = out.LastEvaluatedKey;
       } while (startKey && records.length <= limit);
     } catch (error) {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SessionRecord, SessionStatus } from '../../core/model/session.ts';
+import { toStoredDoc } from './stored-keys.ts';
 import { listKey, recordKey, TABLE_SCHEMA } from './table-schema.ts';
 
 /**
@@ -56,7 +57,7 @@ export function sessionTagItem(session: Pick<SessionRecord, 'name' | 'tags' | 's
     gsi1pk: tagPartition(key, value),
     gsi1sk: session.name,
     started: startedKey(session.status.session.start_time),
-    doc: { name: session.name, tags: session.tags },
+    doc: toStoredDoc({ name: session.name, tags: session.tags }),
     ...(session.expires_at !== undefined ? { [TABLE_SCHEMA.ttlAttribute]: session.expires_at } : {}),
   };
 }
@@ -69,7 +70,7 @@ export function sessionTagItems(session: Pick<SessionRecord, 'name' | 'tags' | '
 /** Every item of a session as the store writes it (the session item at `version`, then its tag items): for bulk loads. */
 export function sessionItems(session: SessionRecord, version = 1): Array<Record<string, unknown>> {
   return [
-    { ...recordKey('SESSION', session.name), ...listKey('SESSION', session.name), ...sessionIndexAttributes(session), version, doc: session },
+    { ...recordKey('SESSION', session.name), ...listKey('SESSION', session.name), ...sessionIndexAttributes(session), version, doc: toStoredDoc(session) },
     ...sessionTagItems(session),
   ];
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { IntegrityError, ValidationError } from '../errors.ts';
 import type { ImageLink, ImageManifest, ImageRecord } from '../model/image.ts';
+import { ownStringMap, stringMap } from '../model/string-map.ts';
 import type { ImageDeps } from './image-deps.ts';
 import { announce } from './image-events.ts';
 import { isImageReady, readManifest } from './manifest.ts';
@@ -37,7 +38,8 @@ export async function createImage(deps: ImageDeps, input: unknown, options: { id
     created: now,
     arch: request.arch,
     ...(request.link ? { link: request.link } : {}),
-    metadata: request.metadata ?? {},
+    // Rebuilt from the client's object: the schema's record leaves a `__proto__` key out.
+    metadata: request.metadata ? ownStringMap((input as { metadata: unknown }).metadata, 'metadata') : stringMap(),
     ...(ready ? { rootfs_registered: now } : {}),
   };
   await deps.images.create(record);

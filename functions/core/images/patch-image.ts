@@ -1,5 +1,6 @@
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { ImageLink, ImageRecord } from '../model/image.ts';
+import { stringMap, type StringMap } from '../model/string-map.ts';
 import { manifestForLink } from './create-image.ts';
 import type { ImageDeps } from './image-deps.ts';
 import { updateImageAndAnnounce } from './image-events.ts';
@@ -15,8 +16,8 @@ function refuseRelink(current: ImageRecord, link: ImageLink): void {
   }
 }
 
-function applyMetadata(metadata: Record<string, string>, operations: MetadataOperation[]): Record<string, string> {
-  const next = { ...metadata };
+function applyMetadata(metadata: Record<string, string>, operations: MetadataOperation[]): StringMap {
+  const next = stringMap(Object.entries(metadata));
   for (const op of operations) {
     if (op.operation === 'set') next[op.key] = op.value ?? '';
     else delete next[op.key];
@@ -26,7 +27,8 @@ function applyMetadata(metadata: Record<string, string>, operations: MetadataOpe
 
 /**
  * PATCH of an IMS image: `arch`, `link` (only to set it, or to the same path with a new etag:
- * a link never moves to other bytes), and `metadata` set/remove operations. Setting a link to a
+ * a link never moves to other bytes), and `metadata` set/remove operations (any key is data;
+ * `cfs_*` keys are the workflow's and refused by the schema). Setting a link to a
  * manifest that lists a rootfs registers the image (and announces it, the first time).
  */
 export async function patchImage(deps: ImageDeps, id: string, input: unknown): Promise<ImageRecord> {

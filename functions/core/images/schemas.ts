@@ -22,6 +22,20 @@ export const imageNameSchema = z
   .refine((name) => !CONTROL_CHARACTERS.test(name), 'name must not contain control characters')
   .refine((name) => name !== '.' && name !== '..', 'name must not be "." or ".."');
 
+/**
+ * Metadata keys the workflow writes on the images it registers (lineage, input fingerprint,
+ * automation): the automations' loop guard and their "nothing changed" skip read them, so only
+ * the workflow sets them (it registers results through the image registry, not through PATCH).
+ */
+export const LINEAGE_KEY_PREFIX = 'cfs_';
+
+/** True for a metadata key that only the workflow may set or remove. */
+export function isLineageKey(key: string): boolean {
+  return key.startsWith(LINEAGE_KEY_PREFIX);
+}
+
+const lineageKeyDetail = (key: string) => `metadata key '${key}' is reserved: ${LINEAGE_KEY_PREFIX}* keys are the lineage the workflow records`;
+
 export const imageArchSchema = z.enum(IMAGE_ARCHES, { error: `arch must be one of ${IMAGE_ARCHES.join(', ')}` });
 
 /** IMS `ArtifactLinkRecord`. */
@@ -36,7 +50,13 @@ export const imageCreateSchema = z.object({
   name: imageNameSchema,
   arch: imageArchSchema.default('x86_64'),
   link: imageLinkSchema.optional(),
-  metadata: z.record(z.string(), z.string({ error: 'metadata values must be strings' })).optional(),
+  metadata: z
+    .record(z.string(), z.string({ error: 'metadata values must be strings' }))
+    .superRefine((metadata, ctx) => {
+      const reserved = Object.keys(metadata).find(isLineageKey);
+      if (reserved !== undefined) ctx.addIssue({ code: 'custom', message: lineageKeyDetail(reserved), path: [reserved] });
+    })
+    .optional(),
 });
 export type ImageCreateInput = z.input<typeof imageCreateSchema>;
 
@@ -50,6 +70,9 @@ export const metadataOperationSchema = z
   .refine((op) => op.operation === 'remove' || op.value !== undefined, {
     message: 'a set operation needs a value',
     path: ['value'],
+  })
+  .superRefine((op, ctx) => {
+    if (isLineageKey(op.key)) ctx.addIssue({ code: 'custom', message: lineageKeyDetail(op.key), path: ['key'] });
   });
 export type MetadataOperation = z.infer<typeof metadataOperationSchema>;
 
