@@ -2,7 +2,7 @@
  * The runner program: the ECS task's entry point in AWS, a child process of the embedded
  * engine on one machine (bundled to dist/runner.mjs).
  *
- *   node dist/runner.mjs --document-key KEY --store-dir DIR --workspace DIR
+ *   node dist/runner.mjs --document-key KEY --store-dir DIR --workspace DIR [--network egress|none]
  *
  * or, in ECS, the same settings from RUN_DOCUMENT_KEY, RUNNER_WORKSPACE and the S3 store
  * (settings.ts). It reads the run document from the store, runs the customization and writes
@@ -89,6 +89,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       workspace: settings.workspace,
       signal: controller.signal,
       sandbox: settings.sandbox,
+      network: settings.network,
       log: say,
       ...(settings.echoLayerOutput ? { onLayerOutput: (chunk: Buffer) => void process.stdout.write(chunk) } : {}),
     });

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE } from '../core/model/image.ts';
 import { measuringStream } from '../adapters/shared/measuring-stream.ts';
@@ -10,7 +10,10 @@ import type { LocalStore } from './local-store.ts';
 import { mountsUnder } from './mounts.ts';
 import { ToolError, type ProcessGroups } from './process-groups.ts';
 import type { BootArtifact, RunDocument, UploadedArtifact } from './run-document.ts';
-import { resolveInRoot, undoRootMounts, type RootMounts } from './sandbox.ts';
+import { devicePseudoArgs } from './device-nodes.ts';
+import { openFileInRoot, resolveInRoot } from './root-paths.ts';
+import { undoRootMounts, type RootMounts } from './sandbox.ts';
+import { userNamespaceArgv, type IdMapping } from './user-namespace.ts';
 import { ensureFreeSpace, type SquashfsInfo, type StagedImage } from './stage.ts';
 import { unmountUnder, type WorkspaceLayout } from './workspace.ts';
 
@@ -68,14 +71,18 @@ export function bootCandidates(names: string[], kind: 'kernel' | 'initrd', arch:
   return candidates;
 }
 
-/** The kernel or initrd in the root's /boot (a regular file, symlinks followed inside the root), or undefined. */
-export async function findBootFile(root: string, kind: 'kernel' | 'initrd', arch: string): Promise<string | undefined> {
-  const boot = join(root, 'boot');
-  const names = await readdir(boot).catch(() => [] as string[]);
+/**
+ * The kernel or initrd in the root's /boot, opened: a non-empty regular file, every component
+ * of its path (/boot itself included) resolved inside the root, so no link at any depth can
+ * make the host's files the result's boot files. Only once no layer runs any more.
+ */
+export async function findBootFile(root: string, kind: 'kernel' | 'initrd', arch: string): Promise<{ handle: FileHandle; path: string } | undefined> {
+  const boot = await resolveInRoot(root, 'boot');
+  const names = boot ? await readdir(boot).catch(() => [] as string[]) : [];
   for (const name of bootCandidates(names, kind, arch)) {
-    const target = await resolveInRoot(root, join(boot, name));
-    const info = target ? await stat(target).catch(() => undefined) : undefined;
-    if (target && info?.isFile() && info.size > 0) return target;
+    const file = await openFileInRoot(root, `boot/${name}`);
+    if (file && file.size > 0) return { handle: file.handle, path: file.path };
+    await file?.handle.close();
   }
   return undefined;
 }
@@ -128,8 +135,10 @@ export async function packageImage(options: {
   store: ArtifactStore;
   local?: LocalStore;
   log?: (line: string) => void;
+  /** Set in namespace mode: mksquashfs runs as root of the user namespace, so the image's owners are written back as they were. */
+  mapping?: IdMapping;
 }): Promise<{ uploaded: { rootfs: UploadedArtifact; kernel?: BootArtifact; initrd?: BootArtifact }; compressor: string }> {
-  const { staged, document, layout, groups, store, local } = options;
+  const { staged, document, layout, groups, store, local, mapping } = options;
   const log = options.log ?? (() => {});
   const { image, root } = staged;
   if ((await mountsUnder(root)).length > 0) await unmountUnder(root);
@@ -139,7 +148,20 @@ export async function packageImage(options: {
   const output = join(layout.results, `${image.image_id}.squashfs`);
   await ensureFreeSpace(layout.root, image.rootfs.size, `squash the customized root of image ${image.image_id} (about ${(image.rootfs.size / (1 << 20)).toFixed(1)} MiB)`);
   try {
-    await groups.run('mksquashfs', mksquashfsArgs(root, output, compression));
+    if (mapping) {
+      const devices = await devicePseudoArgs(root, staged.devices);
+      if (devices.lost.length > 0) log(`image ${image.image_id}: NOT KEPT: device node(s) of the source that the result cannot carry: ${devices.lost.join(', ')}`);
+      // Relative paths from the workspace: the namespace's root cannot search the directories above it.
+      const args = [...mksquashfsArgs(relative(layout.root, root), relative(layout.root, output), compression), ...devices.args];
+      const [command, namespaced] = userNamespaceArgv(mapping, 'mksquashfs', args);
+      await groups.run(command, namespaced, { cwd: layout.root });
+      // The store's files are the host root's.
+      await chown(output, 0, 0);
+      await chmod(output, 0o644);
+      if (devices.args.length > 0) log(`image ${image.image_id}: ${devices.args.length / 2} device node(s) of the source written back`);
+    } else {
+      await groups.run('mksquashfs', mksquashfsArgs(root, output, compression));
+    }
   } catch (error) {
     await rm(output, { force: true });
     if (error instanceof ToolError) throw new RunnerFailure('packaging', `mksquashfs failed for image ${image.image_id}: ${error.message}`, { image: image.image_id });
@@ -155,7 +177,13 @@ export async function packageImage(options: {
   const boot = async (kind: 'kernel' | 'initrd', contentType: string): Promise<BootArtifact | undefined> => {
     const key = `${image.upload_prefix}${kind}`;
     const file = await findBootFile(root, kind, image.arch);
-    if (file) return { ...(await uploadStream(store, createReadStream(file), key, contentType).catch(uploadFailure(kind))), from: 'customized' };
+    if (file) {
+      try {
+        return { ...(await uploadStream(store, file.handle.createReadStream({ start: 0, autoClose: false }), key, contentType).catch(uploadFailure(kind))), from: 'customized' };
+      } finally {
+        await file.handle.close();
+      }
+    }
     const source = image[kind];
     return source ? copySourceArtifact(store, source, key, contentType).catch(uploadFailure(kind)) : undefined;
   };

@@ -1,4 +1,5 @@
-import { stat, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
@@ -8,21 +9,23 @@ import { checkEnvironment } from './environment.ts';
 import { oneLine, RUNNER_EXIT_CODES, RunnerFailure, type FailureKind } from './failures.ts';
 import { ansiblePlaybookArgs, checkCloneUrl, checkPassthrough, cloneLayer, runLayerProcess, writeInventory } from './layers.ts';
 import type { LocalStore } from './local-store.ts';
-import { currentMounts } from './mounts.ts';
 import { packageImage } from './package.ts';
-import { processStartTime, ProcessGroups } from './process-groups.ts';
+import { processStartTime, ProcessGroups, type ChildExit } from './process-groups.ts';
 import { ProgressRecorder } from './progress.ts';
 import { layerLogKey, type RunDocument, type RunOutcome } from './run-document.ts';
 import {
   prepareRootMounts,
-  readOnlyMountPoints,
-  SANDBOX_SETUP_FAILED,
-  sandboxedArgv,
   sandboxScript,
+  shareWorkspace,
+  startSandboxed,
   undoRootMounts,
   type RootMounts,
   type SandboxMode,
 } from './sandbox.ts';
+import type { NetworkMode } from './sandbox-network.ts';
+import { checkSandboxPrerequisites } from './sandbox-prerequisites.ts';
+import { seccompProgram } from './seccomp-filter.ts';
+import type { IdMapping } from './user-namespace.ts';
 import { stageImage, type StagedImage } from './stage.ts';
 import { prepareWorkspace, recordProcesses, removeWorkspace, unmountUnder, type WorkspaceLayout } from './workspace.ts';
 
@@ -36,6 +39,8 @@ export interface RunnerDeps {
   /** Aborting it (main does on SIGTERM) stops the child processes, cleans up and ends the run as terminated. The run document's time budget does the same. */
   signal?: AbortSignal;
   sandbox?: SandboxMode;
+  /** The layers' network in namespace mode (default `egress`): the operator's setting, never the session's. */
+  network?: NetworkMode;
   /** Progress lines (main sends them to stderr). */
   log?: (line: string) => void;
   /** Each layer's output as it is produced, besides its log file. */
@@ -44,8 +49,7 @@ export interface RunnerDeps {
   logUploadIntervalMs?: number;
   now?: () => Date;
   /** Overrides for tests: what the environment check sees. */
-  environment?: { uid?: number; nodeArch?: string; path?: string; binfmtDir?: string };
-  hostResolvConf?: string;
+  environment?: { uid?: number; nodeArch?: string; path?: string; binfmtDir?: string; subordinateFiles?: { subuid: string; subgid: string } };
 }
 
 /** The run's end: the outcome (also written to the store) and the exit code for it. */
@@ -106,16 +110,28 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
       sandboxed: mode === 'namespace',
       binfmtDir: deps.environment?.binfmtDir,
     });
+    let mapping: IdMapping | undefined;
+    if (mode === 'namespace') {
+      const prerequisites = await checkSandboxPrerequisites({
+        network: deps.network ?? 'egress',
+        path: deps.environment?.path ?? process.env.PATH ?? '',
+        ...(deps.environment?.subordinateFiles ? { subordinateFiles: deps.environment.subordinateFiles } : {}),
+      });
+      if ('problem' in prerequisites) throw new RunnerFailure('environment', prerequisites.problem);
+      mapping = prerequisites;
+      log(`sandbox: image ids 0-65535 run as host ids ${mapping.uid}-${mapping.uid + 65535} (uid) and ${mapping.gid}-${mapping.gid + 65535} (gid); network ${deps.network ?? 'egress'}`);
+    }
     phase = 'environment';
     const layout = await prepareWorkspace(deps.workspace, runner);
     workspaceReady = true;
+    if (mapping) await shareWorkspace(layout, mapping);
 
     phase = 'staging';
     const staged: StagedImage[] = [];
     for (const [i, image] of document.images.entries()) {
       checkpoint();
       log(`staging image ${image.image_id} from ${image.rootfs.key}`);
-      staged.push(await stageImage({ image, layout, groups, store: deps.store, local: deps.local, signal: deps.signal, log }));
+      staged.push(await stageImage({ image, layout, groups, store: deps.store, local: deps.local, signal: deps.signal, log, ...(mapping ? { mapping } : {}) }));
       outcome.images[i]!.staged = true;
     }
 
@@ -126,14 +142,14 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
       await cloneLayer(layer, join(layout.repos, String(layer.index)), document.allowed_schemes, groups);
     }
 
-    await runLayers(document, outcome, staged, layout, groups, deps, mode, log, checkpoint, progress);
+    await runLayers(document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress);
     for (const image of outcome.images) image.customized = true;
     phase = 'packaging';
 
     for (const [i, image] of staged.entries()) {
       checkpoint();
       log(`squashing and uploading image ${image.image.image_id} as ${image.image.result_id}`);
-      const packaged = await packageImage({ staged: image, document, layout, groups, store: deps.store, local: deps.local, log });
+      const packaged = await packageImage({ staged: image, document, layout, groups, store: deps.store, local: deps.local, log, ...(mapping ? { mapping } : {}) });
       outcome.images[i]!.uploaded = packaged.uploaded;
       outcome.images[i]!.compressor = packaged.compressor;
     }
@@ -183,34 +199,27 @@ async function runLayers(
   layout: WorkspaceLayout,
   groups: ProcessGroups,
   deps: RunnerDeps,
-  mode: SandboxMode,
+  mapping: IdMapping | undefined,
   log: (line: string) => void,
   checkpoint: () => void,
   progress: ProgressRecorder,
 ): Promise<void> {
-  const inventory = join(layout.root, 'inventory.yaml');
+  const mode: SandboxMode = mapping ? 'namespace' : 'container';
+  // A directory of its own, bound read-only into the sandbox with what ansiblePlaybookArgs names beside the inventory.
+  const inventoryDir = join(layout.root, 'inventory');
+  await mkdir(inventoryDir, { mode: 0o755 });
+  const inventory = join(inventoryDir, 'inventory.yaml');
   await writeInventory(inventory, document, new Map(staged.map((s) => [s.image.image_id, s.root])));
-  const rootMounts: RootMounts[] = [];
+  if (mapping) for (const name of await readdir(inventoryDir)) await chown(join(inventoryDir, name), mapping.uid, mapping.gid);
+  let rootMounts: RootMounts[] = [];
   let script = '';
   // Held for debugging: the mount points stay, so the sandbox script can be run again by hand.
   let keepMountPoints = false;
-  const hostResolvConf = deps.hostResolvConf ?? '/etc/resolv.conf';
-  const withResolv = await stat(hostResolvConf).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+  const undo = async () => {
+    for (const mounts of rootMounts) await undoRootMounts(mounts).catch(() => {});
+    rootMounts = [];
+  };
   try {
-    if (mode === 'namespace') {
-      for (const image of staged) rootMounts.push(await prepareRootMounts(image.root, withResolv));
-      script = join(layout.root, 'sandbox.sh');
-      const plan = {
-        workspace: layout.root,
-        readOnly: readOnlyMountPoints(await currentMounts(), layout.root),
-        roots: rootMounts,
-        ...(withResolv ? { hostResolvConf } : {}),
-      };
-      await writeFile(script, sandboxScript(plan), { mode: 0o700 });
-    }
     const limit = document.ansible.limit || document.images.map((i) => i.image_id).join(',');
     for (const [position, layer] of document.layers.entries()) {
       checkpoint();
@@ -219,15 +228,17 @@ async function runLayers(
       const args = ansiblePlaybookArgs({ inventory, limit, verbosity: document.ansible.verbosity, passthrough: document.ansible.passthrough, playbook: layer.playbook });
       log(`running layer ${layer.index} '${layer.name}': ansible-playbook ${layer.playbook}`);
       await progress.started(position);
-      const run = await runLayerProcess({
-        argv: mode === 'namespace' ? sandboxedArgv(script, 'ansible-playbook', args) : ['ansible-playbook', args],
-        cwd: repo,
+      // Checked again before every layer: the one before may have changed the roots.
+      if (mapping) for (const image of staged) rootMounts.push(await prepareRootMounts(image.root, true));
+      const launch = launcher({ mapping, network: deps.network ?? 'egress', layout, rootMounts, inventory, repo, args, groups,
         env: ansibleEnvironment(layout, join(repo, 'roles'), process.env),
+      });
+      const run = await runLayerProcess({
+        launch,
         logPath: join(layout.logs, `${layer.index}.log`),
         logKey: record.log_key,
         header: `# CFS session ${document.session}, layer ${layer.index} '${layer.name}': ${redactCloneUrl(layer.clone_url)} ${layer.commit} ${layer.playbook}\n`,
         store: deps.store,
-        groups,
         uploadEveryMs: deps.logUploadIntervalMs ?? 1_000,
         onOutput: deps.onLayerOutput,
         now: () => now(deps),
@@ -236,17 +247,23 @@ async function runLayers(
       record.duration_ms = run.durationMs;
       record.state = run.exitCode === 0 ? 'succeeded' : 'failed';
       await progress.ended(position, record.state);
-      if (run.exitCode === 0) continue;
+      if (run.exitCode === 0) {
+        await undo();
+        continue;
+      }
       if (deps.signal?.aborted) {
         throw new RunnerFailure('terminated', `${stoppedBecause(deps.signal, document)} during layer ${layer.index} '${layer.name}'`, { layer: layer.name });
-      }
-      if (mode === 'namespace' && run.exitCode === SANDBOX_SETUP_FAILED) {
-        throw new RunnerFailure('environment', `the sandbox could not be set up for layer '${layer.name}' (see ${record.log_key})`, { layer: layer.name });
       }
       // Only a runner beside its engine can keep a workspace someone can enter later: an ECS
       // task's storage ends with the task, so there a hold would point at nothing.
       if (document.debug_hold && !deps.local) log('debug_on_failure: the workspace cannot be kept: it ends with this task (the layer logs remain)');
       if (document.debug_hold && deps.local) {
+        if (mapping) {
+          const seccompFile = join(layout.root, 'sandbox-seccomp.bpf');
+          await writeFile(seccompFile, seccompProgram(), { mode: 0o600 });
+          script = join(layout.root, 'sandbox.sh');
+          await writeFile(script, await sandboxScript({ layout, mapping, roots: rootMounts, inventory, cwd: layout.repos }, seccompFile), { mode: 0o700 });
+        }
         outcome.debug = debugHoldDetails({
           document,
           layout,
@@ -265,8 +282,47 @@ async function runLayers(
       });
     }
   } finally {
-    if (!keepMountPoints) for (const mounts of rootMounts) await undoRootMounts(mounts).catch(() => {});
+    if (!keepMountPoints) await undo();
   }
+}
+
+/**
+ * How one layer's ansible-playbook starts: in the sandbox (namespace mode), or directly with the
+ * container as the boundary.
+ */
+function launcher(options: {
+  mapping: IdMapping | undefined;
+  network: NetworkMode;
+  layout: WorkspaceLayout;
+  rootMounts: RootMounts[];
+  inventory: string;
+  repo: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  groups: ProcessGroups;
+}): (attach: (child: ChildProcess) => void) => Promise<{ exited: Promise<ChildExit> }> {
+  const { mapping, groups } = options;
+  if (!mapping) {
+    return async (attach) => {
+      const started = groups.start('ansible-playbook', options.args, { cwd: options.repo, env: options.env });
+      attach(started.child);
+      return started;
+    };
+  }
+  return (attach) =>
+    startSandboxed({
+      layout: options.layout,
+      mapping,
+      network: options.network,
+      roots: options.rootMounts,
+      inventory: options.inventory,
+      cwd: options.repo,
+      command: 'ansible-playbook',
+      args: options.args,
+      env: options.env,
+      groups,
+      attach,
+    });
 }
 
 function now(deps: RunnerDeps): number {

@@ -19,6 +19,8 @@ export const RUNNER_ENV = {
   ARTIFACT_BUCKET: 'ARTIFACT_BUCKET',
   /** `namespace` (default) or `container` (the task's container is the sandbox: no unshare, no mounts). */
   RUNNER_SANDBOX: 'RUNNER_SANDBOX',
+  /** `egress` (default: a user-mode network out, no host loopback, no link-local) or `none` (loopback only), for namespace mode. The operator's setting: never from a session. */
+  RUNNER_NETWORK: 'RUNNER_NETWORK',
   /** `true` to copy each layer's Ansible output to stdout as well (CloudWatch can then follow it live). */
   RUNNER_ECHO_LAYER_OUTPUT: 'RUNNER_ECHO_LAYER_OUTPUT',
 } as const;
@@ -30,13 +32,14 @@ const settingsSchema = z.object({
   s3Endpoint: z.string().url().optional(),
   s3Bucket: z.string().min(3).optional(),
   sandbox: z.enum(['namespace', 'container']),
+  network: z.enum(['egress', 'none'], { message: `the network must be egress or none (--network or ${RUNNER_ENV.RUNNER_NETWORK})` }),
   echoLayerOutput: z.boolean(),
 });
 
 /** The runner's settings, from flags first and the environment second. */
 export type RunnerSettings = z.infer<typeof settingsSchema>;
 
-/** Parses `--document-key KEY --store-dir DIR --workspace DIR [--sandbox MODE] [--echo-layer-output]` over the environment. */
+/** Parses `--document-key KEY --store-dir DIR --workspace DIR [--sandbox MODE] [--network MODE] [--echo-layer-output]` over the environment. */
 export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSettings {
   let values;
   try {
@@ -47,6 +50,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
         'store-dir': { type: 'string' },
         workspace: { type: 'string' },
         sandbox: { type: 'string' },
+        network: { type: 'string' },
         'echo-layer-output': { type: 'boolean' },
       },
       strict: true,
@@ -61,6 +65,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
     s3Endpoint: env[RUNNER_ENV.ARTIFACT_S3_ENDPOINT] || undefined,
     s3Bucket: env[RUNNER_ENV.ARTIFACT_BUCKET] || undefined,
     sandbox: values.sandbox ?? (env[RUNNER_ENV.RUNNER_SANDBOX] || 'namespace'),
+    network: values.network ?? (env[RUNNER_ENV.RUNNER_NETWORK] || 'egress'),
     echoLayerOutput: values['echo-layer-output'] ?? env[RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT] === 'true',
   };
   const parsed = settingsSchema.safeParse(candidate);

@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rm, statfs, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { deviceNodeOf, unpackLosses, type DeviceNode } from './device-nodes.ts';
 import { RunnerFailure } from './failures.ts';
 import type { LocalStore } from './local-store.ts';
 import { ToolError, type ProcessGroups } from './process-groups.ts';
 import type { RunImage } from './run-document.ts';
+import { userNamespaceArgv, type IdMapping } from './user-namespace.ts';
 import type { WorkspaceLayout } from './workspace.ts';
 
 const MIB = 1 << 20;
@@ -28,6 +30,8 @@ export interface StagedImage {
   /** The unpacked root (the inventory host's `ansible_host`). */
   root: string;
   source: SquashfsInfo;
+  /** The source's device nodes, which an unpack in a user namespace cannot create: packing writes them back. */
+  devices: DeviceNode[];
 }
 
 /** Reads the compressor, its non-default level and the block size out of `unsquashfs -s` output. */
@@ -62,16 +66,21 @@ export function estimateUnpackedBytes(listing: string): number {
   return withHeadroom(listing.split('\n').reduce((sum, line) => sum + listedBytes(line), 0));
 }
 
-/** The same estimate, read line by line from unsquashfs (a large image lists millions of files). */
-async function listUnpackedBytes(groups: ProcessGroups, squashfs: string): Promise<number> {
+/** The same estimate, read line by line from unsquashfs (a large image lists millions of files), with the image's device nodes. */
+async function listUnpacked(groups: ProcessGroups, squashfs: string): Promise<{ bytes: number; devices: DeviceNode[] }> {
   const { child, exited } = groups.start('unsquashfs', ['-lln', squashfs]);
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
   let total = 0;
-  for await (const line of createInterface({ input: child.stdout!, crlfDelay: Infinity })) total += listedBytes(line);
+  const devices: DeviceNode[] = [];
+  for await (const line of createInterface({ input: child.stdout!, crlfDelay: Infinity })) {
+    total += listedBytes(line);
+    const device = line[0] === 'c' || line[0] === 'b' ? deviceNodeOf(line) : undefined;
+    if (device) devices.push(device);
+  }
   const exit = await exited;
   if (exit.code !== 0) throw new ToolError('unsquashfs', exit, Buffer.concat(stderr).toString('utf8'));
-  return withHeadroom(total);
+  return { bytes: withHeadroom(total), devices };
 }
 
 /** Bytes an unprivileged write could still use on the filesystem holding `dir`. */
@@ -147,6 +156,8 @@ export async function downloadVerified(
 export interface VerifiedInPlace {
   /** The open file as a path other processes can read (`/proc/<pid>/fd/<fd>`): the very file that was hashed. */
   path: string;
+  /** The open file's descriptor, to hand to a child (one in a user namespace cannot open another process's fd). */
+  fd: number;
   /** Refuses the source if it changed since it was hashed: written to, touched or replaced (its size, mtime or ctime moved). */
   assertUnchanged(): Promise<void>;
   close(): Promise<void>;
@@ -187,6 +198,7 @@ export async function openVerifiedInPlace(
     if (problem) throw new RunnerFailure('staging', problem);
     return {
       path: `/proc/${process.pid}/fd/${handle.fd}`,
+      fd: handle.fd,
       assertUnchanged: async () => {
         const after = await handle.stat();
         if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
@@ -211,25 +223,31 @@ export interface StageOptions {
   local?: LocalStore;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** Set in namespace mode: unsquashfs runs as root of a user namespace with this mapping. */
+  mapping?: IdMapping;
 }
 
 /**
  * Stages one source image: verifies its rootfs against the run document's size and sha256
  * (in place when the store is local, else downloaded into the workspace after checking there
  * is room), reads its compressor, checks there is room for the unpacked root, then unpacks it
- * with unsquashfs (as root it keeps owners, modes, xattrs, hard links, symlinks and device
- * nodes). Nothing unverified is unpacked; a download is deleted once unpacked.
+ * with unsquashfs, which keeps owners, modes, xattrs, hard links and symlinks; in a user
+ * namespace (`mapping`) device nodes and privileged xattrs cannot be written: they are listed
+ * in the log (devices are written back at packing), and any other unsquashfs error fails the
+ * staging. Nothing unverified is unpacked; a download is deleted once unpacked.
  */
 export async function stageImage(options: StageOptions): Promise<StagedImage> {
-  const { image, layout, groups, store, local, signal } = options;
+  const { image, layout, groups, store, local, signal, mapping } = options;
   const log = options.log ?? (() => {});
   const label = `rootfs of image ${image.image_id}`;
   const root = join(layout.images, image.image_id);
-  if (local) {
+  // The namespace's root reopens the file through /proc/self/fd: it must be readable by others, else it is copied.
+  const readable = !local || !mapping || ((await stat(local.pathOf(image.rootfs.key)).catch(() => undefined))?.mode ?? 0) & 0o004;
+  if (local && readable) {
     const source = await openVerifiedInPlace(local.pathOf(image.rootfs.key), image.rootfs, label, signal);
     try {
       log(`${label}: sha256 verified in place`);
-      const staged = await unpack(image, source.path, root, layout, groups, label);
+      const staged = await unpack(image, { path: source.path, fd: source.fd }, root, layout, groups, label, mapping, log);
       await source.assertUnchanged();
       log(`${label}: unpacked`);
       return staged;
@@ -241,21 +259,61 @@ export async function stageImage(options: StageOptions): Promise<StagedImage> {
   await ensureFreeSpace(layout.root, image.rootfs.size + MIB, `download the ${label} (${mib(image.rootfs.size)} MiB)`);
   await downloadVerified(store, image.rootfs, download, label, signal);
   log(`${label}: downloaded and sha256 verified`);
-  const staged = await unpack(image, download, root, layout, groups, label);
-  log(`${label}: unpacked`);
-  await rm(download, { force: true });
-  return staged;
+  await chmod(download, 0o644);
+  const handle = await open(download, 'r');
+  try {
+    const staged = await unpack(image, { path: download, fd: handle.fd }, root, layout, groups, label, mapping, log);
+    log(`${label}: unpacked`);
+    return staged;
+  } finally {
+    await handle.close();
+    await rm(download, { force: true });
+  }
 }
 
-/** Reads a verified squashfs's compressor, checks there is room for its root, and unpacks it. */
-async function unpack(image: RunImage, squashfs: string, root: string, layout: WorkspaceLayout, groups: ProcessGroups, label: string): Promise<StagedImage> {
+/**
+ * Reads a verified squashfs's compressor, checks there is room for its root, and unpacks it:
+ * as the host's root in container mode, else as root of the user namespace (the source handed
+ * over as an open descriptor, paths relative to the workspace so no directory above it needs
+ * to be searchable by the namespace's root).
+ */
+async function unpack(
+  image: RunImage,
+  squashfs: { path: string; fd: number },
+  root: string,
+  layout: WorkspaceLayout,
+  groups: ProcessGroups,
+  label: string,
+  mapping: IdMapping | undefined,
+  log: (line: string) => void,
+): Promise<StagedImage> {
   const corrupt = (error: unknown): never => {
     if (error instanceof ToolError) throw new RunnerFailure('staging', `${label} is not a readable squashfs: ${error.message}`, { image: image.image_id });
     throw error;
   };
-  const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', squashfs]).catch(corrupt));
-  const unpacked = await listUnpackedBytes(groups, squashfs).catch(corrupt);
-  await ensureFreeSpace(layout.root, unpacked, `unpack the ${label} (about ${mib(unpacked)} MiB unpacked)`);
-  await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, squashfs]).catch(corrupt);
-  return { image, root, source };
+  const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', squashfs.path]).catch(corrupt));
+  const listed = await listUnpacked(groups, squashfs.path).catch(corrupt);
+  await ensureFreeSpace(layout.root, listed.bytes, `unpack the ${label} (about ${mib(listed.bytes)} MiB unpacked)`);
+  if (!mapping) {
+    await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, squashfs.path]).catch(corrupt);
+    return { image, root, source, devices: [] };
+  }
+  const [command, args] = userNamespaceArgv(mapping, 'unsquashfs', ['-ignore-errors', '-no-progress', '-quiet', '-dest', relative(layout.root, root), '/proc/self/fd/3']);
+  const { child, exited } = groups.start(command, args, { cwd: layout.root, stdio: ['ignore', 'ignore', 'pipe', squashfs.fd] });
+  const stderr: Buffer[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const exit = await exited;
+  const text = Buffer.concat(stderr).toString('utf8');
+  if (exit.code !== 0 && exit.code !== 2) corrupt(new ToolError('unsquashfs', exit, text));
+  const losses = unpackLosses(text);
+  if (losses.unexpected.length > 0 || (exit.code === 2 && losses.devices.length + losses.xattrs.length === 0)) {
+    const shown = losses.unexpected.length > 0 ? losses.unexpected.slice(0, 3).join(' | ') : `exit ${exit.code} without a reason`;
+    throw new RunnerFailure('staging', `${label} could not be unpacked in the user namespace: ${shown}`, { image: image.image_id });
+  }
+  if (losses.devices.length > 0) log(`${label}: ${losses.devices.length} device node(s) cannot be created in the user namespace; they are written back into the result when it is squashed`);
+  if (losses.xattrs.length > 0) {
+    const shown = losses.xattrs.slice(0, 10).map((x) => x.replace(/ images\/[^/]+/, ' ')).join(', ');
+    log(`${label}: NOT KEPT: ${losses.xattrs.length} xattr(s) only the host's root may set (trusted.*, security.ima): ${shown}${losses.xattrs.length > 10 ? ', ...' : ''}`);
+  }
+  return { image, root, source, devices: listed.devices };
 }
