@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.ts';
+import { redactUrlsInText } from '../workflow/redact.ts';
 
 /**
  * Clone URL schemes, named as git's `GIT_ALLOW_PROTOCOL` names them, so one allow-list both
@@ -24,13 +25,14 @@ export function cloneUrlScheme(url: string): string {
   return 'file';
 }
 
-/** Why `url` may not be cloned under `schemes`, or undefined when it may. */
+/** Why `url` may not be cloned under `schemes`, or undefined when it may. The reason never quotes the URL's credentials. */
 export function cloneUrlProblem(url: string, schemes: readonly string[]): string | undefined {
   if (url === '') return 'the clone URL is empty';
-  if (url.startsWith('-')) return `clone URL '${url}' starts with '-'`;
-  if (/[\s;]/.test(url)) return `clone URL '${url}' contains whitespace or ';'`;
+  const shown = redactUrlsInText(url);
+  if (url.startsWith('-')) return `clone URL '${shown}' starts with '-'`;
+  if (/[\s;]/.test(url)) return `clone URL '${shown}' contains whitespace or ';'`;
   const scheme = cloneUrlScheme(url);
-  if (!schemes.includes(scheme)) return `clone URL '${url}' uses '${scheme}', which is not allowed here (allowed: ${schemes.join(', ')})`;
+  if (!schemes.includes(scheme)) return `clone URL '${shown}' uses '${scheme}', which is not allowed here (allowed: ${schemes.join(', ')})`;
   return undefined;
 }
 

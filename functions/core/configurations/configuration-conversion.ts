@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors.ts';
 import type { ConfigurationLayer, ConfigurationRecord } from '../model/configuration.ts';
 import { fieldError } from '../sessions/validation.ts';
+import { maskCloneUrlCredentials } from '../workflow/redact.ts';
 
 /**
  * CFS v2 <-> v3 configuration shapes. v3 is stored; v2 is a view. Both endpoints accept both
@@ -65,14 +66,19 @@ export function configurationErrorToV2(error: ValidationError): ValidationError 
   return new ValidationError(message, field);
 }
 
-/** The v3 response body (V3ConfigurationData): the stored record. */
+/** A layer as answers show it: credentials in its clone URL masked (see maskCloneUrlCredentials). */
+function masked<T extends { clone_url: string }>(layer: T): T {
+  return { ...layer, clone_url: maskCloneUrlCredentials(layer.clone_url) };
+}
+
+/** The v3 response body (V3ConfigurationData): the stored record, clone URL credentials masked. */
 export function configurationToV3(record: ConfigurationRecord): ConfigurationRecord {
   return {
     name: record.name,
     ...(record.description !== undefined ? { description: record.description } : {}),
     last_updated: record.last_updated,
-    layers: record.layers,
-    ...(record.additional_inventory ? { additional_inventory: record.additional_inventory } : {}),
+    layers: record.layers.map(masked),
+    ...(record.additional_inventory ? { additional_inventory: masked(record.additional_inventory) } : {}),
   };
 }
 
@@ -95,7 +101,7 @@ export interface V2ConfigurationView {
 function layerToV2(layer: ConfigurationLayer): V2ConfigurationView['layers'][number] {
   return {
     ...(layer.name !== undefined ? { name: layer.name } : {}),
-    cloneUrl: layer.clone_url,
+    cloneUrl: maskCloneUrlCredentials(layer.clone_url),
     playbook: layer.playbook,
     commit: layer.commit,
     ...(layer.branch !== undefined ? { branch: layer.branch } : {}),
@@ -108,7 +114,7 @@ function layerToV2(layer: ConfigurationLayer): V2ConfigurationView['layers'][num
   };
 }
 
-/** The stored record as CFS v2 shows it. */
+/** The stored record as CFS v2 shows it, clone URL credentials masked. */
 export function configurationToV2(record: ConfigurationRecord): V2ConfigurationView {
   const inventory = record.additional_inventory;
   return {
@@ -120,7 +126,7 @@ export function configurationToV2(record: ConfigurationRecord): V2ConfigurationV
       ? {
           additional_inventory: {
             ...(inventory.name !== undefined ? { name: inventory.name } : {}),
-            cloneUrl: inventory.clone_url,
+            cloneUrl: maskCloneUrlCredentials(inventory.clone_url),
             commit: inventory.commit,
             ...(inventory.branch !== undefined ? { branch: inventory.branch } : {}),
           },

@@ -7,7 +7,8 @@ import { fieldError, parseOrThrow } from '../sessions/validation.ts';
 import { hasCloneUrlPolicy } from './clone-url.ts';
 import { normalizeConfigurationBody } from './configuration-conversion.ts';
 import { checkConfigurationName, checkConfigurationRequest } from './configuration-rules.ts';
-import { v3ConfigurationSchema } from './configuration-schemas.ts';
+import { v3ConfigurationSchema, type V3ConfigurationRequest } from './configuration-schemas.ts';
+import { maskCloneUrlCredentials } from '../workflow/redact.ts';
 
 /** What the configuration use cases touch. */
 export type ConfigurationPorts = Pick<AppPorts, 'configurations' | 'git' | 'clock'>;
@@ -44,6 +45,27 @@ async function resolveRevisions<T extends Revision>(ports: ConfigurationPorts, i
   });
 }
 
+/**
+ * Answers show clone URLs with their credentials masked; a client that PUTs such an answer
+ * back (edit, then PUT) means the stored URL, so a clone URL equal to the masked form of one
+ * the stored configuration has is replaced by that stored URL. Any other URL is taken as sent.
+ */
+function keepStoredCredentials(request: V3ConfigurationRequest, stored: ConfigurationRecord | undefined): V3ConfigurationRequest {
+  if (!stored) return request;
+  const real = new Map<string, string>();
+  for (const { clone_url } of [...stored.layers, ...(stored.additional_inventory ? [stored.additional_inventory] : [])]) {
+    const shown = maskCloneUrlCredentials(clone_url);
+    if (shown !== clone_url) real.set(shown, clone_url);
+  }
+  const restore = <T extends { clone_url?: string }>(item: T): T =>
+    item.clone_url !== undefined && real.has(item.clone_url) ? { ...item, clone_url: real.get(item.clone_url)! } : item;
+  return {
+    ...request,
+    layers: request.layers.map(restore),
+    ...(request.additional_inventory ? { additional_inventory: restore(request.additional_inventory) } : {}),
+  };
+}
+
 function withoutBranch<T extends { branch?: string }>(item: T): T {
   const copy = { ...item };
   delete copy.branch;
@@ -62,7 +84,7 @@ export async function putConfiguration(
   options: { dropBranches?: boolean } = {},
 ): Promise<ConfigurationRecord> {
   checkConfigurationName(name);
-  const request = parseOrThrow(v3ConfigurationSchema, normalizeConfigurationBody(body));
+  const request = keepStoredCredentials(parseOrThrow(v3ConfigurationSchema, normalizeConfigurationBody(body)), await ports.configurations.get(name));
   checkConfigurationRequest(request);
 
   const layers: ConfigurationLayer[] = request.layers.map((l) => ({
