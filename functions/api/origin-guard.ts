@@ -41,11 +41,15 @@ function hasBody(c: Context): boolean {
  */
 export function originGuard(options: OriginGuardOptions): MiddlewareHandler {
   const origins = new Set(options.origins.map((o) => new URL(o).origin));
+  // Each origin's host as clients write it: with and without its scheme's default port.
   const hosts = new Set<string>();
-  for (const origin of origins) hosts.add(new URL(origin).host);
-  const scheme = new URL(options.origins[0] ?? 'http://127.0.0.1').protocol.slice(0, -1);
+  for (const origin of origins) {
+    const url = new URL(origin);
+    hosts.add(url.host);
+    hosts.add(`${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`);
+  }
   return async (c, next) => {
-    const host = normalHost(scheme, c.req.header('host') ?? '');
+    const host = normalHost('http', c.req.header('host') ?? '');
     if (host === undefined || !hosts.has(host)) {
       return problem(c, 421, `this server does not answer for the host '${c.req.header('host') ?? ''}'; use ${[...origins][0]}`, { title: 'Misdirected Request', field: 'host' });
     }
