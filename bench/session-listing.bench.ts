@@ -62,7 +62,7 @@ async function stack(dir: string, count: number): Promise<Stack> {
     sessions: new DynamoDbSessionStore(dynamo.documents, TABLE),
     configurations: new DynamoDbConfigurationStore(dynamo.documents, TABLE),
     images: new DynamoDbImageRegistry(dynamo.documents, TABLE),
-    artifacts: { put: unused, get: unused, head: unused, delete: unused, list: unused, uploadUrl: unused, downloadUrl: unused },
+    artifacts: { put: unused, get: unused, head: unused, delete: unused, list: unused, promote: unused, uploadUrl: unused, downloadUrl: unused },
     workflow: { start: unused, stop: unused },
     events: { publish: async () => undefined },
     git: new GitCliResolver(),

@@ -10,6 +10,19 @@ export interface StoredObject {
 }
 
 /**
+ * What the store itself knows of an object it just moved into place: size and ETag always, md5
+ * and sha256 only where the store measured them (the filesystem store's write-time record, S3's
+ * ETag of a single-part object and its full-object SHA-256 checksum).
+ */
+export interface PromotedObject {
+  key: string;
+  size: number;
+  etag: string;
+  md5?: string;
+  sha256?: string;
+}
+
+/**
  * Image bytes (IMS layout: `<bucket>/<image id>/<artifact>`). Keys are `bucket/path`; a link
  * path is `s3://<key>`. Filesystem under the data directory on one machine, S3 in AWS. Objects
  * are streamed: no whole image is ever held in memory.
@@ -22,6 +35,12 @@ export interface ArtifactStore {
   head(key: string): Promise<{ size: number; etag: string } | undefined>;
   delete(key: string): Promise<void>;
   list(prefix: string): Promise<string[]>;
+  /**
+   * Moves the object at `from` (a staging key upload URLs write to) to `to` (a key no URL ever
+   * writes to) and answers the store's own knowledge of the bytes now at `to`. What a URL writes
+   * to `from` afterwards changes nothing at `to`. Undefined when there is no object at `from`.
+   */
+  promote(from: string, to: string): Promise<PromotedObject | undefined>;
   /** A URL that accepts a PUT of the object's bytes until `expiresInSeconds` (presigned S3, or an HMAC-signed local URL). */
   uploadUrl(key: string, expiresInSeconds: number): Promise<string>;
   /** A URL that serves the object's bytes until `expiresInSeconds`. */

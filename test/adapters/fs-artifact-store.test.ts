@@ -100,6 +100,33 @@ describe('FsArtifactStore', () => {
     expect(check).toBe('invalid');
   });
 
+  it('promotes a staged upload with one rename, answering its write-time md5 and sha256, and a later put to the staging key leaves the final key alone', async () => {
+    // Arrange
+    const staged = await store.put('boot-images/i/uploads/rootfs', 'registered bytes');
+    // Act
+    const promoted = await store.promote('boot-images/i/uploads/rootfs', 'boot-images/i/rootfs');
+    await store.put('boot-images/i/uploads/rootfs', 'late bytes');
+    // Assert
+    expect(promoted).toEqual({ key: 'boot-images/i/rootfs', size: staged.size, etag: staged.md5, md5: staged.md5, sha256: staged.sha256 });
+    expect(await text(await store.get('boot-images/i/rootfs'))).toBe('registered bytes');
+    expect(await store.measured('boot-images/i/rootfs')).toMatchObject({ md5: staged.md5, sha256: staged.sha256 });
+    expect(await store.promote('boot-images/i/missing', 'boot-images/i/kernel')).toBeUndefined();
+  });
+
+  it('measures a staged file changed behind the store instead of answering its stale record', async () => {
+    // Arrange
+    await store.put('boot-images/i/uploads/rootfs', 'what was put');
+    await writeFile(store.pathOf('boot-images/i/uploads/rootfs'), 'what is there');
+    // Act
+    const promoted = await store.promote('boot-images/i/uploads/rootfs', 'boot-images/i/rootfs');
+    // Assert
+    expect(promoted).toMatchObject({
+      size: 13,
+      md5: createHash('md5').update('what is there').digest('hex'),
+      sha256: createHash('sha256').update('what is there').digest('hex'),
+    });
+  });
+
   it('says clearly that it cannot hand out URLs before the server listens', async () => {
     // Arrange
     const unbound = new FsArtifactStore(join(root, 'artifacts'));

@@ -1,6 +1,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -140,6 +141,20 @@ describe('S3ArtifactStore against a local S3-protocol server', () => {
     expect(downloaded).toEqual(expected);
   });
 
+  it('promotes a staged upload by copy, answering the md5 S3 gives the copy as ETag, and a PUT through the old upload URL afterwards leaves the final key alone', async () => {
+    // Arrange
+    const staged = await store.put('boot-images/p/uploads/rootfs', 'registered bytes');
+    const oldUrl = await store.uploadUrl('boot-images/p/uploads/rootfs', 60);
+    // Act
+    const promoted = await store.promote('boot-images/p/uploads/rootfs', 'boot-images/p/rootfs');
+    const late = await fetch(oldUrl, { method: 'PUT', body: 'late bytes' });
+    // Assert
+    expect(promoted).toMatchObject({ key: 'boot-images/p/rootfs', size: staged.size, etag: staged.md5, md5: staged.md5 });
+    expect(late.status).toBe(200);
+    expect(await digest(await store.get('boot-images/p/rootfs'))).toEqual({ size: staged.size, sha256: staged.sha256 });
+    expect(await store.promote('boot-images/p/none', 'boot-images/p/kernel')).toBeUndefined();
+  });
+
   it('lists an empty prefix as nothing and refuses a key without a bucket', async () => {
     // Act / Assert
     expect(await store.list('boot-images/none/')).toEqual([]);
@@ -181,6 +196,21 @@ describe('S3ArtifactStore error paths', () => {
     expect(mock.commandCalls(AbortMultipartUploadCommand)).toHaveLength(1);
     expect(mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input).toMatchObject({ Bucket: 'boot-images', Key: 'x/rootfs', UploadId: 'u1' });
     expect(mock.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    mock.restore();
+  });
+
+  it("takes S3's full-object SHA-256 of a promoted copy, and leaves out an md5 a multipart-style ETag cannot give", async () => {
+    // Arrange
+    const mock = mockClient(S3Client);
+    const sha256 = createHash('sha256').update('bytes').digest();
+    mock.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"abc-2"' } });
+    mock.on(HeadObjectCommand).resolves({ ContentLength: 5, ETag: '"0123456789abcdef0123456789abcdef-2"', ChecksumSHA256: sha256.toString('base64') });
+    const mocked = new S3ArtifactStore(new S3Client({ region: 'us-east-1' }));
+    // Act
+    const promoted = await mocked.promote('boot-images/x/uploads/rootfs', 'boot-images/x/rootfs');
+    // Assert
+    expect(promoted).toEqual({ key: 'boot-images/x/rootfs', size: 5, etag: '0123456789abcdef0123456789abcdef-2', sha256: sha256.toString('hex') });
+    expect(mock.commandCalls(CopyObjectCommand)[0]?.args[0].input).toMatchObject({ Bucket: 'boot-images', Key: 'x/rootfs', CopySource: 'boot-images/x/uploads/rootfs', ChecksumAlgorithm: 'SHA256' });
     mock.restore();
   });
 

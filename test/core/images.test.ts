@@ -259,9 +259,25 @@ describe('artifact URLs', () => {
     const url = await artifactUploadUrl(world.deps, image.id, 'rootfs', { expires_in: 120 });
     await registerManifest(world.deps, image.id, [await upload(image.id, 'rootfs', 'x')]);
     // Assert
-    expect(url).toMatchObject({ artifact: 'rootfs', key: `boot-images/${image.id}/rootfs`, method: 'PUT', expires_at: '2026-03-04T05:08:07.000Z' });
-    expect(url.url).toMatch(new RegExp(`^http://127.0.0.1:9/artifacts/boot-images/${image.id}/rootfs\\?expires=\\d+&signature=[0-9a-f]{64}$`));
+    expect(url).toMatchObject({ artifact: 'rootfs', key: `boot-images/${image.id}/uploads/rootfs`, method: 'PUT', expires_at: '2026-03-04T05:08:07.000Z' });
+    expect(url.url).toMatch(new RegExp(`^http://127.0.0.1:9/artifacts/boot-images/${image.id}/uploads/rootfs\\?expires=\\d+&signature=[0-9a-f]{64}$`));
     await expect(artifactUploadUrl(world.deps, image.id, 'kernel', undefined)).rejects.toMatchObject({ name: 'ConflictError' });
+  });
+
+  it("lasts at most the deployment's upload URL lifetime (15 minutes unless set), whatever the client asks for", async () => {
+    // Arrange
+    const image = await createImage(world.deps, { name: 'short' });
+    // Act
+    const byDefault = await artifactUploadUrl(world.deps, image.id, 'rootfs', undefined);
+    const askedLonger = await artifactUploadUrl(world.deps, image.id, 'rootfs', { expires_in: 86_400 });
+    const set = await artifactUploadUrl({ ...world.deps, uploadUrlSeconds: 60 }, image.id, 'rootfs', { expires_in: 600 });
+    // Assert
+    expect(byDefault.expires_at).toBe('2026-03-04T05:21:07.000Z');
+    expect(askedLonger.expires_at).toBe('2026-03-04T05:21:07.000Z');
+    expect(set.expires_at).toBe('2026-03-04T05:07:07.000Z');
+    const signedUntil = (url: string) => Number(new URL(url).searchParams.get('expires')) - Math.floor(Date.now() / 1000);
+    expect(signedUntil(askedLonger.url)).toBeLessThanOrEqual(900);
+    expect(signedUntil(set.url)).toBeLessThanOrEqual(60);
   });
 
   it('refuses an unknown artifact name and an expiry beyond seven days', async () => {

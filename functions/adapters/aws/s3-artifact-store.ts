@@ -1,4 +1,5 @@
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -11,7 +12,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
+import type { ArtifactStore, PromotedObject, StoredObject } from '../../ports/artifact-store.ts';
 import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 import { rethrowSdkError } from './sdk-errors.ts';
 
@@ -163,6 +164,43 @@ export class S3ArtifactStore implements ArtifactStore {
       translate(error, `listing ${prefix}`);
     }
     return keys.sort();
+  }
+
+  /**
+   * Copies a staged upload to its final key (CopyObject, up to 5 GB: what one presigned PUT can
+   * upload) asking S3 for a full-object SHA-256 of the copy, then deletes the staged object.
+   * The copy is one version of the source, so a PUT through an old upload URL afterwards only
+   * makes a new staged object. S3 makes a single-part copy's ETag the md5 of its bytes (SSE-S3 or
+   * none); an ETag of another form, or no checksum (S3-protocol servers without checksums), is
+   * left out and the caller reads the final object back.
+   */
+  async promote(from: string, to: string): Promise<PromotedObject | undefined> {
+    const source = this.locate(from);
+    const target = this.locate(to);
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ ...target, CopySource: encodeURI(`${source.Bucket}/${source.Key}`), ChecksumAlgorithm: 'SHA256', MetadataDirective: 'COPY' }),
+      );
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      translate(error, `promoting ${from} to ${to}`);
+    }
+    await this.delete(from);
+    let head;
+    try {
+      head = await this.client.send(new HeadObjectCommand({ ...target, ChecksumMode: 'ENABLED' }));
+    } catch (error) {
+      translate(error, `looking up ${to}`);
+    }
+    const etag = (head.ETag ?? '').replace(/"/g, '');
+    const sha256 = head.ChecksumSHA256 && !head.ChecksumSHA256.includes('-') ? Buffer.from(head.ChecksumSHA256, 'base64').toString('hex') : undefined;
+    return {
+      key: to,
+      size: head.ContentLength ?? 0,
+      etag,
+      ...(/^[a-f0-9]{32}$/.test(etag) ? { md5: etag } : {}),
+      ...(sha256?.length === 64 ? { sha256 } : {}),
+    };
   }
 
   async uploadUrl(key: string, expiresInSeconds: number): Promise<string> {

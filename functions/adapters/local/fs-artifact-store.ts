@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import { measureBytes } from '../../core/images/verify-artifact.ts';
-import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
+import type { ArtifactStore, PromotedObject, StoredObject } from '../../ports/artifact-store.ts';
 import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 
 // No segment starts with a dot: that rules out '.' and '..', and leaves `.etags` to the store.
@@ -162,6 +162,40 @@ export class FsArtifactStore implements ArtifactStore {
     if (!recorded || recorded.size !== info.size || recorded.mtimeMs !== info.mtimeMs || recorded.ctimeMs !== info.ctimeMs) return undefined;
     if (typeof recorded.md5 !== 'string' || typeof recorded.sha256 !== 'string') return undefined;
     return { key, size: info.size, md5: recorded.md5, sha256: recorded.sha256, etag: recorded.md5 };
+  }
+
+  /**
+   * Moves a staged upload to its final key with one rename (atomic: a PUT to `from` after it
+   * makes a new file there and leaves `to` alone). When the moved file is the one the store
+   * measured while writing (same inode, size and mtime, record taken while its ctime still
+   * matched), that measurement answers; otherwise the bytes now at `to`, which no URL writes to,
+   * are read and measured.
+   */
+  async promote(from: string, to: string): Promise<PromotedObject | undefined> {
+    const source = this.pathOf(from);
+    const target = this.pathOf(to);
+    const before = await stat(source).catch(() => undefined);
+    if (!before?.isFile()) return undefined;
+    const recorded = await this.readRecord(from);
+    const trusted =
+      recorded?.size === before.size && recorded.mtimeMs === before.mtimeMs && recorded.ctimeMs === before.ctimeMs && typeof recorded.md5 === 'string' && typeof recorded.sha256 === 'string';
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await rename(source, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    await rm(this.etagPath(from), { force: true });
+    const after = await stat(target);
+    // A PUT that replaced `from` between the stat and the rename moved a different file: measure it.
+    if (trusted && after.ino === before.ino && after.size === before.size && after.mtimeMs === before.mtimeMs) {
+      await this.recordChecksums(to, recorded.md5!, recorded.sha256!);
+      return { key: to, size: after.size, etag: recorded.md5!, md5: recorded.md5!, sha256: recorded.sha256! };
+    }
+    const measured = await measureBytes(createReadStream(target, { highWaterMark: 4 << 20 }));
+    await this.recordChecksums(to, measured.md5, measured.sha256);
+    return { key: to, ...measured, etag: measured.md5 };
   }
 
   private etagPath(key: string): string {

@@ -1,9 +1,9 @@
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { ImageRecord } from '../model/image.ts';
-import { bucketOf, type ImageDeps } from './image-deps.ts';
-import { artifactKey, findArtifact, keyForLink, readManifest } from './manifest.ts';
+import { bucketOf, DEFAULT_UPLOAD_URL_SECONDS, type ImageDeps } from './image-deps.ts';
+import { findArtifact, keyForLink, readManifest, uploadKey } from './manifest.ts';
 import { parseInput } from './parse-input.ts';
-import { ARTIFACT_NAMES, artifactUrlRequestSchema, type ArtifactName } from './schemas.ts';
+import { ARTIFACT_NAMES, artifactUrlRequestSchema, uploadUrlRequestSchema, type ArtifactName } from './schemas.ts';
 import { z } from 'zod';
 
 /** A URL to PUT one artifact's bytes to, straight into the artifact store. */
@@ -39,20 +39,24 @@ async function existingImage(deps: ImageDeps, id: string): Promise<ImageRecord> 
 /**
  * Hands out an upload URL for one artifact of an image that has no manifest yet: bytes travel
  * by URL (presigned S3 in AWS, the embedded server's signed endpoint on one machine), never
- * through the API's body, which API Gateway caps at 10 MB.
+ * through the API's body, which API Gateway caps at 10 MB. The URL writes to the artifact's
+ * staging key (`uploadKey`), which registration promotes; it lasts at most the deployment's
+ * upload URL lifetime.
  */
 export async function artifactUploadUrl(deps: ImageDeps, id: string, artifact: string, body: unknown): Promise<UploadUrl> {
   const name = parseInput(artifactNameSchema, artifact, 'artifact');
-  const { expires_in } = parseInput(artifactUrlRequestSchema, body ?? {});
+  const { expires_in } = parseInput(uploadUrlRequestSchema, body ?? {});
+  const longest = deps.uploadUrlSeconds ?? DEFAULT_UPLOAD_URL_SECONDS;
+  const seconds = Math.min(expires_in ?? longest, longest);
   const image = await existingImage(deps, id);
   if (image.link) throw new ConflictError(`image ${id} already has a manifest; registered images do not change`);
-  const key = artifactKey(bucketOf(deps), id, name);
+  const key = uploadKey(bucketOf(deps), id, name);
   return {
     artifact: name,
     key,
     method: 'PUT',
-    url: await deps.artifacts.uploadUrl(key, expires_in),
-    expires_at: new Date(deps.clock.now().getTime() + expires_in * 1000).toISOString(),
+    url: await deps.artifacts.uploadUrl(key, seconds),
+    expires_at: new Date(deps.clock.now().getTime() + seconds * 1000).toISOString(),
   };
 }
 

@@ -14,7 +14,15 @@ export interface ImageDeps {
   clock: Clock;
   /** Defaults to `boot-images`, as IMS. */
   bucket?: string;
+  /** The longest an upload URL lasts (default DEFAULT_UPLOAD_URL_SECONDS), whatever a client asks for. */
+  uploadUrlSeconds?: number;
 }
+
+/**
+ * Upload URLs last 15 minutes unless a deployment sets otherwise: the URL is checked when a PUT
+ * starts (a long upload may outlast it), and a leaked one is soon useless.
+ */
+export const DEFAULT_UPLOAD_URL_SECONDS = 900;
 
 /** The bucket image artifacts are written to. */
 export function bucketOf(deps: ImageDeps): string {

@@ -31,6 +31,15 @@ export function artifactKey(bucket: string, imageId: string, name: ArtifactName 
   return `${bucket}/${imageId}/${name}`;
 }
 
+/**
+ * `<bucket>/<image id>/uploads/<name>`: where an upload URL writes an artifact. Registration
+ * promotes it to `artifactKey`, which no URL ever writes to, so once an image is registered no
+ * URL handed out before can change the bytes its manifest points at.
+ */
+export function uploadKey(bucket: string, imageId: string, name: ArtifactName): string {
+  return `${bucket}/${imageId}/uploads/${name}`;
+}
+
 /** `<bucket>/<image id>/manifest.json`. */
 export function manifestKey(bucket: string, imageId: string): string {
   return artifactKey(bucket, imageId, 'manifest.json');

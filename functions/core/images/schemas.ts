@@ -130,7 +130,12 @@ export const manifestRegistrationSchema = z.object({
 });
 export type ManifestRegistrationInput = z.input<typeof manifestRegistrationSchema>;
 
-/** The optional body of the upload-url and download-url requests. */
+/** The optional body of the upload-url request: `expires_in` at most the deployment's upload URL lifetime (longer asks get that). */
+export const uploadUrlRequestSchema = z.object({
+  expires_in: z.number().int().min(1, 'expires_in must be at least 1 second').max(604_800, 'expires_in must be at most 604800 seconds').optional(),
+});
+
+/** The optional body of the download-url request (and of the upload-url one before staged uploads). */
 export const artifactUrlRequestSchema = z.object({
   expires_in: z
     .number()
