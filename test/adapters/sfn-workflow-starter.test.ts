@@ -1,7 +1,7 @@
 import { SendTaskSuccessCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbImageWaitStore } from '../../functions/adapters/aws/dynamodb-image-wait-store.ts';
+import { DynamoDbImageWaitStore } from '../../functions/adapters/dynamodb/dynamodb-image-wait-store.ts';
 import { executionArn, SfnWorkflowStarter } from '../../functions/adapters/aws/sfn-workflow-starter.ts';
 import { DynamoDbSessionStore } from '../../functions/adapters/dynamodb/dynamodb-session-store.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';

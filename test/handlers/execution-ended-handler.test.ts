@@ -1,7 +1,7 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbImageWaitStore } from '../../functions/adapters/aws/dynamodb-image-wait-store.ts';
+import { DynamoDbImageWaitStore } from '../../functions/adapters/dynamodb/dynamodb-image-wait-store.ts';
 import { EcsRunnerTasks } from '../../functions/adapters/aws/ecs-runner-tasks.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import type { StagedImage } from '../../functions/core/model/session.ts';

@@ -1,7 +1,7 @@
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbImageWaitStore } from '../../functions/adapters/aws/dynamodb-image-wait-store.ts';
+import { DynamoDbImageWaitStore } from '../../functions/adapters/dynamodb/dynamodb-image-wait-store.ts';
 import { SfnWorkflowStarter } from '../../functions/adapters/aws/sfn-workflow-starter.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import { logger } from '../../functions/handlers/shared/step-handler.ts';

@@ -16,7 +16,7 @@ import { DynamoDbConfigurationStore } from '../dynamodb/dynamodb-configuration-s
 import { DynamoDbImageRegistry } from '../dynamodb/dynamodb-image-registry.ts';
 import { DynamoDbOptionsStore } from '../dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../dynamodb/dynamodb-session-store.ts';
-import { DynamoDbImageWaitStore } from './dynamodb-image-wait-store.ts';
+import { DynamoDbImageWaitStore } from '../dynamodb/dynamodb-image-wait-store.ts';
 import { EventBridgeEventPublisher } from './eventbridge-event-publisher.ts';
 import { EventBridgeSchedulerSync } from './eventbridge-scheduler-sync.ts';
 import { HttpGitResolver } from './http-git-resolver.ts';

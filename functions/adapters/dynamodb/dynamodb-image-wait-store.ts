@@ -1,7 +1,7 @@
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ImageWait, ImageWaitRecorder } from '../../steps/wait-for-images.ts';
-import { listAll, translate } from '../dynamodb/record-table.ts';
-import { listKey, listPartition, recordKey, TABLE_SCHEMA } from '../dynamodb/table-schema.ts';
+import { listAll, translate } from './record-table.ts';
+import { listKey, listPartition, recordKey, TABLE_SCHEMA } from './table-schema.ts';
 
 /**
  * Sessions parked in WaitForImages, one `WAIT#<session>` item each on the single table (see
