@@ -7,9 +7,25 @@ import { fieldError } from '../sessions/validation.ts';
  * to resolve, and a playbook path that stays inside the repository.
  */
 
-/** A configuration name: it is a path segment and a key (CFS v3 allows 1-60 characters). */
+// Control, format (bidi overrides) and line-separator characters, and both slashes.
+const NOT_IN_A_NAME = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\]/u;
+
+/**
+ * Why `name` cannot name a configuration, or undefined. CFS v3 allows 1-60 characters; a name
+ * is also a path segment, a table key and a word in logs, so none holds control or format
+ * characters, line separators, '/' or '\\', or '..', and none is '.'.
+ */
+export function configurationNameProblem(name: string): string | undefined {
+  if (name.length < 1 || name.length > 60) return 'a configuration name must be 1 to 60 characters';
+  if (NOT_IN_A_NAME.test(name)) return "a configuration name must not contain control characters, line breaks, '/' or '\\'";
+  if (name === '.' || name.includes('..')) return "a configuration name must not be '.' or contain '..'";
+  return undefined;
+}
+
+/** A configuration name: it is a path segment and a key (see configurationNameProblem). */
 export function checkConfigurationName(name: string): void {
-  if (name.length < 1 || name.length > 60) throw fieldError('name', 'a configuration name must be 1 to 60 characters');
+  const problem = configurationNameProblem(name);
+  if (problem) throw fieldError('name', problem);
 }
 
 function checkPlaybook(playbook: string, at: string): void {

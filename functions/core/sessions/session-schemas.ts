@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { configurationNameProblem } from '../configurations/configuration-rules.ts';
 
 /**
  * The CFS session create requests, v3 (snake_case, canonical) and v2 (camelCase), closed at
@@ -46,6 +47,15 @@ export const sessionTargetSchema = z.strictObject({
   image_map: z.array(imageMapEntrySchema).default([]),
 });
 
+/** The configuration a session applies, named as a configuration may be named (configuration-rules.ts). */
+const configurationNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(60, 'must be at most 60 characters')
+  .superRefine((name, ctx) => {
+    const problem = name.length >= 1 && name.length <= 60 ? configurationNameProblem(name) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 const verbositySchema = z.int('must be an integer from 0 to 4').min(0, 'must be from 0 to 4').max(4, 'must be from 0 to 4');
 const ansibleLimitSchema = z
   .string()
@@ -57,7 +67,7 @@ const tagsSchema = z.record(z.string(), z.string());
 /** `POST /apis/cfs/v3/sessions` (V3SessionCreate). */
 export const v3SessionCreateSchema = z.strictObject({
   name: sessionNameSchema,
-  configuration_name: z.string().min(1, 'must not be empty').max(60, 'must be at most 60 characters'),
+  configuration_name: configurationNameSchema,
   configuration_limit: z.string().default(''),
   ansible_limit: ansibleLimitSchema.default(''),
   ansible_config: z.string().default(''),
@@ -71,7 +81,7 @@ export const v3SessionCreateSchema = z.strictObject({
 /** `POST /apis/cfs/v2/sessions` (V2SessionCreate): camelCase, no `debug_on_failure`. */
 export const v2SessionCreateSchema = z.strictObject({
   name: sessionNameSchema,
-  configurationName: z.string().min(1, 'must not be empty').max(60, 'must be at most 60 characters'),
+  configurationName: configurationNameSchema,
   configurationLimit: z.string().default(''),
   ansibleLimit: ansibleLimitSchema.default(''),
   ansibleConfig: z.string().default(''),
