@@ -82,7 +82,7 @@ describe('the embedded signed artifact endpoint', () => {
     const results = await Promise.all([
       fetch(tampered),
       fetch(otherKey),
-      fetch(download, { method: 'PUT', body: 'overwrite' }),
+      fetch(download, { method: 'PUT', body: Buffer.from('overwrite') }),
       fetch(expired),
       fetch(`${runtime.url}/artifacts/boot-images/a/rootfs`),
     ]);
@@ -107,7 +107,7 @@ describe('the embedded signed artifact endpoint', () => {
       raw('PUT', `/artifacts/..%2F..%2Fescape${query}`, Buffer.from('x')),
     ]);
     // Assert
-    for (const attempt of attempts) expect([400, 403, 404]).toContain(attempt.status);
+    for (const attempt of attempts) expect([400, 401, 403, 404]).toContain(attempt.status);
     expect(existsSync(join(dataDir, 'escape'))).toBe(false);
     expect(existsSync(join(dataDir, 'artifacts', 'escape'))).toBe(false);
   });

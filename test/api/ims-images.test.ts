@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DeliveredEvent } from '../../functions/adapters/local/in-process-event-bus.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { bearer } from '../helpers/api-token.ts';
 import { imsResponseErrors } from './ims-spec.ts';
 
 let runtime: EmbeddedRuntime;
@@ -17,7 +18,7 @@ let events: DeliveredEvent[];
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
   const response = await fetch(`${runtime.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
@@ -237,7 +238,7 @@ describe('the artifact flow: upload URL, manifest, download URL', () => {
     // Arrange
     const { body: image } = await api('POST', '/apis/ims/v3/images', { name: 'mismatch' });
     const url = await api('POST', `/apis/ims/v3/images/${image.id}/artifacts/rootfs/upload-url`);
-    await fetch(url.body.url, { method: 'PUT', body: 'actual bytes' });
+    await fetch(url.body.url, { method: 'PUT', body: Buffer.from('actual bytes') });
     const claimed = { ...checksums(Buffer.from('actual bytes')), md5: 'f'.repeat(32) };
     // Act
     const response = await api('PUT', `/apis/ims/v3/images/${image.id}/manifest`, { artifacts: [{ name: 'rootfs', ...claimed }] });
