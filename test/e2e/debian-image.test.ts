@@ -1,0 +1,216 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
+import { debianRoot, type DebianRoot } from '../helpers/debian-root.ts';
+import { TempRepos } from '../helpers/git-repo.ts';
+
+// A cold fixture build is mmdebstrap plus an initramfs rebuild (minutes, far more on a busy
+// machine); the session installs from the mirror, rebuilds the initramfs and repacks 700 MB.
+const FIXTURE_TIMEOUT_MS = 60 * 60_000;
+const SESSION_TIMEOUT_MS = 40 * 60_000;
+
+/** Added to the initramfs by the playbook: not in Debian's default (MODULES=most) initramfs, so its presence proves the rebuild. */
+const ADDED_MODULE = 'overlay';
+
+/** The layer: a package from Debian's mirror, a module added and the initramfs rebuilt, a unit enabled. */
+const PLAYBOOK = `- hosts: cfs_image
+  gather_facts: false
+  tasks:
+    - name: Install hello from the Debian mirror
+      apt: { name: hello, update_cache: true }
+    - name: Load ${ADDED_MODULE} from the initramfs
+      lineinfile: { path: /etc/initramfs-tools/modules, line: ${ADDED_MODULE} }
+      notify: Rebuild the initramfs
+    - name: Write a unit that greets at boot
+      copy:
+        dest: /etc/systemd/system/cfs-hello.service
+        content: |
+          [Unit]
+          Description=Greet from the customized image
+          [Service]
+          Type=oneshot
+          ExecStart=/usr/bin/hello
+          [Install]
+          WantedBy=multi-user.target
+    # Offline in the chroot: systemctl enable only writes the wants link; no daemon to reload.
+    - name: Enable the unit
+      systemd: { name: cfs-hello.service, enabled: true, daemon_reload: false }
+  handlers:
+    - name: Rebuild the initramfs
+      command: update-initramfs -u -k all
+`;
+
+interface ImageView {
+  id: string;
+  name: string;
+  link?: { path: string };
+}
+interface Manifest {
+  artifacts: { type: string; link: { path: string }; sha256: string }[];
+}
+
+const repos = new TempRepos();
+let work: string;
+let runtime: EmbeddedRuntime;
+let env: Record<string, string>;
+let fixture: DebianRoot;
+let fixtureSha: { rootfs: string; initrd: string };
+let source: ImageView;
+let session: SessionRecord;
+let result: ImageView;
+/** The registered result's rootfs, downloaded and unpacked. */
+let resultRoot: string;
+let resultInitrd: string;
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${runtime.url}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/** Runs the CLI and fails loudly with its stderr when it fails. */
+async function cfsOk(...argv: string[]): Promise<string> {
+  const run = await cfsBin(env, ...argv);
+  if (run.code !== 0) throw new Error(`cfs ${argv.slice(0, 2).join(' ')} exited ${run.code}: ${run.err}`);
+  return run.out;
+}
+
+async function waitForSession(name: string, timeoutMs: number): Promise<SessionRecord> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await api<SessionRecord>('GET', `/apis/cfs/v3/sessions/${name}`);
+    if (body.status.session.status === 'complete') return body;
+    if (Date.now() > deadline) throw new Error(`session ${name} did not complete in ${timeoutMs} ms: ${JSON.stringify(body.status)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** The stored bytes of one of an image's artifacts, read from the embedded store's directory. */
+function storedArtifact(image: ImageView, type: 'rootfs.squashfs' | 'initrd'): string {
+  const stored = (link: string) => join(runtime.dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
+  const manifest = JSON.parse(readFileSync(stored(image.link!.path), 'utf8')) as Manifest;
+  return stored(manifest.artifacts.find((a) => a.type.endsWith(type))!.link.path);
+}
+
+/** What the image's own lsinitramfs lists in `initrd`, run in the unpacked result root (the host needs no initramfs-tools). */
+function lsinitramfs(initrd: string): string[] {
+  copyFileSync(initrd, join(resultRoot, 'tmp/listed.img'));
+  try {
+    return execFileSync('chroot', [resultRoot, 'lsinitramfs', '/tmp/listed.img'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }).split('\n');
+  } finally {
+    rmSync(join(resultRoot, 'tmp/listed.img'));
+  }
+}
+
+const hasModule = (listing: string[], module: string) => listing.some((path) => new RegExp(`/${module}\\.ko(\\.[a-z]+)?$`).test(path));
+
+beforeAll(async () => {
+  ensureBuilt();
+  let started = performance.now();
+  fixture = await debianRoot();
+  console.log(`[debian-image] fixture ready: ${seconds(started)}`);
+  fixtureSha = { rootfs: sha256(fixture.rootfs), initrd: sha256(fixture.initrd) };
+  work = mkdtempSync(join(tmpdir(), 'cfs-debian-e2e-'));
+  runtime = await startEmbeddedRuntime({ dataDir: join(work, 'server'), port: 0 });
+  env = { CFS_API_URL: runtime.url };
+
+  started = performance.now();
+  source = JSON.parse(
+    await cfsOk('images', 'import', '--name', 'debian12', '--squashfs', fixture.rootfs, '--kernel', fixture.kernel, '--initrd', fixture.initrd, '--format', 'json'),
+  ) as ImageView;
+  console.log(`[debian-image] imported ${source.id}: ${seconds(started)}`);
+
+  const layer = repos.with({ 'site.yml': PLAYBOOK });
+  const configured = await api('PUT', '/apis/cfs/v3/configurations/debian-site', { layers: [{ name: 'site', clone_url: layer.url, commit: layer.commit, playbook: 'site.yml' }] });
+  if (configured.status !== 200) throw new Error(`configuration refused: ${JSON.stringify(configured.body)}`);
+  started = performance.now();
+  const created = await api('POST', '/apis/cfs/v3/sessions', {
+    name: 'debian-site',
+    configuration_name: 'debian-site',
+    target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }], image_map: [{ source_id: source.id, result_name: 'debian12-site' }] },
+  });
+  if (created.status !== 201) throw new Error(`session refused: ${JSON.stringify(created.body)}`);
+  session = await waitForSession('debian-site', SESSION_TIMEOUT_MS);
+  const steps = (session.status.steps ?? []).map((s) => `${s.name} ${s.start_time && s.end_time ? ((Date.parse(s.end_time) - Date.parse(s.start_time)) / 1000).toFixed(1) : '?'} s`);
+  console.log(`[debian-image] session ${session.status.session.succeeded === 'true' ? 'succeeded' : 'failed'}: ${seconds(started)} (${steps.join(', ')})`);
+
+  // Read the result back through the CLI's verified download, not the session's word.
+  const resultId = session.status.artifacts[0]?.result_id;
+  if (!resultId) throw new Error(`the session recorded no result: ${JSON.stringify(session.status.failure ?? session.status)}`);
+  result = (await api<ImageView>('GET', `/apis/ims/v3/images/${resultId}`)).body;
+  started = performance.now();
+  const rootfs = join(work, 'result.squashfs');
+  resultInitrd = join(work, 'result.initrd');
+  await cfsOk('images', 'download', resultId, '-o', rootfs);
+  await cfsOk('images', 'download', resultId, '--artifact', 'initrd', '-o', resultInitrd);
+  resultRoot = join(work, 'result-root');
+  execFileSync('unsquashfs', ['-q', '-n', '-d', resultRoot, rootfs], { stdio: 'ignore' });
+  rmSync(rootfs);
+  console.log(`[debian-image] result downloaded and unpacked: ${seconds(started)}`);
+}, FIXTURE_TIMEOUT_MS + SESSION_TIMEOUT_MS);
+
+afterAll(async () => {
+  await runtime?.close();
+  repos.disposeAll();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('a real Debian 12 root customized by a session', () => {
+  it('ends succeeded with the result image recorded as its artifact', () => {
+    // Assert
+    expect(session.status.failure).toBeUndefined();
+    expect(session.status.session.succeeded).toBe('true');
+    expect(session.status.artifacts).toEqual([{ image_id: source.id, result_id: result.id, type: 'ims_customized_image' }]);
+    expect(result.name).toBe('debian12-site');
+  });
+
+  it('installs hello from the Debian mirror, and it runs in the result', () => {
+    // Act
+    const greeting = execFileSync('chroot', [resultRoot, '/usr/bin/hello'], { encoding: 'utf8' });
+    const inSource = execFileSync('unsquashfs', ['-l', fixture.rootfs], { encoding: 'utf8', maxBuffer: 256 << 20 }).split('\n');
+    // Assert
+    expect(greeting).toBe('Hello, world!\n');
+    expect(inSource).toContain('squashfs-root/usr/bin/python3');
+    expect(inSource).not.toContain('squashfs-root/usr/bin/hello');
+  });
+
+  it('registers an initrd rebuilt in the chroot with the added module, beside the squashfs module the source had', () => {
+    // Act
+    const before = lsinitramfs(fixture.initrd);
+    const after = lsinitramfs(resultInitrd);
+    // Assert
+    expect(sha256(resultInitrd)).not.toBe(fixtureSha.initrd);
+    expect(hasModule(before, ADDED_MODULE)).toBe(false);
+    expect(hasModule(after, ADDED_MODULE)).toBe(true);
+    expect(hasModule(before, 'squashfs')).toBe(true);
+    expect(hasModule(after, 'squashfs')).toBe(true);
+  });
+
+  it('enables the unit with its wants link', () => {
+    // Act
+    const link = readlinkSync(join(resultRoot, 'etc/systemd/system/multi-user.target.wants/cfs-hello.service'));
+    // Assert
+    expect(link).toBe('/etc/systemd/system/cfs-hello.service');
+    expect(readFileSync(join(resultRoot, 'etc/systemd/system/cfs-hello.service'), 'utf8')).toContain('ExecStart=/usr/bin/hello');
+  });
+
+  it('leaves the source image byte for byte as imported', () => {
+    // Assert
+    expect(sha256(storedArtifact(source, 'rootfs.squashfs'))).toBe(fixtureSha.rootfs);
+    expect(sha256(storedArtifact(source, 'initrd'))).toBe(fixtureSha.initrd);
+    expect(sha256(fixture.rootfs)).toBe(fixtureSha.rootfs);
+  });
+});
