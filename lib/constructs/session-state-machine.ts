@@ -5,7 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { aslPath } from '../../functions/adapters/local/asl-definition.ts';
+import { aslPath } from '../../functions/core/workflow/asl-path.ts';
 import { acknowledge, arnRef } from '../nag.ts';
 import type { RunnerTask } from './runner-task.ts';
 

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
-import { aslPath, aslPlaceholders, localDefinition } from '../../functions/adapters/local/asl-definition.ts';
+import { aslPlaceholders, localDefinition } from '../../functions/adapters/local/asl-definition.ts';
+import { aslPath } from '../../functions/core/workflow/asl-path.ts';
 import { DOMAIN_ERROR_NAMES } from '../../functions/core/errors.ts';
 
 type Handler = (input: Record<string, unknown>) => Promise<unknown>;

@@ -1,11 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from './package-root.ts';
-
-/** The state machine definition file, shared by the embedded engine and the CDK stack. */
-export function aslPath(): string {
-  return join(packageRoot(), 'statemachines', 'image-customization.asl.json');
-}
+import { aslPath } from '../../core/workflow/asl-path.ts';
 
 /** Every `${Name}` placeholder of an ASL text, sorted. */
 export function aslPlaceholders(text: string): string[] {
