@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deleteSessionsByFilter } from '../../functions/core/sessions/bulk-delete.ts';
-import { ageSeconds, filterFromParams, parseTagsParam, sessionMatches } from '../../functions/core/sessions/filters.ts';
+import { ageSeconds } from '../../functions/core/sessions/age.ts';
+import { filterFromParams, parseTagsParam, sessionMatches } from '../../functions/core/sessions/filters.ts';
 import { listConfigurationPage, listConfigurationsV2, listSessionPage, listSessionsV2 } from '../../functions/core/sessions/list-sessions.ts';
 import { parseQueryParams, v3SessionListParamsSchema } from '../../functions/core/sessions/query-params.ts';
 import { fakeCfsPorts, storedConfiguration } from '../helpers/cfs-fakes.ts';

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { ApiClient } from '../api-client.ts';
 import { processIo, type CliIo } from '../io.ts';
 import { OUTPUT_FORMATS, outputOptions, printResult } from '../output.ts';
-import { createBody, withSessionOptions } from './sessions.ts';
+import { createBody, withSessionOptions } from './session-options.ts';
 
 // The API's JSON is read loosely here: only display depends on it.
 type Loose = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

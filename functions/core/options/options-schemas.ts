@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGE_PATTERN } from '../sessions/filters.ts';
+import { AGE_PATTERN } from '../sessions/age.ts';
 
 /**
  * The CFS options (`GET|PATCH /apis/cfs/v{2,3}/options`): the spec's V3Options where they mean

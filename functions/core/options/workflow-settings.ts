@@ -1,5 +1,5 @@
 import type { OptionsStore } from '../../ports/options-store.ts';
-import { ageSeconds } from '../sessions/filters.ts';
+import { ageSeconds } from '../sessions/age.ts';
 import { effectiveOptions } from './options-use-cases.ts';
 import type { ProductOptions } from './options-schemas.ts';
 

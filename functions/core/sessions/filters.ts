@@ -1,5 +1,6 @@
 import type { SessionRecord } from '../model/session.ts';
 import type { SessionFilter } from '../../ports/session-store.ts';
+import { ageSeconds } from './age.ts';
 import { rfc3339 } from './rfc3339.ts';
 import type { SessionFilterParams } from './query-params.ts';
 import { fieldError } from './validation.ts';
@@ -10,18 +11,6 @@ import { fieldError } from './validation.ts';
  * predicate that decides whether a session matches, used by every store (the DynamoDB adapter
  * re-checks what its indexes and FilterExpressions returned with it) and by bulk delete.
  */
-
-/** CFS's age pattern: empty (no filter), or a count of minutes, hours, days or weeks (`30m`, `1h`, `2d`, `3w`). */
-export const AGE_PATTERN = /^(?:[0-9]+[mMhHdDwW]){0,1}$/;
-
-const UNIT_SECONDS: Record<string, number> = { m: 60, h: 3600, d: 86_400, w: 604_800 };
-
-/** An age (`1h`, `2d`, `3w`) in seconds; undefined for the empty age, which filters nothing. */
-export function ageSeconds(age: string, field: string): number | undefined {
-  if (!AGE_PATTERN.test(age)) throw fieldError(field, `must be a number followed by m, h, d or w (e.g. 1h, 2d, 3w), not '${age}'`);
-  if (age === '') return undefined;
-  return Number(age.slice(0, -1)) * UNIT_SECONDS[age.slice(-1).toLowerCase()]!;
-}
 
 /** `k=v,k2=v2` as a map; every pair needs a key and an `=`. Empty pairs are skipped. */
 export function parseTagsParam(text: string, field = 'tags'): Record<string, string> {

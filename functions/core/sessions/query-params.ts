@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
-import { AGE_PATTERN } from './filters.ts';
+import { AGE_PATTERN } from './age.ts';
 import { fieldError, parseOrThrow } from './validation.ts';
 
 /**
