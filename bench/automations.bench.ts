@@ -55,8 +55,8 @@ async function makeRepo(dir: string, playbook: string): Promise<string> {
   return `file://${dir}`;
 }
 
-async function request(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(`${url}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function request(server: { url: string; apiToken: string }, method: string, path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${server.url}${path}`, { method, headers: { Authorization: `Bearer ${server.apiToken}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
   return response.json();
 }
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     const common = await makeRepo(join(base, 'repos', 'common'), 'common.yml');
     for (let c = 0; c < CONFIGURATIONS; c++) {
       const own = await makeRepo(join(base, 'repos', `own-${c}`), 'site.yml');
-      await request(runtime.url, 'PUT', `/apis/cfs/v3/configurations/config-${c}`, {
+      await request(runtime, 'PUT', `/apis/cfs/v3/configurations/config-${c}`, {
         layers: [
           { name: 'common', clone_url: common, playbook: 'common.yml', branch: 'main' },
           { name: 'site', clone_url: own, playbook: 'site.yml', branch: 'main' },
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < AUTOMATIONS; i++) {
       const name = `auto-${String(i).padStart(3, '0')}`;
       names.push(name);
-      await request(runtime.url, 'PUT', `/apis/cfs/v3/automations/${name}`, {
+      await request(runtime, 'PUT', `/apis/cfs/v3/automations/${name}`, {
         configuration_name: `config-${i % CONFIGURATIONS}`,
         source: { name_pattern: `base-${i % CONFIGURATIONS}-*`, arch: 'x86_64' },
         groups: [`Group${Math.floor(i / CONFIGURATIONS)}`],

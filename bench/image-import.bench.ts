@@ -55,12 +55,12 @@ async function measured(work: () => Promise<unknown>): Promise<[number, number]>
  * Runs `cfs images import` and times its phases from the progress lines it prints on stderr:
  * start (node and the bundle loading), pack (mksquashfs), upload and register (the rest).
  */
-function importThroughCli(apiUrl: string, name: string, root: string): Promise<{ id: string; phases: Record<string, number> }> {
+function importThroughCli(server: { url: string; dataDir: string }, name: string, root: string): Promise<{ id: string; phases: Record<string, number> }> {
   return new Promise((resolvePromise, reject) => {
     const started = performance.now();
     const marks: Record<string, number> = {};
     const child = spawn(process.execPath, [CLI, 'images', 'import', '--name', name, '--rootfs', root, '--format', 'json'], {
-      env: { ...process.env, CFS_API_URL: apiUrl },
+      env: { ...process.env, CFS_API_URL: server.url, CFS_DATA_DIR: server.dataDir },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
         let id = '';
         let phases: Record<string, number> = {};
         const [importWall, importCpu] = await measured(async () => {
-          ({ id, phases } = await importThroughCli(runtime.url, `bench-${round}`, root));
+          ({ id, phases } = await importThroughCli(runtime, `bench-${round}`, root));
         });
         const size = (await stat(join(storeDir, 'boot-images', id, 'rootfs'))).size;
         hand.wall.push(handWall);

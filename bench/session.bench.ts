@@ -53,7 +53,7 @@ async function git(dir: string, ...args: string[]): Promise<string> {
 }
 
 async function request<T>(runtime: EmbeddedRuntime, method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${runtime.url}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${runtime.url}${path}`, { method, headers: { Authorization: `Bearer ${runtime.apiToken}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
   const base = await mkdtemp(join(tmpdir(), 'cfs-session-bench-'));
   const runtime = await startEmbeddedRuntime({ dataDir: join(base, 'data'), port: 0, maxConcurrentRuns: 1 });
   try {
-    const images = new ImagesApi(new ApiClient({ env: { CFS_API_URL: runtime.url } }));
+    const images = new ImagesApi(new ApiClient({ env: { CFS_API_URL: runtime.url, CFS_API_TOKEN: runtime.apiToken } }));
     const repo = join(base, 'repo');
     await mkdir(repo);
     await git(repo, 'init', '-q');

@@ -22,10 +22,11 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function cfs(apiUrl: string, args: string[]): Promise<string> {
+/** Runs the real bin against `server`; pointed at its data directory, the CLI finds the server's token there. */
+async function cfs(server: { url: string; dataDir: string }, args: string[]): Promise<string> {
   say(`$ cfs ${args.join(' ')}`);
   try {
-    const { stdout } = await exec(process.execPath, [join(root, 'bin', 'cfs.mjs'), ...args], { env: { ...process.env, CFS_API_URL: apiUrl }, maxBuffer: 1 << 24 });
+    const { stdout } = await exec(process.execPath, [join(root, 'bin', 'cfs.mjs'), ...args], { env: { ...process.env, CFS_API_URL: server.url, CFS_DATA_DIR: server.dataDir }, maxBuffer: 1 << 24 });
     return stdout;
   } catch (error) {
     const e = error as { stderr?: string; message: string };
@@ -42,11 +43,11 @@ function exampleRepo(): string {
 }
 
 /** Prints each step as it starts and ends, until the session completes (or 10 minutes pass). */
-async function follow(apiUrl: string, name: string): Promise<SessionRecord> {
+async function follow(server: { url: string; apiToken: string }, name: string): Promise<SessionRecord> {
   const seen = new Set<string>();
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
-    const session = (await (await fetch(`${apiUrl}/apis/cfs/v3/sessions/${name}`)).json()) as SessionRecord;
+    const session = (await (await fetch(`${server.url}/apis/cfs/v3/sessions/${name}`, { headers: { Authorization: `Bearer ${server.apiToken}` } })).json()) as SessionRecord;
     for (const step of session.status.steps ?? []) {
       const key = `${step.name}/${step.image_id ?? ''}/${step.state}`;
       if (seen.has(key)) continue;
@@ -68,29 +69,29 @@ async function main(): Promise<void> {
   const runtime = await startEmbeddedRuntime({ dataDir: join(work, 'data'), port: 0 });
   say(`embedded CFS on ${runtime.url} (data in ${runtime.dataDir})`);
   try {
-    const application = JSON.parse(await cfs(runtime.url, ['images', 'build-sample', '--name', 'application-base', '--format', 'json'])) as { id: string };
-    const uan = JSON.parse(await cfs(runtime.url, ['images', 'build-sample', '--name', 'uan-base', '--format', 'json'])) as { id: string };
+    const application = JSON.parse(await cfs(runtime, ['images', 'build-sample', '--name', 'application-base', '--format', 'json'])) as { id: string };
+    const uan = JSON.parse(await cfs(runtime, ['images', 'build-sample', '--name', 'uan-base', '--format', 'json'])) as { id: string };
     say(`sample images: application-base ${application.id}, uan-base ${uan.id}`);
 
     const configurationFile = join(work, 'configuration.json');
     writeFileSync(configurationFile, JSON.stringify({ layers: [{ name: 'site', clone_url: exampleRepo(), branch: 'main', playbook: 'site.yml' }] }, null, 2));
-    await cfs(runtime.url, ['configurations', 'update', 'configurations-example', '--file', configurationFile, '--format', 'json']);
+    await cfs(runtime, ['configurations', 'update', 'configurations-example', '--file', configurationFile, '--format', 'json']);
 
-    await cfs(runtime.url, [
+    await cfs(runtime, [
       'sessions', 'create', '--name', 'example', '--configuration-name', 'configurations-example', '--target-definition', 'image', '--format', 'json',
       '--target-group', 'Application', application.id,
       '--target-group', 'Application_UAN', uan.id,
       '--image-map', application.id, 'application-customized',
     ]);
-    const session = await follow(runtime.url, 'example');
+    const session = await follow(runtime, 'example');
 
-    const described = await cfs(runtime.url, ['sessions', 'describe', 'example', '--format', 'json']);
+    const described = await cfs(runtime, ['sessions', 'describe', 'example', '--format', 'json']);
     say(described.trim());
     if (session.status.session.succeeded !== 'true') throw new Error(`the session failed: ${session.status.failure?.reason ?? 'no reason recorded'}`);
 
     for (const artifact of session.status.artifacts) {
       const rootfs = join(work, `${artifact.result_id}.squashfs`);
-      await cfs(runtime.url, ['images', 'download', artifact.result_id, '-o', rootfs]);
+      await cfs(runtime, ['images', 'download', artifact.result_id, '-o', rootfs]);
       const stamp = execFileSync('unsquashfs', ['-cat', rootfs, 'etc/cfs-demo.txt'], { encoding: 'utf8' });
       const motd = execFileSync('unsquashfs', ['-cat', rootfs, 'etc/motd'], { encoding: 'utf8' });
       say(`result ${artifact.result_id} (from ${artifact.image_id}):`);

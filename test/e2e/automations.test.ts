@@ -11,6 +11,7 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 let runtime: EmbeddedRuntime;
 let repo: TempRepo;
@@ -22,7 +23,7 @@ const playbook = (content: string) => `- hosts: Compute:&cfs_image\n  gather_fac
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${runtime.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -88,7 +89,7 @@ afterAll(async () => {
 describe('automations on the embedded runtime', () => {
   it('starts exactly one session for a registered matching image, also when the event comes twice, and its result starts none', async () => {
     // Arrange
-    const built = await cfsBin({ CFS_API_URL: runtime.url }, 'images', 'build-sample', '--name', 'compute-base-1', '--format', 'json');
+    const built = await cfsBin(cliEnv(runtime), 'images', 'build-sample', '--name', 'compute-base-1', '--format', 'json');
     expect(built.code).toBe(0);
     const source = JSON.parse(built.out) as ImageRecord;
     // Act

@@ -9,6 +9,7 @@ import { BIN, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { launchChromium, TempDirs } from '../helpers/browser.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 /**
  * The dashboard in Debian's Chromium (driven by playwright-core, no downloaded browser) against
@@ -39,7 +40,7 @@ const pageErrors: string[] = [];
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${runtime.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -72,7 +73,9 @@ beforeAll(async () => {
   page.on('console', (message) => void (message.type() === 'error' && pageErrors.push(message.text())));
   page.on('pageerror', (error) => void pageErrors.push(error.message));
   page.on('response', (response) => void (response.status() >= 400 && pageErrors.push(`${response.status()} ${response.url()}`)));
-  donor = JSON.parse((await cfsBin({ CFS_API_URL: runtime.url }, 'images', 'build-sample', '--name', 'donor', '--format', 'json')).out) as ImageView;
+  // Signed in as the server's user is: through the one-time link `cfs server` prints, which leaves the dashboard's cookie.
+  await page.goto(`${runtime.url}/login?code=${runtime.login.mintCode()}`);
+  donor = JSON.parse((await cfsBin(cliEnv(runtime), 'images', 'build-sample', '--name', 'donor', '--format', 'json')).out) as ImageView;
 }, 60_000);
 
 afterAll(async () => {
@@ -290,7 +293,7 @@ describe('the dashboard in a real browser', () => {
     const script = await fetch(`${runtime.url}/dashboard/app.js`);
     const climbing = await fetch(`${runtime.url}/dashboard/..%2Fpackage.json`);
     const posted = await fetch(`${runtime.url}/`, { method: 'POST' });
-    const unknown = await fetch(`${runtime.url}/apis/cfs/v3/nothing-here`);
+    const unknown = await fetch(`${runtime.url}/apis/cfs/v3/nothing-here`, { headers: bearer(runtime) });
     // Assert
     expect(root.status).toBe(200);
     expect(root.headers.get('content-type')).toContain('text/html');

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { BIN, cfsBin, ensureBuilt, tempDataDir } from '../cli/cli-harness.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 let data: ReturnType<typeof tempDataDir>;
 let runtime: EmbeddedRuntime;
@@ -78,7 +79,7 @@ beforeAll(async () => {
   ensureBuilt();
   data = tempDataDir();
   runtime = await startEmbeddedRuntime({ dataDir: join(data.dir, 'server'), port: 0 });
-  env = { CFS_API_URL: runtime.url };
+  env = cliEnv(runtime);
   root = join(data.dir, 'root');
   makeTrickyRoot(root);
 });
@@ -111,7 +112,7 @@ describe('cfs images import and download, through the bundled CLI and the embedd
 
   it('records md5 and sha256 in the manifest that match the stored bytes', async () => {
     // Act
-    const manifest = (await (await fetch(`${runtime.url}/apis/ims/v3/images/${id}/manifest`)).json()) as { artifacts: { link: { path: string }; md5: string; sha256: string; size: number }[] };
+    const manifest = (await (await fetch(`${runtime.url}/apis/ims/v3/images/${id}/manifest`, { headers: bearer(runtime) })).json()) as { artifacts: { link: { path: string }; md5: string; sha256: string; size: number }[] };
     const rootfs = manifest.artifacts[0]!;
     const file = (runtime.ports.artifacts as FsArtifactStore).pathOf(rootfs.link.path.replace('s3://', ''));
     // Assert

@@ -7,6 +7,7 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { BIN, cfsBin, ensureBuilt, REPO_ROOT } from '../cli/cli-harness.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 /**
  * The terminal check of `cfs sessions create ... --wait`: under a real pseudo-terminal (tmux,
@@ -37,7 +38,7 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, tim
 }
 
 async function session(name: string): Promise<SessionRecord | undefined> {
-  const response = await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`);
+  const response = await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`, { headers: bearer(runtime) });
   return response.status === 200 ? ((await response.json()) as SessionRecord) : undefined;
 }
 
@@ -45,7 +46,7 @@ async function configuration(name: string, tasks: string[]): Promise<void> {
   const commit = repo.commit('main', `${name}.yml`, ['- hosts: cfs_image', '  gather_facts: false', '  tasks:', ...tasks.map((t) => `    - ${t}`), ''].join('\n'));
   const response = await fetch(`${runtime.url}/apis/cfs/v3/configurations/${name}`, {
     method: 'PUT',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { ...bearer(runtime), 'Content-Type': 'application/json' },
     body: JSON.stringify({ layers: [{ name, clone_url: repo.url, commit, playbook: `${name}.yml` }] }),
   });
   expect(response.status).toBe(200);
@@ -54,7 +55,7 @@ async function configuration(name: string, tasks: string[]): Promise<void> {
 /** Runs the real CLI with its output piped (not a terminal). */
 function piped(...argv: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...argv], { env: { ...process.env, CFS_API_URL: runtime.url }, cwd: REPO_ROOT });
+    const child = spawn(process.execPath, [BIN, ...argv], { env: { ...process.env, ...cliEnv(runtime) }, cwd: REPO_ROOT });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -68,7 +69,7 @@ const createArgs = (name: string, configurationName: string) => ['sessions', 'cr
 beforeAll(async () => {
   ensureBuilt();
   runtime = await startEmbeddedRuntime({ dataDir, port: 0 });
-  const built = await cfsBin({ CFS_API_URL: runtime.url }, 'images', 'build-sample', '--name', 'tty-base', '--format', 'json');
+  const built = await cfsBin(cliEnv(runtime), 'images', 'build-sample', '--name', 'tty-base', '--format', 'json');
   expect(built.code).toBe(0);
   imageId = (JSON.parse(built.out) as { id: string }).id;
   await configuration('slowish', ['debug: { msg: before }', 'command: sleep 2', 'debug: { msg: after }']);
@@ -89,7 +90,7 @@ describe('cfs sessions create --wait', () => {
   it('redraws the step list in place on a terminal, with different steps marked done at two moments of one run', async () => {
     // Arrange: a 100x24 pane running the real CLI, UTF-8 (-u) so marks and spinners show.
     const command = `${[process.execPath, BIN, ...createArgs('tty-run', 'slowish')].map((a) => `'${a}'`).join(' ')}; echo "EXIT=$?"; sleep 600`;
-    tmux('-f', '/dev/null', '-u', 'new-session', '-d', '-s', 'cfs', '-x', '100', '-y', '24', '-e', `CFS_API_URL=${runtime.url}`, '-c', REPO_ROOT, command);
+    tmux('-f', '/dev/null', '-u', 'new-session', '-d', '-s', 'cfs', '-x', '100', '-y', '24', '-e', `CFS_API_URL=${runtime.url}`, '-e', `CFS_DATA_DIR=${runtime.dataDir}`, '-c', REPO_ROOT, command);
     // Act: the first moment is while the layer runs (its playbook sleeps), the second after the end.
     const during = await until(
       async () => {

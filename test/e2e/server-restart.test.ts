@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { BIN, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 import { makeTempRepo } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -43,7 +44,7 @@ function runnerPids(): number[] {
 }
 
 async function session(url: string, name: string): Promise<SessionRecord> {
-  return (await (await fetch(`${url}/apis/cfs/v3/sessions/${name}`)).json()) as SessionRecord;
+  return (await (await fetch(`${url}/apis/cfs/v3/sessions/${name}`, { headers: bearer({ dataDir }) })).json()) as SessionRecord;
 }
 
 
@@ -59,16 +60,16 @@ describe('a server killed in the middle of a session', () => {
     // Arrange: a session whose playbook runs long enough to be caught mid-run.
     ensureBuilt();
     const first = await startServer();
-    const image = JSON.parse((await cfsBin({ CFS_API_URL: first.url }, 'images', 'build-sample', '--name', 'slow-base', '--format', 'json')).out) as { id: string };
+    const image = JSON.parse((await cfsBin(cliEnv({ url: first.url, dataDir }), 'images', 'build-sample', '--name', 'slow-base', '--format', 'json')).out) as { id: string };
     const commit = repo.commit('main', 'slow.yml', '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - command: sleep 120\n');
     await fetch(`${first.url}/apis/cfs/v3/configurations/slow`, {
       method: 'PUT',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { ...bearer({ dataDir }), 'Content-Type': 'application/json' },
       body: JSON.stringify({ layers: [{ name: 'slow', clone_url: repo.url, commit, playbook: 'slow.yml' }] }),
     });
     await fetch(`${first.url}/apis/cfs/v3/sessions`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { ...bearer({ dataDir }), 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'interrupted', configuration_name: 'slow', target: { definition: 'image', groups: [{ name: 'Compute', members: [image.id] }] } }),
     });
     await waitFor(async () => ((await session(first.url, 'interrupted')).status.steps?.some((s) => s.name === 'ansible') ? true : undefined), 60_000, 'the ansible step');
@@ -86,7 +87,7 @@ describe('a server killed in the middle of a session', () => {
     await waitFor(async () => (runnerPids().length === 0 ? true : undefined), 10_000, 'the orphaned runner to be gone');
     expect(existsSync(join(dataDir, 'work', 'workspaces', 'interrupted'))).toBe(false);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(dataDir);
-    const images = (await (await fetch(`${second.url}/apis/ims/v3/images`)).json()) as { name: string }[];
+    const images = (await (await fetch(`${second.url}/apis/ims/v3/images`, { headers: bearer({ dataDir }) })).json()) as { name: string }[];
     expect(images.map((i) => i.name)).toEqual(['slow-base']);
   });
 });
@@ -97,11 +98,11 @@ describe('a server given a short runner budget', () => {
     for (const child of servers) child.kill('SIGKILL');
     await waitFor(async () => (servers.every((c) => c.exitCode !== null || c.signalCode !== null) ? true : undefined), 10_000, 'the earlier servers to exit');
     const server = await startServer('--runner-timeout', '15', '--max-concurrent-runs', '1');
-    const source = ((await (await fetch(`${server.url}/apis/ims/v3/images`)).json()) as { id: string; name: string }[]).find((i) => i.name === 'slow-base')!;
+    const source = ((await (await fetch(`${server.url}/apis/ims/v3/images`, { headers: bearer({ dataDir }) })).json()) as { id: string; name: string }[]).find((i) => i.name === 'slow-base')!;
     // Act
     await fetch(`${server.url}/apis/cfs/v3/sessions`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { ...bearer({ dataDir }), 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'over-budget', configuration_name: 'slow', target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }] } }),
     });
     const ended = await waitFor(async () => {
@@ -115,7 +116,7 @@ describe('a server given a short runner budget', () => {
     expect(ended.status.failure?.reason).toContain("the runner's time budget of 15s ran out during layer 0 'slow'");
     expect(runnerPids()).toEqual([]);
     expect(existsSync(join(dataDir, 'work', 'workspaces', 'over-budget'))).toBe(false);
-    const images = (await (await fetch(`${server.url}/apis/ims/v3/images`)).json()) as { name: string }[];
+    const images = (await (await fetch(`${server.url}/apis/ims/v3/images`, { headers: bearer({ dataDir }) })).json()) as { name: string }[];
     expect(images.map((i) => i.name)).toEqual(['slow-base']);
   });
 });

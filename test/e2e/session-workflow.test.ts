@@ -8,6 +8,7 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
+import { bearer, cliEnv, type ServerAddress } from '../helpers/api-token.ts';
 
 interface ImageView {
   id: string;
@@ -28,27 +29,27 @@ function tempDir(prefix: string): string {
 
 const repoWith = (files: Record<string, string>) => repos.with(files);
 
-async function api<T>(method: string, path: string, body?: unknown, base = runtime.url): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${base}${path}`, {
+async function api<T>(method: string, path: string, body?: unknown, server: ServerAddress = runtime): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${server.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { ...bearer(server), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
   return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-async function buildSample(name: string, base = runtime.url): Promise<ImageView> {
-  const result = await cfsBin({ CFS_API_URL: base }, 'images', 'build-sample', '--name', name, '--format', 'json');
+async function buildSample(name: string, server: ServerAddress = runtime): Promise<ImageView> {
+  const result = await cfsBin(cliEnv(server), 'images', 'build-sample', '--name', name, '--format', 'json');
   expect(result.err).not.toMatch(/^Error/m);
   expect(result.code).toBe(0);
   return JSON.parse(result.out) as ImageView;
 }
 
-async function waitForSession(name: string, until: (s: SessionRecord) => boolean, timeoutMs: number, base = runtime.url): Promise<SessionRecord> {
+async function waitForSession(name: string, until: (s: SessionRecord) => boolean, timeoutMs: number, server: ServerAddress = runtime): Promise<SessionRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await api<SessionRecord>('GET', `/apis/cfs/v3/sessions/${name}`, undefined, base);
+    const { body } = await api<SessionRecord>('GET', `/apis/cfs/v3/sessions/${name}`, undefined, server);
     if (until(body)) return body;
     if (Date.now() > deadline) throw new Error(`session ${name} did not get there in ${timeoutMs} ms: ${JSON.stringify(body.status)}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -216,11 +217,11 @@ describe('a session whose image never arrives', () => {
     const short = await startEmbeddedRuntime({ dataDir: tempDir('cfs-e2e-timeout-'), port: 0, workflow: { imageWaitTimeoutSeconds: 2, imagePollIntervalSeconds: 1 } });
     try {
       const layer = repoWith({ 'site.yml': '- hosts: cfs_image\n  gather_facts: false\n  tasks: []\n' });
-      await api('PUT', '/apis/cfs/v3/configurations/c', { layers: [{ name: 'site', clone_url: layer.url, commit: layer.commit, playbook: 'site.yml' }] }, short.url);
+      await api('PUT', '/apis/cfs/v3/configurations/c', { layers: [{ name: 'site', clone_url: layer.url, commit: layer.commit, playbook: 'site.yml' }] }, short);
       const missing = '0b7f9c55-6a5c-4c55-9f8e-1f2d3c4b5a69';
       // Act
-      await api('POST', '/apis/cfs/v3/sessions', { name: 'never', configuration_name: 'c', target: { definition: 'image', groups: [{ name: 'Compute', members: [missing] }] } }, short.url);
-      const done = await waitForSession('never', isComplete, 15_000, short.url);
+      await api('POST', '/apis/cfs/v3/sessions', { name: 'never', configuration_name: 'c', target: { definition: 'image', groups: [{ name: 'Compute', members: [missing] }] } }, short);
+      const done = await waitForSession('never', isComplete, 15_000, short);
       // Assert
       expect(done.status.session.succeeded).toBe('false');
       expect(done.status.failure).toMatchObject({ step: 'validate' });
