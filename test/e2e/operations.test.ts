@@ -8,6 +8,7 @@ import { WORKSPACE_MARKER } from '../../functions/runner/workspace.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { BIN, cfsBin, ensureBuilt, REPO_ROOT } from '../cli/cli-harness.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 /**
  * Operating sessions on the embedded runtime with real Ansible, squashfs-tools and git: logs
@@ -24,7 +25,7 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
   const started = performance.now();
   const response = await fetch(`${runtime.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -83,7 +84,7 @@ const imageCount = async () => (await api<unknown[]>('GET', '/apis/ims/v3/images
 beforeAll(async () => {
   ensureBuilt();
   runtime = await startEmbeddedRuntime({ dataDir, port: 0, workflow: { debugWaitSeconds: 3 } });
-  const built = await cfsBin({ CFS_API_URL: runtime.url }, 'images', 'build-sample', '--name', 'ops-base', '--format', 'json');
+  const built = await cfsBin(cliEnv(runtime), 'images', 'build-sample', '--name', 'ops-base', '--format', 'json');
   expect(built.code).toBe(0);
   imageId = (JSON.parse(built.out) as { id: string }).id;
 });
@@ -99,7 +100,7 @@ describe('operating sessions on the embedded runtime', () => {
     // Arrange: a debug task, a 4 s pause, another debug task.
     await configuration('follow', ['debug: { msg: "first-marker" }', 'command: sleep 4', 'debug: { msg: "second-marker" }']);
     await createSession('follow', 'follow');
-    const follower = spawn(process.execPath, [BIN, 'sessions', 'logs', 'follow', '--follow'], { env: { ...process.env, CFS_API_URL: runtime.url }, cwd: REPO_ROOT });
+    const follower = spawn(process.execPath, [BIN, 'sessions', 'logs', 'follow', '--follow'], { env: { ...process.env, ...cliEnv(runtime) }, cwd: REPO_ROOT });
     const seen: Array<{ text: string; at: number }> = [];
     let output = '';
     let statusAtFirst: Promise<string> | undefined;
@@ -173,10 +174,10 @@ describe('operating sessions on the embedded runtime', () => {
     const failed = await complete('released');
     const heldRoot = failed.status.debug!.images[0]!.root;
     // Act
-    const debug = await cfsBin({ CFS_API_URL: runtime.url }, 'sessions', 'debug', 'released');
+    const debug = await cfsBin(cliEnv(runtime), 'sessions', 'debug', 'released');
     const rerun = spawnSync('/bin/sh', ['-c', failed.status.debug!.layers[0]!.command], { encoding: 'utf8' });
     const entered = spawnSync('/bin/sh', ['-c', `${failed.status.debug!.images[0]!.enter} -c 'cat /etc/debug-me; ls /proc/self >/dev/null && echo proc-mounted'`], { encoding: 'utf8' });
-    const release = await cfsBin({ CFS_API_URL: runtime.url }, 'sessions', 'release', 'released');
+    const release = await cfsBin(cliEnv(runtime), 'sessions', 'release', 'released');
     // Assert
     expect(debug.code).toBe(0);
     expect(debug.out).toContain(`chroot' '${heldRoot}' '/bin/sh'`);
