@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
-import { awsRoot } from '../adapters/aws/index.ts';
+import { awsRootWithSchedules } from '../adapters/aws/scheduler-root.ts';
 import { createApp } from '../api/app.ts';
 import { DASHBOARD_GATEWAY_RESOURCES, dashboardFilesApp, dashboardMirrorApp } from '../api/routes/dashboard.ts';
 import type { AppPorts } from '../ports/index.ts';
@@ -73,5 +72,4 @@ export function apiHandler(ports: () => AppPorts, dashboardDir: string | undefin
   };
 }
 
-// Only the API arms and disarms automation schedules, so only its bundle carries the Scheduler client.
-export const handler = apiHandler(() => awsRoot({ scheduler: () => new SchedulerClient({}) }).appPorts());
+export const handler = apiHandler(() => awsRootWithSchedules().appPorts());

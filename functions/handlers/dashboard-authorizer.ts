@@ -1,6 +1,5 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { secretToken } from '../adapters/aws/secrets-manager-token.ts';
-import { bearerTokenChecker, DASHBOARD_TOKEN_SECRET_ARN_ENV, type BearerCheck } from '../api/auth.ts';
+import { dashboardTokenReader } from '../adapters/aws/secrets-root.ts';
+import { bearerTokenChecker, type BearerCheck } from '../api/auth.ts';
 import { DASHBOARD_API_MIRROR_PREFIX } from '../api/routes/dashboard.ts';
 
 /** What API Gateway hands a Lambda TOKEN authorizer: the `Authorization` header and the method called. */
@@ -55,4 +54,4 @@ export function dashboardAuthorizer(readToken: () => Promise<string>) {
   };
 }
 
-export const handler = dashboardAuthorizer(secretToken(new SecretsManagerClient({}), process.env[DASHBOARD_TOKEN_SECRET_ARN_ENV], DASHBOARD_TOKEN_SECRET_ARN_ENV));
+export const handler = dashboardAuthorizer(dashboardTokenReader());
