@@ -112,6 +112,119 @@ async function newestOwnResult(evaluation: Evaluation, automation: string): Prom
   return (await evaluation.images()).filter((image) => image.metadata?.[AUTOMATION_METADATA_KEY] === automation).sort(newestFirst)[0];
 }
 
+/** Why planning stops short of a build: the plan's action and its one reason. */
+interface Stop {
+  stop: 'fail' | 'skip';
+  reason: string;
+}
+
+const failed = (reason: string): Stop => ({ stop: 'fail', reason });
+
+function isStop<T>(value: T | Stop): value is Stop {
+  return typeof value === 'object' && value !== null && 'stop' in value;
+}
+
+/**
+ * The layers a build would run: the configuration must exist and be runnable; unless an image
+ * event triggered the plan, its branches are re-resolved first. `moved` says the branches have
+ * moved past the commits the configuration pins.
+ */
+async function planLayers(
+  evaluation: Evaluation,
+  automation: AutomationRecord,
+  trigger: AutomationPlan['trigger'],
+): Promise<{ planned: ReturnType<typeof plannedLayers>; moved: boolean } | Stop> {
+  const configuration = await evaluation.configuration(automation.configuration_name);
+  if (!configuration) return failed(`configuration '${automation.configuration_name}' does not exist`);
+  const problem = configurationProblem(configuration);
+  if (problem) return failed(problem);
+  let resolved = configuration;
+  if (trigger !== 'image_registered') {
+    try {
+      resolved = await resolveConfiguration(evaluation, configuration);
+    } catch (error) {
+      return failed(`cannot resolve the branches of configuration '${configuration.name}': ${(error as Error).message}`);
+    }
+  }
+  let planned: ReturnType<typeof plannedLayers>;
+  try {
+    planned = plannedLayers(configuration, resolved, automation.configuration_limit);
+  } catch (error) {
+    return failed((error as Error).message);
+  }
+  return { planned, moved: configuration.layers.some((layer, i) => layer.commit !== resolved.layers[i]!.commit) };
+}
+
+/** The source image (the event's, or the newest that matches) and its rootfs digest, which the fingerprint covers. */
+async function planSource(
+  evaluation: Evaluation,
+  automation: AutomationRecord,
+  eventImage: ImageRecord | undefined,
+): Promise<{ image: ImageRecord; rootfsSha256: string } | Stop> {
+  let image = eventImage;
+  if (!image) {
+    const picked = await pickSource(evaluation, automation);
+    if (!picked.image) return { stop: 'skip', reason: picked.reason };
+    image = picked.image;
+  }
+  let rootfsSha256: string | undefined;
+  try {
+    rootfsSha256 = findArtifact(await evaluation.manifest(image), 'rootfs')?.sha256;
+  } catch (error) {
+    return failed(`source image '${image.name}' (${image.id}): ${(error as Error).message}`);
+  }
+  if (!rootfsSha256) return { stop: 'skip', reason: `source image '${image.name}' (${image.id}) has no rootfs with a sha256 in its manifest` };
+  return { image, rootfsSha256 };
+}
+
+/** The automation's settings a build runs with (and the fingerprint covers); groups sorted, so their order changes nothing. */
+function buildSettings(automation: AutomationRecord): BuildInputs['settings'] {
+  return {
+    ansible_limit: automation.ansible_limit,
+    ansible_passthrough: automation.ansible_passthrough,
+    configuration_limit: automation.configuration_limit,
+    groups: [...automation.groups].sort(),
+  };
+}
+
+/** The result image's name from the automation's template, or why the template cannot make one. */
+function planResultName(evaluation: Evaluation, automation: AutomationRecord, source: ImageRecord, value: string): { resultName: string } | Stop {
+  try {
+    return {
+      resultName: renderResultName(automation.result_name_template, {
+        source_name: source.name,
+        automation: automation.name,
+        date: templateDate(evaluation.ports.clock.now()),
+        fingerprint: shortFingerprint(value),
+      }),
+    };
+  } catch (error) {
+    return failed((error as Error).message);
+  }
+}
+
+/** What the changes are measured against: the last recorded build, else the newest image this automation made. */
+async function planBaseline(evaluation: Evaluation, automation: AutomationRecord): Promise<Baseline | undefined> {
+  if (automation.last_build) return baselineFromBuild(automation.last_build);
+  const own = await newestOwnResult(evaluation, automation.name);
+  return own ? baselineFromImage(own) : undefined;
+}
+
+/**
+ * Why a build runs: the changes since the baseline, led by a note when images already carry the
+ * fingerprint (only_if_changed is off), or, when nothing changed, why the same inputs build again.
+ */
+function buildReasons(changes: PlanChange[], built: Array<{ id: string; name: string }>, baseline: Baseline | undefined, value: string): string[] {
+  const reasons = changes.map((c) => c.text);
+  if (built.length > 0) {
+    reasons.unshift(`only_if_changed is false: rebuilding although image '${built[0]!.name}' (${built[0]!.id}) already carries fingerprint ${shortFingerprint(value)}`);
+  } else if (changes.length === 0) {
+    const same = baseline!.fingerprint === value ? 'the inputs are those of' : 'the source and layers are those of';
+    reasons.push(`${same} ${baseline!.described}, but no image carries fingerprint ${shortFingerprint(value)} (that build failed, is still running, or its result was deleted)`);
+  }
+  return reasons;
+}
+
 /**
  * Plans one automation. `trigger` decides where the source and the commits come from: an
  * `Image Registered` event builds from that image with the commits the configuration pins; a
@@ -124,100 +237,43 @@ export async function planAutomation(
   eventImage?: ImageRecord,
 ): Promise<AutomationPlan> {
   const base = { automation: automation.name, configuration: automation.configuration_name, trigger, changes: [], configuration_moved: false };
-  const fail = (reason: string): AutomationPlan => ({ ...base, action: 'fail', reasons: [reason] });
-  const skip = (reason: string): AutomationPlan => ({ ...base, action: 'skip', reasons: [reason] });
+  const stopped = ({ stop, reason }: Stop): AutomationPlan => ({ ...base, action: stop, reasons: [reason] });
 
-  const configuration = await evaluation.configuration(automation.configuration_name);
-  if (!configuration) return fail(`configuration '${automation.configuration_name}' does not exist`);
-  const problem = configurationProblem(configuration);
-  if (problem) return fail(problem);
-  let resolved = configuration;
-  if (trigger !== 'image_registered') {
-    try {
-      resolved = await resolveConfiguration(evaluation, configuration);
-    } catch (error) {
-      return fail(`cannot resolve the branches of configuration '${configuration.name}': ${(error as Error).message}`);
-    }
-  }
-  let planned: ReturnType<typeof plannedLayers>;
-  try {
-    planned = plannedLayers(configuration, resolved, automation.configuration_limit);
-  } catch (error) {
-    return fail((error as Error).message);
-  }
-  const configurationMoved = configuration.layers.some((layer, i) => layer.commit !== resolved.layers[i]!.commit);
-
-  let source = eventImage;
-  if (!source) {
-    const picked = await pickSource(evaluation, automation);
-    if (!picked.image) return skip(picked.reason);
-    source = picked.image;
-  }
-  let rootfsSha256: string | undefined;
-  try {
-    rootfsSha256 = findArtifact(await evaluation.manifest(source), 'rootfs')?.sha256;
-  } catch (error) {
-    return fail(`source image '${source.name}' (${source.id}): ${(error as Error).message}`);
-  }
-  if (!rootfsSha256) return skip(`source image '${source.name}' (${source.id}) has no rootfs with a sha256 in its manifest`);
-
-  const settings = {
-    ansible_limit: automation.ansible_limit,
-    ansible_passthrough: automation.ansible_passthrough,
-    configuration_limit: automation.configuration_limit,
-    groups: [...automation.groups].sort(),
-  };
+  const layers = await planLayers(evaluation, automation, trigger);
+  if (isStop(layers)) return stopped(layers);
+  const source = await planSource(evaluation, automation, eventImage);
+  if (isStop(source)) return stopped(source);
+  const settings = buildSettings(automation);
   const { runnerVersion } = evaluation.ports;
-  const value = fingerprint({ rootfs_sha256: rootfsSha256, layers: layerInputs(planned.pinned), ...settings, runner_version: runnerVersion });
-  let resultName: string;
-  try {
-    resultName = renderResultName(automation.result_name_template, {
-      source_name: source.name,
-      automation: automation.name,
-      date: templateDate(evaluation.ports.clock.now()),
-      fingerprint: shortFingerprint(value),
-    });
-  } catch (error) {
-    return fail((error as Error).message);
-  }
+  const value = fingerprint({ rootfs_sha256: source.rootfsSha256, layers: layerInputs(layers.planned.pinned), ...settings, runner_version: runnerVersion });
+  const named = planResultName(evaluation, automation, source.image, value);
+  if (isStop(named)) return stopped(named);
+
   const built = (await evaluation.imagesWithFingerprint(value)).map((image) => ({ id: image.id, name: image.name }));
-  const sourceView = { id: source.id, name: source.name, arch: source.arch, created: source.created, rootfs_sha256: rootfsSha256 };
+  const sourceView = { id: source.image.id, name: source.image.name, arch: source.image.arch, created: source.image.created, rootfs_sha256: source.rootfsSha256 };
   const full: AutomationPlan = {
     ...base,
     action: 'build',
     reasons: [],
     fingerprint: value,
     source: sourceView,
-    layers: planned.layers,
+    layers: layers.planned.layers,
     settings,
-    result_name: resultName,
+    result_name: named.resultName,
     already_built: built,
-    configuration_moved: configurationMoved,
+    configuration_moved: layers.moved,
   };
-
   if (automation.only_if_changed && built.length > 0) {
     const first = built[0]!;
     return { ...full, action: 'skip', reasons: [`nothing changed: image '${first.name}' (${first.id}) already carries fingerprint ${shortFingerprint(value)}`] };
   }
 
-  let baseline: Baseline | undefined;
-  if (automation.last_build) baseline = baselineFromBuild(automation.last_build);
-  else {
-    const own = await newestOwnResult(evaluation, automation.name);
-    if (own) baseline = baselineFromImage(own);
-  }
+  const baseline = await planBaseline(evaluation, automation);
   const firstText = eventImage
-    ? `new source image '${source.name}' (${source.id}) was registered`
+    ? `new source image '${source.image.name}' (${source.image.id}) was registered`
     : `first build of this automation: no earlier build to compare with`;
-  const changes = explainChanges(baseline, { source: sourceView, layers: planned.layers, settings, runner_version: runnerVersion, fingerprint: value }, firstText);
-  const reasons = changes.map((c) => c.text);
-  if (built.length > 0) {
-    reasons.unshift(`only_if_changed is false: rebuilding although image '${built[0]!.name}' (${built[0]!.id}) already carries fingerprint ${shortFingerprint(value)}`);
-  } else if (changes.length === 0) {
-    const same = baseline!.fingerprint === value ? 'the inputs are those of' : 'the source and layers are those of';
-    reasons.push(`${same} ${baseline!.described}, but no image carries fingerprint ${shortFingerprint(value)} (that build failed, is still running, or its result was deleted)`);
-  }
-  return { ...full, changes, reasons };
+  const changes = explainChanges(baseline, { source: sourceView, layers: layers.planned.layers, settings, runner_version: runnerVersion, fingerprint: value }, firstText);
+  return { ...full, changes, reasons: buildReasons(changes, built, baseline, value) };
 }
 
 /**
