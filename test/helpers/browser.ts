@@ -22,10 +22,10 @@ export class TempDirs {
 }
 
 /** Headless Chromium with its profile in `profileDir`, quiet on the network beyond the pages it is sent to. */
-export function launchChromium(profileDir: string, viewport: { width: number; height: number }): Promise<BrowserContext> {
+export function launchChromium(profileDir: string, viewport: { width: number; height: number }, extraArgs: string[] = []): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
     viewport,
   });
 }
