@@ -1,5 +1,5 @@
-// The form that asks for the API token when the server refuses a data call (a server started with
-// CFS_API_TOKEN, or the dashboard token in AWS). The token is kept in sessionStorage (this tab
+// The form that asks for the API token when the server refuses a data call (no sign-in link opened
+// in this browser, or the dashboard token in AWS). The token is kept in sessionStorage (this tab
 // only) and sent as `Authorization: Bearer` on every data call.
 import { h } from './dom.js';
 
@@ -38,7 +38,7 @@ export function tokenView(detail, rejected, onToken) {
     h(
       'p',
       { id: 'token-why' },
-      'This server asks for an API token before it shows sessions and images. Enter the token you were given (CFS_API_TOKEN of the server, or the dashboard token of the AWS deployment). It is kept in this browser tab only and sent with every request the dashboard makes.',
+      'This server asks for an API token before it shows sessions and images. Open the sign-in link cfs server printed, or enter the token you were given (the output of cfs auth token on the server's machine, or the dashboard token of the AWS deployment). It is kept in this browser tab only and sent with every request the dashboard makes.',
     ),
     rejected ? h('p', { id: 'token-error', class: 'error', role: 'alert' }, `The server refused that token: ${detail}`) : null,
     form,
