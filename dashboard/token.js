@@ -38,7 +38,7 @@ export function tokenView(detail, rejected, onToken) {
     h(
       'p',
       { id: 'token-why' },
-      'This server asks for an API token before it shows sessions and images. Open the sign-in link cfs server printed, or enter the token you were given (the output of cfs auth token on the server's machine, or the dashboard token of the AWS deployment). It is kept in this browser tab only and sent with every request the dashboard makes.',
+      'This server asks for an API token before it shows sessions and images. Open the sign-in link cfs server printed, or enter the token you were given (the output of cfs auth token on the server\'s machine, or the dashboard token of the AWS deployment). It is kept in this browser tab only and sent with every request the dashboard makes.',
     ),
     rejected ? h('p', { id: 'token-error', class: 'error', role: 'alert' }, `The server refused that token: ${detail}`) : null,
     form,
