@@ -10,6 +10,7 @@ import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/serv
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { recordCase } from './results.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 // Security (issue 11, item 4): Ansible changes only the staged roots. Requests that would widen
 // what Ansible reaches are refused; playbooks that try to reach the host change nothing there.
@@ -23,7 +24,7 @@ describe('what Ansible may reach', () => {
   let imageId: string;
 
   const send = async (method: string, path: string, body: unknown) => {
-    const response = await fetch(`${runtime.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${runtime.url}${path}`, { method, headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: response.status, body: (await response.json()) as { detail?: string; field?: string } };
   };
 
@@ -32,7 +33,7 @@ describe('what Ansible may reach', () => {
     repo = makeTempRepo();
     runtime = await startEmbeddedRuntime({ dataDir: join(parent, 'data'), port: 0, maxConcurrentRuns: 2 });
     let out = '';
-    const io: CliIo = { out: (t) => void (out += t), err: () => undefined, env: { CFS_API_URL: runtime.url } };
+    const io: CliIo = { out: (t) => void (out += t), err: () => undefined, env: cliEnv(runtime) };
     expect(await runCli(['images', 'build-sample', '--name', 'policy-base', '--format', 'json'], io)).toBe(0);
     imageId = (JSON.parse(out) as { id: string }).id;
   });
@@ -92,7 +93,7 @@ describe('what Ansible may reach', () => {
         continue;
       }
       const session = await waitFor(async () => {
-        const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`)).json()) as SessionRecord;
+        const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`, { headers: bearer(runtime) })).json()) as SessionRecord;
         return s.status.session.status === 'complete' ? s : undefined;
       }, 180_000, `session ${name}`);
       outcomes.push(`${name}: succeeded=${session.status.session.succeeded}${session.status.failure ? ` (${session.status.failure.reason.slice(0, 80)})` : ''}`);

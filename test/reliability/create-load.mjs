@@ -13,7 +13,8 @@ const result = await autocannon({
     {
       method: 'POST',
       path: '/apis/cfs/v3/sessions',
-      headers: { 'content-type': 'application/json' },
+      // The server's token, as the load test's parent passes it (every request needs it).
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.CFS_API_TOKEN}` },
       setupRequest: (request) => ({
         ...request,
         body: JSON.stringify({

@@ -11,6 +11,7 @@ import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/serv
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { recordCase } from './results.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 // Faults (issue 11, item 2) on the whole embedded runtime: real runner, Ansible, squashfs.
 // After each: complete with succeeded "false" and a reason, no result image, no workspace or
@@ -34,7 +35,7 @@ describe('faults during a session', () => {
   async function cli(...argv: string[]): Promise<string> {
     let out = '';
     let err = '';
-    const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: { CFS_API_URL: runtime.url } };
+    const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: cliEnv(runtime) };
     const code = await runCli(argv, io);
     if (code !== 0) throw new Error(`cfs ${argv.join(' ')}: ${err}`);
     return out;
@@ -64,15 +65,15 @@ describe('faults during a session', () => {
 
   async function startSession(name: string, playbook: string, source: Source): Promise<void> {
     const commit = repo.commit('main', `${name}.yml`, playbook);
-    const put = await fetch(`${runtime.url}/apis/cfs/v3/configurations/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'only', clone_url: repo.url, commit, playbook: `${name}.yml` }] }) });
+    const put = await fetch(`${runtime.url}/apis/cfs/v3/configurations/${name}`, { method: 'PUT', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'only', clone_url: repo.url, commit, playbook: `${name}.yml` }] }) });
     expect(put.status).toBe(200);
-    const created = await fetch(`${runtime.url}/apis/cfs/v3/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, configuration_name: name, target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }] } }) });
+    const created = await fetch(`${runtime.url}/apis/cfs/v3/sessions`, { method: 'POST', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ name, configuration_name: name, target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }] } }) });
     expect(created.status).toBe(201);
   }
 
   async function finished(name: string): Promise<SessionRecord> {
     return waitFor(async () => {
-      const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`)).json()) as SessionRecord;
+      const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`, { headers: bearer(runtime) })).json()) as SessionRecord;
       return s.status.session.status === 'complete' ? s : undefined;
     }, 180_000, `session ${name} to complete`);
   }
@@ -136,7 +137,7 @@ describe('faults during a session', () => {
       return pids.length > 0 ? pids.map(Number) : undefined;
     }, 60_000, 'a runner process');
     await waitFor(async () => {
-      const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/fault-kill`)).json()) as SessionRecord;
+      const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/fault-kill`, { headers: bearer(runtime) })).json()) as SessionRecord;
       return s.status.steps?.some((step) => step.name === 'ansible') ? true : undefined;
     }, 60_000, 'the ansible step');
     // Act

@@ -14,6 +14,7 @@ import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/serv
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { recordCase } from './results.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 
 // Load (issue 11, item 3) on the embedded runtime over loopback HTTP, bounded in count and time.
 
@@ -37,7 +38,7 @@ describe('load on the embedded runtime', () => {
   let runtime: EmbeddedRuntime;
   let repo: TempRepo;
 
-  const post = (path: string, body: unknown) => fetch(`${runtime.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) => fetch(`${runtime.url}${path}`, { method: 'POST', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   beforeAll(async () => {
     parent = mkdtempSync(join(tmpdir(), 'cfs-load-'));
@@ -53,7 +54,7 @@ describe('load on the embedded runtime', () => {
   it('runs 20 sessions over one source image at once: all succeed with 20 distinct results, the source unchanged', async () => {
     // Arrange
     let out = '';
-    const io: CliIo = { out: (t) => void (out += t), err: () => undefined, env: { CFS_API_URL: runtime.url } };
+    const io: CliIo = { out: (t) => void (out += t), err: () => undefined, env: cliEnv(runtime) };
     expect(await runCli(['images', 'build-sample', '--name', 'load-base', '--format', 'json'], io)).toBe(0);
     const source = JSON.parse(out) as { id: string };
     const store = runtime.ports.artifacts as FsArtifactStore;
@@ -61,14 +62,14 @@ describe('load on the embedded runtime', () => {
     const sha = () => createHash('sha256').update(readFileSync(rootfsPath)).digest('hex');
     const shaBefore = sha();
     const commit = repo.commit('main', 'tiny.yml', '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - copy:\n        dest: /etc/cfs-load\n        content: "{{ inventory_hostname }}"\n');
-    await fetch(`${runtime.url}/apis/cfs/v3/configurations/tiny`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'tiny', clone_url: repo.url, commit, playbook: 'tiny.yml' }] }) });
+    await fetch(`${runtime.url}/apis/cfs/v3/configurations/tiny`, { method: 'PUT', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'tiny', clone_url: repo.url, commit, playbook: 'tiny.yml' }] }) });
     const names = Array.from({ length: 20 }, (_, i) => `load-${i}`);
     const started = performance.now();
 
     // Act
     const created = await Promise.all(names.map((name) => post('/apis/cfs/v3/sessions', { name, configuration_name: 'tiny', target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }] } })));
     const sessions = await waitFor(async () => {
-      const all = await Promise.all(names.map(async (n) => (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${n}`)).json()) as SessionRecord));
+      const all = await Promise.all(names.map(async (n) => (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${n}`, { headers: bearer(runtime) })).json()) as SessionRecord));
       return all.every((s) => s.status.session.status === 'complete') ? all : undefined;
     }, 600_000, '20 sessions to complete', 1000);
     const seconds = (performance.now() - started) / 1000;
@@ -86,13 +87,13 @@ describe('load on the embedded runtime', () => {
   it(`holds a create rate for ${RATE_SECONDS} s against sessions that wait for an image without a rootfs, then deletes them`, async () => {
     // Arrange: an image record with no rootfs; its sessions wait without taking a runner slot.
     const image = (await (await post('/apis/ims/v3/images', { name: 'never-ready' })).json()) as { id: string };
-    await fetch(`${runtime.url}/apis/cfs/v3/configurations/rate`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'l', clone_url: repo.url, commit: 'c'.repeat(40), playbook: 'x.yml' }] }) });
+    await fetch(`${runtime.url}/apis/cfs/v3/configurations/rate`, { method: 'PUT', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'l', clone_url: repo.url, commit: 'c'.repeat(40), playbook: 'x.yml' }] }) });
 
     // Act: autocannon from a process of its own, so the load does not share the server's thread.
-    const { stdout } = await promisify(execFile)(process.execPath, [LOAD_SCRIPT, runtime.url, image.id, String(RATE_SECONDS), String(CONNECTIONS)], { timeout: (RATE_SECONDS + 60) * 1000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [LOAD_SCRIPT, runtime.url, image.id, String(RATE_SECONDS), String(CONNECTIONS)], { timeout: (RATE_SECONDS + 60) * 1000, env: { ...process.env, CFS_API_TOKEN: runtime.apiToken } });
     const load = JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult;
     const stored = (await runtime.ports.sessions.list()).filter((s) => s.name.startsWith('rate-'));
-    const deleted = await fetch(`${runtime.url}/apis/cfs/v3/sessions?status=`, { method: 'DELETE' });
+    const deleted = await fetch(`${runtime.url}/apis/cfs/v3/sessions?status=`, { method: 'DELETE', headers: bearer(runtime) });
     await deleted.arrayBuffer();
     const remaining = (await runtime.ports.sessions.list()).filter((s) => s.name.startsWith('rate-'));
 
