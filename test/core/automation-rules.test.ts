@@ -49,6 +49,9 @@ describe('automation validation', () => {
     ['a reserved group', "groups[0]: 'cfs_image' is reserved", { ...body, groups: ['cfs_image'] }, configuration],
     ['no groups', 'groups: must list at least one group', { ...body, groups: [] }, configuration],
     ['a bad passthrough', "ansible_passthrough: option '--become' is not allowed", { ...body, ansible_passthrough: '--become' }, configuration],
+    ['extra vars from a file', 'ansible_passthrough: extra vars from files (@FILE) are not allowed', { ...body, ansible_passthrough: '-e @/etc/shadow' }, configuration],
+    ['a tag value that is an option', "ansible_passthrough: the value of '--tags' must not start with '-' or '@'", { ...body, ansible_passthrough: '--tags=--list-hosts' }, configuration],
+    ['a limit that names a file', 'ansible_limit: must not name a file', { ...body, ansible_limit: 'Compute,@/etc/shadow' }, configuration],
     ['an unknown layer in the configuration limit', "configuration_limit: configuration 'compute-config' has no layer named 'nope'", { ...body, configuration_limit: 'nope' }, configuration],
     ['an unknown field', 'source.path: unknown field', { ...body, source: { name_pattern: 'x', path: '/' } }, configuration],
   ])('refuses %s with a clear error', (_what, message, input, config) => {
