@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { constants } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { ansiblePlaybookArgs, writeInventory } from './layers.ts';
 import type { DebugHoldDetails, RunDocument } from './run-document.ts';
 import { ansibleEnvironment } from './ansible-environment.ts';
@@ -98,7 +98,9 @@ export async function heldCommand(run: HeldRun, action: HeldAction, base: NodeJS
     cwd = await realDirectory(layout.root, ['layers', String(layer.index)]);
     [command, args] = ['ansible-playbook', []];
   }
-  const dir = await mkdtemp(join(tmpdir(), `cfs-debug-${run.session}-`));
+  // Beside the workspace (a hidden name no session can have), in the directory only the engine
+  // writes: not under /tmp, which the sandbox replaces with its own.
+  const dir = await mkdtemp(join(dirname(layout.root), `.${basename(layout.root)}.debug-`));
   try {
     const built = await heldSandboxArgv({ run, layout, roots, dir, cwd, command, args, rerun: 'rerun' in action ? run.layers.find((l) => l.index === action.rerun) : undefined });
     const rolesPath = join(cwd, 'roles');
@@ -154,10 +156,17 @@ export async function runHeldCommand(run: HeldRun, action: HeldAction): Promise<
   const command = await heldCommand(run, action);
   try {
     const child = spawn(command.argv[0], command.argv[1], { stdio: 'inherit', env: command.env, cwd: '/' });
-    return await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
-    });
+    // Ctrl-C belongs to the command on the terminal (as in a shell); this process waits and cleans up after it.
+    const ignore = () => undefined;
+    process.on('SIGINT', ignore);
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+      });
+    } finally {
+      process.off('SIGINT', ignore);
+    }
   } finally {
     await command.cleanup();
   }
