@@ -9,7 +9,7 @@ import { runCli } from '../../functions/cli/main.ts';
 import type { CliIo } from '../../functions/cli/io.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { FakeWorkflow } from '../helpers/cfs-fakes.ts';
-import { snapshotTree, treeChanges } from './fs-snapshot.ts';
+import { snapshotPaths, snapshotTree, treeChanges } from './fs-snapshot.ts';
 import { recordCase } from './results.ts';
 
 // Bad input (issue 11, item 1): generated and malformed requests to every route of the real app
@@ -83,6 +83,7 @@ describe('bad input against the real API app', () => {
   let app: Hono;
   let imageId: string;
   const statuses = new Map<number, number>();
+  let targetsBefore: Record<string, string>;
 
   async function send(method: string, path: string, body?: string, contentType = 'application/json'): Promise<Outcome> {
     const init: RequestInit = { method, headers: body === undefined ? {} : { 'content-type': contentType } };
@@ -121,6 +122,9 @@ describe('bad input against the real API app', () => {
   }
 
   beforeAll(async () => {
+    // A marker an earlier run left would hide a payload that ran now.
+    rmSync('/tmp/cfs-pwned', { force: true });
+    targetsBefore = snapshotPaths();
     parent = mkdtempSync(join(tmpdir(), 'cfs-reliability-'));
     dataDir = join(parent, 'data');
     mkdirSync(join(parent, 'outside'));
@@ -135,6 +139,25 @@ describe('bad input against the real API app', () => {
     await runtime.close();
     rmSync(parent, { recursive: true, force: true });
   });
+
+  /** The payloads' targets (`/tmp/cfs-pwned`, host files under /etc) as they were before the suite. */
+  function expectTargetsUntouched(): void {
+    expect(snapshotPaths()).toEqual(targetsBefore);
+  }
+
+  /**
+   * The field a 400 for a mutated `field` may blame: that field or a field inside it
+   * (`layers[0].clone_url`, `target.groups[1].name`); a hostile configuration name in the path
+   * is blamed as `name`; on a session, a changed group list may leave an image map entry naming
+   * an image no longer in any group, which the rule blames on that entry.
+   */
+  function blamesRightField(blamed: string | undefined, field: string[], route: BodyRoute, pathName: string): boolean {
+    if (blamed === undefined) return false;
+    const path = field.reduce((out, part) => (/^\d+$/.test(part) ? `${out}[${part}]` : out ? `${out}.${part}` : part), '');
+    if (blamed === path || blamed.startsWith(`${path}.`) || blamed.startsWith(`${path}[`)) return true;
+    if (route.method === 'PUT' && pathName !== 'fuzz-config' && blamed === 'name') return true;
+    return route.path('').includes('/sessions') && path === 'target.groups' && blamed.startsWith('target.image_map[');
+  }
 
   it('answers every mutated create and update body with a 2xx or a problem+json 4xx naming the field, and a rejection changes nothing', async () => {
     // Arrange
@@ -188,11 +211,7 @@ describe('bad input against the real API app', () => {
             baseline = now;
             return;
           }
-          if (outcome.status === 400) {
-            const leaf = field[field.length - 1]!;
-            const blamed = `${outcome.body?.field ?? ''} ${outcome.body?.detail ?? ''}`;
-            expect(blamed.includes(leaf) || blamed.includes('name'), what).toBe(true);
-          }
+          if (outcome.status === 400) expect(blamesRightField(outcome.body?.field, field, route, name), what).toBe(true);
           expect(now, what).toBe(baseline);
         },
       ),
@@ -202,7 +221,8 @@ describe('bad input against the real API app', () => {
     // Assert
     const outside = treeChanges(treeBefore, snapshotTree(parent, [join(dataDir, 'db')])).filter((p) => !p.startsWith('data/'));
     expect(outside).toEqual([]);
-    recordCase({ id: 'input-bodies', area: 'bad input', case: 'mutated bodies on session create (v2, v3), configuration PUT (layers: clone URL, commit, playbook), image create, options PATCH', tried: RUNS * 4, result: `no 5xx; every 400 names the field; ${accepted} accepted (valid values), store unchanged by every rejection; nothing written outside the data directory`, passed: true });
+    expectTargetsUntouched();
+    recordCase({ id: 'input-bodies', area: 'bad input', case: 'mutated bodies on session create (v2, v3), configuration PUT (layers: clone URL, commit, playbook), image create, options PATCH', tried: RUNS * 4, result: `no 5xx; every 400's problem field is the mutated field or one inside it (a hostile path name: name); ${accepted} accepted (valid values), store unchanged by every rejection; nothing written outside the data directory; /tmp/cfs-pwned absent and /etc, /etc/passwd, /etc/shadow, /etc/hosts unchanged`, passed: true });
   });
 
   it('answers arbitrary methods, paths, ids and raw bodies on every route with no 5xx and problem+json for every error', async () => {
@@ -251,7 +271,8 @@ describe('bad input against the real API app', () => {
     // Assert
     const outside = treeChanges(treeBefore, snapshotTree(parent, [join(dataDir, 'db')])).filter((p) => !p.startsWith('data/'));
     expect(outside).toEqual([]);
-    recordCase({ id: 'input-routes', area: 'bad input', case: `every route (${templates.length}) with arbitrary methods, traversal/unicode/injection in path ids, query params and raw bodies (malformed JSON, >1 MiB, wrong content types)`, tried: RUNS * 4, result: `no 5xx; every error problem+json; ${accepted} accepted; store unchanged by every rejection; nothing written outside the data directory`, passed: true });
+    expectTargetsUntouched();
+    recordCase({ id: 'input-routes', area: 'bad input', case: `every route (${templates.length}) with arbitrary methods, traversal/unicode/injection in path ids, query params and raw bodies (malformed JSON, >1 MiB, wrong content types)`, tried: RUNS * 4, result: `no 5xx; every error problem+json; ${accepted} accepted; store unchanged by every rejection; nothing written outside the data directory; /tmp/cfs-pwned absent and /etc, /etc/passwd, /etc/shadow, /etc/hosts unchanged`, passed: true });
   });
 
   it('refuses bad CLI options with one error line and a non-zero exit, changing nothing', async () => {
@@ -284,7 +305,7 @@ describe('bad input against the real API app', () => {
         runs += 1;
         let out = '';
         let err = '';
-        const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: { CFS_API_URL: runtime.url } };
+        const io: CliIo = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), env: { CFS_API_URL: runtime.url, CFS_API_TOKEN: runtime.apiToken } };
         const argv = commands[index]!(value);
         const code = await runCli(argv, io);
         const what = `cfs ${argv.join(' ').slice(0, 200)} -> ${code} ${err.slice(0, 200)}`;
@@ -301,7 +322,8 @@ describe('bad input against the real API app', () => {
     expect(await storeDigest()).toBe(baseline);
     const changes = treeChanges(treeBefore, snapshotTree(parent, [join(dataDir, 'db')])).filter((p) => !p.startsWith('data/'));
     expect(changes).toEqual([]);
-    recordCase({ id: 'input-cli', area: 'bad input', case: 'CLI options: session names, target definitions and groups, limits, image maps, verbosity, formats, ports, run limits, file paths, ids with traversal/unicode/injection', tried: runs, result: 'every run: exit non-zero, one error line, nothing printed on stdout, store and files unchanged', passed: true });
+    expectTargetsUntouched();
+    recordCase({ id: 'input-cli', area: 'bad input', case: 'CLI options: session names, target definitions and groups, limits, image maps, verbosity, formats, ports, run limits, file paths, ids with traversal/unicode/injection', tried: runs, result: 'every run: exit non-zero, one error line, nothing printed on stdout, store and files unchanged; /tmp/cfs-pwned absent and /etc, /etc/passwd, /etc/shadow, /etc/hosts unchanged', passed: true });
   });
 
   it('gives exactly one 201 and 49 409s for 50 concurrent creates of the same session name', async () => {
@@ -310,7 +332,7 @@ describe('bad input against the real API app', () => {
     const started = performance.now();
 
     // Act
-    const outcomes = await Promise.all(Array.from({ length: 50 }, () => fetch(`${runtime.url}/apis/cfs/v3/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })));
+    const outcomes = await Promise.all(Array.from({ length: 50 }, () => fetch(`${runtime.url}/apis/cfs/v3/sessions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${runtime.apiToken}` }, body })));
     const ms = performance.now() - started;
     const codes = outcomes.map((r) => r.status);
 

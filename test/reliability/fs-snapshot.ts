@@ -26,3 +26,20 @@ export function treeChanges(before: Map<string, string>, after: Map<string, stri
   const removed = [...before.keys()].filter((path) => !after.has(path));
   return [...changed, ...removed];
 }
+
+/** The places the fuzz's payloads aim at outside its own directory: a marker file and a few host files under /etc. */
+export const ATTACK_TARGETS = ['/tmp/cfs-pwned', '/etc', '/etc/passwd', '/etc/shadow', '/etc/hosts'];
+
+/** Each path's size and mtime, or `absent`: equal snapshots mean no payload reached them. */
+export function snapshotPaths(paths: string[] = ATTACK_TARGETS): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const path of paths) {
+    try {
+      const stat = lstatSync(path);
+      out[path] = `${stat.isDirectory() ? 'd' : stat.size}:${stat.mtimeMs}`;
+    } catch {
+      out[path] = 'absent';
+    }
+  }
+  return out;
+}

@@ -248,6 +248,12 @@ describe('git credentials in a clone URL', () => {
     const put = await fetch(`${runtime.url}/apis/cfs/v3/configurations/creds`, { method: 'PUT', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'private', clone_url: cloneUrl, commit: 'b'.repeat(40), playbook: 'site.yml' }] }) });
     const branchPut = await fetch(`${runtime.url}/apis/cfs/v3/configurations/creds-branch`, { method: 'PUT', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'private', clone_url: cloneUrl, branch: 'main', playbook: 'site.yml' }] }) });
     const branchProblem = await branchPut.text();
+    // A scheme outside the allow-list is refused; its problem must not quote the password either.
+    const refusedPut = await fetch(`${runtime.url}/apis/cfs/v3/configurations/creds-refused`, { method: 'PUT', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ layers: [{ name: 'private', clone_url: `ftp://cfsuser:${SECRET}@127.0.0.1:9/private.git`, commit: 'b'.repeat(40), playbook: 'site.yml' }] }) });
+    const refusedProblem = await refusedPut.text();
+    const configurations = await (await fetch(`${runtime.url}/apis/cfs/v3/configurations`, { headers: bearer(runtime) })).text();
+    const configurationsV2 = await (await fetch(`${runtime.url}/apis/cfs/v2/configurations/creds`, { headers: bearer(runtime) })).text();
+    const describedConfiguration = await cli(env, 'configurations', 'describe', 'creds', '--format', 'json');
 
     // Act
     await fetch(`${runtime.url}/apis/cfs/v3/sessions`, { method: 'POST', headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: JSON.stringify({ name: 'creds', configuration_name: 'creds', target: { definition: 'image', groups: [{ name: 'Compute', members: [image.id] }] } }) });
@@ -263,6 +269,13 @@ describe('git credentials in a clone URL', () => {
     expect(put.status).toBe(200);
     expect(branchPut.status).toBe(400);
     expect(branchProblem).not.toContain(SECRET);
+    expect(refusedPut.status).toBe(400);
+    expect(JSON.parse(refusedProblem).field).toBe('layers[0].clone_url');
+    expect(refusedProblem).not.toContain(SECRET);
+    expect(configurations).toContain('http://cfsuser:***@127.0.0.1:9/private.git');
+    expect(configurations + configurationsV2).not.toContain(SECRET);
+    expect(describedConfiguration.code).toBe(0);
+    expect(describedConfiguration.out + describedConfiguration.err).not.toContain(SECRET);
     expect(sessionText).toContain('"succeeded":"false"');
     expect(sessionText).toContain('http://127.0.0.1:9/private.git');
     expect((session as unknown as { status: { failure?: { reason?: string } } }).status.failure?.reason).toBeTruthy();
@@ -272,6 +285,6 @@ describe('git credentials in a clone URL', () => {
     expect(published.length).toBeGreaterThan(0);
     expect(published.filter((e) => e.includes(SECRET))).toEqual([]);
     expect(filesWithSecret(join(parent, 'data'))).toEqual([]);
-    recordCase({ id: 'security-credentials', area: 'security', case: 'clone URL http://user:password@... : a session whose layer cannot be fetched, and a branch that cannot be resolved', tried: 1, result: `password absent from status (layers, failure reason), logs, CLI describe, ${published.length} events, the branch problem detail and every file under the data directory but the database`, passed: true });
+    recordCase({ id: 'security-credentials', area: 'security', case: 'clone URL http://user:password@... : a session whose layer cannot be fetched, a branch that cannot be resolved, the same URL with a refused scheme (ftp), and the configuration read back (v2, v3, CLI)', tried: 1, result: `password absent from status (layers, failure reason), logs, CLI describe, ${published.length} events, the branch and refused-scheme problem details, configuration answers (masked as ***) and every file under the data directory but the database`, passed: true });
   });
 });
