@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
 import { debianRoot, type DebianRoot } from '../helpers/debian-root.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 
@@ -74,7 +75,7 @@ const seconds = (since: number) => `${((performance.now() - since) / 1000).toFix
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${runtime.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -125,7 +126,7 @@ beforeAll(async () => {
   fixtureSha = { rootfs: sha256(fixture.rootfs), initrd: sha256(fixture.initrd) };
   work = mkdtempSync(join(tmpdir(), 'cfs-debian-e2e-'));
   runtime = await startEmbeddedRuntime({ dataDir: join(work, 'server'), port: 0 });
-  env = { CFS_API_URL: runtime.url };
+  env = cliEnv(runtime);
 
   started = performance.now();
   source = JSON.parse(
