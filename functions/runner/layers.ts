@@ -1,12 +1,14 @@
+import type { ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, stat, writeFile } from 'node:fs/promises';
+import { lstat, open, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { ExtraVarsError, parseExtraVars, unsafeExtraVarsYaml, type ExtraVarsMap } from '../core/sessions/extra-vars.ts';
 import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
-import { ToolError, type ProcessGroups } from './process-groups.ts';
+import { ToolError, type ChildExit, type ProcessGroups } from './process-groups.ts';
+import { linksLeaving, resolveInRoot } from './root-paths.ts';
 import type { RunDocument, RunLayer } from './run-document.ts';
 
 /**
@@ -246,8 +248,15 @@ export async function cloneLayer(layer: RunLayer, dir: string, allowed: string[]
       layer: layer.name,
     });
   }
-  const playbook = await stat(join(dir, layer.playbook)).catch(() => undefined);
-  if (!playbook?.isFile()) {
+  // Links are followed later from the sandbox's `/`: none may lead out of the clone.
+  const leaving = await linksLeaving(dir);
+  if (leaving.length > 0) {
+    const shown = leaving.slice(0, 5).map((p) => `'${p}'`).join(', ') + (leaving.length > 5 ? ` and ${leaving.length - 5} more` : '');
+    throw new RunnerFailure('layer', `layer '${layer.name}': the repository at ${layer.commit} has symlinks that lead outside its clone: ${shown}`, { layer: layer.name });
+  }
+  const playbook = await resolveInRoot(dir, layer.playbook);
+  const kind = playbook ? await lstat(playbook).catch(() => undefined) : undefined;
+  if (!kind?.isFile()) {
     throw new RunnerFailure('layer', `layer '${layer.name}': playbook '${layer.playbook}' does not exist at ${layer.commit}`, { layer: layer.name });
   }
 }
@@ -261,20 +270,17 @@ export interface LayerRun {
 }
 
 /**
- * Runs one layer's ansible-playbook (already wrapped in the sandbox argv) with its output
- * appended to the layer's log file as it is produced, mirrored to `onOutput`, and copied to
- * the store every `uploadEveryMs` while it runs and once at the end, so the log can be
- * followed live.
+ * Runs one layer's ansible-playbook (`launch` starts it, in the sandbox or directly, and hands
+ * the child to `attach` before anything else runs) with its output appended to the layer's log
+ * file as it is produced, mirrored to `onOutput`, and copied to the store every `uploadEveryMs`
+ * while it runs and once at the end, so the log can be followed live.
  */
 export async function runLayerProcess(options: {
-  argv: [string, string[]];
-  cwd: string;
-  env: NodeJS.ProcessEnv;
+  launch: (attach: (child: ChildProcess) => void) => Promise<{ exited: Promise<ChildExit> }>;
   logPath: string;
   logKey: string;
   header: string;
   store: ArtifactStore;
-  groups: ProcessGroups;
   uploadEveryMs: number;
   onOutput?: (chunk: Buffer) => void;
   now: () => number;
@@ -282,13 +288,24 @@ export async function runLayerProcess(options: {
   const log = createWriteStream(options.logPath, { flags: 'a' });
   log.write(options.header);
   const started = options.now();
-  const { child, exited } = options.groups.start(options.argv[0], options.argv[1], { cwd: options.cwd, env: options.env });
   const forward = (chunk: Buffer) => {
     log.write(chunk);
     options.onOutput?.(chunk);
   };
-  child.stdout?.on('data', forward);
-  child.stderr?.on('data', forward);
+  let child: ChildProcess | undefined;
+  let launched: { exited: Promise<ChildExit> };
+  try {
+    launched = await options.launch((started) => {
+      child = started;
+      started.stdout?.on('data', forward);
+      started.stderr?.on('data', forward);
+    });
+  } catch (error) {
+    await new Promise<void>((resolve) => log.end(`\n# the layer could not start: ${(error as Error).message}\n`, () => resolve()));
+    await options.store.put(options.logKey, createReadStream(options.logPath), { contentType: 'text/plain' }).catch(() => {});
+    throw error;
+  }
+  const { exited } = launched;
 
   let uploading: Promise<unknown> = Promise.resolve();
   let uploadedBytes = -1;
@@ -302,7 +319,7 @@ export async function runLayerProcess(options: {
   const timer = setInterval(upload, options.uploadEveryMs);
   const exit = await exited;
   clearInterval(timer);
-  await Promise.all([streamEnd(child.stdout), streamEnd(child.stderr)]);
+  await Promise.all([streamEnd(child?.stdout ?? null), streamEnd(child?.stderr ?? null)]);
   const durationMs = options.now() - started;
   const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
   await new Promise<void>((resolve) => log.end(`\n# ansible-playbook ended: ${how} after ${durationMs} ms\n`, () => resolve()));

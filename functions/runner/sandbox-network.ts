@@ -85,7 +85,3 @@ export async function startSandboxNetwork(pid: number, groups: ProcessGroups, ti
   return { stop };
 }
 
-/** Adds the unreachable routes without slirp (mode `none` has nothing to route, but loopback stays loopback). */
-export function networkNeedsSlirp(mode: NetworkMode): boolean {
-  return mode === 'egress';
-}

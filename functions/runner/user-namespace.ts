@@ -1,5 +1,4 @@
-import { chown } from 'node:fs/promises';
-import { readFile } from 'node:fs/promises';
+import { chown, readFile } from 'node:fs/promises';
 
 /** Ids an image may use (0..65535): every one is mapped, so owners survive unpacking and packing. */
 export const MAPPED_IDS = 65536;

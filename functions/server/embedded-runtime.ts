@@ -20,6 +20,7 @@ import { handleImageRegistered, runAutomations, type TriggerPorts } from '../cor
 import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-settings.ts';
 import { DEFAULT_MAX_CONCURRENT_RUNS } from './defaults.ts';
 import { RUNNER_VERSION } from '../runner/runner-version.ts';
+import { startRunnerProcess } from '../adapters/local/process-runner.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
 import { settlePendingResults } from '../steps/fail-session.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
@@ -61,6 +62,8 @@ export interface EmbeddedOptions {
   workflow?: Partial<WorkflowSettings>;
   /** How many sessions may run Ansible at once (default DEFAULT_MAX_CONCURRENT_RUNS). */
   maxConcurrentRuns?: number;
+  /** The layers' network in the runner's sandbox (`cfs server --network`; the runner's default, egress, when unset). Never a session's to choose. */
+  runnerNetwork?: 'egress' | 'none';
   /** How often retention sweeps (expired sessions, orphaned workspaces); default 5 minutes, and once at start. */
   retentionSweepMs?: number;
 }
@@ -131,6 +134,7 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     workDir: resolve(dataDir, 'work'),
     maxConcurrentRuns: options.maxConcurrentRuns ?? DEFAULT_MAX_CONCURRENT_RUNS,
     events: bus,
+    ...(options.runnerNetwork ? { startRunner: (runner) => startRunnerProcess({ ...runner, network: options.runnerNetwork }) } : {}),
   });
 
   const automations = new DynamoDbAutomationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse);

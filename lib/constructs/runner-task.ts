@@ -34,6 +34,8 @@ export interface RunnerTaskProps {
   ec2MaxInstances: number;
   artifactBucketName: string;
   logRetention: logs.RetentionDays;
+  /** The layers' network in the namespace sandbox (EC2 capacity): `egress` (default) or `none`. The operator's choice, never a session's. */
+  layerNetwork?: 'egress' | 'none';
 }
 
 /**
@@ -110,6 +112,7 @@ export class RunnerTask extends Construct {
         [RUNNER_ENV.ARTIFACT_BUCKET]: props.artifactBucketName,
         AWS_REGION: Stack.of(this).region,
         [RUNNER_ENV.RUNNER_SANDBOX]: props.capacity === 'ec2' ? 'namespace' : 'container',
+        [RUNNER_ENV.RUNNER_NETWORK]: props.layerNetwork ?? 'egress',
         [RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT]: 'true',
       },
     });

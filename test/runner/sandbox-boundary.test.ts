@@ -34,15 +34,17 @@ const hostAddress = Object.values(networkInterfaces())
   .flat()
   .find((i) => i?.family === 'IPv4' && !i.internal)?.address;
 
-/** Runs its argument script as root of the sandbox's own view: out of the chroot first (the classic escape). */
+/** Runs the script file it is given as root of the sandbox's own view: out of the chroot first (the classic escape). */
 const ESCAPE = [
   'import os, sys',
+  'script = open(sys.argv[1]).read()',
   "os.makedirs('/cfs-escape', exist_ok=True)",
   "os.chroot('/cfs-escape')",
   "os.chdir('../../../../../../../../../..')",
   "os.chroot('.')",
-  "os.execv('/bin/sh', ['sh', '-c', sys.argv[1]])",
-].join('; ');
+  "os.execv('/bin/sh', ['sh', '-c', script])",
+  '',
+].join('\n');
 
 function probeScript(): string {
   const connect = (host: string, p: number) => `python3 -c "import socket; socket.create_connection(('${host}', ${p}), 3)"`;
@@ -103,17 +105,19 @@ function documentFor(session: string, layer: { url: string; commit: string }): R
 function probeLayer() {
   return repos.with({
     'probe.sh': probeScript(),
+    'escape.py': ESCAPE,
     'site.yml': [
       '- hosts: cfs_image',
       '  gather_facts: false',
       '  tasks:',
       '    - copy: {dest: /etc/layer-wrote, content: "layer\\n"}',
-      '    - shell: "ls /dev | tr \'\\n\' \' \'"',
+      '    - command: ls /dev',
       '      register: dev',
       '    - copy: {src: probe.sh, dest: /tmp/probe.sh}',
-      `    - command: [/usr/bin/python3, -c, "${ESCAPE}", "sh /tmp/probe.sh"]`,
+      '    - copy: {src: escape.py, dest: /tmp/escape.py}',
+      '    - command: /usr/bin/python3 /tmp/escape.py /tmp/probe.sh',
       '      register: probe',
-      '    - copy: {dest: /probe.txt, content: "chroot-dev: {{ dev.stdout }}\\n{{ probe.stdout }}\\n"}',
+      '    - copy: {dest: /probe.txt, content: "chroot-dev: {{ dev.stdout_lines | join(\' \') }}\\n{{ probe.stdout }}\\n"}',
     ].join('\n'),
   });
 }
@@ -127,7 +131,9 @@ async function customize(session: string, network: NetworkMode, layer: { url: st
     network,
     log: (line) => lines.push(line),
   });
-  return { ...result, lines };
+  const log = await readFile(join(base, 'store', 'sessions', session, 'logs', '0-probe.log'), 'utf8').catch(() => '');
+  if (result.outcome.status !== 'succeeded') console.log(log);
+  return { ...result, lines, log };
 }
 
 async function resultFile(session: string, path: string): Promise<string> {
@@ -270,7 +276,6 @@ describe('the namespace sandbox', () => {
 
     // Act
     const result = await customize('boot', 'none', layer);
-    console.log(result.outcome.reason, result.lines.join('\n'), await readFile(join(base, 'store/sessions/boot/logs/0-probe.log'), 'utf8').catch(() => ''));
 
     // Assert
     expect(result.outcome.status).toBe('succeeded');

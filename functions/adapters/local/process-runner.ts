@@ -25,12 +25,23 @@ export function startRunnerProcess(options: {
   storeDir: string;
   workspace: string;
   logDir: string;
+  /** The layers' network (the operator's `cfs server --network`); the runner's default (egress) when unset. */
+  network?: 'egress' | 'none';
 }): RunnerProcess {
   mkdirSync(options.logDir, { recursive: true });
   const log = createWriteStream(join(options.logDir, `${options.session}.runner.log`), { flags: 'a' });
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(packageRoot(), 'dist', 'runner.mjs'), '--document-key', options.documentKey, '--store-dir', options.storeDir, '--workspace', options.workspace],
+    [
+      join(packageRoot(), 'dist', 'runner.mjs'),
+      '--document-key',
+      options.documentKey,
+      '--store-dir',
+      options.storeDir,
+      '--workspace',
+      options.workspace,
+      ...(options.network ? ['--network', options.network] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SESSION_NAME: options.session } },
   );
   child.stdout?.pipe(log, { end: false });

@@ -74,6 +74,7 @@ interface ServerOptions {
   dataDir?: string;
   maxConcurrentRuns: string;
   runnerTimeout: string;
+  network: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsSelfSigned?: boolean;
@@ -98,6 +99,7 @@ export function serverCommand(io: CliIo = processIo): Command {
     .option('--data-dir <dir>', `where sessions, configurations, images and the API token are kept (default ${DATA_DIR_ENV}, else ./.cfs)`)
     .option('--max-concurrent-runs <n>', 'sessions running Ansible at once (waiting sessions take no slot)', String(DEFAULT_MAX_CONCURRENT_RUNS))
     .option('--runner-timeout <seconds>', "each session's runner budget (staging, every layer, packaging); past it the session fails", String(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds))
+    .option('--network <mode>', "the layers' network in the runner's sandbox: egress (out through a user-mode stack; no host loopback, no link-local) or none (loopback only)", 'egress')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP')
     .option('--tls-key <file>', 'the PEM key of --tls-cert; reloaded on SIGHUP')
     .option('--tls-self-signed', 'serve HTTPS with a self-signed certificate for the public host, kept in <data dir>/tls (clients trust tls/cert.pem)')
@@ -109,6 +111,12 @@ export function serverCommand(io: CliIo = processIo): Command {
       const maxConcurrentRuns = wholeNumber('--max-concurrent-runs', options.maxConcurrentRuns, 1, 64);
       // Below RunAnsible's 24 h bound (as cfs:runnerTimeoutSeconds in AWS), so the runner's own stop comes first.
       const runnerTimeoutSeconds = wholeNumber('--runner-timeout', options.runnerTimeout, 1, 86_000);
+      if (options.network !== 'egress' && options.network !== 'none') throw new CliError(`--network takes egress or none, not '${options.network}'`);
+      const runnerNetwork = options.network;
+      // The runner's sandbox needs these on this machine: refuse to start rather than fail every session.
+      const { checkSandboxPrerequisites } = await import('../../runner/sandbox-prerequisites.ts');
+      const prerequisites = await checkSandboxPrerequisites({ network: runnerNetwork, path: io.env.PATH ?? '' });
+      if ('problem' in prerequisites) throw new CliError(prerequisites.problem);
       // CFS_API_TOKEN, when set, is the token (and is kept in the data directory for `cfs auth token`).
       const apiToken = io.env[API_TOKEN_ENV] || undefined;
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
@@ -129,14 +137,14 @@ export function serverCommand(io: CliIo = processIo): Command {
         let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
         try {
           runtime = await startEmbeddedRuntime({
-            dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds },
+            dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds }, runnerNetwork,
             tls, tlsSelfSigned: options.tlsSelfSigned, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl,
           });
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on ${options.host} is already in use; choose another with --port`);
           throw error;
         }
-        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each)`);
+        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each, layer network ${runnerNetwork})`);
         io.out(`cfs server: API token in ${join(runtime.dataDir, 'api-token')} (\`cfs auth token\` prints it); the CLI of this user finds it there`);
         // A one-time link, as Jupyter prints one: opening it trades the code for the dashboard's cookie.
         io.out(`cfs server: open the dashboard at ${runtime.publicUrl}/login?code=${runtime.login.mintCode()}`);
