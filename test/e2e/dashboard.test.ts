@@ -291,7 +291,7 @@ describe('the dashboard in a real browser', () => {
     // Act
     const root = await fetch(`${runtime.url}/`);
     const script = await fetch(`${runtime.url}/dashboard/app.js`);
-    const climbing = await fetch(`${runtime.url}/dashboard/..%2Fpackage.json`);
+    const climbing = await fetch(`${runtime.url}/dashboard/..%2Fpackage.json`, { headers: bearer(runtime) });
     const posted = await fetch(`${runtime.url}/`, { method: 'POST' });
     const unknown = await fetch(`${runtime.url}/apis/cfs/v3/nothing-here`, { headers: bearer(runtime) });
     // Assert
