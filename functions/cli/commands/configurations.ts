@@ -1,8 +1,23 @@
 import { Command } from 'commander';
+import { z } from 'zod';
 import { ApiClient, cfsBase } from '../api-client.ts';
-import { CliError, processIo, readJsonFile, type CliIo } from '../io.ts';
-import { outputOptions, parseBoolean, printResult, withOutputOptions } from '../output.ts';
+import { processIo, readJsonFile, type CliIo } from '../io.ts';
+import { booleanFlag, parseOptions } from '../option-schemas.ts';
+import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 import { configurationListSummary, configurationSummary } from '../summaries.ts';
+
+/** `update` either sends a file or re-resolves the stored branches, never both. */
+const updateChoice = z
+  .object({ file: z.string().optional(), updateBranches: z.boolean().optional() })
+  .refine((o) => Boolean(o.file) !== Boolean(o.updateBranches), { error: 'give either --file FILE or --update-branches' });
+
+/** `update --file`: read only once the choice is made, so `--drop-branches` counts only with a file. */
+const fileUpdateOptions = z.object({ file: z.string(), dropBranches: booleanFlag('--drop-branches').optional() });
+
+/** `list`: paging is v3's; v2 lists everything. */
+const listOptions = z
+  .object({ apiVersion: z.enum(['2', '3']), limit: z.string().optional(), afterId: z.string().optional() })
+  .refine((o) => o.apiVersion === '3' || (o.limit === undefined && o.afterId === undefined), { error: '--limit and --after-id are v3 paging; v2 has none' });
 
 /**
  * `cfs configurations update|describe|list|delete`, mirroring `cray cfs configurations`:
@@ -20,17 +35,17 @@ export function configurationsCommand(io: CliIo = processIo): Command {
       .option('--file <file>', 'the configuration JSON (as `cray cfs configurations update --file`)')
       .option('--drop-branches [boolean]', 'store only the resolved commits, not the branches')
       .option('--update-branches', 're-resolve every branch to its current commit (no file)'),
-  ).action(async (name: string, options: { file?: string; dropBranches?: boolean | string; updateBranches?: boolean }, command: Command) => {
+  ).action(async (name: string, options: unknown, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
-    if (Boolean(options.file) === Boolean(options.updateBranches)) throw new CliError('give either --file FILE or --update-branches');
+    const choice = parseOptions(updateChoice, options);
     const path = `${cfsBase(apiVersion)}/configurations/${encodeURIComponent(name)}`;
     const api = new ApiClient(io);
     let answer;
-    if (options.updateBranches) {
+    if (choice.updateBranches) {
       answer = await api.request('PATCH', path);
     } else {
-      const drop = options.dropBranches === undefined ? undefined : typeof options.dropBranches === 'boolean' ? options.dropBranches : parseBoolean(options.dropBranches, '--drop-branches');
-      answer = await api.request('PUT', path, { body: await readJsonFile(options.file!), query: { drop_branches: drop === undefined ? undefined : String(drop) } });
+      const { file, dropBranches } = parseOptions(fileUpdateOptions, options);
+      answer = await api.request('PUT', path, { body: await readJsonFile(file), query: { drop_branches: dropBranches === undefined ? undefined : String(dropBranches) } });
     }
     await printResult(io, format, answer.body, configurationSummary);
   });
@@ -49,10 +64,10 @@ export function configurationsCommand(io: CliIo = processIo): Command {
       .description('list configurations (v3: one page)')
       .option('--limit <n>', 'v3: at most this many (default: the default_page_size option)')
       .option('--after-id <name>', "v3: the configurations after this name (the previous page's next.after_id)"),
-  ).action(async (options: { limit?: string; afterId?: string }, command: Command) => {
+  ).action(async (options: object, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
-    if (apiVersion === '2' && (options.limit !== undefined || options.afterId !== undefined)) throw new CliError('--limit and --after-id are v3 paging; v2 has none');
-    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/configurations`, { query: { limit: options.limit, after_id: options.afterId } });
+    const { limit, afterId } = parseOptions(listOptions, { ...options, apiVersion });
+    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/configurations`, { query: { limit, after_id: afterId } });
     await printResult(io, format, body, configurationListSummary);
     const next = (body as { next?: { after_id?: unknown } | null } | undefined)?.next;
     if (format === 'human' && next) io.out(`More configurations: add --after-id ${String(next.after_id)} for the next page.`);

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { z } from 'zod';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,6 +9,7 @@ import { importImage } from '../images/import-image.ts';
 import { COMPRESSORS, DEFAULT_COMPRESSION, type Compressor } from '../images/squashfs.ts';
 import { downloadFile } from '../images/transfer.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
+import { matchingFlag, parseOptions } from '../option-schemas.ts';
 import { OUTPUT_FORMATS, printResult, table, type OutputFormat } from '../output.ts';
 
 function withFormat(command: Command): Command {
@@ -57,22 +59,23 @@ function hostArch(): string {
   return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 }
 
-interface ImportOptions {
-  name: string;
-  rootfs?: string;
-  squashfs?: string;
-  kernel?: string;
-  initrd?: string;
-  arch: string;
-  compressor: Compressor;
-  compressionLevel?: string;
-  format: OutputFormat;
-}
+/** `images import`'s flags (commander checks `--compressor`'s and `--format`'s choices). */
+const importOptions = z.object({
+  name: z.string(),
+  rootfs: z.string().optional(),
+  squashfs: z.string().optional(),
+  kernel: z.string().optional(),
+  initrd: z.string().optional(),
+  arch: z.string(),
+  compressor: z.enum(COMPRESSORS),
+  compressionLevel: matchingFlag(/^\d+$/, '--compression-level takes a number').transform(Number).optional(),
+  format: z.enum(OUTPUT_FORMATS),
+});
 
-function compressionOf(options: { compressor: Compressor; compressionLevel?: string }) {
+/** The compression to pack with: the default level only for the default compressor, else the compressor's own unless given. */
+function compressionOf(options: { compressor: Compressor; compressionLevel?: number | undefined }) {
   if (options.compressionLevel === undefined) return options.compressor === DEFAULT_COMPRESSION.compressor ? DEFAULT_COMPRESSION : { compressor: options.compressor };
-  if (!/^\d+$/.test(options.compressionLevel)) throw new CliError(`--compression-level takes a number, not '${options.compressionLevel}'`);
-  return { compressor: options.compressor, level: Number(options.compressionLevel) };
+  return { compressor: options.compressor, level: options.compressionLevel };
 }
 
 /**
@@ -95,7 +98,8 @@ export function imagesCommand(io: CliIo = processIo): Command {
       .addOption(new Option('--arch <arch>', 'x86_64 or aarch64').default('x86_64'))
       .addOption(new Option('--compressor <compressor>', 'mksquashfs compressor (--rootfs)').choices(COMPRESSORS).default(DEFAULT_COMPRESSION.compressor))
       .option('--compression-level <level>', `compression level (--rootfs; default gzip level ${DEFAULT_COMPRESSION.level})`),
-  ).action(async (options: ImportOptions) => {
+  ).action(async (flags: unknown) => {
+    const options = parseOptions(importOptions, flags);
     const image = await interruptible((signal) =>
       importImage(api(), {
         name: options.name,

@@ -1,8 +1,10 @@
 import { Command } from 'commander';
+import { z } from 'zod';
 import { V3_TO_V2_OPTION_NAMES, type StoredOptions } from '../../core/options/options-schemas.ts';
 import { ApiClient, cfsBase } from '../api-client.ts';
-import { CliError, processIo, type CliIo } from '../io.ts';
-import { outputOptions, parseBoolean, printResult, withOutputOptions } from '../output.ts';
+import { processIo, type CliIo } from '../io.ts';
+import { booleanFlag, matchingFlag, parseOptions } from '../option-schemas.ts';
+import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 
 type OptionName = keyof StoredOptions;
 type ValueKind = 'text' | 'integer' | 'boolean' | 'list' | 'level';
@@ -32,30 +34,37 @@ const SETTABLE: Array<[OptionName, ValueKind, string]> = [
 const flagOf = (name: string) => `--${name.replaceAll('_', '-')}`;
 const attributeOf = (name: string) => name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
-function parseValue(kind: ValueKind, raw: string, flag: string): unknown {
+/** How a flag's text becomes the option's JSON value. */
+function valueSchema(kind: ValueKind, flag: string): z.ZodType {
   switch (kind) {
-    case 'integer': {
-      if (!/^-?\d+$/.test(raw.trim())) throw new CliError(`${flag} takes an integer, not '${raw}'`);
-      return Number(raw);
-    }
+    case 'integer':
+      return matchingFlag(/^\s*-?\d+\s*$/, `${flag} takes an integer`).transform(Number);
     case 'boolean':
-      return parseBoolean(raw, flag);
+      return booleanFlag(flag);
     case 'list':
-      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+      return z.string().transform((raw) => raw.split(',').map((s) => s.trim()).filter(Boolean));
     case 'level':
-      return raw.trim().toLowerCase() === 'default' ? null : parseValue('integer', raw, flag);
+      // `default` (any case) clears the level; anything else is an integer.
+      return matchingFlag(/^\s*(?:default|-?\d+)\s*$/i, `${flag} takes an integer`).transform((raw) => (raw.trim().toLowerCase() === 'default' ? null : Number(raw)));
     default:
-      return raw;
+      return z.string();
   }
 }
 
+/** Every settable option's flag (commander's attribute name), read by its kind; the flags given are checked in SETTABLE's order. */
+const updateOptions = z
+  .object(Object.fromEntries(SETTABLE.map(([name, kind]) => [attributeOf(name), valueSchema(kind, flagOf(name)).optional()])))
+  .refine((values) => Object.values(values).some((value) => value !== undefined), {
+    error: `give at least one option to set (${SETTABLE.map(([name]) => flagOf(name)).join(', ')})`,
+  });
+
 /** The PATCH body from the flags given (v3 names, or v2's when speaking v2). */
 export function optionsPatchBody(options: Record<string, unknown>, apiVersion: '2' | '3'): Record<string, unknown> {
+  const values = parseOptions(updateOptions, options);
   const body: Record<string, unknown> = {};
-  for (const [name, kind] of SETTABLE) {
-    const raw = options[attributeOf(name)];
-    if (raw === undefined) continue;
-    body[apiVersion === '3' ? name : V3_TO_V2_OPTION_NAMES[name]] = parseValue(kind, String(raw), flagOf(name));
+  for (const [name] of SETTABLE) {
+    const value = values[attributeOf(name)];
+    if (value !== undefined) body[apiVersion === '3' ? name : V3_TO_V2_OPTION_NAMES[name]] = value;
   }
   return body;
 }
@@ -83,7 +92,6 @@ export function optionsCommand(io: CliIo = processIo): Command {
   withOutputOptions(update).action(async (flags: Record<string, unknown>, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
     const body = optionsPatchBody(flags, apiVersion);
-    if (Object.keys(body).length === 0) throw new CliError(`give at least one option to set (${SETTABLE.map(([name]) => flagOf(name)).join(', ')})`);
     const { body: answer } = await new ApiClient(io).request('PATCH', `${cfsBase(apiVersion)}/options`, { body });
     await printResult(io, format, answer, optionsSummary);
   });

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { ApiClient, cfsBase } from '../api-client.ts';
-import { CliError, type CliIo } from '../io.ts';
+import type { CliIo } from '../io.ts';
+import { parseOptions } from '../option-schemas.ts';
 import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 import { sessionListSummary } from '../summaries.ts';
 
@@ -21,19 +23,31 @@ const PAGING: Array<[string, string, string]> = [
 
 const attributeOf = (flag: string) => flag.slice(2).split(' ')[0]!.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
-/** The query of the flags given; v3-only flags are refused with `--api-version 2`, v2-only with 3. */
-function query(command: Command, flags: Array<[string, string, string]>, apiVersion: '2' | '3', v3Only: Array<[string, string, string]>, v2Only: Array<[string, string, string]>) {
-  const options = command.opts<Record<string, string | undefined>>();
-  const out: Record<string, string | undefined> = {};
-  for (const [flag, parameter] of flags) {
-    const value = options[attributeOf(flag)];
-    if (value === undefined) continue;
+/**
+ * The schema of the flags at an API version: each a text, but a v3-only flag refused with
+ * `--api-version 2` and a v2-only one with 3 (the first given, in the flags' order).
+ */
+function flagsSchema(flags: Array<[string, string, string]>, apiVersion: '2' | '3', v3Only: Array<[string, string, string]>, v2Only: Array<[string, string, string]>) {
+  const refused = (flag: string) => {
     const name = flag.split(' ')[0]!;
-    if (apiVersion === '2' && v3Only.some(([f]) => f === flag)) throw new CliError(`${name} is v3 paging; v2 has none (drop --api-version 2)`);
-    if (apiVersion === '3' && v2Only.some(([f]) => f === flag)) throw new CliError(`${name} is v2 only; use --min-age`);
-    out[parameter] = value;
-  }
-  return out;
+    if (apiVersion === '2' && v3Only.some(([f]) => f === flag)) return `${name} is v3 paging; v2 has none (drop --api-version 2)`;
+    if (apiVersion === '3' && v2Only.some(([f]) => f === flag)) return `${name} is v2 only; use --min-age`;
+    return undefined;
+  };
+  return z.object(
+    Object.fromEntries(
+      flags.map(([flag]) => {
+        const reason = refused(flag);
+        return [attributeOf(flag), reason === undefined ? z.string().optional() : z.undefined({ error: reason }).optional()];
+      }),
+    ),
+  );
+}
+
+/** The query of the flags given, by the flags' query parameter names. */
+function query(command: Command, flags: Array<[string, string, string]>, apiVersion: '2' | '3', v3Only: Array<[string, string, string]>, v2Only: Array<[string, string, string]>) {
+  const options = parseOptions(flagsSchema(flags, apiVersion, v3Only, v2Only), command.opts());
+  return Object.fromEntries(flags.map(([flag, parameter]) => [parameter, options[attributeOf(flag)]]).filter(([, value]) => value !== undefined)) as Record<string, string>;
 }
 
 function addFlags(command: Command, flags: Array<[string, string, string]>): Command {

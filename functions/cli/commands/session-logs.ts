@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { ApiClient, cfsBase } from '../api-client.ts';
-import { CliError, processIo, type CliIo } from '../io.ts';
+import { processIo, type CliIo } from '../io.ts';
+import { matchingFlag, parseOptions } from '../option-schemas.ts';
 
 interface LogChunk {
   text: string;
@@ -10,13 +12,18 @@ interface LogChunk {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `logs`' flags: the layer is an index, sent to the API as given. */
+const logsOptions = z.object({
+  follow: z.boolean().optional(),
+  layer: matchingFlag(/^\d+$/, '--layer takes a layer index (0, 1, ...)').optional(),
+});
+
 /**
  * Prints a session's Ansible logs (every layer in order, or `--layer N`); with `--follow`
  * keeps polling with the cursor the API returned until the session (or the layer) has ended.
  * Each poll is a short request, so it works through any proxy or API Gateway.
  */
 export async function printSessionLogs(io: CliIo, name: string, options: { follow: boolean; layer?: string; pollMs?: number }): Promise<void> {
-  if (options.layer !== undefined && !/^\d+$/.test(options.layer)) throw new CliError(`--layer takes a layer index (0, 1, ...), not '${options.layer}'`);
   const api = new ApiClient(io);
   let cursor: string | undefined;
   for (;;) {
@@ -41,7 +48,8 @@ export function addLogsCommand(sessions: Command, io: CliIo = processIo): void {
     .argument('<name>', 'session name')
     .option('-f, --follow', 'keep polling for new output until the session (or the layer) has ended')
     .option('--layer <index>', 'only this layer (0-based, in the order the session runs them)')
-    .action(async (name: string, options: { follow?: boolean; layer?: string }) => {
+    .action(async (name: string, flags: unknown) => {
+      const options = parseOptions(logsOptions, flags);
       await printSessionLogs(io, name, { follow: Boolean(options.follow), layer: options.layer });
     });
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { CliError } from '../io.ts';
+import { parseOptions } from '../option-schemas.ts';
 import { parseBoolean, parseKeyValueList } from '../output.ts';
 
 // The options `cfs sessions create` and `cfs sessions plan` share, and the v3 body they make:
@@ -53,9 +54,7 @@ const createOptions = z.object({
 
 /** The v3 create body from the options, with only the fields given (as cray builds it). */
 export function createBody(command: Command): Record<string, unknown> {
-  const parsed = createOptions.safeParse(command.opts());
-  if (!parsed.success) throw new CliError(parsed.error.issues[0]!.message);
-  const o = parsed.data;
+  const o = parseOptions(createOptions, command.opts());
   const body: Record<string, unknown> = { name: o.name, configuration_name: o.configurationName };
   if (o.configurationLimit !== undefined) body.configuration_limit = o.configurationLimit;
   if (o.ansibleLimit !== undefined) body.ansible_limit = o.ansibleLimit;

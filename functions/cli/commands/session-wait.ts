@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { ApiClient, cfsBase } from '../api-client.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
+import { matchingFlag, parseOptions } from '../option-schemas.ts';
 import { outputOptions, printResult, withOutputOptions, type OutputFormat } from '../output.ts';
 import { PlainRenderer, TerminalRenderer, type ProgressRenderer } from '../progress/renderers.ts';
 import { outcomeLine, type SessionView } from '../progress/session-steps.ts';
@@ -15,12 +17,10 @@ export interface WaitOptions {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `--timeout` as whole seconds. */
-export function parseTimeout(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new CliError(`--timeout takes a whole number of seconds, not '${text}'`);
-  return Number(text);
-}
+/** `wait`'s flags: `--timeout` in whole seconds, at least one. */
+const waitOptions = z.object({
+  timeout: matchingFlag(/^0*[1-9]\d*$/, '--timeout takes a whole number of seconds').transform(Number).optional(),
+});
 
 /**
  * Follows a session until it is complete, showing its steps live in the human format (redrawn
@@ -72,8 +72,9 @@ export function addWaitCommand(sessions: Command, io: CliIo = processIo): void {
       .description('follow a session until it ends, showing each step live; exit code 0 only when it succeeded')
       .argument('<name>', 'session name')
       .option('--timeout <seconds>', 'give up after this many seconds (the session goes on)'),
-  ).action(async (name: string, options: { timeout?: string }, command: Command) => {
+  ).action(async (name: string, flags: unknown, command: Command) => {
     const { format } = outputOptions(command);
-    await waitForSession(io, name, { format, timeoutSeconds: parseTimeout(options.timeout) });
+    const { timeout } = parseOptions(waitOptions, flags);
+    await waitForSession(io, name, { format, timeoutSeconds: timeout });
   });
 }
