@@ -106,10 +106,25 @@ describe('findBootFile', () => {
     // Act
     const kernel = await findBootFile(root, 'kernel', 'x86_64');
     const initrd = await findBootFile(root, 'initrd', 'x86_64');
+    const kernelBytes = await kernel?.handle.readFile('utf8');
+    await Promise.all([kernel?.handle.close(), initrd?.handle.close()]);
 
     // Assert
-    expect(kernel).toBe(join(root, 'boot/vmlinuz-1.0'));
-    expect(initrd).toBe(join(root, 'boot/initrd-1.0'));
+    expect(kernel?.path).toBe(join(root, 'boot/vmlinuz-1.0'));
+    expect(kernelBytes).toBe('old');
+    expect(initrd?.path).toBe(join(root, 'boot/initrd-1.0'));
+  });
+
+  it('resolves /boot itself inside the root: a /boot that links to the host /boot finds nothing of the host', async () => {
+    // Arrange
+    await rm(join(root, 'boot'), { recursive: true });
+    await symlink('/boot', join(root, 'boot'));
+
+    // Act
+    const kernel = await findBootFile(root, 'kernel', 'x86_64');
+
+    // Assert
+    expect(kernel).toBeUndefined();
   });
 
   it('finds nothing in a root without /boot files', async () => {

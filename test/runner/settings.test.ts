@@ -15,6 +15,7 @@ describe('runnerSettings', () => {
       workspace: '/env/ws',
       storeDir: '/data/artifacts',
       sandbox: 'namespace',
+      network: 'egress',
       echoLayerOutput: false,
     });
   });
@@ -25,6 +26,7 @@ describe('runnerSettings', () => {
       [RUNNER_ENV.RUN_DOCUMENT_KEY]: 'sessions/s/run-document.json',
       [RUNNER_ENV.RUNNER_WORKSPACE]: '/scratch/ws',
       [RUNNER_ENV.RUNNER_SANDBOX]: 'container',
+      [RUNNER_ENV.RUNNER_NETWORK]: 'none',
       [RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT]: 'true',
       [RUNNER_ENV.ARTIFACT_S3_ENDPOINT]: 'http://127.0.0.1:9000',
       [RUNNER_ENV.ARTIFACT_BUCKET]: 'cfs-artifacts-123',
@@ -40,13 +42,14 @@ describe('runnerSettings', () => {
       s3Endpoint: 'http://127.0.0.1:9000',
       s3Bucket: 'cfs-artifacts-123',
       sandbox: 'container',
+      network: 'none',
       echoLayerOutput: true,
     });
   });
 
-  it('refuses a missing document key, a relative workspace and unknown flags as bad input', () => {
+  it('refuses a missing document key, a relative workspace, unknown flags and a network other than egress or none as bad input', () => {
     // Arrange
-    const cases: string[][] = [['--workspace', '/ws'], ['--document-key', 'k', '--workspace', 'ws'], ['--document-key', 'k', '--workspace', '/ws', '--verbose']];
+    const cases: string[][] = [['--workspace', '/ws'], ['--document-key', 'k', '--workspace', 'ws'], ['--document-key', 'k', '--workspace', '/ws', '--verbose'], ['--document-key', 'k', '--workspace', '/ws', '--network', 'host']];
 
     // Act
     const failures = cases.map((argv) => {
@@ -59,6 +62,6 @@ describe('runnerSettings', () => {
     });
 
     // Assert
-    expect(failures).toEqual(['input', 'input', 'input']);
+    expect(failures).toEqual(['input', 'input', 'input', 'input']);
   });
 });
