@@ -148,7 +148,7 @@ describe('bad input against the real API app', () => {
   /**
    * The field a 400 for a mutated `field` may blame: that field or a field inside it
    * (`layers[0].clone_url`, `target.groups[1].name`); a hostile configuration name in the path
-   * is blamed as `name`; on a session, a changed group list may leave an image map entry naming
+   * is blamed as `name`; a rule spanning a layer's fields blames the layer (`layers[0]`); on a session, a changed group list may leave an image map entry naming
    * an image no longer in any group, which the rule blames on that entry.
    */
   function blamesRightField(blamed: string | undefined, field: string[], route: BodyRoute, pathName: string): boolean {
@@ -156,6 +156,8 @@ describe('bad input against the real API app', () => {
     const path = field.reduce((out, part) => (/^\d+$/.test(part) ? `${out}[${part}]` : out ? `${out}.${part}` : part), '');
     if (blamed === path || blamed.startsWith(`${path}.`) || blamed.startsWith(`${path}[`)) return true;
     if (route.method === 'PUT' && pathName !== 'fuzz-config' && blamed === 'name') return true;
+    // The layer rules that span a layer's fields (a branch or a commit, not both) blame the layer.
+    if (route.method === 'PUT' && path.startsWith('layers[0].') && blamed === 'layers[0]') return true;
     return route.path('').includes('/sessions') && path === 'target.groups' && blamed.startsWith('target.image_map[');
   }
 
