@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ansiblePlaybookArgs, writeInventory } from './layers.ts';
@@ -104,9 +104,9 @@ export async function heldCommand(run: HeldRun, action: HeldAction, base: NodeJS
   try {
     const built = await heldSandboxArgv({ run, layout, roots, dir, cwd, command, args, rerun: 'rerun' in action ? run.layers.find((l) => l.index === action.rerun) : undefined });
     const rolesPath = join(cwd, 'roles');
-    return { argv: built, env: ansibleEnvironment(layout, rolesPath, base), cleanup: () => rm(dir, { recursive: true, force: true }) };
+    return { argv: built, env: ansibleEnvironment(layout, rolesPath, base), cleanup: () => removePrivate(dir) };
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await removePrivate(dir);
     throw error;
   }
 }
@@ -128,8 +128,11 @@ async function heldSandboxArgv(options: {
   const { run, layout, dir } = options;
   const mapping = await rootIdMapping();
   if ('problem' in mapping) throw new Error(`the sandbox needs root's subordinate ids: ${mapping.problem}`);
-  const inventoryDir = join(dir, 'inventory');
-  await mkdir(inventoryDir, { mode: 0o755 });
+  // The sandbox binds only what is in the workspace: a directory made now (never one a layer
+  // left) in its top directory, which no layer sees; removed with `dir`'s clean-up.
+  const inventoryDir = await mkdtemp(join(layout.root, 'debug-inventory-'));
+  await writeFile(join(dir, 'inventory-dir'), inventoryDir);
+  await chmod(inventoryDir, 0o755);
   const inventory = join(inventoryDir, 'inventory.yaml');
   await writeInventory(inventory, { inventory: run.inventory, ansible: run.ansible }, options.roots);
   for (const name of await readdir(inventoryDir)) await chownToNamespaceRoot(join(inventoryDir, name), mapping);
@@ -170,6 +173,13 @@ export async function runHeldCommand(run: HeldRun, action: HeldAction): Promise<
   } finally {
     await command.cleanup();
   }
+}
+
+/** Removes the private directory and the inventory directory it names in the workspace. */
+async function removePrivate(dir: string): Promise<void> {
+  const inventoryDir = await readFile(join(dir, 'inventory-dir'), 'utf8').catch(() => undefined);
+  if (inventoryDir) await rm(inventoryDir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
 }
 
 /** `root/<parts...>` when every component below `root` (and `root` itself) is a directory, not a symlink; otherwise an error naming the first that is not. */
