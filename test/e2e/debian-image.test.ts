@@ -145,7 +145,9 @@ beforeAll(async () => {
   });
   if (created.status !== 201) throw new Error(`session refused: ${JSON.stringify(created.body)}`);
   session = await waitForSession('debian-site', SESSION_TIMEOUT_MS);
-  const steps = (session.status.steps ?? []).map((s) => `${s.name} ${s.start_time && s.end_time ? ((Date.parse(s.end_time) - Date.parse(s.start_time)) / 1000).toFixed(1) : '?'} s`);
+  const steps = (session.status.steps ?? []).map(
+    (s) => `${s.name}${s.layer ? ` layer ${s.layer}` : ''} ${s.start_time && s.end_time ? ((Date.parse(s.end_time) - Date.parse(s.start_time)) / 1000).toFixed(1) : '?'} s`,
+  );
   console.log(`[debian-image] session ${session.status.session.succeeded === 'true' ? 'succeeded' : 'failed'}: ${seconds(started)} (${steps.join(', ')})`);
 
   // Read the result back through the CLI's verified download, not the session's word.

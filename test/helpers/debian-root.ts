@@ -185,7 +185,10 @@ export async function debianRoot(): Promise<DebianRoot> {
   const release = await phase('waiting for the fixture lock', () => lockFile(join(FIXTURE_CACHE, '.lock')));
   try {
     const builtMeanwhile = await readCached(dir, key);
-    if (builtMeanwhile) return builtMeanwhile;
+    if (builtMeanwhile) {
+      console.log(`[debian-root] built meanwhile by another process: ${dir}`);
+      return builtMeanwhile;
+    }
     for (const name of await readdir(FIXTURE_CACHE)) {
       if (name.startsWith('.building-')) await run('rm', ['-rf', '--one-file-system', '--', join(FIXTURE_CACHE, name)]);
     }
