@@ -5,7 +5,7 @@ import { prepareResultImage } from '../core/images/result-images.ts';
 import { verifyStoredArtifact } from '../core/images/verify-artifact.ts';
 import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE, type ImageManifest, type ManifestArtifact } from '../core/model/image.ts';
 import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
-import { endStep } from '../core/workflow/step-progress.ts';
+import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { redactCloneUrl } from '../core/workflow/redact.ts';
 import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
 import type { StepPorts } from './step-ports.ts';
@@ -68,12 +68,16 @@ export async function packageAndUpload(
     throw new RunnerFailedError(`the runner recorded no uploaded result for image ${staged.image_id}`);
   }
   const { rootfs, kernel, initrd } = result.uploaded;
+  const started = ports.clock.now().toISOString();
+  // The package step runs from here, so a failed check is recorded against it and this image.
+  await ports.sessions.update(session.name, (s) =>
+    startStep(endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished }), { name: 'package', image_id: staged.image_id }, started),
+  );
   // Nothing is registered on the runner's word alone: what is stored is checked against it.
   for (const artifact of [rootfs, kernel, initrd]) {
     if (artifact?.key.startsWith(staged.upload_prefix)) await verifyUpload(ports.artifacts, artifact);
   }
 
-  const started = ports.clock.now().toISOString();
   const artifacts = [manifestEntry(ROOTFS_TYPE, rootfs)];
   const kernelArtifact = kernel ?? staged.kernel;
   const initrdArtifact = initrd ?? staged.initrd;
@@ -90,9 +94,6 @@ export async function packageAndUpload(
     { name: staged.result_name, arch: staged.arch, link: linkForKey(key, stored.etag), metadata: lineageMetadata(session, staged) },
     { id: staged.result_id, session: session.name },
   );
-  await ports.sessions.update(session.name, (s) => {
-    const ran = endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished });
-    return endStep(ran, { name: 'package', image_id: staged.image_id }, 'succeeded', ports.clock.now().toISOString(), { start_time: started });
-  });
+  await ports.sessions.update(session.name, (s) => endStep(s, { name: 'package', image_id: staged.image_id }, 'succeeded', ports.clock.now().toISOString(), { start_time: started }));
   return { image_id: staged.image_id, result_id: staged.result_id };
 }

@@ -91,11 +91,13 @@ describe('the step handlers (each maps its state input and its errors as the ASL
   it('RecordArtifacts records the results and returns an empty object (its ResultPath is null)', async () => {
     // Arrange
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await ports.imageTable.create({ id: 'r-1', name: 'a_cfs_s1', created: 't', arch: 'x86_64', metadata: { cfs_session: 's1' }, pending_session: 's1' });
     // Act
     const output = await on(recordArtifactStep)({ session: 's1', results: [{ image_id: A, result_id: 'r-1' }] });
     // Assert
     expect(output).toEqual({});
     expect((await ports.sessions.get('s1'))?.status.artifacts).toEqual([{ image_id: A, result_id: 'r-1', type: 'ims_customized_image' }]);
+    expect((await ports.images.get('r-1'))?.pending_session).toBeUndefined();
   });
 
   it('FailSession takes the Lambda error Cause (JSON) as the reason and tolerates a null Cause', async () => {

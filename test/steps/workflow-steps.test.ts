@@ -338,8 +338,9 @@ describe('the control-plane steps', () => {
     const whilePrepared = { get: await ports.images.get(first.plan.result_id), list: (await ports.images.list()).map((i) => i.id) };
     const attempt = packageAndUpload(ports, { session: 's1', image_id: C });
     await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError' });
-    await failSession(ports, { session: 's1', error: { Error: 'IntegrityError', Cause: 'md5 differs' } });
+    const failure = await failSession(ports, { session: 's1', error: { Error: 'IntegrityError', Cause: 'md5 differs' } });
     // Assert
+    expect(failure).toMatchObject({ step: 'package', image_id: C });
     expect(whilePrepared).toEqual({ get: undefined, list: [A, C] });
     expect(await ports.images.get(first.plan.result_id, { includePending: true })).toBeUndefined();
     expect(await ports.artifacts.list(first.plan.upload_prefix)).toEqual([]);

@@ -4,8 +4,18 @@ import type { ImageDeps } from './image-deps.ts';
 import { updateImageAndAnnounce } from './image-events.ts';
 import { isImageReady } from './manifest.ts';
 import { manifestForLink } from './create-image.ts';
+import { z } from 'zod';
+import { stringMap } from '../model/string-map.ts';
 import { parseInput } from './parse-input.ts';
-import { imageCreateSchema } from './schemas.ts';
+import { imageArchSchema, imageLinkSchema, imageNameSchema } from './schemas.ts';
+
+/** A result the workflow registers: a name, an arch, its manifest link, and the lineage (`cfs_*`) only the workflow may write. */
+const resultImageSchema = z.object({
+  name: imageNameSchema,
+  arch: imageArchSchema.default('x86_64'),
+  link: imageLinkSchema,
+  metadata: z.record(z.string(), z.string()).default({}),
+});
 
 /**
  * Writes a session's result image record hidden (`pending_session`): its bytes are verified and
@@ -15,8 +25,8 @@ import { imageCreateSchema } from './schemas.ts';
  * is a conflict.
  */
 export async function prepareResultImage(deps: ImageDeps, input: unknown, options: { id: string; session: string }): Promise<ImageRecord> {
-  const request = parseInput(imageCreateSchema, input);
-  if (!request.link || !isImageReady({ id: options.id } as ImageRecord, await manifestForLink(deps, options.id, request.link))) {
+  const request = parseInput(resultImageSchema, input);
+  if (!isImageReady({ id: options.id } as ImageRecord, await manifestForLink(deps, options.id, request.link))) {
     throw new ValidationError(`result image ${options.id} needs a manifest listing a rootfs before it is prepared`, 'link');
   }
   const existing = await deps.images.get(options.id, { includePending: true });
@@ -27,7 +37,7 @@ export async function prepareResultImage(deps: ImageDeps, input: unknown, option
     created: deps.clock.now().toISOString(),
     arch: request.arch,
     link: request.link,
-    metadata: request.metadata ?? {},
+    metadata: stringMap(Object.entries(request.metadata)),
     pending_session: options.session,
   };
   try {
