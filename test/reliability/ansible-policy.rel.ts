@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,112 @@ describe('what Ansible may reach', () => {
     }), { numRuns: Math.min(RUNS, 100) });
     expect(await runtime.ports.sessions.get('policy-pass')).toBeUndefined();
     recordCase({ id: 'security-refusals', area: 'security', case: 'clone URLs starting with - or outside https/ssh/file (ext::, fd::, http, git, ...), and ansible_passthrough setting ansible_* variables', tried, result: 'every one a 400 naming clone_url or ansible_passthrough; no session stored', passed: true });
+  });
+
+  it('refuses limits and options that name a file or an option, at session create and for automations', async () => {
+    // Arrange
+    const file = fc.constantFrom('/etc/shadow', '/root/.ssh/id_rsa', 'hosts.txt', '');
+    const badLimit = fc.oneof(
+      file.map((f) => `@${f}`),
+      fc.tuple(fc.constantFrom('Compute', imageId, 'all'), fc.constantFrom(',', ':', ':!', ':&'), file).map(([g, sep, f]) => `${g}${sep}@${f}`),
+      fc.string({ maxLength: 20 }).filter((t) => !/[\s;]/.test(t)).map((t) => `-${t}`),
+    );
+    const badPassthrough = fc.oneof(
+      file.map((f) => fc.constantFrom(`-e @${f}`, `--extra-vars=@${f}`, `-e@${f}`)).chain((a) => a),
+      fc.tuple(fc.constantFrom('--tags', '--skip-tags', '--start-at-task', '-t'), fc.constantFrom('-', '@'), fc.string({ maxLength: 12 }).filter((t) => !/[\s'"\\]/.test(t))).map(([o, c, t]) => `${o}=${c}${t}`),
+    );
+    let tried = 0;
+
+    // Act / Assert
+    await fc.assert(fc.asyncProperty(badLimit, async (limit) => {
+      tried += 1;
+      const res = await send('POST', '/apis/cfs/v3/sessions', { name: 'policy-limit', configuration_name: 'policy', ansible_limit: limit, target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] } });
+      expect(res.status, limit).toBe(400);
+      expect(res.body.field, limit).toBe('ansible_limit');
+      const v2 = await send('POST', '/apis/cfs/v2/sessions', { name: 'policy-limit', configurationName: 'policy', ansibleLimit: limit, target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] } });
+      expect(v2.status, limit).toBe(400);
+      expect(v2.body.field, limit).toBe('ansibleLimit');
+    }), { numRuns: Math.min(RUNS, 100) });
+    await fc.assert(fc.asyncProperty(badPassthrough, async (passthrough) => {
+      tried += 1;
+      const res = await send('POST', '/apis/cfs/v3/sessions', { name: 'policy-opt', configuration_name: 'policy', ansible_passthrough: passthrough, target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] } });
+      expect(res.status, passthrough).toBe(400);
+      expect(res.body.field, passthrough).toBe('ansible_passthrough');
+      const automation = await send('PUT', '/apis/cfs/v3/automations/policy-opt', { configuration_name: 'policy', source: { name_pattern: 'policy-*' }, groups: ['Compute'], ansible_passthrough: passthrough });
+      expect(automation.status, passthrough).toBe(400);
+      expect(automation.body.field, passthrough).toBe('ansible_passthrough');
+    }), { numRuns: Math.min(RUNS, 100) });
+    expect(await runtime.ports.sessions.get('policy-limit')).toBeUndefined();
+    expect(await runtime.ports.sessions.get('policy-opt')).toBeUndefined();
+    recordCase({ id: 'security-options-are-data', area: 'security', case: 'ansible_limit naming a file (@..., also after , : :! :&) or starting with -, v3 and v2; ansible_passthrough -e @file and --tags/--skip-tags/--start-at-task values starting with - or @; the same in an automation', tried, result: 'every one a 400 naming ansible_limit/ansibleLimit or ansible_passthrough; no session or automation stored', passed: true });
+  });
+
+  it('runs a repository connection override, templated passthrough values and an environment dump inside the image root, with nothing of the server', async () => {
+    // Arrange: the layer turns the connection into local three ways and writes markers at host paths;
+    // the passthrough carries a lookup that would touch a host file; the server has canaries in its environment.
+    const id = Date.now().toString(36);
+    const markers = ['group-vars', 'set-fact', 'delegate', 'pwned'].map((n) => `/tmp/cfs-policy-${n}-${id}`);
+    const canary = `canary-${id}-server-secret`;
+    const write = (path: string) => `      ansible.builtin.copy: { content: "x", dest: ${path} }\n`;
+    const files: Record<string, string> = {
+      'group_vars/cfs_image.yml': 'ansible_connection: local\nansible_host: /\n',
+      [`host_vars/${imageId}.yml`]: 'ansible_connection: local\n',
+      'override.yml': [
+        '- hosts: cfs_image\n  gather_facts: false\n  connection: local\n  vars: { ansible_connection: local }\n  tasks:\n    - name: group vars\n', write(markers[0]!),
+        '    - ansible.builtin.set_fact: { ansible_connection: local }\n    - name: set_fact\n', write(markers[1]!),
+        '    - name: delegate\n      delegate_to: localhost\n', write(markers[2]!),
+        '    - name: passthrough value\n      ansible.builtin.debug: { msg: "value={{ probe }}" }\n',
+        '    - name: environment\n      ansible.builtin.shell: "env; cat /proc/self/environ"\n      register: dump\n',
+        '    - ansible.builtin.debug: { msg: "{{ dump.stdout }} controller={{ lookup(\'file\', \'/proc/self/environ\') }}" }\n',
+      ].join(''),
+    };
+    let commit = '';
+    for (const dir of ['group_vars', 'host_vars']) mkdirSync(join(repo.dir, dir), { recursive: true });
+    for (const [file, text] of Object.entries(files)) commit = repo.commit('main', file, text);
+    await send('PUT', '/apis/cfs/v3/configurations/policy-override', { layers: [{ name: 'override', clone_url: repo.url, commit, playbook: 'override.yml' }] });
+    const saved = { ...process.env };
+    Object.assign(process.env, { CFS_API_TOKEN: canary, AWS_SECRET_ACCESS_KEY: canary, ECS_CONTAINER_METADATA_URI_V4: canary, CFS_POLICY_CANARY: canary });
+
+    // Act
+    let session: SessionRecord;
+    let logs = '';
+    try {
+      const created = await send('POST', '/apis/cfs/v3/sessions', {
+        name: 'policy-override',
+        configuration_name: 'policy-override',
+        ansible_passthrough: `-e '{"probe": "{{ lookup(\\"pipe\\", \\"touch ${markers[3]}; echo ran\\") }}"}'`,
+        target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
+      });
+      expect(created.status, created.body.detail).toBe(201);
+      session = await waitFor(async () => {
+        const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/policy-override`, { headers: bearer(runtime) })).json()) as SessionRecord;
+        return s.status.session.status === 'complete' ? s : undefined;
+      }, 300_000, 'session policy-override');
+      const io: CliIo = { out: (t) => void (logs += t), err: () => undefined, env: cliEnv(runtime) };
+      await runCli(['sessions', 'logs', 'policy-override'], io);
+    } finally {
+      for (const name of ['CFS_API_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'ECS_CONTAINER_METADATA_URI_V4', 'CFS_POLICY_CANARY']) {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      }
+    }
+
+    // Assert
+    expect(session.status.session.succeeded, JSON.stringify(session.status.failure)).toBe('true');
+    for (const path of markers) expect(existsSync(path), path).toBe(false);
+    expect(logs).toContain('value={{ lookup(\\"pipe\\", \\"touch');
+    expect(logs).toContain('PYTHONUNBUFFERED=1');
+    expect(logs).toContain('controller=');
+    expect(logs).not.toContain(canary);
+    expect(logs).not.toMatch(/\b(CFS_API_TOKEN|AWS_SECRET_ACCESS_KEY|ECS_CONTAINER_METADATA_URI_V4|CFS_POLICY_CANARY)=/);
+    recordCase({
+      id: 'security-connection-env',
+      area: 'security',
+      case: 'a layer whose group_vars/cfs_image.yml, host_vars, play vars, connection keyword and set_fact say ansible_connection: local, writing markers at host paths (also delegate_to localhost); a passthrough value {{ lookup("pipe", "touch <host path>") }}; env, /proc/self/environ (in the root) and the controller\'s /proc/self/environ dumped into the log, with CFS_API_TOKEN, AWS_SECRET_ACCESS_KEY, ECS_* and CFS_* canaries in the server\'s environment',
+      tried: 1,
+      result: 'session succeeded with every marker written inside the image root, none on the host; the lookup reached the task as literal text and ran nothing; the dumps hold the runner\'s allow-listed variables and no canary or CFS_/AWS_/ECS_ variable',
+      passed: true,
+    });
   });
 
   it('keeps the host unchanged when playbooks target localhost, delegate to it, or write to absolute host paths', async () => {
