@@ -20,6 +20,8 @@ export const MAX_PATH_SEGMENT = 1024;
 /** How the app is served: the embedded server requires a bearer token and checks origins (AWS uses IAM at the gateway instead). */
 export interface AppOptions {
   apiToken?: string;
+  /** The longest an artifact upload URL lasts (default 15 minutes: DEFAULT_UPLOAD_URL_SECONDS). */
+  uploadUrlSeconds?: number;
   /** The dashboard's one-time sign-in link and cookie (embedded server; needs `apiToken`). */
   login?: DashboardLogin;
   /** The server's own origins: other `Host` names, other web origins and form-like bodies are refused (embedded server). */
@@ -52,7 +54,7 @@ export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   app.route('/apis/cfs', cfsSessionOperationRoutes(ports));
   app.route('/apis/cfs', cfsConfigurationRoutes(ports));
   app.route('/apis/cfs', cfsOptionsRoutes(ports));
-  app.route('/', imsImageRoutes(ports));
+  app.route('/', imsImageRoutes(ports, { uploadUrlSeconds: options.uploadUrlSeconds }));
   const artifacts = artifactRoutes(ports.artifacts);
   app.route('/', artifacts);
   app.route('/', dashboardRoutes(options.dashboardDir));

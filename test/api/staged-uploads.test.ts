@@ -9,11 +9,14 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
+import { createApp } from '../../functions/api/app.ts';
 import { artifactRoutes } from '../../functions/api/routes/artifacts.ts';
 import { artifactDownloadUrl, artifactUploadUrl, createImage, getImageManifest, registerUploadedArtifacts, type ImageDeps } from '../../functions/core/images/index.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import type { ArtifactStore } from '../../functions/ports/artifact-store.ts';
 import { systemClock } from '../../functions/ports/clock.ts';
+import type { AppPorts } from '../../functions/ports/index.ts';
+import { MemoryOptions } from '../helpers/cfs-fakes.ts';
 import { MemoryImageRegistry, sessionsOf } from '../core/images-fakes.ts';
 
 /**
@@ -139,5 +142,39 @@ describe('staged uploads on the embedded store, which measures sha256 too', () =
     const attempt = registerUploadedArtifacts(deps, image.id, { artifacts: [{ name: 'rootfs', ...measure('some bytes'), sha256: '0'.repeat(64) }] });
     // Assert
     await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'artifacts[0]', message: expect.stringContaining('sha256 of the uploaded bytes is') });
+  });
+});
+
+describe('the upload URL lifetime setting', () => {
+  it('gives the API app the lifetime it is configured with', async () => {
+    // Arrange
+    const unused = () => {
+      throw new Error('not used by images');
+    };
+    const registry = new MemoryImageRegistry();
+    const ports: AppPorts = {
+      images: registry,
+      sessions: sessionsOf([]),
+      artifacts: stores.s3!,
+      events: { publish: async () => undefined },
+      clock: { now: () => new Date('2026-03-04T05:06:07.000Z') },
+      configurations: { put: unused, get: unused, list: unused, page: unused, delete: unused },
+      workflow: { start: unused, stop: unused },
+      git: { resolveBranch: unused },
+      options: new MemoryOptions(),
+    };
+    const app = createApp(ports, { uploadUrlSeconds: 60 });
+    const image = await createImage({ ...ports }, { name: 'configured' });
+    // Act
+    const response = await app.request(`/apis/ims/v3/images/${image.id}/artifacts/rootfs/upload-url`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Host: '127.0.0.1' },
+      body: JSON.stringify({ expires_in: 3600 }),
+    });
+    // Assert
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { expires_at: string; url: string };
+    expect(body.expires_at).toBe('2026-03-04T05:07:07.000Z');
+    expect(new URL(body.url).searchParams.get('X-Amz-Expires')).toBe('60');
   });
 });

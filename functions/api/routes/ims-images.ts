@@ -54,11 +54,12 @@ function methodNotAllowed(c: Context, allow: string) {
  * this product's artifact flow (v3 only):
  *
  * - `POST {images}/{id}/artifacts/{rootfs|kernel|initrd|boot_parameters}/upload-url`, body
- *   optional `{"expires_in": seconds}` (default 3600): `{artifact, key, method: "PUT", url,
- *   expires_at}`. PUT the bytes to `url` (presigned S3, or the embedded signed endpoint).
- *   Refused (409) once the image has a manifest.
+ *   optional `{"expires_in": seconds}` (at most, and by default, `uploadUrlSeconds`: 15 minutes):
+ *   `{artifact, key, method: "PUT", url, expires_at}`. PUT the bytes to `url` (presigned S3, or
+ *   the embedded signed endpoint); it writes a staging key. Refused (409) once the image has a manifest.
  * - `PUT {images}/{id}/manifest`, body `{"artifacts": [{name, size, md5, sha256}]}` (what the
- *   client measured while uploading): the server checks the stored bytes, writes the IMS
+ *   client measured while uploading): the server promotes each staged upload to the key the
+ *   manifest links (no URL writes there), checks the store's measurement of it, writes the IMS
  *   `manifest.json`, links the image to it and returns the image record. Repeating it with the
  *   same artifacts returns the same record; a manifest listing a rootfs registers the image.
  * - `GET {images}/{id}/manifest`: the manifest.
@@ -67,8 +68,8 @@ function methodNotAllowed(c: Context, allow: string) {
  *
  * Deleting takes `?force=true` to delete an image that pending or running sessions target.
  */
-export function imsImageRoutes(ports: AppPorts, options: { bucket?: string } = {}): Hono {
-  const deps: ImageDeps = { ...ports, bucket: options.bucket };
+export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uploadUrlSeconds?: number } = {}): Hono {
+  const deps: ImageDeps = { ...ports, bucket: options.bucket, uploadUrlSeconds: options.uploadUrlSeconds };
   const app = new Hono();
 
   for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
