@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -175,16 +175,17 @@ describe('operating sessions on the embedded runtime', () => {
     const heldRoot = failed.status.debug!.images[0]!.root;
     // Act
     const debug = await cfsBin(cliEnv(runtime), 'sessions', 'debug', 'released');
-    const rerun = spawnSync('/bin/sh', ['-c', failed.status.debug!.layers[0]!.command], { encoding: 'utf8' });
-    const entered = spawnSync('/bin/sh', ['-c', `${failed.status.debug!.images[0]!.enter} -c 'cat /etc/debug-me; ls /proc/self >/dev/null && echo proc-mounted'`], { encoding: 'utf8' });
+    const rerun = await cfsBin(cliEnv(runtime), 'sessions', 'debug', 'released', '--rerun', '0');
+    const entered = await cfsBin(cliEnv(runtime), 'sessions', 'debug', 'released', '--enter', imageId, '--', '-c', 'cat /etc/debug-me; ls /proc/self >/dev/null && echo proc-mounted');
     const release = await cfsBin(cliEnv(runtime), 'sessions', 'release', 'released');
     // Assert
     expect(debug.code).toBe(0);
-    expect(debug.out).toContain(`chroot' '${heldRoot}' '/bin/sh'`);
-    expect(debug.out).toContain(`'ansible-playbook' '--inventory' '${join(workspace('released'), 'inventory.yaml')}'`);
-    expect(rerun.status).toBe(2);
-    expect(rerun.stdout).toContain('/bin/false');
-    expect(entered.stdout).toBe('kept\nproc-mounted\n');
+    expect(debug.out).toContain(`# image ${imageId} (${heldRoot})\n  cfs sessions debug released --enter ${imageId}\n`);
+    expect(debug.out).toContain("# layer 0 'broken' (failed)\n  cfs sessions debug released --rerun 0");
+    expect(failed.status.debug!.images[0]!.enter).toBe(`cfs sessions debug released --enter ${imageId}`);
+    expect(rerun.code).toBe(2);
+    expect(rerun.out).toContain('/bin/false');
+    expect(entered.out).toBe('kept\nproc-mounted\n');
     expect(release.code).toBe(0);
     expect(release.out).toContain(`Released session released: its workspace ${workspace('released')} is removed.`);
     expect(existsSync(workspace('released'))).toBe(false);
