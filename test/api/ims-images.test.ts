@@ -246,7 +246,7 @@ describe('the artifact flow: upload URL, manifest, download URL', () => {
     // Assert
     expect(response.status).toBe(400);
     expect(response.body.field).toBe('artifacts[0]');
-    expect(response.body.detail).toMatch(/md5 is [0-9a-f]{32}, the uploader measured f{32}/);
+    expect(response.body.detail).toMatch(/rootfs md5 of the uploaded bytes is [0-9a-f]{32} \(measured by the store\), the manifest declares f{32}; upload it again/);
     expect(missing.status).toBe(400);
     expect((await api('GET', `/apis/ims/v3/images/${image.id}`)).body).not.toHaveProperty('link');
   });
