@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
@@ -138,7 +138,7 @@ describe('attacks from a layer, each a real session', () => {
   /** Commits `files` in a repository of their own (so group_vars cannot reach other routes) and pins a configuration on it. */
   async function configure(name: string, layers: Array<{ files: Record<string, string>; playbook: string }>): Promise<void> {
     const pinned = layers.map((layer, index) => {
-      const { url, commit } = repos.with(layer.files);
+      const { url, commit } = repoWith(layer.files);
       return { name: `${name}-${index}`, clone_url: url, commit, playbook: layer.playbook };
     });
     const put = await send('PUT', `/apis/cfs/v3/configurations/${name}`, { layers: pinned });
@@ -193,7 +193,8 @@ describe('attacks from a layer, each a real session', () => {
         return found ? store.pathOf(found.link.path.replace(/^s3:\/\//, '')) : undefined;
       };
       const root = join(parent, 'unpacked', `${name}-${artifact.result_id}`);
-      execFileSync('unsquashfs', ['-quiet', '-no-progress', '-d', root, path('rootfs')!], { stdio: 'ignore' });
+      mkdirSync(dirname(root), { recursive: true });
+      execFileSync('unsquashfs', ['-quiet', '-no-progress', '-d', root, path('rootfs')!], { stdio: ['ignore', 'ignore', 'pipe'] });
       for (const file of filesUnder(root)) blobs.set(`result ${relative(root, file)}`, readFileSync(file));
       const kernel = path('kernel');
       const initrd = path('initrd');
@@ -258,10 +259,25 @@ describe('attacks from a layer, each a real session', () => {
   /** The host path of a file inside a running session's image root. */
   const inRoot = (session: string, path: string, image = imageId) => join(dataDir, 'work', 'workspaces', session, 'images', image, path);
 
-  /** A session that waits (up to 200 s) until the test puts /cfs-attack/go in its root, after writing `secret` there. */
-  const waiter = (secret: string) =>
-    `${playbookHead}    - ansible.builtin.file: { path: /cfs-attack, state: directory }\n    - ansible.builtin.copy: { dest: /cfs-attack/secret.txt, content: "${secret}" }\n` +
-    '    - ansible.builtin.command: python3 -c "import os, time\\nfor _ in range(800):\\n    if os.path.exists(\'/cfs-attack/go\'): break\\n    time.sleep(0.25)"\n';
+  /** A layer that writes `secret` into its root, then waits (up to 200 s) until the test puts /cfs-attack/go there. */
+  const waiter = (secret: string): { files: Record<string, string>; playbook: string } => ({
+    files: {
+      'wait.py': "import os, time\nfor _ in range(800):\n    if os.path.exists('/cfs-attack/go'):\n        break\n    time.sleep(0.25)\n",
+      'site.yml': `${playbookHead}    - ansible.builtin.file: { path: /cfs-attack, state: directory }\n    - ansible.builtin.copy: { src: wait.py, dest: /cfs-attack/wait.py }\n    - ansible.builtin.copy: { dest: /cfs-attack/secret.txt, content: "${secret}" }\n    - ansible.builtin.command: python3 /cfs-attack/wait.py\n`,
+    },
+    playbook: 'site.yml',
+  });
+
+  /** A repository holding `files` (directories made as needed), committed on main: its URL, commit and directory. */
+  function repoWith(files: Record<string, string>): { url: string; commit: string; dir: string } {
+    const { url, repo } = repos.with({ '.cfs-attack': `${id}\n` });
+    let commit = '';
+    for (const [file, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(repo.dir, file)), { recursive: true });
+      commit = repo.commit('main', file, text);
+    }
+    return { url, commit, dir: repo.dir };
+  }
 
   beforeAll(async () => {
     ensureBuilt();
@@ -383,7 +399,7 @@ describe('attacks from a layer, each a real session', () => {
     it('3. /proc/1/root and direct reads of /etc/shadow, the data directory and another running session\'s workspace', async () => {
       // Arrange: a second session writes its own secret into its root and waits; the attacker reads while that workspace exists.
       const otherSecret = `other-session-secret-${id}`;
-      await configure('attack-read-other', [{ files: { 'site.yml': waiter(otherSecret) }, playbook: 'site.yml' }]);
+      await configure('attack-read-other', [waiter(otherSecret)]);
       await create('attack-read-other');
       const otherFile = inRoot('attack-read-other', 'cfs-attack/secret.txt');
       await waitFor(async () => (existsSync(otherFile) ? true : undefined), 200_000, 'the other session\'s secret in its root');
@@ -427,10 +443,20 @@ describe('attacks from a layer, each a real session', () => {
         `    - ansible.builtin.file: { path: /boot/y, src: ${dataDir}, state: link, force: true }\n`,
         '    - ansible.builtin.file: { path: /boot/initrd.img, src: y/artifact-url-secret, state: link, force: true, follow: false }\n',
         '    - ansible.builtin.file: { path: /r, src: /etc, state: link }\n',
-        '    - ansible.builtin.file: { path: /etc/resolv.conf, src: ../r/resolv.conf, state: link, force: true, follow: false }\n',
+        // /etc/resolv.conf is the sandbox's bind mount during a layer (replacing it is EBUSY): the layer moves /etc aside instead.
+        '    - ansible.builtin.copy: { src: relink.py, dest: /relink.py }\n',
+        '    - ansible.builtin.command: python3 /relink.py\n',
       ].join('');
+      const relink = [
+        'import os, shutil',
+        "os.rename('/etc', '/etc.moved')",
+        "shutil.copytree('/etc.moved', '/etc', symlinks=True, ignore=lambda d, names: ['resolv.conf'] if d == '/etc.moved' else [])",
+        "os.symlink('../r/resolv.conf', '/etc/resolv.conf')",
+        "print('linked', os.readlink('/etc/resolv.conf'))",
+        '',
+      ].join('\n');
       const second = `${playbookHead}    - ansible.builtin.command: python3 -c "print(open('/etc/resolv.conf').read())"\n      register: resolv\n      ignore_errors: true\n    - ansible.builtin.debug: { var: resolv }\n`;
-      await configure('attack-boot-layer', [{ files: { 'links.yml': links }, playbook: 'links.yml' }, { files: { 'second.yml': second }, playbook: 'second.yml' }]);
+      await configure('attack-boot-layer', [{ files: { 'relink.py': relink, 'links.yml': links }, playbook: 'links.yml' }, { files: { 'second.yml': second }, playbook: 'second.yml' }]);
 
       // Act
       await create('attack-boot-layer');
@@ -442,13 +468,14 @@ describe('attacks from a layer, each a real session', () => {
       expect([own, sample.toString()]).toContain(found.kernel?.toString());
       expect(found.initrd?.toString()).toBe(readFileSync(join(found.root!, 'boot/initrd.img-sample'), 'utf8'));
       expect(lstatSync(join(found.root!, 'boot/vmlinuz')).isSymbolicLink()).toBe(true);
+      expect(execFileSync('readlink', [join(found.root!, 'etc/resolv.conf')], { encoding: 'utf8' }).trim()).toBe('../r/resolv.conf');
       expect(leaks(found)).toEqual([]);
       await assertHostUntouched();
       const kernelIs = found.kernel?.toString() === own ? "the image's own /etc/shadow (x -> /etc resolved inside the root)" : 'the root\'s /boot/vmlinuz-sample';
       recordCase({
         id: 'sandbox-attack-boot-links-layer',
         area: 'security',
-        case: 'a layer makes /boot/x -> /etc, /boot/vmlinuz -> x/shadow, /boot/y -> <data dir>, /boot/initrd.img -> y/artifact-url-secret, /r -> /etc, /etc/resolv.conf -> ../r/resolv.conf; a second layer runs with them in place',
+        case: 'a layer makes /boot/x -> /etc, /boot/vmlinuz -> x/shadow, /boot/y -> <data dir>, /boot/initrd.img -> y/artifact-url-secret, /r -> /etc, and (moving /etc aside, as the bind-mounted resolv.conf cannot be replaced in place: EBUSY) /etc/resolv.conf -> ../r/resolv.conf; a second layer runs with them in place and reads /etc/resolv.conf',
         tried: 1,
         result: `session succeeded; registered kernel = ${kernelIs}, initrd = the root's initrd.img-sample; no host byte (shadow line, signing secret) in kernel/initrd/rootfs/logs; host /etc/resolv.conf and /etc/shadow sha256/mtime unchanged`,
         passed: true,
@@ -684,7 +711,7 @@ describe('attacks from a layer, each a real session', () => {
       const bystander: ChildProcess = spawn('sleep', ['600'], { stdio: 'ignore', detached: true });
       bystander.unref();
       try {
-        await configure('attack-record-victim', [{ files: { 'site.yml': waiter(`victim-${id}`) }, playbook: 'site.yml' }]);
+        await configure('attack-record-victim', [waiter(`victim-${id}`)]);
         await create('attack-record-victim');
         const victimRunner = await waitFor(async () => runnerPidOf('attack-record-victim'), 120_000, 'the victim\'s runner');
         const record = (pid: number) => ({ pid, start: '' });
