@@ -1,0 +1,189 @@
+import type { ChildProcess } from 'node:child_process';
+import { chmod, lstat, mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { bwrapArgs, HOST_ETC_ENTRIES } from './bwrap-argv.ts';
+import type { ChildExit, ProcessGroups } from './process-groups.ts';
+import { seccompProgram } from './seccomp-filter.ts';
+import { sandboxResolvConf, startSandboxNetwork, type NetworkMode } from './sandbox-network.ts';
+import { chownToNamespaceRoot, userNamespaceArgv, type IdMapping } from './user-namespace.ts';
+
+/**
+ * A QEMU virtual machine in the runner's sandbox (issue 18's boot test): the same user namespace
+ * (the guest's emulator runs as an unprivileged host user), bwrap view (/usr and a few /etc
+ * entries read-only, nothing of the workspace), capabilities and seccomp filter as a layer, and
+ * no network unless `egress` is asked for (slirp4netns, as for layers). QEMU reads only the three
+ * files it boots, and not by path: the runner opens them (as the host's root) and hands bwrap and
+ * QEMU the descriptors, so no directory above them needs opening to the namespace, and the rootfs
+ * descriptor is read-only whatever QEMU asks (`-add-fd`, `/dev/fdset/1`).
+ */
+
+/** Which accelerator a VM runs with. x86_64 only for now: aarch64 images (qemu-system-aarch64) are untested. */
+export type Accelerator = 'kvm' | 'tcg';
+
+/** Where the kernel and initrd appear inside the sandbox (bwrap copies them there from their descriptors, read-only). */
+export const SANDBOX_KERNEL = '/cfs-boot/kernel';
+export const SANDBOX_INITRD = '/cfs-boot/initrd';
+
+/** Descriptor numbers in the child: 0-2 stdio, 3 seccomp, 4 info, 5 block, then the boot files. */
+const FD = { seccomp: 3, info: 4, block: 5, kernel: 6, initrd: 7, rootfs: 8 } as const;
+
+/** What one VM is. */
+export interface VmSpec {
+  /** QEMU's `-name`: unique per VM, so a test (or an operator) can find its process. */
+  name: string;
+  accelerator: Accelerator;
+  memoryMib: number;
+  /** The whole kernel command line (the caller appends panic=-1). */
+  kernelCommandLine: string;
+  network: NetworkMode;
+  kernel: string;
+  initrd?: string;
+  rootfs?: string;
+}
+
+/**
+ * QEMU's arguments (pure): the kernel and initrd from the sandbox's copies, the rootfs as the
+ * first virtio disk from descriptor FD.rootfs, read-only; the serial console on stdout and
+ * nothing else (no monitor, display, default devices or user config); `-no-reboot`, so a panic
+ * (with panic=-1) ends QEMU; QEMU's own seccomp sandbox on top of the runner's.
+ */
+export function qemuArgs(spec: Pick<VmSpec, 'name' | 'accelerator' | 'memoryMib' | 'kernelCommandLine' | 'network'> & { initrd: boolean; rootfs: boolean }): string[] {
+  const args = ['-name', spec.name, '-nodefaults', '-no-user-config', '-machine', `pc,accel=${spec.accelerator}`];
+  if (spec.accelerator === 'kvm') args.push('-cpu', 'host');
+  args.push('-smp', '1', '-m', String(spec.memoryMib));
+  args.push('-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-parallel', 'none', '-no-reboot');
+  args.push('-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  args.push('-kernel', SANDBOX_KERNEL);
+  if (spec.initrd) args.push('-initrd', SANDBOX_INITRD);
+  args.push('-append', spec.kernelCommandLine);
+  if (spec.rootfs) {
+    args.push('-add-fd', `fd=${FD.rootfs},set=1,opaque=rootfs`, '-drive', 'file=/dev/fdset/1,format=raw,if=virtio,readonly=on');
+  }
+  if (spec.network === 'egress') args.push('-nic', 'user,model=virtio-net-pci');
+  else args.push('-nic', 'none');
+  return args;
+}
+
+/** The /etc entries of HOST_ETC_ENTRIES this host has. */
+async function hostEtcEntries(): Promise<string[]> {
+  const present: string[] = [];
+  for (const entry of HOST_ETC_ENTRIES) if (await lstat(`/etc/${entry}`).then(() => true, () => false)) present.push(entry);
+  return present;
+}
+
+/**
+ * The argv that runs QEMU in the sandbox (user namespace, then bwrap from bwrapArgs): the
+ * boot files copied in from their descriptors (`--ro-bind-data`), `/dev/kvm` bound only for
+ * KVM. `resolvConf` is a host path the namespace's root can read.
+ */
+export function vmSandboxArgv(spec: VmSpec, mapping: IdMapping, etc: string[], resolvConf: string): [string, string[]] {
+  const bwrap = bwrapArgs({ binds: [], etc, resolvConf, roots: [], chdir: '/', seccompFd: FD.seccomp, infoFd: FD.info, blockFd: FD.block });
+  // bwrapArgs ends with '--'; the VM's own binds go before it.
+  const end = bwrap.pop();
+  bwrap.push('--ro-bind-data', String(FD.kernel), SANDBOX_KERNEL);
+  if (spec.initrd) bwrap.push('--ro-bind-data', String(FD.initrd), SANDBOX_INITRD);
+  if (spec.accelerator === 'kvm') bwrap.push('--dev-bind', '/dev/kvm', '/dev/kvm');
+  bwrap.push(end!);
+  const qemu = qemuArgs({ ...spec, initrd: spec.initrd !== undefined, rootfs: spec.rootfs !== undefined });
+  return userNamespaceArgv(mapping, 'bwrap', [...bwrap, 'qemu-system-x86_64', ...qemu]);
+}
+
+/** A running VM: its serial console on `child.stdout`, QEMU's messages on `child.stderr`. */
+export interface RunningVm {
+  child: ChildProcess;
+  /** Settles when the sandbox (and so QEMU) ended and everything the VM needed is removed. */
+  exited: Promise<ChildExit>;
+  /** Kills the whole VM now (the sandbox's process group; bwrap's --die-with-parent takes QEMU with it) and waits for its end. */
+  kill(): Promise<ChildExit>;
+}
+
+/**
+ * Starts a VM in the sandbox. The only thing on the host's disk it needs is a private directory
+ * (in `scratchDir`, default the system's temp) holding the sandbox's resolv.conf; it is removed
+ * when the VM ends. The VM runs in a process group of its own, recorded in `groups` like every
+ * child of the runner, so an orphan sweep finds it too.
+ */
+export async function startVm(spec: VmSpec, options: { mapping: IdMapping; groups: ProcessGroups; scratchDir?: string }): Promise<RunningVm> {
+  const { mapping, groups } = options;
+  const handles: FileHandle[] = [];
+  const scratch = await mkdtemp(join(options.scratchDir ?? tmpdir(), 'cfs-vm-'));
+  const removeScratch = () => rm(scratch, { recursive: true, force: true });
+  try {
+    for (const path of [spec.kernel, spec.initrd, spec.rootfs]) if (path) handles.push(await open(path, 'r'));
+    const [kernel, initrd, rootfs] = [handles[0]!, spec.initrd ? handles[1] : undefined, spec.rootfs ? handles[handles.length - 1] : undefined];
+    // bwrap resolves source paths as the namespace's root: the directory is its own, the file world-readable.
+    await chownToNamespaceRoot(scratch, mapping);
+    await chmod(scratch, 0o700);
+    const resolvConf = join(scratch, 'resolv.conf');
+    await writeFile(resolvConf, sandboxResolvConf(spec.network), { mode: 0o644 });
+    const [command, args] = vmSandboxArgv(spec, mapping, await hostEtcEntries(), resolvConf);
+    const boot: Array<number | 'ignore'> = [kernel.fd, initrd?.fd ?? 'ignore', rootfs?.fd ?? 'ignore'];
+    const started = groups.start(command, args, {
+      cwd: '/',
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...boot],
+    });
+    // The child holds its own copies of the descriptors now.
+    for (const handle of handles.splice(0)) await handle.close();
+    const { child } = started;
+    const kill = async () => {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      return exited;
+    };
+    const pipes = child.stdio as unknown as Array<Readable | Writable>;
+    const [seccomp, info, block] = [pipes[FD.seccomp] as Writable, pipes[FD.info] as Readable, pipes[FD.block] as Writable];
+    for (const stream of [seccomp, info, block]) stream.on('error', () => {});
+    seccomp.end(seccompProgram());
+    let network: { stop(): Promise<void> } | undefined;
+    const exited = started.exited.finally(async () => {
+      await network?.stop();
+      await removeScratch();
+    });
+    const pid = await sandboxPid(info, started.exited);
+    if (pid === undefined) {
+      block.destroy();
+      return { child, exited, kill };
+    }
+    if (spec.network === 'egress') {
+      try {
+        network = await startSandboxNetwork(pid, groups);
+      } catch (error) {
+        await kill();
+        throw new Error(`the VM's network could not be set up: ${(error as Error).message}`);
+      }
+    }
+    block.end('go');
+    return { child, exited, kill };
+  } catch (error) {
+    for (const handle of handles) await handle.close().catch(() => {});
+    await removeScratch();
+    throw error;
+  }
+}
+
+/** bwrap's `child-pid` from its --info-fd JSON, or undefined when the sandbox ended first. */
+function sandboxPid(info: Readable, exited: Promise<ChildExit>): Promise<number | undefined> {
+  let text = '';
+  return new Promise<number | undefined>((resolve) => {
+    const done = (pid: number | undefined) => {
+      info.off('data', onData);
+      resolve(pid);
+    };
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      if (match) done(Number(match[1]));
+    };
+    info.on('data', onData);
+    info.once('end', () => done(undefined));
+    void exited.then(() => done(undefined), () => done(undefined));
+  });
+}
