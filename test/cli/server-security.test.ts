@@ -132,7 +132,7 @@ describe('the token the CLI sends', () => {
     // Arrange: the bin run in a directory holding .cfs/api-token.
     const cwd = join(temp.dir, 'cwd');
     dirWith('cwd/.cfs', 'tok-from-default');
-    const env = { ...process.env, CFS_API_URL: recorder.url };
+    const env: NodeJS.ProcessEnv = { ...process.env, CFS_API_URL: recorder.url };
     delete env.CFS_API_TOKEN;
     delete env.CFS_DATA_DIR;
     // Act
