@@ -159,7 +159,7 @@ describe('operating sessions on the embedded runtime', () => {
     // Assert
     expect(failed.status.session.succeeded).toBe('false');
     expect(failed.status.failure).toMatchObject({ step: 'ansible', layer: 'broken' });
-    expect(failed.status.debug).toMatchObject({ workspace: workspace('held'), inventory: join(workspace('held'), 'inventory.yaml') });
+    expect(failed.status.debug).toMatchObject({ workspace: workspace('held'), inventory: join(workspace('held'), 'inventory', 'inventory.yaml') });
     expect(kept).toBe('kept\n');
     expect(Date.parse(released.status.debug!.released_at!) - Date.parse(failed.status.session.completion_time!)).toBeGreaterThanOrEqual(2_500);
     await runtime.engine.idle();
