@@ -234,6 +234,9 @@ describe('attacks from a layer, each a real session', () => {
     return readFileSync(join(found.root!, 'cfs-attack', 'report.txt'), 'utf8');
   }
 
+  /** The distinct errors the refusals of a report ended in (`FileNotFoundError`, `PermissionError`, ...). */
+  const refusalKinds = (report: string) => [...new Set([...report.matchAll(/: refused \((\w+)/g)].map((m) => m[1]))].sort().join(', ');
+
   /** Asserts every expected probe ran and was refused; gives a one-line summary for the row. */
   function assertRefused(report: string, expected: string[]): string {
     const seen = verdicts(report);
@@ -363,7 +366,7 @@ describe('attacks from a layer, each a real session', () => {
         area: 'security',
         case: 'mount(2) remount,bind,rw of / and `mount -o remount,bind,rw /`, then overwriting host canaries (/var/tmp, /root, via /proc/1/root) and creating a host file: from the controller side, inside the image root, from a delegate_to: localhost task, and after the python chroot escape (chroot to a subdir, chdir .. x64, chroot .); a delegate_to localhost copy to a host path',
         tried: 1,
-        result: `session succeeded; ${summary} (remount: "${why}"); the delegated copy landed in the image root (found in the result rootfs), canaries' sha256/mtime unchanged, no marker on the host, no secret in rootfs/logs/record/store`,
+        result: `session succeeded; ${summary} (remount: "${why}"; the escape lands in the sandbox's view: ${/^escaped escaped-to: (.*)$/m.exec(report)?.[1]}); the delegated copy landed in the image root (found in the result rootfs), canaries' sha256/mtime unchanged, no marker on the host, no secret in rootfs/logs/record/store`,
         passed: true,
       });
     });
@@ -403,7 +406,7 @@ describe('attacks from a layer, each a real session', () => {
       await create('attack-read-other');
       const otherFile = inRoot('attack-read-other', 'cfs-attack/secret.txt');
       await waitFor(async () => (existsSync(otherFile) ? true : undefined), 200_000, 'the other session\'s secret in its root');
-      const cfg = probeConfig({ otherWorkspaceFiles: [otherFile, join(dataDir, 'work', 'workspaces', 'attack-read-other', '.cfs-runner-workspace')] });
+      const cfg = probeConfig({ ownWorkspace: 'attack-read', otherWorkspaceFiles: [otherFile, join(dataDir, 'work', 'workspaces', 'attack-read-other', '.cfs-runner-workspace')] });
       await configure('attack-read', [{ files: { 'probe.py': PROBE, 'cfg.json': cfg, 'site.yml': probePlaybook('read,escape') }, playbook: 'site.yml' }]);
 
       // Act
@@ -419,15 +422,15 @@ describe('attacks from a layer, each a real session', () => {
       expect(Date.parse(other.status.session.completion_time!)).toBeGreaterThanOrEqual(Date.parse(found.record.status.session.completion_time!));
       const report = reportOf(found);
       const targets = ['shadow', 'canary', 'root-canary', 'data-secret', 'signing-secret', 'token-file', 'other-workspace secret.txt', 'other-workspace .cfs-runner-workspace'];
-      const summary = assertRefused(report, ['controller', 'root', 'escaped'].flatMap((side) => [...targets.flatMap((t) => [`${side} read-${t}`, `${side} proc1-read-${t}`]), `${side} proc1-list-data-dir`, `${side} list-other-workspaces`]));
+      const summary = assertRefused(report, ['controller', 'root', 'escaped'].flatMap((side) => [...targets.flatMap((t) => [`${side} read-${t}`, `${side} proc1-read-${t}`]), `${side} proc1-list-data-dir`, `${side} list-data-dir`, `${side} list-other-workspaces`]));
       expect(leaks(found, [['the other session\'s secret', Buffer.from(otherSecret)]])).toEqual([]);
       await assertHostUntouched();
       recordCase({
         id: 'sandbox-attack-proc1-root',
         area: 'security',
-        case: 'reads of /etc/shadow, the /var/tmp and /root canaries, a secret file in the data directory, the artifact signing secret, the API token file and a file in another session\'s workspace (running at the same time), each directly and through /proc/1/root/, and listings of the data directory and the workspaces: from the controller side, inside the image root and after the chroot escape',
+        case: 'reads of /etc/shadow, the /var/tmp and /root canaries, a secret file in the data directory, the artifact signing secret, the API token file and a file in another session\'s workspace (running at the same time), each directly and through /proc/1/root/, and listings of the data directory (also through /proc/1/root) and of the workspaces directory: from the controller side, inside the image root and after the chroot escape',
         tried: 1,
-        result: `session succeeded; ${summary} (each ENOENT or EACCES); no secret, shadow line, token or the other session's secret in rootfs/logs/record/store; the other session then succeeded`,
+        result: `session succeeded; ${summary} (${refusalKinds(report)}; the listings show only the sandbox's own path to its workspace); no secret, shadow line, token or the other session's secret in rootfs/logs/record/store; the other session then succeeded`,
         passed: true,
       });
     });

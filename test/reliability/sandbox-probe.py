@@ -94,8 +94,18 @@ def reads():
     for name, path in targets.items():
         probe(f'read-{name}', lambda p=path: read(p))
         probe(f'proc1-read-{name}', lambda p=path: read('/proc/1/root' + p))
-    probe('proc1-list-data-dir', lambda: '\n'.join(os.listdir('/proc/1/root' + cfg['dataDir'])).encode())
-    probe('list-other-workspaces', lambda: '\n'.join(os.listdir(cfg['workspaces'])).encode())
+    # The sandbox holds the directories leading to its own workspace: a listing counts only when it shows more.
+    probe('proc1-list-data-dir', lambda: listing('/proc/1/root' + cfg['dataDir'], ['work']))
+    probe('list-data-dir', lambda: listing(cfg['dataDir'], ['work']))
+    probe('list-other-workspaces', lambda: listing(cfg['workspaces'], [cfg['ownWorkspace']]))
+
+
+def listing(path, own):
+    names = sorted(os.listdir(path))
+    others = [n for n in names if n not in own]
+    if not others:
+        raise PermissionError(f'only the sandbox\'s own path is there: {names}')
+    return '\n'.join(names).encode()
 
 
 def environment():
