@@ -207,6 +207,13 @@ describe('what Ansible may reach', () => {
 
     // Assert
     for (const n of ['localhost', 'delegate', 'command', 'proc', 'limit']) expect(existsSync(marker(n)), n).toBe(false);
-    recordCase({ id: 'security-sandbox', area: 'security', case: 'playbooks that target localhost, delegate_to localhost, run a shell command writing host paths (also via /proc/1/root), and an `all` limit with delegate_to 127.0.0.1', tried: Object.keys(playbooks).length, result: `no marker file created on the host; ${outcomes.join('; ')}`, passed: true });
+    recordCase({
+      id: 'security-sandbox',
+      area: 'security',
+      case: 'four sessions whose playbook tries to create a file in the test\'s own temporary directory on the host: a `hosts: localhost` play (file touch), a delegate_to localhost task (file touch), a shell task (touch, and touch through /proc/1/root), and an `all` limit with delegate_to 127.0.0.1',
+      tried: Object.keys(playbooks).length,
+      result: `checked: none of the 5 target paths (escaped-localhost, -delegate, -command, -proc, -limit in that directory) exists afterwards; outcomes: ${outcomes.join('; ')}. Remounts, chroot escapes, host reads, network, devices and the rest are the sandbox-attack-* rows`,
+      passed: true,
+    });
   });
 });
