@@ -82,6 +82,8 @@ describe('ansible_passthrough parsing', () => {
     [`-e '"ansible_connection"=local'`, 'a quoted key'],
     [`-e '{"a": 1, "a": 2, "ansible_become": true}'`, 'JSON with a duplicate key'],
     [`-e 'cfs_image_roots={}'`, "the runner's map of image roots"],
+    [`-e '{"inventory_hostname": "other"}'`, 'the magic variable the pinned connection looks roots up by'],
+    ['-e hostvars=x', 'another magic variable'],
     [`-e '{base: &b {ansible_connection: local}, <<: *b}'`, 'an anchored mapping merged in'],
     ['-e @vars.yml', 'a file'],
     ['-e /etc/vars.yml', 'a bare file name'],

@@ -132,6 +132,10 @@ function refuseKey(key: string): void {
   }
   // The runner's map of image roots, which its connection extra vars look hosts up in.
   if (/^cfs_image_roots$/i.test(bare)) throw fieldError(FIELD, `extra var '${bare}' is not allowed: the runner sets it to pin each host's image root`);
+  // Magic variables: the pinned connection looks each host's root up by inventory_hostname.
+  if (/^(inventory_hostname(_short)?|hostvars|groups|group_names|playbook_dir|omit)$/i.test(bare)) {
+    throw fieldError(FIELD, `extra var '${bare}' is not allowed: it is one of Ansible's magic variables, which the runner relies on`);
+  }
 }
 
 /**
