@@ -20,7 +20,7 @@ import { ApiClient } from '../functions/cli/api-client.ts';
 import { ImagesApi } from '../functions/cli/images/images-api.ts';
 import { importImage } from '../functions/cli/images/import-image.ts';
 import type { SessionRecord } from '../functions/core/model/session.ts';
-import { buildSampleRoot } from '../functions/images/sample-root.ts';
+import { buildSampleRoot } from '../functions/cli/images/sample-root.ts';
 import { inventoryWithRoots } from '../functions/runner/layers.ts';
 import { mksquashfsArgs, resultCompression } from '../functions/runner/package.ts';
 import { parseSquashfsStat } from '../functions/runner/stage.ts';

@@ -7,7 +7,7 @@ import { ApiClient } from '../../functions/cli/api-client.ts';
 import { ImagesApi } from '../../functions/cli/images/images-api.ts';
 import { importImage } from '../../functions/cli/images/import-image.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
-import { buildSampleRoot } from '../../functions/images/sample-root.ts';
+import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { ensureBuilt } from '../cli/cli-harness.ts';
 import { TempRepos } from '../helpers/git-repo.ts';

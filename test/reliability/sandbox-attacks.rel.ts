@@ -10,7 +10,7 @@ import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact
 import type { CliIo } from '../../functions/cli/io.ts';
 import { runCli } from '../../functions/cli/main.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
-import { buildSampleRoot } from '../../functions/images/sample-root.ts';
+import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { processStartTime } from '../../functions/runner/process-groups.ts';
 import { processFileOf } from '../../functions/runner/workspace.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSampleRoot } from '../../functions/images/sample-root.ts';
+import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { ansibleEnvironment } from '../../functions/runner/ansible-environment.ts';
 import { ansiblePlaybookArgs, writeInventory } from '../../functions/runner/layers.ts';
 import { workspaceLayout, type WorkspaceLayout } from '../../functions/runner/workspace.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSampleRoot } from '../../functions/images/sample-root.ts';
+import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { runImageChecks, type ImageChecksOptions } from '../../functions/runner/image-checks.ts';
 import { ProcessGroups } from '../../functions/runner/process-groups.ts';
 import { shareWorkspace } from '../../functions/runner/sandbox.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSampleRoot } from '../../functions/images/sample-root.ts';
+import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 
 const run = promisify(execFile);
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
-import { buildSampleRoot } from '../../functions/images/sample-root.ts';
+import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { runCustomization } from '../../functions/runner/run-customization.ts';
 import { parseRunDocument, type RunDocument } from '../../functions/runner/run-document.ts';
 import type { NetworkMode } from '../../functions/runner/sandbox-network.ts';

@@ -159,7 +159,7 @@ export function imagesCommand(io: CliIo = processIo): Command {
       .requiredOption('--name <name>', 'image name'),
   ).action(async (options: { name: string; format: OutputFormat }) => {
     // Loaded only by this command: it copies files from the host.
-    const { buildSampleRoot } = await import('../../images/sample-root.ts');
+    const { buildSampleRoot } = await import('../images/sample-root.ts');
     const work = await mkdtemp(join(tmpdir(), 'cfs-sample-'));
     try {
       const root = join(work, 'root');
