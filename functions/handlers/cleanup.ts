@@ -8,7 +8,7 @@ import { stepHandler } from './shared/step-handler.ts';
  * Cleanup: removes the run document. On AWS there is no workspace to remove: the runner's disk
  * is its ECS task's ephemeral storage, gone with the task.
  */
-export const cleanupStep = {
+export const cleanupState = {
   state: 'Cleanup',
   input: sessionInput,
   run: async (ports: Pick<StepPorts, 'artifacts'>, parsed: { session: string }) => {
@@ -17,4 +17,4 @@ export const cleanupStep = {
   },
 };
 
-export const handler = stepHandler({ ...cleanupStep, ports: () => awsRoot().stepPorts() });
+export const handler = stepHandler({ ...cleanupState, ports: () => awsRoot().stepPorts() });

@@ -17,10 +17,10 @@ const caught = z
 const input = z.object({ session: sessionField, error: caught });
 
 /** FailSession: records the failure (`$.failure`), deregisters results, removes staged uploads. */
-export const failSessionStep = {
+export const failSessionState = {
   state: 'FailSession',
   input,
   run: async (ports: StepPorts, parsed: z.infer<typeof input>) => (await failSession(ports, parsed)) ?? {},
 };
 
-export const handler = stepHandler({ ...failSessionStep, ports: () => awsRoot().stepPorts() });
+export const handler = stepHandler({ ...failSessionState, ports: () => awsRoot().stepPorts() });

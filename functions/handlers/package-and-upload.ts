@@ -4,6 +4,6 @@ import { imageInput } from './shared/inputs.ts';
 import { stepHandler } from './shared/step-handler.ts';
 
 /** PackageImage (one iteration of the PackageAndUpload Map): verifies and registers one result. */
-export const packageImageStep = { state: 'PackageImage', input: imageInput, run: packageAndUpload };
+export const packageImageState = { state: 'PackageImage', input: imageInput, run: packageAndUpload };
 
-export const handler = stepHandler({ ...packageImageStep, ports: () => awsRoot().stepPorts() });
+export const handler = stepHandler({ ...packageImageState, ports: () => awsRoot().stepPorts() });

@@ -11,7 +11,7 @@ const input = z.object({
 });
 
 /** RecordArtifacts: the session's artifacts and `succeeded: "true"` (its result is discarded: ResultPath null). */
-export const recordArtifactStep = {
+export const recordArtifactState = {
   state: 'RecordArtifacts',
   input,
   run: async (ports: StepPorts, parsed: z.infer<typeof input>) => {
@@ -20,4 +20,4 @@ export const recordArtifactStep = {
   },
 };
 
-export const handler = stepHandler({ ...recordArtifactStep, ports: () => awsRoot().stepPorts() });
+export const handler = stepHandler({ ...recordArtifactState, ports: () => awsRoot().stepPorts() });

@@ -4,6 +4,6 @@ import { imageInput } from './shared/inputs.ts';
 import { stepHandler } from './shared/step-handler.ts';
 
 /** StageImage (one iteration of the StageImages Map): pins one source image and its result. */
-export const stageImageStep = { state: 'StageImage', input: imageInput, run: stageImage };
+export const stageImageState = { state: 'StageImage', input: imageInput, run: stageImage };
 
-export const handler = stepHandler({ ...stageImageStep, ports: () => awsRoot().stepPorts() });
+export const handler = stepHandler({ ...stageImageState, ports: () => awsRoot().stepPorts() });

@@ -4,6 +4,6 @@ import { sessionInput } from './shared/inputs.ts';
 import { stepHandler } from './shared/step-handler.ts';
 
 /** ValidateImages: are all source images registered with a rootfs? (`{ready, images, missing, poll_seconds}`). */
-export const validateImageStep = { state: 'ValidateImages', input: sessionInput, run: validateImages };
+export const validateImageState = { state: 'ValidateImages', input: sessionInput, run: validateImages };
 
-export const handler = stepHandler({ ...validateImageStep, ports: () => awsRoot().stepPorts() });
+export const handler = stepHandler({ ...validateImageState, ports: () => awsRoot().stepPorts() });

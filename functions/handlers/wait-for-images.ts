@@ -16,6 +16,6 @@ const input = z.object({
  * WaitForImages: records the task token and returns at once; the state waits for the token
  * (a wake) or its TimeoutSecondsPath (the poll interval). The Lambda's own result is not what the state waits for.
  */
-export const waitForImagesStep = { state: 'WaitForImages', input, run: waitForImages };
+export const waitForImagesState = { state: 'WaitForImages', input, run: waitForImages };
 
-export const handler = stepHandler({ ...waitForImagesStep, ports: () => awsRoot().waitPorts() });
+export const handler = stepHandler({ ...waitForImagesState, ports: () => awsRoot().waitPorts() });

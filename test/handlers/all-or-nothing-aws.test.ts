@@ -8,12 +8,12 @@ import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.
 import { DynamoDbImageRegistry } from '../../functions/adapters/dynamodb/dynamodb-image-registry.ts';
 import { DynamoDbSessionStore } from '../../functions/adapters/dynamodb/dynamodb-session-store.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
-import { failSessionStep } from '../../functions/handlers/fail-session.ts';
-import { packageImageStep } from '../../functions/handlers/package-and-upload.ts';
-import { recordArtifactStep } from '../../functions/handlers/record-artifact.ts';
+import { failSessionState } from '../../functions/handlers/fail-session.ts';
+import { packageImageState } from '../../functions/handlers/package-and-upload.ts';
+import { recordArtifactState } from '../../functions/handlers/record-artifact.ts';
 import { renderInventoryState } from '../../functions/handlers/render-inventory.ts';
 import { logger, stepHandler } from '../../functions/handlers/shared/step-handler.ts';
-import { stageImageStep } from '../../functions/handlers/stage-image.ts';
+import { stageImageState } from '../../functions/handlers/stage-image.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import { systemClock } from '../../functions/ports/clock.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../functions/steps/step-ports.ts';
@@ -77,8 +77,8 @@ async function uploadedSession(tamper: boolean) {
   await registerImage(ports, A, 'a').catch(() => undefined);
   await registerImage(ports, C, 'c').catch(() => undefined);
   await ports.sessions.create(pendingSession(name, { Compute: [A, C] }));
-  await on(stageImageStep)({ session: name, image_id: A });
-  await on(stageImageStep)({ session: name, image_id: C });
+  await on(stageImageState)({ session: name, image_id: A });
+  await on(stageImageState)({ session: name, image_id: C });
   await on(renderInventoryState)({ session: name });
   const plan = (await ports.sessions.get(name))!.status.plan!;
   const images = [];
@@ -97,11 +97,11 @@ describe('all or nothing through the step Lambdas on DynamoDB and S3', () => {
     // Arrange
     const { name, first, second } = await uploadedSession(true);
     // Act
-    await on(packageImageStep)({ session: name, image_id: A });
+    await on(packageImageState)({ session: name, image_id: A });
     const whilePrepared = { get: await ports.images.get(first.result_id), listed: (await ports.images.list()).some((i) => i.id === first.result_id), events: events.length };
-    const attempt = on(packageImageStep)({ session: name, image_id: C });
+    const attempt = on(packageImageState)({ session: name, image_id: C });
     await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError' });
-    const failure = await on(failSessionStep)({ session: name, error: { Error: 'IntegrityError', Cause: JSON.stringify({ errorType: 'IntegrityError', errorMessage: 'md5 differs' }) } });
+    const failure = await on(failSessionState)({ session: name, error: { Error: 'IntegrityError', Cause: JSON.stringify({ errorType: 'IntegrityError', errorMessage: 'md5 differs' }) } });
     // Assert
     expect(whilePrepared).toEqual({ get: undefined, listed: false, events: 0 });
     expect(failure).toMatchObject({ step: 'package', image_id: C });
@@ -115,9 +115,9 @@ describe('all or nothing through the step Lambdas on DynamoDB and S3', () => {
     // Arrange
     const { name, first, second } = await uploadedSession(false);
     // Act
-    const results = [await on(packageImageStep)({ session: name, image_id: A }), await on(packageImageStep)({ session: name, image_id: C })];
+    const results = [await on(packageImageState)({ session: name, image_id: A }), await on(packageImageState)({ session: name, image_id: C })];
     const beforeRecord = (await ports.images.list()).filter((i) => [first.result_id, second.result_id].includes(i.id));
-    await on(recordArtifactStep)({ session: name, results });
+    await on(recordArtifactState)({ session: name, results });
     // Assert
     expect(beforeRecord).toEqual([]);
     expect((await ports.images.list()).filter((i) => [first.result_id, second.result_id].includes(i.id))).toHaveLength(2);

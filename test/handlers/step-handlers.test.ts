@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupStep } from '../../functions/handlers/cleanup.ts';
-import { failSessionStep } from '../../functions/handlers/fail-session.ts';
-import { packageImageStep } from '../../functions/handlers/package-and-upload.ts';
-import { recordArtifactStep } from '../../functions/handlers/record-artifact.ts';
+import { cleanupState } from '../../functions/handlers/cleanup.ts';
+import { failSessionState } from '../../functions/handlers/fail-session.ts';
+import { packageImageState } from '../../functions/handlers/package-and-upload.ts';
+import { recordArtifactState } from '../../functions/handlers/record-artifact.ts';
 import { renderInventoryState } from '../../functions/handlers/render-inventory.ts';
 import { logger, stepHandler } from '../../functions/handlers/shared/step-handler.ts';
-import { stageImageStep } from '../../functions/handlers/stage-image.ts';
-import { validateImageStep } from '../../functions/handlers/validate-image.ts';
-import { waitForImagesStep } from '../../functions/handlers/wait-for-images.ts';
+import { stageImageState } from '../../functions/handlers/stage-image.ts';
+import { validateImageState } from '../../functions/handlers/validate-image.ts';
+import { waitForImagesState } from '../../functions/handlers/wait-for-images.ts';
 import type { ImageWait } from '../../functions/steps/wait-for-images.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
@@ -32,7 +32,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     await registerImage(ports, A, 'base');
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A, B] }));
     // Act
-    const output = await on(validateImageStep)({ session: 's1' });
+    const output = await on(validateImageState)({ session: 's1' });
     // Assert
     expect(output).toEqual({ ready: false, images: [A, B], missing: [B], poll_seconds: 5 });
   });
@@ -42,7 +42,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     ports.setNow('2026-11-26T11:00:00Z');
     // Act
-    const validating = on(validateImageStep)({ session: 's1' });
+    const validating = on(validateImageState)({ session: 's1' });
     // Assert
     await expect(validating).rejects.toMatchObject({ name: 'ImageWaitTimeoutError' });
   });
@@ -50,10 +50,10 @@ describe('the step handlers (each maps its state input and its errors as the ASL
   it('refuses an input that lacks what the state passes with a ValidationError naming the field (never retried)', async () => {
     // Act
     const results = await Promise.all([
-      on(validateImageStep)({}).catch((e: Error) => e),
-      on(stageImageStep)({ session: 's1' }).catch((e: Error) => e),
-      on(recordArtifactStep)({ session: 's1', results: [{ image_id: A }] }).catch((e: Error) => e),
-      on(waitForImagesStep)({ session: 's1', missing: [A], poll_seconds: 5 }).catch((e: Error) => e),
+      on(validateImageState)({}).catch((e: Error) => e),
+      on(stageImageState)({ session: 's1' }).catch((e: Error) => e),
+      on(recordArtifactState)({ session: 's1', results: [{ image_id: A }] }).catch((e: Error) => e),
+      on(waitForImagesState)({ session: 's1', missing: [A], poll_seconds: 5 }).catch((e: Error) => e),
     ]);
     // Assert
     expect(results.map((e) => [(e as Error).name, (e as { field?: string }).field])).toEqual([
@@ -69,7 +69,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     await registerImage(ports, A, 'base');
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     // Act
-    const staged = (await on(stageImageStep)({ session: 's1', image_id: A })) as { result_name: string };
+    const staged = (await on(stageImageState)({ session: 's1', image_id: A })) as { result_name: string };
     const run = await on(renderInventoryState)({ session: 's1' });
     // Assert
     expect(staged.result_name).toBe('base_cfs_s1');
@@ -81,9 +81,9 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     // Arrange
     await registerImage(ports, A, 'base');
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
-    await on(stageImageStep)({ session: 's1', image_id: A });
+    await on(stageImageState)({ session: 's1', image_id: A });
     // Act
-    const packaging = on(packageImageStep)({ session: 's1', image_id: A });
+    const packaging = on(packageImageState)({ session: 's1', image_id: A });
     // Assert
     await expect(packaging).rejects.toMatchObject({ name: 'RunnerFailedError' });
   });
@@ -93,7 +93,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     await ports.imageTable.create({ id: 'r-1', name: 'a_cfs_s1', created: 't', arch: 'x86_64', metadata: { cfs_session: 's1' }, pending_session: 's1' });
     // Act
-    const output = await on(recordArtifactStep)({ session: 's1', results: [{ image_id: A, result_id: 'r-1' }] });
+    const output = await on(recordArtifactState)({ session: 's1', results: [{ image_id: A, result_id: 'r-1' }] });
     // Assert
     expect(output).toEqual({});
     expect((await ports.sessions.get('s1'))?.status.artifacts).toEqual([{ image_id: A, result_id: 'r-1', type: 'ims_customized_image' }]);
@@ -106,8 +106,8 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     await ports.sessionTable.create(pendingSession('s2', { Compute: [A] }));
     const cause = JSON.stringify({ errorType: 'ValidationError', errorMessage: 'two images would get the same result name', trace: [] });
     // Act
-    const failure = await on(failSessionStep)({ session: 's1', error: { Error: 'ValidationError', Cause: cause } });
-    const lenient = await on(failSessionStep)({ session: 's2', error: { Error: 'States.Timeout', Cause: null } });
+    const failure = await on(failSessionState)({ session: 's1', error: { Error: 'ValidationError', Cause: cause } });
+    const lenient = await on(failSessionState)({ session: 's2', error: { Error: 'States.Timeout', Cause: null } });
     // Assert
     expect(failure).toEqual({ step: 'validate', reason: 'two images would get the same result name' });
     expect(lenient).toMatchObject({ reason: 'States.Timeout' });
@@ -118,7 +118,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     // Arrange
     await ports.artifacts.put('sessions/s1/run-document.json', '{}');
     // Act
-    const output = await on(cleanupStep)({ session: 's1' });
+    const output = await on(cleanupState)({ session: 's1' });
     // Assert
     expect(output).toEqual({});
     expect(await ports.artifacts.head('sessions/s1/run-document.json')).toBeUndefined();
@@ -139,7 +139,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
       // Arrange
       const fake = waitPorts();
       // Act
-      const output = await stepHandler({ ...waitForImagesStep, ports: () => fake.ports })({ session: 's1', missing: [B], poll_seconds: 5, token: 'tok' });
+      const output = await stepHandler({ ...waitForImagesState, ports: () => fake.ports })({ session: 's1', missing: [B], poll_seconds: 5, token: 'tok' });
       // Assert
       expect(output).toEqual({ woken: false });
       expect(fake.recorded).toEqual([{ session: 's1', token: 'tok', missing: [B], recorded_at: '2026-11-26T10:00:00.000Z', expires_at: Date.parse('2026-11-29T10:00:00Z') / 1000 }]);
@@ -151,7 +151,7 @@ describe('the step handlers (each maps its state input and its errors as the ASL
       const fake = waitPorts();
       await registerImage(ports, B, 'late');
       // Act
-      const output = await stepHandler({ ...waitForImagesStep, ports: () => fake.ports })({ session: 's1', missing: [B], poll_seconds: 5, token: 'tok' });
+      const output = await stepHandler({ ...waitForImagesState, ports: () => fake.ports })({ session: 's1', missing: [B], poll_seconds: 5, token: 'tok' });
       // Assert
       expect(output).toEqual({ woken: true });
       expect(fake.woken).toEqual(['s1']);
