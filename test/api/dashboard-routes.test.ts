@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectDashboardDir } from '../../functions/adapters/local/package-root.ts';
 import { createApp } from '../../functions/api/app.ts';
 import { storedConfiguration } from '../helpers/cfs-fakes.ts';
 import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
@@ -17,7 +18,7 @@ describe('the dashboard routes behind an API token', () => {
   let app: Hono;
   beforeAll(async () => {
     t = await startCfsTestApp();
-    app = createApp(t.ports, { apiToken: TOKEN });
+    app = createApp(t.ports, { apiToken: TOKEN, dashboardDir: projectDashboardDir() });
     await t.ports.configurations.put(storedConfiguration());
   });
   afterAll(() => t.close());
@@ -44,7 +45,7 @@ describe('the dashboard routes behind an API token', () => {
       expect(response.status).toBe(401);
       expect(response.headers.get('content-type')).toBe('application/problem+json');
     }
-    expect(mirror.body.detail).toBe('an Authorization: Bearer token is required');
+    expect(mirror.body.detail).toBe('an Authorization: Bearer token is required (`cfs auth token` prints it on the server\'s machine)');
     expect(wrong.body.detail).toBe('the bearer token is not valid');
   });
 
