@@ -1,16 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { problem } from './problem.ts';
+import { LOCAL_ENV } from '../server/environment.ts';
 import { isDashboardFilePath } from './routes/dashboard.ts';
-
-/** The environment variable holding the embedded server's API token (server side and CLI side). */
-export const API_TOKEN_ENV = 'CFS_API_TOKEN';
-
-/**
- * The environment variable of the AWS dashboard authorizer: the ARN of the Secrets Manager secret
- * holding the dashboard token (lib/ sets it and grants the read together).
- */
-export const DASHBOARD_TOKEN_SECRET_ARN_ENV = 'CFS_DASHBOARD_TOKEN_SECRET_ARN';
 
 /** Paths that carry their own authorization (HMAC-signed artifact URLs), so need no bearer token. */
 const SELF_AUTHORIZED_PREFIX = '/artifacts/';
@@ -145,7 +137,7 @@ export class DashboardLogin {
  * compared in constant time. Any miss is a problem+json 401.
  */
 export function bearerTokenAuth(token: string, login?: DashboardLogin): MiddlewareHandler {
-  if (token.length === 0) throw new Error(`${API_TOKEN_ENV} must not be empty`);
+  if (token.length === 0) throw new Error(`${LOCAL_ENV.API_TOKEN} must not be empty`);
   const check = bearerTokenChecker(token);
   return async (c, next) => {
     const path = new URL(c.req.url).pathname;

@@ -1,13 +1,10 @@
-import { API_TOKEN_ENV } from '../api/auth.ts';
 import { findApiToken, type TokenLookup } from '../server/api-token.ts';
+import { LOCAL_ENV } from '../server/environment.ts';
 import { signerFor, type RequestSigner } from './aws-signing.ts';
 import { CliError, type CliIo } from './io.ts';
 
 /** The API the CLI talks to unless CFS_API_URL says otherwise: a local `cfs server`. */
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
-export const API_URL_ENV = 'CFS_API_URL';
-/** A PEM file of the certificates the CLI trusts for an https server (besides the system's): a self-signed `cfs server`, a private CA. */
-export const CA_BUNDLE_ENV = 'CFS_CA_BUNDLE';
 
 /** An HTTP error answer; shown as cray shows it: `Error: <title>: <detail>`. */
 export class ApiError extends Error {
@@ -40,14 +37,14 @@ export class ApiClient {
   private lookup: TokenLookup | undefined;
 
   constructor(io: Pick<CliIo, 'env'>) {
-    this.baseUrl = (io.env[API_URL_ENV] || DEFAULT_API_URL).replace(/\/+$/, '');
+    this.baseUrl = (io.env[LOCAL_ENV.API_URL] || DEFAULT_API_URL).replace(/\/+$/, '');
     this.signer = signerFor(this.baseUrl);
     this.env = io.env;
   }
 
   /** Looked up at the first request, so commands that never call the API read no file. */
   private tokenLookup(): TokenLookup {
-    return (this.lookup ??= findApiToken(this.env, API_TOKEN_ENV));
+    return (this.lookup ??= findApiToken(this.env, LOCAL_ENV.API_TOKEN));
   }
 
   async request<T = unknown>(method: string, path: string, options: { body?: unknown; query?: Record<string, string | undefined> } = {}): Promise<ApiResponse<T>> {
@@ -70,8 +67,8 @@ export class ApiClient {
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const code = cause?.code ?? cause?.message ?? (error as Error).message;
-      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) throw new CliError(`cannot trust the certificate of ${this.baseUrl} (${code}); give its CA certificate in ${CA_BUNDLE_ENV} (or NODE_EXTRA_CA_CERTS)`);
-      throw new CliError(`cannot reach the CFS API at ${this.baseUrl} (${code}); is \`cfs server\` running, or is ${API_URL_ENV} set?`);
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) throw new CliError(`cannot trust the certificate of ${this.baseUrl} (${code}); give its CA certificate in ${LOCAL_ENV.CA_BUNDLE} (or NODE_EXTRA_CA_CERTS)`);
+      throw new CliError(`cannot reach the CFS API at ${this.baseUrl} (${code}); is \`cfs server\` running, or is ${LOCAL_ENV.API_URL} set?`);
     }
     const text = await response.text();
     let body: unknown;

@@ -2,8 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DATA_DIR_ENV, dataDirFrom } from '../server/api-token.ts';
-import { ApiError, CA_BUNDLE_ENV } from './api-client.ts';
+import { dataDirFrom } from '../server/api-token.ts';
+import { LOCAL_ENV, SYSTEM_ENV } from '../server/environment.ts';
+import { ApiError } from './api-client.ts';
 import { authCommand } from './commands/auth.ts';
 import { automationsCommand } from './commands/automations.ts';
 import { configurationsCommand } from './commands/configurations.ts';
@@ -20,12 +21,12 @@ import { CliError, processIo, type CliIo } from './io.ts';
 export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('cfs')
     .description('CFS-compatible image customization: sessions, configurations and images (talks to CFS_API_URL, default http://127.0.0.1:8787)')
-    .option('--data-dir <dir>', `the data directory of the server to talk to, whose api-token file the CLI sends (default ${DATA_DIR_ENV}, else ./.cfs; CFS_API_TOKEN wins)`)
+    .option('--data-dir <dir>', `the data directory of the server to talk to, whose api-token file the CLI sends (default ${LOCAL_ENV.DATA_DIR}, else ./.cfs; ${LOCAL_ENV.API_TOKEN} wins)`)
     .showHelpAfterError();
   // The global --data-dir reaches every command through the environment the API client reads (and `cfs server`'s own option).
   program.hook('preAction', () => {
     const dataDir = program.opts<{ dataDir?: string }>().dataDir;
-    if (dataDir) io.env[DATA_DIR_ENV] = dataDirFrom(dataDir, io.env);
+    if (dataDir) io.env[LOCAL_ENV.DATA_DIR] = dataDirFrom(dataDir, io.env);
   });
   program.addCommand(sessionsCommand(io));
   program.addCommand(configurationsCommand(io));
@@ -97,10 +98,11 @@ function isEntryPoint(): boolean {
  * undefined when no re-run is needed.
  */
 function rerunTrustingBundle(): number | undefined {
-  const bundle = process.env[CA_BUNDLE_ENV];
-  if (!bundle || process.env.NODE_EXTRA_CA_CERTS === bundle) return undefined;
-  if (process.env.NODE_EXTRA_CA_CERTS) process.stderr.write(`Warning: ${CA_BUNDLE_ENV} replaces NODE_EXTRA_CA_CERTS for this command\n`);
-  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, NODE_EXTRA_CA_CERTS: bundle } });
+  const bundle = process.env[LOCAL_ENV.CA_BUNDLE];
+  const extra = SYSTEM_ENV.NODE_EXTRA_CA_CERTS;
+  if (!bundle || process.env[extra] === bundle) return undefined;
+  if (process.env[extra]) process.stderr.write(`Warning: ${LOCAL_ENV.CA_BUNDLE} replaces ${extra} for this command\n`);
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, [extra]: bundle } });
   return child.status ?? 1;
 }
 

@@ -1,19 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { LOCAL_ENV } from './environment.ts';
 
 /** The file in the data directory that holds the server's API token (mode 0600: only the server's user reads it). */
 export const API_TOKEN_FILE = 'api-token';
-
-/** The data directory the CLI looks in for the token (and `cfs server`'s default data directory) unless `--data-dir` says otherwise. */
-export const DATA_DIR_ENV = 'CFS_DATA_DIR';
 
 /** `cfs server`'s data directory when neither `--data-dir` nor CFS_DATA_DIR names one (relative to the working directory). */
 export const DEFAULT_DATA_DIR = './.cfs';
 
 /** The data directory named by `--data-dir`, else CFS_DATA_DIR, else the default; absolute. */
 export function dataDirFrom(option: string | undefined, env: Record<string, string | undefined>): string {
-  return resolve(option || env[DATA_DIR_ENV] || DEFAULT_DATA_DIR);
+  return resolve(option || env[LOCAL_ENV.DATA_DIR] || DEFAULT_DATA_DIR);
 }
 
 /**

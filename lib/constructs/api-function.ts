@@ -5,7 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
 import { acknowledge } from '../nag.ts';
 import type { ArtifactBucket } from './artifact-bucket.ts';
 import type { AutomationTrigger } from './automation-trigger.ts';
@@ -56,7 +56,8 @@ export class ApiFunction extends Construct {
     const api = (this.function = this.bundled.function);
     props.table.grantData(api);
     // Image records, manifests and presigned upload/download URLs (signed with this role).
-    props.artifacts.grant(api, { read: ['boot-images', 'sessions'], write: ['boot-images'], remove: ['boot-images'] });
+    // Layer logs and live progress are read where the runner wrote them, under runner/.
+    props.artifacts.grant(api, { read: ['boot-images', 'sessions', 'runner'], write: ['boot-images'], remove: ['boot-images'] });
     props.bus.grantPutEventsTo(api);
     // Creating a session starts its execution; deleting a running one stops it.
     api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachineArn] }));

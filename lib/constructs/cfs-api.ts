@@ -4,7 +4,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DASHBOARD_TOKEN_SECRET_ARN_ENV } from '../../functions/api/auth.ts';
+import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
 import { acknowledge } from '../nag.ts';
 import { BundledFunction } from './bundled-function.ts';
 
@@ -99,7 +99,7 @@ export class CfsApi extends Construct {
       description: "Checks the dashboard's bearer token for its read-only API mirror",
       memorySize: 256,
       timeout: Duration.seconds(10),
-      environment: { [DASHBOARD_TOKEN_SECRET_ARN_ENV]: this.dashboardToken.secretArn },
+      environment: { [AWS_ENV.DASHBOARD_TOKEN_SECRET_ARN]: this.dashboardToken.secretArn },
       logRetention: props.logRetention,
     });
     // Only the authorizer reads the token (GetSecretValue and DescribeSecret on this secret).

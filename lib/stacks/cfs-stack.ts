@@ -4,7 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
 import { ApiFunction } from '../constructs/api-function.ts';
 import { ArtifactBucket } from '../constructs/artifact-bucket.ts';
 import { AutomationTrigger } from '../constructs/automation-trigger.ts';
@@ -77,9 +77,10 @@ export class CfsStack extends Stack {
       artifactBucketName: this.artifacts.bucket.bucketName,
       logRetention,
     });
-    // The runner reads source images and its run document, writes results, its outcome and logs,
-    // and removes a result it could not finish.
-    this.artifacts.grant(this.runner.taskRole, { read: ['boot-images', 'sessions'], write: ['boot-images', 'sessions'], remove: ['boot-images'] });
+    // The runner reads source images, and reads, writes and removes only under its own unguessable
+    // prefix (its run document, results, outcome, progress and logs); no listing, no sessions/, no
+    // write under boot-images/: PackageImage verifies its results there and promotes them.
+    this.artifacts.grant(this.runner.taskRole, { read: ['boot-images', 'runner'], write: ['runner'], remove: ['runner'], list: false });
 
     // Named, so the functions that start or wake executions are granted on its ARN without a cycle.
     const stateMachineName = `${this.stackName}-sessions`;

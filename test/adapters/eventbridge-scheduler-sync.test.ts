@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsRoot } from '../../functions/adapters/aws/index.ts';
 import { EventBridgeSchedulerSync } from '../../functions/adapters/aws/eventbridge-scheduler-sync.ts';
-import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import { createApp } from '../../functions/api/app.ts';
 import { TransientError } from '../../functions/core/errors.ts';

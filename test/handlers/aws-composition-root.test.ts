@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsRoot } from '../../functions/adapters/aws/index.ts';
-import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
+import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 import { ensureLambdaBundles, lambdaBundlePath } from '../infra/lambda-bundles.ts';

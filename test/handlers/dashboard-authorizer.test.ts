@@ -2,7 +2,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { secretToken } from '../../functions/adapters/aws/secrets-manager-token.ts';
-import { DASHBOARD_TOKEN_SECRET_ARN_ENV } from '../../functions/api/auth.ts';
+import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
 import { dashboardAuthorizer, mirrorMethodArns } from '../../functions/handlers/dashboard-authorizer.ts';
 
 /**
@@ -20,7 +20,7 @@ afterEach(() => secrets.reset());
 
 function authorizer() {
   secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: TOKEN });
-  return dashboardAuthorizer(secretToken(new SecretsManagerClient({ region: 'eu-west-1' }), SECRET_ARN, DASHBOARD_TOKEN_SECRET_ARN_ENV));
+  return dashboardAuthorizer(secretToken(new SecretsManagerClient({ region: 'eu-west-1' }), SECRET_ARN, AWS_ENV.DASHBOARD_TOKEN_SECRET_ARN));
 }
 
 describe('the dashboard authorizer', () => {
@@ -71,7 +71,7 @@ describe('the dashboard authorizer', () => {
   it('fails (a 500 from API Gateway, not a cached denial) when the secret cannot be read, and tries again next time', async () => {
     // Arrange
     secrets.on(GetSecretValueCommand).rejectsOnce(Object.assign(new Error('not authorized to perform secretsmanager:GetSecretValue'), { name: 'AccessDeniedException' })).resolves({ SecretString: TOKEN });
-    const authorize = dashboardAuthorizer(secretToken(new SecretsManagerClient({ region: 'eu-west-1' }), SECRET_ARN, DASHBOARD_TOKEN_SECRET_ARN_ENV));
+    const authorize = dashboardAuthorizer(secretToken(new SecretsManagerClient({ region: 'eu-west-1' }), SECRET_ARN, AWS_ENV.DASHBOARD_TOKEN_SECRET_ARN));
     // Act
     const first = authorize(event(`Bearer ${TOKEN}`));
     // Assert
@@ -82,7 +82,7 @@ describe('the dashboard authorizer', () => {
 
   it('fails loudly, naming the variable, when the secret ARN was not given', async () => {
     // Arrange
-    const authorize = dashboardAuthorizer(secretToken(new SecretsManagerClient({ region: 'eu-west-1' }), undefined, DASHBOARD_TOKEN_SECRET_ARN_ENV));
+    const authorize = dashboardAuthorizer(secretToken(new SecretsManagerClient({ region: 'eu-west-1' }), undefined, AWS_ENV.DASHBOARD_TOKEN_SECRET_ARN));
     // Act
     const result = authorize(event(`Bearer ${TOKEN}`));
     // Assert

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AWS_ENV } from '../../functions/adapters/aws/settings.ts';
-import { DASHBOARD_TOKEN_SECRET_ARN_ENV } from '../../functions/api/auth.ts';
+import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
 import { GLOBAL_INDEXES, TABLE_SCHEMA } from '../../functions/adapters/dynamodb/table-schema.ts';
 import { ROOT_DIR } from '../../lib/bundles.ts';
 import { ECS_SYNC_RULE } from '../../lib/constructs/session-state-machine.ts';
@@ -79,6 +78,8 @@ describe('the CDK stack (default deployment)', () => {
             Rules: Match.arrayWith([
               Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 }, Status: 'Enabled' }),
               Match.objectLike({ Prefix: 'sessions/', ExpirationInDays: 90, Status: 'Enabled' }),
+              // What runners wrote, under their unguessable prefixes, expires as session documents do.
+              Match.objectLike({ Id: 'expire-runner-prefixes', Prefix: 'runner/', ExpirationInDays: 90, Status: 'Enabled' }),
               Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
             ]),
           },
@@ -137,10 +138,26 @@ describe('the CDK stack (default deployment)', () => {
       const objects = (role: string) =>
         statementsOfRole(roleLogicalId(role))
           .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:') && a !== 's3:ListBucket'))
-          .flatMap((s) => actionsOf(s).flatMap((a) => resourcesOf(s).map((r) => `${a} ${JSON.stringify(r).includes('/boot-images/*') ? 'boot-images' : JSON.stringify(r).includes('/sessions/*') ? 'sessions' : JSON.stringify(r)}`)))
+          .flatMap((s) => actionsOf(s).flatMap((a) => resourcesOf(s).map((r) => `${a} ${(JSON.stringify(r).match(/\/(boot-images|sessions|runner)\/\*/) ?? [JSON.stringify(r), JSON.stringify(r)])[1]}`)))
           .sort();
-      expect(objects('cleanup')).toEqual(['s3:DeleteObject sessions']);
-      expect(objects('render-inventory')).toEqual(['s3:AbortMultipartUpload sessions', 's3:DeleteObject sessions', 's3:PutObject sessions']);
+      expect(objects('cleanup')).toEqual(['s3:DeleteObject runner', 's3:GetObject sessions']);
+      expect(objects('render-inventory')).toEqual([
+        's3:AbortMultipartUpload runner',
+        's3:AbortMultipartUpload sessions',
+        's3:DeleteObject runner',
+        's3:GetObject sessions',
+        's3:PutObject runner',
+        's3:PutObject sessions',
+      ]);
+      // Promotion: read under the runner's prefix, written under boot-images/, the original removed.
+      expect(objects('package-and-upload')).toEqual([
+        's3:AbortMultipartUpload boot-images',
+        's3:DeleteObject runner',
+        's3:GetObject boot-images',
+        's3:GetObject runner',
+        's3:GetObject sessions',
+        's3:PutObject boot-images',
+      ]);
       expect(objects('validate-image')).toEqual(['s3:GetObject boot-images']);
       expect(objects('record-artifact')).toEqual([]);
       // Readers may list the bucket, so a missing key is a 404 and not a 403.
@@ -252,14 +269,27 @@ describe('the CDK stack (default deployment)', () => {
       });
     });
 
-    it('lets the runner read and write images and session documents, and remove only images', () => {
-      const statements = statementsOfRole(logicalId(template, 'AWS::IAM::Role', 'RunnerTaskRole'));
-      const summary = statements.map((s) => `${actionsOf(s).sort().join(',')} ${resourcesOf(s).map((r) => (JSON.stringify(r).match(/\/(boot-images|sessions)\/\*/) ?? ['bucket'])[0]).join(',')}`);
-      expect(summary.sort()).toEqual([
-        's3:AbortMultipartUpload,s3:GetObject,s3:PutObject /boot-images/*,/sessions/*',
-        's3:DeleteObject /boot-images/*',
-        's3:ListBucket bucket',
+    it('lets the runner read source images and read, write and remove only under runner/, with no listing and nothing of sessions/', () => {
+      const bucket = getAtt(logicalId(template, 'AWS::S3::Bucket', 'ArtifactsD'));
+      const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucket, `/${prefix}/*`]] });
+      const role = logicalId(template, 'AWS::IAM::Role', 'RunnerTaskRole');
+      const s3 = statementsOfRole(role).filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+      // Exactly these statements: a playbook holding the role's credentials can do no more.
+      expect(s3).toEqual([
+        { Action: 's3:GetObject', Effect: 'Allow', Resource: [objects('boot-images'), objects('runner')] },
+        { Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Effect: 'Allow', Resource: objects('runner') },
+        { Action: 's3:DeleteObject', Effect: 'Allow', Resource: objects('runner') },
       ]);
+      const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: Match.arrayWith([{ Ref: role }]) } }));
+      const text = JSON.stringify(policy);
+      expect(text).not.toContain('/sessions/*');
+      expect(text).not.toContain('s3:ListBucket');
+      const writes = s3.filter((s) => actionsOf(s).some((a) => a !== 's3:GetObject'));
+      expect(JSON.stringify(writes)).not.toContain('/boot-images/*');
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: role }],
+        PolicyDocument: Match.objectLike({ Statement: Match.arrayWith([Match.objectLike({ Action: 's3:GetObject', Resource: [objects('boot-images'), objects('runner')] })]) }),
+      });
     });
 
     it('sits in two private subnets behind a security group with no inbound rule and HTTPS out only', () => {
@@ -335,7 +365,7 @@ describe('the CDK stack (default deployment)', () => {
       expect(actionsOf(readers[0]!.statement).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
       expect(resourcesOf(readers[0]!.statement)).toEqual([{ Ref: secret }]);
       const environment = (template.toJSON().Resources[fnLogicalId('dashboard-authorizer')] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
-      expect(environment[DASHBOARD_TOKEN_SECRET_ARN_ENV]).toEqual({ Ref: secret });
+      expect(environment[AWS_ENV.DASHBOARD_TOKEN_SECRET_ARN]).toEqual({ Ref: secret });
       template.hasOutput('DashboardTokenSecretArn', { Value: { Ref: secret } });
       template.hasOutput('DashboardUrl', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
     });
@@ -513,8 +543,9 @@ describe('the CDK stack (default deployment)', () => {
       const reads = api.find((s) => actionsOf(s).includes('s3:GetObject'))!;
       expect(JSON.stringify(reads.Resource)).toContain('/sessions/*');
       expect(api).toContainEqual(expect.objectContaining({ Action: 's3:ListBucket' }));
+      expect(JSON.stringify(reads.Resource)).toContain('/runner/*');
       const runnerWrites = statementsOfRole(logicalId(template, 'AWS::IAM::Role', 'RunnerTaskRole')).find((s) => actionsOf(s).includes('s3:PutObject'))!;
-      expect(JSON.stringify(runnerWrites.Resource)).toContain('/sessions/*');
+      expect(JSON.stringify(runnerWrites.Resource)).toContain('/runner/*');
     });
   });
 });

@@ -1,5 +1,5 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DASHBOARD_TOKEN_SECRET_ARN_ENV } from '../../api/auth.ts';
+import { AWS_ENV } from './environment.ts';
 import { secretToken } from './secrets-manager-token.ts';
 
 /**
@@ -8,5 +8,5 @@ import { secretToken } from './secrets-manager-token.ts';
  * index.ts, so the authorizer's bundle carries neither the table nor the bucket clients.
  */
 export function dashboardTokenReader(env: Record<string, string | undefined> = process.env): () => Promise<string> {
-  return secretToken(new SecretsManagerClient({}), env[DASHBOARD_TOKEN_SECRET_ARN_ENV], DASHBOARD_TOKEN_SECRET_ARN_ENV);
+  return secretToken(new SecretsManagerClient({}), env[AWS_ENV.DASHBOARD_TOKEN_SECRET_ARN], AWS_ENV.DASHBOARD_TOKEN_SECRET_ARN);
 }

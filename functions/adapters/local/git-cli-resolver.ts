@@ -3,6 +3,7 @@ import { GitError } from '../../core/errors.ts';
 import { redactCloneUrl, redactUrlsInText } from '../../core/workflow/redact.ts';
 import { assertAllowedCloneUrl, DEFAULT_CLONE_URL_SCHEMES, type CloneUrlPolicy } from '../../core/configurations/clone-url.ts';
 import type { GitResolver } from '../../ports/git-resolver.ts';
+import { SYSTEM_ENV } from '../../server/environment.ts';
 
 export { assertAllowedCloneUrl, DEFAULT_CLONE_URL_SCHEMES };
 
@@ -61,7 +62,7 @@ export class GitCliResolver implements GitResolver, CloneUrlPolicy {
       GIT_ALLOW_PROTOCOL: this.allowedSchemes.join(':'),
       GIT_TERMINAL_PROMPT: '0',
       // ssh must fail rather than ask for a password or a host key confirmation.
-      GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+      [SYSTEM_ENV.GIT_SSH_COMMAND]: process.env[SYSTEM_ENV.GIT_SSH_COMMAND] ?? 'ssh -o BatchMode=yes',
     };
     return new Promise((resolve, reject) => {
       // Own process group, so a timeout also kills what git started (ssh, remote helpers).

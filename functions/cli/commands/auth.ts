@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { API_TOKEN_ENV } from '../../api/auth.ts';
-import { DATA_DIR_ENV, findApiToken } from '../../server/api-token.ts';
+import { findApiToken } from '../../server/api-token.ts';
+import { LOCAL_ENV } from '../../server/environment.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 
 /**
@@ -13,9 +13,9 @@ export function authCommand(io: CliIo = processIo): Command {
   const auth = new Command('auth').description("the credential the CLI sends to `cfs server` (its own user's)");
   auth
     .command('token')
-    .description(`print the API token: ${API_TOKEN_ENV}, else <data dir>/api-token (--data-dir, ${DATA_DIR_ENV}, else ./.cfs)`)
+    .description(`print the API token: ${LOCAL_ENV.API_TOKEN}, else <data dir>/api-token (--data-dir, ${LOCAL_ENV.DATA_DIR}, else ./.cfs)`)
     .action(() => {
-      const found = findApiToken(io.env, API_TOKEN_ENV);
+      const found = findApiToken(io.env, LOCAL_ENV.API_TOKEN);
       if (found.token === undefined) throw new CliError(`no API token: ${found.why}; run this as the server's user, with --data-dir naming its data directory`);
       io.out(found.token);
     });

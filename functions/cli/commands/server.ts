@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { API_TOKEN_ENV } from '../../api/auth.ts';
-import { DATA_DIR_ENV, dataDirFrom } from '../../server/api-token.ts';
+import { dataDirFrom } from '../../server/api-token.ts';
+import { LOCAL_ENV, SYSTEM_ENV } from '../../server/environment.ts';
 import { DEFAULT_MAX_CONCURRENT_RUNS } from '../../server/defaults.ts';
 import { checkListening } from '../../server/listening.ts';
 import { DEFAULT_WORKFLOW_SETTINGS } from '../../steps/step-ports.ts';
@@ -96,7 +96,7 @@ export function serverCommand(io: CliIo = processIo): Command {
     .description('run the service on this machine: the API on 127.0.0.1, data under --data-dir')
     .option('--port <port>', 'TCP port (0 picks a free one)', '8787')
     .option('--host <host>', 'address to listen on; other than loopback requires TLS (or --insecure-http)', '127.0.0.1')
-    .option('--data-dir <dir>', `where sessions, configurations, images and the API token are kept (default ${DATA_DIR_ENV}, else ./.cfs)`)
+    .option('--data-dir <dir>', `where sessions, configurations, images and the API token are kept (default ${LOCAL_ENV.DATA_DIR}, else ./.cfs)`)
     .option('--max-concurrent-runs <n>', 'sessions running Ansible at once (waiting sessions take no slot)', String(DEFAULT_MAX_CONCURRENT_RUNS))
     .option('--runner-timeout <seconds>', "each session's runner budget (staging, every layer, packaging); past it the session fails", String(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds))
     .option('--network <mode>', "the layers' network in the runner's sandbox: egress (out through a user-mode stack; no host loopback, no link-local) or none (loopback only)", 'egress')
@@ -113,12 +113,8 @@ export function serverCommand(io: CliIo = processIo): Command {
       const runnerTimeoutSeconds = wholeNumber('--runner-timeout', options.runnerTimeout, 1, 86_000);
       if (options.network !== 'egress' && options.network !== 'none') throw new CliError(`--network takes egress or none, not '${options.network}'`);
       const runnerNetwork = options.network;
-      // The runner's sandbox needs these on this machine: refuse to start rather than fail every session.
-      const { checkSandboxPrerequisites } = await import('../../runner/sandbox-prerequisites.ts');
-      const prerequisites = await checkSandboxPrerequisites({ network: runnerNetwork, path: io.env.PATH ?? '' });
-      if ('problem' in prerequisites) throw new CliError(prerequisites.problem);
       // CFS_API_TOKEN, when set, is the token (and is kept in the data directory for `cfs auth token`).
-      const apiToken = io.env[API_TOKEN_ENV] || undefined;
+      const apiToken = io.env[LOCAL_ENV.API_TOKEN] || undefined;
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
       if (options.tlsCert !== undefined && options.tlsSelfSigned) throw new CliError('--tls-self-signed and --tls-cert exclude each other');
       const tls = options.tlsCert !== undefined ? { certFile: resolve(options.tlsCert), keyFile: resolve(options.tlsKey!) } : undefined;
@@ -127,6 +123,10 @@ export function serverCommand(io: CliIo = processIo): Command {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
+      // Options first, then the machine: the runner's sandbox needs these here, so refuse to start rather than fail every session.
+      const { checkSandboxPrerequisites } = await import('../../runner/sandbox-prerequisites.ts');
+      const prerequisites = await checkSandboxPrerequisites({ network: runnerNetwork, path: io.env[SYSTEM_ENV.PATH] ?? '' });
+      if ('problem' in prerequisites) throw new CliError(prerequisites.problem);
       // The program's global --data-dir takes the option wherever it is written (commander gives it to the program).
       const dataDir = dataDirFrom(options.dataDir ?? command.optsWithGlobals<{ dataDir?: string }>().dataDir, io.env);
       const signal = firstSignal();

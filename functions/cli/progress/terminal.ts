@@ -1,3 +1,4 @@
+import { SYSTEM_ENV } from '../../server/environment.ts';
 import { processIo, type CliIo } from '../io.ts';
 
 /** Where live progress goes, and whether it can be redrawn in place. */
@@ -18,10 +19,10 @@ export function terminalFor(io: CliIo): Terminal {
   if (io === processIo) {
     const stdout = process.stdout;
     return {
-      isTTY: Boolean(stdout.isTTY) && io.env.TERM !== 'dumb',
+      isTTY: Boolean(stdout.isTTY) && io.env[SYSTEM_ENV.TERM] !== 'dumb',
       columns: stdout.columns || 80,
       // https://no-color.org: any value turns colour off.
-      color: io.env.NO_COLOR === undefined,
+      color: io.env[SYSTEM_ENV.NO_COLOR] === undefined,
       write: (text) => void stdout.write(text),
     };
   }
