@@ -102,8 +102,6 @@ export interface BootTestOptions {
   accelerator?: AcceleratorChoice;
   /** Aborting it kills the VM at once; the result then says the test was stopped. */
   signal?: AbortSignal;
-  /** Where the VM's private directory goes (default the system's temp). */
-  scratchDir?: string;
   /** A test's hook: the VM as soon as it started. */
   onStart?: (vm: RunningVm, name: string) => void;
 }
@@ -117,7 +115,7 @@ export interface BootTestOptions {
  */
 export async function runBootTest(options: BootTestOptions): Promise<BootTestResult> {
   const { boot, files } = options;
-  const choice = options.accelerator ?? (await chooseAccelerator({ kernel: files.kernel, mapping: options.mapping, groups: options.groups, signal: options.signal, scratchDir: options.scratchDir }));
+  const choice = options.accelerator ?? (await chooseAccelerator({ kernel: files.kernel, mapping: options.mapping, groups: options.groups, signal: options.signal}));
   const pattern = new RegExp(boot.success_pattern);
   const watcher = new ConsoleWatcher(pattern);
   const log = createWriteStream(options.consoleLog, { mode: 0o640 });
@@ -143,7 +141,7 @@ export async function runBootTest(options: BootTestOptions): Promise<BootTestRes
         initrd: files.initrd,
         rootfs: files.rootfs,
       },
-      { mapping: options.mapping, groups: options.groups, ...(options.scratchDir ? { scratchDir: options.scratchDir } : {}) },
+      { mapping: options.mapping, groups: options.groups },
     );
     options.onStart?.(vm, name);
     const running = vm;

@@ -35,7 +35,6 @@ export async function chooseAccelerator(options: {
   mapping: IdMapping;
   groups: ProcessGroups;
   signal?: AbortSignal;
-  scratchDir?: string;
   /** Tests: the device to look for, and the accelerator the probe VM runs with. */
   device?: string;
   accelerator?: Accelerator;
@@ -50,7 +49,7 @@ export async function chooseAccelerator(options: {
   const started = performance.now();
   const vm = await startVm(
     { name: `cfs-kvm-probe-${randomBytes(6).toString('hex')}`, accelerator, memoryMib: 256, kernelCommandLine: PROBE_KERNEL_PARAMETERS, network: 'none', kernel: options.kernel },
-    { mapping: options.mapping, groups: options.groups, ...(options.scratchDir ? { scratchDir: options.scratchDir } : {}) },
+    { mapping: options.mapping, groups: options.groups },
   );
   let output = '';
   let stderr = '';

@@ -1,13 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmod, lstat, mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { bwrapArgs, HOST_ETC_ENTRIES } from './bwrap-argv.ts';
 import type { ChildExit, ProcessGroups } from './process-groups.ts';
 import { seccompProgram } from './seccomp-filter.ts';
 import { sandboxResolvConf, startSandboxNetwork, type NetworkMode } from './sandbox-network.ts';
-import { chownToNamespaceRoot, userNamespaceArgv, type IdMapping } from './user-namespace.ts';
+import { userNamespaceArgv, type IdMapping } from './user-namespace.ts';
 
 /**
  * A QEMU virtual machine in the runner's sandbox (issue 18's boot test): the same user namespace
@@ -26,8 +24,15 @@ export type Accelerator = 'kvm' | 'tcg';
 export const SANDBOX_KERNEL = '/cfs-boot/kernel';
 export const SANDBOX_INITRD = '/cfs-boot/initrd';
 
-/** Descriptor numbers in the child: 0-2 stdio, 3 seccomp, 4 info, 5 block, then the boot files. */
-const FD = { seccomp: 3, info: 4, block: 5, kernel: 6, initrd: 7, rootfs: 8 } as const;
+/** Descriptor numbers in the child: 0-2 stdio, 3 seccomp, 4 info, 5 block, then the boot files and the sandbox's resolv.conf. */
+const FD = { seccomp: 3, info: 4, block: 5, kernel: 6, initrd: 7, rootfs: 8, resolv: 9 } as const;
+
+/**
+ * What bwrapArgs binds on /etc/resolv.conf before the VM's own resolv.conf (from a descriptor)
+ * is mounted over it: a path the namespace's root can always reach, so nothing is written to the
+ * host's disk for a VM.
+ */
+const RESOLV_PLACEHOLDER = '/dev/null';
 
 /** What one VM is. */
 export interface VmSpec {
@@ -76,12 +81,13 @@ async function hostEtcEntries(): Promise<string[]> {
 /**
  * The argv that runs QEMU in the sandbox (user namespace, then bwrap from bwrapArgs): the
  * boot files copied in from their descriptors (`--ro-bind-data`), `/dev/kvm` bound only for
- * KVM. `resolvConf` is a host path the namespace's root can read.
+ * KVM, the sandbox's resolv.conf from its descriptor over bwrapArgs' placeholder.
  */
-export function vmSandboxArgv(spec: VmSpec, mapping: IdMapping, etc: string[], resolvConf: string): [string, string[]] {
-  const bwrap = bwrapArgs({ binds: [], etc, resolvConf, roots: [], chdir: '/', seccompFd: FD.seccomp, infoFd: FD.info, blockFd: FD.block });
+export function vmSandboxArgv(spec: VmSpec, mapping: IdMapping, etc: string[]): [string, string[]] {
+  const bwrap = bwrapArgs({ binds: [], etc, resolvConf: RESOLV_PLACEHOLDER, roots: [], chdir: '/', seccompFd: FD.seccomp, infoFd: FD.info, blockFd: FD.block });
   // bwrapArgs ends with '--'; the VM's own binds go before it.
   const end = bwrap.pop();
+  bwrap.push('--ro-bind-data', String(FD.resolv), '/etc/resolv.conf');
   bwrap.push('--ro-bind-data', String(FD.kernel), SANDBOX_KERNEL);
   if (spec.initrd) bwrap.push('--ro-bind-data', String(FD.initrd), SANDBOX_INITRD);
   if (spec.accelerator === 'kvm') bwrap.push('--dev-bind', '/dev/kvm', '/dev/kvm');
@@ -100,30 +106,22 @@ export interface RunningVm {
 }
 
 /**
- * Starts a VM in the sandbox. The only thing on the host's disk it needs is a private directory
- * (in `scratchDir`, default the system's temp) holding the sandbox's resolv.conf; it is removed
- * when the VM ends. The VM runs in a process group of its own, recorded in `groups` like every
- * child of the runner, so an orphan sweep finds it too.
+ * Starts a VM in the sandbox. Nothing is written to the host's disk for it. The VM runs in a
+ * process group of its own, recorded in `groups` like every child of the runner, so an orphan
+ * sweep finds it too.
  */
-export async function startVm(spec: VmSpec, options: { mapping: IdMapping; groups: ProcessGroups; scratchDir?: string }): Promise<RunningVm> {
+export async function startVm(spec: VmSpec, options: { mapping: IdMapping; groups: ProcessGroups }): Promise<RunningVm> {
   const { mapping, groups } = options;
   const handles: FileHandle[] = [];
-  const scratch = await mkdtemp(join(options.scratchDir ?? tmpdir(), 'cfs-vm-'));
-  const removeScratch = () => rm(scratch, { recursive: true, force: true });
   try {
     for (const path of [spec.kernel, spec.initrd, spec.rootfs]) if (path) handles.push(await open(path, 'r'));
     const [kernel, initrd, rootfs] = [handles[0]!, spec.initrd ? handles[1] : undefined, spec.rootfs ? handles[handles.length - 1] : undefined];
-    // bwrap resolves source paths as the namespace's root: the directory is its own, the file world-readable.
-    await chownToNamespaceRoot(scratch, mapping);
-    await chmod(scratch, 0o700);
-    const resolvConf = join(scratch, 'resolv.conf');
-    await writeFile(resolvConf, sandboxResolvConf(spec.network), { mode: 0o644 });
-    const [command, args] = vmSandboxArgv(spec, mapping, await hostEtcEntries(), resolvConf);
+    const [command, args] = vmSandboxArgv(spec, mapping, await hostEtcEntries());
     const boot: Array<number | 'ignore'> = [kernel.fd, initrd?.fd ?? 'ignore', rootfs?.fd ?? 'ignore'];
     const started = groups.start(command, args, {
       cwd: '/',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...boot],
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...boot, 'pipe'],
     });
     // The child holds its own copies of the descriptors now.
     for (const handle of handles.splice(0)) await handle.close();
@@ -139,13 +137,13 @@ export async function startVm(spec: VmSpec, options: { mapping: IdMapping; group
       return exited;
     };
     const pipes = child.stdio as unknown as Array<Readable | Writable>;
-    const [seccomp, info, block] = [pipes[FD.seccomp] as Writable, pipes[FD.info] as Readable, pipes[FD.block] as Writable];
-    for (const stream of [seccomp, info, block]) stream.on('error', () => {});
+    const [seccomp, info, block, resolv] = [pipes[FD.seccomp] as Writable, pipes[FD.info] as Readable, pipes[FD.block] as Writable, pipes[FD.resolv] as Writable];
+    for (const stream of [seccomp, info, block, resolv]) stream.on('error', () => {});
     seccomp.end(seccompProgram());
+    resolv.end(sandboxResolvConf(spec.network));
     let network: { stop(): Promise<void> } | undefined;
     const exited = started.exited.finally(async () => {
       await network?.stop();
-      await removeScratch();
     });
     const pid = await sandboxPid(info, started.exited);
     if (pid === undefined) {
@@ -164,7 +162,6 @@ export async function startVm(spec: VmSpec, options: { mapping: IdMapping; group
     return { child, exited, kill };
   } catch (error) {
     for (const handle of handles) await handle.close().catch(() => {});
-    await removeScratch();
     throw error;
   }
 }

@@ -89,19 +89,19 @@ describe('the boot VM command line', () => {
     expect(after(argv, '-cpu')).toBe('host');
   });
 
-  it('runs QEMU as root of the user namespace under bwrap, with no host path bound but /usr and /etc entries, and /dev/kvm only for KVM', () => {
+  it('runs QEMU as root of the user namespace under bwrap, with no host path bound but /usr and /etc entries (the boot files and resolv.conf come from descriptors), and /dev/kvm only for KVM', () => {
     // Act
-    const [command, tcg] = vmSandboxArgv(SPEC, { uid: 200000, gid: 200000 }, ['passwd'], '/tmp/x/resolv.conf');
-    const [, kvm] = vmSandboxArgv({ ...SPEC, accelerator: 'kvm' }, { uid: 200000, gid: 200000 }, ['passwd'], '/tmp/x/resolv.conf');
+    const [command, tcg] = vmSandboxArgv(SPEC, { uid: 200000, gid: 200000 }, ['passwd']);
+    const [, kvm] = vmSandboxArgv({ ...SPEC, accelerator: 'kvm' }, { uid: 200000, gid: 200000 }, ['passwd']);
     // Assert
     expect(command).toBe('unshare');
     expect(tcg.slice(0, 3)).toEqual(['--user', '--map-users=200000,0,65536', '--map-groups=200000,0,65536']);
     const bwrap = tcg.slice(tcg.indexOf('bwrap') + 1, tcg.indexOf('qemu-system-x86_64'));
     expect(bwrap.at(-1)).toBe('--');
     const bound = bwrap.flatMap((arg, i) => (['--bind', '--ro-bind', '--dev-bind'].includes(arg) ? [bwrap[i + 1]] : []));
-    expect(bound).toEqual(['/usr', '/etc/passwd', '/tmp/x/resolv.conf']);
-    expect(after(bwrap, '--ro-bind-data')).toBe('6');
-    expect(bwrap.filter((a) => a === '--ro-bind-data')).toHaveLength(2);
+    expect(bound).toEqual(['/usr', '/etc/passwd', '/dev/null']);
+    const data = bwrap.flatMap((arg, i) => (arg === '--ro-bind-data' ? [`${bwrap[i + 1]} ${bwrap[i + 2]}`] : []));
+    expect(data).toEqual(['9 /etc/resolv.conf', `6 ${SANDBOX_KERNEL}`, `7 ${SANDBOX_INITRD}`]);
     expect(bwrap).toContain('--unshare-net');
     expect(bwrap).toContain('--die-with-parent');
     expect(after(bwrap, '--seccomp')).toBe('3');
