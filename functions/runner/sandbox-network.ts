@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import type { ProcessGroups } from './process-groups.ts';
 
@@ -52,6 +53,10 @@ export interface SandboxNetwork {
  * runner dies (its exit fd closes).
  */
 export async function startSandboxNetwork(pid: number, groups: ProcessGroups, timeoutMs = 10_000): Promise<SandboxNetwork> {
+  // bwrap brings up the namespace's loopback over netlink after it reports the pid; slirp's and
+  // the routes' netlink traffic at the same moment made that fail (measured: "Failed
+  // RTM_NEWADDR"), so the namespace is first left to finish it.
+  await loopbackReady(pid, timeoutMs);
   const [command, args] = slirpArgv(pid);
   const { child, exited } = groups.start(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
   const stderr: Buffer[] = [];
@@ -85,3 +90,14 @@ export async function startSandboxNetwork(pid: number, groups: ProcessGroups, ti
   return { stop };
 }
 
+/** Waits until the network namespace of `pid` has 127.0.0.1 on its loopback (its local routing table lists it). */
+async function loopbackReady(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const table = await readFile(`/proc/${pid}/net/fib_trie`, 'utf8').catch(() => undefined);
+    if (table === undefined) throw new Error(`the sandbox (pid ${pid}) ended before its network was set up`);
+    if (/\b127\.0\.0\.1\b/.test(table)) return;
+    if (Date.now() > deadline) throw new Error(`the sandbox's loopback did not come up within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
