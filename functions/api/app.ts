@@ -26,7 +26,7 @@ export interface AppOptions {
   login?: DashboardLogin;
   /** The server's own origins: other `Host` names, other web origins and form-like bodies are refused (embedded server). */
   origins?: string[];
-  /** Where the dashboard's files are (default: `dashboard/` at the project root; a Lambda bundle ships its own copy). */
+  /** Where the dashboard's files are, given by the composition root (the project's `dashboard/` locally; a Lambda bundle ships its own copy); none: no dashboard files. */
   dashboardDir?: string;
 }
 

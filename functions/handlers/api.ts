@@ -7,10 +7,13 @@ import { createApp } from '../api/app.ts';
 import { DASHBOARD_GATEWAY_RESOURCES, dashboardFilesApp, dashboardMirrorApp } from '../api/routes/dashboard.ts';
 import type { AppPorts } from '../ports/index.ts';
 
-/** Where the API bundle's copy of the dashboard is (scripts/build.mjs puts it beside index.mjs); undefined when running from the sources. */
+/**
+ * Where the API bundle's copy of the dashboard is (scripts/build.mjs puts it beside index.mjs), or,
+ * running from the sources (functions/handlers/), the project's own `dashboard/`; undefined when neither exists.
+ */
 function shippedDashboardDir(): string | undefined {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), 'dashboard');
-  return existsSync(dir) ? dir : undefined;
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, 'dashboard'), join(here, '..', '..', 'dashboard')].find((dir) => existsSync(dir));
 }
 
 type Served = ReturnType<typeof handle>;

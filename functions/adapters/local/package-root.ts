@@ -16,3 +16,12 @@ export function packageRoot(): string {
   }
   return dir;
 }
+
+/** The dashboard folder at the project root, found from the sources and from the bundle in dist/ alike; undefined where there is none. */
+export function projectDashboardDir(): string | undefined {
+  try {
+    return join(packageRoot(), 'dashboard');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
-import { packageRoot } from '../../adapters/local/package-root.ts';
 import { problem } from '../problem.ts';
 
 /** Where the dashboard's files are served from: `/` is the page, `/dashboard/<file>` its scripts and styles. */
@@ -43,15 +42,6 @@ export function isDashboardFilePath(path: string): boolean {
   return path === '/' || (path.startsWith(DASHBOARD_ASSET_PREFIX) && ASSET_NAME.test(path.slice(DASHBOARD_ASSET_PREFIX.length)));
 }
 
-/** The dashboard folder at the project root, found from the sources and from the bundle in dist/ alike; undefined where there is none (a Lambda bundle, whose handler passes the copy shipped beside it). */
-function defaultDashboardDir(): string | undefined {
-  try {
-    return join(packageRoot(), 'dashboard');
-  } catch {
-    return undefined;
-  }
-}
-
 const isRead = (c: Context) => c.req.method === 'GET' || c.req.method === 'HEAD';
 const notAllowed = (c: Context, what: string) => {
   c.header('Allow', 'GET, HEAD');
@@ -62,8 +52,10 @@ const notAllowed = (c: Context, what: string) => {
  * The read-only web dashboard (sessions, their steps and logs, images and their lineage): static
  * files from the `dashboard/` folder, served by the same app as the API so the page calls the API
  * on its own origin. `/` answers the page; every other unknown path still gets the API's problem+json 404.
+ * `dir` comes from the composition root (the embedded server's project folder, the API bundle's
+ * shipped copy); without one, every dashboard file is a 404.
  */
-export function dashboardRoutes(dir: string | undefined = defaultDashboardDir()): Hono {
+export function dashboardRoutes(dir: string | undefined): Hono {
   const r = new Hono();
   const cache = new Map<string, string>();
 
