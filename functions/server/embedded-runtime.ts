@@ -15,6 +15,7 @@ import { GitCliResolver } from '../adapters/local/git-cli-resolver.ts';
 import { FsArtifactStore, loadOrCreateSigningSecret } from '../adapters/local/fs-artifact-store.ts';
 import { InProcessEventBus } from '../adapters/local/in-process-event-bus.ts';
 import { LocalWorkflowEngine } from '../adapters/local/local-workflow-engine.ts';
+import { projectDashboardDir } from '../adapters/local/package-root.ts';
 import { RetentionSweeper } from '../adapters/local/retention-sweeper.ts';
 import { handleImageRegistered, runAutomations, type TriggerPorts } from '../core/automations/trigger.ts';
 import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-settings.ts';
@@ -32,6 +33,14 @@ import { ensureSelfSignedCertificate, readTlsFiles, type TlsFiles } from './tls.
 import { ARTIFACT_ROUTE_PREFIX } from '../api/routes/artifacts.ts';
 import { systemClock } from '../ports/clock.ts';
 import type { AppPorts } from '../ports/index.ts';
+
+/** The ports a test may replace in the embedded runtime; every other port stays the real adapter. */
+export interface EmbeddedPortOverrides {
+  /** What the API starts and stops sessions with (default: the embedded engine). */
+  workflow?: AppPorts['workflow'];
+  /** What configurations' and automations' layers are resolved with (default: the git CLI). */
+  git?: AppPorts['git'];
+}
 
 export interface EmbeddedOptions {
   /** Everything the server writes lives below this directory. */
@@ -56,8 +65,11 @@ export interface EmbeddedOptions {
   publicUrl?: string;
   /** Clone URL schemes git may use (default https, ssh, file). */
   cloneUrlSchemes?: string[];
-  /** Replaces ports (tests inject fakes, e.g. a workflow starter, until every adapter lands). */
-  overrides?: Partial<AppPorts>;
+  /**
+   * Named ports a test replaces (a fake workflow starter). They change what the API calls, never
+   * the start-up: recovery and the retention sweeps still run on the real engine and stores.
+   */
+  overrides?: EmbeddedPortOverrides;
   /** Workflow settings (image wait timeout, poll interval, squashfs, ...); defaults otherwise. */
   workflow?: Partial<WorkflowSettings>;
   /** How many sessions may run Ansible at once (default DEFAULT_MAX_CONCURRENT_RUNS). */
@@ -96,7 +108,9 @@ export interface EmbeddedRuntime {
 
 /**
  * The embedded composition root: the whole product on one machine. dynalite persisted in the
- * data directory, the API on 127.0.0.1.
+ * data directory, the API on 127.0.0.1. Start-up, in order: check the listening options, open
+ * the stores, build the engine and the ports, listen, recover what a previous process left, and
+ * start the retention sweeps and the automation schedules.
  */
 export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<EmbeddedRuntime> {
   const host = options.host ?? '127.0.0.1';
@@ -106,19 +120,71 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   mkdirSync(dataDir, { recursive: true });
   const apiToken = loadOrCreateApiToken(dataDir, options.apiToken);
   const tlsFiles = options.tls ?? (options.tlsSelfSigned ? ensureSelfSignedCertificate(resolve(dataDir, 'tls'), certificateHost(host, options.publicUrl)) : undefined);
-  const tlsContext = tlsFiles ? readTlsFiles(tlsFiles) : undefined;
-  const dynamo = await startLocalDynamo({ path: resolve(dataDir, 'db'), tableName: DEFAULT_TABLE_NAME });
 
+  const stores = await openStores(dataDir, options);
+  const engine = buildEngine(stores, dataDir, options);
+  const { ports, trigger, scheduler } = composePorts(stores, engine, options.overrides);
+  const served = await serveApi(ports, { host, port: options.port, secure, tlsFiles, apiToken, publicUrl: options.publicUrl }).catch(async (error: unknown) => {
+    // A port in use must fail the start and release the database lock, not hang it.
+    await stores.dynamo.close();
+    throw error;
+  });
+  // Signed artifact URLs point at this server, whose port is known only now.
+  stores.artifacts.setBaseUrl(`${served.publicUrl}${ARTIFACT_ROUTE_PREFIX}`);
+
+  // Always, whatever ports a test overrides: the real engine and stores own the data directory.
+  await recoverInterruptedRuns(stores, engine);
+  const sweeper = startRetentionSweeps(stores, engine, dataDir, options.retentionSweepMs);
+  await scheduler.start(await trigger.automations.list());
+
+  return {
+    url: served.origins[0]!,
+    publicUrl: served.publicUrl,
+    apiToken,
+    login: served.login,
+    reloadTls: served.reloadTls,
+    ports,
+    bus: stores.bus,
+    engine,
+    scheduler,
+    trigger,
+    sweeper,
+    dataDir,
+    close: async () => {
+      await served.close();
+      await scheduler.close();
+      // Triggers still evaluating an event finish before the engine and the table go.
+      await stores.bus.idle();
+      await sweeper.close();
+      await engine.close();
+      await stores.dynamo.close();
+    },
+  };
+}
+
+/** What the data directory holds, opened: the table and its stores, the artifacts, the bus and the settings. */
+interface EmbeddedStores {
+  dynamo: Awaited<ReturnType<typeof startLocalDynamo>>;
+  artifacts: FsArtifactStore;
+  bus: InProcessEventBus;
+  sessions: DynamoDbSessionStore;
+  images: DynamoDbImageRegistry;
+  configurations: DynamoDbConfigurationStore;
+  automations: DynamoDbAutomationStore;
+  options: DynamoDbOptionsStore;
+  git: GitCliResolver;
+  readSettings: () => Promise<WorkflowSettings>;
+}
+
+/** Opens dynalite (persisted in `<dataDir>/db`), the artifact store and the stores on the one table. */
+async function openStores(dataDir: string, options: EmbeddedOptions): Promise<EmbeddedStores> {
+  const dynamo = await startLocalDynamo({ path: resolve(dataDir, 'db'), tableName: DEFAULT_TABLE_NAME });
   // Image bytes under the data directory; the signing secret is kept there so URLs outlive a restart.
   const artifacts = new FsArtifactStore(resolve(dataDir, 'artifacts'), {
     secret: await loadOrCreateSigningSecret(resolve(dataDir, 'artifact-url-secret')),
   });
-  const bus = new InProcessEventBus();
-
   // No other process can open this database (leveldb locks it): records written here are served from memory.
   const tableUse = { soleWriter: true };
-  const sessions = new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse);
-  const images = new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME, tableUse);
   const git = new GitCliResolver({ allowedSchemes: options.cloneUrlSchemes });
   const settings: WorkflowSettings = {
     ...DEFAULT_WORKFLOW_SETTINGS,
@@ -127,8 +193,24 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
   };
   // The settings above are the options' defaults; options PATCHed through the API win at run time.
   const optionsStore = new DynamoDbOptionsStore(dynamo.documents, DEFAULT_TABLE_NAME, optionDefaultsFrom(settings), tableUse);
-  const readSettings = settingsReader(optionsStore, settings);
-  const engine = new LocalWorkflowEngine({
+  return {
+    dynamo,
+    artifacts,
+    bus: new InProcessEventBus(),
+    sessions: new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
+    images: new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
+    configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
+    automations: new DynamoDbAutomationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
+    options: optionsStore,
+    git,
+    readSettings: settingsReader(optionsStore, settings),
+  };
+}
+
+/** The embedded workflow engine: sessions run in `<dataDir>/work`, at most `maxConcurrentRuns` at once. */
+function buildEngine(stores: EmbeddedStores, dataDir: string, options: EmbeddedOptions): LocalWorkflowEngine {
+  const { sessions, images, artifacts, bus, readSettings } = stores;
+  return new LocalWorkflowEngine({
     ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings },
     storeDir: artifacts.root,
     workDir: resolve(dataDir, 'work'),
@@ -136,97 +218,96 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     events: bus,
     ...(options.runnerNetwork ? { startRunner: (runner) => startRunnerProcess({ ...runner, network: options.runnerNetwork }) } : {}),
   });
+}
 
-  const automations = new DynamoDbAutomationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse);
+/** The API's ports (with a test's named overrides), the trigger's ports and the automation schedules, subscribed to the bus. */
+function composePorts(stores: EmbeddedStores, engine: LocalWorkflowEngine, overrides: EmbeddedPortOverrides | undefined) {
   // The trigger's ports are known once `ports` is built; a tick cannot come before start() arms it.
   const scheduler = new AutomationScheduler({ run: (names) => runAutomations(trigger, names, 'schedule') });
-
   const ports: AppPorts = {
-    sessions,
-    configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
-    images,
-    artifacts,
-    workflow: engine,
-    events: bus,
-    git,
+    sessions: stores.sessions,
+    configurations: stores.configurations,
+    images: stores.images,
+    artifacts: stores.artifacts,
+    workflow: overrides?.workflow ?? engine,
+    events: stores.bus,
+    git: overrides?.git ?? stores.git,
     clock: systemClock,
-    options: optionsStore,
-    automations,
+    options: stores.options,
+    automations: stores.automations,
     automationSchedules: scheduler,
-    ...options.overrides,
   };
-  const trigger: TriggerPorts = { ...ports, automations: ports.automations ?? automations, runnerVersion: RUNNER_VERSION };
+  const trigger: TriggerPorts = { ...ports, automations: stores.automations, runnerVersion: RUNNER_VERSION };
   // Automations that build on new images (the engine's own subscription wakes waiting sessions).
-  bus.subscribe('Image Registered', async (event) => void (await handleImageRegistered(trigger, event.detail)));
+  stores.bus.subscribe('Image Registered', async (event) => void (await handleImageRegistered(trigger, event.detail)));
+  return { ports, trigger, scheduler };
+}
 
+/** The API served over HTTP(S), with what only listening tells: the port, hence the origins and the public URL. */
+interface ServedApi {
+  origins: string[];
+  publicUrl: string;
+  login: DashboardLogin;
+  reloadTls(): void;
+  close(): Promise<void>;
+}
+
+/** Listens on `host:port` (HTTPS with `tlsFiles`) and serves the API app, built once the origins are known. */
+async function serveApi(
+  ports: AppPorts,
+  listen: { host: string; port: number; secure: boolean; tlsFiles: TlsFiles | undefined; apiToken: string; publicUrl: string | undefined },
+): Promise<ServedApi> {
+  const { host, secure, tlsFiles, apiToken } = listen;
+  const tlsContext = tlsFiles ? readTlsFiles(tlsFiles) : undefined;
   // The app needs the port (its own origins), known once listening: until then requests wait for it.
   let appReady!: (app: ReturnType<typeof createApp>) => void;
   const appBuilt = new Promise<ReturnType<typeof createApp>>((done) => (appReady = done));
   const fetch = async (request: Request, env: unknown) => (await appBuilt).fetch(request, env);
-  // A port in use must fail the start (and release the database lock), not hang it.
   const server: ServerType = await new Promise<ServerType>((ready, fail) => {
     const s = tlsContext
-      ? serve({ fetch, port: options.port, hostname: host, createServer: createHttpsServer, serverOptions: { ...tlsContext, minVersion: 'TLSv1.2' } }, () => ready(s))
-      : serve({ fetch, port: options.port, hostname: host }, () => ready(s));
+      ? serve({ fetch, port: listen.port, hostname: host, createServer: createHttpsServer, serverOptions: { ...tlsContext, minVersion: 'TLSv1.2' } }, () => ready(s))
+      : serve({ fetch, port: listen.port, hostname: host }, () => ready(s));
     s.once('error', fail);
-  }).catch(async (error: unknown) => {
-    await dynamo.close();
-    throw error;
   });
   const { port } = server.address() as AddressInfo;
-  const scheme = secure ? 'https' : 'http';
-  const origins = ownOrigins(scheme, host, port);
-  const publicUrl = options.publicUrl ? new URL(options.publicUrl).origin : origins[0]!;
+  const origins = ownOrigins(secure ? 'https' : 'http', host, port);
+  const publicUrl = listen.publicUrl ? new URL(listen.publicUrl).origin : origins[0]!;
   if (!origins.includes(publicUrl)) origins.push(publicUrl);
   const login = new DashboardLogin(apiToken, { secure: publicUrl.startsWith('https:') });
-  appReady(createApp(ports, { apiToken, login, origins }));
-  // Signed artifact URLs point at this server, whose port is known only now.
-  artifacts.setBaseUrl(`${publicUrl}${ARTIFACT_ROUTE_PREFIX}`);
-
-  // Sessions the previous process left running are failed and cleaned; waiting ones resume.
-  if (!options.overrides?.workflow) {
-    await engine.recover(async (workspace) => void (await killOrphanedRun(workspace)));
-    // Results a killed process left hidden: shown when their session had committed, else removed.
-    await settlePendingResults({ sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings });
-  }
-  const sweeper = new RetentionSweeper({
-    sessions,
-    artifacts,
-    clock: systemClock,
-    settings: readSettings,
-    workDir: resolve(dataDir, 'work'),
-    storeDir: artifacts.root,
-    busySessions: () => engine.busySessions(),
-    intervalMs: options.retentionSweepMs,
-  });
-  if (!options.overrides?.workflow) sweeper.start();
-  await scheduler.start(await trigger.automations.list());
-
+  appReady(createApp(ports, { apiToken, login, origins, dashboardDir: projectDashboardDir() }));
   return {
-    url: origins[0]!,
+    origins,
     publicUrl,
-    apiToken,
     login,
     reloadTls: () => {
       if (tlsFiles) (server as HttpsServer).setSecureContext({ ...readTlsFiles(tlsFiles), minVersion: 'TLSv1.2' });
     },
-    ports,
-    bus,
-    engine,
-    scheduler,
-    trigger,
-    sweeper,
-    dataDir,
-    close: async () => {
-      await new Promise<void>((done) => server.close(() => done()));
-      await scheduler.close();
-      // Triggers still evaluating an event finish before the engine and the table go.
-      await bus.idle();
-      await sweeper.close();
-      await engine.close();
-      await dynamo.close();
-    },
+    close: () => new Promise<void>((done) => server.close(() => done())),
   };
+}
+
+/** Sessions the previous process left running are failed and cleaned; waiting ones resume; hidden results are settled. */
+async function recoverInterruptedRuns(stores: EmbeddedStores, engine: LocalWorkflowEngine): Promise<void> {
+  await engine.recover(async (workspace) => void (await killOrphanedRun(workspace)));
+  // Results a killed process left hidden: shown when their session had committed, else removed.
+  const { sessions, images, artifacts, bus, readSettings } = stores;
+  await settlePendingResults({ sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings });
+}
+
+/** Retention: expired sessions and orphaned workspaces, swept once now and every `intervalMs`. */
+function startRetentionSweeps(stores: EmbeddedStores, engine: LocalWorkflowEngine, dataDir: string, intervalMs: number | undefined): RetentionSweeper {
+  const sweeper = new RetentionSweeper({
+    sessions: stores.sessions,
+    artifacts: stores.artifacts,
+    clock: systemClock,
+    settings: stores.readSettings,
+    workDir: resolve(dataDir, 'work'),
+    storeDir: stores.artifacts.root,
+    busySessions: () => engine.busySessions(),
+    intervalMs,
+  });
+  sweeper.start();
+  return sweeper;
 }
 
 /** The host a self-signed certificate names: the public URL's, else the listening address. */
