@@ -81,8 +81,18 @@ describe('attacks from a layer, each a real session', () => {
   };
   const snapshot = () => Object.fromEntries(hostFiles.map((f) => [f, fingerprint(f)]));
 
+  /** fetch, tried once more when the connection was reset (a kept-alive socket the server had just closed, with a dozen routes at once). */
+  const request = async (url: string, init: RequestInit = {}): Promise<Response> => {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      if ((error as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET') throw error;
+      return fetch(url, init);
+    }
+  };
+
   const send = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${runtime.url}${path}`, { method, headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const response = await request(`${runtime.url}${path}`, { method, headers: { ...bearer(runtime), 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await response.text();
     return { status: response.status, body: (text ? JSON.parse(text) : {}) as { detail?: string; field?: string } };
   };
@@ -159,7 +169,7 @@ describe('attacks from a layer, each a real session', () => {
 
   async function complete(name: string): Promise<SessionRecord> {
     return waitFor(async () => {
-      const s = (await (await fetch(`${runtime.url}/apis/cfs/v3/sessions/${name}`, { headers: bearer(runtime) })).json()) as SessionRecord;
+      const s = (await (await request(`${runtime.url}/apis/cfs/v3/sessions/${name}`, { headers: bearer(runtime) })).json()) as SessionRecord;
       return s.status.session.status === 'complete' ? s : undefined;
     }, 280_000, `session ${name} to complete`, 250);
   }
