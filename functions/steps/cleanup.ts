@@ -1,5 +1,5 @@
 import type { SessionStore } from '../ports/session-store.ts';
-import { sessionKeys } from '../core/workflow/session-keys.ts';
+import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-documents.ts';
 import type { StepPorts } from './step-ports.ts';
 
 /** Where a runtime keeps per-session scratch space (the embedded engine's runner workspaces). */
@@ -8,10 +8,11 @@ export interface WorkspaceCleaner {
 }
 
 /**
- * Cleanup, after success and after failure: removes the run document and any workspace left
- * behind, unless the session holds them for debugging (`status.debug`, `debug_on_failure`): the
- * hold's end removes both then. The runner's outcome and the layer logs stay: they are the
- * session's record.
+ * Cleanup, after success and after failure: removes the runner's copy of the run document, what
+ * it uploaded and was never promoted, and any workspace left behind, unless the session holds
+ * them for debugging (`status.debug`, `debug_on_failure`): the hold's end removes them then. The
+ * control-plane run document (it names the runner's prefix), the runner's outcome and the layer
+ * logs stay: they are the session's record, removed with it (retention, lifecycle).
  */
 export async function cleanup(
   ports: Pick<StepPorts, 'artifacts'> & { sessions?: Pick<SessionStore, 'get'>; workspaces?: WorkspaceCleaner },
@@ -21,6 +22,14 @@ export async function cleanup(
   const held = ports.workspaces !== undefined && hold !== undefined && !hold.released_at;
   // A held session's debug commands are built from its run document: the hold's end removes it.
   if (held) return;
-  await ports.artifacts.delete(sessionKeys.runDocument(input.session));
+  await removeRunnerCopy(ports.artifacts, input.session);
   await ports.workspaces?.remove(input.session);
+}
+
+/** Removes the runner's copy of the run document and its unpromoted uploads. Safe to repeat. */
+export async function removeRunnerCopy(artifacts: StepPorts['artifacts'], session: string): Promise<void> {
+  const { prefix } = await findRunnerLocations(artifacts, session);
+  if (!prefix) return;
+  await artifacts.delete(`${prefix}run-document.json`);
+  await removeRunnerObjects(artifacts, `${prefix}results/`);
 }

@@ -1,5 +1,5 @@
-import { sessionKeys } from '../core/workflow/session-keys.ts';
-import { runDocumentSchema } from '../runner/run-document.ts';
+import { DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
+import { findRunnerLocations, readRunDocument, removeRunnerObjects } from '../core/workflow/run-documents.ts';
 import { cleanup } from './cleanup.ts';
 import { failSession, removeResults } from './fail-session.ts';
 import type { StepPorts } from './step-ports.ts';
@@ -52,18 +52,10 @@ export function endedReason(execution: EndedExecution): string {
   return execution.cause || execution.error || 'the workflow failed';
 }
 
-/** A deleted session's results, named by the run document RenderInventory left (the record is gone). */
+/** A deleted session's results, named by the control-plane run document RenderInventory left (the record is gone). */
 async function resultsFromRunDocument(ports: StepPorts, session: string): Promise<Array<{ result_id: string; upload_prefix: string }>> {
-  const key = sessionKeys.runDocument(session);
-  if (!(await ports.artifacts.head(key))) return [];
-  const chunks: Buffer[] = [];
-  for await (const chunk of await ports.artifacts.get(key)) chunks.push(Buffer.from(chunk as Buffer));
-  try {
-    const parsed = runDocumentSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-    return parsed.success ? parsed.data.images.map((i) => ({ result_id: i.result_id, upload_prefix: i.upload_prefix })) : [];
-  } catch {
-    return [];
-  }
+  const document = await readRunDocument(ports.artifacts, session);
+  return (document?.images ?? []).map((i) => ({ result_id: i.result_id, upload_prefix: `${DEFAULT_IMAGE_BUCKET}/${i.result_id}/` }));
 }
 
 /**
@@ -94,6 +86,8 @@ export async function cleanUpEndedExecution(ports: ExecutionEndedPorts, executio
   } else {
     // No record, so no plan: the run document names the results.
     await removeResults(ports.steps, await resultsFromRunDocument(ports.steps, session));
+    // Nothing reads a deleted session's logs or outcome: its runner's whole prefix goes.
+    await removeRunnerObjects(ports.steps.artifacts, (await findRunnerLocations(ports.steps.artifacts, session)).prefix);
     recorded = 'the session was deleted; its staged uploads were removed';
   }
   await cleanup({ artifacts: ports.steps.artifacts }, { session });

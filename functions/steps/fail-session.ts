@@ -4,6 +4,7 @@ import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/mo
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { failRunningSteps } from '../core/workflow/step-progress.ts';
+import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-documents.ts';
 import { withRunnerLayers } from './layer-progress.ts';
 import { publishCompletedResults } from './record-artifact.ts';
 import { readRunnerOutcome } from './runner-outcome.ts';
@@ -48,13 +49,21 @@ export async function removeResults(ports: Pick<StepPorts, 'images' | 'artifacts
   }
 }
 
+/** Removes what the session's runner uploaded under its prefix (`runner/<token>/results/`), never promoted. Safe to repeat. */
+export async function removeRunnerResults(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<void> {
+  const { prefix } = await findRunnerLocations(ports.artifacts, session);
+  if (prefix) await removeRunnerObjects(ports.artifacts, `${prefix}results/`);
+}
+
 /**
- * Removes every trace of a session's results (its plan's), unless the session succeeded: its
- * results were shown and announced at its completion and are the user's images from then on.
+ * Removes every trace of a session's results (its plan's, and the runner's unpromoted uploads),
+ * unless the session succeeded: its results were shown and announced at its completion and are
+ * the user's images from then on.
  */
 export async function removeSessionResults(ports: Pick<StepPorts, 'images' | 'artifacts'>, session: SessionRecord): Promise<void> {
   if (session.status.session.status === 'complete' && session.status.session.succeeded === 'true') return;
   await removeResults(ports, session.status.plan ?? []);
+  await removeRunnerResults(ports, session.name);
 }
 
 /**

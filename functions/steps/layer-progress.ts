@@ -2,12 +2,12 @@ import { NotFoundError } from '../core/errors.ts';
 import type { SessionRecord } from '../core/model/session.ts';
 import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
 import { runProgressSchema, type RunProgress } from '../runner/run-document.ts';
-import { sessionKeys } from '../core/workflow/session-keys.ts';
+import { findRunnerLocations } from '../core/workflow/run-documents.ts';
 import type { StepPorts } from './step-ports.ts';
 
 /** The runner's progress document for a session, or undefined when there is none (yet) or it does not parse. */
 async function readRunnerProgress(ports: Pick<StepPorts, 'artifacts'>, session: string): Promise<RunProgress | undefined> {
-  const key = sessionKeys.runnerProgress(session);
+  const key = (await findRunnerLocations(ports.artifacts, session)).progress;
   if (!(await ports.artifacts.head(key))) return undefined;
   try {
     const chunks: Buffer[] = [];

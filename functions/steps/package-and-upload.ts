@@ -1,4 +1,4 @@
-import { RunnerFailedError, ValidationError } from '../core/errors.ts';
+import { IntegrityError, RunnerFailedError, ValidationError } from '../core/errors.ts';
 import { AUTOMATION_METADATA_KEY, AUTOMATION_TAG, FINGERPRINT_METADATA_KEY } from '../core/automations/fingerprint.ts';
 import { linkForKey, manifestKey, DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
 import { prepareResultImage } from '../core/images/result-images.ts';
@@ -7,6 +7,7 @@ import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE, type Image
 import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { redactCloneUrl } from '../core/workflow/redact.ts';
+import { readRunDocument } from '../core/workflow/run-documents.ts';
 import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-image.ts';
@@ -35,20 +36,30 @@ export function lineageMetadata(session: SessionRecord, staged: StagedImage): Re
 }
 
 /**
- * Checks that the stored bytes of an upload are the ones the runner recorded (size, md5 and
- * sha256). The store's own write-time measurement answers when it has one, so a 76 MB result is
- * not read and hashed a second time; otherwise (S3, or a file changed since it was written) the
- * bytes are read back and hashed.
+ * Moves one upload from the runner's prefix to the result's key (which the runner cannot write)
+ * and checks the bytes now there against what the runner recorded (size, md5 and sha256): the
+ * store's own account of the move answers when it measured all three, so a 76 MB result is not
+ * read and hashed a second time; otherwise (or on a second run, the upload already moved) the
+ * bytes at the final key are read back and hashed. Returns the artifact as it is linked.
  */
-async function verifyUpload(store: StepPorts['artifacts'], artifact: UploadedArtifact): Promise<void> {
-  const measured = await store.measured?.(artifact.key);
-  if (measured && measured.size === artifact.size && measured.md5 === artifact.md5 && measured.sha256 === artifact.sha256) return;
-  await verifyStoredArtifact(store, artifact.key, artifact);
+async function promoteUpload(store: StepPorts['artifacts'], artifact: UploadedArtifact, runnerPrefix: string, finalPrefix: string): Promise<UploadedArtifact> {
+  const name = artifact.key.startsWith(runnerPrefix) ? artifact.key.slice(runnerPrefix.length) : '';
+  // The outcome is the runner's word: it may only name its own uploads, never another key.
+  if (!['rootfs', 'kernel', 'initrd'].includes(name)) {
+    throw new IntegrityError(`the runner recorded an upload at ${artifact.key}, outside its result prefix ${runnerPrefix}`);
+  }
+  const promoted = { ...artifact, key: `${finalPrefix}${name}` };
+  const moved = await store.promote(artifact.key, promoted.key);
+  if (moved && moved.size === artifact.size && moved.md5 === artifact.md5 && moved.sha256 === artifact.sha256) return promoted;
+  const measured = moved ? undefined : await store.measured?.(promoted.key);
+  if (measured && measured.size === artifact.size && measured.md5 === artifact.md5 && measured.sha256 === artifact.sha256) return promoted;
+  await verifyStoredArtifact(store, promoted.key, promoted);
+  return promoted;
 }
 
 /**
- * package-and-upload (one image): verifies the runner's uploads against the sizes and checksums
- * it recorded, writes the IMS manifest under its final key (kernel and initrd from the customized
+ * package-and-upload (one image): promotes the runner's uploads from its prefix to the result's
+ * keys and verifies them there against the sizes and checksums it recorded, writes the IMS manifest under its final key (kernel and initrd from the customized
  * root, else the source's; the source's boot parameters) and prepares the result image with its
  * lineage, hidden: nothing is listed or announced until RecordArtifacts completes the session with
  * every image verified (all or nothing). Running it twice finds the image prepared and returns it.
@@ -67,16 +78,18 @@ export async function packageAndUpload(
   if (!outcome || outcome.status !== 'succeeded' || !result?.uploaded) {
     throw new RunnerFailedError(`the runner recorded no uploaded result for image ${staged.image_id}`);
   }
-  const { rootfs, kernel, initrd } = result.uploaded;
+  const runnerPrefix = (await readRunDocument(ports.artifacts, session.name))?.images.find((i) => i.image_id === staged.image_id)?.upload_prefix;
+  if (!runnerPrefix) throw new RunnerFailedError(`the run document of session '${session.name}' names no upload prefix for image ${staged.image_id}`);
   const started = ports.clock.now().toISOString();
   // The package step runs from here, so a failed check is recorded against it and this image.
   await ports.sessions.update(session.name, (s) =>
     startStep(endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished }), { name: 'package', image_id: staged.image_id }, started),
   );
-  // Nothing is registered on the runner's word alone: what is stored is checked against it.
-  for (const artifact of [rootfs, kernel, initrd]) {
-    if (artifact?.key.startsWith(staged.upload_prefix)) await verifyUpload(ports.artifacts, artifact);
-  }
+  // Nothing is registered on the runner's word alone: what is stored is moved out of its reach, then checked against it.
+  const promote = (artifact: UploadedArtifact) => promoteUpload(ports.artifacts, artifact, runnerPrefix, staged.upload_prefix);
+  const rootfs = await promote(result.uploaded.rootfs);
+  const kernel = result.uploaded.kernel && (await promote(result.uploaded.kernel));
+  const initrd = result.uploaded.initrd && (await promote(result.uploaded.initrd));
 
   const artifacts = [manifestEntry(ROOTFS_TYPE, rootfs)];
   const kernelArtifact = kernel ?? staged.kernel;

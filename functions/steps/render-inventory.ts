@@ -3,7 +3,8 @@ import { parsePassthrough } from '../core/sessions/passthrough.ts';
 import type { SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { runDocumentSchema, type RunDocument } from '../runner/run-document.ts';
-import { sessionKeys } from '../core/workflow/session-keys.ts';
+import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations } from '../core/workflow/run-documents.ts';
+import { runnerKeys, sessionKeys } from '../core/workflow/session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession, sourceImageIds } from './validate-image.ts';
 
@@ -34,9 +35,11 @@ export interface RenderInventoryOutput {
 }
 
 /**
- * render-inventory: renders the inventory and writes the runner's run document (plan, layers
- * as pinned at creation, Ansible options) to the artifact store. Writing it twice writes the
- * same document.
+ * render-inventory: renders the inventory and writes the run document (plan, layers as pinned at
+ * creation, Ansible options) twice: the control plane's at `sessions/<name>/run-document.json`
+ * and the runner's copy under a fresh unguessable prefix `runner/<token>/`, where every key the
+ * runner writes lies (outcome, progress, logs, results). Running it again starts a fresh prefix
+ * and removes the one it replaces, so nothing of an earlier attempt is mistaken for this run's.
  */
 export async function renderInventoryStep(
   ports: StepPorts,
@@ -52,6 +55,7 @@ export async function renderInventoryStep(
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate) throw new ValidationError(`two images would get the same result name '${duplicate}'; give them distinct names with the image map`, 'target.image_map');
 
+  const keys = runnerKeys(newRunnerToken());
   const document: RunDocument = {
     session: session.name,
     images: staged.map((p) => ({
@@ -63,7 +67,8 @@ export async function renderInventoryStep(
       ...(p.initrd ? { initrd: { key: p.initrd.key, size: p.initrd.size, sha256: p.initrd.sha256 } } : {}),
       result_name: p.result_name,
       result_id: p.result_id,
-      upload_prefix: p.upload_prefix,
+      // The runner uploads under its own prefix; PackageAndUpload promotes to the result's keys.
+      upload_prefix: keys.resultPrefix(p.result_id),
     })),
     inventory: renderInventory(session),
     layers: session.status.layers.map((l, index) => ({ index, name: l.name, clone_url: l.clone_url, commit: l.commit, playbook: l.playbook })),
@@ -75,9 +80,9 @@ export async function renderInventoryStep(
     },
     squashfs: settings.squashfs,
     allowed_schemes: settings.allowedCloneSchemes,
-    outcome_key: sessionKeys.runnerOutcome(session.name),
-    logs_prefix: sessionKeys.logsPrefix(session.name),
-    progress_key: sessionKeys.runnerProgress(session.name),
+    outcome_key: keys.outcome,
+    logs_prefix: keys.logsPrefix,
+    progress_key: keys.progress,
     ...(session.debug_on_failure ? { debug_hold: true } : {}),
     timeout_seconds: settings.runnerTimeoutSeconds,
   };
@@ -86,15 +91,17 @@ export async function renderInventoryStep(
     const issue = checked.error.issues[0]!;
     throw new ValidationError(`the session cannot be run: ${issue.path.join('.')}: ${issue.message}`, issue.path.join('.'));
   }
-  const documentKey = sessionKeys.runDocument(session.name);
-  await ports.artifacts.put(documentKey, JSON.stringify(document, null, 2), { contentType: 'application/json' });
-  // A stale outcome (or progress) from an earlier attempt must never be mistaken for this run's.
-  await ports.artifacts.delete(sessionKeys.runnerOutcome(session.name));
-  await ports.artifacts.delete(sessionKeys.runnerProgress(session.name));
+  const replaced = runnerLocations(session.name, await readRunDocument(ports.artifacts, session.name));
+  const body = JSON.stringify(document, null, 2);
+  // The runner's copy first: the control-plane document never names a prefix with nothing in it.
+  await ports.artifacts.put(keys.runDocument, body, { contentType: 'application/json' });
+  await ports.artifacts.put(sessionKeys.runDocument(session.name), body, { contentType: 'application/json' });
+  // What an earlier attempt left (its outcome, progress, logs, uploads) goes with its prefix.
+  if (replaced.prefix !== keys.prefix) await removeRunnerObjects(ports.artifacts, replaced.prefix);
 
   const stamp = ports.clock.now().toISOString();
   await ports.sessions.update(session.name, (s) =>
     startStep(endStep(startStep(s, { name: 'inventory' }, stamp), { name: 'inventory' }, 'succeeded', stamp), { name: 'ansible' }, stamp),
   );
-  return { document_key: documentKey, timeout_seconds: settings.runnerTimeoutSeconds };
+  return { document_key: keys.runDocument, timeout_seconds: settings.runnerTimeoutSeconds };
 }

@@ -4,8 +4,12 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge, arnRef } from '../nag.ts';
 
-/** The key prefixes of the one artifact bucket: IMS image artifacts, and the sessions' working documents. */
-export const ARTIFACT_PREFIXES = { images: 'boot-images', sessions: 'sessions' } as const;
+/**
+ * The key prefixes of the one artifact bucket: IMS image artifacts, the sessions' working
+ * documents (the control plane's), and what runners write (`runner/<token>/`, one unguessable
+ * prefix per session run).
+ */
+export const ARTIFACT_PREFIXES = { images: 'boot-images', sessions: 'sessions', runner: 'runner' } as const;
 export type ArtifactPrefix = (typeof ARTIFACT_PREFIXES)[keyof typeof ARTIFACT_PREFIXES];
 
 /** What a principal may do with artifacts, by key prefix. */
@@ -13,7 +17,19 @@ export interface ArtifactAccess {
   read?: ArtifactPrefix[];
   write?: ArtifactPrefix[];
   remove?: ArtifactPrefix[];
+  /**
+   * s3:ListBucket for a reader (default true). False for the runner: listing `runner/` would hand
+   * a playbook other sessions' tokens, and it only ever reads keys it was given.
+   */
+  list?: boolean;
 }
+
+/** Why a grant on a prefix cannot name its objects (the cdk-nag IAM5 acknowledgement). */
+const WILDCARD_REASONS: Record<ArtifactPrefix, string> = {
+  'boot-images': 'Object keys under boot-images/ are image IDs chosen at run time; the grant is limited to that prefix of the product\'s own bucket.',
+  sessions: 'Object keys under sessions/ are session names chosen at run time; the grant is limited to that prefix of the product\'s own bucket.',
+  runner: 'Object keys under runner/ start with a random token made per session run; the grant is limited to that prefix of the product\'s own bucket, and the runner cannot list it.',
+};
 
 export interface ArtifactBucketProps {
   sessionDocumentDays: number;
@@ -54,6 +70,8 @@ export class ArtifactBucket extends Construct {
       lifecycleRules: [
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(2) },
         { id: 'expire-session-documents-and-logs', prefix: `${ARTIFACT_PREFIXES.sessions}/`, expiration: Duration.days(props.sessionDocumentDays) },
+        // What runners wrote (their logs, outcomes, and junk under made-up tokens) goes as session documents do.
+        { id: 'expire-runner-prefixes', prefix: `${ARTIFACT_PREFIXES.runner}/`, expiration: Duration.days(props.sessionDocumentDays) },
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays), expiredObjectDeleteMarker: true },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
@@ -61,16 +79,17 @@ export class ArtifactBucket extends Construct {
   }
 
   /**
-   * Grants object access by prefix. Readers also get s3:ListBucket on the bucket, unconditioned:
-   * without it S3 answers a GET of a missing key with 403 instead of 404, and the steps must tell
-   * "not uploaded yet" from "forbidden" (an image that is still awaited, an outcome not written).
+   * Grants object access by prefix. Readers also get s3:ListBucket on the bucket, unconditioned
+   * (unless `list` is false): without it S3 answers a GET of a missing key with 403 instead of
+   * 404, and the steps must tell "not uploaded yet" from "forbidden" (an image that is still
+   * awaited, an outcome not written).
    */
   grant(grantee: iam.IGrantable, access: ArtifactAccess): void {
     const objects = (prefixes: ArtifactPrefix[] = []) => prefixes.map((prefix) => this.bucket.arnForObjects(`${prefix}/*`));
     const statements: iam.PolicyStatement[] = [];
     if (access.read?.length) {
       statements.push(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: objects(access.read) }));
-      statements.push(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
+      if (access.list !== false) statements.push(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
     }
     // Multipart uploads (lib-storage) need AbortMultipartUpload to leave nothing behind on failure.
     if (access.write?.length) statements.push(new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: objects(access.write) }));
@@ -81,7 +100,7 @@ export class ArtifactBucket extends Construct {
       acknowledge(
         grantee.grantPrincipal as unknown as Construct,
         `AwsSolutions-IAM5[Resource::${arnRef(this.bucket)}/${prefix}/*]`,
-        `Object keys under ${prefix}/ are image IDs and session names chosen at run time; the grant is limited to that prefix of the product's own bucket.`,
+        WILDCARD_REASONS[prefix],
       );
     }
   }

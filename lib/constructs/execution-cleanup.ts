@@ -65,7 +65,7 @@ export class ExecutionCleanup extends Construct {
     // The session, its results' image records and its image wait.
     props.table.grantData(fn);
     // The runner's outcome and the run document (which names a deleted session's results); staged uploads and the run document go.
-    props.artifacts.grant(fn, { read: ['sessions'], remove: ['boot-images', 'sessions'] });
+    props.artifacts.grant(fn, { read: ['sessions', 'runner'], remove: ['boot-images', 'sessions', 'runner'] });
     // Session Completed, as the failure path publishes it.
     props.bus.grantPutEventsTo(fn);
     // The session's runner task: listed on the runner cluster, described and stopped there.

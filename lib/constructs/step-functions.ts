@@ -27,8 +27,8 @@ export interface StepFunctionSpec {
 
 /**
  * Every control-plane step. Artifact access follows what each step's code does: e.g. Cleanup
- * only removes session documents, RenderInventory only writes them, PackageImage reads the
- * runner's uploads and writes the manifest.
+ * only removes under the runner's prefix, RenderInventory writes the run documents, PackageImage
+ * promotes the runner's uploads and writes the manifest.
  */
 export const STEP_FUNCTIONS: StepFunctionSpec[] = [
   {
@@ -68,7 +68,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     description: "CFS RenderInventory: writes the runner's run document",
     memorySize: 512,
     timeoutSeconds: 50,
-    artifacts: { write: ['sessions'], remove: ['sessions'] },
+    // The control-plane run document (whose runner prefix a new one replaces) and the runner's copy.
+    artifacts: { read: ['sessions'], write: ['sessions', 'runner'], remove: ['runner'] },
     publishes: false,
   },
   {
@@ -79,7 +80,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     description: "CFS PackageImage: verifies the runner's upload, writes the manifest, registers the result",
     memorySize: 1769,
     timeoutSeconds: 890,
-    artifacts: { read: ['boot-images', 'sessions'], write: ['boot-images'] },
+    // Promoting a result reads it under the runner's prefix, writes it under boot-images/ and removes the original.
+    artifacts: { read: ['boot-images', 'sessions', 'runner'], write: ['boot-images'], remove: ['runner'] },
     publishes: true,
   },
   {
@@ -99,7 +101,7 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     description: "CFS FailSession: records the failure, removes the session's results",
     memorySize: 512,
     timeoutSeconds: 290,
-    artifacts: { read: ['boot-images', 'sessions'], remove: ['boot-images'] },
+    artifacts: { read: ['boot-images', 'sessions', 'runner'], remove: ['boot-images', 'runner'] },
     publishes: true,
   },
   {
@@ -109,7 +111,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     description: 'CFS Cleanup: removes the run document',
     memorySize: 256,
     timeoutSeconds: 60,
-    artifacts: { remove: ['sessions'] },
+    // The run document names the runner's prefix; its copy there and unpromoted uploads go.
+    artifacts: { read: ['sessions'], remove: ['runner'] },
     publishes: false,
   },
 ];

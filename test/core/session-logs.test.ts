@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { readSessionLogs, usableLength } from '../../functions/core/sessions/logs.ts';
+import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
 
@@ -39,6 +40,32 @@ describe('reading a session log by cursor', () => {
       ['first', 'running', 'sessions/s1/logs/0-first.log'],
       ['second layer', 'pending', 'sessions/s1/logs/1-second_layer.log'],
     ]);
+  });
+
+  it("reads the logs under the runner's prefix that the session's run document names, and nothing at the old keys", async () => {
+    // Arrange
+    const runner = runnerKeys('f'.repeat(32));
+    await ports.sessionTable.create(twoLayerSession([{ name: 'ansible', layer: 'first', state: 'running', start_time: 't' }]));
+    const document = {
+      session: 's1',
+      images: [{ image_id: A, source_name: 'a', arch: 'x86_64', rootfs: { key: `boot-images/${A}/rootfs`, size: 1, sha256: 'c'.repeat(64) }, result_name: 'r', result_id: 'r1', upload_prefix: runner.resultPrefix('r1') }],
+      inventory: { all: { children: {} } },
+      layers: [{ index: 0, name: 'first', clone_url: 'file:///repo', commit: 'a'.repeat(40), playbook: 'a.yml' }],
+      ansible: { limit: A, verbosity: 0, passthrough: [] },
+      squashfs: { compressor: 'source' },
+      allowed_schemes: ['file'],
+      outcome_key: runner.outcome,
+      logs_prefix: runner.logsPrefix,
+      progress_key: runner.progress,
+    };
+    await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(document));
+    await ports.artifacts.put(`${runner.logsPrefix}0-first.log`, 'from the runner\n');
+    await ports.artifacts.put('sessions/s1/logs/0-first.log', 'planted at the old key\n');
+    // Act
+    const chunk = await readSessionLogs(ports, 's1');
+    // Assert
+    expect(chunk.text).toBe('from the runner\n');
+    expect(chunk.layers[0]!.log_key).toBe(`${runner.logsPrefix}0-first.log`);
   });
 
   it('moves on to the next layer once a layer has ended, and is complete when the session is', async () => {

@@ -5,6 +5,7 @@ import { expiresAt, isExpired, sweepExpiredSessions } from '../../functions/core
 import { deleteSession } from '../../functions/core/sessions/session-use-cases.ts';
 import { applyLayerProgress } from '../../functions/core/workflow/layer-steps.ts';
 import { redactCloneUrl, redactUrlsInText } from '../../functions/core/workflow/redact.ts';
+import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { MemorySessions } from '../helpers/cfs-fakes.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
@@ -74,12 +75,29 @@ describe('retention', () => {
       await ports.artifacts.put('sessions/old/runner-outcome.json', '{}');
       await ports.artifacts.put('sessions/recent/logs/0-base.log', 'log');
       await ports.artifacts.put('boot-images/result/rootfs', 'image bytes');
+      // The old session's runner wrote under its prefix, which its run document names.
+      const runner = runnerKeys('d'.repeat(32));
+      const document = {
+        session: 'old',
+        images: [{ image_id: A, source_name: 'a', arch: 'x86_64', rootfs: { key: `boot-images/${A}/rootfs`, size: 1, sha256: 'c'.repeat(64) }, result_name: 'r', result_id: 'r1', upload_prefix: runner.resultPrefix('r1') }],
+        inventory: { all: { children: {} } },
+        layers: [{ index: 0, name: 'base', clone_url: 'file:///repo', commit: 'a'.repeat(40), playbook: 'a.yml' }],
+        ansible: { limit: A, verbosity: 0, passthrough: [] },
+        squashfs: { compressor: 'source' },
+        allowed_schemes: ['file'],
+        outcome_key: runner.outcome,
+        logs_prefix: runner.logsPrefix,
+      };
+      await ports.artifacts.put(sessionKeys.runDocument('old'), JSON.stringify(document));
+      await ports.artifacts.put(`${runner.logsPrefix}0-base.log`, 'log');
+      await ports.artifacts.put(runner.outcome, '{}');
       // Act
       const removed = await sweepExpiredSessions({ sessions, artifacts: ports.artifacts }, new Date('2026-11-10T10:00:00Z'), 7 * DAY);
       // Assert
       expect(removed).toEqual(['old']);
       expect(await sessions.get('old')).toBeUndefined();
       expect(await ports.artifacts.list('sessions/old/')).toEqual([]);
+      expect(await ports.artifacts.list(runner.prefix)).toEqual([]);
       expect(await ports.artifacts.list('sessions/recent/')).toEqual(['sessions/recent/logs/0-base.log']);
       expect(await ports.artifacts.head('boot-images/result/rootfs')).toBeDefined();
     });

@@ -1,3 +1,4 @@
+import { readRunDocument } from '../../functions/core/workflow/run-documents.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -81,14 +82,17 @@ async function uploadedSession(tamper: boolean) {
   await on(stageImageState)({ session: name, image_id: C });
   await on(renderInventoryState)({ session: name });
   const plan = (await ports.sessions.get(name))!.status.plan!;
+  // The runner writes where its copy of the run document says: under its own prefix.
+  const document = (await readRunDocument(ports.artifacts, name))!;
+  const runnerPrefix = (id: string) => document.images.find((i) => i.image_id === id)!.upload_prefix;
   const images = [];
   for (const staged of plan) {
-    const rootfs = await ports.artifacts.put(`${staged.upload_prefix}rootfs`, `customized ${staged.image_id}`);
+    const rootfs = await ports.artifacts.put(`${runnerPrefix(staged.image_id)}rootfs`, `customized ${staged.image_id}`);
     images.push({ image_id: staged.image_id, result_id: staged.result_id, result_name: staged.result_name, staged: true, customized: true, uploaded: { rootfs } });
   }
   const second = plan.find((p) => p.image_id === C)!;
-  if (tamper) await ports.artifacts.put(`${second.upload_prefix}rootfs`, `tampered ${'x'.repeat(C.length + 2)}`);
-  await ports.artifacts.put(`sessions/${name}/runner-outcome.json`, JSON.stringify({ session: name, status: 'succeeded', started: 't0', finished: 't1', layers: [], images }));
+  if (tamper) await ports.artifacts.put(`${runnerPrefix(C)}rootfs`, `tampered ${'x'.repeat(C.length + 2)}`);
+  await ports.artifacts.put(document.outcome_key, JSON.stringify({ session: name, status: 'succeeded', started: 't0', finished: 't1', layers: [], images }));
   return { name, first: plan.find((p) => p.image_id === A)!, second };
 }
 

@@ -73,7 +73,9 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     const run = await on(renderInventoryState)({ session: 's1' });
     // Assert
     expect(staged.result_name).toBe('base_cfs_s1');
-    expect(run).toEqual({ document_key: 'sessions/s1/run-document.json', timeout_seconds: (await ports.settings()).runnerTimeoutSeconds });
+    // The runner's copy under its unguessable prefix; the control plane keeps its own.
+    expect(run).toEqual({ document_key: expect.stringMatching(/^runner\/[0-9a-f]{32}\/run-document\.json$/), timeout_seconds: (await ports.settings()).runnerTimeoutSeconds });
+    expect(await ports.artifacts.head((run as { document_key: string }).document_key)).toBeDefined();
     expect(await ports.artifacts.head('sessions/s1/run-document.json')).toBeDefined();
   });
 
@@ -114,14 +116,21 @@ describe('the step handlers (each maps its state input and its errors as the ASL
     expect((await ports.sessions.get('s1'))?.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
   });
 
-  it('Cleanup removes the run document and returns an empty object', async () => {
+  it("Cleanup removes the runner's copy of the run document and its unpromoted uploads, keeps the logs, and returns an empty object", async () => {
     // Arrange
-    await ports.artifacts.put('sessions/s1/run-document.json', '{}');
+    await registerImage(ports, A, 'base');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await on(stageImageState)({ session: 's1', image_id: A });
+    const { document_key } = (await on(renderInventoryState)({ session: 's1' })) as { document_key: string };
+    const prefix = document_key.replace(/run-document\.json$/, '');
+    await ports.artifacts.put(`${prefix}results/x/rootfs`, 'never promoted');
+    await ports.artifacts.put(`${prefix}logs/0-base.log`, 'the layer log');
     // Act
     const output = await on(cleanupState)({ session: 's1' });
     // Assert
     expect(output).toEqual({});
-    expect(await ports.artifacts.head('sessions/s1/run-document.json')).toBeUndefined();
+    expect(await ports.artifacts.list(prefix)).toEqual([`${prefix}logs/0-base.log`]);
+    expect(await ports.artifacts.head('sessions/s1/run-document.json')).toBeDefined();
   });
 
   describe('WaitForImages', () => {

@@ -277,8 +277,7 @@ describe('the CDK stack (default deployment)', () => {
       // Exactly these statements: a playbook holding the role's credentials can do no more.
       expect(s3).toEqual([
         { Action: 's3:GetObject', Effect: 'Allow', Resource: [objects('boot-images'), objects('runner')] },
-        { Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Effect: 'Allow', Resource: objects('runner') },
-        { Action: 's3:DeleteObject', Effect: 'Allow', Resource: objects('runner') },
+        { Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:PutObject'], Effect: 'Allow', Resource: objects('runner') },
       ]);
       const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: Match.arrayWith([{ Ref: role }]) } }));
       const text = JSON.stringify(policy);

@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint, layerInputs } from '../../functions/core/automations/fingerprint.ts';
 import { RUNNER_VERSION } from '../../functions/runner/runner-version.ts';
 import { packageAndUpload } from '../../functions/steps/package-and-upload.ts';
+import { renderInventoryStep } from '../../functions/steps/render-inventory.ts';
 import { stageImage } from '../../functions/steps/stage-image.ts';
+import { readRunDocument } from '../../functions/core/workflow/run-documents.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 
@@ -21,9 +23,11 @@ describe('the input fingerprint in the workflow steps', () => {
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }, { tags: { automation: 'nightly' } }));
     // Act
     const staged = await stageImage(ports, { session: 's1', image_id: A });
-    const rootfs = await ports.artifacts.put(`${staged.upload_prefix}rootfs`, 'customized');
+    await renderInventoryStep(ports, { session: 's1' });
+    const document = (await readRunDocument(ports.artifacts, 's1'))!;
+    const rootfs = await ports.artifacts.put(`${document.images[0]!.upload_prefix}rootfs`, 'customized');
     await ports.artifacts.put(
-      'sessions/s1/runner-outcome.json',
+      document.outcome_key,
       JSON.stringify({ session: 's1', status: 'succeeded', started: 't0', finished: '2026-11-26T10:01:00Z', layers: [], images: [{ image_id: A, result_id: staged.result_id, result_name: staged.result_name, staged: true, customized: true, uploaded: { rootfs } }] }),
     );
     await packageAndUpload(ports, { session: 's1', image_id: A });
@@ -49,9 +53,11 @@ describe('the input fingerprint in the workflow steps', () => {
     await registerImage(ports, A, 'compute-base-1');
     await ports.sessionTable.create(pendingSession('s2', { Compute: [A] }));
     const staged = await stageImage(ports, { session: 's2', image_id: A });
-    const rootfs = await ports.artifacts.put(`${staged.upload_prefix}rootfs`, 'customized');
+    await renderInventoryStep(ports, { session: 's2' });
+    const document = (await readRunDocument(ports.artifacts, 's2'))!;
+    const rootfs = await ports.artifacts.put(`${document.images[0]!.upload_prefix}rootfs`, 'customized');
     await ports.artifacts.put(
-      'sessions/s2/runner-outcome.json',
+      document.outcome_key,
       JSON.stringify({ session: 's2', status: 'succeeded', started: 't0', finished: '2026-11-26T10:01:00Z', layers: [], images: [{ image_id: A, result_id: staged.result_id, result_name: staged.result_name, staged: true, customized: true, uploaded: { rootfs } }] }),
     );
     // Act

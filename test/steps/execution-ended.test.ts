@@ -5,7 +5,7 @@ import { DynamoDbImageWaitStore } from '../../functions/adapters/dynamodb/dynamo
 import { EcsRunnerTasks } from '../../functions/adapters/aws/ecs-runner-tasks.ts';
 import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import type { StagedImage } from '../../functions/core/model/session.ts';
-import { sessionKeys } from '../../functions/core/workflow/session-keys.ts';
+import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { cleanUpEndedExecution, type EndedExecution, type ExecutionEndedPorts } from '../../functions/steps/execution-ended.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
@@ -24,6 +24,23 @@ const staged: StagedImage = {
   result_name: 'base-custom',
   result_id: RESULT,
   upload_prefix: `boot-images/${RESULT}/`,
+};
+
+const TOKEN = 'e'.repeat(32);
+const RUNNER = runnerKeys(TOKEN);
+
+/** The control-plane run document RenderInventory leaves: every key the runner writes under its prefix. */
+const runDocument = {
+  session: 's1',
+  images: [{ image_id: SOURCE, source_name: 'base', arch: 'x86_64', rootfs: { key: `boot-images/${SOURCE}/rootfs`, size: 1, sha256: SHA }, result_name: 'base-custom', result_id: RESULT, upload_prefix: RUNNER.resultPrefix(RESULT) }],
+  inventory: { all: { children: {} } },
+  layers: [{ index: 0, name: 'site', clone_url: 'https://git.example/site.git', commit: 'a'.repeat(40), playbook: 'site.yml' }],
+  ansible: { limit: '', verbosity: 0, passthrough: [] },
+  squashfs: { compressor: 'source' },
+  allowed_schemes: ['https'],
+  outcome_key: RUNNER.outcome,
+  logs_prefix: RUNNER.logsPrefix,
+  progress_key: RUNNER.progress,
 };
 
 const executionArn = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:cfs-sessions:${name}`;
@@ -84,8 +101,11 @@ describe('the execution-ended clean-up step', () => {
     running.status.session.status = 'running';
     running.status.plan = [staged];
     await ports.sessionTable.create(running);
-    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'half an upload');
-    await ports.artifacts.put(sessionKeys.runDocument('s1'), '{}');
+    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'half promoted');
+    await ports.artifacts.put(`${RUNNER.resultPrefix(RESULT)}kernel`, 'half an upload');
+    await ports.artifacts.put(RUNNER.logsPrefix + '0-site.log', 'the layer log');
+    await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(runDocument));
+    await ports.artifacts.put(RUNNER.runDocument, JSON.stringify(runDocument));
     await waits.put({ session: 's1', token: 't', missing: [], recorded_at: '2026-11-26T10:00:00Z', expires_at: 2_000_000_000 });
     // Act
     const outcome = await cleanUpEndedExecution(deps, ended('ABORTED', 's1', { input: '{"session":"s1"}', cause: "session 's1' was cancelled" }));
@@ -96,31 +116,26 @@ describe('the execution-ended clean-up step', () => {
     expect(record?.status.session).toMatchObject({ status: 'complete', succeeded: 'false' });
     expect(record?.status.failure?.reason).toBe("the workflow was stopped: session 's1' was cancelled");
     expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([]);
-    expect(await ports.artifacts.head(sessionKeys.runDocument('s1'))).toBeUndefined();
+    // The runner's copy and uploads go; the session's record (its logs, and the document naming them) stays.
+    expect(await ports.artifacts.list(RUNNER.prefix)).toEqual([`${RUNNER.logsPrefix}0-site.log`]);
+    expect(await ports.artifacts.head(sessionKeys.runDocument('s1'))).toBeDefined();
     expect(await waits.get('s1')).toBeUndefined();
   });
 
   it('for a deleted session finds the staged uploads in the run document (execution named <name>_<ms>) and removes them', async () => {
     // Arrange
-    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'half an upload');
-    const runDocument = {
-      session: 's1',
-      images: [{ image_id: SOURCE, source_name: 'base', arch: 'x86_64', rootfs: { key: `boot-images/${SOURCE}/rootfs`, size: 1, sha256: SHA }, result_name: 'base-custom', result_id: RESULT, upload_prefix: `boot-images/${RESULT}/` }],
-      inventory: { all: { children: {} } },
-      layers: [{ index: 0, name: 'site', clone_url: 'https://git.example/site.git', commit: 'a'.repeat(40), playbook: 'site.yml' }],
-      ansible: { limit: '', verbosity: 0, passthrough: [] },
-      squashfs: { compressor: 'source' },
-      allowed_schemes: ['https'],
-      outcome_key: sessionKeys.runnerOutcome('s1'),
-      logs_prefix: sessionKeys.logsPrefix('s1'),
-    };
+    await ports.artifacts.put(`boot-images/${RESULT}/rootfs`, 'half promoted');
+    await ports.artifacts.put(`${RUNNER.resultPrefix(RESULT)}kernel`, 'half an upload');
+    await ports.artifacts.put(RUNNER.logsPrefix + '0-site.log', 'the layer log');
+    await ports.artifacts.put(RUNNER.runDocument, JSON.stringify(runDocument));
     await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(runDocument));
     // Act
     const outcome = await cleanUpEndedExecution(deps, ended('ABORTED', 's1_1764151200000'));
     // Assert
     expect(outcome).toMatchObject({ session: 's1', stopped_tasks: ['task-2'], recorded: 'the session was deleted; its staged uploads were removed' });
     expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([]);
-    expect(await ports.artifacts.head(sessionKeys.runDocument('s1'))).toBeUndefined();
+    // No record reads its logs any more: the runner's whole prefix goes.
+    expect(await ports.artifacts.list(RUNNER.prefix)).toEqual([]);
   });
 
   it('on TIMED_OUT records the time limit as the reason', async () => {

@@ -48,9 +48,11 @@ describe('the steps that operate sessions', () => {
     const held = await readJson((await renderInventoryStep(ports, { session: 's1' })).document_key);
     const plain = await readJson((await renderInventoryStep(ports, { session: 's2' })).document_key);
     // Assert
-    expect(held).toMatchObject({ debug_hold: true, progress_key: 'sessions/s1/runner-progress.json' });
+    expect(held).toMatchObject({ debug_hold: true, progress_key: expect.stringMatching(/^runner\/[0-9a-f]{32}\/runner-progress\.json$/) });
     expect(plain.debug_hold).toBeUndefined();
-    expect(plain.progress_key).toBe('sessions/s2/runner-progress.json');
+    expect(plain.progress_key).toMatch(/^runner\/[0-9a-f]{32}\/runner-progress\.json$/);
+    // Each session's runner writes under a prefix of its own.
+    expect(plain.progress_key).not.toBe(held.progress_key);
   });
 
   it('records a debug hold for debug_wait_time when the runner kept the workspace of a failed layer', async () => {

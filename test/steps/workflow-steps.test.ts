@@ -7,6 +7,7 @@ import { recordArtifacts } from '../../functions/steps/record-artifact.ts';
 import { renderInventory, renderInventoryStep } from '../../functions/steps/render-inventory.ts';
 import { stageImage } from '../../functions/steps/stage-image.ts';
 import { validateImages } from '../../functions/steps/validate-image.ts';
+import { findRunnerLocations, readRunDocument } from '../../functions/core/workflow/run-documents.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 
@@ -21,19 +22,22 @@ describe('the control-plane steps', () => {
   });
   afterEach(() => ports.dispose());
 
+  /** Uploads a result where the runner does: under its prefix, as the run document names it (rendered first when there is none). */
   async function uploadResult(sessionName: string, imageId: string, content: string) {
     const plan = (await ports.sessions.get(sessionName))!.status.plan!.find((p) => p.image_id === imageId)!;
-    const rootfs = await ports.artifacts.put(`${plan.upload_prefix}rootfs`, content);
-    return { plan, rootfs };
+    if (!(await readRunDocument(ports.artifacts, sessionName))) await renderInventoryStep(ports, { session: sessionName });
+    const runnerPrefix = (await readRunDocument(ports.artifacts, sessionName))!.images.find((i) => i.image_id === imageId)!.upload_prefix;
+    const rootfs = await ports.artifacts.put(`${runnerPrefix}rootfs`, content);
+    return { plan, rootfs, runnerPrefix };
   }
 
   async function writeOutcome(sessionName: string, outcome: Record<string, unknown>) {
-    await ports.artifacts.put(`sessions/${sessionName}/runner-outcome.json`, JSON.stringify(outcome));
+    await ports.artifacts.put((await findRunnerLocations(ports.artifacts, sessionName)).outcome, JSON.stringify(outcome));
   }
 
   /** The runner's progress document as it left it (in AWS nothing copies it into the session while it runs). */
   async function writeProgress(sessionName: string, layers: Record<string, unknown>[]) {
-    await ports.artifacts.put(`sessions/${sessionName}/runner-progress.json`, JSON.stringify({ session: sessionName, updated: 't', layers }));
+    await ports.artifacts.put((await findRunnerLocations(ports.artifacts, sessionName)).progress, JSON.stringify({ session: sessionName, updated: 't', layers }));
   }
 
   /** Two source images staged and rendered, each result uploaded as the runner does, and its outcome naming both. */
@@ -178,8 +182,31 @@ describe('the control-plane steps', () => {
     const document = JSON.parse(Buffer.concat(chunks).toString());
     expect(document.ansible.limit).toBe(A);
     expect(document.layers).toEqual([{ index: 0, name: 'base', clone_url: 'https://user:secret@git.example/base.git', commit: 'a'.repeat(40), playbook: 'site.yml' }]);
-    expect(document.images[0]).toMatchObject({ image_id: A, upload_prefix: expect.stringMatching(/^boot-images\/[0-9a-f-]{36}\/$/) });
     expect(document.timeout_seconds).toBe((await ports.settings()).runnerTimeoutSeconds);
+    // Everything the runner writes lies under one unguessable prefix, its copy of the document included.
+    const prefix = /^runner\/[0-9a-f]{32}\//.exec(document_key)![0];
+    expect(document_key).toBe(`${prefix}run-document.json`);
+    const plan = (await ports.sessions.get('s1'))!.status.plan![0]!;
+    expect(document.images[0]).toMatchObject({ image_id: A, upload_prefix: `${prefix}results/${plan.result_id}/` });
+    expect(document).toMatchObject({ outcome_key: `${prefix}runner-outcome.json`, progress_key: `${prefix}runner-progress.json`, logs_prefix: `${prefix}logs/` });
+    // The control plane keeps the same document where the runner cannot read it.
+    expect(await readRunDocument(ports.artifacts, 's1')).toEqual(document);
+  });
+
+  it('starts a fresh runner prefix when rendered again and removes what the earlier one held', async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    const first = await renderInventoryStep(ports, { session: 's1' });
+    const firstPrefix = first.document_key.replace(/run-document\.json$/, '');
+    await ports.artifacts.put(`${firstPrefix}runner-outcome.json`, '{"stale":true}');
+    // Act
+    const second = await renderInventoryStep(ports, { session: 's1' });
+    // Assert
+    expect(second.document_key).not.toBe(first.document_key);
+    expect(await ports.artifacts.list(firstPrefix)).toEqual([]);
+    expect((await findRunnerLocations(ports.artifacts, 's1')).prefix).toBe(second.document_key.replace(/run-document\.json$/, ''));
   });
 
   it('registers a verified result with its lineage, the source kernel as fallback, and without credentials', async () => {
@@ -187,7 +214,7 @@ describe('the control-plane steps', () => {
     await registerImage(ports, A, 'a');
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     await stageImage(ports, { session: 's1', image_id: A });
-    const { plan, rootfs } = await uploadResult('s1', A, 'customized rootfs');
+    const { plan, rootfs, runnerPrefix } = await uploadResult('s1', A, 'customized rootfs');
     await writeOutcome('s1', { session: 's1', status: 'succeeded', started: 't0', finished: '2026-11-26T10:01:00Z', layers: [], images: [{ image_id: A, result_id: plan.result_id, result_name: plan.result_name, staged: true, customized: true, uploaded: { rootfs } }] });
     // Act
     const result = await packageAndUpload(ports, { session: 's1', image_id: A });
@@ -203,10 +230,29 @@ describe('the control-plane steps', () => {
     for await (const c of await ports.artifacts.get(`boot-images/${plan.result_id}/manifest.json`)) manifestChunks.push(c as Buffer);
     const manifest = JSON.parse(Buffer.concat(manifestChunks).toString());
     expect(manifest.artifacts.map((a: { link: { path: string } }) => a.link.path)).toEqual([`s3://${plan.upload_prefix}rootfs`, `s3://boot-images/${A}/kernel`]);
+    // Promoted out of the runner's reach: the result's key holds the bytes, the runner's prefix nothing.
+    expect(await ports.artifacts.list(runnerPrefix)).toEqual([]);
+    expect(await ports.artifacts.head(`${plan.upload_prefix}rootfs`)).toMatchObject({ size: 'customized rootfs'.length });
     // Prepared, not shown: the session has not completed.
     expect(await ports.images.get(plan.result_id)).toBeUndefined();
     expect((await ports.images.list()).map((i) => i.id)).toEqual([A]);
     expect(ports.published).toEqual([]);
+  });
+
+  it('registers nothing when the runner names an upload outside its own result prefix', async () => {
+    // Arrange
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
+    await stageImage(ports, { session: 's1', image_id: A });
+    const { plan } = await uploadResult('s1', A, 'customized rootfs');
+    const elsewhere = await ports.artifacts.put(`boot-images/${A}/kernel-copy`, 'someone else');
+    await writeOutcome('s1', { session: 's1', status: 'succeeded', started: 't0', finished: 't1', layers: [], images: [{ image_id: A, result_id: plan.result_id, result_name: plan.result_name, staged: true, customized: true, uploaded: { rootfs: elsewhere } }] });
+    // Act
+    const attempt = packageAndUpload(ports, { session: 's1', image_id: A });
+    // Assert
+    await expect(attempt).rejects.toMatchObject({ name: 'IntegrityError', message: expect.stringContaining('outside its result prefix') });
+    expect(await ports.images.get(plan.result_id, { includePending: true })).toBeUndefined();
+    expect(await ports.artifacts.head(`boot-images/${A}/kernel-copy`)).toBeDefined();
   });
 
   it('registers nothing when the uploaded bytes differ from what the runner recorded', async () => {
@@ -295,9 +341,10 @@ describe('the control-plane steps', () => {
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }));
     await stageImage(ports, { session: 's1', image_id: A });
     await renderInventoryStep(ports, { session: 's1' });
-    const { plan } = await uploadResult('s1', A, 'half-made');
+    const { plan, runnerPrefix } = await uploadResult('s1', A, 'half-made');
+    await ports.artifacts.put(`${plan.upload_prefix}rootfs`, 'promoted before the failure');
     // What a runner killed while moving its result into the store leaves: the temporary name beside the key.
-    const leftBehind = `${ports.artifacts.pathOf(`${plan.upload_prefix}rootfs`)}.0f1e2d3c.partial`;
+    const leftBehind = `${ports.artifacts.pathOf(`${runnerPrefix}rootfs`)}.0f1e2d3c.partial`;
     await writeFile(leftBehind, 'half-moved');
     await writeOutcome('s1', { session: 's1', status: 'failed', reason: 'layer base failed: task "break" failed\nmore', failed_layer: 'base', started: 't0', finished: 't1', layers: [], images: [] });
     await writeProgress('s1', [{ index: 0, name: 'base', state: 'failed', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' }]);
@@ -311,6 +358,7 @@ describe('the control-plane steps', () => {
     expect(session?.status.steps?.find((s) => s.name === 'ansible')?.state).toBe('failed');
     expect(session?.status.steps?.find((s) => s.layer === 'base')).toEqual({ name: 'ansible', layer: 'base', state: 'failed', start_time: '2026-11-26T09:58:00Z', end_time: '2026-11-26T09:59:00Z' });
     expect(await ports.artifacts.list(plan.upload_prefix)).toEqual([]);
+    expect(await ports.artifacts.list(runnerPrefix)).toEqual([]);
     expect(existsSync(leftBehind)).toBe(false);
     expect(await ports.artifacts.list(`boot-images/${A}/`)).toHaveLength(3);
   });

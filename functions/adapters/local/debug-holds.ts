@@ -1,7 +1,7 @@
 import { NotFoundError } from '../../core/errors.ts';
 import type { SessionRecord } from '../../core/model/session.ts';
 import { isHeld, markHoldReleased } from '../../core/sessions/debug-hold.ts';
-import { sessionKeys } from '../../core/workflow/session-keys.ts';
+import { removeRunnerCopy } from '../../steps/cleanup.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
@@ -15,7 +15,7 @@ export interface DebugHoldsDeps {
   /** Removes a session's kept workspace (unmounting first). */
   removeWorkspace(session: string): Promise<void>;
   /** Where the run document the hold's commands are built from is kept until the hold ends. */
-  artifacts?: Pick<ArtifactStore, 'delete'>;
+  artifacts?: ArtifactStore;
   /** Hands background work for a session to its owner, so shutdown can wait for it. */
   track(session: string, work: Promise<void>): void;
   log?: (line: string) => void;
@@ -63,7 +63,8 @@ export class DebugHolds {
       this.deps.log?.(`debug hold of ${name}: could not remove the workspace: ${(error as Error).message}`);
     }
     try {
-      await this.deps.artifacts?.delete(sessionKeys.runDocument(name));
+      // The control-plane run document stays (it names the logs); the runner's copy and uploads go.
+      if (this.deps.artifacts) await removeRunnerCopy(this.deps.artifacts, name);
     } catch (error) {
       this.deps.log?.(`debug hold of ${name}: could not remove the run document: ${(error as Error).message}`);
     }

@@ -2,7 +2,8 @@ import { NotFoundError } from '../errors.ts';
 import type { SessionRecord } from '../model/session.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
-import { layerLogKey, sessionKeys } from '../workflow/session-keys.ts';
+import { findRunnerLocations } from '../workflow/run-documents.ts';
+import { layerLogKey } from '../workflow/session-keys.ts';
 import { fieldError } from './validation.ts';
 
 /**
@@ -133,7 +134,8 @@ export async function readSessionLogs(
   if (position.layer < first || position.layer > Math.max(first, last)) throw fieldError('cursor', `points at layer ${position.layer}, outside the layers read here`);
 
   const states = layerStates(session);
-  const prefix = sessionKeys.logsPrefix(name);
+  // The runner writes its logs under its own prefix, which the control-plane run document names.
+  const prefix = (await findRunnerLocations(ports.artifacts, name)).logsPrefix;
   const keys = session.status.layers.map((layer, index) => layerLogKey(prefix, { index, name: layer.name }));
   const sizes = new Map<number, number | undefined>();
   const sizeOf = async (index: number) => {

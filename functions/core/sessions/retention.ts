@@ -1,6 +1,7 @@
 import type { SessionRecord } from '../model/session.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
+import { findRunnerLocations, removeRunnerObjects } from '../workflow/run-documents.ts';
 import { sessionKeys } from '../workflow/session-keys.ts';
 import { rfc3339 } from './rfc3339.ts';
 
@@ -37,8 +38,12 @@ export function isExpired(session: SessionRecord, now: Date, ttlSeconds: number)
   return Date.parse(completion_time) + ttlSeconds * 1000 <= now.getTime();
 }
 
-/** Removes everything a session keeps in the store under `sessions/<name>/`. */
-export async function removeSessionObjects(artifacts: Pick<ArtifactStore, 'list' | 'delete'>, name: string): Promise<number> {
+/**
+ * Removes everything a session keeps in the store: its runner's prefix (`runner/<token>/`, named
+ * by the control-plane run document, so that goes last) and `sessions/<name>/`.
+ */
+export async function removeSessionObjects(artifacts: Pick<ArtifactStore, 'list' | 'delete' | 'get' | 'head' | 'discardIncomplete'>, name: string): Promise<number> {
+  await removeRunnerObjects(artifacts, (await findRunnerLocations(artifacts, name)).prefix);
   const keys = await artifacts.list(sessionKeys.sessionPrefix(name));
   for (const key of keys) await artifacts.delete(key);
   return keys.length;
@@ -51,7 +56,7 @@ export async function removeSessionObjects(artifacts: Pick<ArtifactStore, 'list'
  * whole, and re-read just before removal so one that changed meanwhile is left alone.
  */
 export async function sweepExpiredSessions(
-  ports: { sessions: SessionStore; artifacts: Pick<ArtifactStore, 'list' | 'delete'> },
+  ports: { sessions: SessionStore; artifacts: Pick<ArtifactStore, 'list' | 'delete' | 'get' | 'head' | 'discardIncomplete'> },
   now: Date,
   ttlSeconds: number,
 ): Promise<string[]> {

@@ -13,6 +13,36 @@ export const sessionKeys = {
   sessionPrefix: (session: string) => `sessions/${session}/`,
 };
 
+/** Matches a runner token: 128 random bits as lowercase hex. */
+export const RUNNER_TOKEN = /^[0-9a-f]{32}$/;
+
+/**
+ * Where the runner of one session run writes (its copy of the run document, outcome, progress,
+ * logs and results): an unguessable prefix `runner/<token>/`, the only place the runner's role
+ * may write, so a playbook holding those credentials reaches no other session's keys. The token
+ * is kept in the control-plane run document (`sessionKeys.runDocument`), which the runner cannot read.
+ */
+export function runnerKeys(token: string) {
+  if (!RUNNER_TOKEN.test(token)) throw new Error(`not a runner token: '${token}'`);
+  const prefix = `runner/${token}/`;
+  return {
+    prefix,
+    runDocument: `${prefix}run-document.json`,
+    outcome: `${prefix}runner-outcome.json`,
+    progress: `${prefix}runner-progress.json`,
+    logsPrefix: `${prefix}logs/`,
+    resultsPrefix: `${prefix}results/`,
+    /** Where the runner uploads one result (`rootfs`, `kernel`, `initrd`) for the control plane to verify and promote. */
+    resultPrefix: (resultId: string) => `${prefix}results/${resultId}/`,
+  };
+}
+
+/** The runner prefix (`runner/<token>/`) a key lies under, or undefined for any other key. */
+export function runnerPrefixOf(key: string): string | undefined {
+  const match = /^runner\/([0-9a-f]{32})\//.exec(key);
+  return match ? match[0] : undefined;
+}
+
 /** The store key of a layer's log: `<logs_prefix><index>-<name>.log`, the name reduced to key-safe characters. */
 export function layerLogKey(logsPrefix: string, layer: { index: number; name: string }): string {
   const safe = layer.name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
