@@ -56,8 +56,9 @@ export class ApiFunction extends Construct {
     const api = (this.function = this.bundled.function);
     props.table.grantData(api);
     // Image records, manifests and presigned upload/download URLs (signed with this role).
-    // Layer logs and live progress are read where the runner wrote them, under runner/.
-    props.artifacts.grant(api, { read: ['boot-images', 'sessions', 'runner'], write: ['boot-images'], remove: ['boot-images'] });
+    // Layer logs and live progress are read where the runner wrote them, under runner/; deleting
+    // an ended session removes its documents and its runner's prefix.
+    props.artifacts.grant(api, { read: ['boot-images', 'sessions', 'runner'], write: ['boot-images'], remove: ['boot-images', 'sessions', 'runner'] });
     props.bus.grantPutEventsTo(api);
     // Creating a session starts its execution; deleting a running one stops it.
     api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachineArn] }));

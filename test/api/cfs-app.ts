@@ -4,6 +4,10 @@ import { DynamoDbImageRegistry } from '../../functions/adapters/dynamodb/dynamod
 import { DynamoDbOptionsStore } from '../../functions/adapters/dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../../functions/adapters/dynamodb/dynamodb-session-store.ts';
 import { startLocalDynamo } from '../../functions/adapters/local/dynalite.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { GitCliResolver } from '../../functions/adapters/local/git-cli-resolver.ts';
 import { createApp } from '../../functions/api/app.ts';
 import { optionDefaultsFrom } from '../../functions/core/options/workflow-settings.ts';
@@ -20,25 +24,27 @@ export interface CfsTestApp {
   close(): Promise<void>;
 }
 
-function unused<T>(what: string): T {
-  return new Proxy({}, { get: () => () => Promise.reject(new Error(`${what} is not used by these tests`)) }) as T;
-}
-
 export async function startCfsTestApp(): Promise<CfsTestApp> {
   const dynamo = await startLocalDynamo({ tableName: 'cfs-api-test' });
   const workflow = new FakeWorkflow();
+  // Deleting an ended session removes its documents from the store: a real one, in a temp directory.
+  const store = mkdtempSync(join(tmpdir(), 'cfs-api-store-'));
   const ports: AppPorts = {
     sessions: new DynamoDbSessionStore(dynamo.documents, 'cfs-api-test'),
     configurations: new DynamoDbConfigurationStore(dynamo.documents, 'cfs-api-test'),
     images: new DynamoDbImageRegistry(dynamo.documents, 'cfs-api-test'),
-    artifacts: unused('artifacts'),
+    artifacts: new FsArtifactStore(store),
     events: { publish: async () => undefined },
     workflow,
     git: new GitCliResolver(),
     clock: systemClock,
     options: new DynamoDbOptionsStore(dynamo.documents, 'cfs-api-test', optionDefaultsFrom(DEFAULT_WORKFLOW_SETTINGS)),
   };
-  return { app: createApp(ports), ports, workflow, close: () => dynamo.close() };
+  const close = async () => {
+    await dynamo.close();
+    rmSync(store, { recursive: true, force: true });
+  };
+  return { app: createApp(ports), ports, workflow, close };
 }
 
 /** A response body as the tests read it: any JSON, asserted on field by field. */

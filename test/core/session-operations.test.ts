@@ -23,6 +23,21 @@ function completed(name: string, completion: string, extra: Partial<SessionRecor
   return session;
 }
 
+/** A control-plane run document naming the runner's keys under `runner`. */
+function runDocumentFor(session: string, runner: ReturnType<typeof runnerKeys>) {
+  return {
+    session,
+    images: [{ image_id: A, source_name: 'a', arch: 'x86_64', rootfs: { key: `boot-images/${A}/rootfs`, size: 1, sha256: 'c'.repeat(64) }, result_name: 'r', result_id: 'r1', upload_prefix: runner.resultPrefix('r1') }],
+    inventory: { all: { children: {} } },
+    layers: [{ index: 0, name: 'base', clone_url: 'file:///repo', commit: 'a'.repeat(40), playbook: 'a.yml' }],
+    ansible: { limit: A, verbosity: 0, passthrough: [] },
+    squashfs: { compressor: 'source' },
+    allowed_schemes: ['file'],
+    outcome_key: runner.outcome,
+    logs_prefix: runner.logsPrefix,
+  };
+}
+
 const hold = (until: string, released_at?: string) => ({
   until,
   ...(released_at ? { released_at } : {}),
@@ -77,18 +92,7 @@ describe('retention', () => {
       await ports.artifacts.put('boot-images/result/rootfs', 'image bytes');
       // The old session's runner wrote under its prefix, which its run document names.
       const runner = runnerKeys('d'.repeat(32));
-      const document = {
-        session: 'old',
-        images: [{ image_id: A, source_name: 'a', arch: 'x86_64', rootfs: { key: `boot-images/${A}/rootfs`, size: 1, sha256: 'c'.repeat(64) }, result_name: 'r', result_id: 'r1', upload_prefix: runner.resultPrefix('r1') }],
-        inventory: { all: { children: {} } },
-        layers: [{ index: 0, name: 'base', clone_url: 'file:///repo', commit: 'a'.repeat(40), playbook: 'a.yml' }],
-        ansible: { limit: A, verbosity: 0, passthrough: [] },
-        squashfs: { compressor: 'source' },
-        allowed_schemes: ['file'],
-        outcome_key: runner.outcome,
-        logs_prefix: runner.logsPrefix,
-      };
-      await ports.artifacts.put(sessionKeys.runDocument('old'), JSON.stringify(document));
+      await ports.artifacts.put(sessionKeys.runDocument('old'), JSON.stringify(runDocumentFor('old', runner)));
       await ports.artifacts.put(`${runner.logsPrefix}0-base.log`, 'log');
       await ports.artifacts.put(runner.outcome, '{}');
       // Act
@@ -152,6 +156,33 @@ describe('debug holds', () => {
     // Assert
     expect(released).toEqual(['held']);
     expect(await sessions.get('held')).toBeUndefined();
+  });
+});
+
+describe('deleting an ended session', () => {
+  it("removes its documents and its runner's prefix, and leaves a running session's to its workflow", async () => {
+    // Arrange
+    const ports = fakeStepPorts();
+    const sessions = new MemorySessions();
+    const workflow = { start: async () => 'job', stop: async () => undefined };
+    const ended = runnerKeys('a'.repeat(32));
+    const running = runnerKeys('b'.repeat(32));
+    await sessions.create(completed('ended', '2026-11-10T10:00:00Z'));
+    const active = pendingSession('active', { Compute: [A] });
+    active.status.session = { ...active.status.session, status: 'running', job: 'job-active' };
+    await sessions.create(active);
+    for (const [name, runner] of [['ended', ended], ['active', running]] as const) {
+      await ports.artifacts.put(sessionKeys.runDocument(name), JSON.stringify(runDocumentFor(name, runner)));
+      await ports.artifacts.put(`${runner.logsPrefix}0-base.log`, 'log');
+    }
+    // Act
+    await deleteSession({ sessions, workflow, artifacts: ports.artifacts }, 'ended');
+    await deleteSession({ sessions, workflow, artifacts: ports.artifacts }, 'active');
+    // Assert
+    expect(await ports.artifacts.list('sessions/ended/')).toEqual([]);
+    expect(await ports.artifacts.list(ended.prefix)).toEqual([]);
+    expect(await ports.artifacts.list(running.prefix)).toEqual([`${running.logsPrefix}0-base.log`]);
+    ports.dispose();
   });
 });
 

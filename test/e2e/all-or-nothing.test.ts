@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
+import { readRunDocument } from '../../functions/core/workflow/run-documents.ts';
 import { ApiClient } from '../../functions/cli/api-client.ts';
 import { ImagesApi } from '../../functions/cli/images/images-api.ts';
 import { importImage } from '../../functions/cli/images/import-image.ts';
@@ -93,20 +94,20 @@ describe('a session whose second image fails verification', () => {
     runtime.bus.subscribe('Image Registered', async (event) => void announced.push(String(event.detail.id)));
     const planOf = async () => (await runtime.ports.sessions.get('aon'))?.status.plan ?? [];
     // The fault: the second result's rootfs is corrupted on disk once the first result is prepared,
-    // just before PackageAndUpload asks the store about it (between the runner and the verification).
+    // just before PackageAndUpload promotes it out of the runner's prefix (between the runner and the verification).
     const store = runtime.ports.artifacts as FsArtifactStore;
-    const measured = store.measured.bind(store);
+    const promote = store.promote.bind(store);
     let firstWasPrepared = false;
-    store.measured = async (key) => {
+    store.promote = async (from, to) => {
       const plan = await planOf();
       const firstPlan = plan.find((p) => p.image_id === first.id);
-      const secondPlan = plan.find((p) => p.image_id === second.id);
-      if (firstPlan && secondPlan && key === `${secondPlan.upload_prefix}rootfs`) {
+      const runnerPrefix = (await readRunDocument(store, 'aon'))?.images.find((i) => i.image_id === second.id)?.upload_prefix;
+      if (firstPlan && runnerPrefix && from === `${runnerPrefix}rootfs`) {
         await until('the first result to be prepared', () => runtime.ports.images.get(firstPlan.result_id, { includePending: true }), Boolean, 60_000);
         firstWasPrepared = true;
-        corrupt(store.pathOf(key));
+        corrupt(store.pathOf(from));
       }
-      return measured(key);
+      return promote(from, to);
     };
     // Act
     const created = await api('POST', '/apis/cfs/v3/sessions', {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { findRunnerLocations } from '../../functions/core/workflow/run-documents.ts';
 import { WORKSPACE_MARKER } from '../../functions/runner/workspace.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { BIN, cfsBin, ensureBuilt, REPO_ROOT } from '../cli/cli-harness.ts';
@@ -208,7 +209,7 @@ describe('operating sessions on the embedded runtime', () => {
     const v3 = JSON.stringify((await api('GET', '/apis/cfs/v3/sessions/secret')).body);
     const v2 = JSON.stringify((await api('GET', '/apis/cfs/v2/sessions/secret')).body);
     const logs = JSON.stringify((await api('GET', '/apis/cfs/v3/sessions/secret/logs')).body);
-    const outcome = readFileSync(join(dataDir, 'artifacts', 'sessions', 'secret', 'runner-outcome.json'), 'utf8');
+    const outcome = readFileSync(join(dataDir, 'artifacts', (await findRunnerLocations(runtime.ports.artifacts, 'secret')).outcome), 'utf8');
     const runnerLog = readFileSync(join(dataDir, 'work', 'runner-logs', 'secret.runner.log'), 'utf8');
     // Assert
     expect(failed.status.failure).toMatchObject({ step: 'ansible', layer: 'secret' });
@@ -228,7 +229,9 @@ describe('operating sessions on the embedded runtime', () => {
     mkdirSync(workspace('ghost'), { recursive: true });
     writeFileSync(join(workspace('ghost'), WORKSPACE_MARKER), '');
     writeFileSync(join(workspace('ghost'), 'left-behind'), 'x');
-    expect(existsSync(join(dataDir, 'artifacts', 'sessions', 'follow', 'logs'))).toBe(true);
+    // Its logs lie under its runner's prefix, which its run document under sessions/ names.
+    const runnerPrefix = (await findRunnerLocations(runtime.ports.artifacts, 'follow')).prefix!;
+    expect(existsSync(join(dataDir, 'artifacts', runnerPrefix, 'logs'))).toBe(true);
     // Act
     const swept = await runtime.sweeper.sweep();
     // Assert
@@ -236,6 +239,7 @@ describe('operating sessions on the embedded runtime', () => {
     expect(swept.workspaces).toEqual(['ghost']);
     expect((await api('GET', '/apis/cfs/v3/sessions/follow')).status).toBe(404);
     expect(existsSync(join(dataDir, 'artifacts', 'sessions', 'follow'))).toBe(false);
+    expect(existsSync(join(dataDir, 'artifacts', runnerPrefix))).toBe(false);
     expect(existsSync(join(dataDir, 'work', 'runner-logs', 'follow.runner.log'))).toBe(false);
     expect(existsSync(workspace('ghost'))).toBe(false);
     const image = await api<{ metadata: Record<string, string> }>('GET', `/apis/ims/v3/images/${result}`);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { findRunnerLocations } from '../../functions/core/workflow/run-documents.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
@@ -176,7 +177,10 @@ describe('an image customization session through the API', () => {
     expect((await api<ImageView[]>('GET', '/apis/ims/v3/images')).body.length).toBe(imagesBefore);
     expect(existsSync(join(runtime.dataDir, 'work', 'workspaces', 'breaks'))).toBe(false);
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(join(runtime.dataDir, 'work'));
-    const outcome = JSON.parse(readFileSync(join(runtime.dataDir, 'artifacts', 'sessions', 'breaks', 'runner-outcome.json'), 'utf8')) as { layers: { name: string; state: string }[] };
+    // The runner wrote its outcome under its own prefix, which the session's run document names.
+    const outcomeKey = (await findRunnerLocations(runtime.ports.artifacts, 'breaks')).outcome;
+    expect(outcomeKey).toMatch(/^runner\/[0-9a-f]{32}\/runner-outcome\.json$/);
+    const outcome = JSON.parse(readFileSync(join(runtime.dataDir, 'artifacts', outcomeKey), 'utf8')) as { layers: { name: string; state: string }[] };
     expect(outcome.layers.map((l) => [l.name, l.state])).toEqual([
       ['ok', 'succeeded'],
       ['broken', 'failed'],

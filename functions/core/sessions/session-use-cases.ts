@@ -3,6 +3,7 @@ import type { SessionRecord } from '../model/session.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { pinLayers } from './configuration-limit.ts';
 import { isHeld } from './debug-hold.ts';
+import { removeSessionObjects } from './retention.ts';
 import { rfc3339 } from './rfc3339.ts';
 import { validateSessionRequest } from './session-rules.ts';
 import { v3SessionCreateSchema, type V3SessionCreateInput } from './session-schemas.ts';
@@ -84,10 +85,14 @@ export async function getSession(ports: Pick<AppPorts, 'sessions'>, name: string
  * bytes, workspace) in the background, so the caller is answered at once. A failed session
  * holding its workspace for debugging is released. NotFoundError when missing.
  */
-export async function deleteSession(ports: Pick<AppPorts, 'sessions' | 'workflow'>, name: string): Promise<void> {
+export async function deleteSession(ports: Pick<AppPorts, 'sessions' | 'workflow'> & Partial<Pick<AppPorts, 'artifacts'>>, name: string): Promise<void> {
   const record = await getSession(ports, name);
   const { status, job } = record.status.session;
-  if ((status === 'pending' || status === 'running') && job) await ports.workflow.stop(name, job);
+  const stopping = (status === 'pending' || status === 'running') && job;
+  if (stopping) await ports.workflow.stop(name, job);
   else if (isHeld(record)) await ports.workflow.releaseHold?.(name);
   if (!(await ports.sessions.delete(name))) throw new NotFoundError('session', name);
+  // A session that ended takes its documents, logs and runner prefix with it; a stopping one's
+  // workflow still needs its run document to remove its uploads (its runner prefix expires by lifecycle).
+  if (!stopping && ports.artifacts) await removeSessionObjects(ports.artifacts, name);
 }
