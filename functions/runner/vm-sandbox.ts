@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { bwrapArgs, HOST_ETC_ENTRIES } from './bwrap-argv.ts';
-import type { ChildExit, ProcessGroups } from './process-groups.ts';
+import { isRunning, processStartTime, signalGroup, type ChildExit, type ProcessGroups, type RecordedProcess } from './process-groups.ts';
 import { seccompProgram } from './seccomp-filter.ts';
 import { sandboxResolvConf, startSandboxNetwork, type NetworkMode } from './sandbox-network.ts';
 import { userNamespaceArgv, type IdMapping } from './user-namespace.ts';
@@ -126,15 +126,17 @@ export async function startVm(spec: VmSpec, options: { mapping: IdMapping; group
     // The child holds its own copies of the descriptors now.
     for (const handle of handles.splice(0)) await handle.close();
     const { child } = started;
+    // The sandbox's first process inside its pid namespace (QEMU's parent), once bwrap says it.
+    let init: RecordedProcess | undefined = undefined;
     const kill = async () => {
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-      return exited;
+      // Killing the namespace's first process makes the kernel kill everything in it, QEMU included.
+      if (init) signalOne(init.pid, 'SIGKILL');
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+      const exit = await exited;
+      // The sandbox's top can be reaped before the namespace is torn down: wait until its first
+      // process is gone too (its exit waits for every process of the namespace).
+      if (init) await gone(init, 10_000);
+      return exit;
     };
     const pipes = child.stdio as unknown as Array<Readable | Writable>;
     const [seccomp, info, block, resolv] = [pipes[FD.seccomp] as Writable, pipes[FD.info] as Readable, pipes[FD.block] as Writable, pipes[FD.resolv] as Writable];
@@ -150,6 +152,7 @@ export async function startVm(spec: VmSpec, options: { mapping: IdMapping; group
       block.destroy();
       return { child, exited, kill };
     }
+    init = { pid, start: (await processStartTime(pid)) ?? '' };
     if (spec.network === 'egress') {
       try {
         network = await startSandboxNetwork(pid, groups);
@@ -163,6 +166,23 @@ export async function startVm(spec: VmSpec, options: { mapping: IdMapping; group
   } catch (error) {
     for (const handle of handles) await handle.close().catch(() => {});
     throw error;
+  }
+}
+
+/** Signals one process; one that is already gone is not an error. */
+function signalOne(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Resolves once the recorded process has ended (gone, a zombie, or its pid reused), or after `limitMs`. */
+async function gone(recorded: RecordedProcess, limitMs: number): Promise<void> {
+  const deadline = performance.now() + limitMs;
+  while (recorded.start !== '' && (await isRunning(recorded)) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
