@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalWorkflowEngine } from '../../functions/adapters/local/local-workflow-engine.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { heldRun } from '../../functions/core/sessions/debug-hold.ts';
-import { sessionKeys } from '../../functions/core/workflow/session-keys.ts';
+import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { WORKSPACE_MARKER } from '../../functions/runner/workspace.ts';
 import { cleanup } from '../../functions/steps/cleanup.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
@@ -75,6 +75,7 @@ describe('debug holds across an engine restart', () => {
   it('keeps the run document while a hold lasts, serves the held run from it without clone URLs, and removes it with the workspace on release', async () => {
     // Arrange
     const workspace = await heldSession('kept-doc', '2026-11-26T11:00:00Z');
+    const runner = runnerKeys('c'.repeat(32));
     const document = {
       session: 'kept-doc',
       images: [
@@ -85,7 +86,7 @@ describe('debug holds across an engine restart', () => {
           rootfs: { key: `boot-images/${A}/rootfs`, size: 10, sha256: 'a'.repeat(64) },
           result_name: 'compute_cfs_kept-doc',
           result_id: 'r1',
-          upload_prefix: 'boot-images/r1/',
+          upload_prefix: runner.resultPrefix('r1'),
         },
       ],
       inventory: { all: { children: { Compute: { hosts: { [A]: {} } } } } },
@@ -93,20 +94,24 @@ describe('debug holds across an engine restart', () => {
       ansible: { limit: '', verbosity: 1, passthrough: [] },
       squashfs: { compressor: 'source' },
       allowed_schemes: ['https'],
-      outcome_key: 'sessions/kept-doc/runner-outcome.json',
-      logs_prefix: 'sessions/kept-doc/logs/',
+      outcome_key: runner.outcome,
+      logs_prefix: runner.logsPrefix,
     };
     await ports.artifacts.put(sessionKeys.runDocument('kept-doc'), JSON.stringify(document));
+    await ports.artifacts.put(runner.runDocument, JSON.stringify(document));
+    await ports.artifacts.put(`${runner.logsPrefix}0-site.log`, 'the layer log');
     // Act
     await cleanup({ artifacts: ports.artifacts, sessions: ports.sessions, workspaces: { remove: async () => undefined } }, { session: 'kept-doc' });
-    const keptAfterCleanup = (await ports.artifacts.head(sessionKeys.runDocument('kept-doc'))) !== undefined;
+    const keptAfterCleanup = (await ports.artifacts.head(runner.runDocument)) !== undefined;
     const held = await heldRun(ports, 'kept-doc');
     await engine.releaseHold('kept-doc');
     // Assert
     expect(keptAfterCleanup).toBe(true);
     expect(held).toEqual({ session: 'kept-doc', workspace, images: [{ image_id: A }], layers: [{ index: 0, name: 'site', playbook: 'site.yml' }], ansible: document.ansible, inventory: document.inventory });
     expect(JSON.stringify(held)).not.toContain('s3cret');
-    expect(await ports.artifacts.head(sessionKeys.runDocument('kept-doc'))).toBeUndefined();
+    // The hold's end removes the runner's copy; the control plane's names the logs, which stay.
+    expect(await ports.artifacts.list(runner.prefix)).toEqual([`${runner.logsPrefix}0-site.log`]);
+    expect(await ports.artifacts.head(sessionKeys.runDocument('kept-doc'))).toBeDefined();
     expect(existsSync(workspace)).toBe(false);
     await expect(heldRun(ports, 'kept-doc')).rejects.toThrow(/debug hold ended at/);
   });
