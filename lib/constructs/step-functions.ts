@@ -91,7 +91,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     description: "CFS RecordArtifacts: the session's artifacts and success",
     memorySize: 512,
     timeoutSeconds: 50,
-    artifacts: {},
+    // Each layer as the runner last reported it: the run document names its progress under runner/.
+    artifacts: { read: ['sessions', 'runner'] },
     publishes: true,
   },
   {

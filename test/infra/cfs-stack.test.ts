@@ -159,7 +159,7 @@ describe('the CDK stack (default deployment)', () => {
         's3:PutObject boot-images',
       ]);
       expect(objects('validate-image')).toEqual(['s3:GetObject boot-images']);
-      expect(objects('record-artifact')).toEqual([]);
+      expect(objects('record-artifact')).toEqual(['s3:GetObject runner', 's3:GetObject sessions']);
       // Readers may list the bucket, so a missing key is a 404 and not a 403.
       expect(statementsOfRole(roleLogicalId('validate-image'))).toContainEqual(expect.objectContaining({ Action: 's3:ListBucket', Resource: getAtt(bucket) }));
     });
