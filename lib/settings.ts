@@ -30,6 +30,8 @@ export const stackSettingsSchema = z
     ec2MaxInstances: z.coerce.number().int().min(1).max(20).default(2),
     /** How runner tasks reach ECR, CloudWatch Logs and git remotes: a NAT gateway, or interface endpoints (no internet: git remotes must be reachable privately). */
     runnerEgress: z.enum(['nat', 'endpoints']).default('nat'),
+    /** The layers' own network inside the runner's namespace sandbox (EC2 capacity): `egress` (out through a user-mode stack, no host or link-local addresses) or `none`. An operator's setting: no session can widen it. */
+    runnerLayerNetwork: z.enum(['egress', 'none']).default('egress'),
     /** API Gateway stage throttling: steady requests per second and burst. */
     apiRateLimit: z.coerce.number().positive().default(20),
     apiBurstLimit: z.coerce.number().int().positive().default(40),

@@ -74,6 +74,7 @@ export class CfsStack extends Stack {
       ephemeralStorageGiB: settings.runnerEphemeralStorageGiB,
       ec2InstanceType: settings.ec2InstanceType,
       ec2MaxInstances: settings.ec2MaxInstances,
+      layerNetwork: settings.runnerLayerNetwork,
       artifactBucketName: this.artifacts.bucket.bucketName,
       logRetention,
     });

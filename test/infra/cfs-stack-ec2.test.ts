@@ -9,6 +9,7 @@ import { actionsOf, logicalId, policyStatements, resourcesOf, synthesizeStack } 
 const synthesized = synthesizeStack({
   'cfs:runnerCapacity': 'ec2',
   'cfs:runnerEgress': 'endpoints',
+  'cfs:runnerLayerNetwork': 'none',
   'cfs:runnerArchitecture': 'arm64',
   'cfs:cloneUrlSchemes': 'https,ssh',
   'cfs:runnerEphemeralStorageGiB': '150',
@@ -30,7 +31,7 @@ describe('the CDK stack with EC2 capacity and interface endpoints', () => {
           Cpu: 4096,
           Memory: 16384,
           LinuxParameters: Match.objectLike({ InitProcessEnabled: true }),
-          Environment: Match.arrayWith([{ Name: 'RUNNER_SANDBOX', Value: 'namespace' }]),
+          Environment: Match.arrayWith([{ Name: 'RUNNER_SANDBOX', Value: 'namespace' }, { Name: 'RUNNER_NETWORK', Value: 'none' }]),
         }),
       ],
     });

@@ -263,6 +263,7 @@ describe('the CDK stack (default deployment)', () => {
             Environment: Match.arrayWith([
               { Name: 'ARTIFACT_BUCKET', Value: { Ref: logicalId(template, 'AWS::S3::Bucket', 'ArtifactsD') } },
               { Name: 'RUNNER_SANDBOX', Value: 'container' },
+              { Name: 'RUNNER_NETWORK', Value: 'egress' },
             ]),
           }),
         ],
