@@ -239,7 +239,7 @@ describe('operating sessions on the embedded runtime', () => {
     expect(swept.workspaces).toEqual(['ghost']);
     expect((await api('GET', '/apis/cfs/v3/sessions/follow')).status).toBe(404);
     expect(existsSync(join(dataDir, 'artifacts', 'sessions', 'follow'))).toBe(false);
-    expect(existsSync(join(dataDir, 'artifacts', runnerPrefix))).toBe(false);
+    expect(await runtime.ports.artifacts.list(runnerPrefix)).toEqual([]);
     expect(existsSync(join(dataDir, 'work', 'runner-logs', 'follow.runner.log'))).toBe(false);
     expect(existsSync(workspace('ghost'))).toBe(false);
     const image = await api<{ metadata: Record<string, string> }>('GET', `/apis/ims/v3/images/${result}`);
