@@ -142,7 +142,7 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
       await cloneLayer(layer, join(layout.repos, String(layer.index)), document.allowed_schemes, groups);
     }
 
-    await runLayers(document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress);
+    await runLayers({ document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress });
     for (const image of outcome.images) image.customized = true;
     phase = 'packaging';
 
@@ -191,19 +191,26 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
   return { outcome, exitCode };
 }
 
+/** What running the layers needs: the run so far, its workspace and processes, and how it reports and stops. */
+interface LayerRunContext {
+  document: RunDocument;
+  /** Updated in place: each layer's exit code, duration and state. */
+  outcome: RunOutcome;
+  staged: StagedImage[];
+  layout: WorkspaceLayout;
+  groups: ProcessGroups;
+  deps: RunnerDeps;
+  /** The image ids' mapping onto root's subordinate range; undefined in container mode (no namespaces). */
+  mapping: IdMapping | undefined;
+  log: (line: string) => void;
+  /** Throws once the run was told to stop. */
+  checkpoint: () => void;
+  progress: ProgressRecorder;
+}
+
 /** Runs every layer in order in the sandbox; the first failure stops the run (later layers stay skipped). */
-async function runLayers(
-  document: RunDocument,
-  outcome: RunOutcome,
-  staged: StagedImage[],
-  layout: WorkspaceLayout,
-  groups: ProcessGroups,
-  deps: RunnerDeps,
-  mapping: IdMapping | undefined,
-  log: (line: string) => void,
-  checkpoint: () => void,
-  progress: ProgressRecorder,
-): Promise<void> {
+async function runLayers(context: LayerRunContext): Promise<void> {
+  const { document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress } = context;
   const mode: SandboxMode = mapping ? 'namespace' : 'container';
   // A directory of its own, bound read-only into the sandbox with what ansiblePlaybookArgs names beside the inventory.
   const inventoryDir = join(layout.root, 'inventory');
