@@ -118,7 +118,7 @@ function workspaceBinds(layout: WorkspaceLayout, inventory: string): Array<{ pat
 }
 
 /** The /etc entries of HOST_ETC_ENTRIES this host has. */
-async function hostEtcEntries(): Promise<string[]> {
+export async function hostEtcEntries(): Promise<string[]> {
   const present: string[] = [];
   for (const entry of HOST_ETC_ENTRIES) if (await lstat(`/etc/${entry}`).then(() => true, () => false)) present.push(entry);
   return present;
@@ -222,7 +222,7 @@ export function sandboxedArgv(scriptPath: string, command: string, args: string[
 }
 
 /** bwrap's `child-pid` from its --info-fd JSON, or undefined when bwrap ended first (its stderr says why). */
-async function sandboxPid(info: Readable, exited: Promise<ChildExit>): Promise<number | undefined> {
+export async function sandboxPid(info: Readable, exited: Promise<ChildExit>): Promise<number | undefined> {
   let text = '';
   return new Promise<number | undefined>((resolve) => {
     const done = (pid: number | undefined) => {

@@ -1,8 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
-import { lstat, open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { bwrapArgs, HOST_ETC_ENTRIES } from './bwrap-argv.ts';
+import { bwrapArgs } from './bwrap-argv.ts';
 import { isRunning, processStartTime, signalGroup, type ChildExit, type ProcessGroups, type RecordedProcess } from './process-groups.ts';
+import { hostEtcEntries, sandboxPid } from './sandbox.ts';
 import { seccompProgram } from './seccomp-filter.ts';
 import { sandboxResolvConf, startSandboxNetwork, type NetworkMode } from './sandbox-network.ts';
 import { userNamespaceArgv, type IdMapping } from './user-namespace.ts';
@@ -69,13 +70,6 @@ export function qemuArgs(spec: Pick<VmSpec, 'name' | 'accelerator' | 'memoryMib'
   if (spec.network === 'egress') args.push('-nic', 'user,model=virtio-net-pci');
   else args.push('-nic', 'none');
   return args;
-}
-
-/** The /etc entries of HOST_ETC_ENTRIES this host has. */
-async function hostEtcEntries(): Promise<string[]> {
-  const present: string[] = [];
-  for (const entry of HOST_ETC_ENTRIES) if (await lstat(`/etc/${entry}`).then(() => true, () => false)) present.push(entry);
-  return present;
 }
 
 /**
@@ -184,23 +178,4 @@ async function gone(recorded: RecordedProcess, limitMs: number): Promise<void> {
   while (recorded.start !== '' && (await isRunning(recorded)) && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-/** bwrap's `child-pid` from its --info-fd JSON, or undefined when the sandbox ended first. */
-function sandboxPid(info: Readable, exited: Promise<ChildExit>): Promise<number | undefined> {
-  let text = '';
-  return new Promise<number | undefined>((resolve) => {
-    const done = (pid: number | undefined) => {
-      info.off('data', onData);
-      resolve(pid);
-    };
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
-      if (match) done(Number(match[1]));
-    };
-    info.on('data', onData);
-    info.once('end', () => done(undefined));
-    void exited.then(() => done(undefined), () => done(undefined));
-  });
 }
