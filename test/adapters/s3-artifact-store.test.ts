@@ -16,12 +16,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.ts';
 
 const MiB = 1024 * 1024;
-let server: S3rver;
+let server: LocalS3;
 let directory: string;
 let client: S3Client;
 let store: S3ArtifactStore;
@@ -54,17 +54,8 @@ async function digest(stream: Readable): Promise<{ size: number; sha256: string 
 
 beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 's3rver-'));
-  server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true, configureBuckets: [{ name: 'boot-images', configs: [] }, { name: 'cfs-artifacts', configs: [] }] });
-  const { port } = (await server.run()) as { port: number };
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    // s3rver predates the SDK's default CRC checksums.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  server = await startLocalS3(directory, ['boot-images', 'cfs-artifacts']);
+  client = server.client;
   client.middlewareStack.add(
     (next, context) => async (args) => {
       sent.push(context.commandName as string);
@@ -75,7 +66,6 @@ beforeAll(async () => {
   store = new S3ArtifactStore(client, { partSize: 5 * MiB, queueSize: 2 });
 });
 afterAll(async () => {
-  client.destroy();
   await server.close();
   await rm(directory, { recursive: true, force: true });
 });

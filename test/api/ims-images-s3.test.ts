@@ -6,7 +6,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
 import { DynamoDbImageRegistry } from '../../functions/adapters/dynamodb/dynamodb-image-registry.ts';
@@ -20,9 +19,10 @@ import { importImage } from '../../functions/cli/images/import-image.ts';
 import { systemClock } from '../../functions/ports/clock.ts';
 import type { AppPorts } from '../../functions/ports/index.ts';
 import { MemoryOptions } from '../helpers/cfs-fakes.ts';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.ts';
 
 let dir: string;
-let s3: S3rver;
+let s3: LocalS3;
 let client: S3Client;
 let dynamo: LocalDynamo;
 let server: ServerType;
@@ -32,16 +32,8 @@ let store: S3ArtifactStore;
 /** Ports as the AWS composition root has them for images: DynamoDB records, S3 bytes (here dynalite and s3rver). */
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ims-s3-'));
-  s3 = new S3rver({ port: 0, address: '127.0.0.1', directory: join(dir, 's3'), silent: true, configureBuckets: [{ name: 'boot-images', configs: [] }] });
-  const { port } = await s3.run();
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = await startLocalS3(join(dir, 's3'), ['boot-images']);
+  client = s3.client;
   store = new S3ArtifactStore(client);
   dynamo = await startLocalDynamo({ tableName: 'ims-s3' });
   const unused = () => {
@@ -66,7 +58,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((done) => server.close(done));
   await dynamo.close();
-  client.destroy();
   await s3.close();
   await rm(dir, { recursive: true, force: true });
 });

@@ -5,7 +5,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
@@ -18,6 +17,7 @@ import { systemClock } from '../../functions/ports/clock.ts';
 import type { AppPorts } from '../../functions/ports/index.ts';
 import { MemoryOptions } from '../helpers/cfs-fakes.ts';
 import { MemoryImageRegistry, sessionsOf } from '../core/images-fakes.ts';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.ts';
 
 /**
  * Registration and staged uploads through real upload URLs, on both stores: the embedded store
@@ -25,7 +25,7 @@ import { MemoryImageRegistry, sessionsOf } from '../core/images-fakes.ts';
  * with presigned URLs. The image rules run as the API runs them.
  */
 let dir: string;
-let s3: S3rver;
+let s3: LocalS3;
 let client: S3Client;
 let endpoint: ServerType;
 const stores: Record<string, ArtifactStore> = {};
@@ -37,22 +37,13 @@ beforeAll(async () => {
     const s = serve({ fetch: artifactRoutes(fs).fetch, port: 0, hostname: '127.0.0.1' }, () => ready(s));
   });
   fs.setBaseUrl(`http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/artifacts`);
-  s3 = new S3rver({ port: 0, address: '127.0.0.1', directory: join(dir, 's3'), silent: true, configureBuckets: [{ name: 'boot-images', configs: [] }] });
-  const { port } = (await s3.run()) as { port: number };
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = await startLocalS3(join(dir, 's3'), ['boot-images']);
+  client = s3.client;
   stores.embedded = fs;
   stores.s3 = new S3ArtifactStore(client);
 });
 afterAll(async () => {
   await new Promise((done) => endpoint.close(done));
-  client.destroy();
   await s3.close();
   await rm(dir, { recursive: true, force: true });
 });

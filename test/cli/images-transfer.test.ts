@@ -4,18 +4,18 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
 import { downloadFile, uploadFile } from '../../functions/cli/images/transfer.ts';
 import type { ArtifactStore } from '../../functions/ports/artifact-store.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.ts';
 
 let dir: string;
 let file: string;
 let bytes: Buffer;
 let runtime: EmbeddedRuntime;
-let s3: S3rver;
+let s3: LocalS3;
 let client: S3Client;
 const stores: Record<string, ArtifactStore> = {};
 
@@ -32,22 +32,13 @@ beforeAll(async () => {
   bytes.write('not all the same', 1000);
   await writeFile(file, bytes);
   runtime = await startEmbeddedRuntime({ dataDir: join(dir, 'server'), port: 0 });
-  s3 = new S3rver({ port: 0, address: '127.0.0.1', directory: join(dir, 's3'), silent: true, configureBuckets: [{ name: 'boot-images', configs: [] }] });
-  const { port } = await s3.run();
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = await startLocalS3(join(dir, 's3'), ['boot-images']);
+  client = s3.client;
   stores['the embedded signed endpoint'] = runtime.ports.artifacts;
   stores['presigned S3 URLs'] = new S3ArtifactStore(client);
 });
 afterAll(async () => {
   await runtime.close();
-  client.destroy();
   await s3.close();
   await rm(dir, { recursive: true, force: true });
 });

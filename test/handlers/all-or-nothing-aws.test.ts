@@ -3,7 +3,6 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
 import { DynamoDbImageRegistry } from '../../functions/adapters/dynamodb/dynamodb-image-registry.ts';
@@ -19,6 +18,7 @@ import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import { systemClock } from '../../functions/ports/clock.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../functions/steps/step-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
+import { startLocalS3, type LocalS3 } from '../helpers/local-s3.ts';
 
 /**
  * All or nothing on the AWS path: the step handlers as their Lambdas run them, against DynamoDB
@@ -31,7 +31,7 @@ const TABLE = 'cfs-aon';
 logger.setLogLevel('SILENT');
 
 let dir: string;
-let s3: S3rver;
+let s3: LocalS3;
 let client: S3Client;
 let dynamo: LocalDynamo;
 let ports: StepPorts;
@@ -40,21 +40,12 @@ let run = 0;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aon-aws-'));
-  s3 = new S3rver({ port: 0, address: '127.0.0.1', directory: join(dir, 's3'), silent: true, configureBuckets: [{ name: 'cfs-artifacts', configs: [] }] });
-  const { port } = (await s3.run()) as { port: number };
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = await startLocalS3(join(dir, 's3'), ['cfs-artifacts']);
+  client = s3.client;
   dynamo = await startLocalDynamo({ tableName: TABLE });
 });
 afterAll(async () => {
   await dynamo.close();
-  client.destroy();
   await s3.close();
   await rm(dir, { recursive: true, force: true });
 });
