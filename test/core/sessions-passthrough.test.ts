@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseExtraVars, parseKeyValue, unsafeExtraVarsYaml } from '../../functions/core/sessions/extra-vars.ts';
 import { assertSafeExtraVars, parsePassthrough, shlexSplit } from '../../functions/core/sessions/passthrough.ts';
-
-function refusal(work: () => unknown): { name: string; field?: string; message: string } {
-  try {
-    work();
-  } catch (error) {
-    return error as { name: string; field?: string; message: string };
-  }
-  throw new Error('expected a refusal');
-}
+import { refusal } from '../helpers/refusal.ts';
 
 describe('ansible_passthrough parsing', () => {
   it('splits words like a POSIX shell, honouring both quote kinds and backslashes', () => {

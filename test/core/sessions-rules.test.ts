@@ -4,6 +4,7 @@ import { imageNameProblem, validateSessionRequest } from '../../functions/core/s
 import { v2SessionCreateSchema, v3SessionCreateSchema } from '../../functions/core/sessions/session-schemas.ts';
 import { parseOrThrow } from '../../functions/core/sessions/validation.ts';
 import { IMG1, IMG2, storedConfiguration } from '../helpers/cfs-fakes.ts';
+import { refusal } from '../helpers/refusal.ts';
 
 function body(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -23,15 +24,6 @@ function body(extra: Record<string, unknown> = {}): Record<string, unknown> {
 
 function check(input: Record<string, unknown>) {
   return validateSessionRequest(parseOrThrow(v3SessionCreateSchema, input));
-}
-
-function refusal(work: () => unknown): { name: string; field?: string; message: string } {
-  try {
-    work();
-  } catch (error) {
-    return error as { name: string; field?: string; message: string };
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('session create request rules', () => {

@@ -5,15 +5,7 @@ import {
   validationFromCliOptions,
   type ValidationCliOptions,
 } from '../../functions/core/sessions/validation-spec.ts';
-
-function refusal(work: () => unknown): { name: string; field?: string; message: string } {
-  try {
-    work();
-  } catch (error) {
-    return error as { name: string; field?: string; message: string };
-  }
-  throw new Error('expected a refusal');
-}
+import { refusal } from '../helpers/refusal.ts';
 
 describe('the validation spec', () => {
   it('is absent when the body has none, so images that cannot boot keep working', () => {
