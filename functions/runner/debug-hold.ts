@@ -3,7 +3,7 @@ import { chmod, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ansiblePlaybookArgs, writeInventory } from './layers.ts';
-import type { DebugHoldDetails, RunDocument } from './run-document.ts';
+import type { DebugHoldDetails, RunDocument } from '../core/workflow/run-document.ts';
 import { ansibleEnvironment } from './ansible-environment.ts';
 import { prepareRootMounts, sandboxedArgv, sandboxScript, shellQuote, type SandboxMode } from './sandbox.ts';
 import { seccompProgram } from './seccomp-filter.ts';

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { RunnerFailure } from './failures.ts';
-import type { RunImage } from './run-document.ts';
+import type { RunImage } from '../core/workflow/run-document.ts';
 
 /** The tools every run needs; the sandboxed mode also needs unshare and mount. */
 export const REQUIRED_TOOLS = ['unsquashfs', 'mksquashfs', 'ansible-playbook', 'git', 'chroot', 'rm', 'umount'] as const;

@@ -9,7 +9,7 @@ import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
 import { ToolError, type ChildExit, type ProcessGroups } from './process-groups.ts';
 import { linksLeaving, resolveInRoot } from './root-paths.ts';
-import type { RunDocument, RunLayer } from './run-document.ts';
+import type { RunDocument, RunLayer } from '../core/workflow/run-document.ts';
 
 /**
  * The scheme of a clone URL as git sees it: `https://…` -> https, `user@host:path` (scp-like)

@@ -15,7 +15,8 @@ import { pathToFileURL } from 'node:url';
 import { FsArtifactStore } from '../adapters/local/fs-artifact-store.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { oneLine, RUNNER_EXIT_CODES, RunnerFailure } from './failures.ts';
-import { parseRunDocument, type RunDocument } from './run-document.ts';
+import { type RunDocument } from '../core/workflow/run-document.ts';
+import { parseRunDocument } from './run-document.ts';
 import { runCustomization } from './run-customization.ts';
 import { runnerSettings, type RunnerSettings } from './settings.ts';
 

@@ -9,7 +9,7 @@ import { RunnerFailure } from './failures.ts';
 import type { LocalStore } from './local-store.ts';
 import { mountsUnder } from './mounts.ts';
 import { ToolError, type ProcessGroups } from './process-groups.ts';
-import type { BootArtifact, RunDocument, UploadedArtifact } from './run-document.ts';
+import type { BootArtifact, RunDocument, UploadedArtifact } from '../core/workflow/run-document.ts';
 import { devicePseudoArgs } from './device-nodes.ts';
 import { openFileInRoot, resolveInRoot } from './root-paths.ts';
 import { undoRootMounts, type RootMounts } from './sandbox.ts';

@@ -1,5 +1,5 @@
 import type { ArtifactStore } from '../ports/artifact-store.ts';
-import type { RunDocument, RunProgress } from './run-document.ts';
+import type { RunDocument, RunProgress } from '../core/workflow/run-document.ts';
 
 type LayerState = RunProgress['layers'][number]['state'];
 

@@ -12,7 +12,8 @@ import type { LocalStore } from './local-store.ts';
 import { packageImage } from './package.ts';
 import { processStartTime, ProcessGroups, type ChildExit } from './process-groups.ts';
 import { ProgressRecorder } from './progress.ts';
-import { layerLogKey, type RunDocument, type RunOutcome } from './run-document.ts';
+import { layerLogKey } from '../core/workflow/session-keys.ts';
+import { type RunDocument, type RunOutcome } from '../core/workflow/run-document.ts';
 import {
   prepareRootMounts,
   sandboxScript,

@@ -10,7 +10,7 @@ import { deviceNodeOf, unpackLosses, type DeviceNode } from './device-nodes.ts';
 import { RunnerFailure } from './failures.ts';
 import type { LocalStore } from './local-store.ts';
 import { ToolError, type ProcessGroups } from './process-groups.ts';
-import type { RunImage } from './run-document.ts';
+import type { RunImage } from '../core/workflow/run-document.ts';
 import { userNamespaceArgv, type IdMapping } from './user-namespace.ts';
 import type { WorkspaceLayout } from './workspace.ts';
 

@@ -1,7 +1,7 @@
 import { NotFoundError } from '../core/errors.ts';
 import type { SessionRecord } from '../core/model/session.ts';
 import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
-import { runProgressSchema, type RunProgress } from '../runner/run-document.ts';
+import { runProgressSchema, type RunProgress } from '../core/workflow/run-document.ts';
 import { findRunnerLocations } from '../core/workflow/run-documents.ts';
 import type { StepPorts } from './step-ports.ts';
 

@@ -1,8 +1,8 @@
-import { runOutcomeSchema, type RunOutcome } from '../runner/run-document.ts';
+import { runOutcomeSchema, type RunOutcome } from '../core/workflow/run-document.ts';
 import { findRunnerLocations } from '../core/workflow/run-documents.ts';
 import type { StepPorts } from './step-ports.ts';
 
-export type { RunOutcome, UploadedArtifact } from '../runner/run-document.ts';
+export type { RunOutcome, UploadedArtifact } from '../core/workflow/run-document.ts';
 
 /**
  * The runner's outcome for a session (at the key its control-plane run document names), or

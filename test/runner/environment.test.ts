@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkEnvironment, imageArchOf } from '../../functions/runner/environment.ts';
 import { RUNNER_EXIT_CODES } from '../../functions/runner/failures.ts';
-import type { RunImage } from '../../functions/runner/run-document.ts';
+import type { RunImage } from '../../functions/core/workflow/run-document.ts';
 
 const image = (id: string, arch: 'x86_64' | 'aarch64'): RunImage => ({
   image_id: id,

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { debugHoldDetails } from '../../functions/runner/debug-hold.ts';
 import { ProgressRecorder } from '../../functions/runner/progress.ts';
-import { runProgressSchema } from '../../functions/runner/run-document.ts';
+import { runProgressSchema } from '../../functions/core/workflow/run-document.ts';
 import { workspaceLayout } from '../../functions/runner/workspace.ts';
 
 const dirs: string[] = [];

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { layerLogKey, parseRunDocument, runDocumentSchema } from '../../functions/runner/run-document.ts';
+import { layerLogKey } from '../../functions/core/workflow/session-keys.ts';
+import { runDocumentSchema } from '../../functions/core/workflow/run-document.ts';
+import { parseRunDocument } from '../../functions/runner/run-document.ts';
 
 const SHA = 'a'.repeat(64);
 const COMMIT = 'b'.repeat(40);

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { runCustomization } from '../../functions/runner/run-customization.ts';
-import { parseRunDocument, type RunDocument } from '../../functions/runner/run-document.ts';
+import { type RunDocument } from '../../functions/core/workflow/run-document.ts';
+import { parseRunDocument } from '../../functions/runner/run-document.ts';
 import type { NetworkMode } from '../../functions/runner/sandbox-network.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 

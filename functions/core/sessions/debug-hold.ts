@@ -2,7 +2,7 @@ import { InvalidStateError, NotFoundError } from '../errors.ts';
 import type { SessionRecord } from '../model/session.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import type { HeldRun } from '../../runner/debug-hold.ts';
-import { runDocumentSchema } from '../../runner/run-document.ts';
+import { runDocumentSchema } from '../workflow/run-document.ts';
 import { sessionKeys } from '../workflow/session-keys.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
-import { runDocumentSchema, type RunDocument } from '../../runner/run-document.ts';
+import { runDocumentSchema, type RunDocument } from './run-document.ts';
 import { runnerPrefixOf, sessionKeys } from './session-keys.ts';
 
 /** A new runner token: 128 random bits, hex (a playbook cannot guess another session's prefix). */
