@@ -1,5 +1,5 @@
 import type { SessionStore } from '../ports/session-store.ts';
-import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-documents.ts';
+import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
 import type { StepPorts } from './step-ports.ts';
 
 /** Where a runtime keeps per-session scratch space (the embedded engine's runner workspaces). */

@@ -1,5 +1,5 @@
 import { DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
-import { findRunnerLocations, readRunDocument, removeRunnerObjects } from '../core/workflow/run-documents.ts';
+import { findRunnerLocations, readRunDocument, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
 import { cleanup } from './cleanup.ts';
 import { failSession, removeResults } from './fail-session.ts';
 import type { StepPorts } from './step-ports.ts';

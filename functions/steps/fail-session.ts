@@ -4,7 +4,7 @@ import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/mo
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { failRunningSteps } from '../core/workflow/step-progress.ts';
-import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-documents.ts';
+import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
 import { withRunnerLayers } from './layer-progress.ts';
 import { publishCompletedResults } from './record-artifact.ts';
 import { readRunnerOutcome } from './runner-outcome.ts';

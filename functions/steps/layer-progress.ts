@@ -2,7 +2,7 @@ import { NotFoundError } from '../core/errors.ts';
 import type { SessionRecord } from '../core/model/session.ts';
 import { applyLayerProgress } from '../core/workflow/layer-steps.ts';
 import { runProgressSchema, type RunProgress } from '../core/workflow/run-document.ts';
-import { findRunnerLocations } from '../core/workflow/run-documents.ts';
+import { findRunnerLocations } from '../core/workflow/run-document-store.ts';
 import type { StepPorts } from './step-ports.ts';
 
 /** The runner's progress document for a session, or undefined when there is none (yet) or it does not parse. */

@@ -7,7 +7,7 @@ import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE, type Image
 import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { redactCloneUrl } from '../core/workflow/redact.ts';
-import { readRunDocument } from '../core/workflow/run-documents.ts';
+import { readRunDocument } from '../core/workflow/run-document-store.ts';
 import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-image.ts';

@@ -3,7 +3,7 @@ import { parsePassthrough } from '../core/sessions/passthrough.ts';
 import type { SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { runDocumentSchema, type RunDocument } from '../core/workflow/run-document.ts';
-import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations } from '../core/workflow/run-documents.ts';
+import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations } from '../core/workflow/run-document-store.ts';
 import { runnerKeys, sessionKeys } from '../core/workflow/session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession, sourceImageIds } from './validate-image.ts';

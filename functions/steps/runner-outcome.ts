@@ -1,5 +1,5 @@
 import { runOutcomeSchema, type RunOutcome } from '../core/workflow/run-document.ts';
-import { findRunnerLocations } from '../core/workflow/run-documents.ts';
+import { findRunnerLocations } from '../core/workflow/run-document-store.ts';
 import type { StepPorts } from './step-ports.ts';
 
 export type { RunOutcome, UploadedArtifact } from '../core/workflow/run-document.ts';

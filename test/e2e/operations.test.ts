@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
-import { findRunnerLocations } from '../../functions/core/workflow/run-documents.ts';
+import { findRunnerLocations } from '../../functions/core/workflow/run-document-store.ts';
 import { WORKSPACE_MARKER } from '../../functions/runner/workspace.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { BIN, cfsBin, ensureBuilt, REPO_ROOT } from '../cli/cli-harness.ts';

@@ -1,4 +1,4 @@
-import { readRunDocument } from '../../functions/core/workflow/run-documents.ts';
+import { readRunDocument } from '../../functions/core/workflow/run-document-store.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -4,7 +4,7 @@ import { RUNNER_VERSION } from '../../functions/runner/runner-version.ts';
 import { packageAndUpload } from '../../functions/steps/package-and-upload.ts';
 import { renderInventoryStep } from '../../functions/steps/render-inventory.ts';
 import { stageImage } from '../../functions/steps/stage-image.ts';
-import { readRunDocument } from '../../functions/core/workflow/run-documents.ts';
+import { readRunDocument } from '../../functions/core/workflow/run-document-store.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 

@@ -7,7 +7,7 @@ import { recordArtifacts } from '../../functions/steps/record-artifact.ts';
 import { renderInventory, renderInventoryStep } from '../../functions/steps/render-inventory.ts';
 import { stageImage } from '../../functions/steps/stage-image.ts';
 import { validateImages } from '../../functions/steps/validate-image.ts';
-import { findRunnerLocations, readRunDocument } from '../../functions/core/workflow/run-documents.ts';
+import { findRunnerLocations, readRunDocument } from '../../functions/core/workflow/run-document-store.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 

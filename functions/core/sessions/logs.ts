@@ -2,7 +2,7 @@ import { NotFoundError } from '../errors.ts';
 import type { SessionRecord } from '../model/session.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
-import { findRunnerLocations } from '../workflow/run-documents.ts';
+import { findRunnerLocations } from '../workflow/run-document-store.ts';
 import { layerLogKey } from '../workflow/session-keys.ts';
 import { fieldError } from './validation.ts';
 

@@ -1,7 +1,7 @@
 import type { SessionRecord } from '../model/session.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
-import { findRunnerLocations, removeRunnerObjects } from '../workflow/run-documents.ts';
+import { findRunnerLocations, removeRunnerObjects } from '../workflow/run-document-store.ts';
 import { sessionKeys } from '../workflow/session-keys.ts';
 import { rfc3339 } from './rfc3339.ts';
 
