@@ -69,19 +69,25 @@ export const REFUSED_SYSCALLS = [
 
 export type RefusedSyscall = (typeof REFUSED_SYSCALLS)[number];
 
+/** The calls numbered from 424 on, which have the same number on every architecture (scripts/syscall.tbl). */
+const UNIFIED_SYSCALL_NUMBERS = {
+  open_tree: 428,
+  move_mount: 429,
+  fsopen: 430,
+  fsconfig: 431,
+  fsmount: 432,
+  fspick: 433,
+  clone3: 435,
+  mount_setattr: 442,
+} as const;
+
 /** System call numbers per architecture (arch/x86/entry/syscalls/syscall_64.tbl; asm-generic for aarch64). */
 export const SYSCALL_NUMBERS: Record<'x86_64' | 'aarch64', Record<RefusedSyscall | 'clone' | 'clone3', number>> = {
   x86_64: {
     mount: 165,
     umount2: 166,
     pivot_root: 155,
-    open_tree: 428,
-    move_mount: 429,
-    fsopen: 430,
-    fsconfig: 431,
-    fsmount: 432,
-    fspick: 433,
-    mount_setattr: 442,
+    ...UNIFIED_SYSCALL_NUMBERS,
     kexec_load: 246,
     kexec_file_load: 320,
     init_module: 175,
@@ -105,19 +111,12 @@ export const SYSCALL_NUMBERS: Record<'x86_64' | 'aarch64', Record<RefusedSyscall
     acct: 163,
     quotactl: 179,
     clone: 56,
-    clone3: 435,
   },
   aarch64: {
     mount: 40,
     umount2: 39,
     pivot_root: 41,
-    open_tree: 428,
-    move_mount: 429,
-    fsopen: 430,
-    fsconfig: 431,
-    fsmount: 432,
-    fspick: 433,
-    mount_setattr: 442,
+    ...UNIFIED_SYSCALL_NUMBERS,
     kexec_load: 104,
     kexec_file_load: 294,
     init_module: 105,
@@ -141,7 +140,6 @@ export const SYSCALL_NUMBERS: Record<'x86_64' | 'aarch64', Record<RefusedSyscall
     acct: 89,
     quotactl: 60,
     clone: 220,
-    clone3: 435,
   },
 };
 
