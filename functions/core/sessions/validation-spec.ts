@@ -45,6 +45,12 @@ export function regexProblem(pattern: string): string | undefined {
   }
 }
 
+/** A whole number of `unit` within `range`'s bounds (one message names both), `range.default` when absent. */
+function wholeNumberIn(range: { min: number; max: number; default: number }, unit: string) {
+  const within = `must be from ${range.min} to ${range.max}`;
+  return z.number().int({ error: `must be a whole number of ${unit}` }).min(range.min, { error: within }).max(range.max, { error: within }).default(range.default);
+}
+
 const checkSchema = z
   .object({
     name: z.string().regex(CHECK_NAME_PATTERN, {
@@ -74,18 +80,8 @@ const bootSchema = z
       .refine((p) => p.length <= VALIDATION_LIMITS.kernelParametersLength, { error: `must be at most ${VALIDATION_LIMITS.kernelParametersLength} characters` })
       .refine((p) => !/[\0\r\n]/.test(p), { error: 'must be one line' })
       .default(DEFAULT_KERNEL_PARAMETERS),
-    timeout_seconds: z
-      .number()
-      .int({ error: 'must be a whole number of seconds' })
-      .min(VALIDATION_LIMITS.timeoutSeconds.min, { error: `must be from ${VALIDATION_LIMITS.timeoutSeconds.min} to ${VALIDATION_LIMITS.timeoutSeconds.max}` })
-      .max(VALIDATION_LIMITS.timeoutSeconds.max, { error: `must be from ${VALIDATION_LIMITS.timeoutSeconds.min} to ${VALIDATION_LIMITS.timeoutSeconds.max}` })
-      .default(VALIDATION_LIMITS.timeoutSeconds.default),
-    memory_mib: z
-      .number()
-      .int({ error: 'must be a whole number of MiB' })
-      .min(VALIDATION_LIMITS.memoryMib.min, { error: `must be from ${VALIDATION_LIMITS.memoryMib.min} to ${VALIDATION_LIMITS.memoryMib.max}` })
-      .max(VALIDATION_LIMITS.memoryMib.max, { error: `must be from ${VALIDATION_LIMITS.memoryMib.min} to ${VALIDATION_LIMITS.memoryMib.max}` })
-      .default(VALIDATION_LIMITS.memoryMib.default),
+    timeout_seconds: wholeNumberIn(VALIDATION_LIMITS.timeoutSeconds, 'seconds'),
+    memory_mib: wholeNumberIn(VALIDATION_LIMITS.memoryMib, 'MiB'),
     network: z.boolean().default(false),
   })
   .strict();
