@@ -1,12 +1,11 @@
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbImageWaitStore } from '../../functions/adapters/dynamodb/dynamodb-image-wait-store.ts';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SfnWorkflowStarter } from '../../functions/adapters/aws/sfn-workflow-starter.ts';
-import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import { logger } from '../../functions/handlers/shared/step-handler.ts';
 import { runTrigger, type TriggerDeps } from '../../functions/handlers/trigger.ts';
 import { automationFakes, automationRecord, REPO, type AutomationFakes } from '../core/automation-fakes.ts';
+import { imageWaitTable } from '../helpers/image-wait-table.ts';
 
 const TABLE = 'cfs-trigger-test';
 const MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:cfs-sessions';
@@ -19,34 +18,23 @@ logger.setLogLevel('SILENT');
  * workflow starter with Step Functions mocked, the automations over the trigger's fakes.
  */
 describe('the trigger Lambda', () => {
-  let dynamo: LocalDynamo;
-  let waits: DynamoDbImageWaitStore;
+  const table = imageWaitTable(TABLE);
   let fakes: AutomationFakes;
   let deps: TriggerDeps;
   const sfn = mockClient(SFNClient);
-  const saved = { ...process.env };
 
-  beforeAll(async () => {
-    dynamo = await startLocalDynamo({ tableName: TABLE });
-    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
-    waits = new DynamoDbImageWaitStore(dynamo.documents, TABLE);
-  });
-  afterAll(async () => {
-    process.env = saved;
-    sfn.restore();
-    await dynamo.close();
-  });
+  afterAll(() => sfn.restore());
   beforeEach(async () => {
     sfn.reset();
     fakes = automationFakes();
     fakes.git.branches.set(`${REPO}#main`, A);
     await fakes.configurations.put({ name: 'compute-config', last_updated: '', layers: [{ name: 'site', clone_url: REPO, playbook: 'site.yml', commit: A, branch: 'main' }] });
     await fakes.automations.create(automationRecord('compute'));
-    const starter = new SfnWorkflowStarter(new SFNClient({}), MACHINE, waits, fakes.sessions);
-    deps = { trigger: fakes, waits, wake: (session) => starter.wake(session) };
+    const starter = new SfnWorkflowStarter(new SFNClient({}), MACHINE, table.waits, fakes.sessions);
+    deps = { trigger: fakes, waits: table.waits, wake: (session) => starter.wake(session) };
   });
   afterEach(async () => {
-    for (const w of await waits.list()) await waits.remove(w.session);
+    for (const w of await table.waits.list()) await table.waits.remove(w.session);
     fakes.dispose();
   });
 
@@ -56,15 +44,15 @@ describe('the trigger Lambda', () => {
   it('on Image Registered wakes only the sessions waiting for that image and starts the matching automation', async () => {
     // Arrange
     const image = await fakes.addImage('compute-base-1');
-    await waits.put(wait('needs-it', [image.id, 'other-image']));
-    await waits.put(wait('needs-another', ['other-image']));
+    await table.waits.put(wait('needs-it', [image.id, 'other-image']));
+    await table.waits.put(wait('needs-another', ['other-image']));
     sfn.on(SendTaskSuccessCommand).resolves({});
     // Act
     const outcome = await runTrigger(deps, registered(image.id));
     // Assert
     expect(outcome.woken).toEqual(['needs-it']);
     expect(sfn.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toEqual(['token-needs-it']);
-    expect((await waits.list()).map((w) => w.session)).toEqual(['needs-another']);
+    expect((await table.waits.list()).map((w) => w.session)).toEqual(['needs-another']);
     expect(outcome.evaluation.results).toMatchObject([{ automation: 'compute', outcome: 'started' }]);
     expect(fakes.workflow.started).toHaveLength(1);
   });
@@ -72,7 +60,7 @@ describe('the trigger Lambda', () => {
   it('a redelivered Image Registered event starts no second session and wakes nobody again', async () => {
     // Arrange
     const image = await fakes.addImage('compute-base-1');
-    await waits.put(wait('needs-it', [image.id]));
+    await table.waits.put(wait('needs-it', [image.id]));
     sfn.on(SendTaskSuccessCommand).resolves({});
     // Act
     await runTrigger(deps, registered(image.id));
@@ -87,14 +75,14 @@ describe('the trigger Lambda', () => {
   it('still evaluates the automations when a wake fails, then fails the invocation so EventBridge retries it', async () => {
     // Arrange
     const image = await fakes.addImage('compute-base-1');
-    await waits.put(wait('needs-it', [image.id]));
+    await table.waits.put(wait('needs-it', [image.id]));
     sfn.on(SendTaskSuccessCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
     // Act
     const invocation = runTrigger(deps, registered(image.id));
     // Assert
     await expect(invocation).rejects.toThrow(/could not wake needs-it/);
     expect(fakes.workflow.started).toHaveLength(1);
-    expect((await waits.list()).map((w) => w.session)).toEqual(['needs-it']);
+    expect((await table.waits.list()).map((w) => w.session)).toEqual(['needs-it']);
   });
 
   it("a schedule's input evaluates its one automation with the schedule trigger", async () => {

@@ -1,14 +1,13 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbImageWaitStore } from '../../functions/adapters/dynamodb/dynamodb-image-wait-store.ts';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EcsRunnerTasks } from '../../functions/adapters/aws/ecs-runner-tasks.ts';
-import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
 import type { StagedImage } from '../../functions/core/model/session.ts';
 import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { cleanUpEndedExecution, type EndedExecution, type ExecutionEndedPorts } from '../../functions/steps/execution-ended.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
+import { imageWaitTable } from '../helpers/image-wait-table.ts';
 
 const TABLE = 'cfs-ended-test';
 const CLUSTER = 'arn:aws:ecs:eu-west-1:123456789012:cluster/cfs-runner';
@@ -62,27 +61,16 @@ function sessionOfExecution(name: string, execution = name) {
  * the artifact store in memory and on disk, image waits on dynalite, ECS mocked.
  */
 describe('the execution-ended clean-up step', () => {
-  let dynamo: LocalDynamo;
-  let waits: DynamoDbImageWaitStore;
+  const table = imageWaitTable(TABLE);
   let ports: FakeStepPorts;
   let deps: ExecutionEndedPorts;
   const ecs = mockClient(ECSClient);
-  const saved = { ...process.env };
 
-  beforeAll(async () => {
-    dynamo = await startLocalDynamo({ tableName: TABLE });
-    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
-    waits = new DynamoDbImageWaitStore(dynamo.documents, TABLE);
-  });
-  afterAll(async () => {
-    process.env = saved;
-    ecs.restore();
-    await dynamo.close();
-  });
+  afterAll(() => ecs.restore());
   beforeEach(() => {
     ecs.reset();
     ports = fakeStepPorts();
-    deps = { steps: ports, runners: new EcsRunnerTasks(new ECSClient({}), CLUSTER), waits };
+    deps = { steps: ports, runners: new EcsRunnerTasks(new ECSClient({}), CLUSTER), waits: table.waits };
     ecs.on(ListTasksCommand).resolvesOnce({ taskArns: ['task-1'], nextToken: 'page-2' }).resolves({ taskArns: ['task-2'] });
     ecs.on(DescribeTasksCommand).resolves({
       tasks: [
@@ -106,7 +94,7 @@ describe('the execution-ended clean-up step', () => {
     await ports.artifacts.put(RUNNER.logsPrefix + '0-site.log', 'the layer log');
     await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(runDocument));
     await ports.artifacts.put(RUNNER.runDocument, JSON.stringify(runDocument));
-    await waits.put({ session: 's1', token: 't', missing: [], recorded_at: '2026-11-26T10:00:00Z', expires_at: 2_000_000_000 });
+    await table.waits.put({ session: 's1', token: 't', missing: [], recorded_at: '2026-11-26T10:00:00Z', expires_at: 2_000_000_000 });
     // Act
     const outcome = await cleanUpEndedExecution(deps, ended('ABORTED', 's1', { input: '{"session":"s1"}', cause: "session 's1' was cancelled" }));
     // Assert
@@ -119,7 +107,7 @@ describe('the execution-ended clean-up step', () => {
     // The runner's copy and uploads go; the session's record (its logs, and the document naming them) stays.
     expect(await ports.artifacts.list(RUNNER.prefix)).toEqual([`${RUNNER.logsPrefix}0-site.log`]);
     expect(await ports.artifacts.head(sessionKeys.runDocument('s1'))).toBeDefined();
-    expect(await waits.get('s1')).toBeUndefined();
+    expect(await table.waits.get('s1')).toBeUndefined();
   });
 
   it('for a deleted session finds the staged uploads in the run document (execution named <name>_<ms>) and removes them', async () => {
