@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { awsRoot } from '../adapters/aws/index.ts';
-import { recordArtifacts } from '../steps/record-artifact.ts';
+import { recordArtifacts } from '../steps/record-artifacts.ts';
 import type { StepPorts } from '../steps/step-ports.ts';
 import { imageIdField, sessionField } from './shared/inputs.ts';
 import { stepHandler } from './shared/step-handler.ts';

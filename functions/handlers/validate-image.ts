@@ -1,5 +1,5 @@
 import { awsRoot } from '../adapters/aws/index.ts';
-import { validateImages } from '../steps/validate-image.ts';
+import { validateImages } from '../steps/validate-images.ts';
 import { sessionInput } from './shared/inputs.ts';
 import { stepHandler } from './shared/step-handler.ts';
 

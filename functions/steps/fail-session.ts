@@ -6,7 +6,7 @@ import { advanceSession } from '../core/sessions/status.ts';
 import { failRunningSteps } from '../core/workflow/step-progress.ts';
 import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
 import { withRunnerLayers } from './layer-progress.ts';
-import { publishCompletedResults } from './record-artifact.ts';
+import { publishCompletedResults } from './record-artifacts.ts';
 import { readRunnerOutcome } from './runner-outcome.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from './step-ports.ts';
 

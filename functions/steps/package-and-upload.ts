@@ -10,7 +10,7 @@ import { redactCloneUrl } from '../core/workflow/redact.ts';
 import { readRunDocument } from '../core/workflow/run-document-store.ts';
 import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
 import type { StepPorts } from './step-ports.ts';
-import { loadActiveSession } from './validate-image.ts';
+import { loadActiveSession } from './validate-images.ts';
 
 function manifestEntry(type: string, artifact: UploadedArtifact | PinnedArtifact): ManifestArtifact {
   return { link: linkForKey(artifact.key, artifact.md5), type, md5: artifact.md5, sha256: artifact.sha256, size: artifact.size };

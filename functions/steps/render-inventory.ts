@@ -6,7 +6,7 @@ import { runDocumentSchema, type RunDocument } from '../core/workflow/run-docume
 import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations } from '../core/workflow/run-document-store.ts';
 import { runnerKeys, sessionKeys } from '../core/workflow/session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
-import { loadActiveSession, sourceImageIds } from './validate-image.ts';
+import { loadActiveSession, sourceImageIds } from './validate-images.ts';
 
 /**
  * The Ansible inventory of an image session: hosts are the source image IDs; `cfs_image` holds

@@ -9,7 +9,7 @@ import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { RUNNER_VERSION } from '../runner/runner-version.ts';
 import { readReadyManifest } from './image-manifest.ts';
 import type { StepPorts } from './step-ports.ts';
-import { loadActiveSession } from './validate-image.ts';
+import { loadActiveSession } from './validate-images.ts';
 
 function pin(artifact: ManifestArtifact | undefined, what: string, imageId: string): PinnedArtifact | undefined {
   if (!artifact) return undefined;

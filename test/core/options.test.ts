@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { getOptions, patchOptions } from '../../functions/core/options/options-use-cases.ts';
 import { optionDefaultsFrom, secondsToAge, settingsReader, type OptionDrivenSettings } from '../../functions/core/options/workflow-settings.ts';
-import { validateImages } from '../../functions/steps/validate-image.ts';
+import { validateImages } from '../../functions/steps/validate-images.ts';
 import { DEFAULT_WORKFLOW_SETTINGS } from '../../functions/steps/step-ports.ts';
 import { MemoryOptions } from '../helpers/cfs-fakes.ts';
 import { fakeStepPorts } from '../helpers/in-memory-ports.ts';

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanup } from '../../functions/steps/cleanup.ts';
 import { failSession } from '../../functions/steps/fail-session.ts';
 import { syncLayerProgress } from '../../functions/steps/layer-progress.ts';
-import { recordArtifacts } from '../../functions/steps/record-artifact.ts';
+import { recordArtifacts } from '../../functions/steps/record-artifacts.ts';
 import { renderInventoryStep } from '../../functions/steps/render-inventory.ts';
 import { stageImage } from '../../functions/steps/stage-image.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';

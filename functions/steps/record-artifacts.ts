@@ -6,7 +6,7 @@ import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { withRunnerLayers } from './layer-progress.ts';
 import type { StepPorts } from './step-ports.ts';
-import { loadActiveSession } from './validate-image.ts';
+import { loadActiveSession } from './validate-images.ts';
 
 function succeedRunningLayers(record: SessionRecord, stamp: string): SessionRecord {
   const steps = record.status.steps?.map((step) => (step.layer !== undefined && step.state === 'running' ? { ...step, state: 'succeeded' as const, end_time: stamp } : step));
