@@ -3,6 +3,7 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { readSessionLogs, usableLength } from '../../functions/core/sessions/logs.ts';
 import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { runDocumentFor } from '../helpers/run-document.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
 
 const A = '11111111-1111-4111-8111-111111111111';
@@ -46,18 +47,7 @@ describe('reading a session log by cursor', () => {
     // Arrange
     const runner = runnerKeys('f'.repeat(32));
     await ports.sessionTable.create(twoLayerSession([{ name: 'ansible', layer: 'first', state: 'running', start_time: 't' }]));
-    const document = {
-      session: 's1',
-      images: [{ image_id: A, source_name: 'a', arch: 'x86_64', rootfs: { key: `boot-images/${A}/rootfs`, size: 1, sha256: 'c'.repeat(64) }, result_name: 'r', result_id: 'r1', upload_prefix: runner.resultPrefix('r1') }],
-      inventory: { all: { children: {} } },
-      layers: [{ index: 0, name: 'first', clone_url: 'file:///repo', commit: 'a'.repeat(40), playbook: 'a.yml' }],
-      ansible: { limit: A, verbosity: 0, passthrough: [] },
-      squashfs: { compressor: 'source' },
-      allowed_schemes: ['file'],
-      outcome_key: runner.outcome,
-      logs_prefix: runner.logsPrefix,
-      progress_key: runner.progress,
-    };
+    const document = { ...runDocumentFor('s1', runner, { image: A, layer: 'first' }), progress_key: runner.progress };
     await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(document));
     await ports.artifacts.put(`${runner.logsPrefix}0-first.log`, 'from the runner\n');
     await ports.artifacts.put('sessions/s1/logs/0-first.log', 'planted at the old key\n');

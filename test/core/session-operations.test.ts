@@ -8,6 +8,7 @@ import { redactCloneUrl, redactUrlsInText } from '../../functions/core/workflow/
 import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
 import { MemorySessions } from '../helpers/cfs-fakes.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { runDocumentFor } from '../helpers/run-document.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
 
 const A = '11111111-1111-4111-8111-111111111111';
@@ -21,21 +22,6 @@ function completed(name: string, completion: string, extra: Partial<SessionRecor
     ...extra,
   };
   return session;
-}
-
-/** A control-plane run document naming the runner's keys under `runner`. */
-function runDocumentFor(session: string, runner: ReturnType<typeof runnerKeys>) {
-  return {
-    session,
-    images: [{ image_id: A, source_name: 'a', arch: 'x86_64', rootfs: { key: `boot-images/${A}/rootfs`, size: 1, sha256: 'c'.repeat(64) }, result_name: 'r', result_id: 'r1', upload_prefix: runner.resultPrefix('r1') }],
-    inventory: { all: { children: {} } },
-    layers: [{ index: 0, name: 'base', clone_url: 'file:///repo', commit: 'a'.repeat(40), playbook: 'a.yml' }],
-    ansible: { limit: A, verbosity: 0, passthrough: [] },
-    squashfs: { compressor: 'source' },
-    allowed_schemes: ['file'],
-    outcome_key: runner.outcome,
-    logs_prefix: runner.logsPrefix,
-  };
 }
 
 const hold = (until: string, released_at?: string) => ({
