@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
-import { readRunDocument } from '../../functions/core/workflow/run-documents.ts';
+import { readRunDocument } from '../../functions/core/workflow/run-document-store.ts';
 import { ApiClient } from '../../functions/cli/api-client.ts';
 import { ImagesApi } from '../../functions/cli/images/images-api.ts';
 import { importImage } from '../../functions/cli/images/import-image.ts';
@@ -12,6 +12,7 @@ import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { ensureBuilt } from '../cli/cli-harness.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
+import { callApi } from '../helpers/runtime-api.ts';
 
 /**
  * All or nothing, through the embedded runtime with real Ansible and squashfs-tools: a session
@@ -30,13 +31,7 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(`${runtime.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
 
 async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -11,7 +11,8 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
-import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { cliEnv } from '../helpers/api-token.ts';
+import { callApi } from '../helpers/runtime-api.ts';
 
 let runtime: EmbeddedRuntime;
 let repo: TempRepo;
@@ -20,15 +21,7 @@ let firstCommit: string;
 
 const playbook = (content: string) => `- hosts: Compute:&cfs_image\n  gather_facts: false\n  tasks:\n    - copy: { dest: /etc/automation.txt, content: "${content}\\n" }\n`;
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
 
 async function automationSessions(): Promise<SessionRecord[]> {
   return (await runtime.ports.sessions.list()).filter((s) => s.tags.automation === 'compute');

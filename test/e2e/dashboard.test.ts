@@ -10,6 +10,7 @@ import { launchChromium, TempDirs } from '../helpers/browser.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { callApi } from '../helpers/runtime-api.ts';
 
 /**
  * The dashboard in Debian's Chromium (driven by playwright-core, no downloaded browser) against
@@ -37,15 +38,7 @@ let shots: string;
 let donor: ImageView;
 const pageErrors: string[] = [];
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
 
 function storedPath(link: string): string {
   return join(runtime.dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));

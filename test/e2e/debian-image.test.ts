@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
-import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { cliEnv } from '../helpers/api-token.ts';
 import { debianRoot, type DebianRoot } from '../helpers/debian-root.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
+import { callApi } from '../helpers/runtime-api.ts';
 
 // A cold fixture build is mmdebstrap plus an initramfs rebuild (minutes, far more on a busy
 // machine); the session installs from the mirror, rebuilds the initramfs and repacks 700 MB.
@@ -72,15 +73,7 @@ let resultInitrd: string;
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
 
 /** Runs the CLI and fails loudly with its stderr when it fails. */
 async function cfsOk(...argv: string[]): Promise<string> {

@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
-import { findRunnerLocations } from '../../functions/core/workflow/run-documents.ts';
+import { findRunnerLocations } from '../../functions/core/workflow/run-document-store.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
-import { bearer, cliEnv, type ServerAddress } from '../helpers/api-token.ts';
+import { cliEnv, type ServerAddress } from '../helpers/api-token.ts';
+import { callApi } from '../helpers/runtime-api.ts';
 
 interface ImageView {
   id: string;
@@ -30,15 +31,7 @@ function tempDir(prefix: string): string {
 
 const repoWith = (files: Record<string, string>) => repos.with(files);
 
-async function api<T>(method: string, path: string, body?: unknown, server: ServerAddress = runtime): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { ...bearer(server), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown, server: ServerAddress = runtime) => callApi<T>(server, method, path, body);
 
 async function buildSample(name: string, server: ServerAddress = runtime): Promise<ImageView> {
   const result = await cfsBin(cliEnv(server), 'images', 'build-sample', '--name', name, '--format', 'json');
