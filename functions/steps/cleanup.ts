@@ -1,5 +1,7 @@
 import type { SessionStore } from '../ports/session-store.ts';
-import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
+import { findRunnerLocations, readRunDocument, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
+import { sessionKeys } from '../core/workflow/session-keys.ts';
+import { redactCloneUrl } from '../core/workflow/redact.ts';
 import type { StepPorts } from './step-ports.ts';
 
 /** Where a runtime keeps per-session scratch space (the embedded engine's runner workspaces). */
@@ -26,10 +28,18 @@ export async function cleanup(
   await ports.workspaces?.remove(input.session);
 }
 
-/** Removes the runner's copy of the run document and its unpromoted uploads. Safe to repeat. */
+/**
+ * Removes the runner's copy of the run document and its unpromoted uploads, and takes the clone
+ * URLs' credentials out of the control-plane run document that stays as the session's record
+ * (nothing runs from it any more; the logs API needs only its keys). Safe to repeat.
+ */
 export async function removeRunnerCopy(artifacts: StepPorts['artifacts'], session: string): Promise<void> {
   const { prefix } = await findRunnerLocations(artifacts, session);
   if (!prefix) return;
   await artifacts.delete(`${prefix}run-document.json`);
   await removeRunnerObjects(artifacts, `${prefix}results/`);
+  const document = await readRunDocument(artifacts, session);
+  if (!document || document.layers.every((layer) => redactCloneUrl(layer.clone_url) === layer.clone_url)) return;
+  const redacted = { ...document, layers: document.layers.map((layer) => ({ ...layer, clone_url: redactCloneUrl(layer.clone_url) })) };
+  await artifacts.put(sessionKeys.runDocument(session), JSON.stringify(redacted, null, 2), { contentType: 'application/json' });
 }

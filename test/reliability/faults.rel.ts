@@ -86,8 +86,10 @@ describe('faults during a session', () => {
     expect(session.status.artifacts).toEqual([]);
     expect((await runtime.ports.images.list()).length).toBe(imagesBefore);
     await waitFor(async () => (existsSync(join(dataDir, 'work', 'workspaces', session.name)) ? undefined : true), 30_000, 'the workspace to be removed');
-    // What may stay: the session's own logs and outcome (kept for `cfs sessions logs`), never image bytes.
-    const leftover = () => storedFiles().filter((f) => !filesBefore.includes(f) && !f.startsWith(`sessions/${session.name}/`));
+    // What may stay: the session's own logs, outcome and progress (kept for `cfs sessions logs`, under
+    // sessions/ and the runner's prefix), never image bytes (a runner prefix's results/ must be gone).
+    const record = /^runner\/[0-9a-f]{32}\/(logs\/.+|runner-outcome\.json|runner-progress\.json)$/;
+    const leftover = () => storedFiles().filter((f) => !filesBefore.includes(f) && !f.startsWith(`sessions/${session.name}/`) && !record.test(f));
     await waitFor(async () => (leftover().length === 0 ? true : undefined), 30_000, 'uploads to be removed').catch(() => undefined);
     expect(leftover()).toEqual([]);
     expect(sha256(source.rootfsPath)).toBe(sourceSha);
@@ -155,21 +157,24 @@ describe('faults during a session', () => {
     const before = { images: (await runtime.ports.images.list()).length, files: storedFiles(), sha: sha256(source.rootfsPath) };
     await startSession('fault-upload', '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - command: sleep 4\n', source);
     const prefix = await waitFor(async () => {
-      for (const file of storedFiles().filter((f) => !f.startsWith('boot-images/'))) {
+      // This session's run document: earlier sessions' stay in the store as their record.
+      for (const file of storedFiles().filter((f) => f === 'sessions/fault-upload/run-document.json')) {
         const text = readFileSync(join(store.root, file), 'utf8');
         const match = /"upload_prefix"\s*:\s*"([^"]+)"/.exec(text);
         if (match) return match[1];
       }
       return undefined;
     }, 60_000, 'the run document naming the upload prefix');
-    const blocker = store.pathOf(`${prefix}rootfs`);
-    mkdirSync(join(blocker, 'blocked'), { recursive: true });
+    // The runner's upload and the key PackageAndUpload promotes it to: whichever write comes first fails.
+    const resultId = /results\/([^/]+)\/$/.exec(prefix)?.[1] ?? '';
+    const blockers = [store.pathOf(`${prefix}rootfs`), store.pathOf(`boot-images/${resultId}/rootfs`)];
+    for (const blocker of blockers) mkdirSync(join(blocker, 'blocked'), { recursive: true });
     // Act
     const session = await finished('fault-upload');
     // Assert (the blocking directory is this test's, not the product's; it holds no file)
     const reason = await assertCleanFailure(session, before.images, before.files, source, before.sha);
     expect(session.status.failure?.step).toBeDefined();
-    rmSync(blocker, { recursive: true, force: true });
+    for (const blocker of blockers) rmSync(blocker, { recursive: true, force: true });
     recordCase({ id: 'fault-upload', area: 'faults', case: 'the artifact store fails while the result rootfs is uploaded (its target path made a directory mid-run)', tried: 1, result: `complete, succeeded "false" at step ${session.status.failure?.step}: "...${reason.slice(-100)}"; no image registered, no workspace or uploaded file left, source sha256 unchanged`, passed: true });
   });
 
