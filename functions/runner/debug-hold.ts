@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { ansiblePlaybookArgs, writeInventory } from './layers.ts';
 import type { DebugHoldDetails, RunDocument } from '../core/workflow/run-document.ts';
 import { ansibleEnvironment } from './ansible-environment.ts';
-import { prepareRootMounts, sandboxedArgv, sandboxScript, shellQuote, type SandboxMode } from './sandbox.ts';
+import { prepareRootMounts, sandboxedArgv, sandboxScript, shellQuote } from './sandbox.ts';
 import { seccompProgram } from './seccomp-filter.ts';
 import { chownToNamespaceRoot, rootIdMapping } from './user-namespace.ts';
 import { workspaceLayout, type WorkspaceLayout } from './workspace.ts';
@@ -27,16 +27,13 @@ export function heldCommandLine(session: string, action: { enter: string } | { r
 /**
  * What the runner records for a failed layer's hold: the workspace, each image root and each
  * layer's clone, and the `cfs sessions debug` command for each (which builds the real command
- * from the run document when run). `mode` and `script` are accepted and not used: no script in
- * the workspace is part of a hold any more.
+ * from the run document when run). No script in the workspace is part of a hold.
  */
 export function debugHoldDetails(options: {
   document: Pick<RunDocument, 'session' | 'layers'>;
   layout: WorkspaceLayout;
   inventory: string;
   roots: Array<{ image_id: string; root: string }>;
-  mode?: SandboxMode;
-  script?: string;
 }): DebugHoldDetails {
   const { document, layout, inventory } = options;
   return {

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
@@ -16,7 +16,6 @@ import { layerLogKey } from '../core/workflow/session-keys.ts';
 import { type RunDocument, type RunOutcome } from '../core/workflow/run-document.ts';
 import {
   prepareRootMounts,
-  sandboxScript,
   shareWorkspace,
   startSandboxed,
   undoRootMounts,
@@ -25,7 +24,6 @@ import {
 } from './sandbox.ts';
 import type { NetworkMode } from './sandbox-network.ts';
 import { checkSandboxPrerequisites } from './sandbox-prerequisites.ts';
-import { seccompProgram } from './seccomp-filter.ts';
 import type { IdMapping } from './user-namespace.ts';
 import { stageImage, type StagedImage } from './stage.ts';
 import { prepareWorkspace, recordProcesses, removeWorkspace, unmountUnder, type WorkspaceLayout } from './workspace.ts';
@@ -212,7 +210,6 @@ interface LayerRunContext {
 /** Runs every layer in order in the sandbox; the first failure stops the run (later layers stay skipped). */
 async function runLayers(context: LayerRunContext): Promise<void> {
   const { document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress } = context;
-  const mode: SandboxMode = mapping ? 'namespace' : 'container';
   // A directory of its own, bound read-only into the sandbox with what ansiblePlaybookArgs names beside the inventory.
   const inventoryDir = join(layout.root, 'inventory');
   await mkdir(inventoryDir, { mode: 0o755 });
@@ -220,8 +217,7 @@ async function runLayers(context: LayerRunContext): Promise<void> {
   await writeInventory(inventory, document, new Map(staged.map((s) => [s.image.image_id, s.root])));
   if (mapping) for (const name of await readdir(inventoryDir)) await chown(join(inventoryDir, name), mapping.uid, mapping.gid);
   let rootMounts: RootMounts[] = [];
-  let script = '';
-  // Held for debugging: the mount points stay, so the sandbox script can be run again by hand.
+  // Held for debugging: the mount points stay for `cfs sessions debug`, which builds its sandbox from the run document.
   let keepMountPoints = false;
   const undo = async () => {
     for (const mounts of rootMounts) await undoRootMounts(mounts).catch(() => {});
@@ -266,20 +262,7 @@ async function runLayers(context: LayerRunContext): Promise<void> {
       // task's storage ends with the task, so there a hold would point at nothing.
       if (document.debug_hold && !deps.local) log('debug_on_failure: the workspace cannot be kept: it ends with this task (the layer logs remain)');
       if (document.debug_hold && deps.local) {
-        if (mapping) {
-          const seccompFile = join(layout.root, 'sandbox-seccomp.bpf');
-          await writeFile(seccompFile, seccompProgram(), { mode: 0o600 });
-          script = join(layout.root, 'sandbox.sh');
-          await writeFile(script, await sandboxScript({ layout, mapping, roots: rootMounts, inventory, cwd: layout.repos }, seccompFile), { mode: 0o700 });
-        }
-        outcome.debug = debugHoldDetails({
-          document,
-          layout,
-          inventory,
-          roots: staged.map((s) => ({ image_id: s.image.image_id, root: s.root })),
-          mode,
-          ...(script ? { script } : {}),
-        });
+        outcome.debug = debugHoldDetails({ document, layout, inventory, roots: staged.map((s) => ({ image_id: s.image.image_id, root: s.root })) });
         keepMountPoints = true;
       }
       const how = run.signal ? `was killed by ${run.signal}` : `exited with ${run.exitCode}`;

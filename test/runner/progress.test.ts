@@ -70,8 +70,6 @@ describe('the debug hold details', () => {
       layout,
       inventory: '/data/work/workspaces/s1/inventory/inventory.yaml',
       roots: [{ image_id: 'img-1', root: '/data/work/workspaces/s1/images/img-1' }],
-      mode: 'namespace',
-      script: '/data/work/workspaces/s1/sandbox.sh',
     });
     // Assert
     expect(details).toEqual({
