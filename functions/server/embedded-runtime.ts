@@ -1,6 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { mkdirSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { DynamoDbAutomationStore } from '../adapters/dynamodb/dynamodb-automation-store.ts';
@@ -28,6 +29,7 @@ import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-
 import { createApp } from '../api/app.ts';
 import { DashboardLogin, isLoopbackHost } from '../api/auth.ts';
 import { loadOrCreateApiToken } from './api-token.ts';
+import { lingerBeforeClosing } from './lingering-close.ts';
 import { checkListening, WILDCARD_HOSTS } from './listening.ts';
 import { ensureSelfSignedCertificate, readTlsFiles, type TlsFiles } from './tls.ts';
 import { ARTIFACT_ROUTE_PREFIX } from '../api/routes/artifacts.ts';
@@ -269,6 +271,7 @@ async function serveApi(
       : serve({ fetch, port: listen.port, hostname: host }, () => ready(s));
     s.once('error', fail);
   });
+  lingerBeforeClosing(server as HttpServer);
   const { port } = server.address() as AddressInfo;
   const origins = ownOrigins(secure ? 'https' : 'http', host, port);
   const publicUrl = listen.publicUrl ? new URL(listen.publicUrl).origin : origins[0]!;
