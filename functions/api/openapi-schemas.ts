@@ -78,10 +78,13 @@ const statusExtensions = {
         end_time: z.string().optional(),
         image_id: z.string().optional(),
         layer: z.string().optional(),
+        check: z.string().optional().meta({ description: 'In a `test` step: the check this entry is.' }),
+        boot: z.enum(['kvm', 'tcg']).optional().meta({ description: 'In a `test` step: the boot test, naming the accelerator it ran on.' }),
+        duration_ms: z.number().optional().meta({ description: 'How long an ended check or boot test took.' }),
       }),
     )
     .optional()
-    .meta({ description: 'Extension: progress of each workflow step (per image and layer where set).' }),
+    .meta({ description: 'Extension: progress of each workflow step (per image and layer where set; per check and boot test in `test`).' }),
   failure: z
     .object({ step: z.string(), reason: z.string(), layer: z.string().optional(), image_id: z.string().optional() })
     .optional()

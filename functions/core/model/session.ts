@@ -40,6 +40,12 @@ export interface SessionStep {
   end_time?: string;
   image_id?: string;
   layer?: string;
+  /** In a `test` step: the check this entry is (issue 18). */
+  check?: string;
+  /** In a `test` step: the boot test's entry, naming the accelerator it ran on. */
+  boot?: 'kvm' | 'tcg';
+  /** How long an ended check or boot test took. */
+  duration_ms?: number;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { validationSpecSchema } from '../sessions/validation-spec.ts';
 
 /**
  * The runner's contract with the control plane. render-inventory writes a run document to the
@@ -81,6 +82,8 @@ export const runDocumentSchema = z
     progress_key: storeKey.optional(),
     /** `debug_on_failure`: when a layer fails, keep the workspace (roots, inventory, clones) and describe it in the outcome. */
     debug_hold: z.boolean().optional(),
+    /** The session's validation (issue 18): checks in each customized root before packing, a boot of each packed result. Absent: neither. */
+    validation: validationSpecSchema.optional(),
     /** The run's time budget: past it the runner stops as on SIGTERM (cleaning up), with a reason saying the budget ran out. */
     timeout_seconds: z.number().int().positive().max(86_400).optional(),
   })
@@ -113,12 +116,41 @@ const uploadedArtifact = z.object({
 
 const bootArtifact = uploadedArtifact.extend({ from: z.enum(['customized', 'source']) });
 
+/** Start, end and duration of one piece of an image's test. */
+const timed = {
+  state: z.enum(['succeeded', 'failed']),
+  start_time: z.string(),
+  end_time: z.string(),
+  duration_ms: z.number(),
+  /** Its output (a check's stdout and stderr, the VM's serial console) in the store. */
+  log_key: z.string(),
+  /** One line saying why it failed. */
+  reason: z.string().optional(),
+};
+
+/** What the runner proved of one image (issue 18): each check in its customized root, then the boot of its packed result. */
+export const imageTestsSchema = z.object({
+  checks: z.array(z.object({ name: z.string(), exit_code: z.number().nullable(), ...timed })),
+  boot: z
+    .object({
+      accelerator: z.enum(['kvm', 'tcg']),
+      /** Why that accelerator (the KVM probe's finding). */
+      accelerator_reason: z.string(),
+      /** The console line that matched the success pattern. */
+      matched_line: z.string().optional(),
+      ...timed,
+    })
+    .optional(),
+});
+
 export const runOutcomeSchema = z.object({
   session: z.string(),
   status: z.enum(['succeeded', 'failed']),
   reason: z.string().optional(),
   failed_layer: z.string().optional(),
   failed_image: z.string().optional(),
+  /** `test` when an image failed its checks or boot test (the run's layers all succeeded). */
+  failed_step: z.enum(['test']).optional(),
   started: z.string(),
   finished: z.string(),
   images: z.array(
@@ -130,6 +162,7 @@ export const runOutcomeSchema = z.object({
       customized: z.boolean(),
       uploaded: z.object({ rootfs: uploadedArtifact, kernel: bootArtifact.optional(), initrd: bootArtifact.optional() }).optional(),
       compressor: z.string().optional(),
+      tests: imageTestsSchema.optional(),
     }),
   ),
   layers: z.array(
@@ -168,6 +201,21 @@ export const LAYER_PROGRESS_STATES = ['pending', 'running', 'succeeded', 'failed
 export const runProgressSchema = z.object({
   session: z.string(),
   updated: z.string(),
+  /** Each image's test (with validation only), as it runs: checks before packing, the boot after. */
+  tests: z
+    .array(
+      z.object({
+        image_id: z.string(),
+        state: z.enum(LAYER_PROGRESS_STATES),
+        start_time: z.string().optional(),
+        end_time: z.string().optional(),
+        checks: z.array(z.object({ name: z.string(), state: z.enum(LAYER_PROGRESS_STATES), start_time: z.string().optional(), end_time: z.string().optional(), duration_ms: z.number().optional() })),
+        boot: z
+          .object({ state: z.enum(LAYER_PROGRESS_STATES), accelerator: z.enum(['kvm', 'tcg']).optional(), start_time: z.string().optional(), end_time: z.string().optional(), duration_ms: z.number().optional() })
+          .optional(),
+      }),
+    )
+    .optional(),
   layers: z.array(
     z.object({
       index: z.number(),
@@ -180,6 +228,8 @@ export const runProgressSchema = z.object({
 });
 
 export type RunProgress = z.infer<typeof runProgressSchema>;
+export type TestProgress = NonNullable<RunProgress['tests']>[number];
+export type ImageTests = z.infer<typeof imageTestsSchema>;
 export type UploadedArtifact = z.infer<typeof uploadedArtifact>;
 export type BootArtifact = z.infer<typeof bootArtifact>;
 

@@ -48,3 +48,11 @@ export function layerLogKey(logsPrefix: string, layer: { index: number; name: st
   const safe = layer.name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
   return `${logsPrefix}${layer.index}-${safe}.log`;
 }
+
+/**
+ * The store key of one image's test log: `<logs_prefix>tests/<image_id>/check-<name>.log` for a
+ * check (names are already key-safe), `.../boot-console.log` for the boot test's serial console.
+ */
+export function testLogKey(logsPrefix: string, imageId: string, part: { check: string } | 'boot'): string {
+  return `${logsPrefix}tests/${imageId}/${part === 'boot' ? 'boot-console' : `check-${part.check}`}.log`;
+}
