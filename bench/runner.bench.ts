@@ -21,20 +21,11 @@ import { FsArtifactStore } from '../functions/adapters/local/fs-artifact-store.t
 import { inventoryWithRoots } from '../functions/runner/layers.ts';
 import { parseRunDocument } from '../functions/runner/run-document.ts';
 import { makeBenchRoot } from './fixtures/bench-root.ts';
+import { RUNNER_BENCH_PLAYBOOK } from './fixtures/playbooks.ts';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.RUNNER_BENCH_ROUNDS ?? 2);
 const IMAGE = '7c1e4f0a-9b2d-4e3f-8a5b-6c7d8e9f0a1b';
-const PLAYBOOK = [
-  '- hosts: cfs_image',
-  '  gather_facts: false',
-  '  tasks:',
-  '    - copy: {dest: /etc/motd, content: "customized by CFS\\n", mode: "0644"}',
-  '    - lineinfile: {path: /etc/os-release, line: "CFS_CUSTOMIZED=1"}',
-  '    - file: {path: /opt/cfs, state: directory, mode: "0755"}',
-  '    - command: cat /etc/os-release',
-  '',
-].join('\n');
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 
@@ -109,7 +100,7 @@ async function main(): Promise<void> {
     const repo = join(base, 'repo');
     await mkdir(repo);
     await git(repo, 'init', '-q');
-    await writeFile(join(repo, 'site.yml'), PLAYBOOK);
+    await writeFile(join(repo, 'site.yml'), RUNNER_BENCH_PLAYBOOK);
     await git(repo, 'add', 'site.yml');
     await git(repo, 'commit', '-q', '-m', 'bench playbook');
     const commit = await git(repo, 'rev-parse', 'HEAD');

@@ -19,19 +19,12 @@ import { runCustomization } from '../functions/runner/run-customization.ts';
 import { parseRunDocument } from '../functions/runner/run-document.ts';
 import type { SandboxMode } from '../functions/runner/sandbox.ts';
 import { TempRepos } from '../test/helpers/git-repo.ts';
+import { localRunDocumentFor } from '../test/helpers/run-document.ts';
+import { SANDBOX_BENCH_PLAYBOOK } from './fixtures/playbooks.ts';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.SANDBOX_BENCH_ROUNDS ?? 5);
 const IMAGE = '5b1d7c2e-3f4a-4b5c-8d6e-7f8091a2b3c4';
-const PLAYBOOK = [
-  '- hosts: cfs_image',
-  '  gather_facts: false',
-  '  tasks:',
-  '    - copy: {dest: /etc/motd, content: "customized by CFS\\n", mode: "0644"}',
-  '    - file: {path: /opt/cfs, state: directory, mode: "0755"}',
-  '    - command: cat /etc/motd',
-  '',
-].join('\n');
 
 const base = await mkdtemp(join(tmpdir(), 'cfs-sandbox-bench-'));
 const repos = new TempRepos();
@@ -42,20 +35,10 @@ try {
   const squashfs = join(base, 'source.squashfs');
   await run('mksquashfs', [root, squashfs, '-noappend', '-quiet', '-no-progress', '-comp', 'gzip']);
   const rootfs = await store.put(`boot-images/${IMAGE}/rootfs`, createReadStream(squashfs));
-  const layer = repos.with({ 'site.yml': PLAYBOOK });
+  const layer = repos.with({ 'site.yml': SANDBOX_BENCH_PLAYBOOK });
 
   const once = async (mode: SandboxMode, session: string) => {
-    const document = parseRunDocument({
-      session,
-      images: [{ image_id: IMAGE, source_name: 'sample', arch: 'x86_64', rootfs: { key: rootfs.key, size: rootfs.size, sha256: rootfs.sha256 }, result_name: `r-${session}`, result_id: `result-${session}`, upload_prefix: `boot-images/result-${session}/` }],
-      inventory: { all: { children: { cfs_image: { hosts: { [IMAGE]: {} }, vars: { ansible_connection: 'community.general.chroot', ansible_python_interpreter: '/usr/bin/python3' } } } } },
-      layers: [{ index: 0, name: 'bench', clone_url: layer.url, commit: layer.commit, playbook: 'site.yml' }],
-      ansible: { limit: IMAGE, verbosity: 0, passthrough: [] },
-      squashfs: { compressor: 'source' },
-      allowed_schemes: ['file'],
-      outcome_key: `sessions/${session}/runner-outcome.json`,
-      logs_prefix: `sessions/${session}/logs/`,
-    });
+    const document = parseRunDocument(localRunDocumentFor(session, { id: IMAGE, name: 'sample', rootfs }, { name: 'bench', ...layer }));
     const started = performance.now();
     const result = await runCustomization(document, { store, local: store, workspace: join(base, 'workspaces', session), sandbox: mode });
     const total = performance.now() - started;

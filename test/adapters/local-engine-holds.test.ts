@@ -9,6 +9,7 @@ import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-k
 import { WORKSPACE_MARKER } from '../../functions/runner/workspace.ts';
 import { cleanup } from '../../functions/steps/cleanup.ts';
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { runDocumentFor } from '../helpers/run-document.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
 
 const A = '11111111-1111-4111-8111-111111111111';
@@ -77,25 +78,9 @@ describe('debug holds across an engine restart', () => {
     const workspace = await heldSession('kept-doc', '2026-11-26T11:00:00Z');
     const runner = runnerKeys('c'.repeat(32));
     const document = {
-      session: 'kept-doc',
-      images: [
-        {
-          image_id: A,
-          source_name: 'compute',
-          arch: 'x86_64',
-          rootfs: { key: `boot-images/${A}/rootfs`, size: 10, sha256: 'a'.repeat(64) },
-          result_name: 'compute_cfs_kept-doc',
-          result_id: 'r1',
-          upload_prefix: runner.resultPrefix('r1'),
-        },
-      ],
-      inventory: { all: { children: { Compute: { hosts: { [A]: {} } } } } },
-      layers: [{ index: 0, name: 'site', clone_url: 'https://deploy:s3cret@git.example/site.git', commit: 'b'.repeat(40), playbook: 'site.yml' }],
+      ...runDocumentFor('kept-doc', runner, { image: A, layer: 'site', playbook: 'site.yml', cloneUrl: 'https://deploy:s3cret@git.example/site.git', inventory: { all: { children: { Compute: { hosts: { [A]: {} } } } } } }),
+      // Not the defaults: the held run must carry the document's own Ansible settings.
       ansible: { limit: '', verbosity: 1, passthrough: [] },
-      squashfs: { compressor: 'source' },
-      allowed_schemes: ['https'],
-      outcome_key: runner.outcome,
-      logs_prefix: runner.logsPrefix,
     };
     await ports.artifacts.put(sessionKeys.runDocument('kept-doc'), JSON.stringify(document));
     await ports.artifacts.put(runner.runDocument, JSON.stringify(document));

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { runCustomization } from '../../functions/runner/run-customization.ts';
-import { type RunDocument } from '../../functions/core/workflow/run-document.ts';
 import { parseRunDocument } from '../../functions/runner/run-document.ts';
 import type { NetworkMode } from '../../functions/runner/sandbox-network.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
+import { localRunDocumentFor } from '../helpers/run-document.ts';
 
 /**
  * The namespace sandbox against the real tools (unshare, bwrap, slirp4netns, squashfs-tools,
@@ -74,36 +74,6 @@ function probeScript(): string {
   ].join('\n');
 }
 
-function documentFor(session: string, layer: { url: string; commit: string }): RunDocument {
-  return parseRunDocument({
-    session,
-    images: [
-      {
-        image_id: IMAGE,
-        source_name: 'sample',
-        arch: 'x86_64',
-        rootfs,
-        result_name: `sample_cfs_${session}`,
-        result_id: `result-${session}`,
-        upload_prefix: `boot-images/result-${session}/`,
-      },
-    ],
-    inventory: {
-      all: {
-        children: {
-          cfs_image: { hosts: { [IMAGE]: {} }, vars: { ansible_connection: 'community.general.chroot', ansible_python_interpreter: '/usr/bin/python3' } },
-        },
-      },
-    },
-    layers: [{ index: 0, name: 'probe', clone_url: layer.url, commit: layer.commit, playbook: 'site.yml' }],
-    ansible: { limit: IMAGE, verbosity: 0, passthrough: [] },
-    squashfs: { compressor: 'source' },
-    allowed_schemes: ['file'],
-    outcome_key: `sessions/${session}/runner-outcome.json`,
-    logs_prefix: `sessions/${session}/logs/`,
-  });
-}
-
 /** The probing layer: a file written the ordinary way, /dev as the chroot sees it, then every probe from outside the chroot. */
 function probeLayer() {
   return repos.with({
@@ -127,7 +97,7 @@ function probeLayer() {
 
 async function customize(session: string, network: NetworkMode, layer: { url: string; commit: string }) {
   const lines: string[] = [];
-  const result = await runCustomization(documentFor(session, layer), {
+  const result = await runCustomization(parseRunDocument(localRunDocumentFor(session, { id: IMAGE, name: 'sample', rootfs }, { name: 'probe', ...layer })), {
     store,
     local: store,
     workspace: join(base, 'workspaces', session),
@@ -141,6 +111,12 @@ async function customize(session: string, network: NetworkMode, layer: { url: st
 
 async function resultFile(session: string, path: string): Promise<string> {
   return (await run('unsquashfs', ['-cat', store.pathOf(`boot-images/result-${session}/rootfs`), path])).stdout;
+}
+
+/** The probing layer's run as `session` in `network` mode, with the report it left in the result. */
+async function probed(session: string, network: NetworkMode) {
+  const result = await customize(session, network, probeLayer());
+  return { ...result, probe: await resultFile(session, 'probe.txt') };
 }
 
 beforeAll(async () => {
@@ -219,15 +195,11 @@ describe('the namespace sandbox', () => {
   }, 180_000);
 
   it('refuses every way out of a layer that escapes its chroot, and leaves the host canary as it was', async () => {
-    // Arrange
-    const layer = probeLayer();
-
-    // Act
-    const result = await customize('probe', 'egress', layer);
-    const probe = await resultFile('probe', 'probe.txt');
+    // Arrange / Act
+    const { outcome, probe } = await probed('probe', 'egress');
 
     // Assert
-    expect(result.outcome.status).toBe('succeeded');
+    expect(outcome.status).toBe('succeeded');
     const verdicts = Object.fromEntries([...probe.matchAll(/^([\w-]+): (ALLOWED|refused)$/gm)].map((m) => [m[1], m[2]]));
     expect(verdicts).toEqual({
       remount: 'refused',
@@ -259,15 +231,11 @@ describe('the namespace sandbox', () => {
   }, 180_000);
 
   it('gives a layer no way out in network mode none', async () => {
-    // Arrange
-    const layer = probeLayer();
-
-    // Act
-    const result = await customize('offline', 'none', layer);
-    const probe = await resultFile('offline', 'probe.txt');
+    // Arrange / Act
+    const { outcome, probe } = await probed('offline', 'none');
 
     // Assert
-    expect(result.outcome.status).toBe('succeeded');
+    expect(outcome.status).toBe('succeeded');
     expect(probe).toMatch(/^egress: refused$/m);
     expect(probe).toMatch(/^loopback: refused$/m);
   }, 180_000);

@@ -8,6 +8,7 @@ import { cleanUpEndedExecution, type EndedExecution, type ExecutionEndedPorts } 
 import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 import { imageWaitTable } from '../helpers/image-wait-table.ts';
+import { runDocumentFor } from '../helpers/run-document.ts';
 
 const TABLE = 'cfs-ended-test';
 const CLUSTER = 'arn:aws:ecs:eu-west-1:123456789012:cluster/cfs-runner';
@@ -30,15 +31,7 @@ const RUNNER = runnerKeys(TOKEN);
 
 /** The control-plane run document RenderInventory leaves: every key the runner writes under its prefix. */
 const runDocument = {
-  session: 's1',
-  images: [{ image_id: SOURCE, source_name: 'base', arch: 'x86_64', rootfs: { key: `boot-images/${SOURCE}/rootfs`, size: 1, sha256: SHA }, result_name: 'base-custom', result_id: RESULT, upload_prefix: RUNNER.resultPrefix(RESULT) }],
-  inventory: { all: { children: {} } },
-  layers: [{ index: 0, name: 'site', clone_url: 'https://git.example/site.git', commit: 'a'.repeat(40), playbook: 'site.yml' }],
-  ansible: { limit: '', verbosity: 0, passthrough: [] },
-  squashfs: { compressor: 'source' },
-  allowed_schemes: ['https'],
-  outcome_key: RUNNER.outcome,
-  logs_prefix: RUNNER.logsPrefix,
+  ...runDocumentFor('s1', RUNNER, { image: SOURCE, layer: 'site', playbook: 'site.yml', cloneUrl: 'https://git.example/site.git', result: RESULT }),
   progress_key: RUNNER.progress,
 };
 
