@@ -1,8 +1,7 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RunnerFailure } from '../../functions/runner/failures.ts';
 import {
   ansiblePlaybookArgs,
@@ -14,6 +13,7 @@ import {
   inventoryWithRoots,
   writeInventory,
 } from '../../functions/runner/layers.ts';
+import { tempDirPerTest } from '../helpers/temp-dir.ts';
 
 describe('cloneUrlScheme', () => {
   it('reads the scheme the way git does', () => {
@@ -124,18 +124,11 @@ describe('ansiblePlaybookArgs', () => {
 });
 
 describe('writeInventory', () => {
-  let dir: string;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cfs-inventory-'));
-  });
-
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = tempDirPerTest('cfs-inventory-');
 
   it('writes the inventory, one !unsafe file per extra-vars value and the connection pinned for every host', async () => {
     // Arrange
+    const dir = tempDir();
     const inventory = { all: { children: { cfs_image: { hosts: { img1: {} }, vars: { ansible_connection: 'community.general.chroot' } } } } };
     const ansible = { limit: '', verbosity: 0, passthrough: ['--extra-vars', 'x={{ lookup("pipe", "id") }}', '--tags', 't', '--extra-vars', '{"n": 1, "l": ["{{ y }}"]}'] };
     const roots = new Map([['img1', '/ws/images/img1'], ['img2', '/ws/images/img2']]);
@@ -158,6 +151,7 @@ describe('writeInventory', () => {
 
   it('refuses a passthrough that reads a file before writing anything', async () => {
     // Arrange
+    const dir = tempDir();
     const ansible = { limit: '', verbosity: 0, passthrough: ['--extra-vars', '@/etc/shadow'] };
 
     // Act

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bwrapArgs } from '../../functions/runner/bwrap-argv.ts';
 import { deviceNodeOf, devicePseudoArgs, pseudoDefinition, unpackLosses } from '../../functions/runner/device-nodes.ts';
 import { linksLeaving, openFileInRoot, resolveInRoot } from '../../functions/runner/root-paths.ts';
@@ -9,6 +9,7 @@ import { prepareRootMounts, shellQuote, undoRootMounts } from '../../functions/r
 import { blockedDestinations, slirpArgv } from '../../functions/runner/sandbox-network.ts';
 import { checkSandboxPrerequisites } from '../../functions/runner/sandbox-prerequisites.ts';
 import { subordinateStart, userNamespaceArgv } from '../../functions/runner/user-namespace.ts';
+import { tempDirPerTest } from '../helpers/temp-dir.ts';
 
 describe('userNamespaceArgv', () => {
   it('maps the image ids 0-65535 onto the subordinate range and runs the command as its root, without forking', () => {
@@ -37,18 +38,11 @@ describe('userNamespaceArgv', () => {
 });
 
 describe('checkSandboxPrerequisites', () => {
-  let dir: string;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cfs-prereq-'));
-  });
-
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = tempDirPerTest('cfs-prereq-');
 
   it('names every missing tool and the subordinate range in one line with the exact commands that fix them', async () => {
     // Arrange
+    const dir = tempDir();
     await writeFile(join(dir, 'subuid'), 'alice:100000:65536\n');
     await writeFile(join(dir, 'subgid'), 'root:200000:65536\n');
 
@@ -65,6 +59,7 @@ describe('checkSandboxPrerequisites', () => {
 
   it('gives the mapping when this machine has everything', async () => {
     // Arrange
+    const dir = tempDir();
     await writeFile(join(dir, 'subuid'), 'root:200000:65536\n');
     await writeFile(join(dir, 'subgid'), 'root:250000:65536\n');
 
@@ -207,20 +202,20 @@ describe('shellQuote', () => {
 });
 
 describe('paths inside an image root', () => {
-  let root: string;
+  const tempRoot = tempDirPerTest('cfs-sandbox-root-');
 
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'cfs-sandbox-root-'));
-  });
-
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  /** This test's root holding `tree`: its directories (with parents), then its files with their text, then its links (path: target). */
+  async function rootWith(tree: { dirs: string[]; files?: Record<string, string>; links?: Record<string, string> }): Promise<string> {
+    const root = tempRoot();
+    for (const dir of tree.dirs) await mkdir(join(root, dir), { recursive: true });
+    for (const [path, text] of Object.entries(tree.files ?? {})) await writeFile(join(root, path), text);
+    for (const [path, target] of Object.entries(tree.links ?? {})) await symlink(target, join(root, path));
+    return root;
+  }
 
   it('creates missing /proc, /dev and an empty resolv.conf, and removes exactly those again', async () => {
     // Arrange
-    await mkdir(join(root, 'etc'));
-    await mkdir(join(root, 'proc'));
+    const root = await rootWith({ dirs: ['etc', 'proc'] });
 
     // Act
     const mounts = await prepareRootMounts(root, true);
@@ -236,11 +231,11 @@ describe('paths inside an image root', () => {
 
   it('binds resolv.conf onto the file a symlink names inside the root, even through an intermediate link to the host /etc', async () => {
     // Arrange
-    await mkdir(join(root, 'etc'));
-    await mkdir(join(root, 'run/resolve'), { recursive: true });
-    await writeFile(join(root, 'run/resolve/stub.conf'), 'nameserver 127.0.0.53\n');
-    await symlink('/etc', join(root, 'run/hostetc'));
-    await symlink('/run/hostetc/../run/resolve/stub.conf', join(root, 'etc/resolv.conf'));
+    const root = await rootWith({
+      dirs: ['etc', 'run/resolve'],
+      files: { 'run/resolve/stub.conf': 'nameserver 127.0.0.53\n' },
+      links: { 'run/hostetc': '/etc', 'etc/resolv.conf': '/run/hostetc/../run/resolve/stub.conf' },
+    });
 
     // Act
     const mounts = await prepareRootMounts(root, true);
@@ -251,14 +246,11 @@ describe('paths inside an image root', () => {
 
   it('resolves every component inside the root: a link through an intermediate directory never reaches a host file', async () => {
     // Arrange
-    await mkdir(join(root, 'boot'));
-    await mkdir(join(root, 'etc'));
-    await writeFile(join(root, 'etc/shadow'), 'image shadow\n');
-    await symlink('/etc', join(root, 'boot/x'));
-    await symlink('x/shadow', join(root, 'boot/vmlinuz'));
-    await symlink('../../../../../../etc/passwd', join(root, 'boot/escape'));
-    await symlink('loop2', join(root, 'boot/loop1'));
-    await symlink('loop1', join(root, 'boot/loop2'));
+    const root = await rootWith({
+      dirs: ['boot', 'etc'],
+      files: { 'etc/shadow': 'image shadow\n' },
+      links: { 'boot/x': '/etc', 'boot/vmlinuz': 'x/shadow', 'boot/escape': '../../../../../../etc/passwd', 'boot/loop1': 'loop2', 'boot/loop2': 'loop1' },
+    });
 
     // Act
     const viaDirectory = await resolveInRoot(root, 'boot/vmlinuz');
@@ -277,14 +269,11 @@ describe('paths inside an image root', () => {
 
   it('lists the links of a checkout that lead outside it, directly or through another link, and not those that stay or dangle inside', async () => {
     // Arrange
-    await mkdir(join(root, 'roles/a'), { recursive: true });
-    await writeFile(join(root, 'site.yml'), '');
-    await symlink('../../site.yml', join(root, 'roles/a/inside'));
-    await symlink('/etc/shadow', join(root, 'absolute'));
-    await symlink('../outside', join(root, 'upward'));
-    await symlink('.', join(root, 'roles/here'));
-    await symlink('here/../../x', join(root, 'roles/through'));
-    await symlink('missing', join(root, 'dangling'));
+    const root = await rootWith({
+      dirs: ['roles/a'],
+      files: { 'site.yml': '' },
+      links: { 'roles/a/inside': '../../site.yml', absolute: '/etc/shadow', upward: '../outside', 'roles/here': '.', 'roles/through': 'here/../../x', dangling: 'missing' },
+    });
 
     // Act
     const leaving = await linksLeaving(root);
