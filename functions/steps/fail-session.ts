@@ -3,11 +3,12 @@ import { DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
 import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
-import { failRunningSteps } from '../core/workflow/step-progress.ts';
+import { endStep, failRunningSteps } from '../core/workflow/step-progress.ts';
+import { applyTestOutcome } from '../core/workflow/test-steps.ts';
 import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
 import { withRunnerLayers } from './layer-progress.ts';
 import { publishCompletedResults } from './record-artifacts.ts';
-import { readRunnerOutcome } from './runner-outcome.ts';
+import { readRunnerOutcome, type RunOutcome } from './runner-outcome.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from './step-ports.ts';
 
 /** The `$.error` a Catch puts in the state: `{Error, Cause}`; Cause is JSON from Lambda, plain text locally. */
@@ -22,6 +23,17 @@ const MAX_REASON = 400;
 function oneLine(text: string): string {
   const line = text.split('\n').map((l) => l.trim()).find(Boolean) ?? text.trim();
   return line.length > MAX_REASON ? `${line.slice(0, MAX_REASON - 1)}…` : line;
+}
+
+/**
+ * A test failure's reason on one line, bounded: its whitespace (the console's last lines) folded
+ * to spaces, and when too long its middle left out, so both what failed and the last output stay.
+ */
+function testReason(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  if (line.length <= MAX_REASON) return line;
+  const head = 120;
+  return `${line.slice(0, head)} … ${line.slice(line.length - (MAX_REASON - head - 3))}`;
 }
 
 /** The human reason inside a caught error. */
@@ -111,13 +123,17 @@ export async function failSession(
   const failed = failRunningSteps(session, stamp);
   let debug: SessionDebugHold | undefined;
   const failure: SessionFailure = { step: failed.step?.name ?? 'validate', reason: input.reason ?? reasonOf(input.error) };
+  // What the runner recorded, when it got as far as recording: its images' tests are written into the steps too.
+  let outcome: RunOutcome | undefined;
   if (failure.step === 'ansible' || input.error?.Error === 'States.TaskFailed') {
     failure.step = 'ansible';
-    const outcome = await readRunnerOutcome(ports, session.name);
+    outcome = await readRunnerOutcome(ports, session.name);
     // An explicit reason (a cancellation, a restart) says why better than what the runner saw.
     if (outcome?.status === 'failed') {
-      if (outcome.reason && !input.reason) failure.reason = oneLine(outcome.reason);
-      if (outcome.failed_layer) failure.layer = outcome.failed_layer;
+      if (outcome.reason && !input.reason) failure.reason = outcome.failed_step === 'test' ? testReason(outcome.reason) : oneLine(outcome.reason);
+      // Every layer ran; an image failed its checks or its boot test.
+      if (outcome.failed_step === 'test') failure.step = 'test';
+      else if (outcome.failed_layer) failure.layer = outcome.failed_layer;
       if (outcome.failed_image) failure.image_id = outcome.failed_image;
       const waitSeconds = settings.debugWaitSeconds ?? DEFAULT_WORKFLOW_SETTINGS.debugWaitSeconds!;
       if (outcome.debug && session.debug_on_failure && waitSeconds > 0 && !input.reason) {
@@ -131,10 +147,17 @@ export async function failSession(
 
   const ttl = settings.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
   const withLayers = await withRunnerLayers(ports, session.name);
+  // The outcome's tests are final (they replace what the live progress left running); at a test
+  // failure the layers all ran, so the Ansible step ended when the runner did, and only `test` failed.
+  const withTests = (record: SessionRecord): SessionRecord => {
+    if (!outcome) return record;
+    const tested = applyTestOutcome(record, outcome.images);
+    return failure.step === 'test' ? endStep(tested, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished }) : tested;
+  };
   let updated: SessionRecord;
   try {
     updated = await ports.sessions.update(session.name, (s) => {
-      const marked = failRunningSteps(withLayers(s), stamp).record;
+      const marked = failRunningSteps(withTests(withLayers(s)), stamp).record;
       const completed = advanceSession(
         { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } },
         { status: 'complete', succeeded: 'false', completion_time: stamp },

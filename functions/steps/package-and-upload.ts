@@ -6,6 +6,7 @@ import { verifyStoredArtifact } from '../core/images/verify-artifact.ts';
 import { BOOT_PARAMETERS_TYPE, INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE, type ImageManifest, type ManifestArtifact } from '../core/model/image.ts';
 import type { PinnedArtifact, SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
+import { applyTestOutcome } from '../core/workflow/test-steps.ts';
 import { redactCloneUrl } from '../core/workflow/redact.ts';
 import { readRunDocument } from '../core/workflow/run-document-store.ts';
 import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
@@ -82,8 +83,9 @@ export async function packageAndUpload(
   if (!runnerPrefix) throw new RunnerFailedError(`the run document of session '${session.name}' names no upload prefix for image ${staged.image_id}`);
   const started = ports.clock.now().toISOString();
   // The package step runs from here, so a failed check is recorded against it and this image.
+  // The image's test entries (its checks and boot test, all passed) come from the outcome's record.
   await ports.sessions.update(session.name, (s) =>
-    startStep(endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished }), { name: 'package', image_id: staged.image_id }, started),
+    startStep(applyTestOutcome(endStep(s, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished }), [result]), { name: 'package', image_id: staged.image_id }, started),
   );
   // Nothing is registered on the runner's word alone: what is stored is moved out of its reach, then checked against it.
   const promote = (artifact: UploadedArtifact) => promoteUpload(ports.artifacts, artifact, runnerPrefix, staged.upload_prefix);
