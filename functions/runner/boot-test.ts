@@ -94,7 +94,8 @@ export interface BootTestOptions {
   boot: BootSpec;
   /** The VM's network: `egress` only when `boot.network` asks for it and the server's setting allows it (the caller decides). */
   network: NetworkMode;
-  mapping: IdMapping;
+  /** The sandbox's id mapping; undefined in container mode, where QEMU runs without one (the container is the boundary). */
+  mapping: IdMapping | undefined;
   groups: ProcessGroups;
   /** The serial console (and QEMU's own messages, marked `# qemu:`) is written here as it comes. */
   consoleLog: string;

@@ -9,6 +9,7 @@
  * - 3 staging or integrity failure: checksum or size mismatch, not enough disk, corrupt squashfs
  * - 4 environment: not root, a required tool missing, image arch not runnable here
  * - 5 packaging or upload failure
+ * - 6 an image failed its test: a check in its customized root, or the boot of its packed result
  * - 143 terminated by SIGTERM (128 + 15, what a shell reports for a TERM-killed process), or
  *   stopped the same way when the run document's time budget ran out
  */
@@ -19,6 +20,7 @@ export const RUNNER_EXIT_CODES = {
   staging: 3,
   environment: 4,
   packaging: 5,
+  test: 6,
   terminated: 143,
 } as const;
 

@@ -46,6 +46,9 @@ export interface ImageChecksOptions {
   /** Each check's own limit (default DEFAULT_CHECK_TIMEOUT_SECONDS). */
   timeoutSeconds?: number;
   signal?: AbortSignal;
+  /** Called as each check starts and ends (progress and logs). */
+  onStart?: (check: CheckSpec) => Promise<void> | void;
+  onEnd?: (result: CheckResult) => Promise<void> | void;
 }
 
 /**
@@ -66,7 +69,10 @@ export async function runImageChecks(options: ImageChecksOptions): Promise<Check
   try {
     for (const check of options.checks) {
       if (options.signal?.aborted) break;
-      results.push(await runCheck(check, options, emptyDir, mounts));
+      await options.onStart?.(check);
+      const result = await runCheck(check, options, emptyDir, mounts);
+      results.push(result);
+      await options.onEnd?.(result);
     }
   } finally {
     if (mounts) await undoRootMounts(mounts);

@@ -32,7 +32,8 @@ export const PROBE_KERNEL_PARAMETERS = 'console=ttyS0 root=/dev/cfs-probe-none p
  */
 export async function chooseAccelerator(options: {
   kernel: string;
-  mapping: IdMapping;
+  /** Undefined in container mode (the probe VM runs as QEMU alone, like the boot test). */
+  mapping: IdMapping | undefined;
   groups: ProcessGroups;
   signal?: AbortSignal;
   /** Tests: the device to look for, and the accelerator the probe VM runs with. */

@@ -1,7 +1,8 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, chown, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { INITRD_TYPE, KERNEL_TYPE, ROOTFS_TYPE } from '../core/model/image.ts';
 import { measuringStream } from '../adapters/shared/measuring-stream.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
@@ -137,6 +138,8 @@ export async function packageImage(options: {
   log?: (line: string) => void;
   /** Set in namespace mode: mksquashfs runs as root of the user namespace, so the image's owners are written back as they were. */
   mapping?: IdMapping;
+  /** Runs once the result is squashed, before anything of it is stored (the boot test): it gets the files that would be registered. */
+  beforeStoring?: (files: { rootfs: string; kernel?: string; initrd?: string }) => Promise<void>;
 }): Promise<{ uploaded: { rootfs: UploadedArtifact; kernel?: BootArtifact; initrd?: BootArtifact }; compressor: string }> {
   const { staged, document, layout, groups, store, local, mapping } = options;
   const log = options.log ?? (() => {});
@@ -174,21 +177,39 @@ export async function packageImage(options: {
   const uploadFailure = (what: string) => (error: unknown): never => {
     throw packagingError(`uploading the ${what}`, error);
   };
-  const boot = async (kind: 'kernel' | 'initrd', contentType: string): Promise<BootArtifact | undefined> => {
-    const key = `${image.upload_prefix}${kind}`;
-    const file = await findBootFile(root, kind, image.arch);
-    if (file) {
-      try {
-        return { ...(await uploadStream(store, file.handle.createReadStream({ start: 0, autoClose: false }), key, contentType).catch(uploadFailure(kind))), from: 'customized' };
-      } finally {
-        await file.handle.close();
-      }
+  // The result's boot files: the root's own when its /boot has them, else the source image's.
+  const own = { kernel: await findBootFile(root, 'kernel', image.arch), initrd: await findBootFile(root, 'initrd', image.arch) };
+  const fetched: string[] = [];
+  let kernel: BootArtifact | undefined;
+  let initrd: BootArtifact | undefined;
+  try {
+    if (options.beforeStoring) {
+      // The files exactly as they will be stored: descriptors already open stay the ones read.
+      const sourcePath = async (kind: 'kernel' | 'initrd'): Promise<string | undefined> => {
+        const source = image[kind];
+        if (!source) return undefined;
+        if (local) return local.pathOf(source.key);
+        const path = join(layout.results, `${image.image_id}.source-${kind}`);
+        await pipeline(await store.get(source.key), createWriteStream(path, { mode: 0o644 }));
+        fetched.push(path);
+        return path;
+      };
+      const bootPath = async (kind: 'kernel' | 'initrd') => (own[kind] ? `/proc/self/fd/${own[kind].handle.fd}` : await sourcePath(kind));
+      await options.beforeStoring({ rootfs: output, kernel: await bootPath('kernel'), initrd: await bootPath('initrd') });
     }
-    const source = image[kind];
-    return source ? copySourceArtifact(store, source, key, contentType).catch(uploadFailure(kind)) : undefined;
-  };
-  const kernel = await boot('kernel', KERNEL_TYPE);
-  const initrd = await boot('initrd', INITRD_TYPE);
+    const storeBootFile = async (kind: 'kernel' | 'initrd', contentType: string): Promise<BootArtifact | undefined> => {
+      const key = `${image.upload_prefix}${kind}`;
+      const file = own[kind];
+      if (file) return { ...(await uploadStream(store, file.handle.createReadStream({ start: 0, autoClose: false }), key, contentType).catch(uploadFailure(kind))), from: 'customized' };
+      const source = image[kind];
+      return source ? copySourceArtifact(store, source, key, contentType).catch(uploadFailure(kind)) : undefined;
+    };
+    kernel = await storeBootFile('kernel', KERNEL_TYPE);
+    initrd = await storeBootFile('initrd', INITRD_TYPE);
+  } finally {
+    for (const file of [own.kernel, own.initrd]) await file?.handle.close();
+    for (const path of fetched) await rm(path, { force: true });
+  }
 
   const rootfsKey = `${image.upload_prefix}rootfs`;
   const storing = local

@@ -1,7 +1,8 @@
 import type { ArtifactStore } from '../ports/artifact-store.ts';
-import type { RunDocument, RunProgress } from '../core/workflow/run-document.ts';
+import type { RunDocument, RunProgress, TestProgress } from '../core/workflow/run-document.ts';
 
 type LayerState = RunProgress['layers'][number]['state'];
+type Ended = 'succeeded' | 'failed';
 
 /**
  * Records which layer runs now in the progress document (`progress_key` of the run document),
@@ -13,7 +14,7 @@ export class ProgressRecorder {
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly document: Pick<RunDocument, 'session' | 'layers' | 'progress_key'>,
+    private readonly document: Pick<RunDocument, 'session' | 'layers' | 'progress_key'> & Partial<Pick<RunDocument, 'images' | 'validation'>>,
     private readonly store: ArtifactStore,
     private readonly now: () => Date,
     private readonly log: (line: string) => void = () => {},
@@ -23,6 +24,15 @@ export class ProgressRecorder {
       updated: now().toISOString(),
       layers: document.layers.map((l) => ({ index: l.index, name: l.name, state: 'pending' as const })),
     };
+    const validation = document.validation;
+    if (validation && (validation.checks.length > 0 || validation.boot)) {
+      this.progress.tests = (document.images ?? []).map((image) => ({
+        image_id: image.image_id,
+        state: 'pending' as const,
+        checks: validation.checks.map((c) => ({ name: c.name, state: 'pending' as const })),
+        ...(validation.boot ? { boot: { state: 'pending' as const } } : {}),
+      }));
+    }
   }
 
   /** A snapshot of the document as it stands. */
@@ -40,14 +50,66 @@ export class ProgressRecorder {
     return this.set(position, state, { end_time: this.now().toISOString() });
   }
 
-  /** The run is over: layers that never ran are skipped, one still marked running failed. */
+  /** A check of an image's test starts (the image's test starts with its first part). */
+  checkStarted(imageId: string, name: string): Promise<void> {
+    const test = this.startTest(imageId);
+    const check = test?.checks.find((c) => c.name === name);
+    if (check) Object.assign(check, { state: 'running', start_time: this.now().toISOString() });
+    return this.write();
+  }
+
+  /** A check ended. */
+  checkEnded(imageId: string, name: string, state: Ended, durationMs: number): Promise<void> {
+    const check = this.test(imageId)?.checks.find((c) => c.name === name);
+    if (check) Object.assign(check, { state, end_time: this.now().toISOString(), duration_ms: durationMs });
+    return this.write();
+  }
+
+  /** The image's boot test starts (its accelerator chosen). */
+  bootStarted(imageId: string, accelerator: 'kvm' | 'tcg'): Promise<void> {
+    const boot = this.startTest(imageId)?.boot;
+    if (boot) Object.assign(boot, { state: 'running', accelerator, start_time: this.now().toISOString() });
+    return this.write();
+  }
+
+  /** The boot test ended. */
+  bootEnded(imageId: string, state: Ended, durationMs: number): Promise<void> {
+    const boot = this.test(imageId)?.boot;
+    if (boot) Object.assign(boot, { state, end_time: this.now().toISOString(), duration_ms: durationMs });
+    return this.write();
+  }
+
+  /** The image's whole test ended (its checks, and its boot when it has one). */
+  testEnded(imageId: string, state: Ended): Promise<void> {
+    const test = this.test(imageId);
+    if (test) Object.assign(test, { state, end_time: this.now().toISOString() });
+    return this.write();
+  }
+
+  /** The run is over: layers and tests that never ran are skipped, one still marked running failed. */
   finish(): Promise<void> {
     const stamp = this.now().toISOString();
-    for (const layer of this.progress.layers) {
-      if (layer.state === 'pending') layer.state = 'skipped';
-      else if (layer.state === 'running') Object.assign(layer, { state: 'failed', end_time: stamp });
+    const settle = (part: { state: LayerState; end_time?: string }) => {
+      if (part.state === 'pending') part.state = 'skipped';
+      else if (part.state === 'running') Object.assign(part, { state: 'failed', end_time: stamp });
+    };
+    for (const layer of this.progress.layers) settle(layer);
+    for (const test of this.progress.tests ?? []) {
+      for (const check of test.checks) settle(check);
+      if (test.boot) settle(test.boot);
+      settle(test);
     }
     return this.write();
+  }
+
+  private test(imageId: string): TestProgress | undefined {
+    return this.progress.tests?.find((t) => t.image_id === imageId);
+  }
+
+  private startTest(imageId: string): TestProgress | undefined {
+    const test = this.test(imageId);
+    if (test?.state === 'pending') Object.assign(test, { state: 'running', start_time: this.now().toISOString() });
+    return test;
   }
 
   private set(position: number, state: LayerState, times: { start_time?: string; end_time?: string }): Promise<void> {

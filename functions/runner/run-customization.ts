@@ -7,6 +7,7 @@ import { ansibleEnvironment } from './ansible-environment.ts';
 import { debugHoldDetails } from './debug-hold.ts';
 import { checkEnvironment } from './environment.ts';
 import { oneLine, RUNNER_EXIT_CODES, RunnerFailure, type FailureKind } from './failures.ts';
+import { BootTester, checkImage } from './image-tests.ts';
 import { ansiblePlaybookArgs, checkCloneUrl, checkPassthrough, cloneLayer, runLayerProcess, writeInventory } from './layers.ts';
 import type { LocalStore } from './local-store.ts';
 import { packageImage } from './package.ts';
@@ -143,12 +144,27 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
 
     await runLayers({ document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress });
     for (const image of outcome.images) image.customized = true;
+
+    // Issue 18: checks in every customized root before anything is packed, a boot of each packed result before it is stored.
+    const validation = document.validation;
+    const tests = validation
+      ? { document, validation, layout, groups, mapping, network: deps.network ?? 'egress', store: deps.store, progress, now, log, signal: deps.signal }
+      : undefined;
+    if (tests) {
+      phase = 'test';
+      for (const [i, image] of staged.entries()) {
+        checkpoint();
+        await checkImage(tests, { image_id: image.image.image_id, root: image.root }, outcome.images[i]!);
+      }
+    }
+    const booter = tests?.validation.boot ? new BootTester(tests, tests.validation.boot) : undefined;
     phase = 'packaging';
 
     for (const [i, image] of staged.entries()) {
       checkpoint();
       log(`squashing and uploading image ${image.image.image_id} as ${image.image.result_id}`);
-      const packaged = await packageImage({ staged: image, document, layout, groups, store: deps.store, local: deps.local, log, ...(mapping ? { mapping } : {}) });
+      const beforeStoring = booter ? (files: { rootfs: string; kernel?: string; initrd?: string }) => booter.test(image.image.image_id, files, outcome.images[i]!) : undefined;
+      const packaged = await packageImage({ staged: image, document, layout, groups, store: deps.store, local: deps.local, log, ...(mapping ? { mapping } : {}), ...(beforeStoring ? { beforeStoring } : {}) });
       outcome.images[i]!.uploaded = packaged.uploaded;
       outcome.images[i]!.compressor = packaged.compressor;
     }
@@ -159,6 +175,7 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
     outcome.reason = redactUrlsInText(oneLine(failure.message));
     if (failure.context.layer) outcome.failed_layer = failure.context.layer;
     if (failure.context.image) outcome.failed_image = failure.context.image;
+    if (failure.kind === 'test') outcome.failed_step = 'test';
     log(`failed: ${outcome.reason}`);
   } finally {
     deps.signal?.removeEventListener('abort', onAbort);

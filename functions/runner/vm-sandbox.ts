@@ -55,14 +55,17 @@ export interface VmSpec {
  * nothing else (no monitor, display, default devices or user config); `-no-reboot`, so a panic
  * (with panic=-1) ends QEMU; QEMU's own seccomp sandbox on top of the runner's.
  */
-export function qemuArgs(spec: Pick<VmSpec, 'name' | 'accelerator' | 'memoryMib' | 'kernelCommandLine' | 'network'> & { initrd: boolean; rootfs: boolean }): string[] {
+export function qemuArgs(
+  spec: Pick<VmSpec, 'name' | 'accelerator' | 'memoryMib' | 'kernelCommandLine' | 'network'> & { initrd: boolean; rootfs: boolean },
+  paths: { kernel: string; initrd: string } = { kernel: SANDBOX_KERNEL, initrd: SANDBOX_INITRD },
+): string[] {
   const args = ['-name', spec.name, '-nodefaults', '-no-user-config', '-machine', `pc,accel=${spec.accelerator}`];
   if (spec.accelerator === 'kvm') args.push('-cpu', 'host');
   args.push('-smp', '1', '-m', String(spec.memoryMib));
   args.push('-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-parallel', 'none', '-no-reboot');
   args.push('-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
-  args.push('-kernel', SANDBOX_KERNEL);
-  if (spec.initrd) args.push('-initrd', SANDBOX_INITRD);
+  args.push('-kernel', paths.kernel);
+  if (spec.initrd) args.push('-initrd', paths.initrd);
   args.push('-append', spec.kernelCommandLine);
   if (spec.rootfs) {
     args.push('-add-fd', `fd=${FD.rootfs},set=1,opaque=rootfs`, '-drive', 'file=/dev/fdset/1,format=raw,if=virtio,readonly=on');
@@ -90,6 +93,15 @@ export function vmSandboxArgv(spec: VmSpec, mapping: IdMapping, etc: string[]): 
   return userNamespaceArgv(mapping, 'bwrap', [...bwrap, 'qemu-system-x86_64', ...qemu]);
 }
 
+/**
+ * The argv that runs QEMU in container mode (ECS, Fargate: no user namespaces; the container is
+ * the boundary, as for the layers): QEMU itself, reading the kernel and initrd from the
+ * descriptors it inherits, with QEMU's own user-mode network when `egress` is asked for.
+ */
+export function vmContainerArgv(spec: VmSpec): [string, string[]] {
+  return ['qemu-system-x86_64', qemuArgs({ ...spec, initrd: spec.initrd !== undefined, rootfs: spec.rootfs !== undefined }, { kernel: `/proc/self/fd/${FD.kernel}`, initrd: `/proc/self/fd/${FD.initrd}` })];
+}
+
 /** A running VM: its serial console on `child.stdout`, QEMU's messages on `child.stderr`. */
 export interface RunningVm {
   child: ChildProcess;
@@ -104,22 +116,34 @@ export interface RunningVm {
  * process group of its own, recorded in `groups` like every child of the runner, so an orphan
  * sweep finds it too.
  */
-export async function startVm(spec: VmSpec, options: { mapping: IdMapping; groups: ProcessGroups }): Promise<RunningVm> {
+export async function startVm(spec: VmSpec, options: { mapping: IdMapping | undefined; groups: ProcessGroups }): Promise<RunningVm> {
   const { mapping, groups } = options;
   const handles: FileHandle[] = [];
   try {
     for (const path of [spec.kernel, spec.initrd, spec.rootfs]) if (path) handles.push(await open(path, 'r'));
     const [kernel, initrd, rootfs] = [handles[0]!, spec.initrd ? handles[1] : undefined, spec.rootfs ? handles[handles.length - 1] : undefined];
-    const [command, args] = vmSandboxArgv(spec, mapping, await hostEtcEntries());
+    const [command, args] = mapping ? vmSandboxArgv(spec, mapping, await hostEtcEntries()) : vmContainerArgv(spec);
     const boot: Array<number | 'ignore'> = [kernel.fd, initrd?.fd ?? 'ignore', rootfs?.fd ?? 'ignore'];
     const started = groups.start(command, args, {
       cwd: '/',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...boot, 'pipe'],
+      // The sandbox's control pipes (seccomp, info, block, resolv.conf) only where there is a sandbox.
+      stdio: mapping ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...boot, 'pipe'] : ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', ...boot],
     });
     // The child holds its own copies of the descriptors now.
     for (const handle of handles.splice(0)) await handle.close();
     const { child } = started;
+    if (!mapping) {
+      // Container mode: QEMU is the group's leader; killing the group ends it.
+      return {
+        child,
+        exited: started.exited,
+        kill: async () => {
+          if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+          return started.exited;
+        },
+      };
+    }
     // The sandbox's first process inside its pid namespace (QEMU's parent), once bwrap says it.
     let init: RecordedProcess | undefined = undefined;
     const kill = async () => {

@@ -384,6 +384,60 @@ describe('runCustomization (in process)', () => {
     expect(existsSync(workspace('container'))).toBe(false);
   });
 
+  it('runs every check in each customized root before packing: a check failing on the second image fails it at test with its last line, uploads nothing, and keeps each check\'s output', async () => {
+    // Arrange
+    const layer = repoWith({ 'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - copy: {dest: /etc/motd, content: "customized\\n"}', ''].join('\n') });
+    const validation = {
+      checks: [
+        { name: 'motd', command: 'test "$(cat /etc/motd)" = customized && echo motd ok' },
+        { name: 'marker', command: 'echo "marker is $(cat /etc/image-marker)"; test "$(cat /etc/image-marker)" = compute' },
+      ],
+    };
+    const document = documentFor('checks', [{ name: 'motd', ...layer }], { validation, progress_key: 'sessions/checks/runner-progress.json' });
+
+    // Act
+    const result = await runCustomization(document, { store, workspace: workspace('checks') });
+
+    // Assert
+    expect(result.exitCode).toBe(6);
+    const outcome = await storedOutcome('checks');
+    expect(outcome).toMatchObject({ status: 'failed', failed_step: 'test', failed_image: IMAGE_B });
+    expect(outcome.reason).toMatch(/image 5d2f9c1e-\S+ failed its test: check 'marker' .* exited with 1: marker is application$/);
+    expect(outcome.layers.map((l) => l.state)).toEqual(['succeeded']);
+    const [a, b] = outcome.images;
+    expect(a!.tests!.checks.map((c) => [c.name, c.state, c.exit_code])).toEqual([['motd', 'succeeded', 0], ['marker', 'succeeded', 0]]);
+    expect(b!.tests!.checks.map((c) => [c.name, c.state, c.exit_code])).toEqual([['motd', 'succeeded', 0], ['marker', 'failed', 1]]);
+    expect(await readFile(store.pathOf(b!.tests!.checks[1]!.log_key), 'utf8')).toContain('marker is application');
+    expect(b!.tests!.checks[1]!.log_key).toBe(`sessions/checks/logs/tests/${IMAGE_B}/check-marker.log`);
+    for (const image of document.images) expect(await store.list(image.upload_prefix)).toEqual([]);
+    const progress = JSON.parse(await readFile(store.pathOf('sessions/checks/runner-progress.json'), 'utf8'));
+    expect(progress.tests.map((t: { state: string }) => t.state)).toEqual(['succeeded', 'failed']);
+    expect(existsSync(workspace('checks'))).toBe(false);
+  });
+
+  it('boots each packed result before storing it: a kernel QEMU cannot boot fails the first image at test, its console log kept, and nothing of either image is stored', async () => {
+    // Arrange: the sample root's /boot holds placeholder text, not a kernel.
+    const layer = repoWith({ 'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - copy: {dest: /etc/motd, content: "customized\\n"}', ''].join('\n') });
+    const validation = { checks: [], boot: { success_pattern: 'Reached target .*Multi-User System', kernel_parameters: 'root=/dev/vda console=ttyS0', timeout_seconds: 30, memory_mib: 256, network: false } };
+    const document = documentFor('boots', [{ name: 'motd', ...layer }], { validation });
+
+    // Act
+    const result = await runCustomization(document, { store, workspace: workspace('boots') });
+
+    // Assert
+    expect(result.exitCode).toBe(6);
+    const outcome = await storedOutcome('boots');
+    expect(outcome).toMatchObject({ status: 'failed', failed_step: 'test', failed_image: IMAGE_A });
+    expect(outcome.reason).toMatch(/image 0b8c6a5e-\S+ failed its boot test: the VM stopped before the console printed/);
+    const boot = outcome.images[0]!.tests!.boot!;
+    expect(boot).toMatchObject({ state: 'failed', accelerator: expect.stringMatching(/^(kvm|tcg)$/) });
+    expect(await readFile(store.pathOf(boot.log_key), 'utf8')).toMatch(/^# CFS boot test/);
+    expect(outcome.images[1]!.tests).toBeUndefined();
+    for (const image of document.images) expect(await store.list(image.upload_prefix)).toEqual([]);
+    expect(await processesMatching('cfs-boot-')).toEqual([]);
+    expect(existsSync(workspace('boots'))).toBe(false);
+  });
+
   it('stops at the first failing layer, names it and the failed image, and uploads nothing; away from its engine (ECS) it keeps no workspace for debug_on_failure', async () => {
     // Arrange
     const failing = repoWith({
