@@ -1,7 +1,5 @@
-import { mkdtempSync, openSync, closeSync, readSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSync, closeSync, readSync, writeSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { readRunDocument } from '../../functions/core/workflow/run-document-store.ts';
 import { ApiClient } from '../../functions/cli/api-client.ts';
@@ -9,9 +7,7 @@ import { ImagesApi } from '../../functions/cli/images/images-api.ts';
 import { importImage } from '../../functions/cli/images/import-image.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
-import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
-import { ensureBuilt } from '../cli/cli-harness.ts';
-import { TempRepos } from '../helpers/git-repo.ts';
+import { embeddedRuntimeForFile } from '../helpers/e2e-runtime.ts';
 import { callApi } from '../helpers/runtime-api.ts';
 
 /**
@@ -20,18 +16,10 @@ import { callApi } from '../helpers/runtime-api.ts';
  * verification shows the first result at no poll of the API, announces nothing and starts no
  * automation, although the first result was verified and prepared.
  */
-const repos = new TempRepos();
-const dirs: string[] = [];
-let runtime: EmbeddedRuntime;
-let token: string | undefined;
+const e2e = embeddedRuntimeForFile('cfs-e2e-aon-');
+const { repos, tempDir } = e2e;
 
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
-
-const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(e2e.runtime, method, path, body);
 
 async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -55,24 +43,13 @@ function corrupt(path: string): void {
   }
 }
 
-beforeAll(async () => {
-  ensureBuilt();
-  runtime = await startEmbeddedRuntime({ dataDir: tempDir('cfs-e2e-aon-'), port: 0 });
-  token = (runtime as EmbeddedRuntime & { apiToken?: string }).apiToken;
-});
-
-afterAll(async () => {
-  await runtime?.close();
-  repos.disposeAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 describe('a session whose second image fails verification', () => {
   it('never lists, gets, announces or builds on its first result, which was verified and prepared', async () => {
     // Arrange
+    const { runtime } = e2e;
     const root = tempDir('cfs-aon-root-');
     await buildSampleRoot(root);
-    const images = new ImagesApi(new ApiClient({ env: { CFS_API_URL: runtime.url, ...(token ? { CFS_API_TOKEN: token } : {}) } }));
+    const images = new ImagesApi(new ApiClient({ env: { CFS_API_URL: runtime.url, CFS_API_TOKEN: runtime.apiToken } }));
     const first = await importImage(images, { name: 'aon-first', arch: 'x86_64', rootfs: root });
     const second = await importImage(images, { name: 'aon-second', arch: 'x86_64', rootfs: root });
     const layer = repos.with({ 'site.yml': '- hosts: cfs_image\n  gather_facts: false\n  tasks:\n    - copy: { dest: /etc/aon.txt, content: "aon\\n" }\n' });

@@ -51,6 +51,20 @@ async function complete(name: string): Promise<SessionRecord> {
   }
 }
 
+/** Commits `playbook` as `<name>.yml`, runs it as session `name` with debug_on_failure, and returns the record once complete. */
+async function sessionWithHold(name: string, playbook: string): Promise<SessionRecord> {
+  const commit = repo.commit('main', `${name}.yml`, playbook);
+  expect((await api('PUT', `/apis/cfs/v3/configurations/${name}`, { layers: [{ name, clone_url: repo.url, commit, playbook: `${name}.yml` }] })).status).toBe(200);
+  const created = await api('POST', '/apis/cfs/v3/sessions', {
+    name,
+    configuration_name: name,
+    target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
+    debug_on_failure: true,
+  });
+  expect(created.status).toBe(201);
+  return complete(name);
+}
+
 /** Files under `dir` (not following symlinks) whose text holds `needle`. */
 function filesHolding(dir: string, needle: string): string[] {
   const found: string[] = [];
@@ -86,16 +100,7 @@ afterAll(async () => {
 describe('a debug hold after a hostile layer', () => {
   it("enters the kept root and reruns the layer in the layer's sandbox, built from the run document (the control: the commands do work)", async () => {
     // Arrange
-    const commit = repo.commit('main', 'broken.yml', ['- hosts: cfs_image', '  gather_facts: false', '  tasks:', '    - copy: { dest: /etc/debug-me, content: "kept\\n" }', '    - command: /bin/false', ''].join('\n'));
-    expect((await api('PUT', '/apis/cfs/v3/configurations/broken', { layers: [{ name: 'broken', clone_url: repo.url, commit, playbook: 'broken.yml' }] })).status).toBe(200);
-    const created = await api('POST', '/apis/cfs/v3/sessions', {
-      name: 'broken',
-      configuration_name: 'broken',
-      target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
-      debug_on_failure: true,
-    });
-    expect(created.status).toBe(201);
-    await complete('broken');
+    await sessionWithHold('broken', ['- hosts: cfs_image', '  gather_facts: false', '  tasks:', '    - copy: { dest: /etc/debug-me, content: "kept\\n" }', '    - command: /bin/false', ''].join('\n'));
 
     // Act
     const entered = await cli('sessions', 'debug', 'broken', '--enter', imageId, '--', '-c', 'cat /etc/debug-me; ls /proc/self >/dev/null && echo proc-mounted');
@@ -132,16 +137,7 @@ describe('a debug hold after a hostile layer', () => {
       '    - fail: { msg: "failing on purpose, after the rewrite" }',
       '',
     ].join('\n');
-    const commit = repo.commit('main', 'hostile.yml', playbook);
-    expect((await api('PUT', '/apis/cfs/v3/configurations/hostile', { layers: [{ name: 'hostile', clone_url: repo.url, commit, playbook: 'hostile.yml' }] })).status).toBe(200);
-    const created = await api('POST', '/apis/cfs/v3/sessions', {
-      name: 'hostile',
-      configuration_name: 'hostile',
-      target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
-      debug_on_failure: true,
-    });
-    expect(created.status).toBe(201);
-    const failed = await complete('hostile');
+    const failed = await sessionWithHold('hostile', playbook);
     const hold = failed.status.debug!;
     const rewritten = filesHolding(hold.workspace, canary);
 

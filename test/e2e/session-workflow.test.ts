@@ -1,15 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { findRunnerLocations } from '../../functions/core/workflow/run-document-store.ts';
-import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
-import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
-import { TempRepos } from '../helpers/git-repo.ts';
+import { startEmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { cfsBin } from '../cli/cli-harness.ts';
 import { cliEnv, type ServerAddress } from '../helpers/api-token.ts';
+import { embeddedRuntimeForFile } from '../helpers/e2e-runtime.ts';
 import { callApi } from '../helpers/runtime-api.ts';
 
 interface ImageView {
@@ -19,28 +18,21 @@ interface ImageView {
   metadata?: Record<string, string>;
 }
 
-const repos = new TempRepos();
-const dirs: string[] = [];
-let runtime: EmbeddedRuntime;
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
+const e2e = embeddedRuntimeForFile('cfs-e2e-');
+const { repos, tempDir } = e2e;
 
 const repoWith = (files: Record<string, string>) => repos.with(files);
 
-const api = <T>(method: string, path: string, body?: unknown, server: ServerAddress = runtime) => callApi<T>(server, method, path, body);
+const api = <T>(method: string, path: string, body?: unknown, server: ServerAddress = e2e.runtime) => callApi<T>(server, method, path, body);
 
-async function buildSample(name: string, server: ServerAddress = runtime): Promise<ImageView> {
+async function buildSample(name: string, server: ServerAddress = e2e.runtime): Promise<ImageView> {
   const result = await cfsBin(cliEnv(server), 'images', 'build-sample', '--name', name, '--format', 'json');
   expect(result.err).not.toMatch(/^Error/m);
   expect(result.code).toBe(0);
   return JSON.parse(result.out) as ImageView;
 }
 
-async function waitForSession(name: string, until: (s: SessionRecord) => boolean, timeoutMs: number, server: ServerAddress = runtime): Promise<SessionRecord> {
+async function waitForSession(name: string, until: (s: SessionRecord) => boolean, timeoutMs: number, server: ServerAddress = e2e.runtime): Promise<SessionRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { body } = await api<SessionRecord>('GET', `/apis/cfs/v3/sessions/${name}`, undefined, server);
@@ -64,7 +56,7 @@ function fileInImage(image: ImageView, path: string): string | undefined {
 }
 
 function storedPath(link: string): string {
-  return join(runtime.dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
+  return join(e2e.runtime.dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
 }
 
 function rootfsSha256(image: ImageView): string {
@@ -77,17 +69,6 @@ async function putConfiguration(name: string, layers: { name: string; clone_url:
   const response = await api('PUT', `/apis/cfs/v3/configurations/${name}`, { layers });
   expect(response.status).toBe(200);
 }
-
-beforeAll(async () => {
-  ensureBuilt();
-  runtime = await startEmbeddedRuntime({ dataDir: tempDir('cfs-e2e-'), port: 0 });
-});
-
-afterAll(async () => {
-  await runtime?.close();
-  repos.disposeAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('an image customization session through the API', () => {
   it('customizes two images in two groups, names results by the map and by default, and never touches the sources', async () => {
@@ -168,12 +149,12 @@ describe('an image customization session through the API', () => {
     expect(done.status.failure?.reason).toBeTruthy();
     expect(done.status.artifacts).toEqual([]);
     expect((await api<ImageView[]>('GET', '/apis/ims/v3/images')).body.length).toBe(imagesBefore);
-    expect(existsSync(join(runtime.dataDir, 'work', 'workspaces', 'breaks'))).toBe(false);
-    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(join(runtime.dataDir, 'work'));
+    expect(existsSync(join(e2e.runtime.dataDir, 'work', 'workspaces', 'breaks'))).toBe(false);
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(join(e2e.runtime.dataDir, 'work'));
     // The runner wrote its outcome under its own prefix, which the session's run document names.
-    const outcomeKey = (await findRunnerLocations(runtime.ports.artifacts, 'breaks')).outcome;
+    const outcomeKey = (await findRunnerLocations(e2e.runtime.ports.artifacts, 'breaks')).outcome;
     expect(outcomeKey).toMatch(/^runner\/[0-9a-f]{32}\/runner-outcome\.json$/);
-    const outcome = JSON.parse(readFileSync(join(runtime.dataDir, 'artifacts', outcomeKey), 'utf8')) as { layers: { name: string; state: string }[] };
+    const outcome = JSON.parse(readFileSync(join(e2e.runtime.dataDir, 'artifacts', outcomeKey), 'utf8')) as { layers: { name: string; state: string }[] };
     expect(outcome.layers.map((l) => [l.name, l.state])).toEqual([
       ['ok', 'succeeded'],
       ['broken', 'failed'],
