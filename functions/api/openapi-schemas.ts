@@ -5,6 +5,7 @@ import type { configurationToV2, configurationToV3 } from '../core/configuration
 import type { ImageManifest } from '../core/model/image.ts';
 import type { sessionToV2, sessionToV3 } from '../core/sessions/session-conversion.ts';
 import { TARGET_DEFINITIONS } from '../core/sessions/session-schemas.ts';
+import { validationSpecSchema } from '../core/sessions/validation-spec.ts';
 import type { StoredObject } from '../ports/artifact-store.ts';
 import type { automationView } from './routes/cfs-automations.ts';
 import type { AutomationPlan } from '../core/automations/plan.ts';
@@ -45,6 +46,14 @@ const targetSchema = z.object({
 const artifactSchema = z.object({ image_id: z.string(), result_id: z.string(), type: z.literal('ims_customized_image') });
 
 const pinnedArtifactSchema = z.object({ key: z.string(), size: z.int().min(0), sha256: z.string(), md5: z.string() });
+
+/** A session's or automation's `validation` as stored: the create body's, every default filled in. */
+const validationViewSchema = validationSpecSchema
+  .optional()
+  .meta({
+    description:
+      'Extension: the checks and boot test each result must pass before it is registered, defaults filled in; present only when the session (or automation) asked for them.',
+  });
 
 /** This product's extensions under `status` (the CFS spec leaves `status` open). */
 const statusExtensions = {
@@ -111,6 +120,7 @@ export const v3SessionSchema = z.object({
   target: targetSchema,
   tags: z.record(z.string(), z.string()),
   debug_on_failure: z.boolean(),
+  validation: validationViewSchema,
   logs: z.string().meta({ description: "The path of the session's Ansible logs (GET it with a cursor to follow them)." }),
   status: z.object({
     session: z.object({
@@ -135,6 +145,7 @@ export const v2SessionSchema = z.object({
   ansible: z.object({ config: z.string(), limit: z.string(), verbosity: z.int().min(0).max(4), passthrough: z.string() }),
   target: targetSchema,
   tags: z.record(z.string(), z.string()),
+  validation: validationViewSchema,
   status: z.object({
     session: z.object({
       job: z.string().optional(),
@@ -255,7 +266,20 @@ export const sessionLogChunkSchema = z.object({
   layers: z.array(
     z.object({ index: z.int().min(0), name: z.string(), state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']), log_key: z.string() }),
   ),
+  tests: z
+    .array(
+      z.object({
+        test: z.string().meta({ description: 'What `test=` takes to read this log alone: `IMAGE_ID/check-NAME` or `IMAGE_ID/boot-console`.' }),
+        image_id: z.string(),
+        check: z.string().optional(),
+        boot: z.boolean().optional(),
+        state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
+        log_key: z.string(),
+      }),
+    )
+    .meta({ description: "Each image's test logs (its checks' output, its boot test's serial console), in the order they are followed; empty without validation." }),
   layer: z.int().min(0).optional(),
+  test: z.string().optional(),
   text: z.string(),
   cursor: z.string().meta({ description: 'Pass back as `cursor` to get what follows.' }),
   complete: z.boolean().meta({ description: 'True once nothing more will be appended to what this request covers.' }),
@@ -329,6 +353,7 @@ export const automationSchema = z.object({
   ansible_verbosity: z.int().min(0).max(4),
   ansible_passthrough: z.string(),
   debug_on_failure: z.boolean(),
+  validation: validationViewSchema,
   last_build: z
     .object({
       time: z.string(),

@@ -93,8 +93,9 @@ const imageDeleteParamsSchema = z.strictObject({
 
 /** The logs query (parsed in the core's logs reader, which gives the same 400s). */
 const sessionLogParamsSchema = z.strictObject({
-  cursor: z.string().optional().meta({ description: 'The `cursor` of the previous answer (`LAYER:OFFSET`); absent: from the start.' }),
-  layer: z.string().optional().meta({ description: 'Only this layer (its index); absent: every layer in order.' }),
+  cursor: z.string().optional().meta({ description: 'The `cursor` of the previous answer (`LAYER:OFFSET`, or `tTEST:OFFSET` in a test log); absent: from the start.' }),
+  layer: z.string().optional().meta({ description: 'Only this layer (its index); absent: every layer in order, then every test log.' }),
+  test: z.string().optional().meta({ description: 'Only this test log, as `tests[].test` names it (`IMAGE_ID/check-NAME` or `IMAGE_ID/boot-console`); not with `layer`.' }),
   max_bytes: z.string().optional().meta({ description: 'At most this many bytes of text (default 65536, at most 1048576).' }),
 });
 

@@ -1,14 +1,17 @@
 import { NotFoundError } from '../errors.ts';
-import type { SessionRecord } from '../model/session.ts';
+import type { SessionRecord, SessionStep } from '../model/session.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
-import { findRunnerLocations } from '../workflow/run-document-store.ts';
-import { layerLogKey } from '../workflow/session-keys.ts';
+import type { RunDocument } from '../workflow/run-document.ts';
+import { readRunDocument, runnerLocations } from '../workflow/run-document-store.ts';
+import { layerLogKey, testLogKey } from '../workflow/session-keys.ts';
+import { isTestEntry, type TestPart } from '../workflow/test-steps.ts';
 import { fieldError } from './validation.ts';
 
 /**
- * A session's Ansible logs, read while they grow: the runner copies each layer's log to the
- * store every second while the layer runs (and once at its end), so a client follows by
+ * A session's logs, read while they grow: each Ansible layer's, then (with validation) each
+ * image's test logs (its checks' output, its boot test's serial console). The runner copies a
+ * log to the store every second while it grows (and once at its end), so a client follows by
  * polling with a cursor (API Gateway ends any request at 29 s: no long-lived stream).
  */
 
@@ -23,37 +26,71 @@ export const MAX_LOG_CHUNK_BYTES = 1024 * 1024;
 
 export type LayerLogState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
+/** One test log of a session: an image's check or its boot test's console. */
+export interface TestLog {
+  /** What `test=` takes to read this log alone: `<image_id>/check-<name>` or `<image_id>/boot-console`. */
+  test: string;
+  image_id: string;
+  /** The check whose output this is; absent for the boot test. */
+  check?: string;
+  /** True for the boot test's serial console. */
+  boot?: boolean;
+  state: LayerLogState;
+  log_key: string;
+}
+
 /** `GET /v3/sessions/{name}/logs`: a chunk of text, where to continue, and whether more can come. */
 export interface SessionLogChunk {
   session: string;
   /** Every layer of the session with its state and log key (a key with no object yet means no output yet). */
   layers: Array<{ index: number; name: string; state: LayerLogState; log_key: string }>;
-  /** The layer asked for (`layer=N`); absent when following every layer in order. */
+  /** Every test log of the session (with validation; empty without), in the order they are followed: each image's checks, then its boot. */
+  tests: TestLog[];
+  /** The layer asked for (`layer=N`); absent when following every log in order. */
   layer?: number;
-  /** New output since the cursor: whole lines while a layer runs, the rest once it has ended. */
+  /** The test log asked for (`test=<image_id>/check-<name>`); absent when following every log in order. */
+  test?: string;
+  /** New output since the cursor: whole lines while a log grows, the rest once it has ended. */
   text: string;
   /** Pass back as `cursor` to get what follows. */
   cursor: string;
-  /** True once nothing more will be appended to what this request covers (the session or the layer has ended and all of it was read). */
+  /** True once nothing more will be appended to what this request covers (the session, the layer or the test has ended and all of it was read). */
   complete: boolean;
 }
 
 export interface LogRequest {
   cursor?: string;
   layer?: string;
+  test?: string;
   max_bytes?: string;
 }
 
+/** A place in the session's logs: `part` counts the layers first, then the test logs. */
 interface Position {
-  layer: number;
+  part: number;
   offset: number;
 }
 
-function parseCursor(cursor: string | undefined, first: number): Position {
-  if (cursor === undefined || cursor === '') return { layer: first, offset: 0 };
-  const match = /^(\d{1,6}):(\d{1,15})$/.exec(cursor);
-  if (!match) throw fieldError('cursor', `must be a cursor returned by this API (LAYER:OFFSET), not '${cursor}'`);
-  return { layer: Number(match[1]), offset: Number(match[2]) };
+/** A cursor as written: in a layer's log or in a test log, at an offset. */
+interface Cursor {
+  test: boolean;
+  index: number;
+  offset: number;
+}
+
+/**
+ * Cursors are `LAYER:OFFSET` in a layer's log (as before test logs existed, so a layer-only
+ * session's cursors are unchanged) and `tINDEX:OFFSET` in the INDEXth test log.
+ */
+function parseCursor(cursor: string | undefined): Cursor | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const match = /^(t?)(\d{1,6}):(\d{1,15})$/.exec(cursor);
+  if (!match) throw fieldError('cursor', `must be a cursor returned by this API (LAYER:OFFSET or tTEST:OFFSET), not '${cursor}'`);
+  return { test: match[1] === 't', index: Number(match[2]), offset: Number(match[3]) };
+}
+
+function formatCursor(position: Position, layers: number): string {
+  return position.part < layers ? `${position.part}:${position.offset}` : `t${position.part - layers}:${position.offset}`;
 }
 
 function parseWhole(text: string | undefined, field: string, min: number, max: number): number | undefined {
@@ -64,14 +101,45 @@ function parseWhole(text: string | undefined, field: string, min: number, max: n
 
 const ENDED = new Set<LayerLogState>(['succeeded', 'failed', 'skipped']);
 
+/** A log's state from the step entry that tracks it (a running entry in a completed session failed with it; no entry: pending, or skipped once complete). */
+function stateOf(session: SessionRecord, step: SessionStep | undefined): LayerLogState {
+  const complete = session.status.session.status === 'complete';
+  if (step) return step.state === 'running' && complete ? 'failed' : step.state;
+  return complete ? 'skipped' : 'pending';
+}
+
 /** Each layer's state from the session's status (`ansible` step entries per layer, kept by the workflow). */
 export function layerStates(session: SessionRecord): LayerLogState[] {
-  const complete = session.status.session.status === 'complete';
-  return session.status.layers.map((layer) => {
-    const step = (session.status.steps ?? []).find((s) => s.name === 'ansible' && s.layer === layer.name && s.image_id === undefined);
-    if (step) return step.state === 'running' && complete ? 'failed' : step.state;
-    return complete ? 'skipped' : 'pending';
-  });
+  return session.status.layers.map((layer) =>
+    stateOf(session, (session.status.steps ?? []).find((s) => s.name === 'ansible' && s.layer === layer.name && s.image_id === undefined)),
+  );
+}
+
+/**
+ * The session's test logs as its run document plans them (its images in order; for each, its
+ * checks in order, then its boot test), with each one's state from its `test` step entry.
+ */
+export function testLogs(session: SessionRecord, document: RunDocument | undefined): TestLog[] {
+  const validation = document?.validation;
+  if (!document || !validation) return [];
+  const logs: TestLog[] = [];
+  for (const image of document.images) {
+    const parts: Array<{ part: TestPart; test: string; key: string }> = [
+      ...validation.checks.map((check) => ({
+        part: { image_id: image.image_id, check: check.name },
+        test: `${image.image_id}/check-${check.name}`,
+        key: testLogKey(document.logs_prefix, image.image_id, { check: check.name }),
+      })),
+      ...(validation.boot
+        ? [{ part: { image_id: image.image_id, boot: true as const }, test: `${image.image_id}/boot-console`, key: testLogKey(document.logs_prefix, image.image_id, 'boot') }]
+        : []),
+    ];
+    for (const { part, test, key } of parts) {
+      const state = stateOf(session, (session.status.steps ?? []).find((s) => isTestEntry(s, part)));
+      logs.push({ test, image_id: image.image_id, ...('check' in part ? { check: part.check } : { boot: true }), state, log_key: key });
+    }
+  }
+  return logs;
 }
 
 /** `[start, end)` of a stored object, read without holding more than that range. */
@@ -111,11 +179,21 @@ export function usableLength(bytes: Buffer, ended: boolean, full: boolean): numb
   return end === 0 ? bytes.length : end;
 }
 
+/** The test log `test=` names, by its place in `tests`; a 400 naming `test` when it names none. */
+function testIndex(tests: TestLog[], test: string): number {
+  if (tests.length === 0) throw fieldError('test', 'the session has no test logs (it asked for no checks and no boot test, or has not been planned yet)');
+  const index = tests.findIndex((t) => t.test === test);
+  if (index === -1) throw fieldError('test', `must name one of the session's test logs (IMAGE_ID/check-NAME or IMAGE_ID/boot-console), not '${test}'`);
+  return index;
+}
+
 /**
- * Reads the session's logs from a cursor: every layer in order (moving on to the next layer
- * once one has ended and been read to its end), or only `layer`. A layer has ended when its
- * status step says so, when the session is complete, or when a later layer has a log (the
- * runner copies a layer's last bytes before it starts the next).
+ * Reads the session's logs from a cursor: every layer in order and then every test log in order
+ * (moving on once a log has ended and been read to its end), or only `layer`, or only `test`. A
+ * log has ended when its status step says so, when the session is complete, or when a log the
+ * runner writes after it exists: the next layer's for a layer (any test log for the last one),
+ * a later test log of the same image for a test (the runner copies a log's last bytes before it
+ * starts the next).
  */
 export async function readSessionLogs(
   ports: { sessions: Pick<SessionStore, 'get'>; artifacts: Pick<ArtifactStore, 'get' | 'head'> },
@@ -125,58 +203,78 @@ export async function readSessionLogs(
   const session = await ports.sessions.get(name);
   if (!session) throw new NotFoundError('session', name);
   const count = session.status.layers.length;
-  const only = parseWhole(request.layer, 'layer', 0, Math.max(0, count - 1));
-  if (only !== undefined && count === 0) throw fieldError('layer', 'the session has no layers');
+  if (request.layer && request.test) throw fieldError('test', 'give either layer or test, not both');
+  const onlyLayer = parseWhole(request.layer, 'layer', 0, Math.max(0, count - 1));
+  if (onlyLayer !== undefined && count === 0) throw fieldError('layer', 'the session has no layers');
   const budget = parseWhole(request.max_bytes, 'max_bytes', 1, MAX_LOG_CHUNK_BYTES) ?? DEFAULT_LOG_CHUNK_BYTES;
+  const cursor = parseCursor(request.cursor);
+  // The runner writes its logs under its own prefix, which the control-plane run document names (with the tests it plans).
+  const document = await readRunDocument(ports.artifacts, name);
+  const prefix = runnerLocations(name, document).logsPrefix;
+  const tests = testLogs(session, document);
+  const onlyTest = request.test ? count + testIndex(tests, request.test) : undefined;
+  const only = onlyLayer ?? onlyTest;
+  const total = count + tests.length;
   const first = only ?? 0;
-  const last = only ?? count - 1;
-  const position = parseCursor(request.cursor, first);
-  if (position.layer < first || position.layer > Math.max(first, last)) throw fieldError('cursor', `points at layer ${position.layer}, outside the layers read here`);
+  const last = only ?? total - 1;
+  const position: Position = cursor ? { part: cursor.index + (cursor.test ? count : 0), offset: cursor.offset } : { part: first, offset: 0 };
+  if (position.part < first || position.part > Math.max(first, last)) throw fieldError('cursor', `points at ${position.part < count ? `layer ${position.part}` : `test log ${position.part - count}`}, outside the logs read here`);
 
-  const states = layerStates(session);
-  // The runner writes its logs under its own prefix, which the control-plane run document names.
-  const prefix = (await findRunnerLocations(ports.artifacts, name)).logsPrefix;
-  const keys = session.status.layers.map((layer, index) => layerLogKey(prefix, { index, name: layer.name }));
+  const states = [...layerStates(session), ...tests.map((t) => t.state)];
+  const keys = [...session.status.layers.map((layer, index) => layerLogKey(prefix, { index, name: layer.name })), ...tests.map((t) => t.log_key)];
+  // The logs the runner writes after each one: their existence means it has ended.
+  const later = (part: number): number[] => {
+    if (part < count - 1) return [part + 1];
+    if (part === count - 1) return tests.map((_, j) => count + j);
+    const image = tests[part - count]!.image_id;
+    return tests.flatMap((t, j) => (count + j > part && t.image_id === image ? [count + j] : []));
+  };
   const sizes = new Map<number, number | undefined>();
-  const sizeOf = async (index: number) => {
-    if (!sizes.has(index)) sizes.set(index, (await ports.artifacts.head(keys[index]!))?.size);
-    return sizes.get(index);
+  const sizeOf = async (part: number) => {
+    if (!sizes.has(part)) sizes.set(part, (await ports.artifacts.head(keys[part]!))?.size);
+    return sizes.get(part);
   };
   const complete = session.status.session.status === 'complete';
-  const ended = async (index: number) => complete || ENDED.has(states[index]!) || (index + 1 < count && (await sizeOf(index + 1)) !== undefined);
+  const ended = async (part: number) => {
+    if (complete || ENDED.has(states[part]!)) return true;
+    for (const next of later(part)) if ((await sizeOf(next)) !== undefined) return true;
+    return false;
+  };
 
   const parts: Buffer[] = [];
   let left = budget;
   let done = false;
-  while (count > 0) {
-    const size = (await sizeOf(position.layer)) ?? 0;
-    const layerEnded = await ended(position.layer);
+  while (total > 0) {
+    const size = (await sizeOf(position.part)) ?? 0;
+    const partEnded = await ended(position.part);
     if (size > position.offset && left > 0) {
       const want = Math.min(size - position.offset, left);
-      const bytes = await readRange(ports.artifacts, keys[position.layer]!, position.offset, position.offset + want);
+      const bytes = await readRange(ports.artifacts, keys[position.part]!, position.offset, position.offset + want);
       const atEnd = position.offset + bytes.length >= size;
-      const usable = usableLength(bytes, layerEnded && atEnd, bytes.length === left);
+      const usable = usableLength(bytes, partEnded && atEnd, bytes.length === left);
       parts.push(bytes.subarray(0, usable));
       position.offset += usable;
       left -= usable;
       if (position.offset < size) break;
     }
-    if (!layerEnded || position.offset < size) break;
-    if (position.layer >= last) {
+    if (!partEnded || position.offset < size) break;
+    if (position.part >= last) {
       done = true;
       break;
     }
-    position.layer += 1;
+    position.part += 1;
     position.offset = 0;
   }
-  if (count === 0) done = complete;
+  if (total === 0) done = complete;
 
   return {
     session: name,
     layers: session.status.layers.map((layer, index) => ({ index, name: layer.name, state: states[index]!, log_key: keys[index]! })),
-    ...(only !== undefined ? { layer: only } : {}),
+    tests,
+    ...(onlyLayer !== undefined ? { layer: onlyLayer } : {}),
+    ...(onlyTest !== undefined ? { test: request.test! } : {}),
     text: Buffer.concat(parts).toString('utf8'),
-    cursor: `${position.layer}:${position.offset}`,
+    cursor: formatCursor(position, count),
     complete: done && (only !== undefined || complete),
   };
 }
