@@ -92,6 +92,15 @@ describe('the boot test on the Debian 12 fixture', () => {
     expect(await qemuProcesses()).toEqual([]);
   }, 400_000);
 
+  it('boots the same way in container mode (QEMU alone, as in a Fargate task with no user namespaces), reading its boot files from inherited descriptors', async () => {
+    // Act
+    const { result } = await boot({ timeout_seconds: 300 }, { mapping: undefined });
+    // Assert
+    expect(result.passed).toBe(true);
+    expect(result.matchedLine).toMatch(/Reached target .*Multi-User System/);
+    expect(await qemuProcesses()).toEqual([]);
+  }, 400_000);
+
   it('fails a boot whose root device does not exist as soon as the initramfs gives up, with the console showing why, and leaves no VM behind', async () => {
     // Act
     const { result, wallMs } = await boot({ kernel_parameters: 'root=/dev/vdb rootfstype=squashfs ro console=ttyS0', timeout_seconds: 180 });
