@@ -72,6 +72,29 @@ describe('the automations API', () => {
     expect(response.body.detail).toContain(detail);
   });
 
+  it('stores and shows a validation with its defaults, and answers 400 naming the field of a bad one', async () => {
+    // Arrange
+    const app = createApp(ports);
+    const validation = { checks: [{ name: 'hello', command: 'hello' }], boot: { success_pattern: 'CFS-BOOT-OK', memory_mib: 2048 } };
+    // Act
+    const put = await call(app, 'PUT', '/apis/cfs/v3/automations/compute', { ...example, validation });
+    const got = await call(app, 'GET', '/apis/cfs/v3/automations/compute');
+    const bad = await call(app, 'PUT', '/apis/cfs/v3/automations/compute', { ...example, validation: { boot: { success_pattern: '(' } } });
+    const dropped = await call(app, 'PUT', '/apis/cfs/v3/automations/compute', example);
+    // Assert
+    expect(put.status).toBe(200);
+    expect(got.body.validation).toEqual({
+      checks: [{ name: 'hello', command: 'hello' }],
+      boot: { success_pattern: 'CFS-BOOT-OK', kernel_parameters: 'root=/dev/vda rootfstype=squashfs ro console=ttyS0', timeout_seconds: 300, memory_mib: 2048, network: false },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toBe('application/problem+json');
+    expect(bad.body.field).toBe('validation.boot.success_pattern');
+    expect(bad.body.detail).toMatch(/^validation\.boot\.success_pattern: is not a valid regular expression/);
+    // A PUT replaces the whole automation: without `validation` its sessions are no longer checked.
+    expect(dropped.body).not.toHaveProperty('validation');
+  });
+
   it('plans without writing and runs as a schedule tick would', async () => {
     // Arrange
     const app = createApp(ports);

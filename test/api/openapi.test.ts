@@ -85,6 +85,25 @@ describe('the API\'s own OpenAPI document', () => {
     expect(v3Status.failure.properties.reason.type).toBe('string');
   });
 
+  it("documents a session's and an automation's validation as an extension, in the bodies sent and the ones answered", () => {
+    // Arrange
+    const schemas = document.components.schemas;
+    // Act
+    const where = ['V3SessionCreate', 'V2SessionCreate', 'AutomationSpec', 'V3SessionData', 'V2Session', 'Automation'].map((name) => [name, schemas[name].properties.validation]);
+    // Assert
+    for (const [name, validation] of where) {
+      expect(validation?.description, name).toMatch(/^Extension: /);
+      expect(schemas[name].required ?? [], name).not.toContain('validation');
+    }
+    const sent = schemas.V3SessionCreate.properties.validation;
+    expect(Object.keys(sent.properties).sort()).toEqual(['boot', 'checks']);
+    expect(sent.properties.boot.required).toEqual(['success_pattern']);
+    expect(sent.properties.boot.properties.kernel_parameters.default).toBe('root=/dev/vda rootfstype=squashfs ro console=ttyS0');
+    expect(sent.properties.boot.properties.timeout_seconds).toMatchObject({ minimum: 10, maximum: 3600, default: 300 });
+    // As answered, every default is filled in.
+    expect(schemas.V3SessionData.properties.validation.properties.boot.required.sort()).toEqual(['kernel_parameters', 'memory_mib', 'network', 'success_pattern', 'timeout_seconds']);
+  });
+
   it('takes request bodies and query parameters from the zod schemas that validate them', () => {
     // Act
     const create = document.components.schemas.V3SessionCreate;
@@ -109,6 +128,7 @@ describe('the API\'s own OpenAPI document', () => {
     };
     await t.ports.configurations.put({ name: 'c', last_updated: '2026-11-26T09:00:00Z', layers: [{ name: 'base', clone_url: 'https://git.example/base.git', playbook: 'site.yml', commit: COMMIT_A }] });
     const body = { name: 'documented', configuration_name: 'c', tags: { a: 'b' }, target: { definition: 'image', groups: [{ name: 'Compute', members: [IMG1] }] } };
+    const proved = { ...body, name: 'documented-proved', validation: { checks: [{ name: 'hello', command: 'hello' }], boot: { success_pattern: 'up' } } };
     // Act
     const created = await call(t.app, 'POST', '/apis/cfs/v3/sessions', body);
     await t.ports.sessions.update('documented', (s) => ({
@@ -119,6 +139,8 @@ describe('the API\'s own OpenAPI document', () => {
     const page = await call(t.app, 'GET', '/apis/cfs/v3/sessions?limit=1&tags=a%3Db');
     const options = await call(t.app, 'GET', '/apis/cfs/v3/options');
     const missing = await call(t.app, 'GET', '/apis/cfs/v3/sessions/nobody');
+    const provedV3 = await call(t.app, 'POST', '/apis/cfs/v3/sessions', proved);
+    const provedV2 = await call(t.app, 'GET', '/apis/cfs/v2/sessions/documented-proved');
     const deleted = await call(t.app, 'DELETE', '/apis/cfs/v3/sessions?status=&name_contains=documented');
     // Assert
     expect(validate('/apis/cfs/v3/sessions', 'post', 201, created.body)).toBeUndefined();
@@ -127,7 +149,10 @@ describe('the API\'s own OpenAPI document', () => {
     expect(validate('/apis/cfs/v3/options', 'get', 200, options.body)).toBeUndefined();
     expect(validate('/apis/cfs/v3/sessions/{session_name}', 'get', 404, missing.body)).toBeUndefined();
     expect(validate('/apis/cfs/v3/sessions', 'delete', 200, deleted.body)).toBeUndefined();
-    expect(deleted.body).toEqual({ session_ids: ['documented'] });
+    expect(validate('/apis/cfs/v3/sessions', 'post', 201, provedV3.body)).toBeUndefined();
+    expect(validate('/apis/cfs/v2/sessions/{session_name}', 'get', 200, provedV2.body)).toBeUndefined();
+    expect(provedV2.body.validation.boot.timeout_seconds).toBe(300);
+    expect(deleted.body).toEqual({ session_ids: ['documented', 'documented-proved'] });
     expect(validate('/apis/cfs/v3/sessions', 'post', 201, { ...created.body, colour: 'blue' })).toBeDefined();
   });
 });

@@ -61,6 +61,30 @@ describe('automation validation', () => {
     expect(attempt).toThrowError(message);
   });
 
+  it('takes the session\'s validation object, filling its defaults, and stores none when it is absent', () => {
+    // Act
+    const spec = checkAutomation('compute', { ...body, validation: { checks: [{ name: 'hello', command: 'hello' }], boot: { success_pattern: 'CFS-BOOT-OK' } } }, configuration);
+    const plain = checkAutomation('compute', body, configuration);
+    // Assert
+    expect(spec.validation).toEqual({
+      checks: [{ name: 'hello', command: 'hello' }],
+      boot: { success_pattern: 'CFS-BOOT-OK', kernel_parameters: 'root=/dev/vda rootfstype=squashfs ro console=ttyS0', timeout_seconds: 300, memory_mib: 1024, network: false },
+    });
+    expect(plain.validation).toBeUndefined();
+  });
+
+  it.each([
+    [{ boot: { success_pattern: 'Reached (target' } }, 'validation.boot.success_pattern: is not a valid regular expression'],
+    [{ boot: { success_pattern: 'x', timeout_seconds: 0 } }, 'validation.boot.timeout_seconds: must be from 10 to 3600'],
+    [{ checks: [{ name: 'a', command: 'true' }, { name: 'a', command: 'true' }] }, "validation.checks[1].name: repeats the check name 'a'"],
+    [{ boot: { success_pattern: 'x' }, vm: {} }, 'validation.vm: unknown field'],
+  ])('refuses the validation %j naming its field, as a session create would', (validation, message) => {
+    // Act
+    const attempt = () => checkAutomation('compute', { ...body, validation }, configuration);
+    // Assert
+    expect(attempt).toThrowError(message);
+  });
+
   it('refuses a name that cannot go into a session name', () => {
     // Arrange / Act
     const attempt = () => checkAutomation('Compute_Nightly', body, configuration);

@@ -67,6 +67,27 @@ describe('the Image Registered trigger', () => {
     expect(fakes.git.calls).toBe(0);
   });
 
+  it("gives every session it starts the automation's validation, and none when the automation has none", async () => {
+    // Arrange
+    const validation = {
+      checks: [{ name: 'hello', command: '/usr/bin/hello' }],
+      boot: { success_pattern: 'CFS-BOOT-OK', kernel_parameters: 'root=/dev/vda rootfstype=squashfs ro console=ttyS0', timeout_seconds: 300, memory_mib: 1024, network: false },
+    };
+    await fakes.automations.create(automationRecord('proved', { validation, source: { name_pattern: 'proved-base-*' } }));
+    const proved = await fakes.addImage('proved-base-1');
+    const plain = await fakes.addImage('compute-base-1');
+    // Act
+    const first = await handleImageRegistered(fakes, { id: proved.id });
+    const second = await handleImageRegistered(fakes, { id: plain.id });
+    // Assert
+    expect(first.results).toMatchObject([{ automation: 'proved', outcome: 'started' }]);
+    expect(second.results).toMatchObject([{ automation: 'compute', outcome: 'started' }]);
+    const provedSession = (await fakes.sessions.get(first.results[0]!.session!))!;
+    const plainSession = (await fakes.sessions.get(second.results[0]!.session!))!;
+    expect(provedSession.validation).toEqual(validation);
+    expect(plainSession).not.toHaveProperty('validation');
+  });
+
   it('starts nothing more when the same event is delivered twice', async () => {
     // Arrange
     const image = await fakes.addImage('compute-base-1');

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { sessionToV2, v2RequestToV3, v3InputToV2Input } from '../../functions/core/sessions/session-conversion.ts';
+import { ValidationError } from '../../functions/core/errors.ts';
+import { renameErrorFieldToV2, sessionToV2, sessionToV3, v2RequestToV3, v3InputToV2Input } from '../../functions/core/sessions/session-conversion.ts';
 import { v2SessionCreateSchema } from '../../functions/core/sessions/session-schemas.ts';
 import { createSession, deleteSession, getSession } from '../../functions/core/sessions/session-use-cases.ts';
 import { advanceSession } from '../../functions/core/sessions/status.ts';
 import { parseOrThrow } from '../../functions/core/sessions/validation.ts';
 import { fakeCfsPorts, IMG1, IMG2, storedConfiguration } from '../helpers/cfs-fakes.ts';
+import { refusal } from '../helpers/refusal.ts';
 
 function request(extra: Record<string, unknown> = {}) {
   return {
@@ -132,6 +134,80 @@ describe('createSession', () => {
     // Assert
     expect(error.message).toBe('engine down');
     expect(await ports.sessions.get('example')).toBeUndefined();
+  });
+});
+
+describe('a session\'s validation (checks and a boot test)', () => {
+  const asked = { checks: [{ name: 'hello', command: '/usr/bin/hello' }], boot: { success_pattern: 'Reached target .*Multi-User System' } };
+
+  it('stores it with every default filled in, and the v3 and v2 views show it as stored', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    // Act
+    const created = await createSession(ports, request({ validation: asked }));
+    // Assert
+    const expected = {
+      checks: [{ name: 'hello', command: '/usr/bin/hello' }],
+      boot: { success_pattern: 'Reached target .*Multi-User System', kernel_parameters: 'root=/dev/vda rootfstype=squashfs ro console=ttyS0', timeout_seconds: 300, memory_mib: 1024, network: false },
+    };
+    expect(created.validation).toEqual(expected);
+    expect((await ports.sessions.get('example'))!.validation).toEqual(expected);
+    expect(sessionToV3(created).validation).toEqual(expected);
+    expect(sessionToV2(created).validation).toEqual(expected);
+  });
+
+  it('stores no validation field when none is asked for, and neither view shows one', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    // Act
+    const created = await createSession(ports, request());
+    // Assert
+    expect(await ports.sessions.get('example')).not.toHaveProperty('validation');
+    expect(sessionToV3(created)).not.toHaveProperty('validation');
+    expect(sessionToV2(created)).not.toHaveProperty('validation');
+  });
+
+  it('takes the same object, spelled the same, in a v2 body and the v3 body the CLI turns into v2', async () => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    const v2 = parseOrThrow(v2SessionCreateSchema, { name: 'example', configurationName: 'configurations-example', target: request().target, validation: { checks: asked.checks } });
+    // Act
+    const record = await createSession(ports, v2RequestToV3(v2));
+    const cliBody = v3InputToV2Input({ name: 'n', configuration_name: 'c', validation: asked });
+    // Assert
+    expect(record.validation).toEqual({ checks: asked.checks });
+    expect(cliBody).toEqual({ name: 'n', configurationName: 'c', validation: asked });
+  });
+
+  it.each([
+    ['a pattern that does not compile', { boot: { success_pattern: 'Reached (target' } }, 'validation.boot.success_pattern', 'is not a valid regular expression'],
+    ['a timeout out of range', { boot: { success_pattern: 'login:', timeout_seconds: 5 } }, 'validation.boot.timeout_seconds', 'must be from 10 to 3600'],
+    ['a check name that repeats', { checks: [{ name: 'a', command: 'true' }, { name: 'a', command: 'false' }] }, 'validation.checks[1].name', "repeats the check name 'a'"],
+    ['an unknown field', { boot: { success_pattern: 'x', kvm: true } }, 'validation.boot.kvm', 'unknown field'],
+    ['a validation that is not an object', 'boot', 'validation', 'must be an object'],
+  ])('refuses %s with a ValidationError naming the field, creating nothing', async (_what, validation, field, message) => {
+    // Arrange
+    const ports = fakeCfsPorts();
+    await ports.configurations.put(storedConfiguration());
+    // Act
+    const error = await rejection(createSession(ports, request({ validation })));
+    // Assert
+    expect(error.name).toBe('ValidationError');
+    expect(error.field).toBe(field);
+    expect(error.message).toContain(`${field}: ${message}`);
+    expect(ports.sessions.items.size).toBe(0);
+    expect(ports.workflow.started).toEqual([]);
+  });
+
+  it('keeps validation field names as they are in v2 errors', () => {
+    // Act
+    const error = refusal(() => parseOrThrow(v2SessionCreateSchema, { name: 'n', configurationName: 'c', validation: { boot: { success_pattern: '(' } } }));
+    const renamed = renameErrorFieldToV2(error as ValidationError);
+    // Assert
+    expect(renamed.field).toBe('validation.boot.success_pattern');
   });
 });
 

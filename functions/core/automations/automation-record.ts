@@ -1,4 +1,5 @@
 import type { ImageArch } from '../model/image.ts';
+import type { ValidationSpec } from '../sessions/validation-spec.ts';
 
 /**
  * The stored shape of an automation: what a user PUT (`AutomationSpec`, defaults applied) plus
@@ -23,6 +24,8 @@ export interface AutomationSpec {
   ansible_verbosity: number;
   ansible_passthrough: string;
   debug_on_failure: boolean;
+  /** Checks and a boot test for every session it starts (issue 18); absent: none. */
+  validation?: ValidationSpec;
 }
 
 /** The inputs of a build, recorded when the automation starts a session: what the next plan compares against. */

@@ -49,6 +49,7 @@ export function sessionRequestFor(
     ansible_verbosity: spec.ansible_verbosity,
     ansible_passthrough: spec.ansible_passthrough,
     debug_on_failure: spec.debug_on_failure,
+    ...(spec.validation ? { validation: spec.validation } : {}),
     target: {
       definition: 'image',
       groups: spec.groups.map((group) => ({ name: group, members: [sourceId] })),

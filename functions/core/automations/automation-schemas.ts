@@ -5,7 +5,8 @@ import { DEFAULT_RESULT_NAME_TEMPLATE } from './result-name.ts';
 
 /**
  * The body of `PUT /apis/cfs/v3/automations/{name}`, closed at every level (a typo'd field is a
- * 400, never silently dropped). The ansible options are the session's own, with its defaults.
+ * 400, never silently dropped). The ansible options and `validation` are the session's own,
+ * with its defaults.
  */
 
 /** A DNS label: automation names go into session names and tags. */
@@ -36,6 +37,8 @@ export const automationSpecSchema = z.strictObject({
   ansible_verbosity: session.ansible_verbosity,
   ansible_passthrough: session.ansible_passthrough,
   debug_on_failure: session.debug_on_failure,
+  /** The same object as a session's: every session the automation starts carries it. */
+  validation: session.validation,
 });
 
 /** What a client may send (defaults not yet applied). */

@@ -1,7 +1,10 @@
+import type { ValidationSpec } from '../sessions/validation-spec.ts';
+
 /**
  * The stored shape of a session: CFS v3 field names (the canonical form); the v2 view is a
  * conversion at the API edge. What this product adds lives under `status`, which the CFS spec
- * leaves open, so clients generated from the spec keep working.
+ * leaves open, so clients generated from the spec keep working; the one exception is
+ * `validation`, an opt-in request field that only sessions which asked for it carry.
  */
 
 export type SessionStatus = 'pending' | 'running' | 'complete';
@@ -103,6 +106,8 @@ export interface SessionRecord {
   target: { definition: TargetDefinition; groups: TargetGroup[]; image_map: ImageMapEntry[] };
   tags: Record<string, string>;
   debug_on_failure: boolean;
+  /** The proof asked for before registering (issue 18), defaults filled in; absent: no checks, no boot test. */
+  validation?: ValidationSpec;
   /**
    * Epoch seconds after which the completed session may be removed (`session_ttl` counted from
    * completion): the table's TTL attribute, so DynamoDB removes it in AWS. Not part of the API views.

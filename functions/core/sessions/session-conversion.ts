@@ -20,7 +20,7 @@ export const V3_TO_V2_SESSION_FIELDS: Readonly<Record<string, string>> = {
   ansible_passthrough: 'ansiblePassthrough',
 };
 
-/** A parsed v2 create request as the v3 request the use case takes (`debug_on_failure` false). */
+/** A parsed v2 create request as the v3 request the use case takes (`debug_on_failure` false; `validation` as given). */
 export function v2RequestToV3(request: V2SessionCreateRequest): SessionCreateRequest {
   return {
     name: request.name,
@@ -33,6 +33,7 @@ export function v2RequestToV3(request: V2SessionCreateRequest): SessionCreateReq
     target: request.target,
     tags: request.tags,
     debug_on_failure: false,
+    ...(request.validation ? { validation: request.validation } : {}),
   };
 }
 
@@ -74,7 +75,8 @@ export type V3SessionView = SessionRecord & { logs: string };
 
 /**
  * The v3 response body (V3SessionData): the stored record, top level limited to the spec's
- * fields; `logs` is the path of the session's logs (`GET` it with a cursor to follow them).
+ * fields and `validation` when the session asked for it; `logs` is the path of the session's
+ * logs (`GET` it with a cursor to follow them).
  */
 export function sessionToV3(record: SessionRecord): V3SessionView {
   return {
@@ -84,6 +86,7 @@ export function sessionToV3(record: SessionRecord): V3SessionView {
     target: record.target,
     tags: record.tags,
     debug_on_failure: record.debug_on_failure,
+    ...(record.validation ? { validation: record.validation } : {}),
     status: statusView(record.status),
     logs: sessionLogsPath(record.name),
   };
@@ -96,6 +99,8 @@ export interface V2SessionView {
   ansible: SessionRecord['ansible'];
   target: SessionRecord['target'];
   tags: Record<string, string>;
+  /** As in v3: this product's field, spelled the same in both views. */
+  validation?: SessionRecord['validation'];
   status: Omit<SessionRecord['status'], 'session'> & {
     session: {
       job?: string;
@@ -117,6 +122,7 @@ export function sessionToV2(record: SessionRecord): V2SessionView {
     ansible: record.ansible,
     target: record.target,
     tags: record.tags,
+    ...(record.validation ? { validation: record.validation } : {}),
     status: {
       ...rest,
       session: {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { configurationNameProblem } from '../configurations/configuration-rules.ts';
+import { validationSpecSchema } from './validation-spec.ts';
 
 /**
  * The CFS session create requests, v3 (snake_case, canonical) and v2 (camelCase), closed at
@@ -63,6 +64,13 @@ const ansibleLimitSchema = z
   .refine((limit) => !limit.startsWith('-'), "must not start with '-' (it would be read as an option)")
   .refine((limit) => !ANSIBLE_LIMIT_FILE.test(limit), "must not name a file: Ansible reads a pattern starting with '@' as a file of host names");
 const tagsSchema = z.record(z.string(), z.string());
+/** The same object, snake_case inside, in v2 and v3 (CFS has no such field, so there is no v2 spelling to keep). */
+const validationSchema = validationSpecSchema
+  .optional()
+  .meta({
+    description:
+      "Extension: prove each result before it is registered: `checks` run with /bin/sh in each customized root after the last layer (a non-zero exit fails the image), and `boot` boots each packed result in a virtual machine until a console line matches `success_pattern`. Absent: neither (CFS clients never send it).",
+  });
 
 /** `POST /apis/cfs/v3/sessions` (V3SessionCreate). */
 export const v3SessionCreateSchema = z.strictObject({
@@ -76,6 +84,7 @@ export const v3SessionCreateSchema = z.strictObject({
   target: sessionTargetSchema.default({ definition: 'dynamic', groups: [], image_map: [] }),
   tags: tagsSchema.default({}),
   debug_on_failure: z.boolean().default(false),
+  validation: validationSchema,
 });
 
 /** `POST /apis/cfs/v2/sessions` (V2SessionCreate): camelCase, no `debug_on_failure`. */
@@ -89,6 +98,7 @@ export const v2SessionCreateSchema = z.strictObject({
   ansiblePassthrough: z.string().default(''),
   target: sessionTargetSchema.default({ definition: 'dynamic', groups: [], image_map: [] }),
   tags: tagsSchema.default({}),
+  validation: validationSchema,
 });
 
 /** A parsed v3 create request, defaults applied: what the create use case takes. */

@@ -46,6 +46,8 @@ export async function createSession(ports: SessionPorts, input: V3SessionCreateI
     target: request.target,
     tags: request.tags,
     debug_on_failure: request.debug_on_failure,
+    // Absent when not asked for: a session without it is neither checked nor booted.
+    ...(request.validation ? { validation: request.validation } : {}),
     status: {
       session: { status: 'pending', succeeded: 'none', start_time: rfc3339(ports.clock.now()) },
       artifacts: [],
