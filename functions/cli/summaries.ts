@@ -1,5 +1,5 @@
 import { table } from './output.ts';
-import { elapsed } from './progress/session-steps.ts';
+import { elapsed, formatMs } from './progress/session-steps.ts';
 
 /**
  * The human-readable default output of `cfs sessions` and `cfs configurations`: a summary of
@@ -46,8 +46,11 @@ export function sessionSummary(value: unknown): string {
   if (status.steps?.length) {
     lines.push('  steps');
     for (const step of status.steps) {
-      const where = [step.image_id && `image ${step.image_id}`, step.layer && `layer ${step.layer}`].filter(Boolean).join(', ');
-      const took = step.end_time ? elapsed(step.start_time, step.end_time, new Date()) : '';
+      const where = [step.image_id && `image ${step.image_id}`, step.layer && `layer ${step.layer}`, step.check && `check ${step.check}`, step.boot && `boot on ${step.boot}`]
+        .filter(Boolean)
+        .join(', ');
+      // A check's or boot test's own measure when the runner recorded one.
+      const took = typeof step.duration_ms === 'number' ? formatMs(step.duration_ms) : step.end_time ? elapsed(step.start_time, step.end_time, new Date()) : '';
       lines.push(`    ${step.name}  ${step.state}  ${or(step.start_time, '')}${step.end_time ? ` -> ${step.end_time}` : ''}${where ? `  (${where})` : ''}${took ? `  took ${took}` : ''}`);
     }
   }

@@ -12,23 +12,27 @@ interface LogChunk {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `logs`' flags: the layer is an index, sent to the API as given. */
-const logsOptions = z.object({
-  follow: z.boolean().optional(),
-  layer: matchingFlag(/^\d+$/, '--layer takes a layer index (0, 1, ...)').optional(),
-});
+/** `logs`' flags: the layer is an index, the test a test log's name; both are sent to the API as given (it says which exist). */
+const logsOptions = z
+  .object({
+    follow: z.boolean().optional(),
+    layer: matchingFlag(/^\d+$/, '--layer takes a layer index (0, 1, ...)').optional(),
+    test: matchingFlag(/^[^/\s]+\/(check-[^/\s]+|boot-console)$/, '--test takes IMAGE_ID/check-NAME or IMAGE_ID/boot-console').optional(),
+  })
+  .refine((o) => o.layer === undefined || o.test === undefined, { message: '--layer and --test: give one of them, not both', path: ['test'] });
 
 /**
- * Prints a session's Ansible logs (every layer in order, or `--layer N`); with `--follow`
- * keeps polling with the cursor the API returned until the session (or the layer) has ended.
+ * Prints a session's logs (every layer in order, then each image's test logs: its checks' output
+ * and its boot test's console; or `--layer N`, or `--test IMAGE_ID/check-NAME`); with `--follow`
+ * keeps polling with the cursor the API returned until the session (or the one log) has ended.
  * Each poll is a short request, so it works through any proxy or API Gateway.
  */
-export async function printSessionLogs(io: CliIo, name: string, options: { follow: boolean; layer?: string; pollMs?: number }): Promise<void> {
+export async function printSessionLogs(io: CliIo, name: string, options: { follow: boolean; layer?: string; test?: string; pollMs?: number }): Promise<void> {
   const api = new ApiClient(io);
   let cursor: string | undefined;
   for (;;) {
     const { body } = await api.request<LogChunk>('GET', `${cfsBase('3')}/sessions/${encodeURIComponent(name)}/logs`, {
-      query: { cursor, layer: options.layer, max_bytes: String(256 * 1024) },
+      query: { cursor, layer: options.layer, test: options.test, max_bytes: String(256 * 1024) },
     });
     const chunk = body!;
     // The API hands out whole lines while a layer runs; the line writer adds the last newline back.
@@ -40,16 +44,17 @@ export async function printSessionLogs(io: CliIo, name: string, options: { follo
   }
 }
 
-/** `cfs sessions logs NAME [--follow] [--layer N]`. */
+/** `cfs sessions logs NAME [--follow] [--layer N | --test IMAGE_ID/check-NAME]`. */
 export function addLogsCommand(sessions: Command, io: CliIo = processIo): void {
   sessions
     .command('logs')
-    .description("print a session's Ansible logs (every layer in order); --follow keeps printing until the session ends")
+    .description("print a session's logs (every Ansible layer in order, then each image's checks and boot console); --follow keeps printing until the session ends")
     .argument('<name>', 'session name')
-    .option('-f, --follow', 'keep polling for new output until the session (or the layer) has ended')
+    .option('-f, --follow', 'keep polling for new output until the session (or the one log) has ended')
     .option('--layer <index>', 'only this layer (0-based, in the order the session runs them)')
+    .option('--test <log>', "only this test log: IMAGE_ID/check-NAME (a check's output) or IMAGE_ID/boot-console (the boot test's serial console)")
     .action(async (name: string, flags: unknown) => {
       const options = parseOptions(logsOptions, flags);
-      await printSessionLogs(io, name, { follow: Boolean(options.follow), layer: options.layer });
+      await printSessionLogs(io, name, { follow: Boolean(options.follow), layer: options.layer, test: options.test });
     });
 }

@@ -1,4 +1,4 @@
-import { elapsed, sessionRows, type RowState, type SessionView, type StepRow } from './session-steps.ts';
+import { rowTime, sessionRows, type RowState, type SessionView, type StepRow } from './session-steps.ts';
 import type { Terminal } from './terminal.ts';
 
 /** Shows a session's steps as they change: redrawn in place on a terminal, one line per change otherwise. */
@@ -17,7 +17,7 @@ const COLORS: Partial<Record<RowState, string>> = { succeeded: '32', failed: '31
 
 /** One plain-text line of a row: `<label>: <state> (<time>)`. */
 export function plainRowLine(row: StepRow, now: Date): string {
-  const time = row.state === 'running' ? '' : elapsed(row.start_time, row.end_time, now);
+  const time = row.state === 'running' ? '' : rowTime(row, now);
   return `${row.label}: ${row.state}${time ? ` (${time})` : ''}`;
 }
 
@@ -36,7 +36,7 @@ export function frameLines(session: SessionView, now: Date, frame: number, optio
   const lines = [fit(`session ${session.name} (${status})${message}`)];
   for (const row of rows) {
     const mark = row.state === 'running' ? SPINNER[frame % SPINNER.length]! : MARKS[row.state];
-    const text = fit(`  ${mark} ${row.label.padEnd(width)}  ${elapsed(row.start_time, row.end_time, now)}`.trimEnd());
+    const text = fit(`  ${mark} ${row.label.padEnd(width)}  ${rowTime(row, now)}`.trimEnd());
     // Only the mark is coloured, after the cut, so colour codes never count against the width.
     lines.push(`  ${paint(mark, row.state)}${text.slice(2 + mark.length)}`);
   }

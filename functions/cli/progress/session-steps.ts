@@ -1,8 +1,9 @@
 /**
  * The step list a waiting client shows, computed from a v3 session as the API returns it:
- * validate, stage (per image), inventory, each layer, package (per image), record, each with
- * its state and times from `status.steps`. Pure, so both renderers (terminal and plain lines)
- * and the tests share it.
+ * validate, stage (per image), inventory, each layer, test (per image, with each check and the
+ * boot test, for sessions with validation), package (per image), record, each with its state
+ * and times from `status.steps`. Pure, so both renderers (terminal and plain lines) and the
+ * tests share it.
  */
 
 export type RowState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
@@ -14,6 +15,8 @@ export interface StepRow {
   state: RowState;
   start_time?: string;
   end_time?: string;
+  /** How long it took as the runner measured it (a check, a boot test): shown instead of end minus start. */
+  duration_ms?: number;
 }
 
 interface StepEntry {
@@ -23,12 +26,19 @@ interface StepEntry {
   end_time?: string;
   image_id?: string;
   layer?: string;
+  /** In a `test` step: the check this entry is. */
+  check?: string;
+  /** In a `test` step: the boot test, naming its accelerator. */
+  boot?: string;
+  duration_ms?: number;
 }
 
 /** The parts of a v3 session the step list reads. */
 export interface SessionView {
   name: string;
   target?: { groups?: Array<{ members?: string[] }> };
+  /** The session's validation when the API shows it: its checks and boot test are listed before they start. */
+  validation?: { checks?: Array<{ name: string }>; boot?: unknown };
   status?: {
     session?: { status?: string; succeeded?: string };
     layers?: Array<{ name: string }>;
@@ -44,7 +54,20 @@ function images(session: SessionView): string[] {
 }
 
 function find(steps: StepEntry[], name: string, extra: { image_id?: string; layer?: string } = {}): StepEntry | undefined {
-  return steps.find((s) => s.name === name && s.image_id === extra.image_id && s.layer === extra.layer);
+  return steps.find((s) => s.name === name && s.image_id === extra.image_id && s.layer === extra.layer && s.check === undefined && s.boot === undefined);
+}
+
+/**
+ * The test rows' plan: the checks and whether there is a boot test, from the session's
+ * validation when the API shows it, else from the `test` entries so far (every image runs the
+ * same checks). Undefined for a session with neither: it gets no test rows.
+ */
+function testPlan(session: SessionView, steps: StepEntry[]): { checks: string[]; boot: boolean } | undefined {
+  const entries = steps.filter((s) => s.name === 'test');
+  if (!session.validation && entries.length === 0) return undefined;
+  const checks = [...new Set([...(session.validation?.checks ?? []).map((c) => c.name), ...entries.flatMap((s) => (s.check !== undefined ? [s.check] : []))])];
+  const boot = session.validation?.boot !== undefined || entries.some((s) => s.boot !== undefined);
+  return { checks, boot };
 }
 
 /** The rows of a session's step list, in workflow order. */
@@ -54,7 +77,14 @@ export function sessionRows(session: SessionView): StepRow[] {
   const row = (key: string, label: string, entry: StepEntry | undefined): StepRow => {
     // A step that never started in a finished session will not start any more.
     const state: RowState = entry?.state ?? (complete ? 'skipped' : 'pending');
-    return { key, label, state, ...(entry?.start_time ? { start_time: entry.start_time } : {}), ...(entry?.end_time ? { end_time: entry.end_time } : {}) };
+    return {
+      key,
+      label,
+      state,
+      ...(entry?.start_time ? { start_time: entry.start_time } : {}),
+      ...(entry?.end_time ? { end_time: entry.end_time } : {}),
+      ...(entry?.duration_ms !== undefined ? { duration_ms: entry.duration_ms } : {}),
+    };
   };
   const ids = images(session);
   const rows: StepRow[] = [row('validate', 'validate images', find(steps, 'validate'))];
@@ -63,20 +93,40 @@ export function sessionRows(session: SessionView): StepRow[] {
   (session.status?.layers ?? []).forEach((layer, index) => {
     rows.push(row(`layer:${index}`, `layer ${index} ${layer.name}`, find(steps, 'ansible', { layer: layer.name })));
   });
+  const plan = testPlan(session, steps);
+  for (const id of plan ? ids : []) {
+    const tests = steps.filter((s) => s.name === 'test' && s.image_id === id && s.layer === undefined);
+    rows.push(row(`test:${id}`, `test ${id}`, find(steps, 'test', { image_id: id })));
+    for (const check of plan!.checks) rows.push(row(`test:${id}:check:${check}`, `test ${id} check ${check}`, tests.find((s) => s.check === check)));
+    if (plan!.boot) {
+      const boot = tests.find((s) => s.boot !== undefined);
+      rows.push(row(`test:${id}:boot`, `test ${id} boot${boot ? ` (${boot.boot})` : ''}`, boot));
+    }
+  }
   for (const id of ids) rows.push(row(`package:${id}`, `package ${id}`, find(steps, 'package', { image_id: id })));
   rows.push(row('record', 'record artifacts', find(steps, 'record')));
   return rows;
 }
 
-/** Seconds between two times (or from `start` to `now`), as `1.2s` / `3m04s`. */
-export function elapsed(start: string | undefined, end: string | undefined, now: Date): string {
-  if (!start) return '';
-  const ms = (end ? Date.parse(end) : now.getTime()) - Date.parse(start);
+/** A span of milliseconds as `1.2s` / `3m04s` (empty when it is not one). */
+export function formatMs(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '';
   const seconds = ms / 1000;
   if (seconds < 60) return `${seconds.toFixed(1)}s`;
   const minutes = Math.floor(seconds / 60);
   return `${minutes}m${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
+}
+
+/** Seconds between two times (or from `start` to `now`), as `1.2s` / `3m04s`. */
+export function elapsed(start: string | undefined, end: string | undefined, now: Date): string {
+  if (!start) return '';
+  return formatMs((end ? Date.parse(end) : now.getTime()) - Date.parse(start));
+}
+
+/** How long a row took: the runner's own measure when it recorded one, else its times (to `now` while it runs). */
+export function rowTime(row: StepRow, now: Date): string {
+  if (row.duration_ms !== undefined && row.state !== 'running') return formatMs(row.duration_ms);
+  return elapsed(row.start_time, row.end_time, now);
 }
 
 /** The session's end in one line: `succeeded`, or `failed at <step> (layer, image): <reason>`. */
