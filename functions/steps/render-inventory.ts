@@ -36,10 +36,11 @@ export interface RenderInventoryOutput {
 
 /**
  * render-inventory: renders the inventory and writes the run document (plan, layers as pinned at
- * creation, Ansible options) twice: the control plane's at `sessions/<name>/run-document.json`
- * and the runner's copy under a fresh unguessable prefix `runner/<token>/`, where every key the
- * runner writes lies (outcome, progress, logs, results). Running it again starts a fresh prefix
- * and removes the one it replaces, so nothing of an earlier attempt is mistaken for this run's.
+ * creation, Ansible options, the session's validation when it has one) twice: the control
+ * plane's at `sessions/<name>/run-document.json` and the runner's copy under a fresh unguessable
+ * prefix `runner/<token>/`, where every key the runner writes lies (outcome, progress, logs,
+ * results). Running it again starts a fresh prefix and removes the one it replaces, so nothing
+ * of an earlier attempt is mistaken for this run's.
  */
 export async function renderInventoryStep(
   ports: StepPorts,
@@ -84,6 +85,8 @@ export async function renderInventoryStep(
     logs_prefix: keys.logsPrefix,
     progress_key: keys.progress,
     ...(session.debug_on_failure ? { debug_hold: true } : {}),
+    // Only a session that asked for proof gets checks and a boot test (sample images cannot boot).
+    ...(session.validation ? { validation: session.validation } : {}),
     timeout_seconds: settings.runnerTimeoutSeconds,
   };
   const checked = runDocumentSchema.safeParse(document);

@@ -193,6 +193,32 @@ describe('the control-plane steps', () => {
     expect(await readRunDocument(ports.artifacts, 's1')).toEqual(document);
   });
 
+  it("copies the session's validation into the run document as stored, and writes none for a session without one", async () => {
+    // Arrange
+    const validation = {
+      checks: [{ name: 'hello', command: '/usr/bin/hello' }],
+      boot: { success_pattern: 'CFS-BOOT-OK', kernel_parameters: 'root=live:/dev/vda rd.live.image console=ttyS0', timeout_seconds: 120, memory_mib: 1024, network: false },
+    };
+    await registerImage(ports, A, 'a');
+    await ports.sessionTable.create(pendingSession('proved', { Compute: [A] }, { validation }));
+    await ports.sessionTable.create(pendingSession('plain', { Compute: [A] }));
+    await stageImage(ports, { session: 'proved', image_id: A });
+    await stageImage(ports, { session: 'plain', image_id: A });
+    // Act
+    await renderInventoryStep(ports, { session: 'proved' });
+    await renderInventoryStep(ports, { session: 'plain' });
+    // Assert
+    const proved = (await readRunDocument(ports.artifacts, 'proved'))!;
+    const plain = (await readRunDocument(ports.artifacts, 'plain'))!;
+    expect(proved.validation).toEqual(validation);
+    expect(plain).not.toHaveProperty('validation');
+    // The runner reads its own copy: it carries the same validation.
+    const runnerCopy = (await findRunnerLocations(ports.artifacts, 'proved')).prefix + 'run-document.json';
+    const chunks: Buffer[] = [];
+    for await (const c of await ports.artifacts.get(runnerCopy)) chunks.push(c as Buffer);
+    expect(JSON.parse(Buffer.concat(chunks).toString()).validation).toEqual(validation);
+  });
+
   it('starts a fresh runner prefix when rendered again and removes what the earlier one held', async () => {
     // Arrange
     await registerImage(ports, A, 'a');
