@@ -94,6 +94,25 @@ describe('cfs automations and cfs sessions plan', () => {
     expect(await runtime.ports.sessions.get('manual')).toBeUndefined();
   });
 
+  it('takes validation in automation.json, shows it, refuses a bad one naming the field, and runs sessions that carry it', async () => {
+    // Arrange
+    const validation = { checks: [{ name: 'hello', command: '/usr/bin/hello' }], boot: { success_pattern: 'CFS-BOOT-OK' } };
+    const good = file('proved.json', { ...automation, validation });
+    const bad = file('proved-bad.json', { ...automation, validation: { ...validation, boot: { success_pattern: 'x', timeout_seconds: 5 } } });
+    // Act
+    const updated = await cfs(runtime, 'automations', 'update', 'proved', '--file', good);
+    const refused = await cfs(runtime, 'automations', 'update', 'proved', '--file', bad);
+    const run = await cfs(runtime, 'automations', 'run', 'proved', '--format', 'json');
+    // Assert
+    expect(updated.code).toBe(0);
+    expect(updated.out).toContain('validation     checks hello; boot until /CFS-BOOT-OK/ (300s)');
+    expect(refused.code).toBe(2);
+    expect(refused.err).toBe('Error: Bad Request: validation.boot.timeout_seconds: must be from 10 to 3600\n');
+    const result = JSON.parse(run.out);
+    expect(result.outcome).toBe('started');
+    expect((await runtime.ports.sessions.get(result.session))!.validation).toMatchObject({ ...validation, boot: { ...validation.boot, timeout_seconds: 300 } });
+  });
+
   it('deletes an automation and disarms its schedule', async () => {
     // Arrange
     await cfs(runtime, 'automations', 'update', 'gone', '--file', file('gone.json', automation));

@@ -158,6 +158,60 @@ describe('cfs sessions', () => {
     expect(missing.err).toBe("Error: Not Found: session 'v2-session' does not exist\n");
   });
 
+  it('sends --check (repeated), --boot-check, --boot-parameters and --boot-timeout as the validation, stored with its defaults', async () => {
+    // Act
+    const res = await cfs(runtime, 'sessions', 'create', '--name', 'proved', '--configuration-name', 'configurations-example', '--format', 'json', '--target-group', 'Compute', IMG,
+      '--check', 'hello=/usr/bin/hello', '--check', 'ssh=systemctl is-enabled ssh', '--boot-check', 'Reached target .*Multi-User System',
+      '--boot-parameters', 'root=live:/dev/vda rd.live.image console=ttyS0', '--boot-timeout', '120');
+    const plain = await cfs(runtime, 'sessions', 'create', '--name', 'unproved', '--configuration-name', 'configurations-example', '--format', 'json', '--target-group', 'Compute', IMG);
+    // Assert
+    expect(res.err).toBe('');
+    expect(JSON.parse(res.out).validation).toEqual({
+      checks: [{ name: 'hello', command: '/usr/bin/hello' }, { name: 'ssh', command: 'systemctl is-enabled ssh' }],
+      boot: { success_pattern: 'Reached target .*Multi-User System', kernel_parameters: 'root=live:/dev/vda rd.live.image console=ttyS0', timeout_seconds: 120, memory_mib: 1024, network: false },
+    });
+    expect(JSON.parse(plain.out)).not.toHaveProperty('validation');
+  });
+
+  it('sends the validation through the v2 API too', async () => {
+    // Act
+    const res = await cfs(runtime, 'sessions', 'create', '--api-version', '2', '--name', 'proved-v2', '--configuration-name', 'configurations-example', '--format', 'json', '--target-group', 'Compute', IMG,
+      '--check', 'hello=/usr/bin/hello');
+    // Assert
+    expect(res.err).toBe('');
+    expect(JSON.parse(res.out).validation).toEqual({ checks: [{ name: 'hello', command: '/usr/bin/hello' }] });
+  });
+
+  it.each([
+    ['a check without =', ['--check', 'hello'], "Error: --check: takes NAME=COMMAND, not 'hello'"],
+    ['a repeated check name', ['--check', 'a=true', '--check', 'a=false'], "Error: --check: check 2's name: repeats the check name 'a'"],
+    ['a pattern that does not compile', ['--boot-check', 'Reached (target'], 'Error: --boot-check: success_pattern: is not a valid regular expression'],
+    ['a timeout that is not a number', ['--boot-check', 'up', '--boot-timeout', '5m'], "Error: --boot-timeout: takes a whole number of seconds, not '5m'"],
+    ['a timeout out of range', ['--boot-check', 'up', '--boot-timeout', '5'], 'Error: --boot-timeout: timeout_seconds: must be from 10 to 3600'],
+    ['boot parameters without a pattern', ['--boot-parameters', 'root=/dev/vda'], 'Error: --boot-parameters: needs --boot-check REGEX'],
+  ])('refuses %s in one line naming the option, exit 1, creating nothing', async (_what, options, message) => {
+    // Act
+    const res = await cfs(runtime, 'sessions', 'create', '--name', 'never', '--configuration-name', 'configurations-example', '--target-group', 'Compute', IMG, ...options);
+    // Assert
+    expect(res.code).toBe(1);
+    expect(res.out).toBe('');
+    expect(res.err.startsWith(message)).toBe(true);
+    expect(res.err.trim().split('\n')).toHaveLength(1);
+    expect(await runtime.ports.sessions.get('never')).toBeUndefined();
+    expect(workflow.started).not.toContain('never');
+  });
+
+  it('says in its help what each validation option does and the default kernel parameters', async () => {
+    // Act
+    const help = await cfs(runtime, 'sessions', 'create', '--help');
+    // Assert
+    const text = help.out.replace(/\s+/g, ' ');
+    expect(text).toContain('--check <name=command> NAME=COMMAND: run COMMAND with /bin/sh in each customized root');
+    expect(text).toContain('--boot-check <regex> boot each packed result in a VM');
+    expect(text).toContain('(default: root=/dev/vda rootfstype=squashfs ro console=ttyS0)');
+    expect(text).toContain('--boot-timeout <seconds> seconds the boot test waits for the pattern (10 to 3600, default 300)');
+  });
+
   it('says where it looked when no server answers', async () => {
     // Act
     const res = await cfs('http://127.0.0.1:9', 'sessions', 'list');

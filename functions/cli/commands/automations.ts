@@ -20,6 +20,13 @@ function historyLine(h: Loose): string {
   return `    ${h.time}  ${h.trigger.padEnd(16)} ${h.outcome.padEnd(7)}${session}: ${h.reason}${repeated}`;
 }
 
+/** What every session of the automation must pass before its result is registered, in one line. */
+function validationLine(v: Loose): string {
+  const checks: string[] = (v.checks ?? []).map((c: Loose) => c.name);
+  const parts = [checks.length ? `checks ${checks.join(', ')}` : 'no checks', v.boot ? `boot until /${v.boot.success_pattern}/ (${v.boot.timeout_seconds}s)` : 'no boot test'];
+  return parts.join('; ');
+}
+
 /** `cfs automations describe` / `update`: the automation, its last build and its recent runs and skips. */
 export function automationSummary(value: unknown): string {
   const a = value as Loose;
@@ -33,6 +40,7 @@ export function automationSummary(value: unknown): string {
     `  triggers       ${triggers.length ? triggers.join('; ') : 'none (run by hand)'}`,
     `  rebuild        ${a.only_if_changed ? 'only when an input changed' : 'on every trigger'}`,
   ];
+  if (a.validation) lines.push(`  validation     ${validationLine(a.validation)}`);
   if (a.next_run) lines.push(`  next run       ${a.next_run}`);
   if (a.last_build) {
     const b = a.last_build;

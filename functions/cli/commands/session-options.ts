@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
 import { z } from 'zod';
+import { ValidationError } from '../../core/errors.ts';
+import { DEFAULT_KERNEL_PARAMETERS, VALIDATION_LIMITS, validationFromCliOptions } from '../../core/sessions/validation-spec.ts';
 import { CliError } from '../io.ts';
 import { parseOptions } from '../option-schemas.ts';
 import { parseBoolean, parseKeyValueList } from '../output.ts';
@@ -50,7 +52,21 @@ const createOptions = z.object({
   targetDefinition: z.string(),
   tags: z.array(z.string()).optional(),
   debugOnFailure: z.union([z.boolean(), z.string()]).optional(),
+  check: z.array(z.string()).optional(),
+  bootCheck: z.string().optional(),
+  bootParameters: z.string().optional(),
+  bootTimeout: z.string().optional(),
 });
+
+/** The `validation` body of the check and boot options (undefined when none was given); a bad one is a one-line error naming the option. */
+function validationBody(o: z.output<typeof createOptions>): ReturnType<typeof validationFromCliOptions> {
+  try {
+    return validationFromCliOptions(o);
+  } catch (error) {
+    if (error instanceof ValidationError) throw new CliError(error.message);
+    throw error;
+  }
+}
 
 /** The v3 create body from the options, with only the fields given (as cray builds it). */
 export function createBody(command: Command): Record<string, unknown> {
@@ -70,6 +86,8 @@ export function createBody(command: Command): Record<string, unknown> {
   if (o.debugOnFailure !== undefined) {
     body.debug_on_failure = typeof o.debugOnFailure === 'boolean' ? o.debugOnFailure : parseBoolean(o.debugOnFailure, '--debug-on-failure');
   }
+  const validation = validationBody(o);
+  if (validation) body.validation = validation;
   return body;
 }
 
@@ -88,5 +106,19 @@ export function withSessionOptions(command: Command): Command {
     .option('--image-map <source-and-name...>', 'SOURCE_ID RESULT_NAME: name the image made from SOURCE_ID (repeatable)')
     .addOption(new Option('--target-image-map <source-and-name...>', 'the same as --image-map (the cray CLI spelling)'))
     .option('--tags <pairs...>', 'key=value[,key=value...] tags')
-    .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer');
+    .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer')
+    .option(
+      '--check <name=command>',
+      'NAME=COMMAND: run COMMAND with /bin/sh in each customized root after the last layer, before packing; a non-zero exit fails the image and nothing is registered (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
+      '--boot-check <regex>',
+      "boot each packed result in a VM and pass when a console line matches REGEX; choose a line the image prints once it is up ('Reached target' alone also prints from an initramfs)",
+    )
+    .option('--boot-parameters <string>', `the boot test's kernel command line (default: ${DEFAULT_KERNEL_PARAMETERS}); needs --boot-check`)
+    .option(
+      '--boot-timeout <seconds>',
+      `seconds the boot test waits for the pattern (${VALIDATION_LIMITS.timeoutSeconds.min} to ${VALIDATION_LIMITS.timeoutSeconds.max}, default ${VALIDATION_LIMITS.timeoutSeconds.default}); needs --boot-check`,
+    );
 }
