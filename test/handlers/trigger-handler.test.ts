@@ -1,11 +1,11 @@
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SfnWorkflowStarter } from '../../functions/adapters/aws/sfn-workflow-starter.ts';
 import { logger } from '../../functions/handlers/shared/step-handler.ts';
 import { runTrigger, type TriggerDeps } from '../../functions/handlers/trigger.ts';
 import { automationFakes, automationRecord, REPO, type AutomationFakes } from '../core/automation-fakes.ts';
 import { imageWaitTable } from '../helpers/image-wait-table.ts';
+import { suiteMock } from '../helpers/suite-mock.ts';
 
 const TABLE = 'cfs-trigger-test';
 const MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:cfs-sessions';
@@ -21,11 +21,9 @@ describe('the trigger Lambda', () => {
   const table = imageWaitTable(TABLE);
   let fakes: AutomationFakes;
   let deps: TriggerDeps;
-  const sfn = mockClient(SFNClient);
+  const sfn = suiteMock(SFNClient);
 
-  afterAll(() => sfn.restore());
   beforeEach(async () => {
-    sfn.reset();
     fakes = automationFakes();
     fakes.git.branches.set(`${REPO}#main`, A);
     await fakes.configurations.put({ name: 'compute-config', last_updated: '', layers: [{ name: 'site', clone_url: REPO, playbook: 'site.yml', commit: A, branch: 'main' }] });

@@ -1,6 +1,5 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EcsRunnerTasks } from '../../functions/adapters/aws/ecs-runner-tasks.ts';
 import type { StagedImage } from '../../functions/core/model/session.ts';
 import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
@@ -9,6 +8,7 @@ import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts
 import { pendingSession, registerImage } from '../helpers/session-fixtures.ts';
 import { imageWaitTable } from '../helpers/image-wait-table.ts';
 import { runDocumentFor } from '../helpers/run-document.ts';
+import { suiteMock } from '../helpers/suite-mock.ts';
 
 const TABLE = 'cfs-ended-test';
 const CLUSTER = 'arn:aws:ecs:eu-west-1:123456789012:cluster/cfs-runner';
@@ -57,11 +57,9 @@ describe('the execution-ended clean-up step', () => {
   const table = imageWaitTable(TABLE);
   let ports: FakeStepPorts;
   let deps: ExecutionEndedPorts;
-  const ecs = mockClient(ECSClient);
+  const ecs = suiteMock(ECSClient);
 
-  afterAll(() => ecs.restore());
   beforeEach(() => {
-    ecs.reset();
     ports = fakeStepPorts();
     deps = { steps: ports, runners: new EcsRunnerTasks(new ECSClient({}), CLUSTER), waits: table.waits };
     ecs.on(ListTasksCommand).resolvesOnce({ taskArns: ['task-1'], nextToken: 'page-2' }).resolves({ taskArns: ['task-2'] });
