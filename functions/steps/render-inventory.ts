@@ -55,6 +55,11 @@ export async function renderInventoryStep(
   const names = staged.map((p) => p.result_name);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate) throw new ValidationError(`two images would get the same result name '${duplicate}'; give them distinct names with the image map`, 'target.image_map');
+  // The boot test runs qemu-system-x86_64 only: an aarch64 result would only time out there.
+  const foreign = session.validation?.boot ? staged.find((p) => p.arch !== 'x86_64') : undefined;
+  if (foreign) {
+    throw new ValidationError(`image ${foreign.image_id} is ${foreign.arch}: the boot test boots x86_64 images only (ask for checks alone for it)`, 'validation.boot');
+  }
 
   const keys = runnerKeys(newRunnerToken());
   const document: RunDocument = {

@@ -219,6 +219,25 @@ describe('the control-plane steps', () => {
     expect(JSON.parse(Buffer.concat(chunks).toString()).validation).toEqual(validation);
   });
 
+  it('refuses a boot test for an aarch64 image before any runner starts, and takes its checks', async () => {
+    // Arrange
+    const boot = { success_pattern: 'up', kernel_parameters: 'root=/dev/vda', timeout_seconds: 60, memory_mib: 1024, network: false };
+    const checks = [{ name: 'hello', command: 'true' }];
+    await registerImage(ports, A, 'a');
+    await ports.images.update(A, (image) => ({ ...image, arch: 'aarch64' }));
+    await ports.sessionTable.create(pendingSession('booted', { Compute: [A] }, { validation: { checks, boot } }));
+    await ports.sessionTable.create(pendingSession('checked', { Compute: [A] }, { validation: { checks } }));
+    await stageImage(ports, { session: 'booted', image_id: A });
+    await stageImage(ports, { session: 'checked', image_id: A });
+    // Act
+    const refused = renderInventoryStep(ports, { session: 'booted' });
+    // Assert
+    await expect(refused).rejects.toMatchObject({ name: 'ValidationError', field: 'validation.boot', message: expect.stringContaining(`image ${A} is aarch64: the boot test boots x86_64 images only`) });
+    expect(await readRunDocument(ports.artifacts, 'booted')).toBeUndefined();
+    await renderInventoryStep(ports, { session: 'checked' });
+    expect((await readRunDocument(ports.artifacts, 'checked'))!.validation).toEqual({ checks });
+  });
+
   it('starts a fresh runner prefix when rendered again and removes what the earlier one held', async () => {
     // Arrange
     await registerImage(ports, A, 'a');
