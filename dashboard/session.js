@@ -1,7 +1,9 @@
-// One session: what it targets, its steps as a timeline, each layer's log (followed while it
-// runs), its result images and why it failed. Polls the session until it completes.
+// One session: what it targets, its steps as a timeline, each layer's log and each image's test
+// logs (followed while they grow), its result images and why it failed. Polls the session until
+// it completes.
 import { ApiError, getJson, listImages, poll, pollInterval } from './api.js';
 import { badge, durationBetween, formatDuration, h, imageHref, sessionState, timeEl } from './dom.js';
+import { stepDurationMs, stepLabel, testLogTitle } from './steps.js';
 
 /** A link to an image showing its name when known, its id always. */
 function imageLink(id, names) {
@@ -80,13 +82,6 @@ function targetSection(session, names) {
   );
 }
 
-function stepLabel(step, names) {
-  const parts = [step.name];
-  if (step.layer) parts.push(`layer ${step.layer}`);
-  if (step.image_id) parts.push(names.get(step.image_id) ?? step.image_id.slice(0, 8));
-  return parts.join(' · ');
-}
-
 function timelineSection(session, names) {
   const steps = session.status.steps ?? [];
   const start = Date.parse(session.status.session.start_time);
@@ -112,7 +107,7 @@ function timelineSection(session, names) {
               { 'data-step': st.name, 'data-state': st.state },
               h('span', {}, stepLabel(st, names), ' ', badge(st.state)),
               h('span', { class: 'track', 'aria-hidden': 'true' }, h('span', { class: `bar ${st.state}`, style: { left: `${left.toFixed(2)}%`, width: `${width.toFixed(2)}%` } })),
-              h('span', { class: 'duration' }, st.start_time ? formatDuration(durationBetween(st.start_time, st.end_time)) : ''),
+              h('span', { class: 'duration' }, st.start_time ? formatDuration(stepDurationMs(st)) : ''),
             );
           }),
         ),
@@ -143,22 +138,25 @@ function artifactsSection(session, names) {
   );
 }
 
-/** One layer's log, followed with the API's cursor until the API says it is complete. */
-function layerLog(sessionName, layer, interval) {
-  const titleId = `log-title-${layer.index}`;
-  const state = h('span', {}, badge(layer.state));
-  const pre = h('pre', { class: 'log', tabindex: '0', 'aria-labelledby': titleId, 'data-layer': layer.index });
+/**
+ * One log, followed with the API's cursor until the API says it is complete: a layer's
+ * (`{layer}`: its index) or a test's (`{test}`: the logs API's `tests[].test`).
+ */
+function followedLog(sessionName, which, interval) {
+  const { titleId, title, query, stateOf, attrs, kind } = which;
+  const state = h('span', {}, badge(which.state));
+  const pre = h('pre', { class: 'log', tabindex: '0', 'aria-labelledby': titleId, ...attrs });
   const follow = h('input', { type: 'checkbox', checked: true });
   const section = h(
     'section',
-    { class: 'log-layer', 'aria-labelledby': titleId },
-    h('h3', { id: titleId }, `Layer ${layer.index}: ${layer.name} `, state),
+    { class: kind, 'aria-labelledby': titleId },
+    h('h3', { id: titleId }, `${title} `, state),
     h('label', {}, follow, ' Follow the end of the log'),
     pre,
   );
   let cursor = '';
   const stop = poll(async (signal) => {
-    const params = new URLSearchParams({ layer: String(layer.index) });
+    const params = new URLSearchParams(query);
     if (cursor) params.set('cursor', cursor);
     const chunk = await getJson(`/apis/cfs/v3/sessions/${encodeURIComponent(sessionName)}/logs?${params}`, signal);
     if (chunk.text) {
@@ -166,7 +164,7 @@ function layerLog(sessionName, layer, interval) {
       if (follow.checked) pre.scrollTop = pre.scrollHeight;
     }
     cursor = chunk.cursor;
-    const now = chunk.layers?.[layer.index]?.state;
+    const now = stateOf(chunk);
     if (now && state.textContent !== now) state.replaceChildren(badge(now));
     section.dataset.complete = String(chunk.complete);
     return !chunk.complete;
@@ -174,27 +172,72 @@ function layerLog(sessionName, layer, interval) {
   return { section, stop };
 }
 
-function logsSection(session, interval) {
+const layerLog = (sessionName, layer, interval) =>
+  followedLog(
+    sessionName,
+    {
+      kind: 'log-layer',
+      titleId: `log-title-${layer.index}`,
+      title: `Layer ${layer.index}: ${layer.name}`,
+      state: layer.state,
+      query: { layer: String(layer.index) },
+      stateOf: (chunk) => chunk.layers?.[layer.index]?.state,
+      attrs: { 'data-layer': layer.index },
+    },
+    interval,
+  );
+
+const testLog = (sessionName, test, index, names, interval) =>
+  followedLog(
+    sessionName,
+    {
+      kind: 'log-test',
+      titleId: `test-log-title-${index}`,
+      title: testLogTitle(test, names),
+      state: test.state,
+      query: { test: test.test },
+      stateOf: (chunk) => chunk.tests?.find((t) => t.test === test.test)?.state,
+      attrs: { 'data-test': test.test },
+    },
+    interval,
+  );
+
+function logsSection(session, interval, names) {
   const list = h('div');
   const element = h('section', { 'aria-labelledby': 'logs-title' }, h('h2', { id: 'logs-title' }, 'Logs'), list);
   const followers = [];
+  const url = `/apis/cfs/v3/sessions/${encodeURIComponent(session.name)}/logs?max_bytes=1`;
+  const follow = (follower) => {
+    followers.push(follower);
+    list.append(follower.section);
+  };
   let started = false;
+  let testsListed = false;
   return {
     element,
-    /** Starts following once the API lists the layers (the logs route may be missing on older servers). */
-    async start(signal) {
-      if (started) return;
-      started = true;
+    /**
+     * Starts following once the API lists the layers (the logs route may be missing on older
+     * servers); the test logs are listed once the session's run is planned (its Ansible step has
+     * started), so a page opened early asks again on each refresh until then.
+     */
+    async start(signal, current) {
+      if (started && testsListed) return;
+      const planned = current.status.session.status === 'complete' || (current.status.steps ?? []).some((st) => st.name === 'ansible');
       try {
-        const first = await getJson(`/apis/cfs/v3/sessions/${encodeURIComponent(session.name)}/logs?max_bytes=1`, signal);
-        if (first.layers.length === 0) list.replaceChildren(h('p', {}, 'This session has no layers.'));
-        for (const layer of first.layers) {
-          const follower = layerLog(session.name, layer, interval);
-          followers.push(follower);
-          list.append(follower.section);
+        const first = await getJson(url, signal);
+        if (!started) {
+          started = true;
+          if (first.layers.length === 0) list.replaceChildren(h('p', {}, 'This session has no layers.'));
+          for (const layer of first.layers) follow(layerLog(session.name, layer, interval));
         }
+        // Each image's checks and boot console, after the layers (older servers list no tests).
+        const tests = first.tests ?? [];
+        tests.forEach((test, index) => follow(testLog(session.name, test, index, names(), interval)));
+        testsListed = tests.length > 0 || planned;
       } catch (error) {
         if (signal.aborted) return;
+        started = true;
+        testsListed = true;
         list.replaceChildren(h('p', {}, error instanceof ApiError && error.status === 404 ? 'This server does not keep session logs.' : `Could not read the logs: ${error.message}`));
       }
     },
@@ -252,10 +295,10 @@ export function sessionView(name) {
     render('steps', timelineSection(session, names));
     render('artifacts', artifactsSection(session, names));
     if (!logs) {
-      logs = logsSection(session, interval);
+      logs = logsSection(session, interval, () => names);
       element.append(logs.element);
     }
-    await logs.start(signal);
+    await logs.start(signal, session);
     const complete = session.status.session.status === 'complete';
     status.textContent = complete ? `Completed; ${sessionState(session)}.` : `Live: updated ${new Date().toLocaleTimeString()}`;
     return !complete;
