@@ -78,14 +78,13 @@ describe("the step list of a session whose images are tested", () => {
     // Arrange
     const lines: string[] = [];
     const renderer = new PlainRenderer((line) => lines.push(line));
-    const failed = session(
-      [
-        ...testing.slice(0, 6),
-        { name: 'test', image_id: IMG, boot: 'tcg', state: 'failed', start_time: '2026-11-26T10:01:05Z', end_time: '2026-11-26T10:01:50Z', duration_ms: 45_000 },
-      ].map((s) => (s.name === 'test' && !s.check && !s.boot ? { ...s, state: 'failed' as const, end_time: '2026-11-26T10:01:50Z' } : s)),
-      {},
-      'complete',
-    );
+    const ended: Steps = [
+      ...layered,
+      { name: 'test', image_id: IMG, state: 'failed', start_time: '2026-11-26T10:01:00Z', end_time: '2026-11-26T10:01:50Z' },
+      testing[6]!,
+      { name: 'test', image_id: IMG, boot: 'tcg', state: 'failed', start_time: '2026-11-26T10:01:05Z', end_time: '2026-11-26T10:01:50Z', duration_ms: 45_000 },
+    ];
+    const failed = session(ended, {}, 'complete');
     failed.status!.failure = { step: 'test', image_id: IMG, reason: "'READY' did not appear within 300 s; the console ended: Kernel panic" };
     // Act
     renderer.update(session(testing), NOW);
