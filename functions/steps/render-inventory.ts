@@ -7,6 +7,10 @@ import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations }
 import { runnerKeys, sessionKeys } from '../core/workflow/session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession, sourceImageIds } from './validate-images.ts';
+import { validationBudgetSeconds } from '../core/sessions/validation-spec.ts';
+
+/** The runner's budget never passes this: RunAnsible's own bound is 24 h, and the runner must stop (and clean up) first. */
+const MAX_RUNNER_SECONDS = 86_000;
 
 /**
  * The Ansible inventory of an image session: hosts are the source image IDs; `cfs_image` holds
@@ -62,6 +66,8 @@ export async function renderInventoryStep(
   }
 
   const keys = runnerKeys(newRunnerToken());
+  // The layers' budget, and the time the proof may take on top (under RunAnsible's 24 h bound).
+  const timeoutSeconds = Math.min(settings.runnerTimeoutSeconds + validationBudgetSeconds(session.validation, staged.length), MAX_RUNNER_SECONDS);
   const document: RunDocument = {
     session: session.name,
     images: staged.map((p) => ({
@@ -92,7 +98,7 @@ export async function renderInventoryStep(
     ...(session.debug_on_failure ? { debug_hold: true } : {}),
     // Only a session that asked for proof gets checks and a boot test (sample images cannot boot).
     ...(session.validation ? { validation: session.validation } : {}),
-    timeout_seconds: settings.runnerTimeoutSeconds,
+    timeout_seconds: timeoutSeconds,
   };
   const checked = runDocumentSchema.safeParse(document);
   if (!checked.success) {
@@ -111,5 +117,5 @@ export async function renderInventoryStep(
   await ports.sessions.update(session.name, (s) =>
     startStep(endStep(startStep(s, { name: 'inventory' }, stamp), { name: 'inventory' }, 'succeeded', stamp), { name: 'ansible' }, stamp),
   );
-  return { document_key: keys.runDocument, timeout_seconds: settings.runnerTimeoutSeconds };
+  return { document_key: keys.runDocument, timeout_seconds: timeoutSeconds };
 }

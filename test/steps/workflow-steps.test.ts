@@ -205,13 +205,16 @@ describe('the control-plane steps', () => {
     await stageImage(ports, { session: 'proved', image_id: A });
     await stageImage(ports, { session: 'plain', image_id: A });
     // Act
-    await renderInventoryStep(ports, { session: 'proved' });
-    await renderInventoryStep(ports, { session: 'plain' });
+    const provedStep = await renderInventoryStep(ports, { session: 'proved' });
+    const plainStep = await renderInventoryStep(ports, { session: 'plain' });
     // Assert
     const proved = (await readRunDocument(ports.artifacts, 'proved'))!;
     const plain = (await readRunDocument(ports.artifacts, 'plain'))!;
     expect(proved.validation).toEqual(validation);
     expect(plain).not.toHaveProperty('validation');
+    // The proof's time comes on top of the layers' budget: one check at its 300 s limit, one boot of 120 s, 30 s for the accelerator probe.
+    expect(provedStep.timeout_seconds - plainStep.timeout_seconds).toBe(300 + 120 + 30);
+    expect(proved.timeout_seconds).toBe(provedStep.timeout_seconds);
     // The runner reads its own copy: it carries the same validation.
     const runnerCopy = (await findRunnerLocations(ports.artifacts, 'proved')).prefix + 'run-document.json';
     const chunks: Buffer[] = [];

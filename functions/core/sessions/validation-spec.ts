@@ -121,6 +121,21 @@ export function parseValidationSpec(input: unknown, prefix = 'validation'): Vali
   return parseOrThrow(validationSpecSchema, input, prefix);
 }
 
+/** The KVM probe's bound per run (kvm-probe.ts waits 5 s), rounded up with room for starting QEMU. */
+const PROBE_ALLOWANCE_SECONDS = 30;
+
+/**
+ * The longest the proof of `images` results can take: every check at its 300 s limit in every
+ * root, and every boot at its timeout, plus the accelerator probe. Added to the runner's budget,
+ * so a session that asked for proof is not stopped by the budget meant for its layers.
+ */
+export function validationBudgetSeconds(validation: ValidationSpec | undefined, images: number, checkTimeoutSeconds = 300): number {
+  if (!validation) return 0;
+  const checks = validation.checks.length * checkTimeoutSeconds * images;
+  const boots = validation.boot ? validation.boot.timeout_seconds * images + PROBE_ALLOWANCE_SECONDS : 0;
+  return checks + boots;
+}
+
 /** What the CLI's options give (commander's names for them). */
 export interface ValidationCliOptions {
   /** `--check NAME=COMMAND`, repeatable. */
