@@ -205,6 +205,49 @@ describe('the image customization state machine', () => {
     expect(calls).toContain('RecordArtifacts');
   });
 
+  it.each([
+    ['FailSession', 'ValidationError'],
+    ['Cleanup', 'NotFoundError'],
+  ])('runs %s once when it throws a domain error (%s) and fails the execution, for the execution clean-up to finish', async (step, name) => {
+    // Arrange: a failure path, so FailSession and Cleanup both run.
+    const { handlers, calls } = fakeSteps({
+      RenderInventory: async () => {
+        throw namedError('ValidationError', 'duplicate result name');
+      },
+      [step]: async () => {
+        throw namedError(name, `${step} refused`);
+      },
+    });
+    // Act
+    const { error } = await run(handlers);
+    // Assert
+    expect(calls.filter((c) => c === step)).toHaveLength(1);
+    expect(error?.name).toBe(name);
+    expect(calls.at(-1)).toBe(step);
+  });
+
+  it.each(['FailSession', 'Cleanup'])('retries a transient error in %s and then goes on', async (step) => {
+    // Arrange
+    let attempts = 0;
+    const { handlers, calls } = fakeSteps({
+      RenderInventory: async () => {
+        throw namedError('ValidationError', 'duplicate result name');
+      },
+      [step]: async () => {
+        attempts++;
+        if (attempts === 1) throw namedError('Lambda.ServiceException', 'Lambda is unavailable');
+        if (attempts === 2) throw namedError('TransientError', 'throttled');
+        return {};
+      },
+    });
+    // Act
+    const { error } = await run(handlers);
+    // Assert
+    expect(calls.filter((c) => c === step)).toHaveLength(3);
+    expect(calls.slice(-1)).toEqual(['Cleanup']);
+    expect(error?.name).toBe('SessionFailed');
+  });
+
   it('catches a runner failure (States.TaskFailed) and goes to FailSession without packaging', async () => {
     // Arrange
     const { handlers, calls } = fakeSteps({
@@ -278,6 +321,26 @@ describe('the ASL file', () => {
     const unknown = names.filter((n) => !(DOMAIN_ERROR_NAMES as readonly string[]).includes(n) && !/^(States|Lambda|ECS)\./.test(n));
     expect(names.length).toBeGreaterThan(10);
     expect(unknown).toEqual([]);
+  });
+
+  it('retries only transient errors, never States.ALL: every Lambda Task state the same list', () => {
+    const retries: Record<string, string[][]> = {};
+    const visit = (states: Record<string, Record<string, unknown>>) => {
+      for (const [name, state] of Object.entries(states)) {
+        if (state.Type === 'Task') retries[name] = ((state.Retry ?? []) as { ErrorEquals: string[] }[]).map((r) => r.ErrorEquals);
+        const processor = state.ItemProcessor as { States: Record<string, Record<string, unknown>> } | undefined;
+        if (processor) visit(processor.States);
+      }
+    };
+    visit(definition.States);
+    const transient = ['TransientError', 'Lambda.ServiceException', 'Lambda.TooManyRequestsException', 'Lambda.SdkClientException'];
+    for (const state of ['ValidateImages', 'StageImage', 'RenderInventory', 'PackageImage', 'RecordArtifacts', 'FailSession', 'Cleanup']) {
+      expect(retries[state], state).toEqual([transient]);
+    }
+    const retried = Object.values(retries).flat(2);
+    expect(retried).not.toContain('States.ALL');
+    // Of the errors module's names, only TransientError is ever retried.
+    expect(new Set(retried.filter((n) => (DOMAIN_ERROR_NAMES as readonly string[]).includes(n)))).toEqual(new Set(['TransientError']));
   });
 
   it('sets a timeout on every Task state', () => {
