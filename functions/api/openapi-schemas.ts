@@ -110,6 +110,7 @@ const statusExtensions = {
     .optional()
     .meta({ description: 'Extension: the debug hold of a failed session with debug_on_failure: its workspace kept until `until` (or release), each image root and each layer with the command that reruns it.' }),
   message: z.string().optional().meta({ description: 'Extension: a progress note, e.g. the image IDs a pending session still waits for.' }),
+  validation: validationViewSchema,
 };
 
 /** V3SessionData, with this product's `status` extensions. */
@@ -120,7 +121,6 @@ export const v3SessionSchema = z.object({
   target: targetSchema,
   tags: z.record(z.string(), z.string()),
   debug_on_failure: z.boolean(),
-  validation: validationViewSchema,
   logs: z.string().meta({ description: "The path of the session's Ansible logs (GET it with a cursor to follow them)." }),
   status: z.object({
     session: z.object({
@@ -145,7 +145,6 @@ export const v2SessionSchema = z.object({
   ansible: z.object({ config: z.string(), limit: z.string(), verbosity: z.int().min(0).max(4), passthrough: z.string() }),
   target: targetSchema,
   tags: z.record(z.string(), z.string()),
-  validation: validationViewSchema,
   status: z.object({
     session: z.object({
       job: z.string().optional(),

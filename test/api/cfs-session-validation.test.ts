@@ -31,17 +31,20 @@ describe('a session create asking for checks and a boot test', () => {
   });
   afterAll(() => t.close());
 
-  it('is stored with its defaults and shown the same by v3 and v2', async () => {
+  it('is stored with its defaults and shown the same by v3 and v2, under status (the CFS spec keeps the top level closed)', async () => {
     // Act
     const created = await call(t.app, 'POST', '/apis/cfs/v3/sessions', v3Body('proved', asked));
     const v3 = await call(t.app, 'GET', '/apis/cfs/v3/sessions/proved');
     const v2 = await call(t.app, 'GET', '/apis/cfs/v2/sessions/proved');
     // Assert
     expect(created.status).toBe(201);
-    expect(created.body.validation).toEqual(stored);
-    expect(v3.body.validation).toEqual(stored);
-    expect(v2.body.validation).toEqual(stored);
+    expect(created.body.status.validation).toEqual(stored);
+    expect(v3.body.status.validation).toEqual(stored);
+    expect(v2.body.status.validation).toEqual(stored);
+    expect(v3.body).not.toHaveProperty('validation');
     expect((await t.ports.sessions.get('proved'))!.validation).toEqual(stored);
+    // Clients generated from the CFS spec keep working with a session that asked for proof.
+    expect(await cfsResponseErrors('get', '/v3/sessions/{session_name}', 200, v3.body)).toBeUndefined();
   });
 
   it('is taken from a v2 body with the same field names', async () => {
@@ -50,8 +53,8 @@ describe('a session create asking for checks and a boot test', () => {
     const v3 = await call(t.app, 'GET', '/apis/cfs/v3/sessions/proved-v2');
     // Assert
     expect(created.status).toBe(200);
-    expect(created.body.validation).toEqual(stored);
-    expect(v3.body.validation).toEqual(stored);
+    expect(created.body.status.validation).toEqual(stored);
+    expect(v3.body.status.validation).toEqual(stored);
   });
 
   it('leaves a session without it exactly as CFS shows one: no validation field, valid against the CFS spec', async () => {
@@ -60,8 +63,8 @@ describe('a session create asking for checks and a boot test', () => {
     const v3 = await call(t.app, 'GET', '/apis/cfs/v3/sessions/plain');
     const v2 = await call(t.app, 'GET', '/apis/cfs/v2/sessions/plain');
     // Assert
-    expect(v3.body).not.toHaveProperty('validation');
-    expect(v2.body).not.toHaveProperty('validation');
+    expect(v3.body.status).not.toHaveProperty('validation');
+    expect(v2.body.status).not.toHaveProperty('validation');
     expect(await t.ports.sessions.get('plain')).not.toHaveProperty('validation');
     expect(await cfsResponseErrors('get', '/v3/sessions/{session_name}', 200, v3.body)).toBeUndefined();
     expect(await cfsResponseErrors('get', '/v2/sessions/{session_name}', 200, v2.body)).toBeUndefined();

@@ -13,12 +13,11 @@ const NOW = new Date('2026-11-26T10:02:00Z');
 
 type Steps = NonNullable<NonNullable<SessionView['status']>['steps']>;
 
-function session(steps: Steps, extra: Partial<SessionView> = {}, status = 'running'): SessionView {
+function session(steps: Steps, validation?: NonNullable<SessionView['status']>['validation'], status = 'running'): SessionView {
   return {
     name: 'tested',
     target: { groups: [{ members: [IMG] }] },
-    status: { session: { status, succeeded: status === 'complete' ? 'false' : 'none' }, layers: [{ name: 'base' }], steps },
-    ...extra,
+    status: { session: { status, succeeded: status === 'complete' ? 'false' : 'none' }, layers: [{ name: 'base' }], steps, ...(validation ? { validation } : {}) },
   };
 }
 
@@ -60,7 +59,7 @@ describe("the step list of a session whose images are tested", () => {
 
   it("lists the session's planned checks and boot as pending before they start, and none for a session without validation", () => {
     // Arrange
-    const planned = session(layered, { validation: { checks: [{ name: 'hello' }, { name: 'unit' }], boot: { success_pattern: 'READY' } } });
+    const planned = session(layered, { checks: [{ name: 'hello' }, { name: 'unit' }], boot: { success_pattern: 'READY' } });
     // Act
     const rows = sessionRows(planned);
     const without = sessionRows(session(layered));
@@ -84,7 +83,7 @@ describe("the step list of a session whose images are tested", () => {
       testing[6]!,
       { name: 'test', image_id: IMG, boot: 'tcg', state: 'failed', start_time: '2026-11-26T10:01:05Z', end_time: '2026-11-26T10:01:50Z', duration_ms: 45_000 },
     ];
-    const failed = session(ended, {}, 'complete');
+    const failed = session(ended, undefined, 'complete');
     failed.status!.failure = { step: 'test', image_id: IMG, reason: "'READY' did not appear within 300 s; the console ended: Kernel panic" };
     // Act
     renderer.update(session(testing), NOW);

@@ -140,7 +140,7 @@ describe('createSession', () => {
 describe('a session\'s validation (checks and a boot test)', () => {
   const asked = { checks: [{ name: 'hello', command: '/usr/bin/hello' }], boot: { success_pattern: 'Reached target .*Multi-User System' } };
 
-  it('stores it with every default filled in, and the v3 and v2 views show it as stored', async () => {
+  it('stores it with every default filled in, and the v3 and v2 views show it as stored under status (the spec keeps the top level closed)', async () => {
     // Arrange
     const ports = fakeCfsPorts();
     await ports.configurations.put(storedConfiguration());
@@ -153,8 +153,10 @@ describe('a session\'s validation (checks and a boot test)', () => {
     };
     expect(created.validation).toEqual(expected);
     expect((await ports.sessions.get('example'))!.validation).toEqual(expected);
-    expect(sessionToV3(created).validation).toEqual(expected);
-    expect(sessionToV2(created).validation).toEqual(expected);
+    expect(sessionToV3(created).status.validation).toEqual(expected);
+    expect(sessionToV2(created).status.validation).toEqual(expected);
+    expect(sessionToV3(created)).not.toHaveProperty('validation');
+    expect(sessionToV2(created)).not.toHaveProperty('validation');
   });
 
   it('stores no validation field when none is asked for, and neither view shows one', async () => {
@@ -165,8 +167,8 @@ describe('a session\'s validation (checks and a boot test)', () => {
     const created = await createSession(ports, request());
     // Assert
     expect(await ports.sessions.get('example')).not.toHaveProperty('validation');
-    expect(sessionToV3(created)).not.toHaveProperty('validation');
-    expect(sessionToV2(created)).not.toHaveProperty('validation');
+    expect(sessionToV3(created).status).not.toHaveProperty('validation');
+    expect(sessionToV2(created).status).not.toHaveProperty('validation');
   });
 
   it('takes the same object, spelled the same, in a v2 body and the v3 body the CLI turns into v2', async () => {

@@ -37,9 +37,9 @@ interface StepEntry {
 export interface SessionView {
   name: string;
   target?: { groups?: Array<{ members?: string[] }> };
-  /** The session's validation when the API shows it: its checks and boot test are listed before they start. */
-  validation?: { checks?: Array<{ name: string }>; boot?: unknown };
   status?: {
+    /** The session's validation when it has one: its checks and boot test are listed before they start. */
+    validation?: { checks?: Array<{ name: string }>; boot?: unknown };
     session?: { status?: string; succeeded?: string };
     layers?: Array<{ name: string }>;
     steps?: StepEntry[];
@@ -64,9 +64,10 @@ function find(steps: StepEntry[], name: string, extra: { image_id?: string; laye
  */
 function testPlan(session: SessionView, steps: StepEntry[]): { checks: string[]; boot: boolean } | undefined {
   const entries = steps.filter((s) => s.name === 'test');
-  if (!session.validation && entries.length === 0) return undefined;
-  const checks = [...new Set([...(session.validation?.checks ?? []).map((c) => c.name), ...entries.flatMap((s) => (s.check !== undefined ? [s.check] : []))])];
-  const boot = session.validation?.boot !== undefined || entries.some((s) => s.boot !== undefined);
+  const validation = session.status?.validation;
+  if (!validation && entries.length === 0) return undefined;
+  const checks = [...new Set([...(validation?.checks ?? []).map((c) => c.name), ...entries.flatMap((s) => (s.check !== undefined ? [s.check] : []))])];
+  const boot = validation?.boot !== undefined || entries.some((s) => s.boot !== undefined);
   return { checks, boot };
 }
 

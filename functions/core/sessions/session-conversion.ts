@@ -71,12 +71,13 @@ function statusView(status: SessionRecord['status']): SessionRecord['status'] {
 }
 
 /** The v3 response body (V3SessionData). */
-export type V3SessionView = SessionRecord & { logs: string };
+export type V3SessionView = Omit<SessionRecord, 'validation' | 'status'> & { logs: string; status: SessionRecord['status'] & { validation?: SessionRecord['validation'] } };
 
 /**
  * The v3 response body (V3SessionData): the stored record, top level limited to the spec's
- * fields and `validation` when the session asked for it; `logs` is the path of the session's
- * logs (`GET` it with a cursor to follow them).
+ * fields (so clients generated from it keep working), `validation` under `status` (which the spec
+ * leaves open) when the session asked for it; `logs` is the path of the session's logs (`GET` it
+ * with a cursor to follow them).
  */
 export function sessionToV3(record: SessionRecord): V3SessionView {
   return {
@@ -86,8 +87,7 @@ export function sessionToV3(record: SessionRecord): V3SessionView {
     target: record.target,
     tags: record.tags,
     debug_on_failure: record.debug_on_failure,
-    ...(record.validation ? { validation: record.validation } : {}),
-    status: statusView(record.status),
+    status: { ...statusView(record.status), ...(record.validation ? { validation: record.validation } : {}) },
     logs: sessionLogsPath(record.name),
   };
 }
@@ -99,9 +99,9 @@ export interface V2SessionView {
   ansible: SessionRecord['ansible'];
   target: SessionRecord['target'];
   tags: Record<string, string>;
-  /** As in v3: this product's field, spelled the same in both views. */
-  validation?: SessionRecord['validation'];
   status: Omit<SessionRecord['status'], 'session'> & {
+    /** As in v3: this product's field, under `status` (which v2 leaves open), spelled the same in both views. */
+    validation?: SessionRecord['validation'];
     session: {
       job?: string;
       startTime: string;
@@ -122,9 +122,9 @@ export function sessionToV2(record: SessionRecord): V2SessionView {
     ansible: record.ansible,
     target: record.target,
     tags: record.tags,
-    ...(record.validation ? { validation: record.validation } : {}),
     status: {
       ...rest,
+      ...(record.validation ? { validation: record.validation } : {}),
       session: {
         ...(session.job ? { job: session.job } : {}),
         startTime: session.start_time,
