@@ -23,6 +23,13 @@ function sessionFields(s: Loose) {
   };
 }
 
+/** A session's or automation's validation in one line: its checks and its boot test. */
+export function validationLine(v: Loose): string {
+  const checks: string[] = (v.checks ?? []).map((c: Loose) => c.name);
+  const parts = [checks.length ? `checks ${checks.join(', ')}` : 'no checks', v.boot ? `boot until /${v.boot.success_pattern}/ (${v.boot.timeout_seconds}s)` : 'no boot test'];
+  return parts.join('; ');
+}
+
 /** `cfs sessions describe` / `create`. */
 export function sessionSummary(value: unknown): string {
   const s = value as Loose;
@@ -36,6 +43,7 @@ export function sessionSummary(value: unknown): string {
   ];
   if (status.session?.job) lines.push(`  job            ${status.session.job}`);
   if (s.tags && Object.keys(s.tags).length) lines.push(`  tags           ${Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(',')}`);
+  if (status.validation) lines.push(`  validation     ${validationLine(status.validation)}`);
   lines.push(`  target         ${or(s.target?.definition)}`);
   for (const group of s.target?.groups ?? []) lines.push(`    ${group.name}: ${(group.members ?? []).join(', ')}`);
   for (const entry of s.target?.image_map ?? []) lines.push(`    ${entry.source_id} -> ${entry.result_name}`);

@@ -102,6 +102,15 @@ describe("the step list of a session whose images are tested", () => {
     expect(text).toContain(`test  succeeded  2026-11-26T10:01:00Z -> 2026-11-26T10:01:02Z  (image ${IMG}, check hello)  took 1.5s`);
     expect(text).toContain(`test  running  2026-11-26T10:01:05Z  (image ${IMG}, boot on tcg)`);
   });
+
+  it("shows the session's validation in one line of the human summary, and none for a session without one", () => {
+    // Act
+    const proved = sessionSummary({ name: 'tested', status: { session: { status: 'running' }, validation: { checks: [{ name: 'hello' }, { name: 'unit' }], boot: { success_pattern: 'READY', timeout_seconds: 300 } } } });
+    const plain = sessionSummary({ name: 'tested', status: { session: { status: 'running' } } });
+    // Assert
+    expect(proved).toContain('  validation     checks hello, unit; boot until /READY/ (300s)');
+    expect(plain).not.toContain('validation');
+  });
 });
 
 describe('cfs sessions logs with test logs', () => {

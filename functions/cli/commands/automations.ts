@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ApiClient } from '../api-client.ts';
 import { processIo, readJsonFile, type CliIo } from '../io.ts';
 import { OUTPUT_FORMATS, outputOptions, printResult, table } from '../output.ts';
+import { validationLine } from '../summaries.ts';
 
 // The API's JSON is read loosely here: only display depends on it.
 type Loose = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -21,12 +22,6 @@ function historyLine(h: Loose): string {
 }
 
 /** What every session of the automation must pass before its result is registered, in one line. */
-function validationLine(v: Loose): string {
-  const checks: string[] = (v.checks ?? []).map((c: Loose) => c.name);
-  const parts = [checks.length ? `checks ${checks.join(', ')}` : 'no checks', v.boot ? `boot until /${v.boot.success_pattern}/ (${v.boot.timeout_seconds}s)` : 'no boot test'];
-  return parts.join('; ');
-}
-
 /** `cfs automations describe` / `update`: the automation, its last build and its recent runs and skips. */
 export function automationSummary(value: unknown): string {
   const a = value as Loose;
