@@ -16,6 +16,8 @@ export interface AutomationTriggerProps {
   environment: Record<string, string>;
   /** Where an event or a schedule tick goes when its retries are spent. */
   deadLetterQueue: sqs.IQueue;
+  /** Where an invocation goes once the function failed it every time (the on-failure destination). */
+  asyncFailures: sqs.IQueue;
   logRetention: logs.RetentionDays;
   table: SessionTable;
   artifacts: ArtifactBucket;
@@ -49,6 +51,7 @@ export class AutomationTrigger extends Construct {
       timeout: Duration.minutes(5),
       environment: props.environment,
       logRetention: props.logRetention,
+      asyncFailures: props.asyncFailures,
     });
     const fn = this.function.function;
     // Automations, sessions, configurations, images and image waits.

@@ -1,7 +1,9 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { lambdaBundleDir } from '../bundles.ts';
 import { acknowledge } from '../nag.ts';
@@ -14,7 +16,18 @@ export interface BundledFunctionProps {
   timeout: Duration;
   environment: Record<string, string>;
   logRetention: logs.RetentionDays;
+  /**
+   * For a function invoked asynchronously (EventBridge rules, Scheduler): where an invocation
+   * goes, with its event, once Lambda's own retries are spent (the function threw or timed out).
+   * A rule's dead-letter queue catches only events that could not be delivered, not a function
+   * that failed.
+   */
+  asyncFailures?: sqs.IQueue;
 }
+
+/** Lambda's retries of a failed asynchronous invocation (its default, stated) and how old an event may get before it goes to the on-failure destination. */
+export const ASYNC_RETRY_ATTEMPTS = 2;
+export const ASYNC_MAX_EVENT_AGE = Duration.hours(6);
 
 /**
  * One Lambda function from its prebuilt esbuild bundle (scripts/build.mjs): Node 24 on arm64
@@ -47,6 +60,10 @@ export class BundledFunction extends Construct {
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       environment: { POWERTOOLS_SERVICE_NAME: 'cfs', ...props.environment },
     });
+    if (props.asyncFailures) {
+      // The destination's grant (sqs:SendMessage on that queue) goes to this function's role.
+      this.function.configureAsyncInvoke({ onFailure: new destinations.SqsDestination(props.asyncFailures), retryAttempts: ASYNC_RETRY_ATTEMPTS, maxEventAge: ASYNC_MAX_EVENT_AGE });
+    }
     acknowledge(
       this.function,
       'AwsSolutions-L1',

@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -17,6 +18,10 @@ export interface CfsAlarmsProps {
   api: apigw.RestApi;
   /** Dead-letter queues: any message in one is an event or a schedule tick that was never handled. */
   deadLetterQueues: Record<string, sqs.IQueue>;
+  /** Functions invoked asynchronously (by rules and schedules), by name: any error of one is an event not (yet) handled. */
+  asyncFunctions: Record<string, lambda.IFunction>;
+  /** Their on-failure destination: any message in it is an event the function failed every time. */
+  asyncFailures: sqs.IQueue;
   /** 5xx answers above this share of the API's requests (over 5 minutes) alarm. */
   api5xxRatio: number;
   /** The runner's budget and the image wait: an execution longer than both (plus an hour for the other steps) overran. */
@@ -29,7 +34,8 @@ export const METRIC_NAMESPACE = 'CFS';
 
 /**
  * What needs a person: session executions that failed or timed out, the API answering 5xx,
- * runner tasks that overran their time budget, and dead-letter queues that hold something.
+ * runner tasks that overran their time budget, dead-letter queues that hold something, errors
+ * of the asynchronously invoked functions and their on-failure queue holding something.
  * Every alarm goes to one SNS topic. Missing data (no sessions, no requests) is not breaching.
  */
 export class CfsAlarms extends Construct {
@@ -102,5 +108,23 @@ export class CfsAlarms extends Construct {
         evaluationPeriods: 1,
       });
     }
+
+    // Nobody waits on these functions' answers: an error is seen here or not at all (Lambda retries it, then the on-failure queue keeps it).
+    for (const [name, fn] of Object.entries(props.asyncFunctions)) {
+      add(`${name}Errors`, {
+        alarmDescription: `${name} Lambda: an invocation failed (it threw or timed out); Lambda retries it, and one that fails every time waits in the async failure queue`,
+        metric: fn.metricErrors({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
+    add('AsyncFailures', {
+      alarmDescription: `Events that ${Object.keys(props.asyncFunctions).join(' or ')} failed on every attempt wait in the async failure queue, each with its error`,
+      metric: props.asyncFailures.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: cloudwatch.Stats.MAXIMUM }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+    });
   }
 }

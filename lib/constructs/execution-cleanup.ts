@@ -15,6 +15,8 @@ export interface ExecutionCleanupProps {
   stateMachineArn: string;
   environment: Record<string, string>;
   deadLetterQueue: sqs.IQueue;
+  /** Where an invocation goes once the function failed it every time (the on-failure destination). */
+  asyncFailures: sqs.IQueue;
   logRetention: logs.RetentionDays;
   table: SessionTable;
   artifacts: ArtifactBucket;
@@ -46,6 +48,7 @@ export class ExecutionCleanup extends Construct {
       timeout: Duration.minutes(5),
       environment: props.environment,
       logRetention: props.logRetention,
+      asyncFailures: props.asyncFailures,
     });
     this.rule = new events.Rule(this, 'ExecutionEnded', {
       description: 'Session executions that ended without the failure path: clean up after them',

@@ -40,6 +40,7 @@ export class CfsStack extends Stack {
   readonly apiFunction: ApiFunction;
   readonly api: CfsApi;
   readonly eventDeadLetters: sqs.Queue;
+  readonly asyncFailures: sqs.Queue;
   readonly trigger: AutomationTrigger;
   readonly executionCleanup: ExecutionCleanup;
   readonly alarmTopic: sns.ITopic;
@@ -123,12 +124,21 @@ export class CfsStack extends Stack {
       retentionPeriod: Duration.days(14),
     });
     acknowledge(this.eventDeadLetters, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter queue of the EventBridge rule targets and the Scheduler schedules; its depth raises an alarm.');
+    // Invocations the trigger or the clean-up Lambda failed (it threw or timed out, after Lambda's
+    // retries) wait here with their event for a person: the dead-letter queue above never sees them.
+    this.asyncFailures = new sqs.Queue(this, 'AsyncFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(this.asyncFailures, 'AwsSolutions-SQS3', "This queue is itself the on-failure destination of the trigger's and the execution clean-up's asynchronous invocations; its depth raises an alarm.");
 
     // Image Registered and the automations' schedules.
     this.trigger = new AutomationTrigger(this, 'Trigger', {
       bus: this.bus,
       environment: { ...workflowEnvironment, [AWS_ENV.STATE_MACHINE_ARN]: stateMachineArn },
       deadLetterQueue: this.eventDeadLetters,
+      asyncFailures: this.asyncFailures,
       logRetention,
       table: this.table,
       artifacts: this.artifacts,
@@ -140,6 +150,7 @@ export class CfsStack extends Stack {
       stateMachineArn,
       environment: { ...workflowEnvironment, [AWS_ENV.RUNNER_CLUSTER]: this.runner.cluster.clusterArn },
       deadLetterQueue: this.eventDeadLetters,
+      asyncFailures: this.asyncFailures,
       logRetention,
       table: this.table,
       artifacts: this.artifacts,
@@ -167,6 +178,8 @@ export class CfsStack extends Stack {
       stateMachineLogs: this.workflow.logGroup,
       api: this.api.api,
       deadLetterQueues: { Events: this.eventDeadLetters },
+      asyncFunctions: { Trigger: this.trigger.function.function, ExecutionCleanup: this.executionCleanup.function.function },
+      asyncFailures: this.asyncFailures,
       api5xxRatio: settings.api5xxRatio,
       runnerTimeoutSeconds: settings.runnerTimeoutSeconds,
       imageWaitTimeoutSeconds: settings.imageWaitTimeoutSeconds,
@@ -201,5 +214,6 @@ export class CfsStack extends Stack {
     new CfnOutput(this, 'RunnerClusterName', { value: this.runner.cluster.clusterName });
     new CfnOutput(this, 'ScheduleGroupName', { value: this.trigger.scheduleGroupName });
     new CfnOutput(this, 'EventDeadLetterQueueUrl', { value: this.eventDeadLetters.queueUrl });
+    new CfnOutput(this, 'AsyncFailureQueueUrl', { value: this.asyncFailures.queueUrl, description: 'Events the trigger or the execution clean-up Lambda failed to handle, each with the error' });
   }
 }

@@ -502,10 +502,36 @@ describe('the CDK stack (default deployment)', () => {
       expect(environment[AWS_ENV.RUNNER_CLUSTER]).toEqual(getAtt(cluster));
     });
 
-    it('alarms on failed executions, the API 5xx rate, runner task timeouts, over-long executions and dead letters, all to the alarm topic', () => {
+    it('sends an event the trigger or the clean-up failed on every attempt to an encrypted, TLS-only queue that keeps it 14 days, which each may only write', () => {
+      // Arrange
+      const failures = logicalId(template, 'AWS::SQS::Queue', 'AsyncFailures');
+      const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')) as { Properties: Record<string, unknown> }[];
+      // Assert: a rule's dead-letter queue sees only undelivered events; a function that threw is caught here.
+      expect(configs.map((c) => c.Properties).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual(
+        [cleanupFn, triggerFn].sort().map((fn) => ({
+          FunctionName: { Ref: fn },
+          Qualifier: '$LATEST',
+          MaximumRetryAttempts: 2,
+          MaximumEventAgeInSeconds: 21600,
+          DestinationConfig: { OnFailure: { Destination: getAtt(failures) } },
+        })),
+      );
+      expect(template.toJSON().Resources[failures].Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: failures }],
+        PolicyDocument: { Statement: [Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })] },
+      });
+      for (const entry of ['trigger', 'execution-ended']) {
+        const writes = statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
+        expect(writes).toEqual([expect.objectContaining({ Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], Resource: getAtt(failures) })]);
+      }
+      template.hasOutput('AsyncFailureQueueUrl', { Value: { Ref: failures } });
+    });
+
+    it('alarms on failed executions, the API 5xx rate, runner task timeouts, over-long executions, dead letters, errors of the trigger and the clean-up and their failed events, all to the alarm topic', () => {
       const topic = { Ref: logicalId(template, 'AWS::SNS::Topic', 'AlarmTopic') };
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as { Properties: { AlarmActions: unknown[]; TreatMissingData: string } }[];
-      expect(alarms).toHaveLength(5);
+      expect(alarms).toHaveLength(8);
       for (const alarm of alarms) expect(alarm.Properties).toMatchObject({ AlarmActions: [topic], TreatMissingData: 'notBreaching' });
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut' }), Match.objectLike({ Id: 'failed', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsFailed' }) }) })]),
@@ -524,6 +550,25 @@ describe('the CDK stack (default deployment)', () => {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
         Threshold: 1,
+      });
+      for (const fn of [triggerFn, cleanupFn]) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Errors',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn } }],
+          Statistic: 'Sum',
+          Period: 300,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        });
+      }
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', 'AsyncFailures'), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       });
       template.hasResourceProperties('AWS::SNS::Topic', { DisplayName: 'CFS alarms' });
       template.hasOutput('AlarmTopicArn', { Value: topic });
