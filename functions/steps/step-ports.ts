@@ -18,6 +18,12 @@ export interface WorkflowSettings {
   debugWaitSeconds?: number;
   /** `session_ttl`: how long a completed session (record and logs) is kept; 0 keeps it for ever (default 7 days). */
   sessionTtlSeconds?: number;
+  /**
+   * Embedded engine: how long a runner told to stop (a session deleted, the server stopping) may
+   * take after SIGTERM before its process group is killed (default 30 s). In AWS the runner task
+   * definition's stop timeout does this (ECS sends SIGKILL after it).
+   */
+  runnerStopGraceSeconds?: number;
 }
 
 export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
@@ -28,6 +34,7 @@ export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
   allowedCloneSchemes: ['https', 'ssh', 'file'],
   debugWaitSeconds: 3600,
   sessionTtlSeconds: 7 * 86_400,
+  runnerStopGraceSeconds: 30,
 };
 
 /** What every control-plane step receives from a composition root (Lambda or the embedded engine). */

@@ -7,7 +7,7 @@ import { isHeld } from '../../core/sessions/debug-hold.ts';
 import { sessionsWhereAny } from '../../core/sessions/sessions-where.ts';
 import type { ProductEvent } from '../../ports/event-publisher.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
-import { removeTree, removeWorkspace } from '../../runner/workspace.ts';
+import { killOrphanedRun, removeTree, removeWorkspace } from '../../runner/workspace.ts';
 import { cleanup } from '../../steps/cleanup.ts';
 import { failSession, removeSessionResults } from '../../steps/fail-session.ts';
 import { syncLayerProgress } from '../../steps/layer-progress.ts';
@@ -15,7 +15,7 @@ import { packageAndUpload } from '../../steps/package-and-upload.ts';
 import { recordArtifacts } from '../../steps/record-artifacts.ts';
 import { renderInventoryStep } from '../../steps/render-inventory.ts';
 import { stageImage } from '../../steps/stage-image.ts';
-import type { StepPorts } from '../../steps/step-ports.ts';
+import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../steps/step-ports.ts';
 import { validateImages } from '../../steps/validate-images.ts';
 import { localDefinition } from './asl-definition.ts';
 import { ConcurrencyGate } from './concurrency-gate.ts';
@@ -172,7 +172,8 @@ export class LocalWorkflowEngine implements WorkflowStarter {
 
   /**
    * Aborting skips the state machine's Catch (as StopExecution does in AWS), so the clean-up of
-   * the failure path runs here: stop the runner, wait for every step still running, record the
+   * the failure path runs here: stop the runner (SIGTERM; its process group is killed when it
+   * has not stopped within the grace period), wait for every step still running, record the
    * failure, remove result images and uploads, and remove the workspace. The stopping is
    * synchronous; the clean-up is tracked background work.
    */
@@ -181,20 +182,40 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     execution.stopped = true;
     execution.abort();
     this.imageWaiters.get(sessionName)?.wake();
-    execution.runner?.terminate();
+    const runner = execution.runner;
+    runner?.terminate();
     const ports = this.options.ports;
     return this.track(
       sessionName,
       (async () => {
-        if (execution.runner) await execution.runner.exited;
+        const killedAfter = runner ? await this.awaitRunnerStop(sessionName, runner) : undefined;
         while (execution.inflight.size > 0) await Promise.allSettled([...execution.inflight]);
-        await failSession(ports, { session: sessionName, reason });
+        const why = killedAfter === undefined ? reason : `${reason}; its runner did not stop within ${killedAfter}s of SIGTERM and was killed (SIGKILL)`;
+        await failSession(ports, { session: sessionName, reason: why });
         // A record deleted meanwhile no longer names its results: the snapshot does.
         const session = (await ports.sessions.get(sessionName)) ?? snapshot;
         if (session) await removeSessionResults(ports, session);
         await this.cleanupSession(sessionName);
       })(),
     );
+  }
+
+  /**
+   * Waits for a runner that was sent SIGTERM. Past the grace period (`runnerStopGraceSeconds`)
+   * its process group is killed, and then the process groups it recorded for its children
+   * (Ansible, unsquashfs, the sandbox), which the orphan sweep of a restart also kills, with the
+   * workspace. Resolves with the grace in seconds when it had to kill, else undefined.
+   */
+  private async awaitRunnerStop(sessionName: string, runner: RunnerProcess): Promise<number | undefined> {
+    const settings = await this.options.ports.settings().catch(() => DEFAULT_WORKFLOW_SETTINGS);
+    const graceSeconds = settings.runnerStopGraceSeconds ?? DEFAULT_WORKFLOW_SETTINGS.runnerStopGraceSeconds!;
+    if (await settlesWithin(runner.exited, graceSeconds * 1000)) return undefined;
+    this.log(`session ${sessionName}: the runner (pid ${runner.pid}) did not stop within ${graceSeconds}s of SIGTERM; killing its process group`);
+    runner.kill();
+    await killOrphanedRun(this.workspaceOf(sessionName));
+    // Its output closes once nothing of it holds the pipe; a process outside every recorded group could still, so this wait has a bound too.
+    if (!(await settlesWithin(runner.exited, RUNNER_EXIT_AFTER_KILL_MS))) this.log(`session ${sessionName}: the runner's output was still open ${RUNNER_EXIT_AFTER_KILL_MS} ms after SIGKILL`);
+    return graceSeconds;
   }
 
   /** The Cleanup step's work here: the run document, and the workspace unless a debug hold keeps it. */
@@ -369,6 +390,22 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       await sync();
       await sync();
     }
+  }
+}
+
+/** How long the engine waits for a killed runner's exit to be seen before it goes on with the clean-up. */
+const RUNNER_EXIT_AFTER_KILL_MS = 5_000;
+
+/** Whether `promise` settles within `ms` (the timer is cleared either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -9,14 +9,21 @@ export interface RunnerProcess {
   exited: Promise<number>;
   /** Asks the runner to stop (SIGTERM: it stops Ansible, unmounts, cleans and records the outcome). */
   terminate(): void;
+  /**
+   * Kills the runner's whole process group (SIGKILL), as ECS does to a task that outlived its
+   * stop timeout: for a runner that did not stop when asked. The process groups the runner
+   * started for its own children are not in it (the orphan sweep finds those by its record).
+   */
+  kill(): void;
   pid: number | undefined;
 }
 
 const SIGNAL_CODES: Record<string, number> = { SIGTERM: 143, SIGKILL: 137, SIGINT: 130 };
 
 /**
- * Starts `dist/runner.mjs` for a run document in the local artifact store. Its own stdout and
- * stderr (not the Ansible logs, which the runner keeps per layer in the store) go to
+ * Starts `dist/runner.mjs` for a run document in the local artifact store, in a process group of
+ * its own (so it can be killed whole without touching the server). Its own stdout and stderr
+ * (not the Ansible logs, which the runner keeps per layer in the store) go to
  * `<logDir>/<session>.runner.log`.
  */
 export function startRunnerProcess(options: {
@@ -27,13 +34,15 @@ export function startRunnerProcess(options: {
   logDir: string;
   /** The layers' network (the operator's `cfs server --network`); the runner's default (egress) when unset. */
   network?: 'egress' | 'none';
+  /** The program to run with the same arguments (default `dist/runner.mjs`): tests give a stand-in that misbehaves. */
+  script?: string;
 }): RunnerProcess {
   mkdirSync(options.logDir, { recursive: true });
   const log = createWriteStream(join(options.logDir, `${options.session}.runner.log`), { flags: 'a' });
   const child: ChildProcess = spawn(
     process.execPath,
     [
-      join(packageRoot(), 'dist', 'runner.mjs'),
+      options.script ?? join(packageRoot(), 'dist', 'runner.mjs'),
       '--document-key',
       options.documentKey,
       '--store-dir',
@@ -42,7 +51,7 @@ export function startRunnerProcess(options: {
       options.workspace,
       ...(options.network ? ['--network', options.network] : []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SESSION_NAME: options.session } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SESSION_NAME: options.session }, detached: true },
   );
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
@@ -56,5 +65,14 @@ export function startRunnerProcess(options: {
       resolve(code ?? SIGNAL_CODES[signal ?? ''] ?? 1);
     });
   });
-  return { exited, pid: child.pid, terminate: () => void child.kill('SIGTERM') };
+  const kill = () => {
+    // Meant for while `exited` is pending: a member of the group still holds the runner's output, so its id is not free for reuse.
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
+  };
+  return { exited, pid: child.pid, terminate: () => void child.kill('SIGTERM'), kill };
 }
