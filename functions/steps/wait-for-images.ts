@@ -50,8 +50,19 @@ export async function waitForImages(ports: WaitForImagesPorts, input: WaitForIma
     recorded_at: now.toISOString(),
     expires_at: Math.floor(now.getTime() / 1000) + WAIT_RECORD_TTL_SECONDS,
   });
-  for (const id of input.missing) {
-    if (await readReadyManifest(ports, id)) return { woken: await ports.wake(input.session) };
-  }
+  if (await anyImageReady(ports, input.missing)) return { woken: await ports.wake(input.session) };
   return { woken: false };
+}
+
+/**
+ * Whether any of the images is now registered with a rootfs: the look once more that a wait
+ * takes after it starts listening (the AWS step above once its token is stored, the embedded
+ * engine once its wait is subscribed), for an image registered after the validation whose
+ * announcement came before anyone listened.
+ */
+export async function anyImageReady(ports: Pick<StepPorts, 'images' | 'artifacts'>, imageIds: string[]): Promise<boolean> {
+  for (const id of imageIds) {
+    if (await readReadyManifest(ports, id)) return true;
+  }
+  return false;
 }

@@ -17,6 +17,7 @@ import { renderInventoryStep } from '../../steps/render-inventory.ts';
 import { stageImage } from '../../steps/stage-image.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../steps/step-ports.ts';
 import { validateImages } from '../../steps/validate-images.ts';
+import { anyImageReady } from '../../steps/wait-for-images.ts';
 import { localDefinition } from './asl-definition.ts';
 import { ConcurrencyGate } from './concurrency-gate.ts';
 import { DebugHolds } from './debug-holds.ts';
@@ -338,17 +339,33 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     };
   }
 
-  /** Ends on an Image Registered event for a missing image, or after the poll interval. */
+  /**
+   * Ends on an Image Registered event for a missing image, or after the poll interval. Once it
+   * listens it looks once more, as the AWS step does once its token is stored: an image
+   * registered after ValidateImages looked announced itself before anyone listened.
+   */
   private waitForImages(payload: { session: string; missing: string[]; poll_seconds: number }): Promise<unknown> {
     return new Promise((resolve) => {
+      let ended = false;
       // A little under the state's TimeoutSecondsPath, so the wait ends here rather than as a timeout.
       const timer = setTimeout(() => wake(), Math.max(100, payload.poll_seconds * 1000 - 50));
       const wake = () => {
+        if (ended) return;
+        ended = true;
         clearTimeout(timer);
-        this.imageWaiters.delete(payload.session);
+        // A late wake (the look below) must not remove the session's next wait.
+        if (this.imageWaiters.get(payload.session) === waiter) this.imageWaiters.delete(payload.session);
         resolve({});
       };
-      this.imageWaiters.set(payload.session, { missing: new Set(payload.missing), wake });
+      const waiter = { missing: new Set(payload.missing), wake };
+      this.imageWaiters.set(payload.session, waiter);
+      anyImageReady(this.options.ports, payload.missing).then(
+        (ready) => {
+          if (ready) wake();
+        },
+        // The poll interval still ends the wait.
+        (error: unknown) => this.log(`image wait of ${payload.session}: ${(error as Error).message}`),
+      );
     });
   }
 
