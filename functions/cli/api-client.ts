@@ -38,7 +38,7 @@ export class ApiClient {
 
   constructor(io: Pick<CliIo, 'env'>) {
     this.baseUrl = (io.env[LOCAL_ENV.API_URL] || DEFAULT_API_URL).replace(/\/+$/, '');
-    this.signer = signerFor(this.baseUrl);
+    this.signer = signerFor(this.baseUrl, io.env);
     this.env = io.env;
   }
 

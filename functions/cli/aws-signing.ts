@@ -60,15 +60,21 @@ export async function sigV4Signer(
   };
 }
 
-/** The signer for `baseUrl`, or undefined when it is not an API Gateway URL. Made once per client. */
-export function signerFor(baseUrl: string): (() => Promise<RequestSigner>) | undefined {
+/**
+ * Signs for `execute-api` in the region it names whatever the URL's host is: an API Gateway
+ * behind a custom domain, or a stand-in such as `npm run test:aws-local`'s front.
+ */
+export const SIGNING_REGION_ENV = 'CFS_API_SIGV4_REGION';
+
+/** The signer for `baseUrl`, or undefined when it is neither an API Gateway URL nor named by CFS_API_SIGV4_REGION. Made once per client. */
+export function signerFor(baseUrl: string, env: Record<string, string | undefined> = process.env): (() => Promise<RequestSigner>) | undefined {
   let url: URL;
   try {
     url = new URL(baseUrl);
   } catch {
     return undefined;
   }
-  const region = apiGatewayRegion(url);
+  const region = apiGatewayRegion(url) ?? (env[SIGNING_REGION_ENV] || undefined);
   if (!region) return undefined;
   let signer: Promise<RequestSigner> | undefined;
   return () => (signer ??= sigV4Signer(region));
