@@ -18,7 +18,7 @@ import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { bearer, cliEnv } from '../helpers/api-token.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { recordCase } from './results.ts';
+import { recordCase, type CaseResult } from './results.ts';
 
 /**
  * Issue 16, item 10: every route an attacker took out of a layer, each a real session on the
@@ -155,6 +155,11 @@ describe('attacks from a layer, each a real session', () => {
     expect(put.status, put.body.detail).toBe(200);
   }
 
+  /** Pins configuration `name` on one layer that runs the probes for `routes` (probe.py, its config, probePlaybook). */
+  async function configureProbes(name: string, routes: string, options: { config?: string; extraTasks?: string } = {}): Promise<void> {
+    await configure(name, [{ files: { 'probe.py': PROBE, 'cfg.json': options.config ?? probeConfig(), 'site.yml': probePlaybook(routes, options.extraTasks) }, playbook: 'site.yml' }]);
+  }
+
   async function create(name: string, options: { source?: string; passthrough?: string; limit?: string; debug?: boolean } = {}): Promise<void> {
     const created = await send('POST', '/apis/cfs/v3/sessions', {
       name,
@@ -222,6 +227,12 @@ describe('attacks from a layer, each a real session', () => {
     return hits;
   }
 
+  /** Starts session `name` on the configuration of the same name (`create`'s options) and gathers its evidence once it completes. */
+  async function attack(name: string, options: Parameters<typeof create>[1] = {}): Promise<Evidence> {
+    await create(name, options);
+    return evidence(name);
+  }
+
   /** The host after a session: canary files, /etc/shadow and friends unchanged, no marker, no connection, the bystander image there. */
   async function assertHostUntouched(): Promise<void> {
     expect(snapshot()).toEqual(hostBefore);
@@ -230,6 +241,15 @@ describe('attacks from a layer, each a real session', () => {
     expect(connections).toEqual([]);
     expect((await runtime.ports.images.get(bystanderImage))?.id).toBe(bystanderImage);
   }
+
+  /** Nothing of the host in what the product kept of the session (`extraNeedles` besides the host's secrets), and the host as it was. */
+  async function assertNoTrace(found: Evidence, extraNeedles: Array<[string, Buffer]> = []): Promise<void> {
+    expect(leaks(found, extraNeedles)).toEqual([]);
+    await assertHostUntouched();
+  }
+
+  /** A security row of RELIABILITY.md, written once the test's assertions held. */
+  const recordAttack = (row: Omit<CaseResult, 'area' | 'passed'>) => recordCase({ ...row, area: 'security', passed: true });
 
   /** The `<side> <probe>: ALLOWED|refused` lines of a report, as `side probe` -> verdict. */
   function verdicts(report: string): Map<string, string> {
@@ -243,6 +263,15 @@ describe('attacks from a layer, each a real session', () => {
     expect(found.root, `no result for ${found.record.name}: ${found.record.status.failure?.reason}`).toBeDefined();
     return readFileSync(join(found.root!, 'cfs-attack', 'report.txt'), 'utf8');
   }
+
+  /** The report of a probe layer whose session succeeded (the logs say why when it did not). */
+  function succeededReport(found: Evidence): string {
+    expect(found.record.status.session.succeeded, found.logs).toBe('true');
+    return reportOf(found);
+  }
+
+  /** `<side> <probe>` for each probe on each side it ran on: the controller side, the image root and after the chroot escape unless told. */
+  const onSides = (probes: string[], sides = ['controller', 'root', 'escaped']) => sides.flatMap((side) => probes.map((p) => `${side} ${p}`));
 
   /** The distinct errors the refusals of a report ended in (`FileNotFoundError`, `PermissionError`, ...). */
   const refusalKinds = (report: string) => [...new Set([...report.matchAll(/: refused \((\w+)/g)].map((m) => m[1]))].sort().join(', ');
@@ -351,33 +380,28 @@ describe('attacks from a layer, each a real session', () => {
         `    - name: a host write, delegated to localhost\n      delegate_to: localhost\n      block:\n        - ansible.builtin.file: { path: ${canaryDir}, state: directory }\n        - ansible.builtin.copy: { dest: ${delegated}, content: "delegated\\n" }\n`,
         '    - ansible.builtin.set_fact: { extra_report: "{{ delegated_report.stdout }}" }\n',
       ].join('');
-      await configure('attack-remount', [{ files: { 'probe.py': PROBE, 'cfg.json': probeConfig(), 'site.yml': probePlaybook('remount,escape', extra) }, playbook: 'site.yml' }]);
+      await configureProbes('attack-remount', 'remount,escape', { extraTasks: extra });
 
       // Act
-      await create('attack-remount');
-      const found = await evidence('attack-remount');
+      const found = await attack('attack-remount');
 
       // Assert
-      expect(found.record.status.session.succeeded, found.logs).toBe('true');
-      const report = reportOf(found);
+      const report = succeededReport(found);
       const probes = ['remount-syscall', 'overwrite-canary', 'overwrite-root-canary', 'create-marker', 'proc1-overwrite-canary'];
       const summary = assertRefused(report, [
-        ...['controller', 'root', 'escaped', 'delegated'].flatMap((side) => probes.map((p) => `${side} ${p}`)),
+        ...onSides(probes, ['controller', 'root', 'escaped', 'delegated']),
         'controller remount-command',
         'escaped remount-command',
       ]);
       expect(report).toMatch(/^escaped escaped-to: /m);
       expect(readFileSync(join(found.root!, delegated), 'utf8')).toBe('delegated\n');
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
+      await assertNoTrace(found);
       const why = /^controller remount-syscall: refused \((.*)\)$/m.exec(report)?.[1];
-      recordCase({
+      recordAttack({
         id: 'sandbox-attack-remount',
-        area: 'security',
         case: 'mount(2) remount,bind,rw of / and `mount -o remount,bind,rw /`, then overwriting host canaries (/var/tmp, /root, via /proc/1/root) and creating a host file: from the controller side, inside the image root, from a delegate_to: localhost task, and after the python chroot escape (chroot to a subdir, chdir .. x64, chroot .); a delegate_to localhost copy to a host path',
         tried: 1,
         result: `session succeeded; ${summary} (remount: "${why}"; the escape lands in the sandbox's view: ${/^escaped escaped-to: (.*)$/m.exec(report)?.[1]}); the delegated copy landed in the image root (found in the result rootfs), canaries' sha256/mtime unchanged, no marker on the host, no secret in rootfs/logs/record/store`,
-        passed: true,
       });
     });
 
@@ -389,23 +413,19 @@ describe('attacks from a layer, each a real session', () => {
       await configure('attack-group-vars', [{ files: { 'group_vars/cfs_image.yml': 'ansible_connection: local\nansible_host: localhost\n', [`host_vars/${imageId}.yml`]: 'ansible_connection: local\n', 'site.yml': playbook }, playbook: 'site.yml' }]);
 
       // Act
-      await create('attack-group-vars');
-      const found = await evidence('attack-group-vars');
+      const found = await attack('attack-group-vars');
 
       // Assert
       expect(found.record.status.session.succeeded, found.logs).toBe('true');
       expect(readFileSync(join(found.root!, gv), 'utf8')).toBe('group vars\n');
       expect(readFileSync(join(found.root!, canary), 'utf8')).toBe('overwritten by a layer\n');
       expect(readFileSync(join(found.root!, rootCanary), 'utf8')).toBe('overwritten by a layer\n');
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
-      recordCase({
+      await assertNoTrace(found);
+      recordAttack({
         id: 'sandbox-attack-group-vars',
-        area: 'security',
         case: 'a layer repository whose group_vars/cfs_image.yml (ansible_connection: local, ansible_host: localhost) and host_vars/<image>.yml (ansible_connection: local) override the connection, then copy to a new host path and over the /var/tmp and /root canaries',
         tried: 1,
         result: 'session succeeded with all three files written inside the image root (read back from the result rootfs); host canaries\' sha256/mtime unchanged, no file created on the host, no secret in rootfs/logs/record/store',
-        passed: true,
       });
     });
 
@@ -417,31 +437,26 @@ describe('attacks from a layer, each a real session', () => {
       const otherFile = inRoot('attack-read-other', 'cfs-attack/secret.txt');
       await waitFor(async () => (existsSync(otherFile) ? true : undefined), 200_000, 'the other session\'s secret in its root');
       const cfg = probeConfig({ ownWorkspace: 'attack-read', otherWorkspaceFiles: [otherFile, join(dataDir, 'work', 'workspaces', 'attack-read-other', '.cfs-runner-workspace')] });
-      await configure('attack-read', [{ files: { 'probe.py': PROBE, 'cfg.json': cfg, 'site.yml': probePlaybook('read,escape') }, playbook: 'site.yml' }]);
+      await configureProbes('attack-read', 'read,escape', { config: cfg });
 
       // Act
-      await create('attack-read');
-      const found = await evidence('attack-read');
+      const found = await attack('attack-read');
       writeFileSync(inRoot('attack-read-other', 'cfs-attack/go'), '');
       const other = await complete('attack-read-other');
 
       // Assert
-      expect(found.record.status.session.succeeded, found.logs).toBe('true');
+      const report = succeededReport(found);
       expect(other.status.session.succeeded).toBe('true');
       // The other session was still running (its workspace there) until the attacker had finished.
       expect(Date.parse(other.status.session.completion_time!)).toBeGreaterThanOrEqual(Date.parse(found.record.status.session.completion_time!));
-      const report = reportOf(found);
       const targets = ['shadow', 'canary', 'root-canary', 'data-secret', 'signing-secret', 'token-file', 'other-workspace secret.txt', 'other-workspace .cfs-runner-workspace'];
-      const summary = assertRefused(report, ['controller', 'root', 'escaped'].flatMap((side) => [...targets.flatMap((t) => [`${side} read-${t}`, `${side} proc1-read-${t}`]), `${side} proc1-list-data-dir`, `${side} list-data-dir`, `${side} list-other-workspaces`]));
-      expect(leaks(found, [['the other session\'s secret', Buffer.from(otherSecret)]])).toEqual([]);
-      await assertHostUntouched();
-      recordCase({
+      const summary = assertRefused(report, onSides([...targets.flatMap((t) => [`read-${t}`, `proc1-read-${t}`]), 'proc1-list-data-dir', 'list-data-dir', 'list-other-workspaces']));
+      await assertNoTrace(found, [['the other session\'s secret', Buffer.from(otherSecret)]]);
+      recordAttack({
         id: 'sandbox-attack-proc1-root',
-        area: 'security',
         case: 'reads of /etc/shadow, the /var/tmp and /root canaries, a secret file in the data directory, the artifact signing secret, the API token file and a file in another session\'s workspace (running at the same time), each directly and through /proc/1/root/, and listings of the data directory (also through /proc/1/root) and of the workspaces directory: from the controller side, inside the image root and after the chroot escape',
         tried: 1,
         result: `session succeeded; ${summary} (${refusalKinds(report)}; the listings show only the sandbox's own path to its workspace); no secret, shadow line, token or the other session's secret in rootfs/logs/record/store; the other session then succeeded`,
-        passed: true,
       });
     });
 
@@ -472,8 +487,7 @@ describe('attacks from a layer, each a real session', () => {
       await configure('attack-boot-layer', [{ files: { 'relink.py': relink, 'links.yml': links }, playbook: 'links.yml' }, { files: { 'second.yml': second }, playbook: 'second.yml' }]);
 
       // Act
-      await create('attack-boot-layer');
-      const found = await evidence('attack-boot-layer');
+      const found = await attack('attack-boot-layer');
 
       // Assert
       expect(found.record.status.session.succeeded, found.logs).toBe('true');
@@ -482,16 +496,13 @@ describe('attacks from a layer, each a real session', () => {
       expect(found.initrd?.toString()).toBe(readFileSync(join(found.root!, 'boot/initrd.img-sample'), 'utf8'));
       expect(lstatSync(join(found.root!, 'boot/vmlinuz')).isSymbolicLink()).toBe(true);
       expect(execFileSync('readlink', [join(found.root!, 'etc/resolv.conf')], { encoding: 'utf8' }).trim()).toBe('../r/resolv.conf');
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
+      await assertNoTrace(found);
       const kernelIs = found.kernel?.toString() === own ? "the image's own /etc/shadow (x -> /etc resolved inside the root)" : 'the root\'s /boot/vmlinuz-sample';
-      recordCase({
+      recordAttack({
         id: 'sandbox-attack-boot-links-layer',
-        area: 'security',
         case: 'a layer makes /boot/x -> /etc, /boot/vmlinuz -> x/shadow, /boot/y -> <data dir>, /boot/initrd.img -> y/artifact-url-secret, /r -> /etc, and (moving /etc aside, as the bind-mounted resolv.conf cannot be replaced in place: EBUSY) /etc/resolv.conf -> ../r/resolv.conf; a second layer runs with them in place and reads /etc/resolv.conf',
         tried: 1,
         result: `session succeeded; registered kernel = ${kernelIs}, initrd = the root's initrd.img-sample; no host byte (shadow line, signing secret) in kernel/initrd/rootfs/logs; host /etc/resolv.conf and /etc/shadow sha256/mtime unchanged`,
-        passed: true,
       });
     });
 
@@ -512,22 +523,18 @@ describe('attacks from a layer, each a real session', () => {
       await configure('attack-boot-source', [{ files: { 'noop.yml': `${playbookHead}    - ansible.builtin.command: "true"\n` }, playbook: 'noop.yml' }]);
 
       // Act
-      await create('attack-boot-source', { source });
-      const found = await evidence('attack-boot-source');
+      const found = await attack('attack-boot-source', { source });
 
       // Assert
       expect(found.record.status.session.succeeded, found.logs).toBe('true');
       expect(found.kernel?.toString()).toBe(readFileSync(join(dir, 'boot/vmlinuz-sample'), 'utf8'));
       expect(found.initrd?.toString()).toBe(readFileSync(join(dir, 'boot/initrd.img-sample'), 'utf8'));
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
-      recordCase({
+      await assertNoTrace(found);
+      recordAttack({
         id: 'sandbox-attack-boot-links-source',
-        area: 'security',
         case: 'a source image (imported sample root) already holding /boot/vmlinuz -> x/shadow with /boot/x -> /etc, /boot/initrd.img -> y/artifact-url-secret with /boot/y -> <data dir>, /etc/resolv.conf -> ../r/resolv.conf with /r -> /etc; customized by a no-op layer',
         tried: 1,
         result: 'session succeeded; registered kernel and initrd are the root\'s own vmlinuz-sample and initrd.img-sample (the links resolve inside the root to nothing); no host byte in kernel/initrd/rootfs/logs; host /etc/shadow and /etc/resolv.conf unchanged',
-        passed: true,
       });
     });
 
@@ -540,8 +547,7 @@ describe('attacks from a layer, each a real session', () => {
 
       // Act
       const limited = await send('POST', '/apis/cfs/v3/sessions', { name: 'attack-limit', configuration_name: 'attack-options', ansible_limit: '@/etc/shadow', target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] } });
-      await create('attack-options', { passthrough });
-      const found = await evidence('attack-options');
+      const found = await attack('attack-options', { passthrough });
 
       // Assert
       expect(limited.status).toBe(400);
@@ -549,68 +555,55 @@ describe('attacks from a layer, each a real session', () => {
       expect(await runtime.ports.sessions.get('attack-limit')).toBeUndefined();
       expect(found.record.status.session.succeeded, found.logs).toBe('true');
       expect(found.logs).toContain(`x={{ lookup(\\"pipe\\", \\"cat /etc/shadow; touch ${marker}\\") }}`);
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
-      recordCase({
+      await assertNoTrace(found);
+      recordAttack({
         id: 'sandbox-attack-options',
-        area: 'security',
         case: 'ansible_limit "@/etc/shadow" at session create; ansible_passthrough -e \'{"x": "{{ lookup("pipe", "cat /etc/shadow; touch <host path>") }}"}\' printed by a debug task',
         tried: 2,
         result: `limit: 400, field ansible_limit ("${limited.body.detail}"), no session stored; passthrough: session succeeded, the log shows the lookup as literal text, no /etc/shadow line anywhere, the host path never created`,
-        passed: true,
       });
     });
 
     it('6. env, /proc/self/environ and /proc/1/environ dumped into the image root', async () => {
       // Arrange
-      await configure('attack-env', [{ files: { 'probe.py': PROBE, 'cfg.json': probeConfig(), 'site.yml': probePlaybook('env,escape') }, playbook: 'site.yml' }]);
+      await configureProbes('attack-env', 'env,escape');
 
       // Act
-      await create('attack-env');
-      const found = await evidence('attack-env');
+      const found = await attack('attack-env');
 
       // Assert
-      expect(found.record.status.session.succeeded, found.logs).toBe('true');
-      const report = reportOf(found);
+      const report = succeededReport(found);
       for (const side of ['controller', 'root', 'escaped']) expect(report).toContain(`${side} env PYTHONUNBUFFERED=1`);
       expect(report).toMatch(/^root \/proc\/self\/environ PATH=/m);
       expect(report).not.toMatch(/\b(CFS|AWS|ECS)_[A-Z0-9_]*=/);
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
+      await assertNoTrace(found);
       const names = [...new Set([...report.matchAll(/^\w+ env ([A-Z_a-z0-9]+)=/gm)].map((m) => m[1]))].sort();
-      recordCase({
+      recordAttack({
         id: 'sandbox-attack-environment',
-        area: 'security',
         case: 'os.environ, /proc/self/environ and /proc/1/environ dumped into the image root and the log (controller side, in the root, after the chroot escape), with CFS_ATTACK_CANARY, AWS_SECRET_ACCESS_KEY, ECS_CONTAINER_METADATA_URI_V4 and CFS_API_TOKEN (the real token) in the server\'s environment',
         tried: 1,
         result: `session succeeded; the dumps hold only ${names.join(', ')}; no CFS_/AWS_/ECS_ variable, canary or token in rootfs/logs/record/store`,
-        passed: true,
       });
     });
 
     it('7. the loopback API (with and without the token) and link-local endpoints', async () => {
       // Arrange
-      await configure('attack-network', [{ files: { 'probe.py': PROBE, 'cfg.json': probeConfig(), 'site.yml': probePlaybook('net,escape') }, playbook: 'site.yml' }]);
+      await configureProbes('attack-network', 'net,escape');
 
       // Act
-      await create('attack-network');
-      const found = await evidence('attack-network');
+      const found = await attack('attack-network');
 
       // Assert
-      expect(found.record.status.session.succeeded, found.logs).toBe('true');
-      const report = reportOf(found);
+      const report = succeededReport(found);
       const probes = ['api-without-token', 'api-with-token', 'api-delete-bystander', 'listener-loopback', ...hostAddresses.map((a) => `listener-${a}`), 'metadata-169.254.169.254', 'ecs-credentials-169.254.170.2'];
-      const summary = assertRefused(report, ['controller', 'root', 'escaped'].flatMap((side) => probes.map((p) => `${side} ${p}`)));
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
+      const summary = assertRefused(report, onSides(probes));
+      await assertNoTrace(found);
       const why = /^root api-without-token: refused \((.*)\)$/m.exec(report)?.[1];
-      recordCase({
+      recordAttack({
         id: 'sandbox-attack-network',
-        area: 'security',
         case: `HTTP to the server on 127.0.0.1 (GET sessions without and with a token, DELETE a bystander image with force), TCP to a listener on 127.0.0.1 and on the host's addresses (${hostAddresses.join(', ')}), HTTP to 169.254.169.254 and 169.254.170.2: from the controller side, the image root and after the chroot escape (network egress)`,
         tried: 1,
         result: `session succeeded; ${summary} (e.g. "${why}"); the listener saw no connection; the bystander image is still registered`,
-        passed: true,
       });
     });
 
@@ -643,13 +636,11 @@ describe('attacks from a layer, each a real session', () => {
         logs.push(found.logs);
       }
       await assertHostUntouched();
-      recordCase({
+      recordAttack({
         id: 'sandbox-attack-playbook-link',
-        area: 'security',
         case: 'a layer whose playbook site.yml is a symlink to /etc/shadow, and one to ../../../../../../../../../../etc/shadow (climbing out of the clone)',
         tried: 2,
         result: `both sessions failed before Ansible ran: ${reasons.join('; ')}; no /etc/shadow line in the logs, record or store; no result`,
-        passed: true,
       });
     });
 
@@ -687,8 +678,7 @@ describe('attacks from a layer, each a real session', () => {
       const bin = (...argv: string[]) => cfsBin({ CFS_API_URL: runtime.url, CFS_DATA_DIR: dataDir }, ...argv);
 
       // Act
-      await create('attack-hold', { debug: true });
-      const found = await evidence('attack-hold');
+      const found = await attack('attack-hold', { debug: true });
       const hold = found.record.status.debug!;
       const instructions = await bin('sessions', 'debug', 'attack-hold');
       const entered = await bin('sessions', 'debug', 'attack-hold', '--enter', imageId, '--', '-c', 'echo entered');
@@ -707,15 +697,12 @@ describe('attacks from a layer, each a real session', () => {
       expect(madeBeforeRelease).toBe(false);
       expect(released.code, released.err).toBe(0);
       expect(existsSync(hold.workspace)).toBe(false);
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
-      recordCase({
+      await assertNoTrace(found);
+      recordAttack({
         id: 'sandbox-attack-debug-hold',
-        area: 'security',
         case: 'a layer (debug_on_failure) overwrites every file it reaches in its workspace (controller side) and its root with a script that creates a host file, then fails; then `cfs sessions debug NAME`, `--enter IMAGE -- -c "echo entered"`, `--rerun 0` and `cfs sessions release`',
         tried: 1,
         result: `session failed ("${found.record.status.failure?.reason.slice(0, 100)}"); instructions printed, enter exited ${entered.code} ("${entered.out.trim().slice(0, 40)}"), rerun exited ${rerun.code}; the host file never created, the workspace removed on release`,
-        passed: true,
       });
     });
 
@@ -778,15 +765,12 @@ describe('attacks from a layer, each a real session', () => {
         expect(victim.status.session.succeeded).toBe('true');
         await waitFor(async () => (existsSync(join(dataDir, 'work', 'workspaces', 'attack-record')) ? undefined : true), 30_000, 'the attacker\'s workspace to be removed');
         expect(existsSync(processFileOf(join(dataDir, 'work', 'workspaces', 'attack-record')))).toBe(false);
-        expect(leaks(found)).toEqual([]);
-        await assertHostUntouched();
-        recordCase({
+        await assertNoTrace(found);
+        recordAttack({
           id: 'sandbox-attack-process-record',
-          area: 'security',
           case: 'a layer writes process records (.cfs-runner-processes.json and .<session>.processes.json, with the right start times) naming a bystander `sleep` and another running session\'s runner at every path it can reach (workspace top and parent, images, tmp, ansible home, the image root) and chattr +i them; its runner is then SIGKILLed and the retention sweep runs',
           tried: 1,
           result: `the real record (beside the workspace) named neither; the session failed ("${attacked.status.failure?.reason.slice(0, 80)}"), its workspace and record removed (sweep removed ${swept.workspaces.length} workspace(s)); the bystander sleep and the other session's runner lived, and that session then succeeded`,
-          passed: true,
         });
       } finally {
         bystander.kill('SIGKILL');
@@ -795,26 +779,21 @@ describe('attacks from a layer, each a real session', () => {
 
     it('11. /dev/kmsg writes and raw disk reads (also through mknod) from the root', async () => {
       // Arrange
-      await configure('attack-devices', [{ files: { 'probe.py': PROBE, 'cfg.json': probeConfig(), 'site.yml': probePlaybook('devices,escape') }, playbook: 'site.yml' }]);
+      await configureProbes('attack-devices', 'devices,escape');
 
       // Act
-      await create('attack-devices');
-      const found = await evidence('attack-devices');
+      const found = await attack('attack-devices');
 
       // Assert
-      expect(found.record.status.session.succeeded, found.logs).toBe('true');
-      const report = reportOf(found);
+      const report = succeededReport(found);
       const probes = ['write-kmsg', ...disks.flatMap((d) => [`read-${d}`, `mknod-read-${d.slice(5)}`])];
-      const summary = assertRefused(report, ['controller', 'root', 'escaped'].flatMap((side) => probes.map((p) => `${side} ${p}`)));
-      expect(leaks(found)).toEqual([]);
-      await assertHostUntouched();
-      recordCase({
+      const summary = assertRefused(report, onSides(probes));
+      await assertNoTrace(found);
+      recordAttack({
         id: 'sandbox-attack-devices',
-        area: 'security',
         case: `writing /dev/kmsg, reading the first sector of ${disks.join(', ') || '(no disk on this host)'}, and mknod of that disk's block device then reading it: from the controller side, the image root and after the chroot escape`,
         tried: 1,
         result: `session succeeded; ${summary} (${/^root write-kmsg: refused \((.*)\)$/m.exec(report)?.[1]}; ${/^root mknod-read-\S+: refused \((.*)\)$/m.exec(report)?.[1] ?? 'no disk'})`,
-        passed: true,
       });
     });
   });
