@@ -67,7 +67,7 @@ export class BundledFunction extends Construct {
     acknowledge(
       this.function,
       'AwsSolutions-L1',
-      'Node.js 22 is the runtime this deployment is built and tested for (the bundles target node22); a newer runtime is a deliberate upgrade with its own test run.',
+      'Node.js 24 is the runtime this deployment is built and tested for (the bundles target node24); a newer runtime is a deliberate upgrade with its own test run.',
     );
   }
 }

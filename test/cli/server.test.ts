@@ -186,10 +186,12 @@ describe('`cfs server` as a process', () => {
     // Act
     const budget = await cfsBin({}, 'server', '--port', '0', '--data-dir', dir, '--runner-timeout', '0');
     const runs = await cfsBin({}, 'server', '--port', '0', '--data-dir', dir, '--max-concurrent-runs', 'two');
+    const grace = await cfsBin({}, 'server', '--port', '0', '--data-dir', dir, '--runner-stop-grace', '7200');
     // Assert
-    expect([budget.code, runs.code]).toEqual([1, 1]);
+    expect([budget.code, runs.code, grace.code]).toEqual([1, 1, 1]);
     expect(budget.err).toBe("Error: --runner-timeout takes a whole number from 1 to 86000, not '0'\n");
     expect(runs.err).toBe("Error: --max-concurrent-runs takes a whole number from 1 to 64, not 'two'\n");
+    expect(grace.err).toBe("Error: --runner-stop-grace takes a whole number from 1 to 3600, not '7200'\n");
     expect(existsSync(dir)).toBe(false);
   });
 

@@ -74,6 +74,7 @@ interface ServerOptions {
   dataDir?: string;
   maxConcurrentRuns: string;
   runnerTimeout: string;
+  runnerStopGrace: string;
   network: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -99,6 +100,7 @@ export function serverCommand(io: CliIo = processIo): Command {
     .option('--data-dir <dir>', `where sessions, configurations, images and the API token are kept (default ${LOCAL_ENV.DATA_DIR}, else ./.cfs)`)
     .option('--max-concurrent-runs <n>', 'sessions running Ansible at once (waiting sessions take no slot)', String(DEFAULT_MAX_CONCURRENT_RUNS))
     .option('--runner-timeout <seconds>', "each session's runner budget (staging, every layer, packaging); past it the session fails", String(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds))
+    .option('--runner-stop-grace <seconds>', 'how long a cancelled (or stopping) session\'s runner gets after SIGTERM to clean up before its process group is killed', String(DEFAULT_WORKFLOW_SETTINGS.runnerStopGraceSeconds))
     .option('--network <mode>', "the layers' network in the runner's sandbox: egress (out through a user-mode stack; no host loopback, no link-local) or none (loopback only)", 'egress')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP')
     .option('--tls-key <file>', 'the PEM key of --tls-cert; reloaded on SIGHUP')
@@ -111,6 +113,7 @@ export function serverCommand(io: CliIo = processIo): Command {
       const maxConcurrentRuns = wholeNumber('--max-concurrent-runs', options.maxConcurrentRuns, 1, 64);
       // Below RunAnsible's 24 h bound (as cfs:runnerTimeoutSeconds in AWS), so the runner's own stop comes first.
       const runnerTimeoutSeconds = wholeNumber('--runner-timeout', options.runnerTimeout, 1, 86_000);
+      const runnerStopGraceSeconds = wholeNumber('--runner-stop-grace', options.runnerStopGrace, 1, 3600);
       if (options.network !== 'egress' && options.network !== 'none') throw new CliError(`--network takes egress or none, not '${options.network}'`);
       const runnerNetwork = options.network;
       // CFS_API_TOKEN, when set, is the token (and is kept in the data directory for `cfs auth token`).
@@ -137,7 +140,7 @@ export function serverCommand(io: CliIo = processIo): Command {
         let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
         try {
           runtime = await startEmbeddedRuntime({
-            dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds }, runnerNetwork,
+            dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds, runnerStopGraceSeconds }, runnerNetwork,
             tls, tlsSelfSigned: options.tlsSelfSigned, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl,
           });
         } catch (error) {
