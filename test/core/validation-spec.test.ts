@@ -7,6 +7,15 @@ import {
 } from '../../functions/core/sessions/validation-spec.ts';
 import { refusal } from '../helpers/refusal.ts';
 
+/** `work` throws a ValidationError whose field is `field` and whose message starts with it and matches `message`. */
+function expectRefusedNaming(work: () => unknown, field: string, message: RegExp): void {
+  const error = refusal(work);
+  expect(error.name).toBe('ValidationError');
+  expect(error.field).toBe(field);
+  expect(error.message.startsWith(`${field}: `)).toBe(true);
+  expect(error.message).toMatch(message);
+}
+
 describe('the validation spec', () => {
   it('is absent when the body has none, so images that cannot boot keep working', () => {
     // Act
@@ -60,13 +69,8 @@ describe('the validation spec', () => {
     [{ checks: Array.from({ length: 33 }, (_, i) => ({ name: `c${i}`, command: 'true' })) }, 'validation.checks', /at most 32/],
     [{ checks: 'true' }, 'validation.checks', /must be an array/],
   ])('refuses %j naming the exact field', (body, field, message) => {
-    // Act
-    const error = refusal(() => parseValidationSpec(body));
-    // Assert
-    expect(error.name).toBe('ValidationError');
-    expect(error.field).toBe(field);
-    expect(error.message.startsWith(`${field}: `)).toBe(true);
-    expect(error.message).toMatch(message);
+    // Act, Assert
+    expectRefusedNaming(() => parseValidationSpec(body), field, message);
   });
 });
 
@@ -105,12 +109,7 @@ describe('the CLI options of the validation spec', () => {
     [{ bootCheck: 'x', bootTimeout: '5' }, '--boot-timeout', /from 10 to 3600/],
     [{ bootCheck: 'x', bootParameters: '' }, '--boot-parameters', /must not be empty/],
   ])('refuses %j naming the option', (options, option, message) => {
-    // Act
-    const error = refusal(() => validationFromCliOptions(options));
-    // Assert
-    expect(error.name).toBe('ValidationError');
-    expect(error.field).toBe(option);
-    expect(error.message.startsWith(`${option}: `)).toBe(true);
-    expect(error.message).toMatch(message);
+    // Act, Assert
+    expectRefusedNaming(() => validationFromCliOptions(options), option, message);
   });
 });
