@@ -1,9 +1,9 @@
+import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../functions/api/app.ts';
 import { markHoldReleased } from '../../functions/core/sessions/debug-hold.ts';
-import type { AppPorts } from '../../functions/ports/index.ts';
-import { FakeGit, FakeWorkflow, MemoryConfigurations, MemoryOptions, MemorySessions } from '../helpers/cfs-fakes.ts';
-import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { FakeWorkflow, MemorySessions } from '../helpers/cfs-fakes.ts';
+import { startFakeStepApp } from '../helpers/fake-step-app.ts';
+import type { FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
 import { call } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
@@ -22,23 +22,11 @@ class HoldingWorkflow extends FakeWorkflow {
 
 describe('session logs and debug release through the API', () => {
   let step: FakeStepPorts;
-  let app: ReturnType<typeof createApp>;
+  let app: Hono;
   const sessions = new MemorySessions();
 
   beforeAll(async () => {
-    step = fakeStepPorts();
-    const ports: AppPorts = {
-      sessions,
-      configurations: new MemoryConfigurations(),
-      images: step.images,
-      artifacts: step.artifacts,
-      workflow: new HoldingWorkflow(sessions),
-      events: { publish: async () => undefined },
-      git: new FakeGit(),
-      clock: { now: () => new Date('2026-11-26T10:00:00Z') },
-      options: new MemoryOptions(),
-    };
-    app = createApp(ports);
+    ({ step, app } = startFakeStepApp({ sessions, workflow: new HoldingWorkflow(sessions) }));
     const running = pendingSession('running', { Compute: [A] });
     running.status.session.status = 'running';
     running.status.steps = [{ name: 'ansible', layer: 'base', state: 'running', start_time: '2026-11-26T10:00:01Z' }];

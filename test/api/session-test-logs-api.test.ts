@@ -1,9 +1,9 @@
+import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../functions/api/app.ts';
 import { runnerKeys, sessionKeys, testLogKey } from '../../functions/core/workflow/session-keys.ts';
-import type { AppPorts } from '../../functions/ports/index.ts';
-import { FakeGit, FakeWorkflow, MemoryConfigurations, MemoryOptions, MemorySessions } from '../helpers/cfs-fakes.ts';
-import { fakeStepPorts, type FakeStepPorts } from '../helpers/in-memory-ports.ts';
+import { FakeWorkflow, MemorySessions } from '../helpers/cfs-fakes.ts';
+import { startFakeStepApp } from '../helpers/fake-step-app.ts';
+import type { FakeStepPorts } from '../helpers/in-memory-ports.ts';
 import { runDocumentFor } from '../helpers/run-document.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
 import { call } from './cfs-app.ts';
@@ -14,23 +14,11 @@ const runner = runnerKeys('d'.repeat(32));
 
 describe("a running session's tests through the API", () => {
   let step: FakeStepPorts;
-  let app: ReturnType<typeof createApp>;
+  let app: Hono;
   const sessions = new MemorySessions();
 
   beforeAll(async () => {
-    step = fakeStepPorts();
-    const ports: AppPorts = {
-      sessions,
-      configurations: new MemoryConfigurations(),
-      images: step.images,
-      artifacts: step.artifacts,
-      workflow: new FakeWorkflow(),
-      events: { publish: async () => undefined },
-      git: new FakeGit(),
-      clock: { now: () => new Date('2026-11-26T10:00:00Z') },
-      options: new MemoryOptions(),
-    };
-    app = createApp(ports);
+    ({ step, app } = startFakeStepApp({ sessions, workflow: new FakeWorkflow() }));
     // The Ansible step runs and nothing copies the runner's progress into the record (as in AWS).
     const live = pendingSession('live', { Compute: [A] });
     live.status.session.status = 'running';
