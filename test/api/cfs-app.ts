@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { afterAll, beforeAll } from 'vitest';
 import { DynamoDbConfigurationStore } from '../../functions/adapters/dynamodb/dynamodb-configuration-store.ts';
 import { DynamoDbImageRegistry } from '../../functions/adapters/dynamodb/dynamodb-image-registry.ts';
 import { DynamoDbOptionsStore } from '../../functions/adapters/dynamodb/dynamodb-options-store.ts';
@@ -14,7 +15,7 @@ import { optionDefaultsFrom } from '../../functions/core/options/workflow-settin
 import { systemClock } from '../../functions/ports/clock.ts';
 import type { AppPorts } from '../../functions/ports/index.ts';
 import { DEFAULT_WORKFLOW_SETTINGS } from '../../functions/steps/step-ports.ts';
-import { FakeWorkflow } from '../helpers/cfs-fakes.ts';
+import { COMMIT_A, FakeWorkflow } from '../helpers/cfs-fakes.ts';
 
 /** The API app over the real DynamoDB protocol (in-memory dynalite) and real git, with a fake workflow starter. */
 export interface CfsTestApp {
@@ -24,7 +25,13 @@ export interface CfsTestApp {
   close(): Promise<void>;
 }
 
-export async function startCfsTestApp(): Promise<CfsTestApp> {
+/** What a test asks startCfsTestApp to store before it returns. */
+export interface CfsTestAppOptions {
+  /** Stores a one-layer configuration under this name (layer `base`, site.yml of git.example/base.git at COMMIT_A) for sessions to name. */
+  configuration?: string;
+}
+
+export async function startCfsTestApp(options: CfsTestAppOptions = {}): Promise<CfsTestApp> {
   const dynamo = await startLocalDynamo({ tableName: 'cfs-api-test' });
   const workflow = new FakeWorkflow();
   // Deleting an ended session removes its documents from the store: a real one, in a temp directory.
@@ -44,7 +51,43 @@ export async function startCfsTestApp(): Promise<CfsTestApp> {
     await dynamo.close();
     rmSync(store, { recursive: true, force: true });
   };
+  if (options.configuration !== undefined) {
+    await ports.configurations.put({
+      name: options.configuration,
+      last_updated: '2026-11-26T09:00:00Z',
+      layers: [{ name: 'base', clone_url: 'https://git.example/base.git', playbook: 'site.yml', commit: COMMIT_A }],
+    });
+  }
   return { app: createApp(ports), ports, workflow, close };
+}
+
+/**
+ * Registers a suite's hooks for one CfsTestApp: started in beforeAll (with `options`), closed in
+ * afterAll. Its app, ports and workflow are there from the beforeAll on.
+ */
+export function cfsTestAppForSuite(options: CfsTestAppOptions = {}): Omit<CfsTestApp, 'close'> {
+  let started: CfsTestApp | undefined;
+  beforeAll(async () => {
+    started = await startCfsTestApp(options);
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  const current = (): CfsTestApp => {
+    if (!started) throw new Error('the CFS test app starts in beforeAll');
+    return started;
+  };
+  return {
+    get app() {
+      return current().app;
+    },
+    get ports() {
+      return current().ports;
+    },
+    get workflow() {
+      return current().workflow;
+    },
+  };
 }
 
 /** A response body as the tests read it: any JSON, asserted on field by field. */

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMMIT_A, IMG1 } from '../helpers/cfs-fakes.ts';
-import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
+import { describe, expect, it } from 'vitest';
+import { IMG1 } from '../helpers/cfs-fakes.ts';
+import { call, cfsTestAppForSuite } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
 
 const target = { definition: 'image', groups: [{ name: 'Compute', members: [IMG1] }] };
@@ -20,16 +20,7 @@ const stored = {
 };
 
 describe('a session create asking for checks and a boot test', () => {
-  let t: CfsTestApp;
-  beforeAll(async () => {
-    t = await startCfsTestApp();
-    await t.ports.configurations.put({
-      name: 'c',
-      last_updated: '2026-11-26T09:00:00Z',
-      layers: [{ name: 'base', clone_url: 'https://git.example/base.git', playbook: 'site.yml', commit: COMMIT_A }],
-    });
-  });
-  afterAll(() => t.close());
+  const t = cfsTestAppForSuite({ configuration: 'c' });
 
   it('is stored with its defaults and shown the same by v3 and v2, under status (the CFS spec keeps the top level closed)', async () => {
     // Act

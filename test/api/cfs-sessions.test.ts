@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COMMIT_A, IMG1, IMG2 } from '../helpers/cfs-fakes.ts';
-import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
+import { call, cfsTestAppForSuite } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
 
 const docsExample = (name = 'example') => ({
@@ -17,16 +17,7 @@ const docsExample = (name = 'example') => ({
 });
 
 describe('CFS sessions API', () => {
-  let t: CfsTestApp;
-  beforeAll(async () => {
-    t = await startCfsTestApp();
-    await t.ports.configurations.put({
-      name: 'configurations-example',
-      last_updated: '2026-11-26T09:00:00Z',
-      layers: [{ name: 'base', clone_url: 'https://git.example/base.git', playbook: 'site.yml', commit: COMMIT_A }],
-    });
-  });
-  afterAll(() => t.close());
+  const t = cfsTestAppForSuite({ configuration: 'configurations-example' });
 
   it('creates the CFS docs example with v3 as 201, pending, valid against the spec', async () => {
     // Act
@@ -176,11 +167,7 @@ describe('CFS sessions API', () => {
 });
 
 describe('HTTP errors of the CFS API are problem+json', () => {
-  let t: CfsTestApp;
-  beforeAll(async () => {
-    t = await startCfsTestApp();
-  });
-  afterAll(() => t.close());
+  const t = cfsTestAppForSuite();
 
   it('answers an unknown route with 404', async () => {
     // Act
