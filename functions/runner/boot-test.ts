@@ -32,6 +32,13 @@ export interface BootTestResult {
   exit?: ChildExit;
 }
 
+/**
+ * Lines that say why a boot gave up, which what follows (a panic's stack trace, the shutdown an
+ * initramfs starts) pushes out of the last lines: the kernel's panic, Debian's initramfs-tools
+ * ALERT, dracut's and systemd's emergency mode, a mount that failed.
+ */
+const VERDICT = /Kernel panic - not syncing|ALERT! |Entering emergency mode|emergency shell|Failed to mount|Warning: \/dev\/\S+ does not exist/;
+
 /** Lines kept for the failure reason and the result. */
 const KEPT_LINES = 20;
 /** Console lines are matched at most this long: a user's pattern never runs on unbounded text. */
@@ -54,6 +61,8 @@ export class ConsoleWatcher {
   private pending = '';
   readonly lines: string[] = [];
   matched: string | undefined;
+  /** The first line that says why the boot gave up (VERDICT), kept however many lines follow it. */
+  verdict: string | undefined;
 
   constructor(private readonly pattern: RegExp) {}
 
@@ -77,14 +86,23 @@ export class ConsoleWatcher {
 
   private line(line: string): void {
     if (this.matched === undefined && this.pattern.test(line)) this.matched = line;
+    if (this.verdict === undefined && VERDICT.test(line)) this.verdict = line;
     this.lines.push(line);
     if (this.lines.length > KEPT_LINES) this.lines.shift();
   }
 }
 
-/** The last non-empty lines, joined for a one-line reason. */
-function tail(lines: string[], count = 5): string {
-  const shown = lines.filter((l) => l.trim() !== '').slice(-count).map((l) => l.trim());
+/** A console line in a failure reason: at most this many characters (the reason is one bounded line). */
+const REASON_LINE = 100;
+
+/**
+ * The last non-empty lines (three, each cut to REASON_LINE characters), joined for a one-line
+ * reason; led by the line that says why (a VERDICT line) when there was one, then only the last two.
+ */
+export function tail(lines: string[], verdict?: string): string {
+  const cut = (line: string) => (line.length > REASON_LINE ? `${line.slice(0, REASON_LINE - 1)}…` : line);
+  const shown = lines.filter((l) => l.trim() !== '').slice(verdict ? -2 : -3).map((l) => cut(l.trim()));
+  if (verdict && !shown.includes(cut(verdict.trim()))) shown.unshift(cut(verdict.trim()), '...');
   return shown.length > 0 ? shown.join(' | ') : '(the console printed nothing)';
 }
 
@@ -172,11 +190,11 @@ export async function runBootTest(options: BootTestOptions): Promise<BootTestRes
     const lastLines = watcher.last();
     const what = `/${boot.success_pattern}/`;
     if (outcome === 'matched') return { ...base, passed: true, durationMs, matchedLine: watcher.matched!, lastLines };
-    if (outcome === 'timeout') return { ...base, passed: false, durationMs, lastLines, reason: `the console did not print ${what} within ${boot.timeout_seconds}s (${choice.accelerator}); last console lines: ${tail(lastLines)}` };
+    if (outcome === 'timeout') return { ...base, passed: false, durationMs, lastLines, reason: `the console did not print ${what} within ${boot.timeout_seconds}s (${choice.accelerator}); last console lines: ${tail(lastLines, watcher.verdict)}` };
     if (outcome === 'aborted') return { ...base, passed: false, durationMs, lastLines, reason: 'the boot test was stopped before the console printed the pattern' };
     const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with ${outcome.code}`;
     const qemuSaid = stderr.trim() ? `; qemu: ${stderr.trim().split('\n').slice(-2).join(' | ')}` : '';
-    return { ...base, passed: false, durationMs, lastLines, exit: outcome, reason: `the VM stopped before the console printed ${what} (qemu ${how}${qemuSaid}); last console lines: ${tail(lastLines)}` };
+    return { ...base, passed: false, durationMs, lastLines, exit: outcome, reason: `the VM stopped before the console printed ${what} (qemu ${how}${qemuSaid}); last console lines: ${tail(lastLines, watcher.verdict)}` };
   } finally {
     // Every path ends here: the VM goes, then the log is complete.
     await vm?.kill();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanConsoleLine, ConsoleWatcher } from '../../functions/runner/boot-test.ts';
+import { cleanConsoleLine, ConsoleWatcher, tail } from '../../functions/runner/boot-test.ts';
 import { chooseAccelerator } from '../../functions/runner/kvm-probe.ts';
 import { ProcessGroups } from '../../functions/runner/process-groups.ts';
 import { qemuArgs, SANDBOX_INITRD, SANDBOX_KERNEL, vmSandboxArgv, type VmSpec } from '../../functions/runner/vm-sandbox.ts';
@@ -58,6 +58,30 @@ describe('the boot test console', () => {
     // Assert
     expect(watcher.last()).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i + 10}`));
     expect(watcher.matched).toBeUndefined();
+  });
+});
+
+describe('the boot failure reason', () => {
+  it("leads with the kernel's panic line when the stack trace after it filled the last lines, and keeps each line short", () => {
+    // Arrange
+    const watcher = new ConsoleWatcher(/never/);
+    watcher.push('Initramfs unpacking failed: junk in compressed archive\nKernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n');
+    for (let i = 0; i < 30; i++) watcher.push(`[ 2.80] frame ${i}\n`);
+    // Act
+    const reason = tail(watcher.last(), watcher.verdict);
+    // Assert
+    expect(reason).toBe('Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0) | ... | [ 2.80] frame 28 | [ 2.80] frame 29');
+    expect(tail(['a', '', 'b', 'c', 'x'.repeat(150)])).toBe(`b | c | ${'x'.repeat(99)}…`);
+  });
+
+  it("leads with Debian's initramfs ALERT when the shutdown it started printed the last lines", () => {
+    // Arrange: the end of a real console (test/e2e/boot-gate.test.ts, root=/dev/vdb).
+    const watcher = new ConsoleWatcher(/never/);
+    watcher.push('ALERT!  /dev/vdb does not exist.  Dropping to a shell!\nRebooting automatically due to panic= boot argument\n[   36.72] ACPI: PM: Preparing to enter system sleep state S5\n[   36.728064] reboot: Restarting system\n[   36.728715] reboot: machine restart\n');
+    // Act
+    const reason = tail(watcher.last(), watcher.verdict);
+    // Assert
+    expect(reason).toBe('ALERT!  /dev/vdb does not exist.  Dropping to a shell! | ... | [   36.728064] reboot: Restarting system | [   36.728715] reboot: machine restart');
   });
 });
 
