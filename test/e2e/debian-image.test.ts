@@ -20,6 +20,29 @@ const SESSION_TIMEOUT_MS = 40 * 60_000;
 /** Added to the initramfs by the playbook: not in Debian's default (MODULES=most) initramfs, so its presence proves the rebuild. */
 const ADDED_MODULE = 'overlay';
 
+/**
+ * Playbook tasks that write and enable a unit greeting on the console (as well as the journal)
+ * once the image is up, with `command`: its line on the serial console is the boot test's marker.
+ */
+function greetAtBoot(command: string): string {
+  return `    - name: Write a unit that greets at boot
+      copy:
+        dest: /etc/systemd/system/cfs-hello.service
+        content: |
+          [Unit]
+          Description=Greet from the customized image
+          [Service]
+          Type=oneshot
+          ExecStart=${command}
+          StandardOutput=journal+console
+          [Install]
+          WantedBy=multi-user.target
+    # Offline in the chroot: systemctl enable only writes the wants link; no daemon to reload.
+    - name: Enable the unit
+      systemd: { name: cfs-hello.service, enabled: true, daemon_reload: false }
+`;
+}
+
 /** The layer: a package from Debian's mirror, a module added and the initramfs rebuilt, a unit enabled. */
 const PLAYBOOK = `- hosts: cfs_image
   gather_facts: false
@@ -29,23 +52,37 @@ const PLAYBOOK = `- hosts: cfs_image
     - name: Load ${ADDED_MODULE} from the initramfs
       lineinfile: { path: /etc/initramfs-tools/modules, line: ${ADDED_MODULE} }
       notify: Rebuild the initramfs
-    - name: Write a unit that greets at boot
-      copy:
-        dest: /etc/systemd/system/cfs-hello.service
-        content: |
-          [Unit]
-          Description=Greet from the customized image
-          [Service]
-          Type=oneshot
-          ExecStart=/usr/bin/hello
-          [Install]
-          WantedBy=multi-user.target
-    # Offline in the chroot: systemctl enable only writes the wants link; no daemon to reload.
-    - name: Enable the unit
-      systemd: { name: cfs-hello.service, enabled: true, daemon_reload: false }
-  handlers:
+${greetAtBoot('/usr/bin/hello')}  handlers:
     - name: Rebuild the initramfs
       command: update-initramfs -u -k all
+`;
+
+/**
+ * The proof asked of every result (issue 18): checks in the customized root, and a boot until the
+ * enabled unit's greeting reaches the serial console, a line only a booted, customized image prints.
+ */
+const BOOT_MARKER = 'Hello, world!';
+const VALIDATION = {
+  checks: [
+    { name: 'hello', command: '/usr/bin/hello' },
+    { name: 'unit-enabled', command: 'test -L /etc/systemd/system/multi-user.target.wants/cfs-hello.service' },
+  ],
+  boot: { success_pattern: BOOT_MARKER, timeout_seconds: 600 },
+};
+
+/**
+ * A layer that greets at boot as the site layer's unit does (with /bin/echo: the fixture has no
+ * hello), so a result that boots prints the same marker, and that makes the Broken group's images
+ * unbootable: the initramfs replaced by bytes the kernel cannot unpack, so nothing mounts the root.
+ */
+const BREAK_BOOT = `- hosts: all
+  gather_facts: false
+  tasks:
+${greetAtBoot(`/bin/echo "${BOOT_MARKER}"`)}- hosts: Broken
+  gather_facts: false
+  tasks:
+    - name: Replace the initramfs with junk
+      shell: for f in /boot/initrd.img-*; do echo 'not an initramfs' > "$f"; done
 `;
 
 interface ImageView {
@@ -135,6 +172,7 @@ beforeAll(async () => {
     name: 'debian-site',
     configuration_name: 'debian-site',
     target: { definition: 'image', groups: [{ name: 'Compute', members: [source.id] }], image_map: [{ source_id: source.id, result_name: 'debian12-site' }] },
+    validation: VALIDATION,
   });
   if (created.status !== 201) throw new Error(`session refused: ${JSON.stringify(created.body)}`);
   session = await waitForSession('debian-site', SESSION_TIMEOUT_MS);
@@ -203,10 +241,87 @@ describe('a real Debian 12 root customized by a session', () => {
     expect(readFileSync(join(resultRoot, 'etc/systemd/system/cfs-hello.service'), 'utf8')).toContain('ExecStart=/usr/bin/hello');
   });
 
+  it('proved the result before registering it: both checks passed in the root, and the boot reached the unit\'s greeting', () => {
+    // Assert
+    const tests = (session.status.steps ?? []).filter((s) => s.name === 'test');
+    expect(tests.map((s) => [s.check ?? (s.boot ? 'boot' : 'image'), s.state])).toEqual([
+      ['image', 'succeeded'],
+      ['hello', 'succeeded'],
+      ['unit-enabled', 'succeeded'],
+      ['boot', 'succeeded'],
+    ]);
+    expect(tests.find((s) => s.boot)!.boot).toMatch(/^(kvm|tcg)$/);
+    expect(tests.find((s) => s.boot)!.duration_ms).toBeGreaterThan(0);
+  });
+
   it('leaves the source image byte for byte as imported', () => {
     // Assert
     expect(sha256(storedArtifact(source, 'rootfs.squashfs'))).toBe(fixtureSha.rootfs);
     expect(sha256(storedArtifact(source, 'initrd'))).toBe(fixtureSha.initrd);
     expect(sha256(fixture.rootfs)).toBe(fixtureSha.rootfs);
   });
+});
+
+describe('results that fail their boot test', () => {
+  /** Starts a session of `groups` through the BREAK_BOOT layer with the same boot test as above (the fixture has no hello to check), and waits for its end, listing images every half second meanwhile. */
+  async function brokenSession(name: string, groups: Array<{ name: string; members: string[] }>): Promise<{ session: SessionRecord; seen: Set<string> }> {
+    const layer = repos.with({ 'site.yml': BREAK_BOOT });
+    await api('PUT', `/apis/cfs/v3/configurations/${name}`, { layers: [{ name: 'break', clone_url: layer.url, commit: layer.commit, playbook: 'site.yml' }] });
+    const created = await api('POST', '/apis/cfs/v3/sessions', { name, configuration_name: name, target: { definition: 'image', groups }, validation: { boot: VALIDATION.boot } });
+    if (created.status !== 201) throw new Error(`session refused: ${JSON.stringify(created.body)}`);
+    const seen = new Set<string>();
+    let done = false;
+    const watching = (async () => {
+      while (!done) {
+        for (const image of (await api<ImageView[]>('GET', '/apis/ims/v3/images')).body) seen.add(image.id);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+    try {
+      return { session: await waitForSession(name, SESSION_TIMEOUT_MS), seen };
+    } finally {
+      done = true;
+      await watching;
+    }
+  }
+
+  it('fails at test when the initramfs cannot mount the root, with the console\'s last lines, and registers nothing', async () => {
+    // Arrange
+    const before = (await api<ImageView[]>('GET', '/apis/ims/v3/images')).body.length;
+    // Act
+    const started = performance.now();
+    const { session: broken } = await brokenSession('debian-broken', [{ name: 'Broken', members: [source.id] }]);
+    console.log(`[debian-image] broken boot failed in ${seconds(started)}: ${broken.status.failure?.reason}`);
+    // Assert
+    expect(broken.status.session.succeeded).toBe('false');
+    expect(broken.status.failure).toMatchObject({ step: 'test', image_id: source.id });
+    // The kernel's own verdict leads the console's last lines, although its stack trace followed it.
+    expect(broken.status.failure!.reason).toMatch(/failed its boot test: .*last console lines: Kernel panic - not syncing/);
+    expect(broken.status.artifacts).toEqual([]);
+    expect((await api<ImageView[]>('GET', '/apis/ims/v3/images')).body.length).toBe(before);
+  }, SESSION_TIMEOUT_MS);
+
+  it('never lists the result of the first image when the second fails its boot test in the same session', async () => {
+    // Arrange: a second image from the same root; the first is customized and boots, the second is broken.
+    const second = JSON.parse(await cfsOk('images', 'import', '--name', 'debian12-second', '--squashfs', fixture.rootfs, '--kernel', fixture.kernel, '--initrd', fixture.initrd, '--format', 'json')) as ImageView;
+    // Act
+    const { session: mixed, seen } = await brokenSession('debian-mixed', [
+      { name: 'Good', members: [source.id] },
+      { name: 'Broken', members: [second.id] },
+    ]);
+    // Assert
+    expect(mixed.status.failure).toMatchObject({ step: 'test', image_id: second.id });
+    const tests = (mixed.status.steps ?? []).filter((s) => s.name === 'test' && s.boot);
+    expect(tests.map((s) => [s.image_id, s.state])).toEqual([
+      [source.id, 'succeeded'],
+      [second.id, 'failed'],
+    ]);
+    const results = (mixed.status.plan ?? []).map((p) => p.result_id);
+    expect(results).toHaveLength(2);
+    for (const id of results) {
+      expect(seen.has(id)).toBe(false);
+      expect((await api('GET', `/apis/ims/v3/images/${id}`)).status).toBe(404);
+    }
+    expect(mixed.status.artifacts).toEqual([]);
+  }, SESSION_TIMEOUT_MS);
 });
