@@ -44,6 +44,8 @@ export interface Invocation {
   type: 'RequestResponse' | 'Event';
   source: string;
   event: unknown;
+  /** Date.now() when the invocation began. */
+  startedAt: number;
   result?: unknown;
   error?: { errorType: string; errorMessage: string };
   logs: string;
@@ -253,7 +255,7 @@ export class AwsStandIns {
   async invoke(functionName: string, event: unknown, source = 'test', type: Invocation['type'] = 'RequestResponse'): Promise<unknown> {
     const fn = this.functionsByArn.get(functionName);
     if (!fn) throw new AwsError('ResourceNotFoundException', `Function not found: ${functionName}`, 404);
-    const record: Invocation = { functionName: fn.name, type, source, event, logs: '' };
+    const record: Invocation = { functionName: fn.name, type, source, event, startedAt: Date.now(), logs: '' };
     this.invocations.push(record);
     const requestId = randomUUID();
     const child = fork(BOOTSTRAP, [fn.codeDir, fn.handler, fn.name, fn.arn, String(fn.memorySize), String(fn.timeoutSeconds), requestId], {
