@@ -64,7 +64,8 @@ export function cfsSessionRoutes(ports: AppPorts): Hono {
   r.post('/v2/sessions', async (c) => {
     assertQueryParams(c, []);
     const body = await readJsonObject(c);
-    const record = await asV2(() => createSession(ports, v2RequestToV3(parseOrThrow(v2SessionCreateSchema, body))));
+    // The body's own tags go along: the v2 schema's record leaves a `__proto__` key out.
+    const record = await asV2(() => createSession(ports, { ...v2RequestToV3(parseOrThrow(v2SessionCreateSchema, body)), tags: (body as { tags?: unknown }).tags ?? {} }));
     return json(c, 200, sessionToV2(record));
   });
   r.get('/v2/sessions/:name', async (c) => json(c, 200, sessionToV2(await describedSession(ports, c.req.param('name')))));

@@ -1,5 +1,6 @@
 import { NotFoundError } from '../errors.ts';
 import type { SessionRecord } from '../model/session.ts';
+import { ownStringMap } from '../model/string-map.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { pinLayers } from './configuration-limit.ts';
 import { isHeld } from './debug-hold.ts';
@@ -11,6 +12,10 @@ import { fieldError, parseOrThrow } from './validation.ts';
 
 /** What the session use cases touch. */
 export type SessionPorts = Pick<AppPorts, 'sessions' | 'configurations' | 'workflow' | 'clock'>;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 /**
  * Creates an image customization session: validates the request, pins the configuration's
@@ -44,7 +49,8 @@ export async function createSession(ports: SessionPorts, input: V3SessionCreateI
       passthrough: request.ansible_passthrough,
     },
     target: request.target,
-    tags: request.tags,
+    // Rebuilt from the client's object: the schema's record leaves a `__proto__` key out.
+    tags: isObject(input.tags) ? ownStringMap(input.tags, 'tags') : request.tags,
     debug_on_failure: request.debug_on_failure,
     // Absent when not asked for: a session without it is neither checked nor booted.
     ...(request.validation ? { validation: request.validation } : {}),
