@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,4 +55,25 @@ export async function startServer(dataDir: string): Promise<{ runtime: EmbeddedR
   const workflow = new FakeWorkflow();
   const runtime = await startEmbeddedRuntime({ dataDir, port: 0, overrides: { workflow } });
   return { runtime, workflow };
+}
+
+/** `node bin/cfs.mjs server` (with `extraArgs`) as a child process; resolves once it prints its URL, with the environment that points the CLI at it. */
+export function spawnServer(dataDir: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; url: string; env: Record<string, string>; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir, ...extraArgs], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (https?:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]!, env: cliEnv({ url: match[1]!, dataDir }), output: () => output, exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${output}`)));
+  });
 }

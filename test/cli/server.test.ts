@@ -1,33 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv } from '../helpers/api-token.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
-import { BIN, cfsBin, ensureBuilt, REPO_ROOT, startServer, tempDataDir } from './cli-harness.ts';
+import { cliEnv } from '../helpers/api-token.ts';
+import { BIN, cfsBin, ensureBuilt, spawnServer, startServer, tempDataDir } from './cli-harness.ts';
 
 const IMG = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
-
-/** `node bin/cfs.mjs server` as a child process; resolves once it prints its URL, with the environment that points the CLI at it. */
-function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: string; env: Record<string, string>; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', '--data-dir', dataDir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]!, env: cliEnv({ url: match[1]!, dataDir }), output: () => output, exited });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => reject(new Error(`server exited with ${code}: ${output}`)));
-  });
-}
 
 describe('the CFS docs example through the real bin against a running server on a fresh data directory', () => {
   let data: ReturnType<typeof tempDataDir>;

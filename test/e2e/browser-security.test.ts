@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
-import { BIN, ensureBuilt } from '../cli/cli-harness.ts';
+import { BIN, ensureBuilt, spawnServer } from '../cli/cli-harness.ts';
 import { bearer } from '../helpers/api-token.ts';
 import { launchChromium, TempDirs } from '../helpers/browser.ts';
 import { FakeWorkflow } from '../helpers/cfs-fakes.ts';
@@ -208,4 +208,40 @@ describe('cfs server over TLS', () => {
     expect(oldCa.code).toBe(60);
     expect(newCa).toEqual({ code: 0, out: '200' });
   });
+
+  it('reloads them in a running `cfs server` on SIGHUP, and keeps serving the old ones when the new files do not load', async () => {
+    // Arrange: a real server process whose certificate files are then replaced.
+    const one = makeCertificates(dir, 'hup-one');
+    const two = makeCertificates(dir, 'hup-two');
+    const [cert, key] = [join(dir, 'hup-cert.pem'), join(dir, 'hup-key.pem')];
+    writeFileSync(cert, readFileSync(one.cert));
+    writeFileSync(key, readFileSync(one.key));
+    const server = await spawnServer(dirs.make('cfs-hup-'), ['--tls-cert', cert, '--tls-key', key]);
+    const status = (ca: string) => curl('-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca, `${server.url}/apis/cfs/v3/sessions`, '-H', `Authorization: ${bearer({ dataDir: server.env.CFS_DATA_DIR! }).Authorization}`);
+    const hangUp = async (said: RegExp) => {
+      server.child.kill('SIGHUP');
+      await expect.poll(() => server.output(), { timeout: 10_000 }).toMatch(said);
+    };
+    try {
+      // Act
+      const before = await status(one.ca);
+      writeFileSync(cert, 'not a certificate\n');
+      await hangUp(/SIGHUP, TLS certificate and key not reloaded \(the old ones stay\)/);
+      const kept = await status(one.ca);
+      writeFileSync(cert, readFileSync(two.cert));
+      writeFileSync(key, readFileSync(two.key));
+      await hangUp(/SIGHUP, TLS certificate and key reloaded/);
+      const oldCa = await status(one.ca);
+      const newCa = await status(two.ca);
+      // Assert
+      expect(before).toEqual({ code: 0, out: '200' });
+      expect(kept).toEqual({ code: 0, out: '200' });
+      expect(oldCa.code).toBe(60);
+      expect(newCa).toEqual({ code: 0, out: '200' });
+      expect(server.child.exitCode).toBeNull();
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  }, 60_000);
 });
