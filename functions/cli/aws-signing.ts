@@ -7,6 +7,7 @@
  */
 
 import { CliError } from './io.ts';
+import { LOCAL_ENV } from '../server/environment.ts';
 
 /** What a signer needs of a request, and what it returns: the headers to send. */
 export interface SignableRequest {
@@ -60,12 +61,6 @@ export async function sigV4Signer(
   };
 }
 
-/**
- * Signs for `execute-api` in the region it names whatever the URL's host is: an API Gateway
- * behind a custom domain, or a stand-in such as `npm run test:aws-local`'s front.
- */
-export const SIGNING_REGION_ENV = 'CFS_API_SIGV4_REGION';
-
 /** The signer for `baseUrl`, or undefined when it is neither an API Gateway URL nor named by CFS_API_SIGV4_REGION. Made once per client. */
 export function signerFor(baseUrl: string, env: Record<string, string | undefined> = process.env): (() => Promise<RequestSigner>) | undefined {
   let url: URL;
@@ -74,7 +69,7 @@ export function signerFor(baseUrl: string, env: Record<string, string | undefine
   } catch {
     return undefined;
   }
-  const region = apiGatewayRegion(url) ?? (env[SIGNING_REGION_ENV] || undefined);
+  const region = apiGatewayRegion(url) ?? (env[LOCAL_ENV.API_SIGV4_REGION] || undefined);
   if (!region) return undefined;
   let signer: Promise<RequestSigner> | undefined;
   return () => (signer ??= sigV4Signer(region));

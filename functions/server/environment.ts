@@ -13,6 +13,8 @@ export const LOCAL_ENV = {
   CA_BUNDLE: 'CFS_CA_BUNDLE',
   /** The data directory the CLI looks in for the token (and `cfs server`'s default data directory) unless `--data-dir` says otherwise. */
   DATA_DIR: 'CFS_DATA_DIR',
+  /** Sign every request for `execute-api` in this region, whatever the API URL's host (a custom domain, `npm run test:aws-local`'s front). */
+  API_SIGV4_REGION: 'CFS_API_SIGV4_REGION',
 } as const;
 
 /**
