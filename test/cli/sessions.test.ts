@@ -166,11 +166,11 @@ describe('cfs sessions', () => {
     const plain = await cfs(runtime, 'sessions', 'create', '--name', 'unproved', '--configuration-name', 'configurations-example', '--format', 'json', '--target-group', 'Compute', IMG);
     // Assert
     expect(res.err).toBe('');
-    expect(JSON.parse(res.out).validation).toEqual({
+    expect(JSON.parse(res.out).status.validation).toEqual({
       checks: [{ name: 'hello', command: '/usr/bin/hello' }, { name: 'ssh', command: 'systemctl is-enabled ssh' }],
       boot: { success_pattern: 'Reached target .*Multi-User System', kernel_parameters: 'root=live:/dev/vda rd.live.image console=ttyS0', timeout_seconds: 120, memory_mib: 1024, network: false },
     });
-    expect(JSON.parse(plain.out)).not.toHaveProperty('validation');
+    expect(JSON.parse(plain.out).status).not.toHaveProperty('validation');
   });
 
   it('sends the validation through the v2 API too', async () => {
@@ -179,7 +179,7 @@ describe('cfs sessions', () => {
       '--check', 'hello=/usr/bin/hello');
     // Assert
     expect(res.err).toBe('');
-    expect(JSON.parse(res.out).validation).toEqual({ checks: [{ name: 'hello', command: '/usr/bin/hello' }] });
+    expect(JSON.parse(res.out).status.validation).toEqual({ checks: [{ name: 'hello', command: '/usr/bin/hello' }] });
   });
 
   it.each([
