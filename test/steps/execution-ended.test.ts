@@ -61,7 +61,7 @@ describe('the execution-ended clean-up step', () => {
 
   beforeEach(() => {
     ports = fakeStepPorts();
-    deps = { steps: ports, runners: new EcsRunnerTasks(new ECSClient({}), CLUSTER), waits: table.waits };
+    deps = { steps: ports, runners: new EcsRunnerTasks(new ECSClient({}), CLUSTER, { pollMs: 20, stopWaitMs: 1_000 }), waits: table.waits };
     ecs.on(ListTasksCommand).resolvesOnce({ taskArns: ['task-1'], nextToken: 'page-2' }).resolves({ taskArns: ['task-2'] });
     ecs.on(DescribeTasksCommand).resolves({
       tasks: [
@@ -69,6 +69,8 @@ describe('the execution-ended clean-up step', () => {
         { taskArn: 'task-2', overrides: { containerOverrides: [{ name: 'runner', environment: [{ name: 'SESSION_NAME', value: 's1' }] }] } },
       ],
     });
+    // The stopped task, asked about alone, has stopped.
+    ecs.on(DescribeTasksCommand, { tasks: ['task-2'] }).resolves({ tasks: [{ taskArn: 'task-2', lastStatus: 'STOPPED' }] });
     ecs.on(StopTaskCommand).resolves({});
   });
   afterEach(() => ports.dispose());
@@ -115,6 +117,40 @@ describe('the execution-ended clean-up step', () => {
     expect(await ports.artifacts.list(`boot-images/${RESULT}/`)).toEqual([]);
     // No record reads its logs any more: the runner's whole prefix goes.
     expect(await ports.artifacts.list(RUNNER.prefix)).toEqual([]);
+  });
+
+  it("removes a deleted session's runner prefix only once its task has stopped, with what the runner wrote while stopping", async () => {
+    // Arrange: on SIGTERM the runner writes its last log and its outcome, then its task stops.
+    await ports.artifacts.put(RUNNER.runDocument, JSON.stringify(runDocument));
+    await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(runDocument));
+    let polls = 0;
+    ecs.on(DescribeTasksCommand, { tasks: ['task-2'] }).callsFake(async () => {
+      polls += 1;
+      if (polls === 1) {
+        await ports.artifacts.put(RUNNER.outcome, '{"status": "failed"}');
+        await ports.artifacts.put(RUNNER.logsPrefix + '0-site.log', 'the last lines');
+        return { tasks: [{ taskArn: 'task-2', lastStatus: 'DEACTIVATING' }] };
+      }
+      return { tasks: [{ taskArn: 'task-2', lastStatus: 'STOPPED' }] };
+    });
+    // Act
+    const outcome = await cleanUpEndedExecution(deps, ended('ABORTED', 's1_1764151200000'));
+    // Assert
+    expect(outcome.stopped_tasks).toEqual(['task-2']);
+    expect(polls).toBe(2);
+    expect(await ports.artifacts.list(RUNNER.prefix)).toEqual([]);
+  });
+
+  it('fails, removing nothing, when the stopped task has not stopped in time, so the clean-up is retried', async () => {
+    // Arrange
+    await ports.artifacts.put(RUNNER.runDocument, JSON.stringify(runDocument));
+    await ports.artifacts.put(sessionKeys.runDocument('s1'), JSON.stringify(runDocument));
+    ecs.on(DescribeTasksCommand, { tasks: ['task-2'] }).resolves({ tasks: [{ taskArn: 'task-2', lastStatus: 'RUNNING' }] });
+    // Act
+    const cleaning = cleanUpEndedExecution(deps, ended('ABORTED', 's1_1764151200000'));
+    // Assert
+    await expect(cleaning).rejects.toThrow('runner task(s) task-2 did not stop within 1 s of StopTask; the clean-up will be retried');
+    expect(await ports.artifacts.list(RUNNER.prefix)).toEqual([RUNNER.runDocument]);
   });
 
   it('on TIMED_OUT records the time limit as the reason', async () => {

@@ -6,6 +6,13 @@ const SESSION_VARIABLE = 'SESSION_NAME';
 const DESCRIBE_BATCH = 100;
 
 /**
+ * How long a stopped task may take to reach STOPPED: the runner container's stop timeout
+ * (lib/constructs/runner-task.ts: 120 s, after which ECS kills it) and a margin, inside the
+ * clean-up function's 5 minutes.
+ */
+export const DEFAULT_STOP_WAIT_MS = 150_000;
+
+/**
  * The runner tasks of a session on the runner cluster. StopExecution ends a `.sync` task state
  * without waiting for the task, so the cancellation clean-up looks the session's tasks up here
  * (by the SESSION_NAME override RunAnsible gives every runner task) and stops them.
@@ -14,6 +21,7 @@ export class EcsRunnerTasks {
   constructor(
     private readonly client: ECSClient,
     private readonly cluster: string,
+    private readonly timing: { pollMs: number; stopWaitMs: number } = { pollMs: 2_000, stopWaitMs: DEFAULT_STOP_WAIT_MS },
   ) {}
 
   /** ARNs of the running (or starting) tasks whose runner container works for `session`. */
@@ -36,13 +44,37 @@ export class EcsRunnerTasks {
     return matching;
   }
 
-  /** Stops every runner task of the session; returns the ARNs it stopped. */
+  /**
+   * Stops every runner task of the session and waits until each has STOPPED; returns the ARNs it
+   * stopped. StopTask only sends SIGTERM: the runner then stops Ansible and writes its last log,
+   * progress and outcome, so whatever removes the session's objects must come after that. A task
+   * still not stopped after `stopWaitMs` is an error, so the clean-up is retried (it is idempotent).
+   */
   async stopSession(session: string, reason: string): Promise<string[]> {
     const tasks = await this.tasksOf(session);
     for (const task of tasks) {
       // ECS limits the reason to 255 characters.
       await this.client.send(new StopTaskCommand({ cluster: this.cluster, task, reason: reason.slice(0, 255) }));
     }
+    await this.untilStopped(tasks);
     return tasks;
+  }
+
+  private async untilStopped(tasks: string[]): Promise<void> {
+    const deadline = Date.now() + this.timing.stopWaitMs;
+    let running = tasks;
+    while (running.length > 0) {
+      const still: string[] = [];
+      for (let i = 0; i < running.length; i += DESCRIBE_BATCH) {
+        const out = await this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: running.slice(i, i + DESCRIBE_BATCH) }));
+        for (const task of out.tasks ?? []) if (task.taskArn && task.lastStatus !== 'STOPPED') still.push(task.taskArn);
+      }
+      running = still;
+      if (running.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new Error(`runner task(s) ${running.join(', ')} did not stop within ${Math.round(this.timing.stopWaitMs / 1000)} s of StopTask; the clean-up will be retried`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.timing.pollMs));
+    }
   }
 }
