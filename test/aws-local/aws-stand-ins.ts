@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { timeoutPathsOnParameters } from '../../functions/adapters/local/asl-definition.ts';
 import { ACCOUNT, REGION, type DeployedShape, type TemplateFunction } from './template.ts';
 
 const BOOTSTRAP = fileURLToPath(new URL('./lambda-bootstrap.mjs', import.meta.url));
@@ -91,33 +92,12 @@ interface OpenToken {
 
 type State = { Type: string; Resource?: string; TimeoutSeconds?: number; Parameters?: unknown; TimeoutSecondsPath?: string; ItemProcessor?: { States: Record<string, State> }; Iterator?: { States: Record<string, State> } };
 
-/** The path, inside `parameters`, of the field whose `.$` reference is `reference`. */
-function parameterCarrying(parameters: unknown, reference: string, at = '$'): string | undefined {
-  if (typeof parameters !== 'object' || parameters === null) return undefined;
-  for (const [key, value] of Object.entries(parameters)) {
-    if (key.endsWith('.$') && value === reference) return `${at}.${key.slice(0, -2)}`;
-    const inner = parameterCarrying(value, reference, `${at}.${key}`);
-    if (inner) return inner;
-  }
-  return undefined;
-}
-
-/**
- * Every Task state of the definition (Map iterations included), and aws-local-stepfunctions's one
- * deviation made up for: it reads TimeoutSecondsPath from the effective parameters, Step Functions
- * from the state's input, so the path is pointed at the parameter carrying the same value.
- */
+/** Every Task state of the definition (Map iterations included). */
 function taskStates(states: Record<string, State>, found = new Map<string, State>()): Map<string, State> {
   for (const [name, state] of Object.entries(states)) {
     const inner = state.ItemProcessor ?? state.Iterator;
     if (inner) taskStates(inner.States, found);
-    if (state.Type !== 'Task') continue;
-    if (state.TimeoutSecondsPath && state.Parameters !== undefined) {
-      const carried = parameterCarrying(state.Parameters, state.TimeoutSecondsPath);
-      if (!carried) throw new Error(`${name}: TimeoutSecondsPath ${state.TimeoutSecondsPath} is not among its parameters; the stand-in cannot honour it`);
-      state.TimeoutSecondsPath = carried;
-    }
-    found.set(name, state);
+    if (state.Type === 'Task') found.set(name, state);
   }
   return found;
 }
@@ -331,6 +311,8 @@ export class AwsStandIns {
       throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
     }
     const definition = structuredClone(this.options.shape.definition) as { States: Record<string, State> };
+    // aws-local-stepfunctions's one deviation made up for, as the embedded engine does.
+    timeoutPathsOnParameters(definition.States);
     const tasks = taskStates(definition.States);
     const context = { Execution: { Id: arn, Name: name, Input: JSON.parse(input) as unknown, StartTime: new Date().toISOString() }, StateMachine: { Id: stateMachineArn }, Task: { Token: '' } };
     const newToken = () => (context.Task.Token = `${randomUUID()}.${Buffer.from(arn).toString('base64url')}`);

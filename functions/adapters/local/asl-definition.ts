@@ -6,7 +6,7 @@ export function aslPlaceholders(text: string): string[] {
   return [...new Set([...text.matchAll(/\$\{([A-Za-z0-9]+)\}/g)].map((m) => m[1]!))].sort();
 }
 
-type State = { Type?: string; Parameters?: unknown; TimeoutSecondsPath?: string; ItemProcessor?: { States: Record<string, State> } };
+type State = { Type?: string; Parameters?: unknown; TimeoutSecondsPath?: string; ItemProcessor?: { States: Record<string, State> }; Iterator?: { States: Record<string, State> } };
 
 /** The path, inside `parameters`, of the field whose `.$` reference is `reference`. */
 function parameterCarrying(parameters: unknown, reference: string, at = '$'): string | undefined {
@@ -23,11 +23,12 @@ function parameterCarrying(parameters: unknown, reference: string, at = '$'): st
  * aws-local-stepfunctions reads a Task's TimeoutSecondsPath from the parameters it sends, where
  * Step Functions reads it from the state's input. The same value is in both when a parameter
  * carries it (WaitForImages passes `poll_seconds`): point the path there, so the timeout is the
- * one AWS applies.
+ * one AWS applies. Used by the embedded engine and by test:aws-local's stand-in alike.
  */
-function timeoutPathsOnParameters(states: Record<string, State>): void {
+export function timeoutPathsOnParameters(states: Record<string, State>): void {
   for (const [name, state] of Object.entries(states)) {
-    if (state.ItemProcessor) timeoutPathsOnParameters(state.ItemProcessor.States);
+    const inner = state.ItemProcessor ?? state.Iterator;
+    if (inner) timeoutPathsOnParameters(inner.States);
     if (state.Type !== 'Task' || !state.TimeoutSecondsPath || state.Parameters === undefined) continue;
     const carried = parameterCarrying(state.Parameters, state.TimeoutSecondsPath);
     if (!carried) throw new Error(`${name}: TimeoutSecondsPath ${state.TimeoutSecondsPath} must also be passed in Parameters for the embedded engine to honour it`);
