@@ -296,7 +296,7 @@ describe('results that fail their boot test', () => {
     expect(broken.status.session.succeeded).toBe('false');
     expect(broken.status.failure).toMatchObject({ step: 'test', image_id: source.id });
     // The kernel's own verdict leads the console's last lines, although its stack trace followed it.
-    expect(broken.status.failure!.reason).toMatch(/failed its boot test: .*last console lines: Kernel panic - not syncing/);
+    expect(broken.status.failure!.reason).toMatch(/failed its boot test: .*last console lines: (\[ *[\d.]+\] )?Kernel panic - not syncing/);
     expect(broken.status.artifacts).toEqual([]);
     expect((await api<ImageView[]>('GET', '/apis/ims/v3/images')).body.length).toBe(before);
   }, SESSION_TIMEOUT_MS);
