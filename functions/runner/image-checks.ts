@@ -2,14 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CheckSpec } from '../core/sessions/validation-spec.ts';
+import { CHECK_TIMEOUT_SECONDS, type CheckSpec } from '../core/sessions/validation-spec.ts';
 import { signalGroup, type ChildExit, type ProcessGroups } from './process-groups.ts';
 import { prepareRootMounts, startSandboxed, undoRootMounts, type StartedProcess } from './sandbox.ts';
 import type { IdMapping } from './user-namespace.ts';
 import type { WorkspaceLayout } from './workspace.ts';
 
-/** A check's time limit when the caller gives none. */
-export const DEFAULT_CHECK_TIMEOUT_SECONDS = 300;
 
 /** One check's verdict. */
 export interface CheckResult {
@@ -43,7 +41,7 @@ export interface ImageChecksOptions {
   groups: ProcessGroups;
   /** Where `<name>.log` goes for each check (a directory only the runner writes, e.g. `layout.logs`). */
   logDir: string;
-  /** Each check's own limit (default DEFAULT_CHECK_TIMEOUT_SECONDS). */
+  /** Each check's own limit (default CHECK_TIMEOUT_SECONDS). */
   timeoutSeconds?: number;
   signal?: AbortSignal;
   /** Called as each check starts and ends (progress and logs). */
@@ -86,7 +84,7 @@ async function runCheck(check: CheckSpec, options: ImageChecksOptions, emptyDir:
   const log = createWriteStream(logPath, { mode: 0o640 });
   const logClosed = new Promise<void>((resolve) => log.once('close', () => resolve()));
   log.write(`# CFS check '${check.name}': ${check.command}\n`);
-  const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_CHECK_TIMEOUT_SECONDS;
+  const timeoutSeconds = options.timeoutSeconds ?? CHECK_TIMEOUT_SECONDS;
   let pending = '';
   let lastLine = '';
   const take = (chunk: Buffer) => {

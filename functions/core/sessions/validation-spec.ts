@@ -13,6 +13,9 @@ import { parseOrThrow } from './validation.ts';
 /** The kernel command line when none is given: a squashfs root on the first virtio disk, the console on the serial port the test reads. */
 export const DEFAULT_KERNEL_PARAMETERS = 'root=/dev/vda rootfstype=squashfs ro console=ttyS0';
 
+/** How long one check may run in one root before its sandbox is killed (the runner's limit; the budget counts it). */
+export const CHECK_TIMEOUT_SECONDS = 300;
+
 /**
  * Bounds, chosen so a mistake is caught at create time rather than after a long session:
  * - timeout 10..3600 s: a real boot on TCG takes tens of seconds (under 10 s cannot be met), and
@@ -129,9 +132,9 @@ const PROBE_ALLOWANCE_SECONDS = 30;
  * root, and every boot at its timeout, plus the accelerator probe. Added to the runner's budget,
  * so a session that asked for proof is not stopped by the budget meant for its layers.
  */
-export function validationBudgetSeconds(validation: ValidationSpec | undefined, images: number, checkTimeoutSeconds = 300): number {
+export function validationBudgetSeconds(validation: ValidationSpec | undefined, images: number): number {
   if (!validation) return 0;
-  const checks = validation.checks.length * checkTimeoutSeconds * images;
+  const checks = validation.checks.length * CHECK_TIMEOUT_SECONDS * images;
   const boots = validation.boot ? validation.boot.timeout_seconds * images + PROBE_ALLOWANCE_SECONDS : 0;
   return checks + boots;
 }
