@@ -1,4 +1,4 @@
-import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient, type Task } from '@aws-sdk/client-ecs';
 
 /** The container override RunAnsible sets (statemachines/image-customization.asl.json): it names the session. */
 const SESSION_VARIABLE = 'SESSION_NAME';
@@ -34,14 +34,21 @@ export class EcsRunnerTasks {
       nextToken = page.nextToken;
     } while (nextToken);
     const matching: string[] = [];
-    for (let i = 0; i < arns.length; i += DESCRIBE_BATCH) {
-      const out = await this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: arns.slice(i, i + DESCRIBE_BATCH) }));
-      for (const task of out.tasks ?? []) {
-        const names = (task.overrides?.containerOverrides ?? []).flatMap((c) => c.environment ?? []).filter((e) => e.name === SESSION_VARIABLE);
-        if (task.taskArn && names.some((e) => e.value === session)) matching.push(task.taskArn);
-      }
+    for (const task of await this.describe(arns)) {
+      const names = (task.overrides?.containerOverrides ?? []).flatMap((c) => c.environment ?? []).filter((e) => e.name === SESSION_VARIABLE);
+      if (task.taskArn && names.some((e) => e.value === session)) matching.push(task.taskArn);
     }
     return matching;
+  }
+
+  /** The tasks `arns` name, as DescribeTasks tells them (in batches of its limit); tasks ECS no longer knows are left out. */
+  private async describe(arns: string[]): Promise<Task[]> {
+    const tasks: Task[] = [];
+    for (let i = 0; i < arns.length; i += DESCRIBE_BATCH) {
+      const out = await this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: arns.slice(i, i + DESCRIBE_BATCH) }));
+      tasks.push(...(out.tasks ?? []));
+    }
+    return tasks;
   }
 
   /**
@@ -64,12 +71,7 @@ export class EcsRunnerTasks {
     const deadline = Date.now() + this.timing.stopWaitMs;
     let running = tasks;
     while (running.length > 0) {
-      const still: string[] = [];
-      for (let i = 0; i < running.length; i += DESCRIBE_BATCH) {
-        const out = await this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: running.slice(i, i + DESCRIBE_BATCH) }));
-        for (const task of out.tasks ?? []) if (task.taskArn && task.lastStatus !== 'STOPPED') still.push(task.taskArn);
-      }
-      running = still;
+      running = (await this.describe(running)).flatMap((task) => (task.taskArn && task.lastStatus !== 'STOPPED' ? [task.taskArn] : []));
       if (running.length === 0) return;
       if (Date.now() >= deadline) {
         throw new Error(`runner task(s) ${running.join(', ')} did not stop within ${Math.round(this.timing.stopWaitMs / 1000)} s of StopTask; the clean-up will be retried`);
