@@ -5,7 +5,7 @@ import type { BootSpec, ValidationSpec } from '../core/sessions/validation-spec.
 import type { ImageTests, RunDocument } from '../core/workflow/run-document.ts';
 import { testLogKey } from '../core/workflow/session-keys.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
-import { runBootTest, type BootFiles } from './boot-test.ts';
+import { runBootTest, type BootFiles, type BootTestResult } from './boot-test.ts';
 import { oneLine, RunnerFailure } from './failures.ts';
 import { runImageChecks } from './image-checks.ts';
 import { chooseAccelerator, type AcceleratorChoice } from './kvm-probe.ts';
@@ -121,7 +121,11 @@ export class BootTester {
     if (!files.kernel) return fail('the result has no kernel to boot (none in its /boot, none in its source image)');
     if (!files.initrd) return fail('the result has no initrd to boot (none in its /boot, none in its source image)');
     const mapping = context.mapping;
-    this.choice ??= await chooseAccelerator({ kernel: files.kernel, mapping, groups: context.groups, signal: context.signal });
+    try {
+      this.choice ??= await chooseAccelerator({ kernel: files.kernel, mapping, groups: context.groups, signal: context.signal });
+    } catch (error) {
+      return fail(`the VM could not be run: ${(error as Error).message}`);
+    }
     const network: NetworkMode = boot.network && context.network === 'egress' ? 'egress' : 'none';
     if (boot.network && network === 'none') context.log(`image ${imageId}: the boot asks for a network, but this server runs with --network none: booting without one`);
     const logDir = join(context.layout.logs, 'tests', imageId);
@@ -131,7 +135,14 @@ export class BootTester {
     const started = context.now();
     context.log(`image ${imageId}: booting the packed result (${this.choice.accelerator}: ${this.choice.reason})`);
     const bootFiles: BootFiles = { rootfs: files.rootfs, kernel: files.kernel, initrd: files.initrd };
-    const result = await runBootTest({ files: bootFiles, boot, network, mapping, groups: context.groups, consoleLog, accelerator: this.choice, signal: context.signal });
+    let result: BootTestResult;
+    try {
+      result = await runBootTest({ files: bootFiles, boot, network, mapping, groups: context.groups, consoleLog, accelerator: this.choice, signal: context.signal });
+    } catch (error) {
+      // QEMU or its sandbox could not start: the image is unproven, which fails it at test.
+      await context.progress.bootEnded(imageId, 'failed', 0);
+      return fail(`the VM could not be run: ${(error as Error).message}`);
+    }
     await storeLog(context, consoleLog, key);
     const state = result.passed ? 'succeeded' : 'failed';
     tests.boot = {
