@@ -4,6 +4,7 @@ import { lstat, open, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { ExtraVarsError, parseExtraVars, unsafeExtraVarsYaml, type ExtraVarsMap } from '../core/sessions/extra-vars.ts';
+import { gitMessage } from '../core/workflow/git-message.ts';
 import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { RunnerFailure } from './failures.ts';
@@ -242,8 +243,10 @@ export async function cloneLayer(layer: RunLayer, dir: string, allowed: string[]
     const head = (await git(['-C', dir, 'rev-parse', 'HEAD'])).trim();
     if (head !== layer.commit) throw new Error(`checked out ${head}, not ${layer.commit}`);
   } catch (error) {
-    // git may quote the URL back: neither the message nor the URL may carry its credentials.
-    const message = redactUrlsInText((error as Error).message);
+    // git may quote the URL back: neither the message nor the URL may carry its credentials. Its
+    // fatal lines say why (the advice git prints after them does not).
+    const said = error instanceof ToolError && !error.exit.signal ? gitMessage(error.stderr) : '';
+    const message = said || redactUrlsInText((error as Error).message);
     throw new RunnerFailure('layer', `layer '${layer.name}': cannot fetch ${redactCloneUrl(layer.clone_url)} at ${layer.commit}: ${message}`, {
       layer: layer.name,
     });

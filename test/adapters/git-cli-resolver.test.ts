@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitCliResolver } from '../../functions/adapters/local/git-cli-resolver.ts';
@@ -44,12 +46,32 @@ describe('GitCliResolver against a real repository', () => {
     expect(error.message).toBe(`branch 'nope' does not exist in ${repo.url}`);
   });
 
-  it('answers GitError with git\'s reason when the repository is unreachable', async () => {
+  it('answers GitError with git\'s own fatal line when the repository does not exist', async () => {
     // Act
     const error = await rejection(new GitCliResolver().resolveBranch(`${repo.url}-missing`, 'main'));
-    // Assert
+    // Assert: git's cause, not the advice it prints after it.
     expect(error.name).toBe('GitError');
-    expect(error.message).toContain(`cannot read branch 'main' of ${repo.url}-missing`);
+    expect(error.message).toBe(
+      `cannot read branch 'main' of ${repo.url}-missing: '${repo.dir}-missing' does not appear to be a git repository; Could not read from remote repository.`,
+    );
+  });
+
+  it('keeps git\'s message but never the credentials of the URL', async () => {
+    // Arrange: an HTTP server that refuses everything, reached with a user and password in the URL.
+    const server = createServer((_request, response) => response.writeHead(404, { 'Content-Type': 'text/plain' }).end('no such repository\n'));
+    await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://reader:s3cret-token@127.0.0.1:${port}/org/missing.git`;
+    // Act
+    const error = await rejection(new GitCliResolver({ allowedSchemes: ['http'] }).resolveBranch(url, 'main')).finally(
+      () => new Promise<void>((done) => server.close(() => done())),
+    );
+    // Assert: what the server said (git's `remote:` line) and git's own fatal line.
+    expect(error.name).toBe('GitError');
+    expect(error.message).toBe(
+      `cannot read branch 'main' of http://127.0.0.1:${port}/org/missing.git: no such repository; repository 'http://127.0.0.1:${port}/org/missing.git/' not found`,
+    );
+    expect(error.message).not.toMatch(/reader|s3cret/);
   });
 
   it('refuses a scheme outside the allow-list before running git, and git enforces it too', async () => {

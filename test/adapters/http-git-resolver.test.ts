@@ -55,6 +55,11 @@ describe('HttpGitResolver against real git servers', () => {
         response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end();
         return;
       }
+      // As forges answer a repository they do not have: 404 with a one-line text body.
+      if (url.pathname.startsWith('/forge/')) {
+        response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Repository not found: http://${request.headers.authorization ? 'reader:s3cret@' : ''}forge.example${url.pathname}\n`);
+        return;
+      }
       if (url.pathname.startsWith('/dumb/')) {
         readFile(join(repo.dir, '.git', url.pathname.slice(`/dumb/${name}/`.length))).then(
           (body) => response.writeHead(200, { 'Content-Type': 'text/plain' }).end(body),
@@ -114,6 +119,18 @@ describe('HttpGitResolver against real git servers', () => {
     expect(requests.some((r) => r.path.startsWith('/private/') && r.authorization?.startsWith('Basic '))).toBe(true);
     expect(refused).toMatchObject({ name: 'GitError', message: expect.stringContaining('HTTP 401 (the repository needs credentials)') });
     expect((refused as Error).message).not.toMatch(/s3cret|intruder/);
+  });
+
+  it("keeps the server's own message for a repository that does not exist, without credentials", async () => {
+    // Arrange
+    const url = `http://reader:s3cret@${base.slice('http://'.length)}/forge/org/missing.git`;
+    // Act
+    const refused = await resolver.resolveBranch(url, 'main').catch((error: Error) => error);
+    // Assert
+    expect(refused).toMatchObject({
+      name: 'GitError',
+      message: `cannot read branch 'main' of ${base}/forge/org/missing.git: HTTP 404: Repository not found: http://forge.example/forge/org/missing.git/info/refs`,
+    });
   });
 
   it('asks for a commit when a branch lives behind ssh, which Lambda cannot reach without git', async () => {

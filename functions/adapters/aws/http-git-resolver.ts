@@ -1,5 +1,6 @@
 import { GitError } from '../../core/errors.ts';
 import { assertAllowedCloneUrl, cloneUrlScheme, type CloneUrlPolicy } from '../../core/configurations/clone-url.ts';
+import { gitMessage } from '../../core/workflow/git-message.ts';
 import { redactCloneUrl } from '../../core/workflow/redact.ts';
 import type { GitResolver } from '../../ports/git-resolver.ts';
 
@@ -102,9 +103,10 @@ export class HttpGitResolver implements GitResolver, CloneUrlPolicy {
       throw new GitError(`${context}: redirected to a scheme that is not allowed`);
     }
     if (!response.ok) {
-      await response.body?.cancel();
+      // Git servers say why in a short text body ("Repository not found."), as git shows it.
+      const said = await this.shortText(response);
       const hint = response.status === 401 || response.status === 403 ? ' (the repository needs credentials)' : '';
-      throw new GitError(`${context}: HTTP ${response.status}${hint}`);
+      throw new GitError(`${context}: HTTP ${response.status}${hint}${said ? `: ${said}` : ''}`);
     }
     const body = await this.readBounded(response, context);
     const smart = (response.headers.get('content-type') ?? '').startsWith('application/x-git-upload-pack-advertisement');
@@ -113,6 +115,26 @@ export class HttpGitResolver implements GitResolver, CloneUrlPolicy {
     } catch (error) {
       throw new GitError(`${context}: the server's ref listing is malformed (${(error as Error).message})`);
     }
+  }
+
+  /** A text/plain error body's message (its first kilobyte, credentials removed); '' for any other body. */
+  private async shortText(response: Response): Promise<string> {
+    if (!(response.headers.get('content-type') ?? '').startsWith('text/plain')) {
+      await response.body?.cancel();
+      return '';
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response.body ?? []) {
+        chunks.push(Buffer.from(chunk));
+        size += chunk.length;
+        if (size >= 1024) break;
+      }
+    } catch {
+      // A body cut short says what it got to say.
+    }
+    return gitMessage(Buffer.concat(chunks).subarray(0, 1024).toString('utf8'));
   }
 
   private async readBounded(response: Response, context: string): Promise<Buffer> {

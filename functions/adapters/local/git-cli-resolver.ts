@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
 import { GitError } from '../../core/errors.ts';
-import { redactCloneUrl, redactUrlsInText } from '../../core/workflow/redact.ts';
+import { gitMessage } from '../../core/workflow/git-message.ts';
+import { redactCloneUrl } from '../../core/workflow/redact.ts';
 import { assertAllowedCloneUrl, DEFAULT_CLONE_URL_SCHEMES, type CloneUrlPolicy } from '../../core/configurations/clone-url.ts';
 import type { GitResolver } from '../../ports/git-resolver.ts';
+import type { GitAccess } from '../../core/sources/source-record.ts';
+import { withGitAccess } from './git-access.ts';
 import { SYSTEM_ENV } from '../../server/environment.ts';
 
 export { assertAllowedCloneUrl, DEFAULT_CLONE_URL_SCHEMES };
@@ -15,12 +18,6 @@ export interface GitCliResolverOptions {
 }
 
 const BRANCH_PATTERN = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[^\s~^:?*[\\\x00-\x1f\x7f]+(?<![./])$/;
-
-/** The last meaningful line git printed, for an error message. */
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines[lines.length - 1] ?? '';
-}
 
 /**
  * Resolves branches with `git ls-remote` (no clone): the git binary is spawned directly
@@ -40,13 +37,14 @@ export class GitCliResolver implements GitResolver, CloneUrlPolicy {
     assertAllowedCloneUrl(url, this.allowedSchemes);
   }
 
-  async resolveBranch(cloneUrl: string, branch: string): Promise<string> {
+  async resolveBranch(cloneUrl: string, branch: string, access?: GitAccess): Promise<string> {
     this.assertAllowedCloneUrl(cloneUrl);
     if (!BRANCH_PATTERN.test(branch)) throw new GitError(`'${branch}' is not a valid branch name`);
     const ref = `refs/heads/${branch}`;
     // Errors name the repository without its user:password, as status and logs do.
     const shown = redactCloneUrl(cloneUrl);
-    const stdout = await this.git(['ls-remote', '--', cloneUrl, ref], `cannot read branch '${branch}' of ${shown}`);
+    // A source's login reaches this one git process through GIT_ASKPASS files (git-access.ts), never its argv.
+    const stdout = await withGitAccess(access, (extra) => this.git([...extra.config, 'ls-remote', '--', cloneUrl, ref], `cannot read branch '${branch}' of ${shown}`, extra.env));
     for (const line of stdout.split('\n')) {
       const [sha, name] = line.split('\t');
       if (name !== ref || !sha) continue;
@@ -56,9 +54,10 @@ export class GitCliResolver implements GitResolver, CloneUrlPolicy {
     throw new GitError(`branch '${branch}' does not exist in ${shown}`);
   }
 
-  private git(args: string[], context: string): Promise<string> {
+  private git(args: string[], context: string, accessEnv: Record<string, string> = {}): Promise<string> {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...accessEnv,
       GIT_ALLOW_PROTOCOL: this.allowedSchemes.join(':'),
       GIT_TERMINAL_PROMPT: '0',
       // ssh must fail rather than ask for a password or a host key confirmation.
@@ -88,7 +87,8 @@ export class GitCliResolver implements GitResolver, CloneUrlPolicy {
         clearTimeout(timer);
         if (timedOut) return reject(new GitError(`${context}: git gave no answer within ${this.timeoutMs / 1000} s`));
         if (code === 0) return resolve(stdout);
-        reject(new GitError(`${context}: ${redactUrlsInText(lastLine(stderr)) || `git exited with code ${code}`}`));
+        // git's own fatal lines say why (a missing repository, a refused login), credentials removed.
+        reject(new GitError(`${context}: ${gitMessage(stderr) || `git exited with code ${code}`}`));
       });
     });
   }
