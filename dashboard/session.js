@@ -36,6 +36,31 @@ function failureSection(session, names) {
     h('h2', { id: 'failure-title' }, 'Why it failed'),
     h('p', {}, h('strong', {}, 'Step: '), failure.step, failure.layer ? [' · ', h('strong', {}, 'layer: '), failure.layer] : '', failure.image_id ? [' · ', h('strong', {}, 'image: '), imageLink(failure.image_id, names)] : ''),
     h('p', { class: 'reason' }, failure.reason),
+    holdParagraph(session),
+  );
+}
+
+/**
+ * A failed session's debug hold (`debug_on_failure`): while it lasts the session is still
+ * running; say until when, where, and the commands that enter it or end it.
+ */
+function holdParagraph(session) {
+  const hold = session.status.debug;
+  if (!hold) return null;
+  if (hold.released_at) return h('p', { class: 'hold' }, h('strong', {}, 'Debug hold: '), 'ended ', timeEl(hold.released_at), '; its workspace is removed.');
+  const image = hold.images.find((i) => i.image_id === session.status.failure?.image_id) ?? hold.images[0];
+  return h(
+    'p',
+    { class: 'hold' },
+    h('strong', {}, 'Held for debugging until '),
+    timeEl(hold.until),
+    ' (the session stays running until then): workspace ',
+    h('code', {}, hold.workspace),
+    '. As root on the server\'s machine: ',
+    h('code', {}, image ? image.enter : `cfs sessions debug ${session.name}`),
+    '; ',
+    h('code', {}, `cfs sessions release ${session.name}`),
+    ' ends the hold now.',
   );
 }
 
@@ -300,7 +325,10 @@ export function sessionView(name) {
     }
     await logs.start(signal, session);
     const complete = session.status.session.status === 'complete';
-    status.textContent = complete ? `Completed; ${sessionState(session)}.` : `Live: updated ${new Date().toLocaleTimeString()}`;
+    const held = session.status.debug && !session.status.debug.released_at;
+    status.textContent = complete
+      ? `Completed; ${sessionState(session)}.`
+      : `${held ? `Failed; held for debugging until ${new Date(session.status.debug.until).toLocaleString()}. ` : ''}Live: updated ${new Date().toLocaleTimeString()}`;
     return !complete;
   }, interval);
   return {

@@ -1,6 +1,7 @@
 import { NotFoundError } from '../core/errors.ts';
 import { DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
 import type { SessionDebugHold, SessionFailure, SessionRecord } from '../core/model/session.ts';
+import { isHeld } from '../core/sessions/debug-hold.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, failRunningSteps } from '../core/workflow/step-progress.ts';
@@ -101,7 +102,8 @@ export async function settlePendingResults(ports: StepPorts): Promise<void> {
  * The failure path: records `complete` / `succeeded: "false"` with the failed step, the layer
  * and image when the runner names them, and a one-line reason; registers nothing and removes
  * staged uploads. A session deleted meanwhile needs nothing recorded. With `debug_on_failure`,
- * a workspace the runner kept is recorded as held (`status.debug`) for `debug_wait_time`.
+ * a workspace the runner kept is recorded as held (`status.debug`) for `debug_wait_time`, and
+ * the session stays `running` / `none` (its failure recorded) until the hold ends.
  */
 export async function failSession(
   ports: StepPorts,
@@ -115,6 +117,8 @@ export async function failSession(
     await publishCompletedResults(ports, session, false);
     return session.status.failure;
   }
+  // Failed already and held for debugging (still `running`): the hold's end completes it.
+  if (isHeld(session)) return session.status.failure;
   await removeSessionResults(ports, session);
 
   const now = ports.clock.now();
@@ -158,11 +162,11 @@ export async function failSession(
   try {
     updated = await ports.sessions.update(session.name, (s) => {
       const marked = failRunningSteps(withTests(withLayers(s)), stamp).record;
-      const completed = advanceSession(
-        { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } },
-        { status: 'complete', succeeded: 'false', completion_time: stamp },
-      );
-      const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttl, debug?.until);
+      const failed = { ...marked, status: { ...marked.status, failure, message: undefined, ...(debug ? { debug } : {}) } };
+      // Held (as CFS's job waits out the hold): `running`, `succeeded: none` until the hold ends (endHold).
+      if (debug) return advanceSession(failed, { status: 'running' });
+      const completed = advanceSession(failed, { status: 'complete', succeeded: 'false', completion_time: stamp });
+      const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttl);
       return expires === undefined ? completed : { ...completed, expires_at: expires };
     });
   } catch (error) {
@@ -170,6 +174,8 @@ export async function failSession(
     if (error instanceof NotFoundError) return undefined;
     throw error;
   }
+  // A held session completes (and is announced) when its hold ends.
+  if (debug) return failure;
   await ports.events.publish({
     source: 'cfs.sessions',
     detailType: 'Session Completed',

@@ -36,25 +36,49 @@ describe('debug holds across an engine restart', () => {
     mkdirSync(join(workspace, 'images', A), { recursive: true });
     writeFileSync(join(workspace, WORKSPACE_MARKER), '');
     const session: SessionRecord = pendingSession(name, { Compute: [A] }, { debug_on_failure: true });
-    session.status.session = { status: 'complete', succeeded: 'false', start_time: '2026-11-26T09:00:00Z', completion_time: '2026-11-26T09:30:00Z' };
+    // As failSession leaves it: running, succeeded none, its failure recorded.
+    session.status.session = { status: 'running', succeeded: 'none', start_time: '2026-11-26T09:00:00Z', job: `local:${name}:1` };
+    session.status.failure = { step: 'ansible', layer: 'site', reason: 'layer 0 failed' };
     session.status.debug = { until, workspace, inventory: join(workspace, 'inventory.yaml'), images: [], layers: [] };
     await ports.sessionTable.create(session);
     return workspace;
   }
 
-  it('releases a hold that ended while the server was down and re-arms one that has not', async () => {
+  it('releases a hold that ended while the server was down and re-arms one that has not, never failing or killing a held session as an interrupted run', async () => {
     // Arrange: the clock says 10:00.
     const expired = await heldSession('expired', '2026-11-26T09:59:00Z');
     const current = await heldSession('current', '2026-11-26T11:00:00Z');
+    const killed: string[] = [];
     // Act
-    await engine.recover(async () => undefined);
+    await engine.recover(async (workspace) => void killed.push(workspace));
     await engine.idle();
     // Assert
-    expect((await ports.sessions.get('expired'))?.status.debug?.released_at).toBe('2026-11-26T10:00:00.000Z');
+    const ended = await ports.sessions.get('expired');
+    expect(ended?.status.debug?.released_at).toBe('2026-11-26T10:00:00.000Z');
+    expect(ended?.status.session).toMatchObject({ status: 'complete', succeeded: 'false', completion_time: '2026-11-26T10:00:00.000Z' });
+    expect(ended?.status.failure?.reason).toBe('layer 0 failed');
     expect(existsSync(expired)).toBe(false);
-    expect((await ports.sessions.get('current'))?.status.debug?.released_at).toBeUndefined();
+    const held = await ports.sessions.get('current');
+    expect(held?.status.debug?.released_at).toBeUndefined();
+    expect(held?.status.session).toMatchObject({ status: 'running', succeeded: 'none' });
+    expect(held?.status.failure?.reason).toBe('layer 0 failed');
     expect(existsSync(current)).toBe(true);
     expect(engine.holdArmed('current')).toBe(true);
+    expect(killed).toEqual([]);
+  });
+
+  it('announces the session completed (failed) when its hold ends, not before', async () => {
+    // Arrange
+    await heldSession('announced', '2026-11-26T11:00:00Z');
+    await engine.recover(async () => undefined);
+    const before = ports.published.filter((e) => e.detailType === 'Session Completed').length;
+    // Act
+    await engine.releaseHold('announced');
+    // Assert
+    expect(before).toBe(0);
+    expect(ports.published.filter((e) => e.detailType === 'Session Completed')).toEqual([
+      expect.objectContaining({ detail: expect.objectContaining({ name: 'announced', succeeded: 'false', failure: expect.objectContaining({ layer: 'site' }) }) }),
+    ]);
   });
 
   it('releases a hold on demand, and leaves holds recorded (not released) when it closes', async () => {

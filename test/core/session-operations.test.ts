@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
-import { isHeld, markHoldReleased, releaseDebugHold } from '../../functions/core/sessions/debug-hold.ts';
+import { endHold, isHeld, markHoldReleased, releaseDebugHold, workflowEnded } from '../../functions/core/sessions/debug-hold.ts';
 import { expiresAt, isExpired, sweepExpiredSessions } from '../../functions/core/sessions/retention.ts';
 import { deleteSession } from '../../functions/core/sessions/session-use-cases.ts';
 import { applyLayerProgress } from '../../functions/core/workflow/layer-steps.ts';
@@ -143,7 +143,67 @@ describe('debug holds', () => {
     expect(released).toEqual(['held']);
     expect(await sessions.get('held')).toBeUndefined();
   });
+
+  it('completes a held session as failed when its hold ends, with its completion time and TTL from then', () => {
+    // Arrange: held as failSession leaves it, running with succeeded none and its failure recorded.
+    const session = heldRunning('s', hold('2026-11-10T11:00:00Z'));
+    // Act
+    const ended = endHold(session, '2026-11-10T10:30:00Z', DAY);
+    const forever = endHold(session, '2026-11-10T10:30:00Z', 0);
+    // Assert
+    expect(isHeld(session)).toBe(true);
+    expect(workflowEnded(session)).toBe(true);
+    expect(ended.status.session).toMatchObject({ status: 'complete', succeeded: 'false', completion_time: '2026-11-10T10:30:00Z' });
+    expect(ended.status.debug?.released_at).toBe('2026-11-10T10:30:00Z');
+    expect(ended.status.failure).toEqual(session.status.failure);
+    expect(ended.expires_at).toBe(Date.parse('2026-11-10T10:30:00Z') / 1000 + DAY);
+    expect(forever.expires_at).toBeUndefined();
+    expect(endHold(ended, '2026-11-10T10:45:00Z', DAY)).toEqual(ended);
+  });
+
+  it('is not swept by retention while it is held, and its TTL counts from the hold end', () => {
+    // Arrange: started 20 days ago, held now; then the same session after a hold that ended 2 days ago.
+    const now = new Date('2026-11-21T10:00:00Z');
+    const held = heldRunning('s', hold('2026-11-21T11:00:00Z'));
+    const ended = endHold(held, '2026-11-19T10:00:00Z', 7 * DAY);
+    // Act
+    const heldExpired = isExpired(held, now, DAY);
+    const endedWithinTtl = isExpired(ended, now, 7 * DAY);
+    const endedPastTtl = isExpired(ended, now, DAY);
+    // Assert
+    expect([heldExpired, endedWithinTtl, endedPastTtl]).toEqual([false, false, true]);
+  });
+
+  it('is released, not stopped, when its running session is deleted, and its objects go with it', async () => {
+    // Arrange
+    const ports = fakeStepPorts();
+    const sessions = new MemorySessions();
+    const stopped: string[] = [];
+    const released: string[] = [];
+    const workflow = { start: async () => 'job', stop: async (name: string) => void stopped.push(name), releaseHold: async (name: string) => void released.push(name) };
+    await sessions.create(heldRunning('held', hold('2026-11-10T11:00:00Z')));
+    await ports.artifacts.put('sessions/held/logs/0-base.log', 'log');
+    // Act
+    await deleteSession({ sessions, workflow, artifacts: ports.artifacts }, 'held');
+    // Assert
+    expect(stopped).toEqual([]);
+    expect(released).toEqual(['held']);
+    expect(await ports.artifacts.list('sessions/held/')).toEqual([]);
+    ports.dispose();
+  });
 });
+
+/** A session failed in a layer and held for debugging: `running`, `succeeded: none`, its failure recorded. */
+function heldRunning(name: string, debug: ReturnType<typeof hold>): SessionRecord {
+  const session = pendingSession(name, { Compute: [A] }, { debug_on_failure: true });
+  session.status = {
+    ...session.status,
+    session: { status: 'running', succeeded: 'none', start_time: '2026-11-01T09:00:00Z', job: 'job-1' },
+    failure: { step: 'ansible', layer: 'base', reason: 'layer 0 failed' },
+    debug,
+  };
+  return session;
+}
 
 describe('deleting an ended session', () => {
   it("removes its documents and its runner's prefix, and leaves a running session's to its workflow", async () => {

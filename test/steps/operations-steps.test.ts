@@ -55,18 +55,36 @@ describe('the steps that operate sessions', () => {
     expect(plain.progress_key).not.toBe(held.progress_key);
   });
 
-  it('records a debug hold for debug_wait_time when the runner kept the workspace of a failed layer', async () => {
+  it('records a debug hold for debug_wait_time when the runner kept the workspace of a failed layer, and keeps the session running with succeeded none', async () => {
     // Arrange
     await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }, { debug_on_failure: true }));
     await failedLayerOutcome(debugDetails);
     ports.settings = async () => ({ ...(await fakeStepPorts().settings()), debugWaitSeconds: 120 });
     // Act
-    await failSession(ports, { session: 's1', error: { Error: 'States.TaskFailed', Cause: 'exit 1' } });
+    const failure = await failSession(ports, { session: 's1', error: { Error: 'States.TaskFailed', Cause: 'exit 1' } });
     // Assert
     const session = await ports.sessions.get('s1');
+    expect(failure).toMatchObject({ step: 'ansible', layer: 'base' });
     expect(session?.status.debug).toEqual({ until: '2026-11-26T10:02:00.000Z', ...debugDetails });
     expect(session?.status.failure).toMatchObject({ step: 'ansible', layer: 'base' });
-    expect(session?.expires_at).toBe(Date.parse('2026-11-26T10:00:00Z') / 1000 + 7 * 86_400);
+    expect(session?.status.session).toMatchObject({ status: 'running', succeeded: 'none' });
+    expect(session?.status.session.completion_time).toBeUndefined();
+    // Retention counts from the hold's end, and the completion is announced then.
+    expect(session?.expires_at).toBeUndefined();
+    expect(ports.published.filter((e) => e.detailType === 'Session Completed')).toEqual([]);
+  });
+
+  it('never fails a held session a second time: a later failure path (a stop, a restart) leaves it held and running', async () => {
+    // Arrange
+    await ports.sessionTable.create(pendingSession('s1', { Compute: [A] }, { debug_on_failure: true }));
+    await failedLayerOutcome(debugDetails);
+    await failSession(ports, { session: 's1', error: { Error: 'States.TaskFailed', Cause: 'exit 1' } });
+    const held = await ports.sessions.get('s1');
+    // Act
+    const again = await failSession(ports, { session: 's1', reason: 'interrupted: the server shut down while the session ran' });
+    // Assert
+    expect(again).toEqual(held?.status.failure);
+    expect(await ports.sessions.get('s1')).toEqual(held);
   });
 
   it('records no hold when the session was cancelled or debug_wait_time is 0', async () => {

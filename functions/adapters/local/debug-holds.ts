@@ -1,9 +1,11 @@
 import { NotFoundError } from '../../core/errors.ts';
 import type { SessionRecord } from '../../core/model/session.ts';
-import { isHeld, markHoldReleased } from '../../core/sessions/debug-hold.ts';
+import { endHold, isHeld } from '../../core/sessions/debug-hold.ts';
+import { DEFAULT_SESSION_TTL_SECONDS } from '../../core/sessions/retention.ts';
 import { removeRunnerCopy } from '../../steps/cleanup.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { Clock } from '../../ports/clock.ts';
+import type { EventPublisher } from '../../ports/event-publisher.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
 
 /** setTimeout's longest delay (about 24.8 days); a longer hold re-arms when it fires. */
@@ -18,13 +20,17 @@ export interface DebugHoldsDeps {
   artifacts?: ArtifactStore;
   /** Hands background work for a session to its owner, so shutdown can wait for it. */
   track(session: string, work: Promise<void>): void;
+  /** The session TTL in force (retention counts from the hold's end); the default when absent. */
+  settings?: () => Promise<{ sessionTtlSeconds?: number }>;
+  /** Where `Session Completed` is announced when a hold ends (the session completes then). */
+  events?: Pick<EventPublisher, 'publish'>;
   log?: (line: string) => void;
 }
 
 /**
  * The embedded engine's debug holds: one timer per failed session that keeps its workspace
- * (`status.debug.until`); when it fires, or on release, the workspace is removed and the hold
- * recorded as released. Timers do not survive a restart: `recover` re-arms them from the
+ * (`status.debug.until`); when it fires, or on release, the workspace is removed, the hold
+ * recorded as released and the session completed (`succeeded: false`) and announced. Timers do not survive a restart: `recover` re-arms them from the
  * records (or releases a hold that ended while the server was down).
  */
 export class DebugHolds {
@@ -53,7 +59,8 @@ export class DebugHolds {
 
   /**
    * Ends a hold now: removes the workspace and the run document kept for the hold's commands,
-   * then records the release (a removal that fails is logged; the sweep and retention retry it).
+   * then records the release and completes the session (a removal that fails is logged; the
+   * sweep and retention retry it).
    */
   async release(name: string): Promise<void> {
     this.disarm(name);
@@ -69,10 +76,24 @@ export class DebugHolds {
       this.deps.log?.(`debug hold of ${name}: could not remove the run document: ${(error as Error).message}`);
     }
     const stamp = this.deps.clock.now().toISOString();
+    const ttl = (await this.deps.settings?.().catch(() => undefined))?.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
+    let completed: SessionRecord | undefined;
     try {
-      await this.deps.sessions.update(name, (s) => markHoldReleased(s, stamp));
+      await this.deps.sessions.update(name, (s) => {
+        const ended = endHold(s, stamp, ttl);
+        completed = s.status.session.status !== 'complete' && ended.status.session.status === 'complete' ? ended : undefined;
+        return ended;
+      });
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
+      return;
+    }
+    if (completed) {
+      await this.deps.events?.publish({
+        source: 'cfs.sessions',
+        detailType: 'Session Completed',
+        detail: { name, succeeded: completed.status.session.succeeded, artifacts: completed.status.artifacts, failure: completed.status.failure },
+      });
     }
   }
 

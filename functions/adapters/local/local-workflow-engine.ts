@@ -90,6 +90,8 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       removeWorkspace: (session) => this.removeWorkspaceOf(session),
       artifacts: options.ports.artifacts,
       track: (session, work) => void this.track(session, work),
+      settings: options.ports.settings,
+      events: options.ports.events,
       log: this.log,
     });
     options.events.subscribe('Image Registered', (event) => this.imageRegistered(String(event.detail.id ?? '')));
@@ -233,14 +235,16 @@ export class LocalWorkflowEngine implements WorkflowStarter {
    * and debug holds are re-armed (or ended, when they expired while the server was down).
    */
   async recover(killOrphan: (workspace: string) => Promise<void>): Promise<void> {
-    // Only these can need anything; a hold is kept only by a failed session (the status index
-    // serves running and pending; failed ones are filtered out of the completed ones).
+    // Only these can need anything; a hold is kept by a failed session, `running` while it holds
+    // (one recorded `complete` by an earlier version is still re-armed) (the status index serves
+    // running and pending; failed ones are filtered out of the completed ones).
     const sessions = await sessionsWhereAny(this.options.ports.sessions, [{ status: 'running' }, { status: 'pending' }, { status: 'complete', succeeded: 'false' }]);
     for (const session of sessions) {
       // Created through the API since this process started listening: this engine runs it already.
       if (this.executions.has(session.name)) continue;
       const { status, job } = session.status.session;
-      if (status === 'complete' && isHeld(session)) {
+      // A held session is `running` (or, recorded before holds kept it so, `complete`): its runner ended already.
+      if (isHeld(session)) {
         this.holds.arm(session);
       } else if (status === 'running') {
         await killOrphan(this.workspaceOf(session.name));

@@ -44,6 +44,8 @@ export interface SessionView {
     layers?: Array<{ name: string }>;
     steps?: StepEntry[];
     failure?: { step?: string; reason?: string; layer?: string; image_id?: string };
+    /** A failed session's debug hold: the session stays `running` while it lasts. */
+    debug?: { until: string; released_at?: string; images: Array<{ image_id: string }> };
     message?: string;
   };
 }
@@ -74,7 +76,8 @@ function testPlan(session: SessionView, steps: StepEntry[]): { checks: string[];
 /** The rows of a session's step list, in workflow order. */
 export function sessionRows(session: SessionView): StepRow[] {
   const steps = session.status?.steps ?? [];
-  const complete = session.status?.session?.status === 'complete';
+  // Held for debugging, the workflow has ended though the session is still `running`.
+  const complete = session.status?.session?.status === 'complete' || session.status?.debug !== undefined;
   const row = (key: string, label: string, entry: StepEntry | undefined): StepRow => {
     // A step that never started in a finished session will not start any more.
     const state: RowState = entry?.state ?? (complete ? 'skipped' : 'pending');

@@ -4,17 +4,40 @@ import type { AppPorts } from '../../ports/index.ts';
 import type { HeldRun } from '../../runner/debug-hold.ts';
 import { runDocumentSchema } from '../workflow/run-document.ts';
 import { sessionKeys } from '../workflow/session-keys.ts';
+import { expiresAt } from './retention.ts';
+import { advanceSession } from './status.ts';
 
 /**
  * Debug on failure (`debug_on_failure`, as CFS v3): a failed session keeps its staged roots,
  * inventory and clones for `debug_wait_time`, recorded in `status.debug`; the hold ends by
- * itself, on release, or when the session is deleted.
+ * itself, on release, or when the session is deleted. As in CFS (whose job waits out the hold
+ * before it ends), the session stays `running` with `succeeded: none` while the hold lasts, its
+ * failure already in `status.failure`; it completes (`succeeded: false`, completion time, and
+ * retention counted from then) when the hold ends.
  */
 
 /** Whether the session holds its workspace now. */
 export function isHeld(session: SessionRecord): boolean {
   const hold = session.status.debug;
   return hold !== undefined && !hold.released_at;
+}
+
+/** Whether the session's workflow has ended: it completed, or it failed and holds (or held) its workspace for debugging. */
+export function workflowEnded(session: Pick<SessionRecord, 'status'>): boolean {
+  return session.status.session.status === 'complete' || session.status.debug !== undefined;
+}
+
+/**
+ * The record once its hold ended at `stamp`: the hold marked released and the session completed
+ * as failed (`complete`, `succeeded: false`, completion time `stamp`, the TTL attribute counted
+ * from it; `ttlSeconds` 0 keeps it for ever). Unchanged when it holds nothing and is complete.
+ */
+export function endHold(session: SessionRecord, stamp: string, ttlSeconds: number): SessionRecord {
+  const released = markHoldReleased(session, stamp);
+  if (released.status.debug === undefined || released.status.session.status === 'complete') return released;
+  const completed = advanceSession(released, { status: 'complete', succeeded: 'false', completion_time: stamp });
+  const expires = expiresAt(completed.status.session.completion_time ?? stamp, ttlSeconds);
+  return expires === undefined ? completed : { ...completed, expires_at: expires };
 }
 
 /** The record with its hold marked released at `stamp` (unchanged when nothing is held). */

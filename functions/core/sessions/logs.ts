@@ -6,6 +6,7 @@ import type { RunDocument } from '../workflow/run-document.ts';
 import { readRunDocument, runnerLocations } from '../workflow/run-document-store.ts';
 import { layerLogKey, testLogKey } from '../workflow/session-keys.ts';
 import { isTestEntry, type TestPart } from '../workflow/test-steps.ts';
+import { workflowEnded } from './debug-hold.ts';
 import { fieldError } from './validation.ts';
 
 /**
@@ -103,7 +104,7 @@ const ENDED = new Set<LayerLogState>(['succeeded', 'failed', 'skipped']);
 
 /** A log's state from the step entry that tracks it (a running entry in a completed session failed with it; no entry: pending, or skipped once complete). */
 function stateOf(session: SessionRecord, step: SessionStep | undefined): LayerLogState {
-  const complete = session.status.session.status === 'complete';
+  const complete = workflowEnded(session);
   if (step) return step.state === 'running' && complete ? 'failed' : step.state;
   return complete ? 'skipped' : 'pending';
 }
@@ -190,7 +191,8 @@ function testIndex(tests: TestLog[], test: string): number {
 /**
  * Reads the session's logs from a cursor: every layer in order and then every test log in order
  * (moving on once a log has ended and been read to its end), or only `layer`, or only `test`. A
- * log has ended when its status step says so, when the session is complete, or when a log the
+ * log has ended when its status step says so, when the session's workflow ended (complete, or
+ * failed and held for debugging), or when a log the
  * runner writes after it exists: the next layer's for a layer (any test log for the last one),
  * a later test log of the same image for a test (the runner copies a log's last bytes before it
  * starts the next).
@@ -234,7 +236,7 @@ export async function readSessionLogs(
     if (!sizes.has(part)) sizes.set(part, (await ports.artifacts.head(keys[part]!))?.size);
     return sizes.get(part);
   };
-  const complete = session.status.session.status === 'complete';
+  const complete = workflowEnded(session);
   const ended = async (part: number) => {
     if (complete || ENDED.has(states[part]!)) return true;
     for (const next of later(part)) if ((await sizeOf(next)) !== undefined) return true;

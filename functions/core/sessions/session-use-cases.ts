@@ -96,7 +96,8 @@ export async function getSession(ports: Pick<AppPorts, 'sessions'>, name: string
 export async function deleteSession(ports: Pick<AppPorts, 'sessions' | 'workflow'> & Partial<Pick<AppPorts, 'artifacts'>>, name: string): Promise<void> {
   const record = await getSession(ports, name);
   const { status, job } = record.status.session;
-  const stopping = (status === 'pending' || status === 'running') && job;
+  // A held session is `running` but its workflow has ended: its hold is released, nothing stopped.
+  const stopping = (status === 'pending' || status === 'running') && job && !isHeld(record);
   if (stopping) await ports.workflow.stop(name, job);
   else if (isHeld(record)) await ports.workflow.releaseHold?.(name);
   if (!(await ports.sessions.delete(name))) throw new NotFoundError('session', name);
