@@ -82,7 +82,10 @@ describe('CFS configurations API with branches resolved by real git', () => {
     expect(res.body.detail).toBe(`layers[1]: branch 'does-not-exist' does not exist in ${repo.url}`);
     expect(await cfsResponseErrors('put', '/v3/configurations/{configuration_id}', 400, res.body)).toBeUndefined();
     expect(unreachable.status).toBe(400);
-    expect(unreachable.body.detail).toContain('layers[0]: cannot read branch');
+    // git's own reason, not the advice it prints after it.
+    expect(unreachable.body.detail).toBe(
+      `layers[0]: cannot read branch 'main' of ${repo.url}-gone: '${repo.dir}-gone' does not appear to be a git repository; Could not read from remote repository.`,
+    );
     expect((await call(t.app, 'GET', '/apis/cfs/v3/configurations/broken')).status).toBe(404);
   });
 
@@ -103,6 +106,20 @@ describe('CFS configurations API with branches resolved by real git', () => {
     expect(res.status).toBe(400);
     expect(res.body.detail).toBe('layers[0].cloneUrl: is required');
     expect(await cfsResponseErrors('put', '/v2/configurations/{configuration_id}', 400, res.body)).toBeUndefined();
+  });
+
+  it('runs site.yml for a v2 layer without playbook, as CFS does, and still requires playbook in v3', async () => {
+    // Act
+    const v2 = await call(t.app, 'PUT', '/apis/cfs/v2/configurations/no-playbook', { layers: [{ cloneUrl: repo.url, branch: 'main' }] });
+    const v3 = await call(t.app, 'GET', '/apis/cfs/v3/configurations/no-playbook');
+    const v3Put = await call(t.app, 'PUT', '/apis/cfs/v3/configurations/no-playbook-v3', { layers: [{ clone_url: repo.url, branch: 'main' }] });
+    // Assert
+    expect(v2.status).toBe(200);
+    expect(v2.body.layers).toEqual([{ cloneUrl: repo.url, playbook: 'site.yml', branch: 'main', commit: mainCommit }]);
+    expect(await cfsResponseErrors('put', '/v2/configurations/{configuration_id}', 200, v2.body)).toBeUndefined();
+    expect(v3.body.layers[0].playbook).toBe('site.yml');
+    expect(v3Put.status).toBe(400);
+    expect(v3Put.body.detail).toMatch(/^layers\[0\]\.playbook: /);
   });
 
   it('re-resolves branches on PATCH and bumps last_updated', async () => {

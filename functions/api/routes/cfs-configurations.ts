@@ -52,7 +52,7 @@ export function cfsConfigurationRoutes(ports: AppPorts): Hono {
       refuseTenant(c);
       const dropBranches = queryBoolean(c, 'drop_branches', false);
       const body = await readJsonObject(c);
-      return json(c, 200, view(await guard(() => putConfiguration(ports, c.req.param('name'), body, { dropBranches }))));
+      return json(c, 200, view(await guard(() => putConfiguration(ports, c.req.param('name'), body, { dropBranches, version }))));
     });
     r.patch(`${base}/:name`, async (c) => {
       assertQueryParams(c, []);

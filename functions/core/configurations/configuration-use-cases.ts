@@ -6,6 +6,7 @@ import { ACTIVE_SESSIONS, sessionsWhereAny } from '../sessions/sessions-where.ts
 import { fieldError, parseOrThrow } from '../sessions/validation.ts';
 import { hasCloneUrlPolicy } from './clone-url.ts';
 import { normalizeConfigurationBody } from './configuration-conversion.ts';
+import { withDefaultPlaybooks } from './default-playbook.ts';
 import { checkConfigurationName, checkConfigurationRequest } from './configuration-rules.ts';
 import { v3ConfigurationSchema, type V3ConfigurationRequest } from './configuration-schemas.ts';
 import { maskCloneUrlCredentials } from '../workflow/redact.ts';
@@ -75,16 +76,18 @@ function withoutBranch<T extends { branch?: string }>(item: T): T {
 /**
  * Creates or replaces a configuration (PUT). Accepts v2 or v3 field names, checks the CFS
  * rules, resolves every `branch` (layers and additional inventory) to a commit with git, and
- * keeps the branch unless `dropBranches`. Git failures are a 400 naming the layer.
+ * keeps the branch unless `dropBranches`. Git failures are a 400 naming the layer. Through v2, a
+ * layer without `playbook` runs `site.yml`, as in CFS (v3 requires it).
  */
 export async function putConfiguration(
   ports: ConfigurationPorts,
   name: string,
   body: unknown,
-  options: { dropBranches?: boolean } = {},
+  options: { dropBranches?: boolean; version?: 'v2' | 'v3' } = {},
 ): Promise<ConfigurationRecord> {
   checkConfigurationName(name);
-  const request = keepStoredCredentials(parseOrThrow(v3ConfigurationSchema, normalizeConfigurationBody(body)), await ports.configurations.get(name));
+  const normalized = withDefaultPlaybooks(normalizeConfigurationBody(body), options.version ?? 'v3');
+  const request = keepStoredCredentials(parseOrThrow(v3ConfigurationSchema, normalized), await ports.configurations.get(name));
   checkConfigurationRequest(request);
 
   const layers: ConfigurationLayer[] = request.layers.map((l) => ({
