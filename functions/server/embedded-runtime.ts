@@ -23,6 +23,9 @@ import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-set
 import { DEFAULT_MAX_CONCURRENT_RUNS } from './defaults.ts';
 import { RUNNER_VERSION } from '../runner/runner-version.ts';
 import { startRunnerProcess } from '../adapters/local/process-runner.ts';
+import { DynamoDbSourceStore } from '../adapters/dynamodb/dynamodb-source-store.ts';
+import { FsSourceSecretStore } from '../adapters/local/fs-source-secret-store.ts';
+import { defaultWorkspaceMemoryBytes, WorkspaceMemoryBudget } from '../adapters/local/workspace-memory-budget.ts';
 import { killOrphanedRun } from '../runner/workspace.ts';
 import { settlePendingResults } from '../steps/fail-session.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../steps/step-ports.ts';
@@ -30,6 +33,7 @@ import { createApp } from '../api/app.ts';
 import { DashboardLogin, isLoopbackHost } from '../api/auth.ts';
 import { loadOrCreateApiToken } from './api-token.ts';
 import { lingerBeforeClosing } from './lingering-close.ts';
+import { BodilessStatusResponse } from './bodiless-response.ts';
 import { checkListening, WILDCARD_HOSTS } from './listening.ts';
 import { ensureSelfSignedCertificate, readTlsFiles, type TlsFiles } from './tls.ts';
 import { ARTIFACT_ROUTE_PREFIX } from '../api/routes/artifacts.ts';
@@ -78,6 +82,8 @@ export interface EmbeddedOptions {
   maxConcurrentRuns?: number;
   /** The layers' network in the runner's sandbox (`cfs server --network`; the runner's default, egress, when unset). Never a session's to choose. */
   runnerNetwork?: 'egress' | 'none';
+  /** Bytes of RAM the runners may unpack roots into, together (`cfs server --workspace-memory`); default half the machine's memory, 0: always on disk. */
+  workspaceMemoryBytes?: number;
   /** How often retention sweeps (expired sessions, orphaned workspaces); default 5 minutes, and once at start. */
   retentionSweepMs?: number;
 }
@@ -174,6 +180,9 @@ interface EmbeddedStores {
   configurations: DynamoDbConfigurationStore;
   automations: DynamoDbAutomationStore;
   options: DynamoDbOptionsStore;
+  sources: DynamoDbSourceStore;
+  /** Sources' git logins: owner-only files under `<dataDir>/source-secrets`. */
+  sourceSecrets: FsSourceSecretStore;
   git: GitCliResolver;
   readSettings: () => Promise<WorkflowSettings>;
 }
@@ -200,10 +209,12 @@ async function openStores(dataDir: string, options: EmbeddedOptions): Promise<Em
     artifacts,
     bus: new InProcessEventBus(),
     sessions: new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
-    images: new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
+    images: new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME),
     configurations: new DynamoDbConfigurationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
     automations: new DynamoDbAutomationStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
     options: optionsStore,
+    sources: new DynamoDbSourceStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
+    sourceSecrets: new FsSourceSecretStore(resolve(dataDir, 'source-secrets')),
     git,
     readSettings: settingsReader(optionsStore, settings),
   };
@@ -218,8 +229,16 @@ function buildEngine(stores: EmbeddedStores, dataDir: string, options: EmbeddedO
     workDir: resolve(dataDir, 'work'),
     maxConcurrentRuns: options.maxConcurrentRuns ?? DEFAULT_MAX_CONCURRENT_RUNS,
     events: bus,
+    sourceSecrets: stores.sourceSecrets,
+    ...workspaceMemoryOf(options),
     ...(options.runnerNetwork ? { startRunner: (runner) => startRunnerProcess({ ...runner, network: options.runnerNetwork }) } : {}),
   });
+}
+
+/** The engine's workspace memory budget: the operator's size, else half the machine's memory; none at 0. */
+function workspaceMemoryOf(options: EmbeddedOptions): { workspaceMemory?: WorkspaceMemoryBudget } {
+  const bytes = options.workspaceMemoryBytes ?? defaultWorkspaceMemoryBytes();
+  return bytes > 0 ? { workspaceMemory: new WorkspaceMemoryBudget(bytes) } : {};
 }
 
 /** The API's ports (with a test's named overrides), the trigger's ports and the automation schedules, subscribed to the bus. */
@@ -238,6 +257,8 @@ function composePorts(stores: EmbeddedStores, engine: LocalWorkflowEngine, overr
     options: stores.options,
     automations: stores.automations,
     automationSchedules: scheduler,
+    sources: stores.sources,
+    sourceSecrets: stores.sourceSecrets,
   };
   const trigger: TriggerPorts = { ...ports, automations: stores.automations, runnerVersion: RUNNER_VERSION };
   // Automations that build on new images (the engine's own subscription wakes waiting sessions).
@@ -267,8 +288,8 @@ async function serveApi(
   const fetch = async (request: Request, env: unknown) => (await appBuilt).fetch(request, env);
   const server: ServerType = await new Promise<ServerType>((ready, fail) => {
     const s = tlsContext
-      ? serve({ fetch, port: listen.port, hostname: host, createServer: createHttpsServer, serverOptions: { ...tlsContext, minVersion: 'TLSv1.2' } }, () => ready(s))
-      : serve({ fetch, port: listen.port, hostname: host }, () => ready(s));
+      ? serve({ fetch, port: listen.port, hostname: host, createServer: createHttpsServer, serverOptions: { ...tlsContext, minVersion: 'TLSv1.2', ServerResponse: BodilessStatusResponse } }, () => ready(s))
+      : serve({ fetch, port: listen.port, hostname: host, serverOptions: { ServerResponse: BodilessStatusResponse } }, () => ready(s));
     s.once('error', fail);
   });
   lingerBeforeClosing(server as HttpServer);

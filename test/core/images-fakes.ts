@@ -9,7 +9,35 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { sessionMatches } from '../../functions/core/sessions/filters.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import type { ImageRegistry, SessionStore } from '../../functions/ports/index.ts';
-import { answersRecord, type ImageReadOptions } from '../../functions/ports/image-registry.ts';
+import { answersRecord, type ImagePage, type ImagePageQuery, type ImageReadOptions } from '../../functions/ports/image-registry.ts';
+
+/** The registry port's page over records in memory: name order for name queries, id order otherwise, the same budget rule. */
+export function memoryImagePage(records: ImageRecord[], query: ImagePageQuery): ImagePage {
+  const byName = query.name !== undefined || query.namePrefix !== undefined;
+  const sortKey = (image: ImageRecord) => (byName ? `${image.name}\u0000${image.id}` : image.id);
+  const after = query.after ? (byName ? `${query.after.name ?? ''}\u0000${query.after.id}` : query.after.id) : undefined;
+  const range = records
+    .filter((image) => answersRecord(image))
+    .filter((image) => (query.name !== undefined ? image.name === query.name : query.namePrefix === undefined || image.name.startsWith(query.namePrefix)))
+    .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0))
+    .filter((image) => after === undefined || sortKey(image) > after);
+  const images: ImageRecord[] = [];
+  let read = 0;
+  for (const image of range) {
+    if (images.length === query.limit || read === query.readBudget) {
+      const last = range[read - 1]!;
+      return { images, next: byName ? { id: last.id, name: last.name } : { id: last.id }, read };
+    }
+    read++;
+    if (query.matches?.(image) ?? true) images.push(structuredClone(image));
+  }
+  return { images, read };
+}
+
+/** Whether any record references `key` (what the real index answers with one Query). */
+export function referencedBy(records: Iterable<ImageRecord>, key: string): boolean {
+  return [...records].some((image) => image.artifact_keys?.includes(key));
+}
 
 /** An image registry in a Map, with the port's semantics (conditional create, read-modify-write update). */
 export class MemoryImageRegistry implements ImageRegistry {
@@ -37,6 +65,19 @@ export class MemoryImageRegistry implements ImageRegistry {
   }
   async delete(id: string) {
     return this.records.delete(id);
+  }
+  async page(query: ImagePageQuery) {
+    return memoryImagePage([...this.records.values()], query);
+  }
+  indexed = false;
+  async claimUnreferenced(key: string) {
+    return !referencedBy(this.records.values(), key);
+  }
+  async referencesIndexed() {
+    return this.indexed;
+  }
+  async markReferencesIndexed() {
+    this.indexed = true;
   }
 }
 

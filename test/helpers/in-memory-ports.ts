@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError } from '../../functions/core/errors.ts';
 import type { ImageRecord } from '../../functions/core/model/image.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import { answersRecord, type ImageReadOptions, type ImageRegistry } from '../../functions/ports/image-registry.ts';
+import { memoryImagePage, referencedBy } from '../core/images-fakes.ts';
 import { DEFAULT_WORKFLOW_SETTINGS, type StepPorts } from '../../functions/steps/step-ports.ts';
 import { MemorySessions } from './cfs-fakes.ts';
 
@@ -50,6 +51,10 @@ function registryOver(table: MemoryTable<ImageRecord>): ImageRegistry {
     list: async (options?: ImageReadOptions) => (await table.list()).filter((image) => answersRecord(image, options)),
     update: (id, change) => table.update(id, change),
     delete: (id) => table.delete(id),
+    page: async (query) => memoryImagePage(await table.list(), query),
+    claimUnreferenced: async (key) => !referencedBy(await table.list(), key),
+    referencesIndexed: async () => true,
+    markReferencesIndexed: async () => undefined,
   };
 }
 

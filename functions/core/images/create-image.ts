@@ -6,6 +6,7 @@ import type { ImageDeps } from './image-deps.ts';
 import { announce } from './image-events.ts';
 import { isImageReady, readManifest } from './manifest.ts';
 import { parseInput } from './parse-input.ts';
+import { referencedKeys } from './reference-index.ts';
 import { imageCreateSchema } from './schemas.ts';
 
 /**
@@ -31,13 +32,14 @@ export async function createImage(deps: ImageDeps, input: unknown, options: { id
   const request = parseInput(imageCreateSchema, input);
   const id = options.id ?? randomUUID();
   const now = deps.clock.now().toISOString();
-  const ready = request.link ? isImageReady({ id } as ImageRecord, await manifestForLink(deps, id, request.link)) : false;
+  const manifest = request.link ? await manifestForLink(deps, id, request.link) : undefined;
+  const ready = request.link ? isImageReady({ id } as ImageRecord, manifest) : false;
   const record: ImageRecord = {
     id,
     name: request.name,
     created: now,
     arch: request.arch,
-    ...(request.link ? { link: request.link } : {}),
+    ...(request.link ? { link: request.link, artifact_keys: referencedKeys(request.link, manifest) } : {}),
     // Rebuilt from the client's object: the schema's record leaves a `__proto__` key out.
     metadata: request.metadata ? ownStringMap((input as { metadata: unknown }).metadata, 'metadata') : stringMap(),
     ...(ready ? { rootfs_registered: now } : {}),

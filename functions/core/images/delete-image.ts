@@ -1,9 +1,8 @@
-import { IntegrityError, InvalidStateError, NotFoundError } from '../errors.ts';
-import type { ImageManifest, ImageRecord } from '../model/image.ts';
+import { InvalidStateError, NotFoundError } from '../errors.ts';
 import type { SessionRecord } from '../model/session.ts';
 import { ACTIVE_SESSIONS, sessionsWhereAny } from '../sessions/sessions-where.ts';
 import { bucketOf, type ImageDeps } from './image-deps.ts';
-import { keyForLink, readManifest } from './manifest.ts';
+import { ensureReferenceIndex } from './reference-index.ts';
 
 /** Whether a session names the image as a target (a group member or an image-map source). */
 function targets(session: SessionRecord, imageId: string): boolean {
@@ -13,29 +12,14 @@ function targets(session: SessionRecord, imageId: string): boolean {
   );
 }
 
-/** A manifest that is not valid references nothing this product can follow. */
-async function manifestOrNothing(deps: ImageDeps, image: ImageRecord): Promise<ImageManifest | undefined> {
-  try {
-    return await readManifest(deps.artifacts, image);
-  } catch (error) {
-    if (error instanceof IntegrityError) return undefined;
-    throw error;
-  }
-}
-
-/** Every store key an image holds on: its manifest and the artifacts the manifest lists. */
-function keysOf(image: ImageRecord, manifest: ImageManifest | undefined): string[] {
-  if (!image.link) return [];
-  return [keyForLink(image.link), ...(manifest?.artifacts ?? []).map((artifact) => keyForLink(artifact.link))];
-}
-
 /**
  * Deletes an image record, then the bytes only it used. Refused (409) while a pending or
  * running session targets the image, unless `force`. Artifacts are shared when a customized
- * image reuses its source's kernel or initrd, so an object is removed only when no other
- * image's manifest points at it; everything else under `<bucket>/<id>/` (e.g. uploads never
- * registered) goes too. Other manifests are read before anything changes, so a read failure
- * leaves the image as it was.
+ * image reuses its source's kernel or initrd: the registry's artifact reference index answers,
+ * per key, whether another image still references it (claimUnreferenced), so an object is
+ * removed only when none does, and a registration racing the delete either keeps the object or
+ * is refused. Everything else under `<bucket>/<id>/` (e.g. uploads never registered) goes too.
+ * The work is the image's own keys, never the other images: no listing, no other manifest read.
  */
 export async function deleteImage(deps: ImageDeps, id: string, options: { force?: boolean } = {}): Promise<void> {
   const image = await deps.images.get(id);
@@ -48,17 +32,14 @@ export async function deleteImage(deps: ImageDeps, id: string, options: { force?
       );
     }
   }
+  await ensureReferenceIndex(deps);
+  // A record stored before the index got its keys just now.
+  const held = (image.artifact_keys ?? (await deps.images.get(id, { includePending: true }))?.artifact_keys) ?? [];
+  const own = new Set([...held, ...(await deps.artifacts.list(`${bucketOf(deps)}/${id}/`))]);
 
-  const own = new Set([...keysOf(image, await manifestOrNothing(deps, image)), ...(await deps.artifacts.list(`${bucketOf(deps)}/${id}/`))]);
-  const referenced = new Set<string>();
-  // Results still pending their session's completion hold on to the kernels they share too.
-  for (const other of await deps.images.list({ includePending: true })) {
-    if (other.id === id) continue;
-    for (const key of keysOf(other, await manifestOrNothing(deps, other))) referenced.add(key);
-  }
-
+  // The record (and with it its references) goes first: a failure after it leaves objects, never a record without bytes.
   await deps.images.delete(id);
   for (const key of own) {
-    if (!referenced.has(key)) await deps.artifacts.delete(key);
+    if (await deps.images.claimUnreferenced(key)) await deps.artifacts.delete(key);
   }
 }

@@ -5,6 +5,7 @@ import { manifestForLink } from './create-image.ts';
 import type { ImageDeps } from './image-deps.ts';
 import { updateImageAndAnnounce } from './image-events.ts';
 import { isImageReady } from './manifest.ts';
+import { referencedKeys } from './reference-index.ts';
 import { parseInput } from './parse-input.ts';
 import { imagePatchSchema, type MetadataOperation } from './schemas.ts';
 
@@ -36,7 +37,8 @@ export async function patchImage(deps: ImageDeps, id: string, input: unknown): P
   const current = await deps.images.get(id);
   if (!current) throw new NotFoundError('image', id);
   if (patch.link) refuseRelink(current, patch.link);
-  const ready = patch.link ? isImageReady(current, await manifestForLink(deps, id, patch.link)) : false;
+  const manifest = patch.link ? await manifestForLink(deps, id, patch.link) : undefined;
+  const ready = patch.link ? isImageReady(current, manifest) : false;
   return updateImageAndAnnounce(
     deps,
     id,
@@ -45,7 +47,8 @@ export async function patchImage(deps: ImageDeps, id: string, input: unknown): P
       return {
         ...record,
         ...(patch.arch ? { arch: patch.arch } : {}),
-        ...(patch.link ? { link: patch.link } : {}),
+        // The same path with a new etag keeps the keys it held.
+        ...(patch.link ? { link: patch.link, artifact_keys: (record.link ? record.artifact_keys : undefined) ?? referencedKeys(patch.link, manifest) } : {}),
         ...(patch.metadata ? { metadata: applyMetadata(record.metadata ?? {}, patch.metadata) } : {}),
       };
     },

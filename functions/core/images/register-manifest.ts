@@ -4,6 +4,7 @@ import { bucketOf, type ImageDeps } from './image-deps.ts';
 import { updateImageAndAnnounce } from './image-events.ts';
 import { ARTIFACT_TYPES, artifactKey, findArtifact, keyForLink, linkForKey, manifestKey, readManifest, uploadKey } from './manifest.ts';
 import { parseInput } from './parse-input.ts';
+import { referencedKeys } from './reference-index.ts';
 import { manifestRegistrationSchema, type ArtifactName } from './schemas.ts';
 import { verifyStoredArtifact, type ExpectedChecksums } from './verify-artifact.ts';
 import type { ArtifactStore, PromotedObject } from '../../ports/artifact-store.ts';
@@ -125,7 +126,7 @@ export async function registerManifest(
       if (current.link && current.link.path !== link.path) {
         throw new ConflictError(`image ${id} was linked to ${current.link.path} meanwhile; registered images do not change`);
       }
-      return { ...current, link };
+      return { ...current, link, artifact_keys: referencedKeys(link, manifest) };
     },
     findArtifact(manifest, 'rootfs') !== undefined,
   );

@@ -7,6 +7,7 @@ import { manifestForLink } from './create-image.ts';
 import { z } from 'zod';
 import { stringMap } from '../model/string-map.ts';
 import { parseInput } from './parse-input.ts';
+import { referencedKeys } from './reference-index.ts';
 import { imageArchSchema, imageLinkSchema, imageNameSchema } from './schemas.ts';
 
 /** A result the workflow registers: a name, an arch, its manifest link, and the lineage (`cfs_*`) only the workflow may write. */
@@ -26,7 +27,8 @@ const resultImageSchema = z.object({
  */
 export async function prepareResultImage(deps: ImageDeps, input: unknown, options: { id: string; session: string }): Promise<ImageRecord> {
   const request = parseInput(resultImageSchema, input);
-  if (!isImageReady({ id: options.id } as ImageRecord, await manifestForLink(deps, options.id, request.link))) {
+  const manifest = await manifestForLink(deps, options.id, request.link);
+  if (!isImageReady({ id: options.id } as ImageRecord, manifest)) {
     throw new ValidationError(`result image ${options.id} needs a manifest listing a rootfs before it is prepared`, 'link');
   }
   const existing = await deps.images.get(options.id, { includePending: true });
@@ -37,6 +39,7 @@ export async function prepareResultImage(deps: ImageDeps, input: unknown, option
     created: deps.clock.now().toISOString(),
     arch: request.arch,
     link: request.link,
+    artifact_keys: referencedKeys(request.link, manifest),
     metadata: stringMap(Object.entries(request.metadata)),
     pending_session: options.session,
   };

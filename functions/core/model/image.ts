@@ -25,6 +25,13 @@ export interface ImageRecord {
    * record (no list, get or source use) until the session completes and clears this.
    */
   pending_session?: string;
+  /**
+   * Not an IMS field: the store keys the image holds on (its manifest and the artifacts the
+   * manifest listed when the link was set), as written to the artifact reference index; what
+   * its delete releases. Absent on records stored before the index (indexed once, see
+   * core/images/reference-index.ts).
+   */
+  artifact_keys?: string[];
 }
 
 export const ROOTFS_TYPE = 'application/vnd.cray.image.rootfs.squashfs';
