@@ -161,7 +161,14 @@ same<z.output<typeof v2SessionSchema>, ReturnType<typeof sessionToV2>>(true);
 
 /** V3NextData: every query parameter of the request, `after_id` moved on; null on the last page. */
 export const nextPageSchema = z
-  .object({ limit: z.int().min(1), after_id: z.string() })
+  .object({
+    limit: z.int().min(1),
+    after_id: z.string(),
+    search_stopped_early: z
+      .literal(true)
+      .optional()
+      .meta({ description: 'Present when a filtered listing stopped searching (its time budget ran out) before finding limit matches: more may or may not match; following next searches on from after_id.' }),
+  })
   .catchall(z.union([z.string(), z.number()]))
   .nullable()
   .meta({ description: 'The query of the next page (every parameter of this request, `after_id` moved on), or null on the last page.' });

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { deleteConfiguration } from '../../functions/core/configurations/configuration-use-cases.ts';
+import type { SessionRecord, SessionStatus } from '../../functions/core/model/session.ts';
 import { deleteSessionsByFilter } from '../../functions/core/sessions/bulk-delete.ts';
 import { ageSeconds } from '../../functions/core/sessions/age.ts';
 import { filterFromParams, parseTagsParam, sessionMatches } from '../../functions/core/sessions/filters.ts';
-import { listConfigurationPage, listConfigurationsV2, listSessionPage, listSessionsV2 } from '../../functions/core/sessions/list-sessions.ts';
+import { LISTING_TIME_BUDGET_MS, listConfigurationPage, listConfigurationsV2, listSessionPage, listSessionsV2 } from '../../functions/core/sessions/list-sessions.ts';
 import { parseQueryParams, v3SessionListParamsSchema } from '../../functions/core/sessions/query-params.ts';
-import { fakeCfsPorts, storedConfiguration } from '../helpers/cfs-fakes.ts';
+import type { SessionPageRequest } from '../../functions/ports/session-store.ts';
+import { fakeCfsPorts, MemorySessions, storedConfiguration } from '../helpers/cfs-fakes.ts';
 import { listedSession } from '../helpers/listing-seed.ts';
+import { automationRecord, MemoryAutomations } from './automation-fakes.ts';
 
 const NOW = '2026-11-26T12:00:00Z';
 const q = (params: Record<string, string>) => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, [v]]));
@@ -198,5 +202,187 @@ describe('bulk delete by filter', () => {
     // Assert
     expect(refused).toMatchObject({ name: 'ValidationError', field: 'limit' });
     expect(await ports.sessions.list()).toHaveLength(7);
+  });
+});
+
+/**
+ * MemorySessions whose query examines at most `perCall` sessions, as the DynamoDB store's read
+ * budget does: past it, a short page whose next is the last name examined.
+ */
+class BudgetedSessions extends MemorySessions {
+  calls = 0;
+  constructor(private readonly perCall: number) {
+    super();
+  }
+  override async query({ filter, limit, after }: SessionPageRequest) {
+    this.calls++;
+    const rest = (await this.list()).filter((s) => after === undefined || s.name > after);
+    const found: SessionRecord[] = [];
+    for (let i = 0; i < rest.length; i++) {
+      if (i === this.perCall) return { sessions: found, next: rest[i - 1]!.name };
+      if (!sessionMatches(rest[i]!, filter)) continue;
+      found.push(rest[i]!);
+      if (found.length > limit) return { sessions: found.slice(0, limit), next: found[limit - 1]!.name };
+    }
+    return { sessions: found };
+  }
+}
+
+/** 40 sessions `s-00`..`s-39`; the even ones from 30 on are named `-hit`. */
+async function sparseFleet(perCall: number) {
+  const ports = fakeCfsPorts(NOW);
+  const sessions = new BudgetedSessions(perCall);
+  for (let i = 0; i < 40; i++) await sessions.create(listedSession(`s-${String(i).padStart(2, '0')}${i >= 30 && i % 2 === 0 ? '-hit' : ''}`));
+  return { ...ports, sessions };
+}
+const HITS = ['s-30-hit', 's-32-hit', 's-34-hit', 's-36-hit', 's-38-hit'];
+
+/** A clock that moves on `stepMs` every time it is read: a search that reads the clock per store page spends its budget in a few pages. */
+function steppingClock(stepMs: number) {
+  let now = Date.parse(NOW);
+  return { now: () => new Date((now += stepMs)) };
+}
+
+const asQuery = (next: Record<string, string | number | boolean>) => q(Object.fromEntries(Object.entries(next).map(([k, v]) => [k, String(v)])));
+
+describe('filtered listings that find what matches', () => {
+  it('keeps reading short store pages in one request until it has limit matches far past the first ones', async () => {
+    // Arrange: the store examines 5 sessions per call; the matches start at the 31st.
+    const ports = await sparseFleet(5);
+    // Act
+    const page = await listSessionPage(ports, q({ name_contains: 'hit', limit: '3' }));
+    // Assert
+    expect(page.sessions.map((s) => s.name)).toEqual(HITS.slice(0, 3));
+    expect(page.next).toEqual({ name_contains: 'hit', limit: 3, after_id: 's-34-hit' });
+    expect(ports.sessions.calls).toBe(7);
+  });
+
+  it('answers a short page whose next says the search stopped early once the time budget is spent, and following next finds every match', async () => {
+    // Arrange: 4 s pass per clock read, so a request reads 3 store pages (15 sessions) before its 10 s are spent.
+    const ports = { ...(await sparseFleet(5)), clock: steppingClock(4_000) };
+    const pages: Array<Awaited<ReturnType<typeof listSessionPage>>> = [];
+    // Act
+    let query = q({ name_contains: 'hit', limit: '3' });
+    for (;;) {
+      const page = await listSessionPage(ports, query);
+      pages.push(page);
+      if (!page.next) break;
+      query = asQuery(page.next);
+    }
+    // Assert
+    expect(LISTING_TIME_BUDGET_MS).toBe(10_000);
+    expect(pages[0]).toEqual({ sessions: [], next: { name_contains: 'hit', limit: 3, after_id: 's-14', search_stopped_early: true } });
+    expect(pages[1]!.next).toEqual({ name_contains: 'hit', limit: 3, after_id: 's-29', search_stopped_early: true });
+    expect(pages[2]!.next).toEqual({ name_contains: 'hit', limit: 3, after_id: 's-34-hit' });
+    expect(pages.flatMap((p) => p.sessions.map((s) => s.name))).toEqual(HITS);
+    expect(pages).toHaveLength(4);
+  });
+
+  it('refuses a v2 listing whose search cannot reach the end within the budget, rather than answer part of it', async () => {
+    // Arrange
+    const ports = { ...(await sparseFleet(5)), clock: steppingClock(4_000) };
+    // Act
+    const refused = await listSessionsV2(ports, q({ name_contains: 'hit' })).catch((error: Error) => error);
+    const whole = await listSessionsV2({ ...ports, clock: fakeCfsPorts(NOW).clock }, q({ name_contains: 'hit' }));
+    // Assert
+    expect(refused).toMatchObject({ name: 'ValidationError' });
+    expect((refused as Error).message).toMatch(/^The search for matching sessions stopped early: it read for 10 s/);
+    expect(whole.map((s) => s.name)).toEqual(HITS);
+  });
+
+  it('refuses search_stopped_early with any value but true', async () => {
+    // Act / Assert
+    expect(() => parseQueryParams(v3SessionListParamsSchema, q({ search_stopped_early: 'false' }))).toThrow('search_stopped_early: query parameter is only ever true');
+  });
+});
+
+/** Configurations c-00..c-09; c-01 run by a pending session, c-03 by a running one, c-05 by a completed one, c-07 named by an automation. */
+async function configurationsInUseFleet() {
+  const ports = { ...fakeCfsPorts(NOW), automations: new MemoryAutomations() };
+  for (let i = 0; i < 10; i++) await ports.configurations.put(storedConfiguration(`c-${String(i).padStart(2, '0')}`));
+  const users: Array<[string, SessionStatus]> = [
+    ['c-01', 'pending'],
+    ['c-03', 'running'],
+    ['c-05', 'complete'],
+  ];
+  for (const [configuration, status] of users) {
+    await ports.sessions.create({ ...listedSession(`run-${configuration}`, { status }), configuration: { name: configuration, limit: '' } });
+  }
+  await ports.automations.create(automationRecord('nightly', { configuration_name: 'c-07' }));
+  return ports;
+}
+
+describe('in_use on configuration listings', () => {
+  it('lists as in use the configurations a pending or running session or an automation names, not one only a completed session named', async () => {
+    // Arrange
+    const ports = await configurationsInUseFleet();
+    // Act
+    const used = await listConfigurationPage(ports, q({ in_use: 'true' }));
+    const unused = await listConfigurationPage(ports, q({ in_use: 'False' }));
+    const v2 = await listConfigurationsV2(ports, q({ in_use: 'TRUE' }));
+    // Assert
+    expect(used.configurations.map((c) => c.name)).toEqual(['c-01', 'c-03', 'c-07']);
+    expect(used.next).toBeNull();
+    expect(unused.configurations.map((c) => c.name)).toEqual(['c-00', 'c-02', 'c-04', 'c-05', 'c-06', 'c-08', 'c-09']);
+    expect(v2.map((c) => c.name)).toEqual(['c-01', 'c-03', 'c-07']);
+  });
+
+  it('pages both ways with limit and after_id, next carrying in_use', async () => {
+    // Arrange
+    const ports = await configurationsInUseFleet();
+    // Act
+    const used = await listConfigurationPage(ports, q({ in_use: 'true', limit: '2' }));
+    const usedRest = await listConfigurationPage(ports, asQuery(used.next!));
+    const unused = await listConfigurationPage(ports, q({ in_use: 'false', limit: '3', after_id: 'c-02' }));
+    const unusedLast = await listConfigurationPage(ports, q({ in_use: 'false', limit: '2', after_id: 'c-06' }));
+    // Assert
+    expect(used.configurations.map((c) => c.name)).toEqual(['c-01', 'c-03']);
+    expect(used.next).toEqual({ in_use: 'true', limit: 2, after_id: 'c-03' });
+    expect(usedRest.configurations.map((c) => c.name)).toEqual(['c-07']);
+    expect(usedRest.next).toBeNull();
+    expect(unused.configurations.map((c) => c.name)).toEqual(['c-04', 'c-05', 'c-06']);
+    expect(unused.next).toEqual({ in_use: 'false', limit: 3, after_id: 'c-06' });
+    expect(unusedLast.configurations.map((c) => c.name)).toEqual(['c-08', 'c-09']);
+    expect(unusedLast.next).toBeNull();
+  });
+
+  it('reads the sessions in use through the status filter, never every session', async () => {
+    // Arrange
+    const ports = await configurationsInUseFleet();
+    ports.sessions.list = async () => {
+      throw new Error('reads every session: find the active ones with query');
+    };
+    const asked: SessionPageRequest[] = [];
+    const query = ports.sessions.query.bind(ports.sessions);
+    ports.sessions.query = (request) => (asked.push(request), query(request));
+    // Act
+    const used = await listConfigurationPage(ports, q({ in_use: 'true' }));
+    // Assert
+    expect(used.configurations).toHaveLength(3);
+    expect(asked.map((r) => r.filter)).toEqual([{ status: 'pending' }, { status: 'running' }]);
+  });
+
+  it.each(['yes', '1', ''])('refuses in_use=%j with a 400 naming the parameter', async (value) => {
+    // Arrange
+    const ports = await configurationsInUseFleet();
+    // Act
+    const refused = await listConfigurationPage(ports, q({ in_use: value })).catch((error: Error) => error);
+    // Assert
+    expect(refused).toMatchObject({ name: 'ValidationError', field: 'in_use' });
+    expect((refused as Error).message).toBe('in_use: query parameter must be true or false');
+  });
+
+  it('refuses to delete a configuration an automation names, as one a pending session runs, and deletes one only a completed session ran', async () => {
+    // Arrange
+    const ports = await configurationsInUseFleet();
+    // Act
+    const byAutomation = await deleteConfiguration(ports, 'c-07').catch((error: Error) => error);
+    const bySession = await deleteConfiguration(ports, 'c-01').catch((error: Error) => error);
+    await deleteConfiguration(ports, 'c-05');
+    // Assert
+    expect(byAutomation).toMatchObject({ name: 'InvalidStateError', message: "configuration 'c-07' is used by automation 'nightly'; change or delete the automations first" });
+    expect(bySession).toMatchObject({ name: 'InvalidStateError', message: "configuration 'c-01' is used by session 'run-c-01' (pending); wait for or delete the sessions first" });
+    expect(await ports.configurations.get('c-05')).toBeUndefined();
+    expect(await ports.configurations.get('c-07')).toBeDefined();
   });
 });

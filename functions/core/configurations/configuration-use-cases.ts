@@ -2,28 +2,52 @@ import { GitError, InvalidStateError, NotFoundError, ValidationError } from '../
 import type { ConfigurationLayer, ConfigurationRecord } from '../model/configuration.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { rfc3339 } from '../sessions/rfc3339.ts';
-import { ACTIVE_SESSIONS, sessionsWhereAny } from '../sessions/sessions-where.ts';
 import { fieldError, parseOrThrow } from '../sessions/validation.ts';
 import { hasCloneUrlPolicy } from './clone-url.ts';
+import { configurationsInUse } from './configuration-use.ts';
 import { normalizeConfigurationBody } from './configuration-conversion.ts';
 import { withDefaultPlaybooks } from './default-playbook.ts';
 import { checkConfigurationName, checkConfigurationRequest } from './configuration-rules.ts';
 import { v3ConfigurationSchema, type V3ConfigurationRequest } from './configuration-schemas.ts';
 import { maskCloneUrlCredentials } from '../workflow/redact.ts';
+import type { GitAccess } from '../sources/source-record.ts';
+import { sourceAccess } from '../sources/source-use-cases.ts';
 
-/** What the configuration use cases touch. */
-export type ConfigurationPorts = Pick<AppPorts, 'configurations' | 'git' | 'clock'>;
+/** What the configuration use cases touch (sources where the composition root serves them). */
+export type ConfigurationPorts = Pick<AppPorts, 'configurations' | 'git' | 'clock'> & Partial<Pick<AppPorts, 'sources' | 'sourceSecrets'>>;
 
 interface Revision {
   name?: string;
   clone_url: string;
+  source?: string;
   commit?: string;
   branch?: string;
 }
 
+/**
+ * A layer that names a source takes the source's current clone URL, and its login and CA bundle
+ * for branch resolution. The source must exist (a 400 naming the layer's `source`).
+ */
+async function withSources<T extends Revision>(ports: ConfigurationPorts, items: Array<{ at: string; item: T }>): Promise<Array<{ at: string; item: T; access?: GitAccess }>> {
+  return Promise.all(
+    items.map(async ({ at, item }) => {
+      if (item.source === undefined) return { at, item };
+      if (!ports.sources || !ports.sourceSecrets) throw fieldError(`${at}.source`, 'CFS sources are not served by this deployment; give the repository as clone_url');
+      try {
+        const { source, access } = await sourceAccess({ sources: ports.sources, sourceSecrets: ports.sourceSecrets }, item.source);
+        return { at, item: { ...item, clone_url: source.clone_url }, access };
+      } catch (error) {
+        if (error instanceof NotFoundError || error instanceof ValidationError) throw fieldError(`${at}.source`, error.message);
+        throw error;
+      }
+    }),
+  );
+}
+
 /** Vets every clone URL, then resolves every branch to a commit (in parallel); a failure names the layer. */
-async function resolveRevisions<T extends Revision>(ports: ConfigurationPorts, items: Array<{ at: string; item: T }>): Promise<T[]> {
+async function resolveRevisions<T extends Revision>(ports: ConfigurationPorts, given: Array<{ at: string; item: T }>): Promise<T[]> {
   const git = ports.git;
+  const items = await withSources(ports, given);
   for (const { at, item } of items) {
     if (!hasCloneUrlPolicy(git)) break;
     try {
@@ -34,7 +58,7 @@ async function resolveRevisions<T extends Revision>(ports: ConfigurationPorts, i
     }
   }
   const settled = await Promise.allSettled(
-    items.map(async ({ item }) => (item.branch === undefined ? item : { ...item, commit: await git.resolveBranch(item.clone_url, item.branch) })),
+    items.map(async ({ item, access }) => (item.branch === undefined ? item : { ...item, commit: await git.resolveBranch(item.clone_url, item.branch, access) })),
   );
   return settled.map((result, i) => {
     if (result.status === 'fulfilled') return result.value;
@@ -92,7 +116,9 @@ export async function putConfiguration(
 
   const layers: ConfigurationLayer[] = request.layers.map((l) => ({
     ...(l.name !== undefined ? { name: l.name } : {}),
-    clone_url: l.clone_url!,
+    // A source's clone URL is filled in by resolveRevisions.
+    clone_url: l.clone_url ?? '',
+    ...(l.source !== undefined ? { source: l.source } : {}),
     playbook: l.playbook,
     // Filled in by resolveRevisions when only a branch was given (the rules demand one of the two).
     commit: l.commit ?? '',
@@ -106,7 +132,8 @@ export async function putConfiguration(
       at: 'additional_inventory',
       item: {
         ...(inventory.name !== undefined ? { name: inventory.name } : {}),
-        clone_url: inventory.clone_url!,
+        clone_url: inventory.clone_url ?? '',
+        ...(inventory.source !== undefined ? { source: inventory.source } : {}),
         ...(inventory.commit !== undefined ? { commit: inventory.commit } : {}),
         ...(inventory.branch !== undefined ? { branch: inventory.branch } : {}),
       },
@@ -158,16 +185,16 @@ export async function patchConfiguration(ports: ConfigurationPorts, name: string
 }
 
 /**
- * Deletes a configuration, refused (InvalidStateError, a 409) while a pending or running
- * session uses it. NotFoundError when missing.
+ * Deletes a configuration, refused (InvalidStateError, a 409) while it is in use: named by a
+ * pending or running session or by an automation (configuration-use.ts; the same meaning as the
+ * `in_use` listing filter). NotFoundError when missing.
  */
-export async function deleteConfiguration(ports: Pick<AppPorts, 'configurations' | 'sessions'>, name: string): Promise<void> {
+export async function deleteConfiguration(ports: Pick<AppPorts, 'configurations' | 'sessions' | 'automations'>, name: string): Promise<void> {
   await getConfiguration(ports, name);
-  const users = (await sessionsWhereAny(ports.sessions, ACTIVE_SESSIONS)).filter((s) => s.configuration.name === name);
+  const users = (await configurationsInUse(ports)).get(name) ?? [];
   if (users.length > 0) {
-    throw new InvalidStateError(
-      `configuration '${name}' is used by ${users.length === 1 ? 'session' : 'sessions'} ${users.map((s) => `'${s.name}'`).join(', ')} (pending or running); delete or wait for them first`,
-    );
+    const steps = [users.some((u) => u.startsWith('session ')) ? 'wait for or delete the sessions' : '', users.some((u) => u.startsWith('automation ')) ? 'change or delete the automations' : ''];
+    throw new InvalidStateError(`configuration '${name}' is used by ${users.join(', ')}; ${steps.filter(Boolean).join(' and ')} first`);
   }
   if (!(await ports.configurations.delete(name))) throw new NotFoundError('configuration', name);
 }

@@ -48,8 +48,28 @@ export const pagingParamsSchema = z.strictObject({
   after_id: z.string().optional().meta({ description: 'Only records whose name sorts after this one (the `after_id` of the previous page\'s `next`).' }),
 });
 
+/**
+ * What the server adds to `next` when a filtered v3 listing stopped reading before it found
+ * `limit` matches (list-sessions.ts). A client that sends `next` back as the query sends it
+ * too: it is taken, and changes nothing.
+ */
+export const SEARCH_STOPPED_EARLY = 'search_stopped_early';
+const searchStoppedEarlyParam = z
+  .literal('true', { error: 'is only ever true (the server sets it in next)' })
+  .optional()
+  .meta({ description: 'Set by the server in `next` when the search stopped early; sent back with the rest of `next`, it changes nothing.' });
+
+/** `in_use=true|false` (case-insensitive, as cray sends `True`): what a configuration in use is, see configuration-use.ts. */
+const inUseParam = z
+  .stringbool({ truthy: ['true'], falsy: ['false'], case: 'insensitive', error: 'must be true or false' })
+  .optional()
+  .meta({
+    type: 'boolean',
+    description: 'Only configurations in use (true) or not in use (false): named by a pending or running session or by an automation (this product has no CFS components).',
+  });
+
 /** `GET /v3/sessions`. */
-export const v3SessionListParamsSchema = sessionFilterParamsSchema.extend(pagingParamsSchema.shape);
+export const v3SessionListParamsSchema = sessionFilterParamsSchema.extend({ ...pagingParamsSchema.shape, [SEARCH_STOPPED_EARLY]: searchStoppedEarlyParam });
 /** `GET /v2/sessions`: no paging; `age` is v2's deprecated spelling of `min_age`. */
 export const v2SessionListParamsSchema = sessionFilterParamsSchema.extend({
   age: age.optional().meta({ description: 'Deprecated: the same as min_age.', deprecated: true }),
@@ -63,10 +83,10 @@ export const v3SessionDeleteParamsSchema = sessionFilterParamsSchema.extend({
 });
 /** `DELETE /v2/sessions`. */
 export const v2SessionDeleteParamsSchema = v3SessionDeleteParamsSchema.extend({ age: v2SessionListParamsSchema.shape.age });
-/** `GET /v3/configurations`: paging only (`in_use` needs CFS components, which are not served). */
-export const v3ConfigurationListParamsSchema = pagingParamsSchema;
-/** `GET /v2/configurations`. */
-export const v2ConfigurationListParamsSchema = z.strictObject({});
+/** `GET /v3/configurations`: paging and `in_use`. */
+export const v3ConfigurationListParamsSchema = pagingParamsSchema.extend({ in_use: inUseParam, [SEARCH_STOPPED_EARLY]: searchStoppedEarlyParam });
+/** `GET /v2/configurations`: `in_use` only. */
+export const v2ConfigurationListParamsSchema = z.strictObject({ in_use: inUseParam });
 
 export type SessionFilterParams = z.output<typeof sessionFilterParamsSchema>;
 export type V3SessionListParams = z.output<typeof v3SessionListParamsSchema>;
