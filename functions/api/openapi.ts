@@ -2,7 +2,15 @@ import { z } from 'zod';
 import { v2ConfigurationSchema as v2ConfigurationRequestSchema, v3ConfigurationSchema as v3ConfigurationRequestSchema } from '../core/configurations/configuration-schemas.ts';
 import { automationSpecSchema } from '../core/automations/automation-schemas.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
-import { v2OptionsPatchSchema, v2OptionsSchema, v3OptionsPatchSchema, v3OptionsSchema } from '../core/options/options-schemas.ts';
+import {
+  PRODUCT_SETTINGS_PATH,
+  productSettingsSchema,
+  settingsPatchSchema,
+  v2OptionsPatchSchema,
+  v2OptionsSchema,
+  v3OptionsPatchSchema,
+  v3OptionsSchema,
+} from '../core/options/options-schemas.ts';
 import {
   v2ConfigurationListParamsSchema,
   v2SessionDeleteParamsSchema,
@@ -51,6 +59,7 @@ const REQUEST_SCHEMAS = {
   V2ConfigurationUpdate: v2ConfigurationRequestSchema,
   V3OptionsUpdate: v3OptionsPatchSchema,
   V2OptionsUpdate: v2OptionsPatchSchema,
+  ProductSettingsUpdate: settingsPatchSchema,
   ImageCreateRecord: imageCreateSchema,
   ImagePatchRecord: imagePatchSchema,
   ManifestRegistration: manifestRegistrationSchema,
@@ -71,6 +80,7 @@ const RESPONSE_SCHEMAS = {
   V2ConfigurationArray: z.array(v2ConfigurationSchema),
   V3Options: v3OptionsSchema,
   V2Options: v2OptionsSchema,
+  ProductSettings: productSettingsSchema,
   ImageRecord: imageViewSchema,
   ImageRecordArray: z.array(imageViewSchema),
   ImageManifest: imageManifestSchema,
@@ -225,7 +235,23 @@ function cfsOperations(): OperationSpec[] {
     );
   }
   ops.push({ method: 'get', path: OPENAPI_PATH, tag: 'documentation', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.0 document' } } });
-  return [...ops, ...sessionOperationDocs(), ...automationDocs()];
+  return [...ops, ...sessionOperationDocs(), ...automationDocs(), ...productSettingsDocs()];
+}
+
+/** This product's own settings, outside `/apis/cfs` so that CFS clients never meet them among the options. */
+function productSettingsDocs(): OperationSpec[] {
+  const answer = { 200: { description: 'Every setting in force', schema: 'ProductSettings' as const } };
+  return [
+    { method: 'get', path: PRODUCT_SETTINGS_PATH, tag: 'settings', summary: "This product's own settings in force (not CFS options)", responses: answer },
+    {
+      method: 'patch',
+      path: PRODUCT_SETTINGS_PATH,
+      tag: 'settings',
+      summary: 'Set one or more settings; unknown names (and CFS options, which live at /apis/cfs/v3/options) are a 400',
+      body: { schema: 'ProductSettingsUpdate', required: true },
+      responses: answer,
+    },
+  ];
 }
 
 /** This product's session operations (v3 only). */
@@ -447,7 +473,7 @@ export function openApiDocument(options: { artifactEndpoint: boolean }): JsonObj
       description:
         "CSM's Configuration Framework Service image customization sessions and the IMS v3 image registry, with this product's extensions (marked 'Extension' in the schemas, e.g. the session's status.steps, failure, plan, layers and message). Errors are RFC 7807 application/problem+json.",
     },
-    tags: ['sessions', 'configurations', 'options', 'automations', 'images', 'artifacts', 'documentation'].map((name) => ({ name })),
+    tags: ['sessions', 'configurations', 'options', 'settings', 'automations', 'images', 'artifacts', 'documentation'].map((name) => ({ name })),
     paths,
     components: { schemas: { ...components(REQUEST_SCHEMAS, 'input'), ...components(RESPONSE_SCHEMAS, 'output') } },
   };

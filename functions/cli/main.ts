@@ -11,6 +11,7 @@ import { configurationsCommand } from './commands/configurations.ts';
 import { imagesCommand } from './commands/images.ts';
 import { optionsCommand } from './commands/options.ts';
 import { serverCommand } from './commands/server.ts';
+import { settingsCommand } from './commands/settings.ts';
 import { sessionsCommand } from './commands/sessions.ts';
 import { CliError, processIo, type CliIo } from './io.ts';
 
@@ -33,6 +34,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   program.addCommand(automationsCommand(io));
   program.addCommand(imagesCommand(io));
   program.addCommand(optionsCommand(io));
+  program.addCommand(settingsCommand(io));
   program.addCommand(serverCommand(io));
   program.addCommand(authCommand(io));
   return program;

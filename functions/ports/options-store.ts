@@ -1,13 +1,14 @@
 import type { ProductOptions, StoredOptions } from '../core/options/options-schemas.ts';
 
 /**
- * The service options (`/apis/cfs/v{2,3}/options`): one record in the table, read by the API
+ * The CFS options (`/apis/cfs/v{2,3}/options`) and this product's settings
+ * (`/apis/cfs-image/v1/settings`): one flat record in the table (v3 names), read by the API
  * (page sizes) and by the workflow's steps at run time (image waits, compression, clone URL
- * schemes), so a PATCH takes effect for the next step that runs.
+ * schemes, session TTL, debug wait), so a PATCH takes effect for the next step that runs.
  */
 export interface OptionsStore {
   /**
-   * What each product option is while never set: the deployment's own settings (the embedded
+   * What each acting option or setting is while never set: the deployment's own settings (the embedded
    * runtime's workflow settings, or the AWS function's environment). `clone_url_schemes` is
    * also the most the option may allow.
    */

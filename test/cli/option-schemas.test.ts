@@ -4,6 +4,7 @@ import { configurationsCommand } from '../../functions/cli/commands/configuratio
 import { imagesCommand } from '../../functions/cli/commands/images.ts';
 import { optionsCommand } from '../../functions/cli/commands/options.ts';
 import { sessionsCommand } from '../../functions/cli/commands/sessions.ts';
+import { settingsCommand } from '../../functions/cli/commands/settings.ts';
 import type { CliIo } from '../../functions/cli/io.ts';
 import { booleanFlag, parseOptions } from '../../functions/cli/option-schemas.ts';
 
@@ -34,7 +35,7 @@ describe('CLI options parsed by zod schemas', () => {
   it.each([
     ['configurations update --drop-branches', () => configurationsCommand(io), ['update', 'c', '--file', 'c.json', '--drop-branches', 'nah'], "--drop-branches takes true or false, not 'nah'"],
     ['configurations list paging on v2', () => configurationsCommand(io), ['list', '--api-version', '2', '--limit', '3'], '--limit and --after-id are v3 paging; v2 has none'],
-    ['options update --squashfs-compression-level', () => optionsCommand(io), ['update', '--squashfs-compression-level', 'lots'], "--squashfs-compression-level takes an integer, not 'lots'"],
+    ['settings update --squashfs-compression-level', () => settingsCommand(io), ['update', '--squashfs-compression-level', 'lots'], "--squashfs-compression-level takes an integer, not 'lots'"],
     ['options update --batcher-disable', () => optionsCommand(io), ['update', '--batcher-disable', 'maybe'], "--batcher-disable takes true or false, not 'maybe'"],
     ['images import --compression-level', () => imagesCommand(io), ['import', '--name', 'n', '--rootfs', 'root', '--compression-level', '9x'], "--compression-level takes a number, not '9x'"],
     ['sessions list --after-id on v2', () => sessionsCommand(io), ['list', '--api-version', '2', '--after-id', 's1'], '--after-id is v3 paging; v2 has none (drop --api-version 2)'],

@@ -6,8 +6,9 @@ import { allowOnly, assertQueryParams, json } from '../route-helpers.ts';
 
 /**
  * CFS options under CSM's gateway paths (mounted at `/apis/cfs`): `GET` answers every option
- * in force, `PATCH` sets the ones the body names (v3 snake_case, v2 camelCase). Parse, call
- * one use case, map the result.
+ * in force, exactly V3Options' (v3, snake_case) or V2Options' (v2, camelCase) names; `PATCH`
+ * sets the ones the body names. This product's own settings are not here (see
+ * product-settings.ts). Parse, call one use case, map the result.
  */
 export function cfsOptionsRoutes(ports: AppPorts): Hono {
   const r = new Hono();

@@ -1,24 +1,18 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { z } from 'zod';
-import { V3_TO_V2_OPTION_NAMES, type StoredOptions } from '../../core/options/options-schemas.ts';
+import { SETTING_NAMES, V3_TO_V2_OPTION_NAMES, type CfsOptionName } from '../../core/options/options-schemas.ts';
 import { ApiClient, cfsBase } from '../api-client.ts';
-import { processIo, type CliIo } from '../io.ts';
+import { CliError, processIo, type CliIo } from '../io.ts';
 import { booleanFlag, matchingFlag, parseOptions } from '../option-schemas.ts';
 import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 
-type OptionName = keyof StoredOptions;
-type ValueKind = 'text' | 'integer' | 'boolean' | 'list' | 'level';
+export type ValueKind = 'text' | 'integer' | 'boolean' | 'list' | 'level';
 
-/** Every option `cfs options update` sets, by v3 name, with how its command-line value is read. */
-const SETTABLE: Array<[OptionName, ValueKind, string]> = [
+/** Every CFS option `cfs options update` sets, by v3 name, with how its command-line value is read (as `cray cfs options update` takes them). */
+const SETTABLE: Array<[CfsOptionName, ValueKind, string]> = [
   ['session_ttl', 'text', 'how long completed sessions are kept (e.g. 7d; empty keeps them)'],
-  ['debug_wait_time', 'integer', 'seconds a failed debug_on_failure session is held'],
-  ['default_page_size', 'integer', 'page size of v3 listings without --limit (and the v2 list limit)'],
-  ['image_wait_timeout', 'integer', 'seconds a session waits for its source images'],
-  ['image_poll_interval', 'integer', 'seconds between checks for missing images'],
-  ['squashfs_compressor', 'text', 'result compressor: source, gzip, xz, lzo, lz4 or zstd'],
-  ['squashfs_compression_level', 'level', "compression level, or 'default'"],
-  ['clone_url_schemes', 'list', 'comma-separated clone URL schemes layers may use (e.g. https,ssh)'],
+  ['debug_wait_time', 'integer', 'seconds a failed debug_on_failure session is held (v3 only)'],
+  ['default_page_size', 'integer', 'page size of v3 listings without --limit (and the v2 list limit) (v3 only)'],
   ['hardware_sync_interval', 'integer', 'stored for compatibility (no hardware sync here)'],
   ['batcher_check_interval', 'integer', 'stored for compatibility (no batcher here)'],
   ['batch_size', 'integer', 'stored for compatibility (no batcher here)'],
@@ -31,11 +25,11 @@ const SETTABLE: Array<[OptionName, ValueKind, string]> = [
 ];
 
 /** `session_ttl` -> `--session-ttl`; commander's attribute name is the camelCase of it. */
-const flagOf = (name: string) => `--${name.replaceAll('_', '-')}`;
-const attributeOf = (name: string) => name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+export const flagOf = (name: string) => `--${name.replaceAll('_', '-')}`;
+export const attributeOf = (name: string) => name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
-/** How a flag's text becomes the option's JSON value. */
-function valueSchema(kind: ValueKind, flag: string): z.ZodType {
+/** How a flag's text becomes the value's JSON. */
+export function valueSchema(kind: ValueKind, flag: string): z.ZodType {
   switch (kind) {
     case 'integer':
       return matchingFlag(/^\s*-?\d+\s*$/, `${flag} takes an integer`).transform(Number);
@@ -51,49 +45,64 @@ function valueSchema(kind: ValueKind, flag: string): z.ZodType {
   }
 }
 
-/** Every settable option's flag (commander's attribute name), read by its kind; the flags given are checked in SETTABLE's order. */
-const updateOptions = z
-  .object(Object.fromEntries(SETTABLE.map(([name, kind]) => [attributeOf(name), valueSchema(kind, flagOf(name)).optional()])))
-  .refine((values) => Object.values(values).some((value) => value !== undefined), {
-    error: `give at least one option to set (${SETTABLE.map(([name]) => flagOf(name)).join(', ')})`,
-  });
+/** The flags of `names` (commander's attribute names), read by their kinds; at least one must be given. */
+export function flagsSchema(entries: Array<[string, ValueKind, string]>, what: string) {
+  return z
+    .object(Object.fromEntries(entries.map(([name, kind]) => [attributeOf(name), valueSchema(kind, flagOf(name)).optional()])))
+    .refine((values) => Object.values(values).some((value) => value !== undefined), {
+      error: `give at least one ${what} to set (${entries.map(([name]) => flagOf(name)).join(', ')})`,
+    });
+}
 
-/** The PATCH body from the flags given (v3 names, or v2's when speaking v2). */
+const updateOptions = flagsSchema(SETTABLE, 'option');
+
+/**
+ * The PATCH body from the flags given (v3 names, or v2's when speaking v2). A v3-only option
+ * in v2 and one of this product's settings (moved to `cfs settings update`) are refused here,
+ * saying where they are set, before anything is sent.
+ */
 export function optionsPatchBody(options: Record<string, unknown>, apiVersion: '2' | '3'): Record<string, unknown> {
+  const moved = SETTING_NAMES.find((name) => options[attributeOf(name)] !== undefined);
+  if (moved) throw new CliError(`${flagOf(moved)} is not a CFS option: it is this product's own setting, set with 'cfs settings update ${flagOf(moved)}'`);
   const values = parseOptions(updateOptions, options);
   const body: Record<string, unknown> = {};
   for (const [name] of SETTABLE) {
     const value = values[attributeOf(name)];
-    if (value !== undefined) body[apiVersion === '3' ? name : V3_TO_V2_OPTION_NAMES[name]] = value;
+    if (value === undefined) continue;
+    const v2 = V3_TO_V2_OPTION_NAMES[name];
+    if (apiVersion === '2' && !v2) throw new CliError(`${flagOf(name)} is a v3 option (CFS v2 has none of that name): leave out --api-version 2`);
+    body[apiVersion === '3' ? name : v2!] = value;
   }
   return body;
 }
 
-/** `cfs options describe`: every option as `name  value`, v3 or v2 spelling as the API answered. */
-function optionsSummary(value: unknown): string {
+/** `describe` and `update`: every value as `name  value`, in the spelling the API answered. */
+export function valuesSummary(value: unknown): string {
   const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
   const width = Math.max(...entries.map(([name]) => name.length));
   const show = (v: unknown) => (v === null ? 'default' : Array.isArray(v) ? v.join(',') : v === '' ? "''" : String(v));
   return entries.map(([name, v]) => `${name.padEnd(width)}  ${show(v)}`).join('\n');
 }
 
-/** `cfs options describe|update`, mirroring `cray cfs options` (v3 unless `--api-version 2`). */
+/** `cfs options describe|update`, mirroring `cray cfs options` (v3 unless `--api-version 2`): the CFS options only; this product's own are `cfs settings`. */
 export function optionsCommand(io: CliIo = processIo): Command {
-  const options = new Command('options').description('service options (CFS): page size, image waits, compression, clone URL schemes, ...');
+  const options = new Command('options').description("CFS service options (session TTL, debug wait, page size, ...); this product's own settings are 'cfs settings'");
 
-  withOutputOptions(options.command('describe').description('show every option in force')).action(async (_options, command: Command) => {
+  withOutputOptions(options.command('describe').description('show every CFS option in force (V3Options, or V2Options with --api-version 2)')).action(async (_options, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
     const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/options`);
-    await printResult(io, format, body, optionsSummary);
+    await printResult(io, format, body, valuesSummary);
   });
 
-  const update = options.command('update').description('set one or more options (the others keep their values)');
+  const update = options.command('update').description('set one or more CFS options (the others keep their values)');
   for (const [name, , description] of SETTABLE) update.option(`${flagOf(name)} <value>`, description);
+  // The settings' flags once lived here: still read, so that the refusal says where they went.
+  for (const name of SETTING_NAMES) update.addOption(new Option(`${flagOf(name)} <value>`).hideHelp());
   withOutputOptions(update).action(async (flags: Record<string, unknown>, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
     const body = optionsPatchBody(flags, apiVersion);
     const { body: answer } = await new ApiClient(io).request('PATCH', `${cfsBase(apiVersion)}/options`, { body });
-    await printResult(io, format, answer, optionsSummary);
+    await printResult(io, format, answer, valuesSummary);
   });
 
   return options;

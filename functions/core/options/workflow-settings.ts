@@ -4,12 +4,13 @@ import { effectiveOptions } from './options-use-cases.ts';
 import type { ProductOptions } from './options-schemas.ts';
 
 /**
- * The bridge from the options to the settings the workflow's steps read. Composition roots
- * build the steps' `settings()` with `settingsReader`: each call reads the options record, so
- * a PATCH takes effect for the next step that runs; the roots' own settings are the defaults.
+ * The bridge from the CFS options and this product's settings to the settings the workflow's
+ * steps read. Composition roots build the steps' `settings()` with `settingsReader`: each call
+ * reads the one record both are stored in, so a PATCH of either takes effect for the next step
+ * that runs; the roots' own settings are the defaults.
  */
 
-/** The part of the steps' WorkflowSettings that options drive (the steps' type has these fields). */
+/** The part of the steps' WorkflowSettings that the options and settings drive (the steps' type has these fields). */
 export interface OptionDrivenSettings {
   imageWaitTimeoutSeconds: number;
   imagePollIntervalSeconds: number;
@@ -39,7 +40,7 @@ export function secondsToAge(seconds: number): string {
   return `${minutes / size}${unit}`;
 }
 
-/** The product options' defaults of a deployment whose workflow settings are `base`. */
+/** The acting options' and the settings' defaults of a deployment whose workflow settings are `base`. */
 export function optionDefaultsFrom(base: OptionDrivenSettings, extra: Partial<typeof CFS_OPTION_DEFAULTS> = {}): ProductOptions {
   return {
     ...CFS_OPTION_DEFAULTS,
@@ -54,7 +55,7 @@ export function optionDefaultsFrom(base: OptionDrivenSettings, extra: Partial<ty
   };
 }
 
-/** `base` with the options in force applied. */
+/** `base` with the options and settings in force applied. */
 export function settingsWithOptions<T extends OptionDrivenSettings>(base: T, options: ProductOptions): T {
   return {
     ...base,
