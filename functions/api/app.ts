@@ -13,6 +13,7 @@ import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
 import { dashboardApiMirror, dashboardRoutes } from './routes/dashboard.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { imsImageRoutes } from './routes/ims-images.ts';
+import { productSettingsRoutes } from './routes/product-settings.ts';
 
 /** Longest path segment (URL-encoded) the API looks up: far above any name or id, below DynamoDB's 2048-byte key limit. */
 export const MAX_PATH_SEGMENT = 1024;
@@ -54,6 +55,7 @@ export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   app.route('/apis/cfs', cfsSessionOperationRoutes(ports));
   app.route('/apis/cfs', cfsConfigurationRoutes(ports));
   app.route('/apis/cfs', cfsOptionsRoutes(ports));
+  app.route('/', productSettingsRoutes(ports));
   app.route('/', imsImageRoutes(ports, { uploadUrlSeconds: options.uploadUrlSeconds }));
   const artifacts = artifactRoutes(ports.artifacts);
   app.route('/', artifacts);
