@@ -185,7 +185,8 @@ describe('bad input against the real API app', () => {
         fields: [['layers'], ['description']],
       },
       { method: 'POST', path: () => '/apis/ims/v3/images', body: { name: 'fuzz-image', arch: 'x86_64' }, fields: [['name'], ['arch'], ['link'], ['metadata']] },
-      { method: 'PATCH', path: () => '/apis/cfs/v3/options', body: {}, fields: [['default_playbook'], ['session_ttl'], ['image_wait_timeout'], ['default_ansible_config'], ['debug_wait_time']] },
+      { method: 'PATCH', path: () => '/apis/cfs/v3/options', body: {}, fields: [['default_playbook'], ['session_ttl'], ['default_page_size'], ['default_ansible_config'], ['debug_wait_time']] },
+      { method: 'PATCH', path: () => '/apis/cfs-image/v1/settings', body: {}, fields: [['image_wait_timeout'], ['squashfs_compressor'], ['squashfs_compression_level'], ['clone_url_schemes']] },
     ];
     const layerFields = ['clone_url', 'commit', 'playbook', 'name', 'branch'];
     let baseline = await storeDigest();
@@ -225,7 +226,7 @@ describe('bad input against the real API app', () => {
     const outside = treeChanges(treeBefore, snapshotTree(parent, [join(dataDir, 'db')])).filter((p) => !p.startsWith('data/'));
     expect(outside).toEqual([]);
     expectTargetsUntouched();
-    recordCase({ id: 'input-bodies', area: 'bad input', case: 'mutated bodies on session create (v2, v3), configuration PUT (layers: clone URL, commit, playbook), image create, options PATCH', tried: RUNS * 4, result: `no 5xx; every 400's problem field is the mutated field or one inside it (a hostile path name: name); ${accepted} accepted (valid values), store unchanged by every rejection; nothing written outside the data directory; /tmp/cfs-pwned absent and /etc, /etc/passwd, /etc/shadow, /etc/hosts unchanged`, passed: true });
+    recordCase({ id: 'input-bodies', area: 'bad input', case: 'mutated bodies on session create (v2, v3), configuration PUT (layers: clone URL, commit, playbook), image create, options and settings PATCH', tried: RUNS * 4, result: `no 5xx; every 400's problem field is the mutated field or one inside it (a hostile path name: name); ${accepted} accepted (valid values), store unchanged by every rejection; nothing written outside the data directory; /tmp/cfs-pwned absent and /etc, /etc/passwd, /etc/shadow, /etc/hosts unchanged`, passed: true });
   });
 
   it('answers arbitrary methods, paths, ids and raw bodies on every route with no 5xx and problem+json for every error', async () => {
