@@ -1,10 +1,18 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import validatorModule from 'openapi-response-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPENAPI_PATH } from '../../functions/api/openapi.ts';
 import { settingsReader } from '../../functions/core/options/workflow-settings.ts';
 import { DEFAULT_WORKFLOW_SETTINGS } from '../../functions/steps/step-ports.ts';
-import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
+import { loadContract } from '../contract/response-errors.ts';
+import { call, startCfsTestApp, type CfsTestApp, type Json } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
 
 const SETTINGS = '/apis/cfs-image/v1/settings';
+
+type ValidatorClass = new (args: unknown) => { validateResponse(status: number | string, body: unknown): unknown };
+const OpenAPIResponseValidator =
+  (validatorModule as unknown as { default?: ValidatorClass }).default ?? (validatorModule as unknown as ValidatorClass);
 
 describe('CFS options through the API (dynalite)', () => {
   let t: CfsTestApp;
@@ -195,5 +203,39 @@ describe('an options record written before the settings had their own path', () 
     const read = await settings();
     // Assert
     expect(read).toMatchObject({ imageWaitTimeoutSeconds: 600, imagePollIntervalSeconds: 5, squashfs: { compressor: 'xz' }, allowedCloneSchemes: ['https'], debugWaitSeconds: 120, sessionTtlSeconds: 3 * 86_400 });
+  });
+});
+
+describe('options and settings in the served OpenAPI document', () => {
+  let t: CfsTestApp;
+  beforeAll(async () => {
+    t = await startCfsTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('names exactly the upstream V3Options and V2Options properties, closed as upstream, and the settings apart, each answer valid against it', async () => {
+    // Arrange
+    const document = (await call(t.app, 'GET', OPENAPI_PATH)).body;
+    const api = (await SwaggerParser.dereference(structuredClone(document))) as Json;
+    const upstream = loadContract('cfs-contract.json').components.schemas;
+    const names = (schema: Json) => Object.keys(schema.properties).sort();
+    const validate = (path: string, method: string, body: unknown) =>
+      new OpenAPIResponseValidator({ responses: api.paths[path][method].responses, components: api.components }).validateResponse(200, body);
+    // Act
+    const v3 = await call(t.app, 'PATCH', '/apis/cfs/v3/options', { batch_size: 3 });
+    const v2 = await call(t.app, 'GET', '/apis/cfs/v2/options');
+    const settings = await call(t.app, 'PATCH', SETTINGS, { image_poll_interval: 9 });
+    // Assert
+    const schemas = document.components.schemas;
+    expect(names(schemas.V3Options)).toEqual(names(upstream.V3Options!));
+    expect(names(schemas.V2Options)).toEqual(names(upstream.V2Options!));
+    expect(upstream.V3Options!.additionalProperties).toBe(false);
+    for (const name of ['V3Options', 'V2Options', 'V3OptionsUpdate', 'V2OptionsUpdate', 'ProductSettings', 'ProductSettingsUpdate']) expect(schemas[name].additionalProperties, name).toBe(false);
+    expect(names(schemas.ProductSettingsUpdate)).toEqual(['clone_url_schemes', 'image_poll_interval', 'image_wait_timeout', 'squashfs_compression_level', 'squashfs_compressor']);
+    expect(Object.keys(document.paths[SETTINGS]).sort()).toEqual(['get', 'patch']);
+    expect(validate('/apis/cfs/v3/options', 'patch', v3.body)).toBeUndefined();
+    expect(validate('/apis/cfs/v2/options', 'get', v2.body)).toBeUndefined();
+    expect(validate(SETTINGS, 'patch', settings.body)).toBeUndefined();
+    expect(validate(SETTINGS, 'get', { ...settings.body, session_ttl: '7d' })).toBeDefined();
   });
 });
