@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbConfigurationStore } from '../../functions/adapters/dynamodb/dynamodb-configuration-store.ts';
+import { DynamoDbSessionStore } from '../../functions/adapters/dynamodb/dynamodb-session-store.ts';
+import { startLocalDynamo, type LocalDynamo } from '../../functions/adapters/local/dynalite.ts';
+import { createApp } from '../../functions/api/app.ts';
 import { rfc3339 } from '../../functions/core/sessions/rfc3339.ts';
+import type { AppPorts } from '../../functions/ports/index.ts';
 import { storedConfiguration } from '../helpers/cfs-fakes.ts';
-import { listedSession } from '../helpers/listing-seed.ts';
+import { listedSession, seedConfigurations, seedSessions } from '../helpers/listing-seed.ts';
 import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
 
@@ -143,5 +148,93 @@ describe('CFS listings through the API (dynalite)', () => {
     expect(res.status).toBe(400);
     expect(res.body.field).toBe('after_id');
     expect((await call(t.app, 'GET', '/apis/cfs/v3/sessions')).body.sessions.length).toBe(before);
+  });
+});
+
+/**
+ * 3,000 sessions `fleet-0000`.. in one table: the first 1,200 running, each naming its own
+ * configuration `cfg-0000`..; 13 of the last 500 named `-needle`. 1,300 configurations.
+ */
+const BIG_FLEET = Array.from({ length: 3_000 }, (_, i) => {
+  const session = listedSession(`fleet-${String(i).padStart(4, '0')}${i >= 2_500 && i % 40 === 20 ? '-needle' : ''}`, { status: i < 1_200 ? 'running' : 'complete' });
+  return i < 1_200 ? { ...session, configuration: { name: `cfg-${String(i).padStart(4, '0')}`, limit: '' } } : session;
+});
+const NEEDLES = names(BIG_FLEET.filter((s) => s.name.endsWith('-needle')));
+
+describe('filtered listings over thousands of records (dynalite)', () => {
+  let dynamo: LocalDynamo;
+  let base: CfsTestApp;
+  let ports: AppPorts;
+  let app: ReturnType<typeof createApp>;
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo({ tableName: 'big-listing' });
+    base = await startCfsTestApp();
+    ports = { ...base.ports, sessions: new DynamoDbSessionStore(dynamo.documents, 'big-listing'), configurations: new DynamoDbConfigurationStore(dynamo.documents, 'big-listing') };
+    app = createApp(ports);
+    await seedSessions(dynamo.documents, 'big-listing', BIG_FLEET);
+    await seedConfigurations(dynamo.documents, 'big-listing', Array.from({ length: 1_300 }, (_, i) => storedConfiguration(`cfg-${String(i).padStart(4, '0')}`)));
+  }, 180_000);
+  afterAll(async () => {
+    await base.close();
+    await dynamo.close();
+  });
+
+  it('finds name_contains matches past the first 2,500 sessions in one request, and the rest from its next', async () => {
+    // Act
+    const first = await call(app, 'GET', '/apis/cfs/v3/sessions?name_contains=needle&limit=10');
+    const rest = await call(app, 'GET', `/apis/cfs/v3/sessions?${toQuery(first.body.next)}`);
+    // Assert
+    expect(NEEDLES).toHaveLength(13);
+    expect(names(first.body.sessions)).toEqual(NEEDLES.slice(0, 10));
+    expect(first.body.next).toEqual({ name_contains: 'needle', limit: 10, after_id: NEEDLES[9] });
+    expect(names(rest.body.sessions)).toEqual(NEEDLES.slice(10));
+    expect(rest.body.next).toBeNull();
+    expect(await cfsResponseErrors('get', '/v3/sessions', 200, first.body)).toBeUndefined();
+  });
+
+  it('answers a page cut short by the time budget with next saying the search stopped early, valid against the spec, and following it finds every match', async () => {
+    // Arrange: 6 s pass per clock read, so a request reads two store pages (2,000 sessions) before its 10 s are spent.
+    let now = Date.now();
+    const slow = createApp({ ...ports, clock: { now: () => new Date((now += 6_000)) } });
+    const seen: string[] = [];
+    const nexts: unknown[] = [];
+    // Act
+    let path = '/apis/cfs/v3/sessions?name_contains=needle&limit=20';
+    for (;;) {
+      const res = await call(slow, 'GET', path);
+      expect(res.status).toBe(200);
+      expect(await cfsResponseErrors('get', '/v3/sessions', 200, res.body)).toBeUndefined();
+      seen.push(...names(res.body.sessions));
+      nexts.push(res.body.next);
+      if (!res.body.next) break;
+      path = `/apis/cfs/v3/sessions?${toQuery(res.body.next)}`;
+    }
+    // Assert
+    expect(nexts[0]).toEqual({ name_contains: 'needle', limit: 20, after_id: 'fleet-1999', search_stopped_early: true });
+    expect(seen).toEqual(NEEDLES);
+    expect(nexts.at(-1)).toBeNull();
+  });
+
+  it('lists configurations not in use past the 1,200 that running sessions use, in one request', async () => {
+    // Act
+    const unused = await call(app, 'GET', '/apis/cfs/v3/configurations?in_use=false&limit=5');
+    const used = await call(app, 'GET', '/apis/cfs/v3/configurations?in_use=True&limit=3');
+    const v2 = await call(app, 'GET', '/apis/cfs/v2/configurations?in_use=false');
+    // Assert
+    expect(names(unused.body.configurations)).toEqual(['cfg-1200', 'cfg-1201', 'cfg-1202', 'cfg-1203', 'cfg-1204']);
+    expect(unused.body.next).toEqual({ in_use: 'false', limit: 5, after_id: 'cfg-1204' });
+    expect(names(used.body.configurations)).toEqual(['cfg-0000', 'cfg-0001', 'cfg-0002']);
+    expect(used.body.next).toEqual({ in_use: 'True', limit: 3, after_id: 'cfg-0002' });
+    expect(names(v2.body)).toHaveLength(100);
+    expect(await cfsResponseErrors('get', '/v3/configurations', 200, unused.body)).toBeUndefined();
+    expect(await cfsResponseErrors('get', '/v2/configurations', 200, v2.body)).toBeUndefined();
+  });
+
+  it('refuses in_use values other than true or false with a 400 naming it', async () => {
+    // Act
+    const res = await call(app, 'GET', '/apis/cfs/v2/configurations?in_use=maybe');
+    // Assert
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ field: 'in_use', detail: 'in_use: query parameter must be true or false' });
   });
 });

@@ -1,5 +1,8 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { sessionItems } from '../../functions/adapters/dynamodb/session-index.ts';
+import { toStoredDoc } from '../../functions/adapters/dynamodb/stored-keys.ts';
+import { listKey, recordKey } from '../../functions/adapters/dynamodb/table-schema.ts';
+import type { ConfigurationRecord } from '../../functions/core/model/configuration.ts';
 import type { SessionRecord, SessionStatus, SessionSucceeded } from '../../functions/core/model/session.ts';
 
 /** A stored session as createSession would leave it, with the fields listings filter on. */
@@ -47,4 +50,16 @@ export async function seedSessions(documents: DynamoDBDocumentClient, tableName:
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
+}
+
+/** Writes configurations straight to the table, exactly the items the configuration store's put writes (version 1). */
+export async function seedConfigurations(documents: DynamoDBDocumentClient, tableName: string, configurations: ConfigurationRecord[]): Promise<void> {
+  const items = configurations.map((c) => ({ ...recordKey('CONFIG', c.name), ...listKey('CONFIG', c.name), version: 1, doc: toStoredDoc(c) }));
+  for (let i = 0; i < items.length; i += 25) {
+    let pending: Array<Record<string, unknown>> | undefined = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    while (pending?.length) {
+      const out: { UnprocessedItems?: Record<string, unknown> } = await documents.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending as never } }));
+      pending = out.UnprocessedItems?.[tableName] as Array<Record<string, unknown>> | undefined;
+    }
+  }
 }
