@@ -5,6 +5,7 @@ import { HttpProblem } from './http-problem.ts';
 import { OPENAPI_PATH, openApiDocument } from './openapi.ts';
 import { originGuard } from './origin-guard.ts';
 import { problem, statusForError } from './problem.ts';
+import { allowOnly } from './route-helpers.ts';
 import { cfsAutomationRoutes } from './routes/cfs-automations.ts';
 import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
 import { cfsOptionsRoutes } from './routes/cfs-options.ts';
@@ -13,6 +14,8 @@ import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
 import { dashboardApiMirror, dashboardRoutes } from './routes/dashboard.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { imsImageRoutes } from './routes/ims-images.ts';
+import { cfsServiceRoutes } from './routes/cfs-service.ts';
+import { imsServiceRoutes } from './routes/ims-service.ts';
 import { productSettingsRoutes } from './routes/product-settings.ts';
 
 /** Longest path segment (URL-encoded) the API looks up: far above any name or id, below DynamoDB's 2048-byte key limit. */
@@ -57,6 +60,9 @@ export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   app.route('/apis/cfs', cfsOptionsRoutes(ports));
   app.route('/', productSettingsRoutes(ports));
   app.route('/', imsImageRoutes(ports, { uploadUrlSeconds: options.uploadUrlSeconds }));
+  // After the image routes: it answers their artifact routes' other methods with 405.
+  app.route('/', cfsServiceRoutes(ports));
+  app.route('/', imsServiceRoutes(ports));
   const artifacts = artifactRoutes(ports.artifacts);
   app.route('/', artifacts);
   app.route('/', dashboardRoutes(options.dashboardDir));
@@ -66,6 +72,7 @@ export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   // Generated once, describing exactly the routes mounted here (the artifact endpoint only where the store signs its own URLs).
   let document: object | undefined;
   app.get(OPENAPI_PATH, (c) => c.json((document ??= openApiDocument({ artifactEndpoint: artifacts.routes.length > 0 }))));
+  allowOnly(app, OPENAPI_PATH, ['GET']);
 
   app.notFound((c) => problem(c, 404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError((error, c) => {

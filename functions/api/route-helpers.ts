@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono';
+import { InvalidStateError } from '../core/errors.ts';
 import { HttpProblem } from './http-problem.ts';
 
 /**
@@ -32,6 +33,19 @@ export function queryBoolean(c: Context, name: string, fallback: boolean): boole
   if (value === 'true') return true;
   if (value === 'false') return false;
   throw new HttpProblem(400, `${name}: must be true or false, not '${raw}'`, name);
+}
+
+/**
+ * Runs work whose InvalidStateError (this app's 409) the upstream spec answers with 400 on this
+ * operation, as CFS does (deleting a configuration in use); every other error passes unchanged.
+ */
+export async function invalidStateAsBadRequest<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof InvalidStateError) throw new HttpProblem(400, error.message);
+    throw error;
+  }
 }
 
 /** A JSON response with the exact status. */

@@ -19,4 +19,10 @@ export interface WorkflowStarter {
    * records the release. Absent where a runtime cannot hold workspaces yet.
    */
   releaseHold?(sessionName: string): Promise<void>;
+  /**
+   * Throws, saying why, when the engine could not take a session now: one cheap call that the
+   * engine itself must answer (the health routes ask it). Absent where a runtime has nothing to
+   * ask (test fakes): health then reports the engine as not checked.
+   */
+  checkHealth?(): Promise<void>;
 }

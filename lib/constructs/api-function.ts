@@ -60,8 +60,8 @@ export class ApiFunction extends Construct {
     // an ended session removes its documents and its runner's prefix.
     props.artifacts.grant(api, { read: ['boot-images', 'sessions', 'runner'], write: ['boot-images'], remove: ['boot-images', 'sessions', 'runner'] });
     props.bus.grantPutEventsTo(api);
-    // Creating a session starts its execution; deleting a running one stops it.
-    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachineArn] }));
+    // Creating a session starts its execution; deleting a running one stops it; /apis/cfs/healthz describes the machine.
+    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution', 'states:DescribeStateMachine'], resources: [props.stateMachineArn] }));
     api.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['states:StopExecution'],

@@ -154,7 +154,7 @@ describe('CFS configurations API with branches resolved by real git', () => {
     expect(await cfsResponseErrors('get', '/v2/configurations', 200, list2.body)).toBeUndefined();
   });
 
-  it('refuses to delete a configuration a pending session uses (409), deletes it afterwards (204)', async () => {
+  it('refuses to delete a configuration a pending session uses (400, as the spec lists), deletes it afterwards (204)', async () => {
     // Arrange
     await call(t.app, 'PUT', '/apis/cfs/v3/configurations/in-use', { layers: [{ clone_url: repo.url, playbook: 'site.yml', branch: 'main' }] });
     await call(t.app, 'POST', '/apis/cfs/v3/sessions', { name: 'user', configuration_name: 'in-use', target: { definition: 'image', groups: [{ name: 'Compute', members: [IMG1] }] } });
@@ -164,7 +164,7 @@ describe('CFS configurations API with branches resolved by real git', () => {
     const deleted = await call(t.app, 'DELETE', '/apis/cfs/v2/configurations/in-use');
     const missing = await call(t.app, 'DELETE', '/apis/cfs/v3/configurations/in-use');
     // Assert
-    expect(refused.status).toBe(409);
+    expect(refused.status).toBe(400);
     expect(refused.body.detail).toContain("is used by session 'user'");
     expect(deleted.status).toBe(204);
     expect(missing.status).toBe(404);

@@ -182,10 +182,10 @@ describe('the CDK stack (default deployment)', () => {
       expect(waitTable).toEqual([expect.objectContaining({ Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem'], Resource: getAtt(table) })]);
     });
 
-    it('lets the API start and stop executions of the session state machine, the wait step send its task token, the trigger start and wake, nothing else of Step Functions', () => {
+    it('lets the API start and stop executions of the session state machine (and describe it, for health), the wait step send its task token, the trigger start and wake, nothing else of Step Functions', () => {
       const states = (entry: string) => statementsOfRole(roleLogicalId(entry)).filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
       const arnOf = (resource: unknown) => JSON.stringify(resource);
-      expect(states('api').map((s) => s.Action)).toEqual(['states:StartExecution', 'states:StopExecution']);
+      expect(states('api').map((s) => s.Action)).toEqual([['states:DescribeStateMachine', 'states:StartExecution'], 'states:StopExecution']);
       expect(arnOf(states('api')[0]!.Resource)).toContain(':stateMachine:CfsTest-sessions"');
       expect(arnOf(states('api')[1]!.Resource)).toContain(':execution:CfsTest-sessions:*"');
       expect(states('wait-for-images').map((s) => s.Action)).toEqual(['states:SendTaskSuccess']);

@@ -1,4 +1,4 @@
-import { SendTaskSuccessCommand, StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeStateMachineCommand, SendTaskSuccessCommand, StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { SessionRecord } from '../../core/model/session.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
 import type { WorkflowStarter } from '../../ports/workflow-starter.ts';
@@ -83,6 +83,20 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       if (errorName(error) !== 'ExecutionDoesNotExist') translate(error, `stopping the workflow of session '${sessionName}'`);
     }
     await this.waits.remove(sessionName);
+  }
+
+  /**
+   * Health: Step Functions answers for the state machine sessions start, and it is ACTIVE (one
+   * DescribeStateMachine; a deleted or unreachable machine fails here, not at the next create).
+   */
+  async checkHealth(): Promise<void> {
+    let status: string | undefined;
+    try {
+      status = (await this.client.send(new DescribeStateMachineCommand({ stateMachineArn: this.stateMachineArn }))).status;
+    } catch (error) {
+      translate(error, 'describing the state machine');
+    }
+    if (status !== 'ACTIVE') throw new Error(`the state machine is ${status ?? 'in no known state'}, not ACTIVE`);
   }
 
   /**

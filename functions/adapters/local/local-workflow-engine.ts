@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { SessionCancelledError } from '../../core/errors.ts';
@@ -80,6 +81,8 @@ export class LocalWorkflowEngine implements WorkflowStarter {
   private readonly background = new Map<Promise<void>, string>();
   private readonly holds: DebugHolds;
   private readonly log: (line: string) => void;
+  /** Set by close(): the engine takes no more sessions (health reports it). */
+  private closed = false;
 
   constructor(private readonly options: LocalEngineOptions) {
     this.runs = new ConcurrencyGate(Math.max(1, options.maxConcurrentRuns));
@@ -105,6 +108,18 @@ export class LocalWorkflowEngine implements WorkflowStarter {
   /** Sessions this engine is working for now (running, or being cleaned up): their workspaces are not orphans. */
   busySessions(): Set<string> {
     return new Set([...this.executions.keys(), ...this.background.values()]);
+  }
+
+  /**
+   * Health: the engine would take a session now. It is not closed, and its work directory takes
+   * a workspace (a probe directory, a name no session can have, made and removed where
+   * workspaces go: a full, read-only or vanished disk fails here, not in a session's first step).
+   */
+  async checkHealth(): Promise<void> {
+    if (this.closed) throw new Error('the engine is shut down');
+    const probe = join(this.options.workDir, 'workspaces', `.healthz-${randomUUID()}`);
+    await mkdir(probe, { recursive: true });
+    await rm(probe, { recursive: true, force: true });
   }
 
   /**
@@ -263,6 +278,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
    * Waits for all background work; debug holds stay recorded and are re-armed by recover.
    */
   async close(): Promise<void> {
+    this.closed = true;
     this.holds.close();
     for (const [name, execution] of [...this.executions]) {
       const session = await this.options.ports.sessions.get(name);

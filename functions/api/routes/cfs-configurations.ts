@@ -7,7 +7,7 @@ import type { ConfigurationRecord } from '../../core/model/configuration.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { HttpProblem } from '../http-problem.ts';
 import { readJsonObject } from '../json-body.ts';
-import { allowOnly, assertQueryParams, json, queryBoolean } from '../route-helpers.ts';
+import { allowOnly, assertQueryParams, invalidStateAsBadRequest, json, queryBoolean } from '../route-helpers.ts';
 
 async function asV2<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -61,7 +61,8 @@ export function cfsConfigurationRoutes(ports: AppPorts): Hono {
     });
     r.delete(`${base}/:name`, async (c) => {
       refuseTenant(c);
-      await deleteConfiguration(ports, c.req.param('name'));
+      // In use: CFS's spec answers 400 here (it lists no 409).
+      await invalidStateAsBadRequest(() => deleteConfiguration(ports, c.req.param('name')));
       return c.body(null, 204);
     });
     allowOnly(r, base, ['GET']);

@@ -15,6 +15,7 @@ import type { ImageRecord } from '../../core/model/image.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { readJsonBody } from '../json-body.ts';
 import { problem } from '../problem.ts';
+import { assertQueryParams } from '../route-helpers.ts';
 
 /** Request bodies here are small JSON documents; bytes travel by artifact URL, never in a body. */
 const MAX_BODY_BYTES = 1 << 20;
@@ -71,6 +72,17 @@ function methodNotAllowed(c: Context, allow: string) {
 export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uploadUrlSeconds?: number } = {}): Hono {
   const deps: ImageDeps = { ...ports, bucket: options.bucket, uploadUrlSeconds: options.uploadUrlSeconds };
   const app = new Hono();
+
+  // Query parameters the routes do not serve are refused, as on the CFS routes (IMS's spec defines
+  // none): DELETE takes `force` (this product's); the listing checks its own (list-params.ts).
+  const refuseUnknownQuery = async (c: Context, next: () => Promise<void>) => {
+    assertQueryParams(c, c.req.method === 'DELETE' ? ['force'] : []);
+    await next();
+  };
+  for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
+    app.on(['POST', 'PUT', 'PATCH', 'DELETE'], base, refuseUnknownQuery);
+    app.use(`${base}/*`, refuseUnknownQuery);
+  }
 
   for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
     app.get(base, async (c) => c.json((await listImages(deps)).map(toImageView)));
