@@ -52,6 +52,17 @@ export interface ArtifactStore {
    */
   measured?(key: string): Promise<StoredObject | undefined>;
   /**
+   * Removes every object under `prefix` (a directory prefix, ending in '/') in batches, and what
+   * writers killed mid-write left there; answers how many objects were removed. Absent where a
+   * store has no faster way than `list` and `delete` (the callers fall back to those).
+   */
+  deletePrefix?(prefix: string): Promise<number>;
+  /**
+   * The objects under `prefix` (a directory prefix, ending in '/') with when each was last
+   * written, for sweeps that must leave recent objects alone. Absent where a store cannot say.
+   */
+  listModified?(prefix: string): Promise<Array<{ key: string; modified: Date }>>;
+  /**
    * Removes what writers killed mid-write left under `prefix` (never an object). Only for a
    * prefix no one writes to any more. Absent where the store sweeps them itself (S3: the bucket's
    * lifecycle rule aborts incomplete multipart uploads).

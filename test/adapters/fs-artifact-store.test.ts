@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -132,6 +132,45 @@ describe('FsArtifactStore', () => {
     const unbound = new FsArtifactStore(join(root, 'artifacts'));
     // Act / Assert
     await expect(unbound.downloadUrl('boot-images/i/rootfs', 60)).rejects.toThrow('the artifact endpoint URL is not known yet');
+  });
+});
+
+describe('FsArtifactStore removing a prefix', () => {
+  it('removes the directory a prefix names with its objects, checksum records and interrupted writes, and nothing beside it', async () => {
+    // Arrange
+    await store.put('sessions/gone/run-document.json', '{}');
+    await store.put('sessions/gone/logs/0-base.log', 'log');
+    await writeFile(join(root, 'artifacts', 'sessions', 'gone', 'logs', `1-site.log.${'f'.repeat(8)}.partial`), 'half');
+    await store.put('sessions/gone-too/run-document.json', '{}');
+    // Act
+    const removed = await store.deletePrefix('sessions/gone/');
+    // Assert
+    expect(removed).toBe(2);
+    expect(await readdir(join(root, 'artifacts', 'sessions'))).toEqual(['gone-too']);
+    expect(await readdir(join(root, 'artifacts', '.etags', 'sessions'))).toEqual(['gone-too']);
+    expect(await store.list('sessions/')).toEqual(['sessions/gone-too/run-document.json']);
+    expect(await store.deletePrefix('sessions/gone/')).toBe(0);
+  });
+
+  it('refuses a prefix that is not a directory or could leave the store', async () => {
+    // Act / Assert
+    await expect(store.deletePrefix('sessions/gone')).rejects.toMatchObject({ name: 'ValidationError' });
+    await expect(store.deletePrefix('sessions/../')).rejects.toMatchObject({ name: 'ValidationError' });
+    await expect(store.listModified('../')).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+
+  it('lists the objects under a prefix with their modification time', async () => {
+    // Arrange
+    await store.put('sessions/s/logs/0-base.log', 'log');
+    await store.put('sessions/s/run-document.json', '{}');
+    const old = new Date('2026-01-01T00:00:00Z');
+    await utimes(join(root, 'artifacts', 'sessions', 's', 'run-document.json'), old, old);
+    // Act
+    const listed = await store.listModified('sessions/');
+    // Assert
+    expect(listed.map((o) => o.key)).toEqual(['sessions/s/logs/0-base.log', 'sessions/s/run-document.json']);
+    expect(listed[1]!.modified.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(Date.now() - listed[0]!.modified.getTime()).toBeLessThan(60_000);
   });
 });
 

@@ -3,8 +3,10 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -168,6 +170,57 @@ describe('S3ArtifactStore in one bucket (a deployment: bucket names are global)'
     expect(await fetched.text()).toBe('in one bucket');
     await single.delete('boot-images/one/rootfs');
     expect(await single.head('boot-images/one/rootfs')).toBeUndefined();
+  });
+});
+
+describe('S3ArtifactStore removing a prefix', () => {
+  it('deletes every object under a prefix page by page with DeleteObjects, and nothing beside it', async () => {
+    // Arrange: 25 objects in one bucket, listed and deleted 10 at a time; a neighbour whose name extends the prefix.
+    const single = new S3ArtifactStore(client, { bucket: 'cfs-artifacts', deleteBatchSize: 10 });
+    for (let i = 0; i < 25; i++) await single.put(`sessions/gone/logs/${String(i).padStart(2, '0')}-layer.log`, `log ${i}`);
+    await single.put('sessions/gone-too/run-document.json', '{}');
+    await single.put('sessions/kept/run-document.json', '{}');
+    const before = sent.length;
+    // Act
+    const removed = await single.deletePrefix('sessions/gone/');
+    // Assert
+    const commands = sent.slice(before);
+    expect(removed).toBe(25);
+    expect(commands.filter((c) => c === 'DeleteObjectsCommand')).toHaveLength(3);
+    expect(commands).not.toContain('DeleteObjectCommand');
+    expect(await single.list('sessions/gone/')).toEqual([]);
+    expect(await single.list('sessions/')).toEqual(['sessions/gone-too/run-document.json', 'sessions/kept/run-document.json']);
+    expect(await single.deletePrefix('sessions/gone/')).toBe(0);
+    await expect(single.deletePrefix('sessions/kept')).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+
+  it('lists objects with the time each was written', async () => {
+    // Arrange
+    const before = Date.now() - 2_000;
+    await store.put('boot-images/dated/rootfs', 'dated');
+    // Act
+    const listed = await store.listModified('boot-images/dated/');
+    // Assert: S3 keeps seconds.
+    expect(listed.map((o) => o.key)).toEqual(['boot-images/dated/rootfs']);
+    expect(listed[0]!.modified.getTime()).toBeGreaterThanOrEqual(before);
+    expect(listed[0]!.modified.getTime()).toBeLessThanOrEqual(Date.now() + 2_000);
+  });
+
+  it('fails naming the first key S3 refused to delete', async () => {
+    // Arrange
+    const mock = mockClient(S3Client);
+    mock.on(ListObjectsCommand).resolves({ Contents: [{ Key: 'sessions/x/a' }, { Key: 'sessions/x/b' }], IsTruncated: false });
+    mock.on(DeleteObjectsCommand).resolves({ Errors: [{ Key: 'sessions/x/b', Code: 'AccessDenied', Message: 'Access Denied' }] });
+    const mocked = new S3ArtifactStore(new S3Client({ region: 'us-east-1' }), { bucket: 'cfs-artifacts' });
+    // Act
+    const failed = mocked.deletePrefix('sessions/x/');
+    // Assert
+    await expect(failed).rejects.toThrow('the artifact store refused to delete 1 object(s) under sessions/x/, first sessions/x/b: AccessDenied Access Denied');
+    expect(mock.commandCalls(DeleteObjectsCommand)[0]?.args[0].input).toEqual({
+      Bucket: 'cfs-artifacts',
+      Delete: { Objects: [{ Key: 'sessions/x/a' }, { Key: 'sessions/x/b' }], Quiet: true },
+    });
+    mock.restore();
   });
 });
 

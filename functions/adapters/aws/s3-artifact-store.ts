@@ -1,8 +1,10 @@
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -28,6 +30,8 @@ export interface S3ArtifactStoreOptions {
    * taken; without it the first segment is the S3 bucket itself (a private S3 endpoint).
    */
   bucket?: string;
+  /** Objects listed and deleted per request by deletePrefix (S3 takes at most 1000 in one DeleteObjects). */
+  deleteBatchSize?: number;
 }
 
 const TRANSIENT = new Set([
@@ -67,6 +71,7 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly bucket: string | undefined;
+  private readonly deleteBatchSize: number;
 
   constructor(
     private readonly client: S3Client,
@@ -75,6 +80,7 @@ export class S3ArtifactStore implements ArtifactStore {
     this.partSize = options.partSize ?? 16 * 1024 * 1024;
     this.queueSize = options.queueSize ?? 4;
     this.bucket = options.bucket;
+    this.deleteBatchSize = Math.min(1000, Math.max(1, options.deleteBatchSize ?? 1000));
   }
 
   /** Where a store key lives in S3 (see `bucket`). */
@@ -142,28 +148,86 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  /** Keys starting with `prefix`; the prefix names its bucket (`bucket/` or `bucket/path-prefix`). */
-  async list(prefix: string): Promise<string[]> {
+  /** Where a store prefix lists in S3 (its bucket and object key prefix), and how an object key reads back as a store key. */
+  private scope(prefix: string): { bucket: string; keyPrefix: string | undefined; storeKey: (objectKey: string) => string } {
     const slash = prefix.indexOf('/');
     // In one bucket the whole prefix is an object key prefix and object keys are store keys.
     const bucket = this.bucket ?? (slash < 0 ? prefix : prefix.slice(0, slash));
     const keyPrefix = this.bucket ? (slash < 0 ? `${prefix}/` : prefix) : slash < 0 ? '' : prefix.slice(slash + 1);
-    const storeKey = (objectKey: string) => (this.bucket ? objectKey : `${bucket}/${objectKey}`);
-    const keys: string[] = [];
+    return { bucket, keyPrefix: keyPrefix || undefined, storeKey: (objectKey) => (this.bucket ? objectKey : `${bucket}/${objectKey}`) };
+  }
+
+  /** Every page of objects under a prefix, as S3 lists them. */
+  private async *pages(prefix: string): AsyncGenerator<Array<{ Key: string; LastModified?: Date }>> {
+    const { bucket, keyPrefix } = this.scope(prefix);
     let token: string | undefined;
-    try {
-      do {
-        const out = await this.client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix || undefined, ContinuationToken: token }),
-        );
-        for (const object of out.Contents ?? []) if (object.Key) keys.push(storeKey(object.Key));
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-    } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchBucket') return [];
-      translate(error, `listing ${prefix}`);
-    }
+    do {
+      let out;
+      try {
+        out = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, ContinuationToken: token }));
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchBucket') return;
+        translate(error, `listing ${prefix}`);
+      }
+      yield (out.Contents ?? []).flatMap((object) => (object.Key ? [{ Key: object.Key, LastModified: object.LastModified }] : []));
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Keys starting with `prefix`; the prefix names its bucket (`bucket/` or `bucket/path-prefix`). */
+  async list(prefix: string): Promise<string[]> {
+    const { storeKey } = this.scope(prefix);
+    const keys: string[] = [];
+    for await (const page of this.pages(prefix)) for (const object of page) keys.push(storeKey(object.Key));
     return keys.sort();
+  }
+
+  async listModified(prefix: string): Promise<Array<{ key: string; modified: Date }>> {
+    const { storeKey } = this.scope(prefix);
+    const found: Array<{ key: string; modified: Date }> = [];
+    for await (const page of this.pages(prefix)) for (const object of page) found.push({ key: storeKey(object.Key), modified: object.LastModified ?? new Date() });
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Removes every object under a directory prefix: each listed page (up to 1000 keys) goes in one
+   * DeleteObjects request. Pages are listed with ListObjects' `Marker` (the last key deleted), a
+   * position that stays valid while the objects before it go; a V2 continuation token names a
+   * place among objects that are gone by then (and s3rver cannot make one on Node 24). In a
+   * versioned bucket this leaves delete markers and noncurrent versions, which the bucket's
+   * lifecycle rule expires. A key S3 refuses to delete fails the whole call, naming it (a retry
+   * repeats it all: deleting twice is harmless).
+   */
+  async deletePrefix(prefix: string): Promise<number> {
+    if (!prefix.endsWith('/')) throw new ValidationError(`a directory prefix ends in '/', not '${prefix}'`, 'prefix');
+    const { bucket, keyPrefix } = this.scope(prefix);
+    let removed = 0;
+    let marker: string | undefined;
+    for (;;) {
+      let listed;
+      try {
+        listed = await this.client.send(new ListObjectsCommand({ Bucket: bucket, Prefix: keyPrefix, Marker: marker, MaxKeys: this.deleteBatchSize }));
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchBucket') return removed;
+        translate(error, `listing ${prefix}`);
+      }
+      const keys = (listed.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : []));
+      if (keys.length === 0) return removed;
+      let out;
+      try {
+        out = await this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+      } catch (error) {
+        translate(error, `deleting under ${prefix}`);
+      }
+      const refused = out.Errors ?? [];
+      if (refused.length > 0) {
+        const first = refused[0]!;
+        throw new Error(`the artifact store refused to delete ${refused.length} object(s) under ${prefix}, first ${first.Key}: ${first.Code ?? 'error'} ${first.Message ?? ''}`.trim());
+      }
+      removed += keys.length;
+      if (!listed.IsTruncated) return removed;
+      marker = keys[keys.length - 1];
+    }
   }
 
   /**

@@ -262,6 +262,50 @@ export class FsArtifactStore implements ArtifactStore {
     for (const top of [this.root, join(this.root, ETAG_DIR)]) await walk(join(top, ...prefix.split('/').filter(Boolean)));
   }
 
+  /** The directory a directory prefix names (`bucket/path/`), its segments checked as a key's are. */
+  private prefixDir(prefix: string, top: string = this.root): string {
+    if (!prefix.endsWith('/')) throw new ValidationError(`a directory prefix ends in '/', not '${prefix}'`, 'prefix');
+    assertSafeKey(prefix.slice(0, -1));
+    return join(top, ...prefix.split('/').filter(Boolean));
+  }
+
+  /** The objects' files under `dir` (not the store's dot entries, not what an interrupted write left). */
+  private async filesUnder(dir: string): Promise<string[]> {
+    const files: string[] = [];
+    const walk = async (at: string): Promise<void> => {
+      for (const entry of await readdir(at, { withFileTypes: true }).catch(() => [])) {
+        if (entry.name.startsWith('.')) continue;
+        const full = join(at, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else if (entry.isFile() && !entry.name.endsWith('.partial')) files.push(full);
+      }
+    };
+    await walk(dir);
+    return files;
+  }
+
+  /**
+   * Removes the directory a prefix names with everything in it (objects, what interrupted writes
+   * left) and its checksum records: one recursive removal each, without listing the store. A put
+   * racing with it fails (its rename finds no directory) rather than leaving a half object.
+   */
+  async deletePrefix(prefix: string): Promise<number> {
+    const dir = this.prefixDir(prefix);
+    const count = (await this.filesUnder(dir)).length;
+    await rm(dir, { recursive: true, force: true });
+    await rm(this.prefixDir(prefix, join(this.root, ETAG_DIR)), { recursive: true, force: true });
+    return count;
+  }
+
+  async listModified(prefix: string): Promise<Array<{ key: string; modified: Date }>> {
+    const found: Array<{ key: string; modified: Date }> = [];
+    for (const file of await this.filesUnder(this.prefixDir(prefix))) {
+      const info = await stat(file).catch(() => undefined);
+      if (info?.isFile()) found.push({ key: relative(this.root, file).split(sep).join('/'), modified: info.mtime });
+    }
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = [];
     const walk = async (dir: string): Promise<void> => {
