@@ -5,6 +5,7 @@ import { processIo, readJsonFile, type CliIo } from '../io.ts';
 import { booleanFlag, parseOptions } from '../option-schemas.ts';
 import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 import { configurationListSummary, configurationSummary } from '../summaries.ts';
+import { listPages, printPagingHint } from './list-pages.ts';
 
 /** `update` either sends a file or re-resolves the stored branches, never both. */
 const updateChoice = z
@@ -14,9 +15,9 @@ const updateChoice = z
 /** `update --file`: read only once the choice is made, so `--drop-branches` counts only with a file. */
 const fileUpdateOptions = z.object({ file: z.string(), dropBranches: booleanFlag('--drop-branches').optional() });
 
-/** `list`: paging is v3's; v2 lists everything. */
+/** `list`: paging is v3's; v2 lists everything (`--all` changes nothing there). */
 const listOptions = z
-  .object({ apiVersion: z.enum(['2', '3']), limit: z.string().optional(), afterId: z.string().optional() })
+  .object({ apiVersion: z.enum(['2', '3']), limit: z.string().optional(), afterId: z.string().optional(), inUse: booleanFlag('--in-use').optional(), all: z.boolean().optional() })
   .refine((o) => o.apiVersion === '3' || (o.limit === undefined && o.afterId === undefined), { error: '--limit and --after-id are v3 paging; v2 has none' });
 
 /**
@@ -61,16 +62,23 @@ export function configurationsCommand(io: CliIo = processIo): Command {
   withOutputOptions(
     configurations
       .command('list')
-      .description('list configurations (v3: one page)')
+      .description('list configurations (v3: one page, or every page with --all)')
       .option('--limit <n>', 'v3: at most this many (default: the default_page_size option)')
-      .option('--after-id <name>', "v3: the configurations after this name (the previous page's next.after_id)"),
+      .option('--after-id <name>', "v3: the configurations after this name (the previous page's next.after_id)")
+      .option('--in-use <boolean>', 'true: only configurations a pending or running session or an automation names; false: only the others')
+      .option('--all', 'v3: follow next to the last page (v2 always answers the whole list)'),
   ).action(async (options: object, command: Command) => {
     const { format, apiVersion } = outputOptions(command);
-    const { limit, afterId } = parseOptions(listOptions, { ...options, apiVersion });
-    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/configurations`, { query: { limit, after_id: afterId } });
-    await printResult(io, format, body, configurationListSummary);
-    const next = (body as { next?: { after_id?: unknown } | null } | undefined)?.next;
-    if (format === 'human' && next) io.out(`More configurations: add --after-id ${String(next.after_id)} for the next page.`);
+    const { limit, afterId, inUse, all } = parseOptions(listOptions, { ...options, apiVersion });
+    const api = new ApiClient(io);
+    const path = `${cfsBase(apiVersion)}/configurations`;
+    const query = Object.fromEntries(
+      Object.entries({ limit, after_id: afterId, in_use: inUse === undefined ? undefined : String(inUse) }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    );
+    if (apiVersion === '2') return printResult(io, format, (await api.request('GET', path, { query })).body, configurationListSummary);
+    const { records, next } = await listPages(api, path, 'configurations', query, all === true);
+    await printResult(io, format, { configurations: records, next }, configurationListSummary);
+    printPagingHint(io, format, 'configurations', next);
   });
 
   withOutputOptions(configurations.command('delete').description('delete a configuration no running session uses').argument('<name>', 'configuration name')).action(

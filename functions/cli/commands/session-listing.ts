@@ -5,6 +5,7 @@ import type { CliIo } from '../io.ts';
 import { parseOptions } from '../option-schemas.ts';
 import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 import { sessionListSummary } from '../summaries.ts';
+import { listPages, printPagingHint } from './list-pages.ts';
 
 /** The session filters as `cray cfs sessions list` takes them: flag -> query parameter. */
 const FILTER_FLAGS: Array<[flag: string, parameter: string, description: string]> = [
@@ -55,16 +56,24 @@ function addFlags(command: Command, flags: Array<[string, string, string]>): Com
   return command;
 }
 
-/** `cfs sessions list [filters] [--limit N --after-id NAME]`: one v3 page (with the command for the next one), or the whole v2 list. */
+/**
+ * `cfs sessions list [filters] [--limit N --after-id NAME] [--all]`: one v3 page (with how to go
+ * on), every page with `--all`, or the whole v2 list (which v2 answers at once).
+ */
 export function addSessionList(sessions: Command, io: CliIo): void {
   const flags = [...FILTER_FLAGS, ...V2_ONLY, ...PAGING];
-  withOutputOptions(addFlags(sessions.command('list').description('list sessions, filtered and paged'), flags)).action(async (_options, command: Command) => {
-    const { format, apiVersion } = outputOptions(command);
-    const { body } = await new ApiClient(io).request('GET', `${cfsBase(apiVersion)}/sessions`, { query: query(command, flags, apiVersion, PAGING, V2_ONLY) });
-    await printResult(io, format, body, sessionListSummary);
-    const next = (body as { next?: Record<string, unknown> | null } | undefined)?.next;
-    if (format === 'human' && next) io.out(`More sessions match: add --after-id ${String(next.after_id)} for the next page.`);
-  });
+  withOutputOptions(addFlags(sessions.command('list').description('list sessions, filtered and paged'), flags))
+    .option('--all', 'v3: follow next to the last page (v2 always answers the whole list)')
+    .action(async (options: { all?: boolean }, command: Command) => {
+      const { format, apiVersion } = outputOptions(command);
+      const api = new ApiClient(io);
+      const path = `${cfsBase(apiVersion)}/sessions`;
+      const params = query(command, flags, apiVersion, PAGING, V2_ONLY);
+      if (apiVersion === '2') return printResult(io, format, (await api.request('GET', path, { query: params })).body, sessionListSummary);
+      const { records, next } = await listPages(api, path, 'sessions', params, options.all === true);
+      await printResult(io, format, { sessions: records, next }, sessionListSummary);
+      printPagingHint(io, format, 'sessions', next);
+    });
 }
 
 /** `cfs sessions deleteall [filters]`: deletes every matching session (`--status` defaults to complete on the server). */
