@@ -285,7 +285,7 @@ export class DynamoDbImageRegistry implements ImageRegistry {
           TableName: this.tableName,
           IndexName: index.name,
           KeyConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: { '#p': index.partitionKey, '#s': index.sortKey },
+          ExpressionAttributeNames: { '#p': index.partitionKey, ...(conditions.length > 1 ? { '#s': index.sortKey } : {}) },
           ExpressionAttributeValues: values,
           // Without a filter the page needs exactly one item more than it lacks (to know whether more follow).
           Limit: Math.min(CHUNK, query.readBudget - read, query.matches ? CHUNK : query.limit - images.length + 1),

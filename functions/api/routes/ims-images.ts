@@ -6,7 +6,7 @@ import {
   deleteImage,
   getImage,
   getImageManifest,
-  listImages,
+  listImagePage,
   patchImage,
   registerUploadedArtifacts,
   type ImageDeps,
@@ -45,6 +45,17 @@ function isTrue(value: string | undefined): boolean {
   return value !== undefined && ['true', '1', 'yes'].includes(value.toLowerCase());
 }
 
+/**
+ * The `Link` header of a page that continues: a relative reference (the same path, every query
+ * parameter of the request with `after_id` moved on), so it resolves right behind any prefix.
+ */
+function nextLink(query: Record<string, string[]>, after: string): string {
+  const params = new URLSearchParams();
+  for (const [name, values] of Object.entries(query)) if (name !== 'after_id') for (const value of values) params.append(name, value);
+  params.set('after_id', after);
+  return `<?${params.toString()}>; rel="next"`;
+}
+
 function methodNotAllowed(c: Context, allow: string) {
   c.header('Allow', allow);
   return problem(c, 405, `${c.req.method} is not allowed here; allowed: ${allow}`);
@@ -68,6 +79,12 @@ function methodNotAllowed(c: Context, allow: string) {
  *   `{artifact, key, method: "GET", url, expires_at, type, size, md5, sha256}`.
  *
  * Deleting takes `?force=true` to delete an image that pending or running sessions target.
+ *
+ * Listing takes this product's paging extension (core/images/list-params.ts): `limit`,
+ * `after_id`, and the filters `name`, `name_prefix`, `name_contains`, `name_glob`, `arch`,
+ * `metadata_key`. The answer is always IMS's plain array; when more follow (past `limit`, or
+ * past what fits one response without it) a `Link: <?...&after_id=...>; rel="next"` header says
+ * where to continue.
  */
 export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uploadUrlSeconds?: number } = {}): Hono {
   const deps: ImageDeps = { ...ports, bucket: options.bucket, uploadUrlSeconds: options.uploadUrlSeconds };
@@ -75,17 +92,22 @@ export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uplo
 
   // Query parameters the routes do not serve are refused, as on the CFS routes (IMS's spec defines
   // none): DELETE takes `force` (this product's); the listing checks its own (list-params.ts).
-  const refuseUnknownQuery = async (c: Context, next: () => Promise<void>) => {
-    assertQueryParams(c, c.req.method === 'DELETE' ? ['force'] : []);
-    await next();
-  };
   for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
-    app.on(['POST', 'PUT', 'PATCH', 'DELETE'], base, refuseUnknownQuery);
-    app.use(`${base}/*`, refuseUnknownQuery);
+    for (const path of [base, `${base}/*`]) {
+      app.use(path, async (c, next) => {
+        const listing = path === base && (c.req.method === 'GET' || c.req.method === 'HEAD');
+        if (!listing) assertQueryParams(c, c.req.method === 'DELETE' ? ['force'] : []);
+        await next();
+      });
+    }
   }
 
   for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
-    app.get(base, async (c) => c.json((await listImages(deps)).map(toImageView)));
+    app.get(base, async (c) => {
+      const page = await listImagePage(deps, c.req.queries(), { measure: (image) => JSON.stringify(toImageView(image)).length + 1 });
+      if (page.next !== undefined) c.header('Link', nextLink(c.req.queries(), page.next));
+      return c.json(page.images.map(toImageView));
+    });
     app.post(base, async (c) => c.json(toImageView(await createImage(deps, await readJson(c))), 201));
     app.all(base, (c) => methodNotAllowed(c, 'GET, POST'));
 

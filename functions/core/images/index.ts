@@ -26,3 +26,6 @@ export { getImage, getImageManifest, listImages } from './read-images.ts';
 export { registerManifest, registerUploadedArtifacts, type ArtifactToRegister } from './register-manifest.ts';
 export { ARTIFACT_NAMES, IMAGE_ARCHES, type ArtifactName } from './schemas.ts';
 export { measureStoredObject, verifyStoredArtifact, type ExpectedChecksums } from './verify-artifact.ts';
+export { IMAGE_LIST_PARAMS, imageListParamsSchema, type ImageListParams } from './list-params.ts';
+export { listImagePage, MAX_LIST_RESPONSE_BYTES, type ImageListPage } from './read-images.ts';
+export { ensureReferenceIndex, referencedKeys } from './reference-index.ts';
