@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
-import { call, startCfsTestApp, type CfsTestApp } from './cfs-app.ts';
+import { call, startCfsTestApp, type CfsTestApp, type Json } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
 
 // The request bodies of shared/reference/cray-cli-requests.md, as the cray CLI sends them
@@ -115,5 +115,33 @@ describe('requests of the real cray CLI, replayed as they are', () => {
     expect(list.body.map((s: { name: string }) => s.name)).toContain('example');
     expect(del.status).toBe(204);
     expect(config.status).toBe(200);
+  });
+});
+
+// `cray cfs configurations list --in-use true|false` (v2) and `cray cfs v3 configurations list
+// --in-use true|false`: craycli reads `in_use` from CFS's spec as a boolean (click.BOOL) and hands
+// it to requests, which writes Python's True/False, so the query is `?in_use=True` / `?in_use=False`.
+describe('cray cfs configurations list --in-use, replayed as cray sends it', () => {
+  let t: CfsTestApp;
+  beforeAll(async () => {
+    t = await startCfsTestApp({ configuration: 'configurations-example' });
+    await t.ports.configurations.put({ ...(await t.ports.configurations.get('configurations-example'))!, name: 'unused' });
+    // A pending session names configurations-example: in use.
+    await call(t.app, 'POST', '/apis/cfs/v2/sessions', V2_SESSION_CREATE, CRAY_HEADERS);
+  });
+  afterAll(() => t.close());
+
+  it.each(['v2', 'v3'])('answers %s ?in_use=True with the configurations a pending session uses, and ?in_use=False with the others, valid against the spec', async (version) => {
+    // Act
+    const used = await call(t.app, 'GET', `/apis/cfs/${version}/configurations?in_use=True`, undefined, { Accept: '*/*' });
+    const unused = await call(t.app, 'GET', `/apis/cfs/${version}/configurations?in_use=False`, undefined, { Accept: '*/*' });
+    // Assert
+    expect(used.status).toBe(200);
+    expect(unused.status).toBe(200);
+    const list = (body: Json) => (version === 'v2' ? body : body.configurations) as Array<{ name: string }>;
+    expect(list(used.body).map((c) => c.name)).toEqual(['configurations-example']);
+    expect(list(unused.body).map((c) => c.name)).toEqual(['unused']);
+    expect(await cfsResponseErrors('get', `/${version}/configurations`, 200, used.body)).toBeUndefined();
+    expect(await cfsResponseErrors('get', `/${version}/configurations`, 200, unused.body)).toBeUndefined();
   });
 });
