@@ -230,6 +230,16 @@ describe('filtered listings over thousands of records (dynalite)', () => {
     expect(await cfsResponseErrors('get', '/v2/configurations', 200, v2.body)).toBeUndefined();
   });
 
+  it('documents in_use (a boolean) on both configuration listings and search_stopped_early in the served OpenAPI document', async () => {
+    // Act
+    const doc = (await call(app, 'GET', '/apis/cfs/openapi.json')).body;
+    // Assert
+    for (const version of ['v2', 'v3']) {
+      expect(doc.paths[`/apis/cfs/${version}/configurations`].get.parameters).toContainEqual(expect.objectContaining({ name: 'in_use', in: 'query', schema: { type: 'boolean' } }));
+    }
+    expect(doc.paths['/apis/cfs/v3/sessions'].get.parameters.map((p: { name: string }) => p.name)).toContain('search_stopped_early');
+  });
+
   it('refuses in_use values other than true or false with a 400 naming it', async () => {
     // Act
     const res = await call(app, 'GET', '/apis/cfs/v2/configurations?in_use=maybe');
