@@ -279,7 +279,8 @@ export class DynamoDbImageRegistry implements ImageRegistry {
     let last: ImageRecord | undefined;
     let startKey: Record<string, unknown> | undefined;
     let ended = false;
-    while (images.length < query.limit && read < query.readBudget) {
+    // A full page reads on to one more item (not counted as examined), so the last page has no `next`.
+    while (read < query.readBudget) {
       const out = await this.send<{ Items?: Array<Record<string, unknown>>; LastEvaluatedKey?: Record<string, unknown> }>(
         new QueryCommand({
           TableName: this.tableName,
@@ -288,7 +289,7 @@ export class DynamoDbImageRegistry implements ImageRegistry {
           ExpressionAttributeNames: { '#p': index.partitionKey, ...(conditions.length > 1 ? { '#s': index.sortKey } : {}) },
           ExpressionAttributeValues: values,
           // Without a filter the page needs exactly one item more than it lacks (to know whether more follow).
-          Limit: Math.min(CHUNK, query.readBudget - read, query.matches ? CHUNK : query.limit - images.length + 1),
+          Limit: Math.max(1, Math.min(CHUNK, query.readBudget - read, query.matches ? CHUNK : query.limit - images.length + 1)),
           ExclusiveStartKey: startKey,
         }),
       );

@@ -95,7 +95,8 @@ export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uplo
   for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
     for (const path of [base, `${base}/*`]) {
       app.use(path, async (c, next) => {
-        const listing = path === base && (c.req.method === 'GET' || c.req.method === 'HEAD');
+        // `${base}/*` matches `base` itself too: the request's path says whether this is the listing.
+        const listing = c.req.path.replace(/\/+$/, '') === base && (c.req.method === 'GET' || c.req.method === 'HEAD');
         if (!listing) assertQueryParams(c, c.req.method === 'DELETE' ? ['force'] : []);
         await next();
       });
