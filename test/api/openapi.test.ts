@@ -122,7 +122,7 @@ describe('the API\'s own OpenAPI document', () => {
     expect(create.required).toEqual(['name', 'configuration_name']);
     expect(create.properties.name.pattern).toBe(SESSION_NAME_PATTERN.source);
     expect(Object.keys(optionsUpdate.properties).sort()).toEqual(Object.keys(v3OptionsPatchSchema.shape).sort());
-    expect(listParameters).toEqual(['status', 'succeeded', 'name_contains', 'min_age', 'max_age', 'tags', 'limit', 'after_id']);
+    expect(listParameters).toEqual(['status', 'succeeded', 'name_contains', 'min_age', 'max_age', 'tags', 'limit', 'after_id', 'search_stopped_early']);
     expect(deleteStatus.schema.enum).toEqual(['pending', 'running', 'complete', '']);
   });
 
