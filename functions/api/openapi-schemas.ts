@@ -13,6 +13,7 @@ import type { SessionPlan } from '../core/automations/session-plan.ts';
 import type { AutomationRunResult } from '../core/automations/trigger.ts';
 import type { SessionLogChunk } from '../core/sessions/logs.ts';
 import type { Problem } from './problem.ts';
+import type { ServiceVersion } from '../core/service/service-version.ts';
 
 /**
  * zod schemas of the response bodies, for the OpenAPI document. Requests are validated by the
@@ -426,3 +427,21 @@ export const sessionPlanSchema = z.object({
   git_calls: z.int().min(0),
 });
 same<z.output<typeof sessionPlanSchema>, SessionPlan>(true);
+
+const versionPart = z.string().regex(/^(0|[1-9][0-9]*)$/);
+/** CFS's `Version` (closed, as upstream): this product's release (core/service/service-version.ts), not a CFS version. */
+export const versionSchema = z
+  .strictObject({ major: versionPart, minor: versionPart, patch: versionPart })
+  .meta({ description: "This product's release (package.json), not a version of HPE's CFS." });
+same<z.output<typeof versionSchema>, ServiceVersion>(true);
+
+/** CFS's `Healthz` (closed, as upstream): `db_status` is this product's stores, `kafka_status` its workflow engine. */
+export const healthzSchema = z
+  .strictObject({
+    db_status: z.string().meta({ description: 'The table and the artifact store: ok, or not_available.' }),
+    kafka_status: z.string().meta({ description: 'The workflow engine (there is no Kafka here): ok, not_available, or not_checked.' }),
+  })
+  .meta({ description: 'Each part: ok, not_available (failed or did not answer within 5 s), or not_checked.' });
+
+/** IMS's readiness and liveness answers: `{}` when ready, `{stores: "not_available"}` when not. */
+export const imsHealthSchema = z.strictObject({ stores: z.string().optional() });

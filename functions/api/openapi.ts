@@ -26,8 +26,10 @@ import {
   automationRunSchema,
   automationSchema,
   downloadUrlSchema,
+  healthzSchema,
   imageManifestSchema,
   imageViewSchema,
+  imsHealthSchema,
   problemSchema,
   sessionLogChunkSchema,
   sessionPlanSchema,
@@ -40,6 +42,7 @@ import {
   v3SessionCollectionSchema,
   v3SessionIdCollectionSchema,
   v3SessionSchema,
+  versionSchema,
 } from './openapi-schemas.ts';
 
 /**
@@ -94,6 +97,10 @@ const RESPONSE_SCHEMAS = {
   AutomationCollection: automationCollectionSchema,
   AutomationPlan: automationPlanNowSchema,
   AutomationRun: automationRunSchema,
+  Version: versionSchema,
+  Healthz: healthzSchema,
+  ImsVersion: z.string().meta({ description: "This product's release (package.json), major.minor.patch." }),
+  ImsHealth: imsHealthSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** The IMS delete's query: `force=true` deletes an image that pending or running sessions target. */
@@ -392,9 +399,23 @@ function artifactEndpointOperations(): OperationSpec[] {
   ];
 }
 
+/** Discovery and health (cfs-service.ts, ims-service.ts): what operators run first; they need no credential. */
+function serviceOperations(): OperationSpec[] {
+  const version = { 200: { description: "This product's release (not a CFS version)", schema: 'Version' as const } };
+  const healthz = { description: 'db_status: the table and the artifact store; kafka_status: the workflow engine', schema: 'Healthz' as const };
+  const imsHealth = { description: '{} when ready; {stores: "not_available"} when not', schema: 'ImsHealth' as const };
+  return [
+    ...['', '/', '/versions', '/v2', '/v3'].map((tail): OperationSpec => ({ method: 'get', path: `${CFS}${tail}`, tag: 'service', summary: 'The service version', responses: version })),
+    { method: 'get', path: `${CFS}/healthz`, tag: 'service', summary: 'Whether the stores and the workflow engine answer (503 naming the part that does not)', responses: { 200: healthz, 503: healthz } },
+    { method: 'get', path: '/apis/ims/healthz/ready', tag: 'service', summary: 'Whether the stores answer (500 when not)', responses: { 200: imsHealth, 500: imsHealth } },
+    { method: 'get', path: '/apis/ims/healthz/live', tag: 'service', summary: 'The server answers', responses: { 200: imsHealth } },
+    { method: 'get', path: '/apis/ims/version', tag: 'service', summary: "This product's release as a string", responses: { 200: { description: 'major.minor.patch', schema: 'ImsVersion' } } },
+  ];
+}
+
 /** Every operation the app serves; `artifactEndpoint` when the embedded artifact routes are mounted. */
 export function apiOperations(options: { artifactEndpoint: boolean }): OperationSpec[] {
-  return [...cfsOperations(), ...imsOperations(), ...(options.artifactEndpoint ? artifactEndpointOperations() : [])];
+  return [...cfsOperations(), ...imsOperations(), ...serviceOperations(), ...(options.artifactEndpoint ? artifactEndpointOperations() : [])];
 }
 
 type JsonObject = Record<string, unknown>;
@@ -473,7 +494,7 @@ export function openApiDocument(options: { artifactEndpoint: boolean }): JsonObj
       description:
         "CSM's Configuration Framework Service image customization sessions and the IMS v3 image registry, with this product's extensions (marked 'Extension' in the schemas, e.g. the session's status.steps, failure, plan, layers and message). Errors are RFC 7807 application/problem+json.",
     },
-    tags: ['sessions', 'configurations', 'options', 'settings', 'automations', 'images', 'artifacts', 'documentation'].map((name) => ({ name })),
+    tags: ['sessions', 'configurations', 'options', 'settings', 'automations', 'images', 'artifacts', 'service', 'documentation'].map((name) => ({ name })),
     paths,
     components: { schemas: { ...components(REQUEST_SCHEMAS, 'input'), ...components(RESPONSE_SCHEMAS, 'output') } },
   };

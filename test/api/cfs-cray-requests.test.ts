@@ -118,6 +118,62 @@ describe('requests of the real cray CLI, replayed as they are', () => {
   });
 });
 
+// How craycli (Cray-HPE/craycli, cray/generator.py and cray/rest.py) builds the discovery and
+// health requests: the CFS module's server URL is `.../apis/cfs` and each route of its spec is
+// appended as written, so `cray cfs list` (route `/`) sends `GET /apis/cfs/` with the slash,
+// `cray cfs versions list` `GET /apis/cfs/versions`, `cray cfs v2 list` `GET /apis/cfs/v2`,
+// `cray cfs healthz list` `GET /apis/cfs/healthz`; no query and no body (a GET with no body
+// parameters sends none). IMS's health routes are tagged cli_ignore (no command); its version
+// route is cli_hidden: `cray ims version list` sends `GET /apis/ims/version`. Commands of
+// resources this product does not serve reach their refusals the same way.
+describe('discovery, health and refusals as the real cray CLI requests them', () => {
+  let t: CfsTestApp;
+  beforeAll(async () => {
+    t = await startCfsTestApp();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it.each([
+    ['cray cfs list', '/apis/cfs/', '/'],
+    ['cray cfs versions list', '/apis/cfs/versions', '/versions'],
+    ['cray cfs v2 list', '/apis/cfs/v2', '/v2'],
+    ['cray cfs v3 list', '/apis/cfs/v3', '/v3'],
+    ['cray cfs healthz list', '/apis/cfs/healthz', '/healthz'],
+  ])('answers `%s` (GET %s) with 200, valid against the spec', async (_command, path, specPath) => {
+    // Act
+    const res = await call(t.app, 'GET', path, undefined, { Accept: '*/*' });
+    // Assert
+    expect(res.status).toBe(200);
+    expect(await cfsResponseErrors('get', specPath, 200, res.body)).toBeUndefined();
+  });
+
+  it('answers `cray ims version list` (GET /apis/ims/version) with the version string', async () => {
+    // Act
+    const res = await call(t.app, 'GET', '/apis/ims/version', undefined, { Accept: '*/*' });
+    // Assert
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it.each([
+    ['cray cfs components list', '/apis/cfs/v2/components', 'CFS components'],
+    ['cray cfs v3 components describe x1000c0s0b0n0', '/apis/cfs/v3/components/x1000c0s0b0n0', 'CFS components'],
+    ['cray ims jobs list', '/apis/ims/v3/jobs', 'IMS jobs'],
+    ['cray ims recipes list', '/apis/ims/v3/recipes', 'IMS recipes'],
+    ['cray ims public-keys list', '/apis/ims/v3/public-keys', 'IMS public keys'],
+    ['cray ims remote-build-nodes list', '/apis/ims/v3/remote-build-nodes', 'IMS remote build nodes'],
+    ['cray ims deleted images list', '/apis/ims/v3/deleted/images', 'IMS deleted resources'],
+  ])('answers `%s` (GET %s) with one Error line naming the feature', async (_command, path, feature) => {
+    // Act
+    const res = await call(t.app, 'GET', path, undefined, { Accept: '*/*' });
+    // Assert
+    expect(res.status).toBe(404);
+    expect(crayErrorLine(res.body)).toMatch(new RegExp(`^Error: Not Found: ${feature} .* not part of this product: [^\\n]+$`));
+  });
+});
+
 // `cray cfs configurations list --in-use true|false` (v2) and `cray cfs v3 configurations list
 // --in-use true|false`: craycli reads `in_use` from CFS's spec as a boolean (click.BOOL) and hands
 // it to requests, which writes Python's True/False, so the query is `?in_use=True` / `?in_use=False`.

@@ -9,6 +9,7 @@ import { createSession, deleteSession, getSession } from '../../core/sessions/se
 import { parseOrThrow } from '../../core/sessions/validation.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { withRunnerLayers } from '../../steps/layer-progress.ts';
+import { HttpProblem } from '../http-problem.ts';
 import { readJsonObject } from '../json-body.ts';
 import { allowOnly, assertQueryParams, json } from '../route-helpers.ts';
 
@@ -75,6 +76,11 @@ export function cfsSessionRoutes(ports: AppPorts): Hono {
   });
 
   for (const v of ['v2', 'v3']) {
+    // CFS's PATCH is its operator's status write: here only the workflow writes a session's status.
+    r.all(`/${v}/sessions/:name`, (c, next) => {
+      if (c.req.method !== 'PATCH') return next();
+      throw new HttpProblem(405, "PATCH on a session is not served: a session's status is written by this service's workflow only; delete the session to stop it", undefined, { Allow: 'GET, DELETE, HEAD' });
+    });
     allowOnly(r, `/${v}/sessions`, ['GET', 'POST', 'DELETE']);
     allowOnly(r, `/${v}/sessions/:name`, ['GET', 'DELETE']);
   }
