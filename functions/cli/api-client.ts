@@ -21,6 +21,8 @@ export class ApiError extends Error {
 export interface ApiResponse<T = unknown> {
   status: number;
   body: T | undefined;
+  /** The response's headers (a paged image listing's `Link`). */
+  headers?: Headers;
 }
 
 /**
@@ -89,7 +91,7 @@ export class ApiClient {
       throw new ApiError(response.status, title, detail);
     }
     if (text && body === undefined) throw new CliError(`the API answered ${method} ${path} with a body that is not JSON`);
-    return { status: response.status, body: body as T };
+    return { status: response.status, body: body as T, headers: response.headers };
   }
 }
 

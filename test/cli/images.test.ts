@@ -158,4 +158,21 @@ describe('cfs images', () => {
     expect(listing).toMatch(/drwxrwxrwt root\/root\s+\d+ [\d-]+ [\d:]+ squashfs-root\/tmp\n/);
     expect(listing).toMatch(/squashfs-root\/etc\/passwd\n/);
   });
+
+  it('lists images page by page, following the server\'s Link headers, with the listing\'s filters', async () => {
+    // Arrange
+    for (const name of ['paged-a', 'paged-b', 'paged-c', 'other-d']) await new ImagesApi(new ApiClient({ env: cliEnv(runtime) })).create({ name, arch: 'x86_64' });
+    // Act
+    const all = await cfs(runtime, 'images', 'list', '--name-prefix', 'paged-', '--limit', '1', '--format', 'json');
+    const capped = await cfs(runtime, 'images', 'list', '--name-prefix', 'paged-', '--limit', '1', '--pages', '2', '--format', 'json');
+    const globbed = await cfs(runtime, 'images', 'list', '--name-glob', '*-d', '--format', 'json');
+    const refused = await cfs(runtime, 'images', 'list', '--arch', 'sparc');
+    // Assert
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.out).map((i: { name: string }) => i.name)).toEqual(['paged-a', 'paged-b', 'paged-c']);
+    expect(JSON.parse(capped.out).map((i: { name: string }) => i.name)).toEqual(['paged-a', 'paged-b']);
+    expect(JSON.parse(globbed.out).map((i: { name: string }) => i.name)).toEqual(['other-d']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toContain('arch');
+  });
 });

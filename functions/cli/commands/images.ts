@@ -59,6 +59,25 @@ function hostArch(): string {
   return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 }
 
+/** `images list`'s flags: the listing's filters (README, "Image lists"), the page size and a page cap. */
+interface ImageListOptions {
+  format: OutputFormat;
+  name?: string;
+  namePrefix?: string;
+  nameContains?: string;
+  nameGlob?: string;
+  arch?: string;
+  metadataKey?: string;
+  limit?: string;
+  pages?: string;
+}
+
+function positive(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag} must be a whole number of at least 1, not '${value}'`);
+  return n;
+}
+
 /** `images import`'s flags (commander checks `--compressor`'s and `--format`'s choices). */
 const importOptions = z.object({
   name: z.string(),
@@ -116,8 +135,29 @@ export function imagesCommand(io: CliIo = processIo): Command {
     await printResult(io, options.format, image, imageSummary);
   });
 
-  withFormat(images.command('list').description('list image records (--format json prints the JSON array, for jq)')).action(async (options: { format: OutputFormat }) => {
-    await printResult(io, options.format, await api().list(), imageListSummary);
+  withFormat(
+    images
+      .command('list')
+      .description('list image records, following every page the server sends (--format json prints the JSON array, for jq)')
+      .option('--name <name>', 'only images with exactly this name')
+      .option('--name-prefix <prefix>', 'only images whose name starts with this')
+      .option('--name-contains <text>', 'only images whose name contains this')
+      .option('--name-glob <glob>', "only images whose whole name matches this shell glob (quote it: 'compute-*')")
+      .option('--arch <arch>', 'only images of this architecture (x86_64, aarch64)')
+      .option('--metadata-key <key>', 'only images whose metadata has this key')
+      .option('--limit <n>', 'images per request (1-1000; the server picks when absent)')
+      .option('--pages <n>', 'stop after this many pages (default: all)'),
+  ).action(async (options: ImageListOptions) => {
+    const filters = {
+      name: options.name,
+      name_prefix: options.namePrefix,
+      name_contains: options.nameContains,
+      name_glob: options.nameGlob,
+      arch: options.arch,
+      metadata_key: options.metadataKey,
+      limit: options.limit,
+    };
+    await printResult(io, options.format, await api().list(filters, { pages: options.pages === undefined ? undefined : positive(options.pages, '--pages') }), imageListSummary);
   });
 
   withFormat(images.command('describe').description('show an image record').argument('<id>', 'image id')).action(async (id: string, options: { format: OutputFormat }) => {

@@ -22,6 +22,13 @@ export interface DownloadUrl extends Measured {
   type: string;
 }
 
+/** The query of a `Link: <?...>; rel="next"` header (the API writes a relative reference: the same path, these parameters). */
+export function nextPageQuery(link: string | null): Record<string, string> | undefined {
+  const target = link ? /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+  if (target === undefined) return undefined;
+  return Object.fromEntries(new URL(target, 'http://link.invalid/').searchParams);
+}
+
 /** Typed calls to the image API, including the artifact URL flow (see functions/api/routes/ims-images.ts). */
 export class ImagesApi {
   constructor(private readonly api: ApiClient) {}
@@ -30,8 +37,21 @@ export class ImagesApi {
     return (await this.api.request<ImageView>('POST', IMAGES_PATH, { body })).body!;
   }
 
-  async list(): Promise<ImageView[]> {
-    return (await this.api.request<ImageView[]>('GET', IMAGES_PATH)).body ?? [];
+  /**
+   * Image records matching `filters` (the listing's query parameters: `name_prefix`, `arch`, ...),
+   * following each page's `Link: <...>; rel="next"` until the last; `limit` sets the page size,
+   * `pages` stops after that many pages (the rest is then not fetched).
+   */
+  async list(filters: Record<string, string | undefined> = {}, options: { pages?: number } = {}): Promise<ImageView[]> {
+    const images: ImageView[] = [];
+    let query: Record<string, string | undefined> = filters;
+    for (let page = 1; ; page++) {
+      const response = await this.api.request<ImageView[]>('GET', IMAGES_PATH, { query });
+      images.push(...(response.body ?? []));
+      const next = nextPageQuery(response.headers?.get('link') ?? null);
+      if (!next || page === options.pages) return images;
+      query = next;
+    }
   }
 
   async get(id: string): Promise<ImageView> {
