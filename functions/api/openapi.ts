@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { v2ConfigurationSchema as v2ConfigurationRequestSchema, v3ConfigurationSchema as v3ConfigurationRequestSchema } from '../core/configurations/configuration-schemas.ts';
 import { automationSpecSchema } from '../core/automations/automation-schemas.ts';
+import { imageListParamsSchema } from '../core/images/list-params.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
 import {
   PRODUCT_SETTINGS_PATH,
@@ -324,7 +325,14 @@ function imsOperations(): OperationSpec[] {
   for (const base of [IMS, IMS_ALIAS]) {
     const alias = base === IMS_ALIAS ? ' (unversioned IMS alias)' : '';
     ops.push(
-      { method: 'get', path: base, tag: 'images', summary: `Every image${alias}`, responses: { 200: { description: 'The images', schema: 'ImageRecordArray' } } },
+      {
+        method: 'get',
+        path: base,
+        tag: 'images',
+        summary: `The images${alias}: IMS's plain array. Extension: paging and filters (limit, after_id, name, name_prefix, name_contains, name_glob, arch, metadata_key); when more follow (past limit, or past 5 MB of JSON without it) a Link: <?...&after_id=...>; rel="next" header says where to continue`,
+        query: imageListParamsSchema,
+        responses: { 200: { description: 'The images', schema: 'ImageRecordArray' } },
+      },
       {
         method: 'post',
         path: base,

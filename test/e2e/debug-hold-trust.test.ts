@@ -45,13 +45,14 @@ async function complete(name: string): Promise<SessionRecord> {
   const deadline = Date.now() + 180_000;
   for (;;) {
     const record = await session(name);
-    if (record.status.session.status === 'complete') return record;
+    // A failed session held for debugging stays `running` until its hold ends.
+    if (record.status.session.status === 'complete' || (record.status.debug && !record.status.debug.released_at)) return record;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${name} to complete`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-/** Commits `playbook` as `<name>.yml`, runs it as session `name` with debug_on_failure, and returns the record once complete. */
+/** Commits `playbook` as `<name>.yml`, runs it as session `name` with debug_on_failure, and returns the record once complete or held. */
 async function sessionWithHold(name: string, playbook: string): Promise<SessionRecord> {
   const commit = repo.commit('main', `${name}.yml`, playbook);
   expect((await api('PUT', `/apis/cfs/v3/configurations/${name}`, { layers: [{ name, clone_url: repo.url, commit, playbook: `${name}.yml` }] })).status).toBe(200);
