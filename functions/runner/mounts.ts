@@ -5,6 +5,8 @@ export interface MountEntry {
   mountPoint: string;
   options: string[];
   fsType: string;
+  /** The mount's source (a device, or the name given to a tmpfs). */
+  source: string;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as `\ooo` octal. */
@@ -20,10 +22,12 @@ export function parseMountInfo(text: string): MountEntry[] {
     const [before, after = ''] = line.split(' - ');
     const fields = (before ?? '').split(' ');
     if (fields.length < 6) continue;
+    const [fsType = '', source = ''] = after.split(' ');
     entries.push({
       mountPoint: unescapeMountPath(fields[4] ?? ''),
       options: (fields[5] ?? '').split(','),
-      fsType: after.split(' ')[0] ?? '',
+      fsType,
+      source: unescapeMountPath(source),
     });
   }
   return entries;
@@ -44,4 +48,12 @@ export function isWithin(path: string, dir: string): boolean {
 export async function mountsUnder(dir: string): Promise<string[]> {
   const points = (await currentMounts()).map((m) => m.mountPoint).filter((p) => isWithin(p, dir));
   return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/** The name the runner gives the tmpfs it unpacks a root into (workspace-memory.ts), so it can tell them from other mounts. */
+export const MEMORY_ROOT_SOURCE = 'cfs-workspace';
+
+/** The RAM-backed roots the runner mounted at or below `dir`. */
+export async function memoryRootsUnder(dir: string): Promise<string[]> {
+  return (await currentMounts()).filter((m) => m.fsType === 'tmpfs' && m.source === MEMORY_ROOT_SOURCE && isWithin(m.mountPoint, dir)).map((m) => m.mountPoint);
 }

@@ -144,7 +144,8 @@ export async function packageImage(options: {
   const { staged, document, layout, groups, store, local, mapping } = options;
   const log = options.log ?? (() => {});
   const { image, root } = staged;
-  if ((await mountsUnder(root)).length > 0) await unmountUnder(root);
+  // What the layers' sandboxes left mounted goes; a root unpacked into RAM stays, it holds the files.
+  if ((await mountsUnder(root)).length > 0) await unmountUnder(root, { keepMemoryRoots: staged.inMemory });
   if (options.rootMounts) await undoRootMounts(options.rootMounts);
 
   const compression = resultCompression(document.squashfs, staged.source);
@@ -216,7 +217,12 @@ export async function packageImage(options: {
     ? local.adopt(rootfsKey, output).then(({ key, size, md5, sha256 }) => ({ key, size, md5, sha256 }))
     : uploadStream(store, createReadStream(output, { highWaterMark: 4 << 20 }), rootfsKey, ROOTFS_TYPE);
   // Both are awaited before anything is thrown, so nothing of this image is still running after.
-  const [stored, removed] = await Promise.allSettled([storing, groups.run('rm', ['-rf', '--one-file-system', '--', root])]);
+  const removeRoot = async () => {
+    // A root in RAM goes with its tmpfs at once.
+    if (staged.inMemory) await unmountUnder(root);
+    await groups.run('rm', ['-rf', '--one-file-system', '--', root]);
+  };
+  const [stored, removed] = await Promise.allSettled([storing, removeRoot()]);
   await rm(output, { force: true });
   if (stored.status === 'rejected') throw packagingError('uploading the rootfs', stored.reason);
   if (removed.status === 'rejected') throw packagingError('removing the customized root', removed.reason);

@@ -126,7 +126,8 @@ export async function hostEtcEntries(): Promise<string[]> {
 
 /**
  * An empty directory on the host where each sandbox's private mount namespace mounts its
- * trampoline: a tmpfs holding a bind of the workspace. The namespace's root cannot search the
+ * trampoline: a tmpfs holding a bind of the workspace (recursive: a root unpacked into RAM is a
+ * tmpfs of its own below it). The namespace's root cannot search the
  * directories above a workspace (a 0700 data or temp directory) and bwrap resolves every source
  * path as that user; through the trampoline it needs only the workspace's own modes. The mounts
  * live in a mount namespace of their own and vanish with it.
@@ -134,7 +135,7 @@ export async function hostEtcEntries(): Promise<string[]> {
 export const SANDBOX_VIEW = '/run/cfs-sandbox-view';
 
 /** Mounts the trampoline (in the private mount namespace unshare made), then execs the rest of its arguments. */
-const TRAMPOLINE = 'set -e; mount -t tmpfs -o mode=0711,size=64k cfs-sandbox-view "$1"; mkdir -m 0711 "$1/ws"; mount --bind "$2" "$1/ws"; shift 2; exec "$@"';
+const TRAMPOLINE = 'set -e; mount -t tmpfs -o mode=0711,size=64k cfs-sandbox-view "$1"; mkdir -m 0711 "$1/ws"; mount --rbind "$2" "$1/ws"; shift 2; exec "$@"';
 
 /**
  * The argv that runs `command` in the sandbox: a private mount namespace for the trampoline,

@@ -13,6 +13,7 @@ import { ToolError, type ProcessGroups } from './process-groups.ts';
 import type { RunImage } from '../core/workflow/run-document.ts';
 import { userNamespaceArgv, type IdMapping } from './user-namespace.ts';
 import type { WorkspaceLayout } from './workspace.ts';
+import { memoryWorkspaceBytes, mountMemoryRoot, type WorkspaceMemory } from './workspace-memory.ts';
 
 const MIB = 1 << 20;
 
@@ -32,6 +33,8 @@ export interface StagedImage {
   source: SquashfsInfo;
   /** The source's device nodes, which an unpack in a user namespace cannot create: packing writes them back. */
   devices: DeviceNode[];
+  /** The root was unpacked into a tmpfs of its own (kept mounted until the workspace is removed). */
+  inMemory: boolean;
 }
 
 /** Reads the compressor, its non-default level and the block size out of `unsquashfs -s` output. */
@@ -225,6 +228,8 @@ export interface StageOptions {
   log?: (line: string) => void;
   /** Set in namespace mode: unsquashfs runs as root of a user namespace with this mapping. */
   mapping?: IdMapping;
+  /** A budget that may let the root be unpacked into RAM; none: always on disk. */
+  memory?: WorkspaceMemory;
 }
 
 /**
@@ -237,8 +242,9 @@ export interface StageOptions {
  * staging. Nothing unverified is unpacked; a download is deleted once unpacked.
  */
 export async function stageImage(options: StageOptions): Promise<StagedImage> {
-  const { image, layout, groups, store, local, signal, mapping } = options;
+  const { image, layout, groups, store, local, signal, mapping, memory } = options;
   const log = options.log ?? (() => {});
+  const place: Placement = { memory, mapping, log };
   const label = `rootfs of image ${image.image_id}`;
   const root = join(layout.images, image.image_id);
   // The namespace's root reopens the file through /proc/self/fd: it must be readable by others, else it is copied.
@@ -247,7 +253,7 @@ export async function stageImage(options: StageOptions): Promise<StagedImage> {
     const source = await openVerifiedInPlace(local.pathOf(image.rootfs.key), image.rootfs, label, signal);
     try {
       log(`${label}: sha256 verified in place`);
-      const staged = await unpack(image, { path: source.path, fd: source.fd }, root, layout, groups, label, mapping, log);
+      const staged = await unpack(image, { path: source.path, fd: source.fd }, root, layout, groups, label, place);
       await source.assertUnchanged();
       log(`${label}: unpacked`);
       return staged;
@@ -262,7 +268,7 @@ export async function stageImage(options: StageOptions): Promise<StagedImage> {
   await chmod(download, 0o644);
   const handle = await open(download, 'r');
   try {
-    const staged = await unpack(image, { path: download, fd: handle.fd }, root, layout, groups, label, mapping, log);
+    const staged = await unpack(image, { path: download, fd: handle.fd }, root, layout, groups, label, place);
     log(`${label}: unpacked`);
     return staged;
   } finally {
@@ -271,8 +277,38 @@ export async function stageImage(options: StageOptions): Promise<StagedImage> {
   }
 }
 
+/** Where a root may go and who unpacks it. */
+interface Placement {
+  memory: WorkspaceMemory | undefined;
+  mapping: IdMapping | undefined;
+  log: (line: string) => void;
+}
+
 /**
- * Reads a verified squashfs's compressor, checks there is room for its root, and unpacks it:
+ * Puts the root in RAM when the budget grants its unpacked size with room for the layers
+ * (a tmpfs mounted at `root`), else on disk after checking there is room there. Says which.
+ */
+async function placeRoot(root: string, unpackedBytes: number, layout: WorkspaceLayout, label: string, place: Placement): Promise<boolean> {
+  if (place.memory) {
+    const bytes = memoryWorkspaceBytes(unpackedBytes);
+    if (await place.memory.reserve(bytes)) {
+      const failed = await mountMemoryRoot(root, bytes, place.mapping);
+      if (failed === undefined) {
+        place.log(`${label}: unpacking into memory (a tmpfs of ${mib(bytes)} MiB for about ${mib(unpackedBytes)} MiB unpacked)`);
+        return true;
+      }
+      await place.memory.release(bytes);
+      place.log(`${label}: cannot mount a tmpfs (${failed}); unpacking on disk`);
+    } else {
+      place.log(`${label}: unpacking on disk: ${mib(bytes)} MiB does not fit the workspace memory budget now`);
+    }
+  }
+  await ensureFreeSpace(layout.root, unpackedBytes, `unpack the ${label} (about ${mib(unpackedBytes)} MiB unpacked)`);
+  return false;
+}
+
+/**
+ * Reads a verified squashfs's compressor, puts its root in RAM or on disk, and unpacks it:
  * as the host's root in container mode, else as root of the user namespace (the source handed
  * over as an open descriptor, paths relative to the workspace so no directory above it needs
  * to be searchable by the namespace's root).
@@ -284,19 +320,19 @@ async function unpack(
   layout: WorkspaceLayout,
   groups: ProcessGroups,
   label: string,
-  mapping: IdMapping | undefined,
-  log: (line: string) => void,
+  place: Placement,
 ): Promise<StagedImage> {
+  const { mapping, log } = place;
   const corrupt = (error: unknown): never => {
     if (error instanceof ToolError) throw new RunnerFailure('staging', `${label} is not a readable squashfs: ${error.message}`, { image: image.image_id });
     throw error;
   };
   const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', squashfs.path]).catch(corrupt));
   const listed = await listUnpacked(groups, squashfs.path).catch(corrupt);
-  await ensureFreeSpace(layout.root, listed.bytes, `unpack the ${label} (about ${mib(listed.bytes)} MiB unpacked)`);
+  const inMemory = await placeRoot(root, listed.bytes, layout, label, place);
   if (!mapping) {
     await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, squashfs.path]).catch(corrupt);
-    return { image, root, source, devices: [] };
+    return { image, root, source, devices: [], inMemory };
   }
   const [command, args] = userNamespaceArgv(mapping, 'unsquashfs', ['-ignore-errors', '-no-progress', '-quiet', '-dest', relative(layout.root, root), '/proc/self/fd/3']);
   const { child, exited } = groups.start(command, args, { cwd: layout.root, stdio: ['ignore', 'ignore', 'pipe', squashfs.fd] });
@@ -315,5 +351,5 @@ async function unpack(
     const shown = losses.xattrs.slice(0, 10).map((x) => x.replace(/ images\/[^/]+/, ' ')).join(', ');
     log(`${label}: NOT KEPT: ${losses.xattrs.length} xattr(s) only the host's root may set (trusted.*, security.ima): ${shown}${losses.xattrs.length > 10 ? ', ...' : ''}`);
   }
-  return { image, root, source, devices: listed.devices };
+  return { image, root, source, devices: listed.devices, inMemory };
 }

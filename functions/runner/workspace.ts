@@ -3,7 +3,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'no
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RunnerFailure } from './failures.ts';
-import { mountsUnder } from './mounts.ts';
+import { memoryRootsUnder, mountsUnder } from './mounts.ts';
 import { belongsToWorkspace, isRunning, processStartTime, signalGroup, type RecordedProcess } from './process-groups.ts';
 
 const execFileAsync = promisify(execFile);
@@ -98,13 +98,17 @@ export async function recordProcesses(root: string, runner: RecordedProcess, gro
   await rename(`${file}.new`, file);
 }
 
-/** Unmounts everything at or below `dir`, deepest first; a busy mount is detached lazily. */
-export async function unmountUnder(dir: string): Promise<string[]> {
-  const points = await mountsUnder(dir);
+/**
+ * Unmounts everything at or below `dir`, deepest first; a busy mount is detached lazily. With
+ * `keepMemoryRoots`, the tmpfs roots the runner unpacked into stay (their files would go with them).
+ */
+export async function unmountUnder(dir: string, options: { keepMemoryRoots?: boolean } = {}): Promise<string[]> {
+  const keep = options.keepMemoryRoots ? await memoryRootsUnder(dir) : [];
+  const points = (await mountsUnder(dir)).filter((p) => !keep.includes(p));
   for (const point of points) {
     await execFileAsync('umount', [point]).catch(() => execFileAsync('umount', ['--lazy', point]));
   }
-  const left = await mountsUnder(dir);
+  const left = (await mountsUnder(dir)).filter((p) => !keep.includes(p));
   if (left.length > 0) throw new Error(`could not unmount ${left.join(', ')}`);
   return points;
 }

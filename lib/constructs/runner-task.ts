@@ -114,9 +114,11 @@ export class RunnerTask extends Construct {
         [RUNNER_ENV.RUNNER_SANDBOX]: props.capacity === 'ec2' ? 'namespace' : 'container',
         [RUNNER_ENV.RUNNER_NETWORK]: props.layerNetwork ?? 'egress',
         [RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT]: 'true',
+        // Half the task's memory may hold unpacked roots as tmpfs; only a privileged (EC2) container can mount one, Fargate's stay on disk.
+        ...(props.capacity === 'ec2' ? { [RUNNER_ENV.RUNNER_WORKSPACE_MEMORY_BYTES]: String(Math.floor(props.memoryMiB / 2) * 2 ** 20) } : {}),
       },
     });
-    acknowledge(this.taskDefinition, 'AwsSolutions-ECS2', 'The variables are a bucket name, the region and two runner flags, no secrets; the per-session values come as RunTask overrides.');
+    acknowledge(this.taskDefinition, 'AwsSolutions-ECS2', 'The variables are a bucket name, the region and runner flags, no secrets; the per-session values come as RunTask overrides.');
     // Pulling the asset image needs an ECR authorization token, an action with no resource type.
     acknowledge(this.executionRole, 'AwsSolutions-IAM5[Resource::*]', 'ecr:GetAuthorizationToken has no resource-level permissions (AWS offers only "*"); image layers are pulled from the one asset repository only.');
   }

@@ -11,7 +11,9 @@ import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { runCustomization } from '../../functions/runner/run-customization.ts';
 import { runOutcomeSchema, type RunDocument, type RunOutcome } from '../../functions/core/workflow/run-document.ts';
 import { parseRunDocument } from '../../functions/runner/run-document.ts';
+import { memoryRootsUnder } from '../../functions/runner/mounts.ts';
 import { killOrphanedRun } from '../../functions/runner/workspace.ts';
+import { ProcessMemoryBudget } from '../../functions/runner/workspace-memory.ts';
 import { TempRepos } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -581,5 +583,78 @@ describe('runCustomization (in process)', () => {
     // Assert
     expect(result.exitCode).toBe(3);
     expect(result.outcome.reason).toMatch(/not enough disk space in .* to unpack the rootfs of image .*: about [\d.]+ MiB needed, [\d.]+ MiB free/);
+  });
+});
+
+describe('a workspace in memory', () => {
+  const sleeper = () =>
+    repoWith({
+      'site.yml': [
+        '- hosts: all',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - copy: {dest: /etc/in-memory, content: "written in RAM\\n"}',
+        '    - command: python3 -c "import time; time.sleep(3)"',
+        '',
+      ].join('\n'),
+    });
+
+  it('unpacks each root into a tmpfs the budget grants, packs the result from it, and unmounts it with the workspace', async () => {
+    // Arrange
+    const document = documentFor('in-memory', [{ name: 'writes', ...sleeper() }]);
+    const lines: string[] = [];
+    const seen = new Set<string>();
+
+    // Act: look at the mounts while the layer sleeps.
+    const running = runCustomization(document, { store, local: store, workspace: workspace('in-memory'), memory: new ProcessMemoryBudget(8 * 2 ** 30), log: (line) => void lines.push(line) });
+    await waitFor(async () => {
+      for (const point of await memoryRootsUnder(workspace('in-memory'))) seen.add(point);
+      return seen.size === 2 ? true : undefined;
+    }, 60_000, 'both roots mounted as tmpfs');
+    const result = await running;
+
+    // Assert
+    expect(result.outcome.reason).toBeUndefined();
+    expect(result.exitCode).toBe(0);
+    expect([...seen].sort()).toEqual([IMAGE_A, IMAGE_B].map((id) => join(workspace('in-memory'), 'images', id)).sort());
+    expect(lines.filter((l) => /: unpacking into memory \(a tmpfs of [\d.]+ MiB for about [\d.]+ MiB unpacked\)$/.test(l))).toHaveLength(2);
+    const outcome = await storedOutcome('in-memory');
+    for (const image of outcome.images) expect(await fileInResult(image.uploaded!.rootfs.key, 'etc/in-memory')).toBe('written in RAM\n');
+    expect(await memoryRootsUnder(base)).toEqual([]);
+    expect(existsSync(workspace('in-memory'))).toBe(false);
+  });
+
+  it('unpacks on disk, saying so, when the root does not fit what the budget has left', async () => {
+    // Arrange
+    const document = documentFor('on-disk', [{ name: 'writes', ...repoWith({ 'site.yml': '- hosts: all\n  gather_facts: false\n  tasks: []\n' }) }]);
+    const lines: string[] = [];
+
+    // Act
+    const result = await runCustomization(document, { store, local: store, workspace: workspace('on-disk'), memory: new ProcessMemoryBudget(64 * 2 ** 20), log: (line) => void lines.push(line) });
+
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(lines.filter((l) => /: unpacking on disk: [\d.]+ MiB does not fit the workspace memory budget now$/.test(l))).toHaveLength(2);
+    expect(lines.some((l) => l.includes('unpacking into memory'))).toBe(false);
+  });
+
+  it('keeps the roots in their tmpfs through a debug hold, and the workspace removal unmounts them', async () => {
+    // Arrange
+    const failing = repoWith({ 'site.yml': ['- hosts: Compute', '  gather_facts: false', '  tasks:', '    - command: /bin/false', ''].join('\n') });
+    const document = documentFor('held-in-memory', [{ name: 'breaks', ...failing }], { debug_hold: true });
+
+    // Act
+    const result = await runCustomization(document, { store, local: store, workspace: workspace('held-in-memory'), memory: new ProcessMemoryBudget(8 * 2 ** 30) });
+    const heldRoots = await memoryRootsUnder(workspace('held-in-memory'));
+    const marker = await readFile(join(workspace('held-in-memory'), 'images', IMAGE_A, 'etc/image-marker'), 'utf8');
+    await killOrphanedRun(workspace('held-in-memory'));
+
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect((await storedOutcome('held-in-memory')).debug).toBeDefined();
+    expect(heldRoots).toHaveLength(2);
+    expect(marker).toBe('compute\n');
+    expect(await memoryRootsUnder(workspace('held-in-memory'))).toEqual([]);
+    expect(existsSync(workspace('held-in-memory'))).toBe(false);
   });
 });

@@ -126,6 +126,9 @@ describe('an image customization session through the API', () => {
     expect(fileInImage(compute, 'etc/layers.txt')).toBeUndefined();
     expect(done.status.steps?.map((s) => s.name)).toEqual(expect.arrayContaining(['validate', 'stage', 'inventory', 'ansible', 'package', 'record']));
     expect(done.status.steps?.every((s) => s.state === 'succeeded' && s.end_time)).toBe(true);
+    // The engine's workspace memory budget (half this machine's memory by default) let both roots be unpacked into RAM.
+    const runnerLog = readFileSync(join(e2e.runtime.dataDir, 'work', 'runner-logs', 'two-images.runner.log'), 'utf8');
+    expect(runnerLog.match(/: unpacking into memory \(a tmpfs of/g)).toHaveLength(2);
   });
 
   it('fails at the failing layer, runs no later layer, registers nothing and leaves no workspace', async () => {

@@ -68,6 +68,15 @@ function wholeNumber(option: string, value: string, min: number, max: number): n
   return n;
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** A size such as `8G`, `512M` or `0` (binary units, an optional `i`/`iB`/`B`), or a one-line error naming the option. */
+function byteSize(option: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value.trim());
+  if (!match) throw new CliError(`${option} takes a size such as 8G, 512M or 0, not '${value}'`);
+  return Math.floor(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!);
+}
+
 interface ServerOptions {
   port: string;
   host: string;
@@ -76,6 +85,7 @@ interface ServerOptions {
   runnerTimeout: string;
   runnerStopGrace: string;
   network: string;
+  workspaceMemory?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsSelfSigned?: boolean;
@@ -102,6 +112,7 @@ export function serverCommand(io: CliIo = processIo): Command {
     .option('--runner-timeout <seconds>', "each session's runner budget (staging, every layer, packaging); past it the session fails", String(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds))
     .option('--runner-stop-grace <seconds>', 'how long a cancelled (or stopping) session\'s runner gets after SIGTERM to clean up before its process group is killed', String(DEFAULT_WORKFLOW_SETTINGS.runnerStopGraceSeconds))
     .option('--network <mode>', "the layers' network in the runner's sandbox: egress (out through a user-mode stack; no host loopback, no link-local) or none (loopback only)", 'egress')
+    .option('--workspace-memory <size>', 'RAM the runners may unpack image roots into, together (e.g. 8G, 512M; 0: always on disk); a root goes to RAM only when its size and room for the layers fit (default: half of this machine\'s memory)')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP')
     .option('--tls-key <file>', 'the PEM key of --tls-cert; reloaded on SIGHUP')
     .option('--tls-self-signed', 'serve HTTPS with a self-signed certificate for the public host, kept in <data dir>/tls (clients trust tls/cert.pem)')
@@ -116,6 +127,7 @@ export function serverCommand(io: CliIo = processIo): Command {
       const runnerStopGraceSeconds = wholeNumber('--runner-stop-grace', options.runnerStopGrace, 1, 3600);
       if (options.network !== 'egress' && options.network !== 'none') throw new CliError(`--network takes egress or none, not '${options.network}'`);
       const runnerNetwork = options.network;
+      const workspaceMemoryBytes = options.workspaceMemory === undefined ? undefined : byteSize('--workspace-memory', options.workspaceMemory);
       // CFS_API_TOKEN, when set, is the token (and is kept in the data directory for `cfs auth token`).
       const apiToken = io.env[LOCAL_ENV.API_TOKEN] || undefined;
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
@@ -140,14 +152,17 @@ export function serverCommand(io: CliIo = processIo): Command {
         let runtime: Awaited<ReturnType<typeof startEmbeddedRuntime>>;
         try {
           runtime = await startEmbeddedRuntime({
-            dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds, runnerStopGraceSeconds }, runnerNetwork,
+            dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds, runnerStopGraceSeconds }, runnerNetwork, workspaceMemoryBytes,
             tls, tlsSelfSigned: options.tlsSelfSigned, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl,
           });
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on ${options.host} is already in use; choose another with --port`);
           throw error;
         }
-        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each, layer network ${runnerNetwork})`);
+        const { defaultWorkspaceMemoryBytes } = await import('../../adapters/local/workspace-memory-budget.ts');
+        const memory = workspaceMemoryBytes ?? defaultWorkspaceMemoryBytes();
+        const inRam = memory > 0 ? `roots unpacked in RAM up to ${(memory / 2 ** 30).toFixed(1)} GiB together` : 'roots unpacked on disk';
+        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each, layer network ${runnerNetwork}, ${inRam})`);
         io.out(`cfs server: API token in ${join(runtime.dataDir, 'api-token')} (\`cfs auth token\` prints it); the CLI of this user finds it there`);
         // A one-time link, as Jupyter prints one: opening it trades the code for the dashboard's cookie.
         io.out(`cfs server: open the dashboard at ${runtime.publicUrl}/login?code=${runtime.login.mintCode()}`);
