@@ -10,6 +10,8 @@
  * | session       | `SESSION#<name>`   | `SESSION` | `SESSIONS`     | name    |
  * | configuration | `CONFIG#<name>`    | `CONFIG`  | `CONFIGS`      | name    |
  * | image         | `IMAGE#<id>`       | `IMAGE`   | `IMAGES`       | id      |
+ * | artifact ref  | `ARTIFACT#<key>`   | `REF#<id>` | -             | -       |
+ * | artifact claim| `ARTIFACT#<key>`   | `CLAIM`   | -              | -       |
  * | image wait    | `WAIT#<session>`   | `WAIT`    | `WAITS`        | session |
  * | automation    | `AUTOMATION#<name>`| `AUTOMATION` | `AUTOMATIONS` | name |
  *
@@ -26,6 +28,12 @@
  * process: the embedded retention sweep (adapters/local/retention-sweeper.ts) removes expired
  * sessions, their `sessions/<name>/` objects and orphaned workspaces, applying `session_ttl`
  * as it stands.
+ *
+ * Images (dynamodb-image-registry.ts): a visible image also has `gsi2pk` `IMAGE_NAMES` and
+ * `gsi2sk` `<name> NUL <id>` (the name index: exact-name and prefix listings in name order).
+ * An artifact ref says that image `<id>` references the store key `<key>` (written before the
+ * image record, removed after it); a key's claim is written by a delete before it looks for
+ * refs (one Query, Limit 1, in the key's own partition), and refuses new refs for a day (TTL).
  *
  * An automation's `doc` holds its spec, the inputs of its last build and its history (the
  * newest 50 runs and skips, identical consecutive skips folded into one), so one read shows it
