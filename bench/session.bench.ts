@@ -2,7 +2,8 @@
  * A whole session (API request to `complete`, through the embedded engine and the state
  * machine) next to the raw tools doing the runner's work by hand in the same run: unsquashfs,
  * ansible-playbook with the same inventory, mksquashfs with the same settings, one sha256 pass.
- * Goal: at most 1.15x on the ~300 MB bench root. Rounds alternate which side goes first (cache
+ * Goal: at most 0.9x on the ~300 MB bench root, the session's root unpacked into RAM (the
+ * engine's default workspace memory) and the tools by hand on disk. Rounds alternate which side goes first (cache
  * warmth and the other load on a shared 2-core machine then favour neither); best and median of
  * each side are compared, with each side's phases (the runner's from its own log). Then the
  * orchestration alone on the small sample image: the session's wall time minus the runner's own
@@ -40,6 +41,8 @@ const PLAYBOOK = [
 ].join('\n');
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
+/** The session (its root unpacked into RAM: the engine's default workspace memory) against the tools by hand on disk. */
+const SESSION_GOAL = 0.9;
 
 async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   const started = performance.now();
@@ -215,6 +218,8 @@ async function main(): Promise<void> {
       hand.push(handMs);
       whole.push(wall);
       const inside = await runnerMs(runtime, `big-${round}`);
+      const runnerLog = await readFile(join(runtime.dataDir, 'work', 'runner-logs', `big-${round}.runner.log`), 'utf8');
+      if (!runnerLog.includes('unpacking into memory')) console.log(`  round ${round}: the session's root was unpacked on disk, not in RAM`);
       const phases = await runnerPhases(runtime, `big-${round}`);
       // What each side spends beyond its three tool phases (unsquashfs, ansible-playbook, mksquashfs),
       // whose times swing by seconds from round to round on this machine while the rest holds still.
@@ -228,7 +233,8 @@ async function main(): Promise<void> {
     const bestRatio = Math.min(...whole) / Math.min(...hand);
     const medianRatio = median(whole) / median(hand);
     console.log(
-      `session bench: best by hand ${seconds(Math.min(...hand))} s, whole session ${seconds(Math.min(...whole))} s, ratio ${bestRatio.toFixed(3)}x (goal <= 1.15x) ${bestRatio <= 1.15 ? 'PASS' : 'OVER'}; ` +
+      `session bench: best by hand ${seconds(Math.min(...hand))} s, whole session ${seconds(Math.min(...whole))} s, ratio ${bestRatio.toFixed(3)}x ` +
+        `(goal <= ${SESSION_GOAL}x, the session's root in RAM against the tools on disk) ${bestRatio <= SESSION_GOAL ? 'PASS' : 'OVER'}; ` +
         `median by hand ${seconds(median(hand))} s, session ${seconds(median(whole))} s, ratio ${medianRatio.toFixed(3)}x; load average ${await loadAverage()}`,
     );
     if (sessionExtra.length === ROUNDS) {
