@@ -1,5 +1,5 @@
 import { DEFAULT_IMAGE_BUCKET } from '../core/images/manifest.ts';
-import { findRunnerLocations, readRunDocument, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
+import { readRunDocument } from '../core/workflow/run-document-store.ts';
 import { cleanup } from './cleanup.ts';
 import { failSession, removeResults } from './fail-session.ts';
 import type { StepPorts } from './step-ports.ts';
@@ -86,10 +86,11 @@ export async function cleanUpEndedExecution(ports: ExecutionEndedPorts, executio
   } else {
     // No record, so no plan: the run document names the results.
     await removeResults(ports.steps, await resultsFromRunDocument(ports.steps, session));
-    // Nothing reads a deleted session's logs or outcome: its runner's whole prefix goes.
-    await removeRunnerObjects(ports.steps.artifacts, (await findRunnerLocations(ports.steps.artifacts, session)).prefix);
     recorded = 'the session was deleted; its staged uploads were removed';
   }
-  await cleanup({ artifacts: ports.steps.artifacts }, { session });
+  // The runner task has stopped (stopSession waits for it), so nothing of this run writes any
+  // more: a deleted session's clean-up removes its documents, logs and runner prefix for good.
+  const ended = execution.executionArn ? { job: execution.executionArn } : {};
+  await cleanup(record ? { artifacts: ports.steps.artifacts } : { artifacts: ports.steps.artifacts, sessions: ports.steps.sessions }, { session, ...ended });
   return { session, status: execution.status, stopped_tasks: stopped, recorded };
 }

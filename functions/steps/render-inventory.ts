@@ -99,6 +99,7 @@ export async function renderInventoryStep(
     // Only a session that asked for proof gets checks and a boot test (sample images cannot boot).
     ...(session.validation ? { validation: session.validation } : {}),
     timeout_seconds: timeoutSeconds,
+    ...(session.status.session.job ? { job: session.status.session.job } : {}),
   };
   const checked = runDocumentSchema.safeParse(document);
   if (!checked.success) {

@@ -213,7 +213,8 @@ export class LocalWorkflowEngine implements WorkflowStarter {
         // A record deleted meanwhile no longer names its results: the snapshot does.
         const session = (await ports.sessions.get(sessionName)) ?? snapshot;
         if (session) await removeSessionResults(ports, session);
-        await this.cleanupSession(sessionName);
+        // With its execution id: a deleted session's clean-up removes its documents and logs.
+        await this.cleanupSession(sessionName, execution.id);
       })(),
     );
   }
@@ -236,11 +237,11 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     return graceSeconds;
   }
 
-  /** The Cleanup step's work here: the run document, and the workspace unless a debug hold keeps it. */
-  private async cleanupSession(sessionName: string): Promise<void> {
+  /** The Cleanup step's work here: the run document, and the workspace unless a debug hold keeps it (all of a deleted session's objects, given its `job`). */
+  private async cleanupSession(sessionName: string, job?: string): Promise<void> {
     await cleanup(
       { artifacts: this.options.ports.artifacts, sessions: this.options.ports.sessions, workspaces: { remove: (s) => this.removeWorkspaceOf(s) } },
-      { session: sessionName },
+      { session: sessionName, ...(job ? { job } : {}) },
     );
   }
 

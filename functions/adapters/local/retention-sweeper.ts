@@ -1,7 +1,7 @@
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHeld } from '../../core/sessions/debug-hold.ts';
-import { DEFAULT_SESSION_TTL_SECONDS, sweepExpiredSessions } from '../../core/sessions/retention.ts';
+import { DEFAULT_SESSION_TTL_SECONDS, ORPHAN_GRACE_SECONDS, sweepExpiredSessions, sweepOrphanedSessionObjects } from '../../core/sessions/retention.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { SessionStore } from '../../ports/session-store.ts';
@@ -24,19 +24,24 @@ export interface RetentionSweeperOptions {
   /** Sessions the engine is working for right now (their workspaces are never touched). */
   busySessions: () => Set<string>;
   intervalMs?: number;
+  /** How old the newest object of a session without a record must be before its objects are swept (default ORPHAN_GRACE_SECONDS). */
+  orphanGraceSeconds?: number;
   log?: (line: string) => void;
 }
 
 /** What one sweep removed. */
 export interface SweepResult {
   sessions: string[];
+  /** Sessions without a record whose documents and logs were left in the store (an interrupted delete, a late writer). */
+  orphans: string[];
   workspaces: string[];
   runnerLogs: string[];
 }
 
 /**
  * The embedded server's retention, at start and every few minutes: removes completed sessions
- * past `session_ttl` with their stored logs and documents (result images stay), the runner
+ * past `session_ttl` with their stored logs and documents (result images stay), the stored
+ * documents and logs of sessions that no longer exist (older than a grace period), the runner
  * logs of sessions that no longer exist, and any workspace under `<workDir>/workspaces/` that
  * no live session owns (a crash's leftover, a hold whose release failed): its recorded
  * processes are killed (each only when it is still the recorded process and works for that
@@ -61,7 +66,7 @@ export class RetentionSweeper {
     this.running ??= this.sweepOnce()
       .catch((error: unknown) => {
         this.log(`retention sweep failed: ${(error as Error)?.stack ?? String(error)}`);
-        return { sessions: [], workspaces: [], runnerLogs: [] };
+        return { sessions: [], orphans: [], workspaces: [], runnerLogs: [] };
       })
       .finally(() => {
         this.running = undefined;
@@ -83,8 +88,10 @@ export class RetentionSweeper {
     const { sessions, artifacts, clock } = this.options;
     const ttl = (await this.options.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
     const expired = await sweepExpiredSessions({ sessions, artifacts }, clock.now(), ttl);
-    if (this.options.storeDir) for (const name of expired) await pruneEmptyDirs(join(this.options.storeDir, 'sessions', name));
-    return { sessions: expired, workspaces: await this.sweepWorkspaces(), runnerLogs: await this.sweepRunnerLogs() };
+    // Sessions the engine still works for (a deleted session's clean-up needs its run document) are left to it.
+    const orphans = await sweepOrphanedSessionObjects({ sessions, artifacts }, clock.now(), this.options.orphanGraceSeconds ?? ORPHAN_GRACE_SECONDS, this.options.busySessions());
+    if (this.options.storeDir) for (const name of [...expired, ...orphans]) await pruneEmptyDirs(join(this.options.storeDir, 'sessions', name));
+    return { sessions: expired, orphans, workspaces: await this.sweepWorkspaces(), runnerLogs: await this.sweepRunnerLogs() };
   }
 
   /** Whether a session still needs its workspace: the engine works for it, it is pending or running, or it is held for debugging. */

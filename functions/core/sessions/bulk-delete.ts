@@ -4,7 +4,8 @@ import { filterFromParams, sessionMatches } from './filters.ts';
 import { parseQueryParams, v2SessionDeleteParamsSchema, v3SessionDeleteParamsSchema } from './query-params.ts';
 import { deleteSession } from './session-use-cases.ts';
 
-export type BulkDeletePorts = Pick<AppPorts, 'sessions' | 'workflow' | 'clock'>;
+/** The artifact store, where given, takes each deleted session's documents and logs (see deleteSession). */
+export type BulkDeletePorts = Pick<AppPorts, 'sessions' | 'workflow' | 'clock'> & Partial<Pick<AppPorts, 'artifacts'>>;
 
 /** Sessions deleted at once: stopping a running session waits for its clean-up, so a few go in parallel, not thousands. */
 const PARALLEL_DELETES = 8;

@@ -210,8 +210,12 @@ export async function readSessionLogs(
   if (onlyLayer !== undefined && count === 0) throw fieldError('layer', 'the session has no layers');
   const budget = parseWhole(request.max_bytes, 'max_bytes', 1, MAX_LOG_CHUNK_BYTES) ?? DEFAULT_LOG_CHUNK_BYTES;
   const cursor = parseCursor(request.cursor);
-  // The runner writes its logs under its own prefix, which the control-plane run document names (with the tests it plans).
-  const document = await readRunDocument(ports.artifacts, name);
+  // The runner writes its logs under its own prefix, which the control-plane run document names
+  // (with the tests it plans). A document of an earlier session of this name (deleted, its
+  // clean-up not done yet) names another job: its logs are not this session's.
+  const written = await readRunDocument(ports.artifacts, name);
+  const job = session.status.session.job;
+  const document = written && (written.job === undefined || job === undefined || written.job === job) ? written : undefined;
   const prefix = runnerLocations(name, document).logsPrefix;
   const tests = testLogs(session, document);
   const onlyTest = request.test ? count + testIndex(tests, request.test) : undefined;

@@ -88,10 +88,12 @@ export async function getSession(ports: Pick<AppPorts, 'sessions'>, name: string
 }
 
 /**
- * Deletes a session. A pending or running one with a workflow execution is stopped first:
- * `stop` returns at once and the workflow's runtime finishes the clean-up (runner, staged
- * bytes, workspace) in the background, so the caller is answered at once. A failed session
- * holding its workspace for debugging is released. NotFoundError when missing.
+ * Deletes a session with everything it keeps in the store (run documents, outcome, logs, its
+ * runner's prefix). A pending or running one with a workflow execution is stopped first: `stop`
+ * returns at once and the workflow's runtime finishes the clean-up (runner, staged bytes,
+ * workspace, then the session's objects, once its runner can no longer write them) in the
+ * background, so the caller is answered at once. A failed session holding its workspace for
+ * debugging is released first. NotFoundError when missing.
  */
 export async function deleteSession(ports: Pick<AppPorts, 'sessions' | 'workflow'> & Partial<Pick<AppPorts, 'artifacts'>>, name: string): Promise<void> {
   const record = await getSession(ports, name);
@@ -101,7 +103,8 @@ export async function deleteSession(ports: Pick<AppPorts, 'sessions' | 'workflow
   if (stopping) await ports.workflow.stop(name, job);
   else if (isHeld(record)) await ports.workflow.releaseHold?.(name);
   if (!(await ports.sessions.delete(name))) throw new NotFoundError('session', name);
-  // A session that ended takes its documents, logs and runner prefix with it; a stopping one's
-  // workflow still needs its run document to remove its uploads (its runner prefix expires by lifecycle).
+  // A session that ended takes its documents, logs and runner prefix with it now; a stopping one's
+  // clean-up (cleanup's deleted-session path) removes them after its runner stopped, as a later
+  // write would bring them back.
   if (!stopping && ports.artifacts) await removeSessionObjects(ports.artifacts, name);
 }

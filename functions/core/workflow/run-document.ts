@@ -86,6 +86,11 @@ export const runDocumentSchema = z
     validation: validationSpecSchema.optional(),
     /** The run's time budget: past it the runner stops as on SIGTERM (cleaning up), with a reason saying the budget ran out. */
     timeout_seconds: z.number().int().positive().max(86_400).optional(),
+    /**
+     * The workflow execution (`status.session.job`) of the session this run belongs to: a session
+     * created again under the same name never takes an earlier one's document (its logs) for its own.
+     */
+    job: z.string().min(1).max(2048).optional(),
   })
   .superRefine((doc, ctx) => {
     const ids = doc.images.map((i) => i.image_id);
