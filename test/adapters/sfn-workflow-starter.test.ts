@@ -1,4 +1,4 @@
-import { SendTaskSuccessCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeStateMachineCommand, SendTaskSuccessCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbImageWaitStore } from '../../functions/adapters/dynamodb/dynamodb-image-wait-store.ts';
@@ -180,5 +180,35 @@ describe('SfnWorkflowStarter', () => {
     // Assert
     expect(listed).toEqual(expect.arrayContaining(['listed-a', 'listed-b']));
     expect(listed).toEqual([...listed].sort());
+  });
+
+  it('is healthy when Step Functions describes the state machine as ACTIVE, and asks about that machine only', async () => {
+    // Arrange
+    sfn.on(DescribeStateMachineCommand).resolves({ stateMachineArn: MACHINE, status: 'ACTIVE' } as never);
+    // Act
+    await starter.checkHealth();
+    // Assert
+    expect(sfn.commandCalls(DescribeStateMachineCommand).map((c) => c.args[0].input)).toEqual([{ stateMachineArn: MACHINE }]);
+  });
+
+  it('is unhealthy when the state machine is being deleted, saying so', async () => {
+    // Arrange
+    sfn.on(DescribeStateMachineCommand).resolves({ stateMachineArn: MACHINE, status: 'DELETING' } as never);
+    // Act
+    const checking = starter.checkHealth();
+    // Assert
+    await expect(checking).rejects.toThrow('the state machine is DELETING, not ACTIVE');
+  });
+
+  it('is unhealthy when Step Functions refuses (its error as it is) or fails (a TransientError)', async () => {
+    // Arrange
+    sfn.on(DescribeStateMachineCommand).rejectsOnce(sfnError('AccessDeniedException', 403)).rejectsOnce(sfnError('ThrottlingException'));
+    // Act
+    const denied = await starter.checkHealth().catch((error: Error) => error);
+    const throttled = await starter.checkHealth().catch((error: Error) => error);
+    // Assert
+    expect((denied as Error).name).toBe('AccessDeniedException');
+    expect((throttled as Error).name).toBe('TransientError');
+    expect((throttled as Error).message).toBe('Step Functions unavailable while describing the state machine: ThrottlingException');
   });
 });

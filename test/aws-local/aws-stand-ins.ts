@@ -587,6 +587,11 @@ export class AwsStandIns {
           const record = this.startExecution(body.stateMachineArn as string, (body.name as string | undefined) ?? randomUUID(), (body.input as string | undefined) ?? '{}');
           return { executionArn: record.arn, startDate: record.startDate.getTime() / 1000 };
         }
+        case 'DescribeStateMachine': {
+          // The API's health check (SfnWorkflowStarter.checkHealth): the one machine, always ACTIVE here.
+          if (body.stateMachineArn !== this.options.shape.stateMachineArn) throw new AwsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(body.stateMachineArn)}'`);
+          return { stateMachineArn: body.stateMachineArn, name: String(body.stateMachineArn).split(':').pop(), status: 'ACTIVE', definition: '{}', roleArn: '', type: 'STANDARD', creationDate: 0 };
+        }
         case 'StopExecution':
           return { stopDate: this.stopExecution(body.executionArn as string, body.error as string | undefined, body.cause as string | undefined).getTime() / 1000 };
         case 'SendTaskSuccess':
