@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { v2ConfigurationSchema as v2ConfigurationRequestSchema, v3ConfigurationSchema as v3ConfigurationRequestSchema } from '../core/configurations/configuration-schemas.ts';
-import { automationSpecSchema } from '../core/automations/automation-schemas.ts';
+import { automationNameSchema, automationSpecSchema } from '../core/automations/automation-schemas.ts';
 import { imageListParamsSchema } from '../core/images/list-params.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
 import {
@@ -13,6 +13,7 @@ import {
   v3OptionsSchema,
 } from '../core/options/options-schemas.ts';
 import {
+  configurationPutParamsSchema,
   v2ConfigurationListParamsSchema,
   v2SessionDeleteParamsSchema,
   v2SessionListParamsSchema,
@@ -20,7 +21,7 @@ import {
   v3SessionDeleteParamsSchema,
   v3SessionListParamsSchema,
 } from '../core/sessions/query-params.ts';
-import { v2SessionCreateSchema, v3SessionCreateSchema } from '../core/sessions/session-schemas.ts';
+import { configurationNameSchema, sessionNameSchema, v2SessionCreateSchema, v3SessionCreateSchema } from '../core/sessions/session-schemas.ts';
 import {
   automationCollectionSchema,
   automationPlanNowSchema,
@@ -109,12 +110,23 @@ const imageDeleteParamsSchema = z.strictObject({
   force: z.string().optional().meta({ description: 'true (or 1, yes) deletes the image even when pending or running sessions target it.' }),
 });
 
-/** The logs query (parsed in the core's logs reader, which gives the same 400s). */
+/**
+ * The logs query (parsed in the core's logs reader, logs.ts: these patterns are what it accepts;
+ * which layer, test or cursor exists depends on the session).
+ */
 const sessionLogParamsSchema = z.strictObject({
-  cursor: z.string().optional().meta({ description: 'The `cursor` of the previous answer (`LAYER:OFFSET`, or `tTEST:OFFSET` in a test log); absent: from the start.' }),
-  layer: z.string().optional().meta({ description: 'Only this layer (its index); absent: every layer in order, then every test log.' }),
+  cursor: z
+    .string()
+    .regex(/^(?:t?\d{1,6}:\d{1,15})?$/)
+    .optional()
+    .meta({ description: "The `cursor` of the previous answer (`LAYER:OFFSET`, or `tTEST:OFFSET` in a test log), within what this request reads; absent or empty: from the start." }),
+  layer: z.string().regex(/^\d*$/).optional().meta({ description: "Only this layer: its index, from 0 to the session's last; absent or empty: every layer in order, then every test log." }),
   test: z.string().optional().meta({ description: 'Only this test log, as `tests[].test` names it (`IMAGE_ID/check-NAME` or `IMAGE_ID/boot-console`); not with `layer`.' }),
-  max_bytes: z.string().optional().meta({ description: 'At most this many bytes of text (default 65536, at most 1048576).' }),
+  max_bytes: z
+    .string()
+    .regex(/^(?:0*(?:[1-9]\d{0,5}|10[0-3]\d{4}|104[0-7]\d{3}|1048[0-4]\d{2}|10485[0-6]\d|104857[0-6]))?$/)
+    .optional()
+    .meta({ description: 'At most this many bytes of text, 1 to 1048576 (default 65536).' }),
 });
 
 /** A signed artifact URL's query: made by the server, never by hand. */
@@ -207,7 +219,7 @@ function cfsOperations(): OperationSpec[] {
         path: `${configurations}/{configuration_id}`,
         tag: 'configurations',
         summary: 'Create or replace a configuration (v2 or v3 field names); branches are resolved to commits',
-        query: z.strictObject({ drop_branches: z.string().optional().meta({ description: 'true (case-insensitive) stores only the resolved commits.' }) }),
+        query: configurationPutParamsSchema,
         body: { schema: v3 ? 'V3ConfigurationUpdate' : 'V2ConfigurationUpdate', required: true },
         responses: { 200: { description: 'The stored configuration', schema: v3 ? 'V3ConfigurationData' : 'V2Configuration' } },
       },
@@ -457,14 +469,26 @@ function queryParameters(schema: z.ZodObject): JsonObject[] {
   });
 }
 
+/**
+ * Path parameters, with the schemas of the rules their use cases apply (a name a PUT refuses is
+ * refused by this pattern too); a GET or DELETE of a name no record can have answers 404.
+ */
+const PATH_PARAMETER_SCHEMAS: Record<string, z.ZodType> = {
+  session_name: sessionNameSchema,
+  configuration_id: configurationNameSchema,
+  automation_name: automationNameSchema,
+  artifact: z.enum(ARTIFACT_NAMES),
+  image_id: z.string().min(1).meta({ description: 'The image ID (a UUID the server assigned).' }),
+  key: z.string().min(1).meta({ description: 'The artifact key (`boot-images/<id>/<artifact>`); may contain `/`.' }),
+};
+
 function pathParameters(path: string): JsonObject[] {
-  return [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
-    name,
-    in: 'path',
-    required: true,
-    schema: { type: 'string' },
-    ...(name === 'key' ? { description: 'The artifact key (`boot-images/<id>/<artifact>`); may contain `/`.' } : {}),
-  }));
+  return [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => {
+    const schema = PATH_PARAMETER_SCHEMAS[name!];
+    const json = schema ? (forOpenApi(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' })) as JsonObject) : { type: 'string', minLength: 1 };
+    const { description, ...rest } = json;
+    return { name, in: 'path', required: true, ...(description ? { description } : {}), schema: rest };
+  });
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });

@@ -4,7 +4,7 @@ import { GROUP_NAME_PATTERN, RESERVED_GROUP_NAMES, validateSessionRequest } from
 import { v3SessionCreateSchema } from '../sessions/session-schemas.ts';
 import { fieldError, parseOrThrow } from '../sessions/validation.ts';
 import type { AutomationSpec } from './automation-record.ts';
-import { AUTOMATION_NAME_PATTERN, automationSpecSchema } from './automation-schemas.ts';
+import { automationNameSchema, automationSpecSchema } from './automation-schemas.ts';
 import { globProblem } from './glob.ts';
 import { checkResultNameTemplate } from './result-name.ts';
 import { toCronerSchedule } from './schedule-expression.ts';
@@ -14,7 +14,7 @@ const SAMPLE_IMAGE_ID = '00000000-0000-0000-0000-000000000000';
 
 /** Throws a ValidationError unless `name` is a usable automation name. */
 export function checkAutomationName(name: string): void {
-  if (name.length < 1 || name.length > 63 || !AUTOMATION_NAME_PATTERN.test(name)) {
+  if (!automationNameSchema.safeParse(name).success) {
     throw fieldError('name', `'${name}' is not an automation name: 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit`);
   }
 }

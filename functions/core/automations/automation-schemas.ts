@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { IMAGE_ARCHES } from '../images/schemas.ts';
-import { v3SessionCreateSchema } from '../sessions/session-schemas.ts';
+import { targetGroupSchema, v3SessionCreateSchema } from '../sessions/session-schemas.ts';
 import { DEFAULT_RESULT_NAME_TEMPLATE } from './result-name.ts';
 
 /**
@@ -11,6 +11,8 @@ import { DEFAULT_RESULT_NAME_TEMPLATE } from './result-name.ts';
 
 /** A DNS label: automation names go into session names and tags. */
 export const AUTOMATION_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** The `{name}` of `/v3/automations/{name}`, as checkAutomationName applies it and the OpenAPI document states it. */
+export const automationNameSchema = z.string().min(1).max(63).regex(AUTOMATION_NAME_PATTERN);
 
 const session = v3SessionCreateSchema.shape;
 
@@ -21,7 +23,7 @@ export const automationSpecSchema = z.strictObject({
     arch: z.enum(IMAGE_ARCHES, { error: `must be one of ${IMAGE_ARCHES.join(', ')}` }).optional(),
     include_automation_results: z.boolean().default(false),
   }),
-  groups: z.array(z.string()).min(1, 'must list at least one group'),
+  groups: z.array(targetGroupSchema.shape.name).min(1, 'must list at least one group'),
   result_name_template: z.string().default(DEFAULT_RESULT_NAME_TEMPLATE),
   on_image_registered: z.boolean().default(false),
   schedule: z

@@ -12,8 +12,17 @@ export const NO_SPACE_PATTERN = /^[^\s;]*$/;
 
 const commit = z.string().regex(COMMIT_PATTERN, 'must be a 40-character lowercase hex commit id');
 const branch = z.string().min(1, 'must not be empty').regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'");
-const cloneUrl = z.string().min(1, 'must not be empty').regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'");
-const playbook = z.string().min(1, 'must not be empty').regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'");
+const cloneUrl = z
+  .string()
+  .min(1, 'must not be empty')
+  .regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'")
+  .meta({ description: "A git clone URL whose scheme is one of the deployment's clone_url_schemes setting (https, ssh and file unless set)." });
+// checkPlaybook (configuration-rules.ts) also keeps it inside the repository: relative, no '..' segment; the pattern states both.
+const playbook = z
+  .string()
+  .min(1, 'must not be empty')
+  .regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'")
+  .meta({ pattern: '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[^\\s;]*$' });
 const layerName = z.string().min(1, 'must not be empty').max(45, 'must be at most 45 characters');
 
 /** V3ConfigurationLayer. `source` is part of the spec but refused by the rules (no CFS sources here). */
@@ -40,7 +49,7 @@ export const v3AdditionalInventorySchema = z.strictObject({
 export const v3ConfigurationSchema = z.strictObject({
   name: z.string().optional(),
   description: z.string().optional(),
-  tenant_name: z.string().optional(),
+  tenant_name: z.string().optional().meta({ maxLength: 0, description: 'Multi-tenancy is not served: absent or empty.' }),
   last_updated: z.string().optional(),
   layers: z.array(v3LayerSchema).default([]),
   additional_inventory: v3AdditionalInventorySchema.optional(),
@@ -48,7 +57,7 @@ export const v3ConfigurationSchema = z.strictObject({
 
 /** V2ConfigurationLayer. */
 export const v2LayerSchema = z.strictObject({
-  name: z.string().optional(),
+  name: layerName.optional(),
   cloneUrl,
   playbook: playbook.optional(),
   commit: commit.optional(),
@@ -63,7 +72,7 @@ export const v2ConfigurationSchema = z.strictObject({
   lastUpdated: z.string().optional(),
   layers: z.array(v2LayerSchema).default([]),
   additional_inventory: z
-    .strictObject({ name: z.string().optional(), cloneUrl, commit: commit.optional(), branch: branch.optional() })
+    .strictObject({ name: layerName.optional(), cloneUrl, commit: commit.optional(), branch: branch.optional() })
     .optional(),
 });
 

@@ -9,6 +9,8 @@ export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
 
 // Control characters make names unprintable in listings and unsafe in file names.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+/** An image name's characters: no '/', no control characters, not '.' or '..'. */
+export const IMAGE_NAME_PATTERN = /^(?!\.\.?$)[^/\u0000-\u001f\u007f]+$/;
 
 /**
  * An IMS image name: 1-255 characters, no '/', no control characters, not '.' or '..'. The
@@ -20,7 +22,9 @@ export const imageNameSchema = z
   .max(255, 'name must be at most 255 characters')
   .refine((name) => !name.includes('/'), 'name must not contain "/"')
   .refine((name) => !CONTROL_CHARACTERS.test(name), 'name must not contain control characters')
-  .refine((name) => name !== '.' && name !== '..', 'name must not be "." or ".."');
+  .refine((name) => name !== '.' && name !== '..', 'name must not be "." or ".."')
+  // The three refinements as one pattern, which the OpenAPI document states.
+  .regex(IMAGE_NAME_PATTERN, 'name must not contain "/" or control characters, nor be "." or ".."');
 
 /**
  * Metadata keys the workflow writes on the images it registers (lineage, input fingerprint,
@@ -40,7 +44,13 @@ export const imageArchSchema = z.enum(IMAGE_ARCHES, { error: `arch must be one o
 
 /** IMS `ArtifactLinkRecord`. */
 export const imageLinkSchema = z.object({
-  path: z.string().min(1, 'link.path must not be empty'),
+  // keyForLink (manifest.ts) reads only s3:// links: the one form this product's stores name.
+  path: z
+    .string()
+    .min(1, 'link.path must not be empty')
+    .regex(/^s3:\/\/.+$/, 'link.path must be an s3:// path (s3://<bucket>/<key>)')
+    // The store's key rule (fs-artifact-store.ts assertSafeKey): '/'-separated segments of letters, digits, '.', '_' and '-', none starting with '.'.
+    .meta({ pattern: '^s3://[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$', maxLength: 1029 }),
   etag: z.string().optional(),
   type: z.string().min(1, 'link.type must not be empty'),
 });
@@ -91,7 +101,8 @@ export const imagePatchSchema = z
   })
   .refine((patch) => patch.link !== undefined || patch.arch !== undefined || patch.metadata !== undefined, {
     message: 'no input provided: give at least one of link, arch, metadata',
-  });
+  })
+  .meta({ minProperties: 1 });
 export type ImagePatchInput = z.input<typeof imagePatchSchema>;
 
 const hex = (length: number, what: string) =>

@@ -38,9 +38,11 @@ export function filterFromParams(params: SessionFilterParams & { age?: string },
     params.age === undefined ? undefined : ageSeconds(params.age, 'age'),
   ].filter((s): s is number => s !== undefined);
   // Both `age` and `min_age` mean "older than": the larger age is the narrower filter.
-  if (before.length) filter.startedBefore = rfc3339(new Date(now.getTime() - Math.max(...before) * 1000));
+  // An age older than the epoch (`99999999w` fits the pattern) means the epoch: no session started before it, and a Date cannot hold it.
+  const ago = (seconds: number) => rfc3339(new Date(Math.max(now.getTime() - seconds * 1000, 0)));
+  if (before.length) filter.startedBefore = ago(Math.max(...before));
   const younger = params.max_age === undefined ? undefined : ageSeconds(params.max_age, 'max_age');
-  if (younger !== undefined) filter.startedAfter = rfc3339(new Date(now.getTime() - younger * 1000));
+  if (younger !== undefined) filter.startedAfter = ago(younger);
   if (params.tags !== undefined) {
     const tags = parseTagsParam(params.tags);
     if (Object.keys(tags).length) filter.tags = tags;

@@ -15,6 +15,9 @@ const age = z
   .regex(AGE_PATTERN, 'must be a number followed by m, h, d or w (e.g. 1h, 2d, 3w)')
   .meta({ description: 'An age in minutes, hours, days or weeks (`30m`, `1h`, `2d`, `3w`); empty means no filter.', example: '24h' });
 
+/** What parseTagsParam reads: comma-separated `key=value` pairs (a key of at least one character), blank pairs skipped. */
+export const TAGS_PARAM_PATTERN = /^(?:[^,=][^,=]*=[^,]*|\s*)(?:,(?:[^,=][^,=]*=[^,]*|\s*))*$/;
+
 export const SESSION_STATUS_PARAMS = ['pending', 'running', 'complete', ''] as const;
 export const SESSION_SUCCEEDED_PARAMS = ['none', 'true', 'false', 'unknown', ''] as const;
 
@@ -33,6 +36,7 @@ export const sessionFilterParamsSchema = z.strictObject({
   max_age: age.optional().meta({ description: 'Only sessions younger than this age (started after now minus the age).' }),
   tags: z
     .string()
+    .regex(TAGS_PARAM_PATTERN, 'takes key=value pairs separated by commas')
     .optional()
     .meta({ description: 'Only sessions that have every one of these tags: `key=value` pairs separated by commas.', example: 'automation=nightly,site=a' }),
 });
@@ -83,6 +87,12 @@ export const v3SessionDeleteParamsSchema = sessionFilterParamsSchema.extend({
 });
 /** `DELETE /v2/sessions`. */
 export const v2SessionDeleteParamsSchema = v3SessionDeleteParamsSchema.extend({ age: v2SessionListParamsSchema.shape.age });
+/** What queryBoolean (route-helpers.ts) reads: true or false, any case, spaces around allowed. */
+export const QUERY_BOOLEAN_PATTERN = /^\s*(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\s*$/;
+/** `PUT /v2|v3/configurations/{id}` (parsed by queryBoolean, which keeps its own message). */
+export const configurationPutParamsSchema = z.strictObject({
+  drop_branches: z.string().regex(QUERY_BOOLEAN_PATTERN).optional().meta({ description: 'true (case-insensitive) stores only the resolved commits.' }),
+});
 /** `GET /v3/configurations`: paging and `in_use`. */
 export const v3ConfigurationListParamsSchema = pagingParamsSchema.extend({ in_use: inUseParam, [SEARCH_STOPPED_EARLY]: searchStoppedEarlyParam });
 /** `GET /v2/configurations`: `in_use` only. */

@@ -63,7 +63,8 @@ const checkSchema = z
       .string()
       .refine((c) => c.trim() !== '', { error: 'must not be empty' })
       .refine((c) => c.length <= VALIDATION_LIMITS.commandLength, { error: `must be at most ${VALIDATION_LIMITS.commandLength} characters` })
-      .refine((c) => !c.includes('\0'), { error: 'must not contain a NUL character' }),
+      .refine((c) => !c.includes('\0'), { error: 'must not contain a NUL character' })
+      .meta({ minLength: 1, maxLength: VALIDATION_LIMITS.commandLength, pattern: '^[^\\u0000]*\\S[^\\u0000]*$' }),
   })
   .strict();
 
@@ -76,12 +77,14 @@ const bootSchema = z
       .superRefine((p, ctx) => {
         const problem = regexProblem(p);
         if (problem) ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${problem}` });
-      }),
+      })
+      .meta({ minLength: 1, maxLength: VALIDATION_LIMITS.patternLength, format: 'regex' }),
     kernel_parameters: z
       .string()
       .refine((p) => p.trim() !== '', { error: 'must not be empty' })
       .refine((p) => p.length <= VALIDATION_LIMITS.kernelParametersLength, { error: `must be at most ${VALIDATION_LIMITS.kernelParametersLength} characters` })
       .refine((p) => !/[\0\r\n]/.test(p), { error: 'must be one line' })
+      .meta({ minLength: 1, maxLength: VALIDATION_LIMITS.kernelParametersLength, pattern: '^[^\\u0000\\r\\n]*\\S[^\\u0000\\r\\n]*$' })
       .default(DEFAULT_KERNEL_PARAMETERS),
     timeout_seconds: wholeNumberIn(VALIDATION_LIMITS.timeoutSeconds, 'seconds'),
     memory_mib: wholeNumberIn(VALIDATION_LIMITS.memoryMib, 'MiB'),
