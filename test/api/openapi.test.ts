@@ -119,7 +119,8 @@ describe('the API\'s own OpenAPI document', () => {
     const deleteStatus = document.paths['/apis/cfs/v3/sessions'].delete.parameters.find((p: Json) => p.name === 'status');
     // Assert
     expect(create.additionalProperties).toBe(false);
-    expect(create.required).toEqual(['name', 'configuration_name']);
+    // Absent, the target is CFS's `dynamic` one, which is refused: the document requires it.
+    expect(create.required).toEqual(['name', 'configuration_name', 'target']);
     expect(create.properties.name.pattern).toBe(SESSION_NAME_PATTERN.source);
     expect(Object.keys(optionsUpdate.properties).sort()).toEqual(Object.keys(v3OptionsPatchSchema.shape).sort());
     expect(listParameters).toEqual(['status', 'succeeded', 'name_contains', 'min_age', 'max_age', 'tags', 'limit', 'after_id', 'search_stopped_early']);
