@@ -332,3 +332,27 @@ describe('plans', () => {
     expect(await fakes.sessions.get('manual')).toBeUndefined();
   });
 });
+
+describe('an automation whose session is held for debugging', () => {
+  it('skips a second delivery while the hold lasts, saying the session failed and is held until when, and never waits for it', async () => {
+    // Arrange: the first session failed in a layer and holds its workspace (running, succeeded none).
+    const image = await fakes.addImage('compute-base-1');
+    const first = await handleImageRegistered(fakes, { id: image.id });
+    const name = first.results[0]!.session!;
+    await fakes.sessions.update(name, (s) => ({
+      ...s,
+      status: {
+        ...s.status,
+        session: { ...s.status.session, status: 'running', succeeded: 'none' },
+        failure: { step: 'ansible', layer: 'site', reason: 'layer 0 failed' },
+        debug: { until: '2026-11-26T11:00:00.000Z', workspace: '/w', inventory: '/w/inventory.yaml', images: [], layers: [] },
+      },
+    }));
+    // Act
+    const again = await handleImageRegistered(fakes, { id: image.id });
+    // Assert
+    expect(again.results[0]).toMatchObject({ outcome: 'skipped', session: name });
+    expect(again.results[0]!.reason).toContain(`already started: session ${name} (running, failed and held for debugging until 2026-11-26T11:00:00.000Z)`);
+    expect(fakes.workflow.started).toEqual([name]);
+  });
+});

@@ -35,7 +35,7 @@ export interface LocalEngineOptions {
   storeDir: string;
   /** Runner workspaces and runner logs live below this directory. */
   workDir: string;
-  /** How many runners (RunAnsible tasks) may run at once; waiting sessions take no slot. */
+  /** How many runners (RunAnsible tasks) may run at once; waiting sessions take no slot, nor do held ones (their runner has exited). */
   maxConcurrentRuns: number;
   events: LocalEventSource;
   /** Hooks tests use to produce faults the real parts cannot (a runner that never starts, say). */

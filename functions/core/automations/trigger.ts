@@ -116,7 +116,10 @@ async function execute(
     for (let tries = 0; tries < 3; tries++) {
       const slot = await sessionSlot(evaluation, automation.name, plan.fingerprint!, trigger);
       if (slot.busy) {
-        const state = `${slot.busy.status.session.status}${slot.busy.status.session.status === 'complete' ? `, succeeded ${slot.busy.status.session.succeeded}` : ''}`;
+        const hold = slot.busy.status.debug;
+        // A held session is running until its hold ends (then the next run takes the next name).
+        const held = hold && !hold.released_at ? `, failed and held for debugging until ${hold.until}` : '';
+        const state = `${slot.busy.status.session.status}${slot.busy.status.session.status === 'complete' ? `, succeeded ${slot.busy.status.session.succeeded}` : held}`;
         return finish('skipped', `already started: session ${slot.name} (${state}) builds these inputs (fingerprint ${plan.fingerprint!.slice(0, 12)})`, slot.name);
       }
       plan.session_name = slot.name;
