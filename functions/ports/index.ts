@@ -7,6 +7,7 @@ import type { GitResolver } from './git-resolver.ts';
 import type { ImageRegistry } from './image-registry.ts';
 import type { OptionsStore } from './options-store.ts';
 import type { SessionStore } from './session-store.ts';
+import type { SourceSecretStore, SourceStore } from './source-store.ts';
 import type { WorkflowStarter } from './workflow-starter.ts';
 
 /**
@@ -29,6 +30,9 @@ export interface AppPorts {
   automations?: AutomationStore;
   /** Arms and disarms the runtime's schedules as automations are stored and deleted. */
   automationSchedules?: AutomationScheduleSync;
+  /** CFS v3 sources and their credentials (their routes answer 501 where a composition root does not provide them). */
+  sources?: SourceStore;
+  sourceSecrets?: SourceSecretStore;
 }
 
-export type { ArtifactStore, AutomationScheduleSync, AutomationStore, Clock, ConfigurationStore, EventPublisher, GitResolver, ImageRegistry, OptionsStore, SessionStore, WorkflowStarter };
+export type { ArtifactStore, AutomationScheduleSync, AutomationStore, Clock, ConfigurationStore, EventPublisher, GitResolver, ImageRegistry, OptionsStore, SessionStore, SourceSecretStore, SourceStore, WorkflowStarter };

@@ -11,6 +11,8 @@ import { RunnerFailure } from './failures.ts';
 import { ToolError, type ChildExit, type ProcessGroups } from './process-groups.ts';
 import { linksLeaving, resolveInRoot } from './root-paths.ts';
 import type { RunDocument, RunLayer } from '../core/workflow/run-document.ts';
+import type { GitAccess } from '../core/sources/source-record.ts';
+import { withGitAccess } from '../adapters/local/git-access.ts';
 
 /**
  * The scheme of a clone URL as git sees it: `https://…` -> https, `user@host:path` (scp-like)
@@ -221,27 +223,37 @@ export function failedHostsFromRecap(log: string): string[] {
   return failed;
 }
 
+/** git's environment for a layer's clone: only the allowed schemes, no prompts; GIT_ASKPASS answers only with a source's login. */
+function gitEnv(allowed: string[], access: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, GIT_ALLOW_PROTOCOL: allowed.join(':'), GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '/bin/false', ...access };
+}
+
+/** init, shallow fetch of the commit (or a full fetch), detached checkout, verified. */
+async function fetchLayer(layer: RunLayer, dir: string, git: (args: string[]) => Promise<string>): Promise<void> {
+  await git(['init', '--quiet', dir]);
+  try {
+    await git(['-C', dir, 'fetch', '--quiet', '--depth', '1', '--no-tags', '--', layer.clone_url, layer.commit]);
+  } catch (error) {
+    if (!(error instanceof ToolError)) throw error;
+    await git(['-C', dir, 'fetch', '--quiet', '--no-tags', '--', layer.clone_url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*']);
+  }
+  await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', layer.commit]);
+  const head = (await git(['-C', dir, 'rev-parse', 'HEAD'])).trim();
+  if (head !== layer.commit) throw new Error(`checked out ${head}, not ${layer.commit}`);
+}
+
 /**
  * Clones a layer's repository at its pinned commit, shallow: `git init`, then
  * `git fetch --depth 1 -- <url> <commit>` (a server that refuses unadvertised commits gets a
  * full fetch instead), then a detached checkout. `--` keeps a URL from being read as an
  * option; GIT_ALLOW_PROTOCOL keeps git (and submodules, transport helpers) to the allowed schemes.
  */
-export async function cloneLayer(layer: RunLayer, dir: string, allowed: string[], groups: ProcessGroups): Promise<void> {
+export async function cloneLayer(layer: RunLayer, dir: string, allowed: string[], groups: ProcessGroups, access?: GitAccess): Promise<void> {
   checkCloneUrl(layer, allowed);
-  const env = { ...process.env, GIT_ALLOW_PROTOCOL: allowed.join(':'), GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '/bin/false' };
-  const git = (args: string[]) => groups.run('git', args, { env });
   try {
-    await git(['init', '--quiet', dir]);
-    try {
-      await git(['-C', dir, 'fetch', '--quiet', '--depth', '1', '--no-tags', '--', layer.clone_url, layer.commit]);
-    } catch (error) {
-      if (!(error instanceof ToolError)) throw error;
-      await git(['-C', dir, 'fetch', '--quiet', '--no-tags', '--', layer.clone_url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*']);
-    }
-    await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', layer.commit]);
-    const head = (await git(['-C', dir, 'rev-parse', 'HEAD'])).trim();
-    if (head !== layer.commit) throw new Error(`checked out ${head}, not ${layer.commit}`);
+    // A source's login reaches only these git processes (GIT_ASKPASS files removed afterwards, git-access.ts), never the
+    // clone's .git/config: the URL fetched from is the source's, without credentials, and no remote is written.
+    await withGitAccess(access, (extra) => fetchLayer(layer, dir, (args) => groups.run('git', [...extra.config, ...args], { env: gitEnv(allowed, extra.env) })));
   } catch (error) {
     // git may quote the URL back: neither the message nor the URL may carry its credentials. Its
     // fatal lines say why (the advice git prints after them does not).

@@ -10,7 +10,8 @@
  * input, 3 staging or integrity failure, 4 environment, 5 packaging or upload failure,
  * 143 terminated by SIGTERM or out of its time budget.
  */
-import { realpathSync } from 'node:fs';
+import { closeSync, readFileSync, realpathSync } from 'node:fs';
+import type { SourceSecret } from '../core/sources/source-record.ts';
 import { pathToFileURL } from 'node:url';
 import { FsArtifactStore } from '../adapters/local/fs-artifact-store.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
@@ -49,6 +50,28 @@ async function writeInputFailure(store: ArtifactStore, raw: unknown, reason: str
   await store.put(doc.outcome_key, JSON.stringify(outcome, null, 2), { contentType: 'application/json' }).catch(() => {});
 }
 
+/**
+ * The sources' logins the embedded engine wrote to descriptor `fd` (a JSON object by secret
+ * name), read to its end and closed at once, so no process the runner starts inherits it.
+ * They stay in this process's memory only. No descriptor: none (ECS reads Secrets Manager).
+ */
+function readSourceSecrets(fd: number | undefined): Map<string, SourceSecret> {
+  const secrets = new Map<string, SourceSecret>();
+  if (fd === undefined) return secrets;
+  let text: string;
+  try {
+    text = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+  const parsed = JSON.parse(text || '{}') as Record<string, Partial<SourceSecret>>;
+  for (const [name, value] of Object.entries(parsed)) {
+    if (typeof value?.username !== 'string' || typeof value.password !== 'string') throw new Error(`the secret '${name}' is not a username and password`);
+    secrets.set(name, { username: value.username, password: value.password });
+  }
+  return secrets;
+}
+
 /** Runs the program with the given argv and environment; resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const started = performance.now();
@@ -75,6 +98,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return RUNNER_EXIT_CODES.input;
   }
 
+  let sourceSecrets: Map<string, SourceSecret>;
+  try {
+    sourceSecrets = readSourceSecrets(settings.sourceSecretsFd);
+  } catch (error) {
+    say(`cannot read the sources' credentials: ${(error as Error).message}`);
+    await writeInputFailure(store, raw, `cannot read the sources' credentials: ${(error as Error).message}`);
+    return RUNNER_EXIT_CODES.input;
+  }
+
   const controller = new AbortController();
   const stop = (signal: string) => {
     say(`${signal} received: stopping Ansible and cleaning up`);
@@ -92,6 +124,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       sandbox: settings.sandbox,
       network: settings.network,
       log: say,
+      sourceSecrets: async (secretName) => sourceSecrets.get(secretName),
       ...(settings.echoLayerOutput ? { onLayerOutput: (chunk: Buffer) => void process.stdout.write(chunk) } : {}),
     });
     say(`${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''} (exit ${exitCode}); outcome at ${document.outcome_key}`);

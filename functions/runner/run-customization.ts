@@ -14,7 +14,8 @@ import { packageImage } from './package.ts';
 import { processStartTime, ProcessGroups, type ChildExit } from './process-groups.ts';
 import { ProgressRecorder } from './progress.ts';
 import { layerLogKey } from '../core/workflow/session-keys.ts';
-import { type RunDocument, type RunOutcome } from '../core/workflow/run-document.ts';
+import { type RunDocument, type RunLayer, type RunOutcome } from '../core/workflow/run-document.ts';
+import type { GitAccess, SourceSecret } from '../core/sources/source-record.ts';
 import {
   prepareRootMounts,
   shareWorkspace,
@@ -28,6 +29,18 @@ import { checkSandboxPrerequisites } from './sandbox-prerequisites.ts';
 import type { IdMapping } from './user-namespace.ts';
 import { stageImage, type StagedImage } from './stage.ts';
 import { prepareWorkspace, recordProcesses, removeWorkspace, unmountUnder, type WorkspaceLayout } from './workspace.ts';
+
+/** The login and CA bundle for a source-backed layer's clone; undefined for a plain clone URL. */
+async function sourceAccessOf(layer: RunLayer, secrets: RunnerDeps['sourceSecrets']): Promise<GitAccess | undefined> {
+  if (!layer.source) return undefined;
+  const secret = await secrets?.(layer.source.secret_name);
+  if (!secret) {
+    throw new RunnerFailure('input', `layer '${layer.name}': the credentials of source '${layer.source.name}' (secret '${layer.source.secret_name}') are not available to the runner`, {
+      layer: layer.name,
+    });
+  }
+  return { username: secret.username, password: secret.password, ...(layer.source.ca_pem !== undefined ? { caPem: layer.source.ca_pem } : {}) };
+}
 
 /** What a run needs from outside: the store, a workspace directory, and a way to be stopped. */
 export interface RunnerDeps {
@@ -43,6 +56,8 @@ export interface RunnerDeps {
   network?: NetworkMode;
   /** Progress lines (main sends them to stderr). */
   log?: (line: string) => void;
+  /** A CFS source's login by its secret name (the engine's pipe, Secrets Manager in AWS); none: source-backed layers fail. */
+  sourceSecrets?: (secretName: string) => Promise<SourceSecret | undefined>;
   /** Each layer's output as it is produced, besides its log file. */
   onLayerOutput?: (chunk: Buffer) => void;
   /** How often a running layer's log is copied to the store (default 1 s, so `logs --follow` keeps up). */
@@ -139,7 +154,7 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
     for (const layer of document.layers) {
       checkpoint();
       log(`cloning layer ${layer.index} '${layer.name}' at ${layer.commit}`);
-      await cloneLayer(layer, join(layout.repos, String(layer.index)), document.allowed_schemes, groups);
+      await cloneLayer(layer, join(layout.repos, String(layer.index)), document.allowed_schemes, groups, await sourceAccessOf(layer, deps.sourceSecrets));
     }
 
     await runLayers({ document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress });

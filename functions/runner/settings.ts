@@ -34,6 +34,8 @@ const settingsSchema = z.object({
   sandbox: z.enum(['namespace', 'container']),
   network: z.enum(['egress', 'none'], { message: `the network must be egress or none (--network or ${RUNNER_ENV.RUNNER_NETWORK})` }),
   echoLayerOutput: z.boolean(),
+  /** The descriptor the embedded engine writes the session's sources' logins to (read once, then closed). */
+  sourceSecretsFd: z.coerce.number({ message: 'the source secrets descriptor must be a number' }).int().min(3).optional(),
 });
 
 /** The runner's settings, from flags first and the environment second. */
@@ -52,6 +54,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
         sandbox: { type: 'string' },
         network: { type: 'string' },
         'echo-layer-output': { type: 'boolean' },
+        'source-secrets-fd': { type: 'string' },
       },
       strict: true,
     }));
@@ -67,6 +70,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
     sandbox: values.sandbox ?? (env[RUNNER_ENV.RUNNER_SANDBOX] || 'namespace'),
     network: values.network ?? (env[RUNNER_ENV.RUNNER_NETWORK] || 'egress'),
     echoLayerOutput: values['echo-layer-output'] ?? env[RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT] === 'true',
+    sourceSecretsFd: values['source-secrets-fd'],
   };
   const parsed = settingsSchema.safeParse(candidate);
   if (!parsed.success) throw new RunnerFailure('input', parsed.error.issues.map((i) => i.message).join('; '));

@@ -83,7 +83,7 @@ export async function renderInventoryStep(
       upload_prefix: keys.resultPrefix(p.result_id),
     })),
     inventory: renderInventory(session),
-    layers: session.status.layers.map((l, index) => ({ index, name: l.name, clone_url: l.clone_url, commit: l.commit, playbook: l.playbook })),
+    layers: session.status.layers.map((l, index) => ({ index, name: l.name, clone_url: l.clone_url, commit: l.commit, playbook: l.playbook, ...(l.source ? { source: l.source } : {}) })),
     ansible: {
       // Without a limit the run is limited to the session's images, so nothing else can be targeted.
       limit: session.ansible.limit || ids.join(','),

@@ -14,6 +14,7 @@
  * | artifact claim| `ARTIFACT#<key>`   | `CLAIM`   | -              | -       |
  * | image wait    | `WAIT#<session>`   | `WAIT`    | `WAITS`        | session |
  * | automation    | `AUTOMATION#<name>`| `AUTOMATION` | `AUTOMATIONS` | name |
+ * | source        | `SOURCE#<name>`    | `SOURCE`  | `SOURCES`      | name    |
  *
  * An image wait (AWS only) is a session parked in the WaitForImages state: `doc` holds its
  * Step Functions task token and the image IDs it waits for, so the workflow starter's `wake`
@@ -90,7 +91,7 @@ export const GLOBAL_INDEXES = [
 
 export const DEFAULT_TABLE_NAME = 'cfs';
 
-export type RecordKind = 'SESSION' | 'CONFIG' | 'IMAGE' | 'WAIT' | 'OPTIONS' | 'AUTOMATION';
+export type RecordKind = 'SESSION' | 'CONFIG' | 'IMAGE' | 'WAIT' | 'OPTIONS' | 'AUTOMATION' | 'SOURCE';
 
 const LIST_PARTITION: Record<RecordKind, string> = {
   SESSION: 'SESSIONS',
@@ -99,6 +100,7 @@ const LIST_PARTITION: Record<RecordKind, string> = {
   WAIT: 'WAITS',
   OPTIONS: 'OPTIONS',
   AUTOMATION: 'AUTOMATIONS',
+  SOURCE: 'SOURCES',
 };
 
 /** The primary key of a record of `kind` called `id`. */

@@ -23,6 +23,8 @@ import { localDefinition } from './asl-definition.ts';
 import { ConcurrencyGate } from './concurrency-gate.ts';
 import { DebugHolds } from './debug-holds.ts';
 import { startRunnerProcess, type RunnerProcess } from './process-runner.ts';
+import type { SourceSecret } from '../../core/sources/source-record.ts';
+import type { SourceSecretStore } from '../../ports/source-store.ts';
 
 /** Subscribes to the in-process bus (only `Image Registered` is needed here). */
 export interface LocalEventSource {
@@ -40,6 +42,8 @@ export interface LocalEngineOptions {
   events: LocalEventSource;
   /** Hooks tests use to produce faults the real parts cannot (a runner that never starts, say). */
   startRunner?: typeof startRunnerProcess;
+  /** Where CFS sources' logins are kept: the engine hands a session's to its runner alone. */
+  sourceSecrets?: Pick<SourceSecretStore, 'get'>;
   /** How often a running runner's layer progress is copied into the session's status (default 500 ms). */
   progressPollMs?: number;
   /** Where background failures are reported (default console.error). */
@@ -404,6 +408,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
         storeDir: this.options.storeDir,
         workspace: this.workspaceOf(sessionName),
         logDir: join(this.options.workDir, 'runner-logs'),
+        ...(await this.sourceSecretsOf(sessionName)),
       });
       execution.runner = runner;
       const code = await this.followProgress(sessionName, runner);
@@ -411,6 +416,24 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       if (code !== 0) throw new TaskFailed(`the runner exited with code ${code}`);
       return { LastStatus: 'STOPPED', Containers: [{ Name: 'runner', ExitCode: 0 }] };
     });
+  }
+
+  /**
+   * The logins of the sources the session's pinned layers name, for its runner only (a pipe,
+   * process-runner.ts); none when its layers name no source. A missing secret is left out: the
+   * runner then fails that layer saying whose credentials it lacks.
+   */
+  private async sourceSecretsOf(sessionName: string): Promise<{ sourceSecrets?: Record<string, SourceSecret> }> {
+    const store = this.options.sourceSecrets;
+    const session = await this.options.ports.sessions.get(sessionName);
+    const names = [...new Set((session?.status.layers ?? []).flatMap((layer) => (layer.source ? [layer.source.secret_name] : [])))];
+    if (!store || names.length === 0) return {};
+    const secrets: Record<string, SourceSecret> = {};
+    for (const name of names) {
+      const secret = await store.get(name);
+      if (secret) secrets[name] = secret;
+    }
+    return { sourceSecrets: secrets };
   }
 
   /**

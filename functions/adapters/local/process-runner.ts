@@ -2,6 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './package-root.ts';
+import type { Writable } from 'node:stream';
+import type { SourceSecret } from '../../core/sources/source-record.ts';
+
+/** The runner's descriptor for its sources' logins (3 is the IPC channel's when there is one). */
+export const SOURCE_SECRETS_FD = 4;
 
 /** A runner started as a child process: the embedded stand-in for the ECS task. */
 export interface RunnerProcess {
@@ -36,6 +41,11 @@ export function startRunnerProcess(options: {
   network?: 'egress' | 'none';
   /** The program to run with the same arguments (default `dist/runner.mjs`): tests give a stand-in that misbehaves. */
   script?: string;
+  /**
+   * The session's sources' logins by secret name, written once to a pipe the runner reads and
+   * closes at start (SOURCE_SECRETS_FD): never in its argv or environment, which its layers' processes could see.
+   */
+  sourceSecrets?: Record<string, SourceSecret>;
 }): RunnerProcess {
   mkdirSync(options.logDir, { recursive: true });
   const log = createWriteStream(join(options.logDir, `${options.session}.runner.log`), { flags: 'a' });
@@ -50,9 +60,20 @@ export function startRunnerProcess(options: {
       '--workspace',
       options.workspace,
       ...(options.network ? ['--network', options.network] : []),
+      ...(options.sourceSecrets ? ['--source-secrets-fd', String(SOURCE_SECRETS_FD)] : []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SESSION_NAME: options.session }, detached: true },
+    {
+      stdio: ['ignore', 'pipe', 'pipe', ...(options.sourceSecrets ? (['ignore', 'pipe'] as const) : [])],
+      env: { ...process.env, SESSION_NAME: options.session },
+      detached: true,
+    },
   );
+  if (options.sourceSecrets) {
+    const pipe = child.stdio[SOURCE_SECRETS_FD] as Writable | null;
+    // A runner that dies before reading closes the pipe: its exit code tells what happened.
+    pipe?.on('error', () => {});
+    pipe?.end(JSON.stringify(options.sourceSecrets));
+  }
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number>((resolve) => {

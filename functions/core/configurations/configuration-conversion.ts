@@ -67,7 +67,9 @@ export function configurationErrorToV2(error: ValidationError): ValidationError 
 }
 
 /** A layer as answers show it: credentials in its clone URL masked (see maskCloneUrlCredentials). */
-function masked<T extends { clone_url: string }>(layer: T): T {
+function masked<T extends { clone_url: string; source?: string }>(layer: T): T {
+  // A layer that names a source shows the source, as it was given: its clone URL is the source's.
+  if (layer.source !== undefined) return Object.fromEntries(Object.entries(layer).filter(([key]) => key !== 'clone_url')) as T;
   return { ...layer, clone_url: maskCloneUrlCredentials(layer.clone_url) };
 }
 

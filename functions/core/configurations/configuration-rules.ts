@@ -35,10 +35,8 @@ function checkPlaybook(playbook: string, at: string): void {
 }
 
 function checkSourceAndRevision(layer: { clone_url?: string; source?: string; commit?: string; branch?: string }, at: string): void {
-  if (layer.source !== undefined) {
-    throw fieldError(`${at}.source`, 'CFS sources are not supported by this service; give the repository as clone_url');
-  }
-  if (layer.clone_url === undefined) throw fieldError(`${at}.clone_url`, 'is required');
+  if (layer.source !== undefined && layer.clone_url !== undefined) throw fieldError(at, 'give either a clone_url or a source, not both');
+  if (layer.source === undefined && layer.clone_url === undefined) throw fieldError(`${at}.clone_url`, 'is required (or name a source)');
   if (layer.branch !== undefined && layer.commit !== undefined) {
     throw fieldError(at, 'give either a branch or a commit, not both');
   }
@@ -60,10 +58,10 @@ export function checkConfigurationRequest(request: V3ConfigurationRequest): void
     const at = `layers[${i}]`;
     checkSourceAndRevision(layer, at);
     checkPlaybook(layer.playbook, at);
-    const key = `${layer.clone_url}\u0000${layer.playbook}`;
+    const key = `${layer.source === undefined ? layer.clone_url : `source ${layer.source}`}\u0000${layer.playbook}`;
     const first = seen.get(key);
     if (first !== undefined) {
-      throw fieldError(at, `conflicts with layers[${first}]: both run playbook '${layer.playbook}' of ${layer.clone_url}`);
+      throw fieldError(at, `conflicts with layers[${first}]: both run playbook '${layer.playbook}' of ${layer.clone_url ?? `source '${layer.source}'`}`);
     }
     seen.set(key, i);
   });

@@ -25,7 +25,7 @@ const playbook = z
   .meta({ pattern: '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[^\\s;]*$' });
 const layerName = z.string().min(1, 'must not be empty').max(45, 'must be at most 45 characters');
 
-/** V3ConfigurationLayer. `source` is part of the spec but refused by the rules (no CFS sources here). */
+/** V3ConfigurationLayer: exactly one of `clone_url` and `source` (a CFS v3 source's name), checked by the rules. */
 export const v3LayerSchema = z.strictObject({
   name: layerName.optional(),
   clone_url: cloneUrl.optional(),

@@ -27,6 +27,8 @@ export interface PinnedLayer {
   clone_url: string;
   commit: string;
   playbook: string;
+  /** The CFS v3 source the layer's configuration named, pinned at creation (core/sources/pin-sources.ts); answers show only its name. */
+  source?: { name: string; secret_name: string; ca_pem?: string };
 }
 
 export interface SessionArtifact {

@@ -18,7 +18,14 @@ export function layerName(layer: { name?: string }, index: number): string {
 export function pinLayers(configuration: ConfigurationRecord, limit: string): PinnedLayer[] {
   const all = configuration.layers.map((layer, index) => ({
     index,
-    pinned: { name: layerName(layer, index), clone_url: layer.clone_url, commit: layer.commit, playbook: layer.playbook },
+    pinned: {
+      name: layerName(layer, index),
+      clone_url: layer.clone_url,
+      commit: layer.commit,
+      playbook: layer.playbook,
+      // Filled in from the source by pinSources.
+      ...(layer.source !== undefined ? { source: { name: layer.source, secret_name: '' } } : {}),
+    } as PinnedLayer,
   }));
   const entries = limit
     .split(',')

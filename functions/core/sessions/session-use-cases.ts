@@ -3,6 +3,7 @@ import type { SessionRecord } from '../model/session.ts';
 import { ownStringMap } from '../model/string-map.ts';
 import type { AppPorts } from '../../ports/index.ts';
 import { pinLayers } from './configuration-limit.ts';
+import { pinSources } from '../sources/pin-sources.ts';
 import { isHeld } from './debug-hold.ts';
 import { removeSessionObjects } from './retention.ts';
 import { rfc3339 } from './rfc3339.ts';
@@ -11,7 +12,7 @@ import { v3SessionCreateSchema, type V3SessionCreateInput } from './session-sche
 import { fieldError, parseOrThrow } from './validation.ts';
 
 /** What the session use cases touch. */
-export type SessionPorts = Pick<AppPorts, 'sessions' | 'configurations' | 'workflow' | 'clock'>;
+export type SessionPorts = Pick<AppPorts, 'sessions' | 'configurations' | 'workflow' | 'clock'> & Partial<Pick<AppPorts, 'sources'>>;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -37,7 +38,7 @@ export async function createSession(ports: SessionPorts, input: V3SessionCreateI
     );
   }
   if (configuration.layers.length === 0) throw fieldError('configuration_name', `configuration '${configuration.name}' has no layers to run`);
-  const layers = pinLayers(configuration, request.configuration_limit);
+  const layers = await pinSources(ports, pinLayers(configuration, request.configuration_limit));
 
   const record: SessionRecord = {
     name: request.name,

@@ -54,6 +54,17 @@ export const runLayerSchema = z.object({
     .string()
     .min(1)
     .refine((p) => !p.startsWith('/') && !p.startsWith('-') && !p.split('/').includes('..'), 'must be a path inside the repository'),
+  /**
+   * A CFS v3 source: the runner fetches with the login kept under `secret_name` (handed to that
+   * one git process, outside the layer's sandbox) and trusts `ca_pem`. Never the secret itself.
+   */
+  source: z
+    .object({
+      name: z.string().min(1),
+      secret_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'must be a secret name of letters, digits, - and _'),
+      ca_pem: z.string().max(256 * 1024).optional(),
+    })
+    .optional(),
 });
 
 export const runDocumentSchema = z

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { NO_SPACE_PATTERN } from '../configurations/configuration-schemas.ts';
+
+/**
+ * The request bodies of `/apis/cfs/v3/sources`, closed as the spec closes them
+ * (V3SourceCreateData, V3SourceUpdateData, V3SourceRestoreData). One addition: `ca_cert.pem`,
+ * the CA bundle itself, since this service has no Kubernetes configmaps to name.
+ */
+
+const cloneUrl = z.string().min(1, 'must not be empty').regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'");
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+/** V3SourceCert plus `pem`; `null` (update) removes it. */
+export const sourceCertSchema = z.strictObject({
+  configmap_name: z.string().min(1, 'must not be empty'),
+  configmap_namespace: z.string().optional(),
+  pem: z
+    .string()
+    .max(256 * 1024, 'must be at most 256 KiB')
+    .regex(PEM_CERTIFICATE, 'must hold at least one PEM certificate (-----BEGIN CERTIFICATE-----)')
+    .optional(),
+});
+
+/** V3SourceCreateCredentials. */
+export const sourceCreateCredentialsSchema = z.strictObject({
+  authentication_method: z.literal('password', { error: "must be 'password'" }).default('password'),
+  username: z.string().min(1, 'must not be empty'),
+  password: z.string().min(1, 'must not be empty'),
+});
+
+/** V3SourceCreateData. */
+export const sourceCreateSchema = z.strictObject({
+  name: z.string().min(1, 'must not be empty').optional(),
+  description: z.string().optional(),
+  clone_url: cloneUrl,
+  credentials: sourceCreateCredentialsSchema,
+  ca_cert: sourceCertSchema.nullable().optional(),
+});
+
+/** V3SourceRestoreData (the name comes from the path). */
+export const sourceRestoreSchema = z.strictObject({
+  description: z.string().optional(),
+  clone_url: cloneUrl,
+  credentials: z.strictObject({
+    authentication_method: z.literal('password', { error: "must be 'password'" }),
+    secret_name: z.string().min(1, 'must not be empty'),
+  }),
+  ca_cert: sourceCertSchema.nullable().optional(),
+});
+
+/** V3SourceUpdateData: every field optional; `secret_name` is read-only (accepted only unchanged). */
+export const sourceUpdateSchema = z.strictObject({
+  description: z.string().optional(),
+  clone_url: cloneUrl.optional(),
+  credentials: z
+    .strictObject({
+      authentication_method: z.literal('password', { error: "must be 'password'" }).optional(),
+      secret_name: z.string().optional(),
+      username: z.string().min(1, 'must not be empty').optional(),
+      password: z.string().min(1, 'must not be empty').optional(),
+    })
+    .optional(),
+  ca_cert: sourceCertSchema.nullable().optional(),
+});
+
+/** `GET /v3/sources`: v3 paging and `in_use`. */
+export const sourceListParamsSchema = z.strictObject({
+  limit: z.coerce
+    .number({ error: 'must be an integer of at least 1' })
+    .int('must be an integer of at least 1')
+    .min(1, 'must be an integer of at least 1')
+    .optional()
+    .meta({ description: 'At most this many sources (default: the default_page_size option).' }),
+  after_id: z.string().optional().meta({ description: "Only sources whose name sorts after this one (the `after_id` of the previous page's `next`)." }),
+  in_use: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional()
+    .meta({ description: 'true: only sources a configuration names; false: only sources none names.' }),
+});
+
+export type SourceCreateRequest = z.output<typeof sourceCreateSchema>;
