@@ -28,19 +28,38 @@ describe('the image listing (core, over the registry port)', () => {
     }
   });
 
-  it('stops a sparse filter at its read budget with a next that continues where it stopped, and finds the match beyond it', async () => {
-    // Arrange: one match after 1,500 images that do not match (the budget for limit 10 is 1,000 reads).
+  it('reads on past one registry page for a sparse filter until it finds the match, within one request', async () => {
+    // Arrange: one match after 1,500 images that do not match (one registry page examines 1,000 for limit 10).
     const world = await imageWorld();
     for (let n = 0; n < 1500; n++) await world.registry.create({ ...image(n), id: `id-${String(n).padStart(5, '0')}` });
     await world.registry.create({ ...image(0, 'needle'), id: 'id-99999' });
     try {
       // Act
-      const first = await listImagePage(world.deps, { name_contains: ['needle'], limit: ['10'] });
-      const second = await listImagePage(world.deps, { name_contains: ['needle'], limit: ['10'], after_id: [first.next!] });
+      const page = await listImagePage(world.deps, { name_contains: ['needle'], limit: ['10'] });
+      // Assert
+      expect(page.images.map((i) => i.name)).toEqual(['needle']);
+      expect(page.read).toBe(1501);
+      expect(page.next).toBeUndefined();
+    } finally {
+      await world.cleanup();
+    }
+  });
+
+  it('answers a short page that says the search stopped early when the time budget runs out, and its next finds the rest', async () => {
+    // Arrange: a clock that moves 11 s at every reading, so the 10 s budget is spent after one registry page.
+    const world = await imageWorld();
+    for (let n = 0; n < 1500; n++) await world.registry.create({ ...image(n), id: `id-${String(n).padStart(5, '0')}` });
+    await world.registry.create({ ...image(0, 'needle'), id: 'id-99999' });
+    let now = Date.parse('2026-12-06T12:00:00Z');
+    const deps = { ...world.deps, clock: { now: () => new Date((now += 11_000)) } };
+    try {
+      // Act
+      const first = await listImagePage(deps, { name_contains: ['needle'], limit: ['10'] });
+      const second = await listImagePage(deps, { name_contains: ['needle'], limit: ['10'], after_id: [first.next!] });
       // Assert
       expect(first.images).toEqual([]);
       expect(first.read).toBe(1000);
-      expect(first.next).toBeDefined();
+      expect(first.stoppedEarly).toBe(true);
       expect(second.images.map((i) => i.name)).toEqual(['needle']);
       expect(second.next).toBeUndefined();
     } finally {

@@ -84,7 +84,8 @@ function methodNotAllowed(c: Context, allow: string) {
  * `after_id`, and the filters `name`, `name_prefix`, `name_contains`, `name_glob`, `arch`,
  * `metadata_key`. The answer is always IMS's plain array; when more follow (past `limit`, or
  * past what fits one response without it) a `Link: <?...&after_id=...>; rel="next"` header says
- * where to continue.
+ * where to continue; a filtered search that ran out of time before `limit` matches adds
+ * `; search_stopped_early="true"` to it (the session listings' `next` says the same).
  */
 export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uploadUrlSeconds?: number } = {}): Hono {
   const deps: ImageDeps = { ...ports, bucket: options.bucket, uploadUrlSeconds: options.uploadUrlSeconds };
@@ -106,7 +107,7 @@ export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uplo
   for (const base of [IMS_IMAGES_PATH, IMS_ALIAS_PATH]) {
     app.get(base, async (c) => {
       const page = await listImagePage(deps, c.req.queries(), { measure: (image) => JSON.stringify(toImageView(image)).length + 1 });
-      if (page.next !== undefined) c.header('Link', nextLink(c.req.queries(), page.next));
+      if (page.next !== undefined) c.header('Link', `${nextLink(c.req.queries(), page.next)}${page.stoppedEarly ? '; search_stopped_early="true"' : ''}`);
       return c.json(page.images.map(toImageView));
     });
     app.post(base, async (c) => c.json(toImageView(await createImage(deps, await readJson(c))), 201));

@@ -1,6 +1,7 @@
 import { NotFoundError } from '../errors.ts';
 import type { ImageManifest, ImageRecord } from '../model/image.ts';
 import { compileGlob } from '../automations/glob.ts';
+import { LISTING_MAX_STORE_PAGES, LISTING_TIME_BUDGET_MS } from '../sessions/list-sessions.ts';
 import { parseQueryParams } from '../sessions/query-params.ts';
 import { fieldError } from '../sessions/validation.ts';
 import type { ImageCursor } from '../../ports/image-registry.ts';
@@ -30,7 +31,7 @@ export async function getImageManifest(deps: Pick<ImageDeps, 'images' | 'artifac
 
 /** A listing's answer must fit the API function's response (6 MB in Lambda): at most this many bytes of JSON. */
 export const MAX_LIST_RESPONSE_BYTES = 5 * 1024 * 1024;
-/** How many items one filtered request may examine: the session listings' budget (10 x the page size, at least 1,000). */
+/** How many items one registry page of a filtered listing may examine: the session store's budget (10 x the page size, at least 1,000). */
 function listingReadBudget(limit: number): number {
   return Math.max(1000, 10 * limit);
 }
@@ -44,6 +45,8 @@ export interface ImageListPage {
   next?: string;
   /** Items the registry examined. */
   read: number;
+  /** The search's time or page budget ran out before `limit` matches were found: `next` continues the search. */
+  stoppedEarly?: boolean;
 }
 
 function encodeCursor(cursor: ImageCursor): string {
@@ -79,13 +82,15 @@ function decodeCursor(value: string, order: { byName: boolean; name?: string; na
  * `GET /apis/ims/v3/images` with this product's paging extension. `name` and `name_prefix` (and a
  * glob's literal start) read the registry's name index in name order; otherwise images come in
  * id order. `name_contains`, `name_glob`, `arch` and `metadata_key` are checked on each image
- * read, at most `listingReadBudget(limit)` per request (a short page then says where it stopped).
+ * read: the listing reads on until it has `limit` matches or the images end, within the session
+ * listings' time budget and page cap; only when those run out is a page short (`stoppedEarly`,
+ * and `next` goes on searching from where it stopped).
  * Without `limit` or `after_id` the whole list is answered while its JSON fits `maxBytes`
  * (what `measure` says each image costs); past that, and whenever `limit` is reached, `next`
  * says where to continue. The same bytes bound applies to every page.
  */
 export async function listImagePage(
-  deps: Pick<ImageDeps, 'images' | 'artifacts'>,
+  deps: Pick<ImageDeps, 'images' | 'artifacts' | 'clock'>,
   query: Record<string, string[]>,
   options: { measure?: (image: ImageRecord) => number; maxBytes?: number } = {},
 ): Promise<ImageListPage> {
@@ -113,22 +118,17 @@ export async function listImagePage(
   const maxBytes = options.maxBytes ?? MAX_LIST_RESPONSE_BYTES;
   const measure = options.measure ?? ((image: ImageRecord) => JSON.stringify(image).length + 1);
   const limit = params.limit ?? Number.POSITIVE_INFINITY;
-  let readBudget = matches ? listingReadBudget(params.limit ?? UNLIMITED_CHUNK) : Number.POSITIVE_INFINITY;
+  const readBudget = matches ? listingReadBudget(params.limit ?? UNLIMITED_CHUNK) : Number.MAX_SAFE_INTEGER;
+  const started = deps.clock.now().getTime();
   const images: ImageRecord[] = [];
   let bytes = 2;
   let read = 0;
   let cursor = after;
-  for (;;) {
-    const page = await deps.images.page({
-      limit: Math.min(limit - images.length, UNLIMITED_CHUNK),
-      after: cursor,
-      name: params.name,
-      namePrefix,
-      matches,
-      readBudget: Math.min(readBudget, Number.MAX_SAFE_INTEGER),
-    });
+  // A filter keeps reading registry pages (each within the read budget) until the page is full or
+  // the images end, as the session listings do, for at most their time budget and page cap.
+  for (let pages = 1; ; pages++) {
+    const page = await deps.images.page({ limit: Math.min(limit - images.length, UNLIMITED_CHUNK), after: cursor, name: params.name, namePrefix, matches, readBudget });
     read += page.read;
-    readBudget -= page.read;
     for (const image of page.images) {
       const size = measure(image);
       // The first image always goes in (one record is far below the bound), so every page moves on.
@@ -138,7 +138,8 @@ export async function listImagePage(
     }
     if (!page.next) return { images, read };
     cursor = page.next;
-    if (images.length >= limit || readBudget <= 0) return { images, next: encodeCursor(cursor), read };
+    const spent = pages >= LISTING_MAX_STORE_PAGES || deps.clock.now().getTime() - started >= LISTING_TIME_BUDGET_MS;
+    if (images.length >= limit || spent) return { images, next: encodeCursor(cursor), read, ...(spent && images.length < limit ? { stoppedEarly: true } : {}) };
   }
 }
 
