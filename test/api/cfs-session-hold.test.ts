@@ -82,6 +82,17 @@ describe('a session held for debugging through the API', () => {
     expect(await names('/apis/cfs/v2/sessions?succeeded=none')).toEqual(['held']);
   });
 
+  it("answers its logs as ended while held, so `cfs sessions logs --follow` stops rather than waiting for the hold's end", async () => {
+    // Arrange
+    await step.artifacts.put('sessions/held/logs/0-base.log', "# CFS session held, layer 0\nfatal: [host]: FAILED!\n");
+    // Act
+    const logs = await call(app, 'GET', '/apis/cfs/v3/sessions/held/logs');
+    // Assert
+    expect(logs.status).toBe(200);
+    expect(logs.body.text).toContain('FAILED!');
+    expect(logs.body.complete).toBe(true);
+  });
+
   it('completes it as failed when the hold is released, its completion time then', async () => {
     // Act
     const released = await call(app, 'POST', '/apis/cfs/v3/sessions/held/release');
