@@ -25,6 +25,8 @@ export const imageListParamsSchema = z.strictObject({
   name_contains: z.string().optional().meta({ description: 'Only images whose name contains this string (a bounded scan: a page may come back short with a next link).' }),
   name_glob: z
     .string()
+    .min(1, 'must not be empty')
+    .max(255, 'must be at most 255 characters (the longest image name)')
     .optional()
     .meta({ description: 'Only images whose whole name matches this shell glob (`*`, `?`, `[a-z]`); the literal text before the first wildcard is read from the name index.', example: 'compute-*' }),
   arch: z.enum(IMAGE_ARCHES, { error: `must be one of ${IMAGE_ARCHES.join(', ')}` }).optional().meta({ description: 'Only images of this architecture.' }),
