@@ -20,6 +20,12 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3-artifact-store.ts';
+import { deleteSession } from '../../functions/core/sessions/session-use-cases.ts';
+import { runnerKeys, sessionKeys } from '../../functions/core/workflow/session-keys.ts';
+import { cleanup } from '../../functions/steps/cleanup.ts';
+import { MemorySessions } from '../helpers/cfs-fakes.ts';
+import { runDocumentFor } from '../helpers/run-document.ts';
+import { pendingSession } from '../helpers/session-fixtures.ts';
 import { startLocalS3, type LocalS3 } from '../helpers/local-s3.ts';
 
 const MiB = 1024 * 1024;
@@ -221,6 +227,35 @@ describe('S3ArtifactStore removing a prefix', () => {
       Delete: { Objects: [{ Key: 'sessions/x/a' }, { Key: 'sessions/x/b' }], Quiet: true },
     });
     mock.restore();
+  });
+});
+
+describe('deleting a session from S3 (the API Lambda and the execution-ended clean-up)', () => {
+  it("removes an ended session's documents, logs and runner prefix, and a deleted running session's once its clean-up runs", async () => {
+    // Arrange: two sessions' run documents, outcomes and logs in one bucket, as a deployment keeps them.
+    const single = new S3ArtifactStore(client, { bucket: 'cfs-artifacts', deleteBatchSize: 2 });
+    const sessions = new MemorySessions();
+    const workflow = { start: async () => 'job', stop: async () => undefined };
+    const runners = { ended: runnerKeys('1'.repeat(32)), stopped: runnerKeys('2'.repeat(32)) };
+    for (const [name, runner] of Object.entries(runners)) {
+      const record = pendingSession(name, { Compute: ['11111111-1111-4111-8111-111111111111'] });
+      record.status.session = { ...record.status.session, status: name === 'ended' ? 'complete' : 'running', job: `job-${name}` };
+      await sessions.create(record);
+      const document = JSON.stringify({ ...runDocumentFor(name, runner), job: `job-${name}` });
+      await single.put(sessionKeys.runDocument(name), document);
+      for (const key of [runner.runDocument, runner.outcome, `${runner.logsPrefix}0-base.log`, `${runner.logsPrefix}1-site.log`]) await single.put(key, 'x');
+    }
+    // Act
+    await deleteSession({ sessions, workflow, artifacts: single }, 'ended');
+    await deleteSession({ sessions, workflow, artifacts: single }, 'stopped');
+    const beforeCleanUp = await single.list(runners.stopped.prefix);
+    await cleanup({ artifacts: single, sessions }, { session: 'stopped', job: 'job-stopped' });
+    // Assert: the running one's objects stayed for its clean-up, which removed them after its runner stopped.
+    expect(beforeCleanUp).toHaveLength(4);
+    for (const [name, runner] of Object.entries(runners)) {
+      expect(await single.list(`sessions/${name}/`)).toEqual([]);
+      expect(await single.list(runner.prefix)).toEqual([]);
+    }
   });
 });
 
