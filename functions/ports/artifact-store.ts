@@ -22,6 +22,24 @@ export interface PromotedObject {
   sha256?: string;
 }
 
+/** One part a multipart upload has received, as the store recorded it. */
+export interface MultipartPart {
+  /** 1-based position in the object. */
+  number: number;
+  size: number;
+  /** Hex SHA-256 of the part's bytes, as the store checked them on arrival (absent where a store keeps none). */
+  sha256?: string;
+  /** The store's ETag of the part (S3 needs it to complete). */
+  etag?: string;
+}
+
+/** A URL to PUT one part to, with the headers the PUT must carry (the part's checksum, signed into the URL). */
+export interface MultipartPartUrl {
+  number: number;
+  url: string;
+  headers: Record<string, string>;
+}
+
 /**
  * Image bytes (IMS layout: `<bucket>/<image id>/<artifact>`). Keys are `bucket/path`; a link
  * path is `s3://<key>`. Filesystem under the data directory on one machine, S3 in AWS. Objects
@@ -68,4 +86,21 @@ export interface ArtifactStore {
    * lifecycle rule aborts incomplete multipart uploads).
    */
   discardIncomplete?(prefix: string): Promise<void>;
+
+  /**
+   * Multipart uploads (objects of any size the store allows, sent in parts, in parallel and
+   * resumably). Absent where a store has none. Starts one for `key` (`size` bytes in all, so a
+   * store can refuse what it cannot hold) and answers its upload id.
+   */
+  createMultipart?(key: string, size: number): Promise<string>;
+  /** The smallest part the store takes (all but the last part); S3's is 5 MiB. */
+  readonly minPartBytes?: number;
+  /** A URL that accepts the PUT of one part whose bytes hash to `sha256` (hex), and nothing else. */
+  multipartPartUrl?(key: string, uploadId: string, part: { number: number; sha256: string }, expiresInSeconds: number): Promise<MultipartPartUrl>;
+  /** The parts received so far, in order; undefined when there is no such upload (completed, aborted, or never started). */
+  listMultipartParts?(key: string, uploadId: string): Promise<MultipartPart[] | undefined>;
+  /** Joins `parts` (as listMultipartParts answered them, in order) into the object at `key`. */
+  completeMultipart?(key: string, uploadId: string, parts: MultipartPart[]): Promise<void>;
+  /** Drops an upload and its parts (nothing at `key` changes). */
+  abortMultipart?(key: string, uploadId: string): Promise<void>;
 }

@@ -1,5 +1,11 @@
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  ListPartsCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -14,7 +20,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { ArtifactStore, PromotedObject, StoredObject } from '../../ports/artifact-store.ts';
+import type { ArtifactStore, MultipartPart, MultipartPartUrl, PromotedObject, StoredObject } from '../../ports/artifact-store.ts';
 import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 import { rethrowSdkError } from './sdk-errors.ts';
 
@@ -43,6 +49,18 @@ const TRANSIENT = new Set([
   'ThrottlingException',
   'TimeoutError',
 ]);
+
+/** The largest object one CopyObject copies; larger ones are copied in parts (UploadPartCopy). */
+const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3;
+/** The part size of a multipart copy (S3 copies these inside the bucket; 10,000 of them reach 5 TiB). */
+const COPY_PART_BYTES = 1024 ** 3;
+
+function isNoSuchUpload(error: unknown): boolean {
+  const e = error as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchUpload' || e.Code === 'NoSuchUpload' || e.$metadata?.httpStatusCode === 404;
+}
+
+const hexOf = (base64: string | undefined) => (base64 && !base64.includes('-') ? Buffer.from(base64, 'base64').toString('hex') : undefined);
 
 function isMissing(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -242,9 +260,14 @@ export class S3ArtifactStore implements ArtifactStore {
     const source = this.locate(from);
     const target = this.locate(to);
     try {
-      await this.client.send(
-        new CopyObjectCommand({ ...target, CopySource: encodeURI(`${source.Bucket}/${source.Key}`), ChecksumAlgorithm: 'SHA256', MetadataDirective: 'COPY' }),
-      );
+      const staged = await this.head(from);
+      if (!staged) return undefined;
+      if (staged.size > MAX_SINGLE_COPY_BYTES) await this.copyInParts(from, to, staged.size);
+      else {
+        await this.client.send(
+          new CopyObjectCommand({ ...target, CopySource: encodeURI(`${source.Bucket}/${source.Key}`), ChecksumAlgorithm: 'SHA256', MetadataDirective: 'COPY' }),
+        );
+      }
     } catch (error) {
       if (isMissing(error)) return undefined;
       translate(error, `promoting ${from} to ${to}`);
@@ -265,6 +288,108 @@ export class S3ArtifactStore implements ArtifactStore {
       ...(/^[a-f0-9]{32}$/.test(etag) ? { md5: etag } : {}),
       ...(sha256?.length === 64 ? { sha256 } : {}),
     };
+  }
+
+  /**
+   * Copies an object over 5 GB (what CopyObject cannot) with a multipart copy inside S3, parts of
+   * 1 GiB, `queueSize` at a time; a failure aborts the copy and leaves nothing at `to`.
+   */
+  private async copyInParts(from: string, to: string, size: number): Promise<void> {
+    const source = this.locate(from);
+    const target = this.locate(to);
+    const created = await this.client.send(new CreateMultipartUploadCommand({ ...target, ChecksumAlgorithm: 'SHA256' }));
+    const uploadId = created.UploadId!;
+    try {
+      const count = Math.ceil(size / COPY_PART_BYTES);
+      const parts: Array<{ PartNumber: number; ETag?: string; ChecksumSHA256?: string }> = [];
+      let next = 1;
+      const worker = async () => {
+        for (let number = next++; number <= count; number = next++) {
+          const start = (number - 1) * COPY_PART_BYTES;
+          const end = Math.min(size, start + COPY_PART_BYTES) - 1;
+          const out = await this.client.send(
+            new UploadPartCopyCommand({ ...target, UploadId: uploadId, PartNumber: number, CopySource: encodeURI(`${source.Bucket}/${source.Key}`), CopySourceRange: `bytes=${start}-${end}` }),
+          );
+          parts.push({ PartNumber: number, ETag: out.CopyPartResult?.ETag, ChecksumSHA256: out.CopyPartResult?.ChecksumSHA256 });
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.queueSize, count) }, worker));
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.client.send(new CompleteMultipartUploadCommand({ ...target, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+    } catch (error) {
+      await this.client.send(new AbortMultipartUploadCommand({ ...target, UploadId: uploadId })).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** S3's minimum part size (all but the last part). */
+  readonly minPartBytes = 5 * 1024 * 1024;
+
+  /** CreateMultipartUpload with SHA-256 part checksums: S3 then checks each part's bytes against the checksum its URL signs. */
+  async createMultipart(key: string): Promise<string> {
+    try {
+      const out = await this.client.send(new CreateMultipartUploadCommand({ ...this.locate(key), ChecksumAlgorithm: 'SHA256' }));
+      if (!out.UploadId) throw new Error(`S3 answered no upload id for ${key}`);
+      return out.UploadId;
+    } catch (error) {
+      translate(error, `starting a multipart upload of ${key}`);
+    }
+  }
+
+  /**
+   * A presigned UploadPart whose `x-amz-checksum-sha256` header is signed in (not hoisted into
+   * the query): the PUT must send that header, and S3 refuses a part whose bytes hash otherwise.
+   */
+  async multipartPartUrl(key: string, uploadId: string, part: { number: number; sha256: string }, expiresInSeconds: number): Promise<MultipartPartUrl> {
+    const checksum = Buffer.from(part.sha256, 'hex').toString('base64');
+    const command = new UploadPartCommand({ ...this.locate(key), UploadId: uploadId, PartNumber: part.number, ChecksumSHA256: checksum });
+    const url = await getSignedUrl(this.client, command, {
+      expiresIn: expiresInSeconds,
+      signableHeaders: new Set(['x-amz-checksum-sha256']),
+      unhoistableHeaders: new Set(['x-amz-checksum-sha256']),
+    });
+    return { number: part.number, url, headers: { 'x-amz-checksum-sha256': checksum } };
+  }
+
+  async listMultipartParts(key: string, uploadId: string): Promise<MultipartPart[] | undefined> {
+    const parts: MultipartPart[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      let out;
+      try {
+        out = await this.client.send(new ListPartsCommand({ ...this.locate(key), UploadId: uploadId, PartNumberMarker: marker }));
+      } catch (error) {
+        if (isNoSuchUpload(error)) return undefined;
+        translate(error, `listing the parts of ${key}`);
+      }
+      for (const part of out.Parts ?? []) {
+        const sha256 = hexOf(part.ChecksumSHA256);
+        parts.push({ number: part.PartNumber ?? 0, size: part.Size ?? 0, etag: part.ETag, ...(sha256 ? { sha256 } : {}) });
+      }
+      if (!out.IsTruncated || !out.NextPartNumberMarker) return parts.sort((a, b) => a.number - b.number);
+      marker = out.NextPartNumberMarker;
+    }
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: MultipartPart[]): Promise<void> {
+    const Parts = parts.map((part) => ({
+      PartNumber: part.number,
+      ETag: part.etag,
+      ...(part.sha256 ? { ChecksumSHA256: Buffer.from(part.sha256, 'hex').toString('base64') } : {}),
+    }));
+    try {
+      await this.client.send(new CompleteMultipartUploadCommand({ ...this.locate(key), UploadId: uploadId, MultipartUpload: { Parts } }));
+    } catch (error) {
+      translate(error, `completing the multipart upload of ${key}`);
+    }
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ ...this.locate(key), UploadId: uploadId }));
+    } catch (error) {
+      if (!isNoSuchUpload(error)) translate(error, `aborting the multipart upload of ${key}`);
+    }
   }
 
   async uploadUrl(key: string, expiresInSeconds: number): Promise<string> {

@@ -1,12 +1,12 @@
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import { measureBytes } from '../../core/images/verify-artifact.ts';
-import type { ArtifactStore, PromotedObject, StoredObject } from '../../ports/artifact-store.ts';
+import type { ArtifactStore, MultipartPart, MultipartPartUrl, PromotedObject, StoredObject } from '../../ports/artifact-store.ts';
 import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 
 // No segment starts with a dot: that rules out '.' and '..', and leaves `.etags` to the store.
@@ -14,6 +14,17 @@ const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
 /** Where the store keeps the checksums it measured for each object (`<root>/.etags/<key>`). */
 const ETAG_DIR = '.etags';
+
+/** Where multipart uploads keep their parts until completion (`<root>/.multipart/<upload id>/`). */
+const MULTIPART_DIR = '.multipart';
+
+/** The embedded store's upload ids: 32 hex digits (no path can be made of one). */
+const UPLOAD_ID = /^[a-f0-9]{32}$/;
+
+/** A store error that means the disk cannot hold what is asked (the API answers 507). */
+export function noSpace(detail: string): Error {
+  return Object.assign(new Error(detail), { code: 'CFS_NO_SPACE' });
+}
 
 /** One object's record in ETAG_DIR (records written before sha256 and ctime were kept lack them). */
 interface ChecksumRecord {
@@ -65,6 +76,8 @@ export interface FsArtifactStoreOptions {
   secret?: Buffer;
   /** Where the embedded artifact endpoint is served (e.g. `http://127.0.0.1:8787/artifacts`); see setBaseUrl. */
   baseUrl?: string;
+  /** The smallest multipart part (all but the last) the store takes; 1 MiB unless set (S3's is 5 MiB). */
+  minPartBytes?: number;
 }
 
 /**
@@ -81,6 +94,7 @@ export interface FsArtifactStoreOptions {
 export class FsArtifactStore implements ArtifactStore {
   private readonly secret: Buffer;
   private baseUrl: string | undefined;
+  readonly minPartBytes: number;
 
   constructor(
     readonly root: string,
@@ -88,6 +102,7 @@ export class FsArtifactStore implements ArtifactStore {
   ) {
     this.secret = options.secret ?? randomBytes(SECRET_BYTES);
     this.baseUrl = options.baseUrl?.replace(/\/+$/, '');
+    this.minPartBytes = options.minPartBytes ?? 1024 * 1024;
   }
 
   /** The server's address is known only once it listens; the composition root sets it then. */
@@ -326,6 +341,135 @@ export class FsArtifactStore implements ArtifactStore {
     return keys.filter((k) => k.startsWith(prefix)).sort();
   }
 
+  private uploadDir(uploadId: string): string {
+    if (!UPLOAD_ID.test(uploadId)) throw new ValidationError(`'${uploadId.slice(0, 80)}' is not an upload id of this store`, 'upload_id');
+    return join(this.root, MULTIPART_DIR, uploadId);
+  }
+
+  /** The key an upload was started for; undefined when there is no such upload, or it is another key's. */
+  private async uploadOf(key: string, uploadId: string): Promise<string | undefined> {
+    const dir = this.uploadDir(uploadId);
+    const started = await readFile(join(dir, 'upload.json'), 'utf8').then((text) => JSON.parse(text) as { key?: string }, () => undefined);
+    return started?.key === key ? dir : undefined;
+  }
+
+  /** Refuses (CFS_NO_SPACE) when the store's filesystem has less than `bytes` free for unprivileged writers. */
+  private async assertRoom(bytes: number, what: string): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    const info = await statfs(this.root);
+    const free = info.bavail * info.bsize;
+    if (free < bytes) throw noSpace(`${what} needs ${bytes} bytes and the artifact store's disk has ${free} free`);
+  }
+
+  /**
+   * Starts a multipart upload: a directory under `<root>/.multipart/` that keeps each part as a
+   * file of its own, with the sha256 it was checked against. Refused (CFS_NO_SPACE) when the
+   * disk has less room than the whole object.
+   */
+  async createMultipart(key: string, size: number): Promise<string> {
+    assertSafeKey(key);
+    await this.assertRoom(size, `an upload of ${size} bytes`);
+    const uploadId = randomBytes(16).toString('hex');
+    const dir = this.uploadDir(uploadId);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'upload.json'), JSON.stringify({ key, size, created: new Date().toISOString() }));
+    return uploadId;
+  }
+
+  /** A signed URL of the embedded endpoint for one part, bound to its sha256 (the PUT must hash to it). */
+  async multipartPartUrl(key: string, uploadId: string, part: { number: number; sha256: string }, expiresInSeconds: number): Promise<MultipartPartUrl> {
+    if (!(await this.uploadOf(key, uploadId))) throw new NotFoundError('multipart upload', uploadId);
+    if (!this.baseUrl) throw new Error('FsArtifactStore: the artifact endpoint URL is not known yet (the server is not listening)');
+    const expires = String(Math.floor(Date.now() / 1000) + Math.max(1, Math.floor(expiresInSeconds)));
+    const grant = partGrant(uploadId, part.number, part.sha256);
+    const query = new URLSearchParams({ upload_id: uploadId, part: String(part.number), sha256: part.sha256, expires, signature: this.sign('PUT', key, `${expires}\n${grant}`) });
+    return { number: part.number, url: `${this.baseUrl}/${key}?${query}`, headers: { 'x-amz-checksum-sha256': Buffer.from(part.sha256, 'hex').toString('base64') } };
+  }
+
+  /** Checks a part URL's signature (upload, part number, sha256 and expiry, for this key). */
+  verifySignedPart(key: string, query: { upload_id?: string; part?: string; sha256?: string; expires?: string; signature?: string }, now = Date.now()): SignatureCheck {
+    const { upload_id: uploadId, part, sha256, expires, signature } = query;
+    if (!uploadId || !part || !sha256 || !/^\d{1,5}$/.test(part) || !/^[a-f0-9]{64}$/.test(sha256)) return 'invalid';
+    if (!expires || !signature || !/^\d{1,12}$/.test(expires) || !/^[a-f0-9]{64}$/.test(signature)) return 'invalid';
+    const expected = Buffer.from(this.sign('PUT', key, `${expires}\n${partGrant(uploadId, Number(part), sha256)}`), 'hex');
+    if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return 'invalid';
+    return Number(expires) * 1000 < now ? 'expired' : 'valid';
+  }
+
+  /**
+   * Writes one part through a temporary file, hashing it as it streams: it becomes the part only
+   * when its bytes hash to `sha256` and it holds at most `maxBytes` (ValidationError otherwise;
+   * a part received before under that number stays as it was).
+   */
+  async putPart(key: string, uploadId: string, number: number, sha256: string, body: Readable, maxBytes: number): Promise<MultipartPart> {
+    const dir = await this.uploadOf(key, uploadId);
+    if (!dir) throw new NotFoundError('multipart upload', uploadId);
+    const target = join(dir, String(number));
+    const temporary = `${target}.${randomUUID()}.partial`;
+    const hash = createHash('sha256');
+    let size = 0;
+    const counting = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new ValidationError(`part ${number} is larger than ${maxBytes} bytes; nothing of it was kept`, 'body'));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, counting, createWriteStream(temporary, { highWaterMark: 1 << 20 }));
+      const received = hash.digest('hex');
+      if (received !== sha256) {
+        throw new ValidationError(`part ${number}'s bytes hash to sha256 ${received}, not the ${sha256} its URL was signed for; nothing of it was kept`, 'x-amz-checksum-sha256');
+      }
+      await rename(temporary, target);
+      await writeFile(`${target}.json`, JSON.stringify({ number, size, sha256 }));
+    } finally {
+      await rm(temporary, { force: true });
+    }
+    return { number, size, sha256, etag: sha256 };
+  }
+
+  async listMultipartParts(key: string, uploadId: string): Promise<MultipartPart[] | undefined> {
+    const dir = await this.uploadOf(key, uploadId);
+    if (!dir) return undefined;
+    const parts: MultipartPart[] = [];
+    for (const name of await readdir(dir)) {
+      if (!/^\d+\.json$/.test(name)) continue;
+      const record = await readFile(join(dir, name), 'utf8').then((text) => JSON.parse(text) as MultipartPart, () => undefined);
+      if (record) parts.push({ number: record.number, size: record.size, sha256: record.sha256, etag: record.sha256 });
+    }
+    return parts.sort((a, b) => a.number - b.number);
+  }
+
+  /**
+   * Joins the parts in order into the object at `key` (atomically, as put: a temporary file
+   * renamed into place), measuring md5 and sha256 in the same pass so promotion trusts them, then
+   * removes the upload. The parts stay until the join has succeeded, so a failed join can be
+   * completed again; the disk must hold the parts and the object at once (CFS_NO_SPACE before
+   * starting when it cannot).
+   */
+  async completeMultipart(key: string, uploadId: string, parts: MultipartPart[]): Promise<void> {
+    const dir = await this.uploadOf(key, uploadId);
+    if (!dir) throw new NotFoundError('multipart upload', uploadId);
+    const total = parts.reduce((sum, part) => sum + part.size, 0);
+    await this.assertRoom(total, `joining ${parts.length} parts of ${total} bytes`);
+    const chunks = async function* () {
+      for (const part of parts) yield* createReadStream(join(dir, String(part.number)), { highWaterMark: 4 << 20 });
+    };
+    const stored = await this.put(key, Readable.from(chunks(), { objectMode: false }));
+    if (stored.size !== total) {
+      await this.delete(key);
+      throw new Error(`joining upload ${uploadId} wrote ${stored.size} bytes, the parts hold ${total}`);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    const dir = await this.uploadOf(key, uploadId);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+
   async uploadUrl(key: string, expiresInSeconds: number): Promise<string> {
     return this.signedUrl('PUT', key, expiresInSeconds);
   }
@@ -351,6 +495,12 @@ export class FsArtifactStore implements ArtifactStore {
   }
 
   private sign(method: SignedMethod, key: string, expires: string): string {
+    // A part URL signs `<expires>\npart ...` in place of the expiry alone, so it never passes for a whole-object URL.
     return createHmac('sha256', this.secret).update(`${method}\n${key}\n${expires}`).digest('hex');
   }
+}
+
+/** What a part URL's signature covers besides method, key and expiry. */
+function partGrant(uploadId: string, number: number, sha256: string): string {
+  return `part ${uploadId} ${number} ${sha256}`;
 }

@@ -2,7 +2,8 @@ import { Hono, type Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { finished, Readable, Transform } from 'node:stream';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { ArtifactStore } from '../../ports/artifact-store.ts';
+import { MULTIPART_LIMITS } from '../../core/images/multipart.ts';
+import type { ArtifactStore, MultipartPart } from '../../ports/artifact-store.ts';
 import { problem } from '../problem.ts';
 
 /** Where the embedded server serves artifact bytes; the composition root gives the store `<server URL>` + this. */
@@ -11,9 +12,16 @@ export const ARTIFACT_ROUTE_PREFIX = '/artifacts';
 /** A store whose upload and download URLs point at this endpoint (the filesystem store). */
 export interface SignedUrlArtifactStore extends ArtifactStore {
   verifySignedRequest(method: 'GET' | 'PUT', key: string, expires: string | undefined, signature: string | undefined): 'valid' | 'expired' | 'invalid';
+  /** Checks a multipart part URL (absent where the store takes no multipart uploads). */
+  verifySignedPart?(key: string, query: Record<string, string | undefined>): 'valid' | 'expired' | 'invalid';
+  putPart?(key: string, uploadId: string, number: number, sha256: string, body: Readable, maxBytes: number): Promise<MultipartPart>;
 }
 
-/** The largest artifact one signed PUT takes: S3's limit for a single PUT (5 GiB), which the presigned URLs of AWS have too. */
+/**
+ * The largest artifact one signed PUT takes: S3's limit for a single PUT (5 GiB), which the
+ * presigned URLs of AWS have too. Larger artifacts go in multipart uploads (parts of up to 5 GiB
+ * each, as many as the disk holds).
+ */
 export const MAX_ARTIFACT_UPLOAD_BYTES = 5 * 1024 ** 3;
 
 /** Passes at most `maxBytes` through; past that it fails, so the store discards the partial write. */
@@ -49,6 +57,10 @@ function keyOf(c: Context): string {
 
 function refuse(c: Context, method: 'GET' | 'PUT', store: SignedUrlArtifactStore, key: string) {
   const check = store.verifySignedRequest(method, key, c.req.query('expires'), c.req.query('signature'));
+  return refusal(c, check);
+}
+
+function refusal(c: Context, check: 'valid' | 'expired' | 'invalid') {
   if (check === 'valid') return undefined;
   return problem(c, 403, check === 'expired' ? 'this artifact URL has expired; ask for a new one' : 'the artifact URL signature is not valid for this request', {
     title: 'Forbidden',
@@ -77,6 +89,43 @@ export function artifactRoutes(store: ArtifactStore, options: { maxUploadBytes?:
     if (c.req.method === 'HEAD') return c.body(null, 200, headers);
     const stream = await store.get(key);
     return c.body(Readable.toWeb(stream) as ReadableStream, 200, headers);
+  });
+
+  app.put(`${ARTIFACT_ROUTE_PREFIX}/*`, async (c, next) => {
+    if (c.req.query('upload_id') === undefined) return next();
+    const key = keyOf(c);
+    if (!store.verifySignedPart || !store.putPart) return problem(c, 400, 'this artifact store takes no multipart uploads');
+    const refused = refusal(c, store.verifySignedPart(key, c.req.query()));
+    if (refused) return refused;
+    const number = Number(c.req.query('part'));
+    const sha256 = c.req.query('sha256')!;
+    // The header S3 checks a part against: when sent, it must name the checksum the URL was signed for.
+    const header = c.req.header('x-amz-checksum-sha256');
+    if (header !== undefined && Buffer.from(header, 'base64').toString('hex') !== sha256) {
+      return problem(c, 400, `x-amz-checksum-sha256 does not match the sha256 part ${number}'s URL was signed for`, { field: 'x-amz-checksum-sha256' });
+    }
+    const maxPart = Math.min(MULTIPART_LIMITS.maxPartBytes, maxUploadBytes);
+    const declared = Number(c.req.header('content-length') ?? NaN);
+    if (declared > maxPart) return tooLarge(c, `part ${number} is ${declared} bytes; one part is at most ${maxPart} bytes`);
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const body = incoming ?? (c.req.raw.body ? Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream) : Readable.from([]));
+    try {
+      const part = await store.putPart(key, c.req.query('upload_id')!, number, sha256, body, maxPart);
+      c.header('ETag', `"${part.etag ?? sha256}"`);
+      return c.json(part);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      if (code === 'ENOSPC') return problem(c, 507, `the artifact store's disk is full; part ${number} was not kept`, { title: 'Insufficient Storage' });
+      // A refused part (wrong checksum, too large) may answer before its body is read whole: close the connection.
+      if ((error as Error).name === 'ValidationError' || (error as Error).name === 'NotFoundError') {
+        c.header('Connection', 'close');
+        throw error;
+      }
+      if (incoming?.destroyed || ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR'].includes(code)) {
+        throw new ValidationError(`the upload of part ${number} of ${key} was interrupted; nothing of it was kept`);
+      }
+      throw error;
+    }
   });
 
   app.put(`${ARTIFACT_ROUTE_PREFIX}/*`, async (c) => {

@@ -11,8 +11,10 @@ import {
   registerUploadedArtifacts,
   type ImageDeps,
 } from '../../core/images/index.ts';
+import { abortMultipartUpload, completeMultipartUpload, listMultipartUpload, multipartPartUrls, startMultipartUpload } from '../../core/images/multipart.ts';
 import type { ImageRecord } from '../../core/model/image.ts';
 import type { AppPorts } from '../../ports/index.ts';
+import { HttpProblem } from '../http-problem.ts';
 import { readJsonBody } from '../json-body.ts';
 import { problem } from '../problem.ts';
 import { assertQueryParams } from '../route-helpers.ts';
@@ -132,5 +134,42 @@ export function imsImageRoutes(ports: AppPorts, options: { bucket?: string; uplo
     c.json(toImageView(await registerUploadedArtifacts(deps, c.req.param('id'), await readJson(c)))),
   );
   app.get(`${IMS_IMAGES_PATH}/:id/manifest`, async (c) => c.json(await getImageManifest(deps, c.req.param('id'))));
+  mountMultipartRoutes(app, deps);
   return app;
+}
+
+/** A store that cannot hold what is asked (the embedded store's full disk) answers 507. */
+async function withinStorage<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'CFS_NO_SPACE' || code === 'ENOSPC') throw new HttpProblem(507, (error as Error).message);
+    throw error;
+  }
+}
+
+/**
+ * Multipart uploads of one artifact (any size the store holds; see core/images/multipart.ts),
+ * under the same rules as upload-url: staged, promoted and verified by the manifest
+ * registration, refused (409) once the image has a manifest.
+ *
+ * - `POST {images}/{id}/artifacts/{name}/multipart` `{size, part_size?}`: `{upload_id, part_size, part_count, ...}` (201).
+ * - `POST .../multipart/{upload_id}/parts` `{parts: [{number, sha256}], expires_in?}` (at most 100):
+ *   `{parts: [{number, method, url, headers}]}`, each URL taking only bytes that hash to its sha256.
+ * - `GET .../multipart/{upload_id}`: the parts received (number, size, sha256), for resuming.
+ * - `POST .../multipart/{upload_id}/complete` `{parts: [{number, sha256}]}`: joins them into the staging key.
+ * - `DELETE .../multipart/{upload_id}`: drops the upload (204).
+ */
+function mountMultipartRoutes(app: Hono, deps: ImageDeps): void {
+  const base = `${IMS_IMAGES_PATH}/:id/artifacts/:artifact/multipart`;
+  const at = (c: Context) => [deps, c.req.param('id')!, c.req.param('artifact')!] as const;
+  app.post(base, async (c) => c.json(await withinStorage(async () => startMultipartUpload(...at(c), await readJson(c))), 201));
+  app.post(`${base}/:upload/parts`, async (c) => c.json(await multipartPartUrls(...at(c), c.req.param('upload')!, await readJson(c))));
+  app.get(`${base}/:upload`, async (c) => c.json(await listMultipartUpload(...at(c), c.req.param('upload')!)));
+  app.post(`${base}/:upload/complete`, async (c) => c.json(await withinStorage(async () => completeMultipartUpload(...at(c), c.req.param('upload')!, await readJson(c)))));
+  app.delete(`${base}/:upload`, async (c) => {
+    await abortMultipartUpload(...at(c), c.req.param('upload')!);
+    return c.body(null, 204);
+  });
 }

@@ -22,6 +22,28 @@ export interface DownloadUrl extends Measured {
   type: string;
 }
 
+/** A multipart upload as the API started it. */
+export interface MultipartUpload {
+  upload_id: string;
+  part_size: number;
+  part_count: number;
+  size: number;
+}
+
+/** One part the server holds. */
+export interface ReceivedPart {
+  number: number;
+  size: number;
+  sha256?: string;
+}
+
+/** A URL to PUT one part to, with the headers it must carry. */
+export interface PartUrl {
+  number: number;
+  url: string;
+  headers: Record<string, string>;
+}
+
 /** The query of a `Link: <?...>; rel="next"` header (the API writes a relative reference: the same path, these parameters). */
 export function nextPageQuery(link: string | null): Record<string, string> | undefined {
   const target = link ? /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
@@ -72,5 +94,36 @@ export class ImagesApi {
 
   async registerManifest(id: string, artifacts: (Measured & { name: ArtifactName })[]): Promise<ImageView> {
     return (await this.api.request<ImageView>('PUT', `${IMAGES_PATH}/${encodeURIComponent(id)}/manifest`, { body: { artifacts } })).body!;
+  }
+
+  private multipartPath(id: string, artifact: ArtifactName, uploadId?: string): string {
+    const base = `${IMAGES_PATH}/${encodeURIComponent(id)}/artifacts/${artifact}/multipart`;
+    return uploadId === undefined ? base : `${base}/${encodeURIComponent(uploadId)}`;
+  }
+
+  async startMultipart(id: string, artifact: ArtifactName, body: { size: number; part_size?: number }): Promise<MultipartUpload> {
+    return (await this.api.request<MultipartUpload>('POST', this.multipartPath(id, artifact), { body })).body!;
+  }
+
+  /** The parts the server holds; undefined when it knows no such upload (completed, aborted, or swept). */
+  async receivedParts(id: string, artifact: ArtifactName, uploadId: string): Promise<ReceivedPart[] | undefined> {
+    try {
+      return (await this.api.request<{ parts: ReceivedPart[] }>('GET', this.multipartPath(id, artifact, uploadId))).body!.parts;
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async partUrls(id: string, artifact: ArtifactName, uploadId: string, parts: { number: number; sha256: string }[]): Promise<PartUrl[]> {
+    return (await this.api.request<{ parts: PartUrl[] }>('POST', `${this.multipartPath(id, artifact, uploadId)}/parts`, { body: { parts } })).body!.parts;
+  }
+
+  async completeMultipart(id: string, artifact: ArtifactName, uploadId: string, parts: { number: number; sha256: string }[]): Promise<void> {
+    await this.api.request('POST', `${this.multipartPath(id, artifact, uploadId)}/complete`, { body: { parts } });
+  }
+
+  async abortMultipart(id: string, artifact: ArtifactName, uploadId: string): Promise<void> {
+    await this.api.request('DELETE', this.multipartPath(id, artifact, uploadId));
   }
 }

@@ -35,14 +35,14 @@ function measuring(): { stream: Transform; result: () => Measured } {
   return { stream, result: () => ({ size, md5: md5.digest('hex'), sha256: sha256.digest('hex') }) };
 }
 
-function requestFor(url: URL) {
+export function requestFor(url: URL) {
   if (url.protocol === 'https:') return httpsRequest;
   if (url.protocol === 'http:') return httpRequest;
   throw new TransferError(`unsupported URL scheme ${url.protocol}`);
 }
 
 /** The useful sentence of an error body: problem+json `detail`, S3's XML `<Message>`, or the status. */
-async function reasonOf(response: IncomingMessage): Promise<string> {
+export async function reasonOf(response: IncomingMessage): Promise<string> {
   let body = '';
   for await (const chunk of response) {
     if (body.length < 8192) body += (chunk as Buffer).toString();
