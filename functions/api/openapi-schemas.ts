@@ -59,7 +59,7 @@ const validationViewSchema = validationSpecSchema
 /** This product's extensions under `status` (the CFS spec leaves `status` open). */
 const statusExtensions = {
   layers: z
-    .array(z.object({ name: z.string(), clone_url: z.string(), commit: z.string(), playbook: z.string() }))
+    .array(z.object({ name: z.string(), clone_url: z.string(), commit: z.string(), playbook: z.string(), source: z.string().optional() }))
     .meta({ description: 'Extension: the layers (after configuration_limit) pinned when the session was created; later configuration edits never change a session.' }),
   plan: z
     .array(
@@ -179,7 +179,8 @@ export const v3SessionIdCollectionSchema = z.object({ session_ids: z.array(z.str
 
 const v3LayerView = z.object({
   name: z.string().optional(),
-  clone_url: z.string(),
+  clone_url: z.string().optional().meta({ description: 'The repository (absent when the layer names a source).' }),
+  source: z.string().optional().meta({ description: 'The CFS v3 source whose clone URL and credentials the layer uses.' }),
   playbook: z.string(),
   commit: z.string(),
   branch: z.string().optional(),
@@ -192,7 +193,9 @@ export const v3ConfigurationSchema = z.object({
   description: z.string().optional(),
   last_updated: rfc3339,
   layers: z.array(v3LayerView),
-  additional_inventory: z.object({ name: z.string().optional(), clone_url: z.string(), commit: z.string(), branch: z.string().optional() }).optional(),
+  additional_inventory: z
+    .object({ name: z.string().optional(), clone_url: z.string().optional(), source: z.string().optional(), commit: z.string(), branch: z.string().optional() })
+    .optional(),
 });
 same<z.output<typeof v3ConfigurationSchema>, ReturnType<typeof configurationToV3>>(true);
 

@@ -224,7 +224,7 @@ async function openStores(dataDir: string, options: EmbeddedOptions): Promise<Em
 function buildEngine(stores: EmbeddedStores, dataDir: string, options: EmbeddedOptions): LocalWorkflowEngine {
   const { sessions, images, artifacts, bus, readSettings } = stores;
   return new LocalWorkflowEngine({
-    ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings },
+    ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings, sources: stores.sources },
     storeDir: artifacts.root,
     workDir: resolve(dataDir, 'work'),
     maxConcurrentRuns: options.maxConcurrentRuns ?? DEFAULT_MAX_CONCURRENT_RUNS,

@@ -2,7 +2,7 @@ import { ValidationError } from '../core/errors.ts';
 import { parsePassthrough } from '../core/sessions/passthrough.ts';
 import type { SessionRecord, StagedImage } from '../core/model/session.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
-import { runDocumentSchema, type RunDocument } from '../core/workflow/run-document.ts';
+import { runDocumentSchema, type RunDocument, type RunLayer } from '../core/workflow/run-document.ts';
 import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations } from '../core/workflow/run-document-store.ts';
 import { runnerKeys, sessionKeys } from '../core/workflow/session-keys.ts';
 import type { StepPorts } from './step-ports.ts';
@@ -36,6 +36,17 @@ export function renderInventory(session: SessionRecord): { all: { children: Reco
 export interface RenderInventoryOutput {
   document_key: string;
   timeout_seconds: number;
+}
+
+/**
+ * A source-backed layer's source for the runner: the name of its secret (never the secret) and
+ * its CA bundle, as they are now. A source deleted since the session was created fails the step.
+ */
+async function runLayerSource(ports: StepPorts, name: string | undefined): Promise<Pick<RunLayer, 'source'>> {
+  if (name === undefined) return {};
+  const source = await ports.sources?.get(name);
+  if (!source) throw new ValidationError(`source '${name}' does not exist (any more)`, 'configuration_name');
+  return { source: { name, secret_name: source.credentials.secret_name, ...(source.ca_cert?.pem !== undefined ? { ca_pem: source.ca_cert.pem } : {}) } };
 }
 
 /**
@@ -83,7 +94,9 @@ export async function renderInventoryStep(
       upload_prefix: keys.resultPrefix(p.result_id),
     })),
     inventory: renderInventory(session),
-    layers: session.status.layers.map((l, index) => ({ index, name: l.name, clone_url: l.clone_url, commit: l.commit, playbook: l.playbook, ...(l.source ? { source: l.source } : {}) })),
+    layers: await Promise.all(
+      session.status.layers.map(async (l, index) => ({ index, name: l.name, clone_url: l.clone_url, commit: l.commit, playbook: l.playbook, ...(await runLayerSource(ports, l.source)) })),
+    ),
     ansible: {
       // Without a limit the run is limited to the session's images, so nothing else can be targeted.
       limit: session.ansible.limit || ids.join(','),

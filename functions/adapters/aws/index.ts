@@ -17,6 +17,7 @@ import { DynamoDbImageRegistry } from '../dynamodb/dynamodb-image-registry.ts';
 import { DynamoDbOptionsStore } from '../dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../dynamodb/dynamodb-session-store.ts';
 import { DynamoDbImageWaitStore } from '../dynamodb/dynamodb-image-wait-store.ts';
+import { DynamoDbSourceStore } from '../dynamodb/dynamodb-source-store.ts';
 import { EventBridgeEventPublisher } from './eventbridge-event-publisher.ts';
 import { EventBridgeSchedulerSync } from './eventbridge-scheduler-sync.ts';
 import { HttpGitResolver } from './http-git-resolver.ts';
@@ -90,6 +91,7 @@ export function createAwsRoot(env: Record<string, string | undefined>, clients: 
   });
 
   const automations = once(() => new DynamoDbAutomationStore(documents(), table()));
+  const sources = once(() => new DynamoDbSourceStore(documents(), table()));
   // Only the API keeps schedules in step (the stack gives it the group, target and role; its handler the client).
   const schedules = once(() =>
     settings.scheduleGroupName && clients.scheduler
@@ -121,7 +123,7 @@ export function createAwsRoot(env: Record<string, string | undefined>, clients: 
 
   return {
     settings,
-    stepPorts: once(() => ({ sessions: sessions(), images: images(), artifacts: artifacts(), events: events(), clock: systemClock, settings: workflowSettings() })),
+    stepPorts: once(() => ({ sessions: sessions(), images: images(), artifacts: artifacts(), events: events(), clock: systemClock, settings: workflowSettings(), sources: sources() })),
     waitPorts: once(() => ({
       images: images(),
       artifacts: artifacts(),

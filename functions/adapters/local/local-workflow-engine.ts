@@ -24,6 +24,7 @@ import { ConcurrencyGate } from './concurrency-gate.ts';
 import { DebugHolds } from './debug-holds.ts';
 import { startRunnerProcess, type RunnerProcess } from './process-runner.ts';
 import type { SourceSecret } from '../../core/sources/source-record.ts';
+import { readRunDocument } from '../../core/workflow/run-document-store.ts';
 import type { SourceSecretStore } from '../../ports/source-store.ts';
 
 /** Subscribes to the in-process bus (only `Image Registered` is needed here). */
@@ -419,14 +420,14 @@ export class LocalWorkflowEngine implements WorkflowStarter {
   }
 
   /**
-   * The logins of the sources the session's pinned layers name, for its runner only (a pipe,
+   * The logins of the secrets the session's run document names, for its runner only (a pipe,
    * process-runner.ts); none when its layers name no source. A missing secret is left out: the
    * runner then fails that layer saying whose credentials it lacks.
    */
   private async sourceSecretsOf(sessionName: string): Promise<{ sourceSecrets?: Record<string, SourceSecret> }> {
     const store = this.options.sourceSecrets;
-    const session = await this.options.ports.sessions.get(sessionName);
-    const names = [...new Set((session?.status.layers ?? []).flatMap((layer) => (layer.source ? [layer.source.secret_name] : [])))];
+    const document = await readRunDocument(this.options.ports.artifacts, sessionName);
+    const names = [...new Set((document?.layers ?? []).flatMap((layer) => (layer.source ? [layer.source.secret_name] : [])))];
     if (!store || names.length === 0) return {};
     const secrets: Record<string, SourceSecret> = {};
     for (const name of names) {

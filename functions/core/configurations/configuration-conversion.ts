@@ -67,14 +67,23 @@ export function configurationErrorToV2(error: ValidationError): ValidationError 
 }
 
 /** A layer as answers show it: credentials in its clone URL masked (see maskCloneUrlCredentials). */
-function masked<T extends { clone_url: string; source?: string }>(layer: T): T {
+function masked<T extends { clone_url: string; source?: string }>(layer: T): Omit<T, 'clone_url'> & { clone_url?: string } {
   // A layer that names a source shows the source, as it was given: its clone URL is the source's.
-  if (layer.source !== undefined) return Object.fromEntries(Object.entries(layer).filter(([key]) => key !== 'clone_url')) as T;
+  if (layer.source !== undefined) {
+    const { clone_url: _sourceUrl, ...rest } = layer;
+    return rest;
+  }
   return { ...layer, clone_url: maskCloneUrlCredentials(layer.clone_url) };
 }
 
+/** V3ConfigurationData as answered: a layer shows its clone URL or the source it names, never both. */
+export type V3ConfigurationView = Omit<ConfigurationRecord, 'layers' | 'additional_inventory'> & {
+  layers: Array<ReturnType<typeof masked<ConfigurationRecord['layers'][number]>>>;
+  additional_inventory?: ReturnType<typeof masked<NonNullable<ConfigurationRecord['additional_inventory']>>>;
+};
+
 /** The v3 response body (V3ConfigurationData): the stored record, clone URL credentials masked. */
-export function configurationToV3(record: ConfigurationRecord): ConfigurationRecord {
+export function configurationToV3(record: ConfigurationRecord): V3ConfigurationView {
   return {
     name: record.name,
     ...(record.description !== undefined ? { description: record.description } : {}),

@@ -27,8 +27,8 @@ export interface PinnedLayer {
   clone_url: string;
   commit: string;
   playbook: string;
-  /** The CFS v3 source the layer's configuration named, pinned at creation (core/sources/pin-sources.ts); answers show only its name. */
-  source?: { name: string; secret_name: string; ca_pem?: string };
+  /** The CFS v3 source the layer names (its clone URL above is the source's at creation); render-inventory gives the runner its secret's name. */
+  source?: string;
 }
 
 export interface SessionArtifact {

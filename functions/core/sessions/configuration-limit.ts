@@ -23,9 +23,8 @@ export function pinLayers(configuration: ConfigurationRecord, limit: string): Pi
       clone_url: layer.clone_url,
       commit: layer.commit,
       playbook: layer.playbook,
-      // Filled in from the source by pinSources.
-      ...(layer.source !== undefined ? { source: { name: layer.source, secret_name: '' } } : {}),
-    } as PinnedLayer,
+      ...(layer.source !== undefined ? { source: layer.source } : {}),
+    },
   }));
   const entries = limit
     .split(',')

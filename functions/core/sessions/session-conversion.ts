@@ -67,7 +67,7 @@ export function renameErrorFieldToV2(error: ValidationError): ValidationError {
 
 /** The stored status as the API shows it: pinned clone URLs without their credentials. */
 function statusView(status: SessionRecord['status']): SessionRecord['status'] {
-  return { ...status, layers: status.layers.map((l) => ({ ...l, clone_url: redactCloneUrl(l.clone_url), ...(l.source ? { source: l.source.name } : {}) })) as SessionRecord['status']['layers'] };
+  return { ...status, layers: status.layers.map((l) => ({ ...l, clone_url: redactCloneUrl(l.clone_url) })) };
 }
 
 /** The v3 response body (V3SessionData). */
