@@ -4,6 +4,7 @@ import { automationNameSchema, automationSpecSchema } from '../core/automations/
 import { imageListParamsSchema } from '../core/images/list-params.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
 import {
+import { multipartCompleteSchema, multipartPartUrlsSchema, multipartResponseSchemas, multipartStartSchema } from '../core/images/multipart.ts';
   PRODUCT_SETTINGS_PATH,
   productSettingsSchema,
   settingsPatchSchema,
@@ -70,6 +71,9 @@ const REQUEST_SCHEMAS = {
   ManifestRegistration: manifestRegistrationSchema,
   ArtifactUrlRequest: artifactUrlRequestSchema,
   AutomationSpec: automationSpecSchema,
+  MultipartStart: multipartStartSchema,
+  MultipartPartUrlsRequest: multipartPartUrlsSchema,
+  MultipartComplete: multipartCompleteSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** Response bodies, as the API writes them. */
@@ -95,6 +99,7 @@ const RESPONSE_SCHEMAS = {
   ProblemDetails: problemSchema,
   SessionLogChunk: sessionLogChunkSchema,
   SessionPlan: sessionPlanSchema,
+  ...multipartResponseSchemas,
   Automation: automationSchema,
   AutomationCollection: automationCollectionSchema,
   AutomationPlan: automationPlanNowSchema,
@@ -141,6 +146,13 @@ type ResponseName = keyof typeof RESPONSE_SCHEMAS;
 interface OperationSpec {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head';
   /** OpenAPI path (`{param}`). */
+/** A signed PUT's query: a whole artifact's, or a multipart part's (upload, part number and its sha256, all signed). */
+const artifactPutParamsSchema = artifactUrlParamsSchema.extend({
+  upload_id: z.string().optional().meta({ description: 'The multipart upload a part URL writes to.' }),
+  part: z.string().optional().meta({ description: 'The part number (1-10000).' }),
+  sha256: z.string().optional().meta({ description: "The part's sha256, hex: the bytes must hash to it." }),
+});
+
   path: string;
   summary: string;
   tag: string;
@@ -412,8 +424,8 @@ function artifactEndpointOperations(): OperationSpec[] {
       method: 'put',
       path,
       tag: 'artifacts',
-      summary: "Store an artifact's bytes (signed URL); streamed, measured and written atomically",
-      query: artifactUrlParamsSchema,
+      summary: "Store an artifact's bytes (signed URL); streamed, measured and written atomically. A part URL (upload_id, part, sha256) stores one part of a multipart upload, refused (400) unless its bytes hash to the signed sha256",
+      query: artifactPutParamsSchema,
       responses: { 200: { description: 'What the store measured', schema: 'StoredObject' } },
     },
   ];
@@ -439,10 +451,44 @@ export function apiOperations(options: { artifactEndpoint: boolean }): Operation
 }
 
 type JsonObject = Record<string, unknown>;
+    ...multipartOperations(),
 
 /** Drops JSON Schema keywords OpenAPI 3.0 schema objects do not have (`$id`, `$schema`), everywhere. */
 function forOpenApi(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(forOpenApi);
+/** Multipart uploads of one artifact (functions/core/images/multipart.ts). */
+function multipartOperations(): OperationSpec[] {
+  const base = `${IMS}/{image_id}/artifacts/{artifact}/multipart`;
+  return [
+    {
+      method: 'post',
+      path: base,
+      tag: 'artifacts',
+      summary: 'Start a multipart upload of one artifact to its staging key (any size the store holds, up to 10,000 parts of at most 5 GiB); part_size defaults to 16 MiB; 409 once the image has a manifest, 507 when the embedded store\'s disk cannot hold it',
+      body: { schema: 'MultipartStart', required: true },
+      responses: { 201: { description: 'The upload', schema: 'MultipartUpload' } },
+    },
+    {
+      method: 'post',
+      path: `${base}/{upload_id}/parts`,
+      tag: 'artifacts',
+      summary: "URLs for up to 100 parts, each bound to the part's sha256: the store refuses a PUT whose bytes hash otherwise",
+      body: { schema: 'MultipartPartUrlsRequest', required: true },
+      responses: { 200: { description: 'The part URLs', schema: 'MultipartPartUrls' } },
+    },
+    { method: 'get', path: `${base}/{upload_id}`, tag: 'artifacts', summary: 'The parts received so far (number, size, sha256), for resuming', responses: { 200: { description: 'The parts', schema: 'MultipartParts' } } },
+    {
+      method: 'post',
+      path: `${base}/{upload_id}/complete`,
+      tag: 'artifacts',
+      summary: 'Join the parts into the staging key, once they are exactly the parts listed with their sha256 (400 naming a part missing, extra or different); register the manifest after',
+      body: { schema: 'MultipartComplete', required: true },
+      responses: { 200: { description: 'The joined object', schema: 'MultipartCompleted' } },
+    },
+    { method: 'delete', path: `${base}/{upload_id}`, tag: 'artifacts', summary: 'Drop a multipart upload and its parts', responses: { 204: { description: 'Dropped' } } },
+  ];
+}
+
   if (typeof value !== 'object' || value === null) return value;
   return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '$id' && key !== '$schema').map(([key, v]) => [key, forOpenApi(v)]));
 }

@@ -22,12 +22,12 @@ export const MULTIPART_LIMITS = {
 const SHA256 = z.string().regex(/^[a-f0-9]{64}$/, 'sha256 must be 64 lowercase hex digits');
 const partNumber = z.number().int().min(1).max(MULTIPART_LIMITS.maxParts, `part numbers go from 1 to ${MULTIPART_LIMITS.maxParts}`);
 
-const startSchema = z.object({
+export const multipartStartSchema = z.object({
   size: z.number().int().min(1, 'size must be at least 1 byte').max(MULTIPART_LIMITS.maxObjectBytes, `size must be at most ${MULTIPART_LIMITS.maxObjectBytes} bytes`),
   part_size: z.number().int().min(1).max(MULTIPART_LIMITS.maxPartBytes, `part_size must be at most ${MULTIPART_LIMITS.maxPartBytes} bytes`).optional(),
 });
 
-const partUrlsSchema = z.object({
+export const multipartPartUrlsSchema = z.object({
   parts: z
     .array(z.object({ number: partNumber, sha256: SHA256 }))
     .min(1, 'parts lists at least one part')
@@ -35,7 +35,7 @@ const partUrlsSchema = z.object({
   expires_in: z.number().int().min(1).max(604_800).optional(),
 });
 
-const completeSchema = z.object({
+export const multipartCompleteSchema = z.object({
   parts: z.array(z.object({ number: partNumber, sha256: SHA256 })).min(1, 'parts lists at least one part').max(MULTIPART_LIMITS.maxParts),
 });
 
@@ -43,6 +43,34 @@ const completeSchema = z.object({
 const UPLOAD_ID = /^[A-Za-z0-9._~-]{1,1024}$/;
 
 const artifactNameSchema = z.enum(ARTIFACT_NAMES, { error: `artifact must be one of ${ARTIFACT_NAMES.join(', ')}` });
+
+const receivedPartSchema = z.object({ number: z.number().int(), size: z.number().int(), sha256: z.string().optional() });
+
+/** The answers of the multipart routes, as the API writes them (for the OpenAPI document). */
+export const multipartResponseSchemas = {
+  MultipartUpload: z.object({
+    artifact: z.enum(ARTIFACT_NAMES),
+    key: z.string(),
+    upload_id: z.string(),
+    size: z.number().int(),
+    part_size: z.number().int(),
+    part_count: z.number().int(),
+  }),
+  MultipartPartUrls: z.object({
+    upload_id: z.string(),
+    parts: z.array(
+      z.object({
+        number: z.number().int(),
+        method: z.literal('PUT'),
+        url: z.string(),
+        headers: z.record(z.string(), z.string()).meta({ description: 'Headers the PUT must send as they are (x-amz-checksum-sha256).' }),
+      }),
+    ),
+    expires_at: z.string(),
+  }),
+  MultipartParts: z.object({ upload_id: z.string(), key: z.string(), parts: z.array(receivedPartSchema) }),
+  MultipartCompleted: z.object({ artifact: z.enum(ARTIFACT_NAMES), key: z.string(), size: z.number().int(), part_count: z.number().int() }),
+};
 
 /** What starting a multipart upload answers: where the parts go and how big each is. */
 export interface MultipartUpload {
@@ -91,7 +119,7 @@ async function receivedParts(store: MultipartStore, key: string, uploadId: strin
  */
 export async function startMultipartUpload(deps: ImageDeps, id: string, artifact: string, body: unknown): Promise<MultipartUpload> {
   const store = multipartStore(deps);
-  const request = parseInput(startSchema, body ?? {});
+  const request = parseInput(multipartStartSchema, body ?? {});
   const { name, key } = await stagingKey(deps, id, artifact);
   const minimum = store.minPartBytes ?? 5 * MiB;
   const needed = Math.ceil(request.size / MULTIPART_LIMITS.maxParts);
@@ -118,7 +146,7 @@ export async function multipartPartUrls(
   body: unknown,
 ): Promise<{ upload_id: string; parts: Array<{ number: number; method: 'PUT'; url: string; headers: Record<string, string> }>; expires_at: string }> {
   const store = multipartStore(deps);
-  const request = parseInput(partUrlsSchema, body);
+  const request = parseInput(multipartPartUrlsSchema, body);
   const { key } = await stagingKey(deps, id, artifact);
   checkUploadId(uploadId);
   const longest = deps.uploadUrlSeconds ?? DEFAULT_UPLOAD_URL_SECONDS;
@@ -150,7 +178,7 @@ export async function completeMultipartUpload(
   body: unknown,
 ): Promise<{ artifact: ArtifactName; key: string; size: number; part_count: number }> {
   const store = multipartStore(deps);
-  const request = parseInput(completeSchema, body);
+  const request = parseInput(multipartCompleteSchema, body);
   const { name, key } = await stagingKey(deps, id, artifact);
   const received = new Map((await receivedParts(store, key, uploadId)).map((part) => [part.number, part]));
   const joined: MultipartPart[] = [];
