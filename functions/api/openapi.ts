@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { v2ConfigurationSchema as v2ConfigurationRequestSchema, v3ConfigurationSchema as v3ConfigurationRequestSchema } from '../core/configurations/configuration-schemas.ts';
 import { automationNameSchema, automationSpecSchema } from '../core/automations/automation-schemas.ts';
+import { sourceCollectionSchema, sourceCreateSchema, sourceListParamsSchema, sourceRestoreSchema, sourceUpdateSchema, sourceViewSchema } from '../core/sources/source-schemas.ts';
 import { imageListParamsSchema } from '../core/images/list-params.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
-import {
 import { multipartCompleteSchema, multipartPartUrlsSchema, multipartResponseSchemas, multipartStartSchema } from '../core/images/multipart.ts';
+import {
   PRODUCT_SETTINGS_PATH,
   productSettingsSchema,
   settingsPatchSchema,
@@ -70,10 +71,13 @@ const REQUEST_SCHEMAS = {
   ImagePatchRecord: imagePatchSchema,
   ManifestRegistration: manifestRegistrationSchema,
   ArtifactUrlRequest: artifactUrlRequestSchema,
-  AutomationSpec: automationSpecSchema,
   MultipartStart: multipartStartSchema,
   MultipartPartUrlsRequest: multipartPartUrlsSchema,
   MultipartComplete: multipartCompleteSchema,
+  AutomationSpec: automationSpecSchema,
+  V3SourceCreateData: sourceCreateSchema,
+  V3SourceUpdateData: sourceUpdateSchema,
+  V3SourceRestoreData: sourceRestoreSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** Response bodies, as the API writes them. */
@@ -95,15 +99,17 @@ const RESPONSE_SCHEMAS = {
   ImageManifest: imageManifestSchema,
   UploadUrl: uploadUrlSchema,
   DownloadUrl: downloadUrlSchema,
+  ...multipartResponseSchemas,
   StoredObject: storedObjectSchema,
   ProblemDetails: problemSchema,
   SessionLogChunk: sessionLogChunkSchema,
   SessionPlan: sessionPlanSchema,
-  ...multipartResponseSchemas,
   Automation: automationSchema,
   AutomationCollection: automationCollectionSchema,
   AutomationPlan: automationPlanNowSchema,
   AutomationRun: automationRunSchema,
+  V3SourceData: sourceViewSchema,
+  V3SourceDataCollection: sourceCollectionSchema,
   Version: versionSchema,
   Healthz: healthzSchema,
   ImsVersion: z.string().meta({ description: "This product's release (package.json), major.minor.patch." }),
@@ -140,12 +146,6 @@ const artifactUrlParamsSchema = z.strictObject({
   signature: z.string().meta({ description: 'HMAC of method, key and expiry (part of the signed URL).' }),
 });
 
-type RequestName = keyof typeof REQUEST_SCHEMAS;
-type ResponseName = keyof typeof RESPONSE_SCHEMAS;
-
-interface OperationSpec {
-  method: 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head';
-  /** OpenAPI path (`{param}`). */
 /** A signed PUT's query: a whole artifact's, or a multipart part's (upload, part number and its sha256, all signed). */
 const artifactPutParamsSchema = artifactUrlParamsSchema.extend({
   upload_id: z.string().optional().meta({ description: 'The multipart upload a part URL writes to.' }),
@@ -153,6 +153,12 @@ const artifactPutParamsSchema = artifactUrlParamsSchema.extend({
   sha256: z.string().optional().meta({ description: "The part's sha256, hex: the bytes must hash to it." }),
 });
 
+type RequestName = keyof typeof REQUEST_SCHEMAS;
+type ResponseName = keyof typeof RESPONSE_SCHEMAS;
+
+interface OperationSpec {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head';
+  /** OpenAPI path (`{param}`). */
   path: string;
   summary: string;
   tag: string;
@@ -267,7 +273,7 @@ function cfsOperations(): OperationSpec[] {
     );
   }
   ops.push({ method: 'get', path: OPENAPI_PATH, tag: 'documentation', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.0 document' } } });
-  return [...ops, ...sessionOperationDocs(), ...automationDocs(), ...productSettingsDocs()];
+  return [...ops, ...sessionOperationDocs(), ...automationDocs(), ...sourceDocs(), ...productSettingsDocs()];
 }
 
 /** This product's own settings, outside `/apis/cfs` so that CFS clients never meet them among the options. */
@@ -320,6 +326,41 @@ function sessionOperationDocs(): OperationSpec[] {
       body: { schema: 'V3SessionCreate', required: true },
       responses: { 200: { description: 'The plan', schema: 'SessionPlan' } },
     },
+  ];
+}
+
+/** CFS v3 sources: a clone URL with a login kept in the secret store (never answered). */
+function sourceDocs(): OperationSpec[] {
+  const base = `${CFS}/v3/sources`;
+  const one = `${base}/{source_id}`;
+  return [
+    { method: 'get', path: base, tag: 'sources', summary: 'One page of sources, in name order', query: sourceListParamsSchema, responses: { 200: { description: 'The sources', schema: 'V3SourceDataCollection' } } },
+    {
+      method: 'post',
+      path: base,
+      tag: 'sources',
+      summary: 'Add a source; its login goes to the secret store (409 when the name exists)',
+      body: { schema: 'V3SourceCreateData', required: true },
+      responses: { 201: { description: 'The source', schema: 'V3SourceData' } },
+    },
+    { method: 'get', path: one, tag: 'sources', summary: 'One source', responses: { 200: { description: 'The source', schema: 'V3SourceData' } } },
+    {
+      method: 'patch',
+      path: one,
+      tag: 'sources',
+      summary: 'Change the description, clone URL, CA bundle or login',
+      body: { schema: 'V3SourceUpdateData', required: true },
+      responses: { 200: { description: 'The source', schema: 'V3SourceData' } },
+    },
+    {
+      method: 'post',
+      path: one,
+      tag: 'sources',
+      summary: 'Restore a source whose login is already in the secret store',
+      body: { schema: 'V3SourceRestoreData', required: true },
+      responses: { 201: { description: 'The source', schema: 'V3SourceData' } },
+    },
+    { method: 'delete', path: one, tag: 'sources', summary: 'Delete a source no configuration names, and its login', responses: { 204: { description: 'Deleted' } } },
   ];
 }
 
@@ -410,8 +451,42 @@ function imsOperations(): OperationSpec[] {
       responses: { 200: { description: 'The image', schema: 'ImageRecord' } },
     },
     { method: 'get', path: `${IMS}/{image_id}/manifest`, tag: 'artifacts', summary: "The image's manifest.json", responses: { 200: { description: 'The manifest', schema: 'ImageManifest' } } },
+    ...multipartOperations(),
   );
   return ops;
+}
+
+/** Multipart uploads of one artifact (functions/core/images/multipart.ts). */
+function multipartOperations(): OperationSpec[] {
+  const base = `${IMS}/{image_id}/artifacts/{artifact}/multipart`;
+  return [
+    {
+      method: 'post',
+      path: base,
+      tag: 'artifacts',
+      summary: 'Start a multipart upload of one artifact to its staging key (any size the store holds, up to 10,000 parts of at most 5 GiB); part_size defaults to 16 MiB; 409 once the image has a manifest, 507 when the embedded store\'s disk cannot hold it',
+      body: { schema: 'MultipartStart', required: true },
+      responses: { 201: { description: 'The upload', schema: 'MultipartUpload' } },
+    },
+    {
+      method: 'post',
+      path: `${base}/{upload_id}/parts`,
+      tag: 'artifacts',
+      summary: "URLs for up to 100 parts, each bound to the part's sha256: the store refuses a PUT whose bytes hash otherwise",
+      body: { schema: 'MultipartPartUrlsRequest', required: true },
+      responses: { 200: { description: 'The part URLs', schema: 'MultipartPartUrls' } },
+    },
+    { method: 'get', path: `${base}/{upload_id}`, tag: 'artifacts', summary: 'The parts received so far (number, size, sha256), for resuming', responses: { 200: { description: 'The parts', schema: 'MultipartParts' } } },
+    {
+      method: 'post',
+      path: `${base}/{upload_id}/complete`,
+      tag: 'artifacts',
+      summary: 'Join the parts into the staging key, once they are exactly the parts listed with their sha256 (400 naming a part missing, extra or different); register the manifest after',
+      body: { schema: 'MultipartComplete', required: true },
+      responses: { 200: { description: 'The joined object', schema: 'MultipartCompleted' } },
+    },
+    { method: 'delete', path: `${base}/{upload_id}`, tag: 'artifacts', summary: 'Drop a multipart upload and its parts', responses: { 204: { description: 'Dropped' } } },
+  ];
 }
 
 /** The embedded server's signed artifact endpoint (served only where the store signs its own URLs). */
@@ -451,44 +526,10 @@ export function apiOperations(options: { artifactEndpoint: boolean }): Operation
 }
 
 type JsonObject = Record<string, unknown>;
-    ...multipartOperations(),
 
 /** Drops JSON Schema keywords OpenAPI 3.0 schema objects do not have (`$id`, `$schema`), everywhere. */
 function forOpenApi(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(forOpenApi);
-/** Multipart uploads of one artifact (functions/core/images/multipart.ts). */
-function multipartOperations(): OperationSpec[] {
-  const base = `${IMS}/{image_id}/artifacts/{artifact}/multipart`;
-  return [
-    {
-      method: 'post',
-      path: base,
-      tag: 'artifacts',
-      summary: 'Start a multipart upload of one artifact to its staging key (any size the store holds, up to 10,000 parts of at most 5 GiB); part_size defaults to 16 MiB; 409 once the image has a manifest, 507 when the embedded store\'s disk cannot hold it',
-      body: { schema: 'MultipartStart', required: true },
-      responses: { 201: { description: 'The upload', schema: 'MultipartUpload' } },
-    },
-    {
-      method: 'post',
-      path: `${base}/{upload_id}/parts`,
-      tag: 'artifacts',
-      summary: "URLs for up to 100 parts, each bound to the part's sha256: the store refuses a PUT whose bytes hash otherwise",
-      body: { schema: 'MultipartPartUrlsRequest', required: true },
-      responses: { 200: { description: 'The part URLs', schema: 'MultipartPartUrls' } },
-    },
-    { method: 'get', path: `${base}/{upload_id}`, tag: 'artifacts', summary: 'The parts received so far (number, size, sha256), for resuming', responses: { 200: { description: 'The parts', schema: 'MultipartParts' } } },
-    {
-      method: 'post',
-      path: `${base}/{upload_id}/complete`,
-      tag: 'artifacts',
-      summary: 'Join the parts into the staging key, once they are exactly the parts listed with their sha256 (400 naming a part missing, extra or different); register the manifest after',
-      body: { schema: 'MultipartComplete', required: true },
-      responses: { 200: { description: 'The joined object', schema: 'MultipartCompleted' } },
-    },
-    { method: 'delete', path: `${base}/{upload_id}`, tag: 'artifacts', summary: 'Drop a multipart upload and its parts', responses: { 204: { description: 'Dropped' } } },
-  ];
-}
-
   if (typeof value !== 'object' || value === null) return value;
   return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '$id' && key !== '$schema').map(([key, v]) => [key, forOpenApi(v)]));
 }
@@ -572,7 +613,7 @@ export function openApiDocument(options: { artifactEndpoint: boolean }): JsonObj
       description:
         "CSM's Configuration Framework Service image customization sessions and the IMS v3 image registry, with this product's extensions (marked 'Extension' in the schemas, e.g. the session's status.steps, failure, plan, layers and message). Errors are RFC 7807 application/problem+json.",
     },
-    tags: ['sessions', 'configurations', 'options', 'settings', 'automations', 'images', 'artifacts', 'service', 'documentation'].map((name) => ({ name })),
+    tags: ['sessions', 'configurations', 'sources', 'options', 'settings', 'automations', 'images', 'artifacts', 'service', 'documentation'].map((name) => ({ name })),
     paths,
     components: { schemas: { ...components(REQUEST_SCHEMAS, 'input'), ...components(RESPONSE_SCHEMAS, 'output') } },
   };

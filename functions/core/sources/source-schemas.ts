@@ -7,18 +7,24 @@ import { NO_SPACE_PATTERN } from '../configurations/configuration-schemas.ts';
  * the CA bundle itself, since this service has no Kubernetes configmaps to name.
  */
 
-const cloneUrl = z.string().min(1, 'must not be empty').regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'");
+const cloneUrl = z
+  .string()
+  .min(1, 'must not be empty')
+  .regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'")
+  .regex(/^https?:\/\/[^/@]+(\/.*)?$/i, 'must be an http(s) URL without a user name or password (a source logs in with its credentials, over HTTP(S) only)')
+  .meta({ description: "The repository, http(s) and without a login (the service's clone URL schemes apply)." });
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 
 /** V3SourceCert plus `pem`; `null` (update) removes it. */
 export const sourceCertSchema = z.strictObject({
   configmap_name: z.string().min(1, 'must not be empty'),
   configmap_namespace: z.string().optional(),
+  // Required: this service has no configmaps, so the bundle itself comes with the request.
   pem: z
-    .string()
+    .string({ error: (issue) => (issue.input === undefined ? 'this service has no configmaps: give the CA bundle itself as ca_cert.pem (PEM text)' : undefined) })
     .max(256 * 1024, 'must be at most 256 KiB')
     .regex(PEM_CERTIFICATE, 'must hold at least one PEM certificate (-----BEGIN CERTIFICATE-----)')
-    .optional(),
+    .meta({ description: 'Extension: the CA bundle (PEM), kept with the source and never answered; CFS names a configmap instead.' }),
 });
 
 /** V3SourceCreateCredentials. */
@@ -79,3 +85,25 @@ export const sourceListParamsSchema = z.strictObject({
 });
 
 export type SourceCreateRequest = z.output<typeof sourceCreateSchema>;
+
+/** V3SourceData as answered (sourceToV3): the secret's name, never the login; the CA bundle's configmap fields, never its text. */
+export const sourceViewSchema = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+  last_updated: z.string(),
+  clone_url: z.string(),
+  credentials: z.object({
+    authentication_method: z.literal('password'),
+    secret_name: z.string().meta({ description: "The secret store's name for the login (a file of the data directory, or a Secrets Manager secret under the stack's prefix)." }),
+  }),
+  ca_cert: z.object({ configmap_name: z.string(), configmap_namespace: z.string().optional() }).optional(),
+});
+
+/** V3SourceDataCollection. */
+export const sourceCollectionSchema = z.object({
+  sources: z.array(sourceViewSchema),
+  next: z
+    .object({ limit: z.number().int(), after_id: z.string(), in_use: z.string().optional() })
+    .nullable()
+    .meta({ description: 'The query of the next page, or null on the last page.' }),
+});

@@ -47,13 +47,6 @@ function checkCloneUrl(ports: Pick<AppPorts, 'git'>, url: string): void {
   }
 }
 
-/** CFS names a configmap; this service keeps the bundle itself, so a cert without `pem` has nothing to use. */
-function checkCert(cert: SourceRecord['ca_cert'] | null | undefined): void {
-  if (cert && cert.pem === undefined) {
-    throw fieldError('ca_cert.pem', 'this service has no configmaps: give the CA bundle itself as ca_cert.pem (PEM text)');
-  }
-}
-
 function certOf(cert: { configmap_name: string; configmap_namespace?: string | undefined; pem?: string | undefined }): NonNullable<SourceRecord['ca_cert']> {
   return {
     configmap_name: cert.configmap_name,
@@ -89,7 +82,6 @@ export async function createSource(ports: SourcePorts, body: unknown): Promise<S
   const name = request.name ?? request.clone_url;
   checkName(name);
   checkCloneUrl(ports, request.clone_url);
-  checkCert(request.ca_cert);
   if (await ports.sources.get(name)) throw new ConflictError(`source '${name}' already exists`);
   const secretName = newSecretName();
   const record: SourceRecord = {
@@ -119,7 +111,6 @@ export async function restoreSource(ports: SourcePorts, name: string, body: unkn
   checkName(name);
   const request = parseOrThrow(sourceRestoreSchema, body);
   checkCloneUrl(ports, request.clone_url);
-  checkCert(request.ca_cert);
   const problem = ports.sourceSecrets.nameProblem(request.credentials.secret_name);
   if (problem) throw fieldError('credentials.secret_name', problem);
   const record: SourceRecord = {
@@ -150,7 +141,6 @@ export async function updateSource(ports: SourcePorts, name: string, body: unkno
   const current = await getSource(ports, name);
   const request = parseOrThrow(sourceUpdateSchema, body);
   if (request.clone_url !== undefined) checkCloneUrl(ports, request.clone_url);
-  checkCert(request.ca_cert);
   const credentials = request.credentials;
   if (credentials?.secret_name !== undefined && credentials.secret_name !== current.credentials.secret_name) {
     throw fieldError('credentials.secret_name', 'is read-only: the service names the secret');
