@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-store.ts';
 import { createApp } from '../../functions/api/app.ts';
 import { OPENAPI_PATH } from '../../functions/api/openapi.ts';
 import type { GitResolver } from '../../functions/ports/git-resolver.ts';
@@ -22,6 +23,8 @@ import { call, startCfsTestApp, type CfsTestApp, type Json } from './cfs-app.ts'
 
 /** Cases per operation: bounded, so the whole file stays well under a minute on two busy cores. */
 const RUNS = Number(process.env.OPENAPI_GENERATED_RUNS ?? 30);
+/** Fixed, so a failure repeats; set another to explore. */
+const SEED = Number(process.env.OPENAPI_GENERATED_SEED ?? 42);
 
 interface Exception {
   /** `method path` as the document spells it; a RegExp matches several. */
@@ -48,6 +51,9 @@ const EXCEPTIONS: Exception[] = [
   { operation: /^delete \/apis\/cfs\/v[23]\/configurations\/\{configuration_id\}$/, detail: /is used by/, why: 'a configuration that pending or running sessions or automations use is kept: it depends on the stored records' },
   { operation: IMAGE_PATCH, detail: /a set operation needs a value/, why: "a metadata `set` needs a `value`, a `remove` does not: a rule across fields" },
   { operation: /^put \/apis\/ims\/v3\/images\/\{image_id\}\/manifest$/, detail: /must not name an artifact twice/, why: 'each artifact named once: a rule across array items' },
+  { operation: /^put \/apis\/ims\/v3\/images\/\{image_id\}\/manifest$/, detail: /was not uploaded|differs|does not match/, why: 'registration checks what was uploaded to the store before it: stored state' },
+  { operation: /^get \/apis\/ims(\/v3)?\/images$/, detail: /^name_glob: is not a usable glob: (?!the pattern is empty)/, why: 'a shell glob is parsed by its own grammar (brackets closed, ...), not a pattern' },
+  { operation: /^get \/apis\/ims(\/v3)?\/images$/, detail: /^after_id: is not a cursor this listing wrote/, why: "after_id is an opaque cursor the listing wrote (its `next`): not something a client makes up" },
   { operation: /^patch \/apis\/cfs-image\/v1\/settings$/, detail: /^clone_url_schemes:.*not supported by this deployment/, why: 'the schemes a deployment can clone are its runtime (the runner image), not the document' },
   { operation: /^patch \/apis\/cfs-image\/v1\/settings$/, detail: /^squashfs_compression_level: must be (from \d+ to \d+|null)/, why: "the compression level's range depends on the compressor chosen: a rule across fields" },
   { operation: /^get \/apis\/cfs\/v3\/sessions\/\{session_name\}\/logs$/, detail: /^(layer|test|cursor): (must be a whole number from|names no|give either|points at|the session has no (layers|test logs))/, why: "which layers, test logs and cursor positions exist depends on the session; `layer` and `test` exclude each other" },
@@ -60,22 +66,28 @@ const CONFIGURATION = 'generated';
  * Rules that depend on stored records or the deployment, satisfied before a request is sent so
  * that what follows them is tested too; one line each on why.
  */
-const ADJUSTMENTS: Array<{ operation: RegExp; why: string; adjust: (body: Json) => void }> = [
+const ADJUSTMENTS: Array<{ operation: RegExp; why: string; adjust: (request: GeneratedRequest) => void }> = [
   {
     operation: SESSION_CREATE,
-    why: 'the configuration must exist (else 404) and configuration_limit name its layers; image-map sources must be members of a group',
-    adjust: (body) => {
+    why: "the configuration must exist (else 404) and configuration_limit name its layers; image-map sources are members of a group, each mapped once; passthrough is argv; tag names have no '=' or ','",
+    adjust: ({ body }) => {
       const v2 = 'configurationName' in body;
       body[v2 ? 'configurationName' : 'configuration_name'] = CONFIGURATION;
       delete body[v2 ? 'configurationLimit' : 'configuration_limit'];
-      const members = (body.target?.groups ?? []).flatMap((g: Json) => g.members ?? []);
-      for (const [i, entry] of (body.target?.image_map ?? []).entries()) if (members.length) entry.source_id = members[i % members.length];
+      delete body[v2 ? 'ansiblePassthrough' : 'ansible_passthrough'];
+      // Tag names without '=' or ',': OpenAPI 3.0 has no propertyNames to state it.
+      if (body.tags) body.tags = Object.fromEntries(Object.entries(body.tags as Record<string, string>).filter(([key]) => key !== '' && !/[=,]/.test(key)));
+      const members: string[] = [...new Set<string>((body.target?.groups ?? []).flatMap((g: Json) => g.members ?? []))];
+      if (body.target?.image_map) {
+        body.target.image_map = (body.target.image_map as Json[]).slice(0, members.length);
+        body.target.image_map.forEach((entry: Json, i: number) => (entry.source_id = members[i]));
+      }
     },
   },
   {
     operation: CONFIGURATION_PUT,
     why: "a layer takes a clone URL or a source (which must exist) and a commit or a branch; the clone URL's scheme must be one the deployment allows",
-    adjust: (body) => {
+    adjust: ({ body }) => {
       const v2 = (body.layers ?? []).some((l: Json) => 'cloneUrl' in l) || body.lastUpdated !== undefined;
       for (const layer of [...(body.layers ?? []), ...(body.additional_inventory ? [body.additional_inventory] : [])]) {
         delete layer.source;
@@ -87,10 +99,44 @@ const ADJUSTMENTS: Array<{ operation: RegExp; why: string; adjust: (body: Json) 
   },
   {
     operation: AUTOMATION_PUT,
-    why: 'the configuration must exist',
-    adjust: (body) => {
+    why: 'the configuration must exist; the schedule, glob, name template and passthrough have grammars of their own',
+    adjust: ({ body }) => {
       body.configuration_name = CONFIGURATION;
       delete body.configuration_limit;
+      delete body.ansible_passthrough;
+      delete body.result_name_template;
+      body.source.name_pattern = body.source.name_pattern.replaceAll('/', '');
+      if (body.schedule) body.schedule = { expression: 'rate(1 day)' };
+    },
+  },
+  {
+    operation: /^get \/apis\/cfs\/v3\/sessions\/\{session_name\}\/logs$/,
+    why: '`layer` and `test` exclude each other; the known session has two layers and no test logs',
+    adjust: ({ query }) => {
+      delete query.test;
+      if (query.layer) query.layer = String(Number(query.layer) % 2);
+    },
+  },
+  {
+    operation: /^get \/apis\/ims(\/v3)?\/images$/,
+    why: "after_id is an opaque cursor the listing wrote (its `next`), not something a client makes up",
+    adjust: ({ query }) => {
+      delete query.after_id;
+    },
+  },
+  {
+    operation: /^patch \/apis\/cfs-image\/v1\/settings$/,
+    why: "the clone URL schemes a deployment supports are its runtime's; the compression level's range depends on the compressor",
+    adjust: ({ body }) => {
+      delete body.clone_url_schemes;
+      delete body.squashfs_compression_level;
+    },
+  },
+  {
+    operation: /^put \/apis\/ims\/v3\/images\/\{image_id\}\/manifest$/,
+    why: 'each artifact is named once',
+    adjust: ({ body }) => {
+      body.artifacts = [...new Map((body.artifacts as Json[]).map((a) => [a.name, a])).values()];
     },
   },
 ];
@@ -221,9 +267,16 @@ interface Parameter {
 }
 
 interface GeneratedRequest {
+  /** The path, parameters filled in and encoded. */
   path: string;
-  body?: unknown;
+  query: Record<string, string>;
+  body?: Json;
 }
+
+const urlOf = (request: GeneratedRequest) => {
+  const search = new URLSearchParams(request.query);
+  return search.size ? `${request.path}?${search}` : request.path;
+};
 
 /** Path values of records the test keeps stored, so that requests reach the rules behind the 404 too. */
 const KNOWN: Record<string, string> = { session_name: 'generated-session', configuration_id: CONFIGURATION, automation_name: 'generated', image_id: IMG1 };
@@ -255,8 +308,7 @@ function requestArbitrary(path: string, operation: Json, components: Record<stri
       // `{key}` of the artifact endpoint may hold '/': each segment is encoded, not the separators.
       return name === 'key' ? value.split('/').map(encodeURIComponent).join('/') : encodeURIComponent(value);
     });
-    const search = new URLSearchParams(Object.entries(query).map(([name, value]): [string, string] => [name, String(value)]));
-    return { path: search.size ? `${filled}?${search}` : filled, body: sent };
+    return { path: filled, query: Object.fromEntries(Object.entries(query).map(([name, value]) => [name, String(value)])), body: sent };
   });
 }
 
@@ -307,6 +359,8 @@ describe('requests generated from the OpenAPI document', () => {
   let document: Json;
   beforeAll(async () => {
     t = await startCfsTestApp({ configuration: CONFIGURATION });
+    // Signed URLs need the endpoint's address, which a listening server gives the store; none listens here.
+    (t.ports.artifacts as FsArtifactStore).setBaseUrl('http://127.0.0.1:1');
     app = createApp({ ...t.ports, git: anyBranch, automations: new MemoryAutomations() });
     document = (await call(app, 'GET', OPENAPI_PATH)).body;
   });
@@ -317,25 +371,27 @@ describe('requests generated from the OpenAPI document', () => {
     for (const exception of [...EXCEPTIONS, ...ADJUSTMENTS]) expect(exception.why.length, String(exception.operation)).toBeGreaterThan(20);
   });
 
-  it('are never refused with a 400 (or answered with a 5xx) unless an exception says why', { timeout: 120_000 }, async () => {
+  it('are never refused with a 400 (or answered with a 500) unless an exception says why', { timeout: 120_000 }, async () => {
     // Arrange
     const components = document.components.schemas as Record<string, Schema>;
     const refused: string[] = [];
+    let operationIndex = 0;
     // Act
     for (const [path, operations] of Object.entries(document.paths as Record<string, Record<string, Json>>)) {
       for (const [method, operation] of Object.entries(operations)) {
         const name = `${method} ${path}`;
-        if (process.env.OPENAPI_GENERATED_TRACE) (await import("node:fs")).appendFileSync("/tmp/21d-trace.txt", name + "\n");
-        const requests = fc.sample(requestArbitrary(path, operation, components), { numRuns: RUNS, seed: 42 });
+        // A seed per operation: with one seed, v2's create would draw v3's session names and only meet 409s.
+        const requests = fc.sample(requestArbitrary(path, operation, components), { numRuns: RUNS, seed: SEED + operationIndex++ });
         await storeKnownRecords(t, app);
         for (const request of requests) {
-          if (process.env.OPENAPI_GENERATED_TRACE) (await import("node:fs")).appendFileSync("/tmp/21d-trace.txt", request.path + "\n");
-          for (const adjustment of ADJUSTMENTS) if (adjustment.operation.test(name) && request.body) adjustment.adjust(request.body);
-          const res = await call(app, method.toUpperCase(), request.path, request.body);
+          for (const adjustment of ADJUSTMENTS) if (adjustment.operation.test(name)) adjustment.adjust(request);
+          const res = await call(app, method.toUpperCase(), urlOf(request), request.body);
+          // 501: a feature this test's ports leave out (the CFS sources, whose store and secrets it does not build).
           if (res.status !== 400 && res.status < 500) continue;
+          if (res.status === 501) continue;
           const detail = String(res.body?.detail ?? res.text);
           if (res.status === 400 && EXCEPTIONS.some((e) => e.operation.test(name) && e.detail.test(detail))) continue;
-          refused.push(`${name}: ${res.status} ${detail}\n  ${method.toUpperCase()} ${request.path} ${JSON.stringify(request.body) ?? ''}`);
+          refused.push(`${name}: ${res.status} ${detail}\n  ${method.toUpperCase()} ${urlOf(request)} ${JSON.stringify(request.body) ?? ''}`);
           break;
         }
       }
