@@ -1,4 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbSourceStore } from '../../functions/adapters/dynamodb/dynamodb-source-store.ts';
+import { startLocalDynamo } from '../../functions/adapters/local/dynalite.ts';
+import { FsSourceSecretStore } from '../../functions/adapters/local/fs-source-secret-store.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { call, startCfsTestApp, type CfsTestApp, type Json } from './cfs-app.ts';
 import { cfsResponseErrors } from './cfs-spec.ts';
@@ -201,3 +207,67 @@ describe('cray cfs configurations list --in-use, replayed as cray sends it', () 
     expect(await cfsResponseErrors('get', `/${version}/configurations`, 200, unused.body)).toBeUndefined();
   });
 });
+
+describe('cray cfs v3 sources, replayed as cray sends them', () => {
+  let app: Awaited<ReturnType<typeof startSourcesApp>>;
+  beforeAll(async () => {
+    app = await startSourcesApp();
+  });
+  afterAll(async () => app.close());
+
+  it('creates with `cray cfs v3 sources create --name --clone-url --credentials-username --credentials-password`, and the answer has no login', async () => {
+    // Arrange: the body cray's generator builds from those options.
+    const body = '{"name": "https://git.example/site.git", "clone_url": "https://git.example/site.git", "credentials": {"username": "cray-user", "password": "cray-pass-1"}}';
+    // Act
+    const res = await call(app.app, 'POST', '/apis/cfs/v3/sources', body, CRAY_HEADERS);
+    // Assert
+    expect(res.status).toBe(201);
+    expect(res.text).not.toContain('cray-pass-1');
+    expect(await cfsResponseErrors('post', '/v3/sources', 201, res.body)).toBeUndefined();
+  });
+
+  it('describes, updates and deletes by the name cray quotes twice (a clone URL as the name)', async () => {
+    // Arrange: urllib.parse.quote(quote(name, safe=""), safe=""), as craycli's sources shim does.
+    const twice = encodeURIComponent(encodeURIComponent('https://git.example/site.git'));
+    // Act
+    const described = await call(app.app, 'GET', `/apis/cfs/v3/sources/${twice}`, undefined, { Accept: '*/*' });
+    const updated = await call(app.app, 'PATCH', `/apis/cfs/v3/sources/${twice}`, '{"description": "site", "credentials": {"password": "cray-pass-2"}}', CRAY_HEADERS);
+    const listed = await call(app.app, 'GET', '/apis/cfs/v3/sources?in_use=False&limit=10', undefined, { Accept: '*/*' });
+    const deleted = await call(app.app, 'DELETE', `/apis/cfs/v3/sources/${twice}`, undefined, { Accept: '*/*', 'Content-Length': '0' });
+    // Assert
+    expect(described.status).toBe(200);
+    expect(described.body.name).toBe('https://git.example/site.git');
+    expect(updated.status).toBe(200);
+    expect(updated.text).not.toContain('cray-pass-2');
+    expect(listed.body.sources.map((s: { name: string }) => s.name)).toEqual(['https://git.example/site.git']);
+    expect(deleted.status).toBe(204);
+  });
+
+  it('answers a duplicate create with title and detail, as cray shows them', async () => {
+    // Arrange
+    const body = '{"name": "dup", "clone_url": "https://git.example/dup.git", "credentials": {"username": "u", "password": "p"}}';
+    await call(app.app, 'POST', '/apis/cfs/v3/sources', body, CRAY_HEADERS);
+    // Act
+    const res = await call(app.app, 'POST', '/apis/cfs/v3/sources', body, CRAY_HEADERS);
+    // Assert
+    expect(res.status).toBe(409);
+    expect(crayErrorLine(res.body)).toBe("Error: Conflict: source 'dup' already exists");
+  });
+});
+
+/** The CFS test app with the sources a composition root gives it: the table's store and owner-only secret files. */
+async function startSourcesApp() {
+  const t = await startCfsTestApp();
+  const dir = mkdtempSync(join(tmpdir(), 'cfs-cray-sources-'));
+  const dynamo = await startLocalDynamo({ tableName: 'cfs-cray-sources' });
+  t.ports.sources = new DynamoDbSourceStore(dynamo.documents, 'cfs-cray-sources');
+  t.ports.sourceSecrets = new FsSourceSecretStore(join(dir, 'secrets'));
+  return {
+    app: t.app,
+    close: async () => {
+      await t.close();
+      await dynamo.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -5,6 +5,18 @@ import { HttpProblem } from '../http-problem.ts';
 import { readJsonObject } from '../json-body.ts';
 import { allowOnly, assertQueryParams, invalidStateAsBadRequest, json } from '../route-helpers.ts';
 
+/**
+ * The source's name from the path. `cray` quotes it twice (a name is often a clone URL) and CFS
+ * unquotes the second level itself; a name sent quoted once has no escapes left here.
+ */
+function sourceName(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** The source ports, or a 501 where this deployment keeps no sources. */
 function sourcePorts(ports: AppPorts): SourcePorts {
   if (!ports.sources || !ports.sourceSecrets) throw new HttpProblem(501, 'CFS sources are not served by this deployment');
@@ -31,22 +43,22 @@ export function cfsSourceRoutes(ports: AppPorts): Hono {
   });
   r.get(`${base}/:name`, async (c) => {
     assertQueryParams(c, []);
-    return json(c, 200, sourceToV3(await getSource(sourcePorts(ports), c.req.param('name'))));
+    return json(c, 200, sourceToV3(await getSource(sourcePorts(ports), sourceName(c.req.param('name')))));
   });
   r.patch(`${base}/:name`, async (c) => {
     assertQueryParams(c, []);
     const body = await readJsonObject(c);
-    return json(c, 200, sourceToV3(await updateSource(sourcePorts(ports), c.req.param('name'), body)));
+    return json(c, 200, sourceToV3(await updateSource(sourcePorts(ports), sourceName(c.req.param('name')), body)));
   });
   // Restore: a record for a secret that exists already (CFS's data recovery).
   r.post(`${base}/:name`, async (c) => {
     assertQueryParams(c, []);
     const body = await readJsonObject(c);
-    return json(c, 201, sourceToV3(await restoreSource(sourcePorts(ports), c.req.param('name'), body)));
+    return json(c, 201, sourceToV3(await restoreSource(sourcePorts(ports), sourceName(c.req.param('name')), body)));
   });
   r.delete(`${base}/:name`, async (c) => {
     assertQueryParams(c, []);
-    await invalidStateAsBadRequest(() => deleteSource(sourcePorts(ports), c.req.param('name')));
+    await invalidStateAsBadRequest(() => deleteSource(sourcePorts(ports), sourceName(c.req.param('name'))));
     return c.body(null, 204);
   });
   allowOnly(r, base, ['GET', 'POST']);
