@@ -121,6 +121,29 @@ describe('multipart imports through the embedded server', () => {
     expect(await readdir(join(dir, 'resume-1')).catch(() => [])).toEqual([]);
   });
 
+  it('downloads in ranged parts, several at once, and writes the file only when its checksums match', async () => {
+    // Arrange
+    const image = await importImage(api, { name: 'ranged', arch: 'x86_64', squashfs, multipartThreshold: MiB, partSize: MiB, resumeDir: join(dir, 'resume-r') });
+    const source = await api.downloadUrl(image.id, 'rootfs');
+    let advanced = 0;
+    const progress: TransferProgress = { start: () => undefined, advance: (n) => void (advanced += n), finish: () => undefined };
+    const options = { threshold: MiB, partSize: MiB, parallel: 3, progress };
+    // Act
+    const ranged = await fetch(source.url, { headers: { Range: `bytes=${MiB}-${2 * MiB - 1}` } });
+    const rangedBytes = Buffer.from(await ranged.arrayBuffer());
+    const measured = await downloadFile(source.url, join(dir, 'ranged.squashfs'), source, undefined, options);
+    const tampered = await downloadFile(source.url, join(dir, 'tampered.squashfs'), { ...source, sha256: '0'.repeat(64) }, undefined, options).catch((error: Error) => error);
+    // Assert
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get('content-range')).toBe(`bytes ${MiB}-${2 * MiB - 1}/${bytes.length}`);
+    expect(rangedBytes.equals(bytes.subarray(MiB, 2 * MiB))).toBe(true);
+    expect(measured).toEqual({ size: bytes.length, md5: source.md5, sha256: sha256(bytes) });
+    expect((await readFile(join(dir, 'ranged.squashfs'))).equals(bytes)).toBe(true);
+    expect(advanced).toBe(2 * bytes.length);
+    expect(tampered).toMatchObject({ name: 'TransferError', message: expect.stringContaining("downloaded sha256 ") });
+    expect((await readdir(dir)).filter((name) => name.startsWith('tampered'))).toEqual([]);
+  });
+
   it('resumes an interrupted import sending only the parts the server does not hold', async () => {
     // Arrange: interrupt once three parts have arrived.
     const store = runtime.ports.artifacts as FsArtifactStore;
@@ -340,6 +363,10 @@ describe('multipart imports through the S3 store (s3rver)', () => {
     expect(Buffer.concat(chunks).equals(big)).toBe(true);
     expect(await s3Api.downloadUrl(image.id, 'rootfs')).toMatchObject({ size: big.length, sha256: sha256(big) });
     expect(await store.head(`boot-images/${image.id}/uploads/rootfs`)).toBeUndefined();
+    // And back in ranged parts from a presigned GET.
+    const source = await s3Api.downloadUrl(image.id, 'rootfs');
+    await downloadFile(source.url, join(dir, 's3-back.squashfs'), source, undefined, { threshold: 5 * MiB, partSize: 5 * MiB });
+    expect((await readFile(join(dir, 's3-back.squashfs'))).equals(big)).toBe(true);
   });
 
   it('signs each part URL for its checksum header and refuses a completion missing a part, naming it', async () => {

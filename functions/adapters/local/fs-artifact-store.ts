@@ -247,6 +247,14 @@ export class FsArtifactStore implements ArtifactStore {
     return createReadStream(path, { highWaterMark: 1 << 20 });
   }
 
+  /** Bytes `start` to `end` (inclusive) of an object, for ranged GETs (parallel downloads). */
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    const path = this.pathOf(key);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new NotFoundError('artifact', key);
+    return createReadStream(path, { start, end, highWaterMark: 1 << 20 });
+  }
+
   async head(key: string): Promise<{ size: number; etag: string } | undefined> {
     try {
       const info = await stat(this.pathOf(key));

@@ -15,6 +15,25 @@ export interface SignedUrlArtifactStore extends ArtifactStore {
   /** Checks a multipart part URL (absent where the store takes no multipart uploads). */
   verifySignedPart?(key: string, query: Record<string, string | undefined>): 'valid' | 'expired' | 'invalid';
   putPart?(key: string, uploadId: string, number: number, sha256: string, body: Readable, maxBytes: number): Promise<MultipartPart>;
+  /** Bytes `start` to `end` (inclusive): answers ranged GETs (absent: the whole object, 200). */
+  getRange?(key: string, start: number, end: number): Promise<Readable>;
+}
+
+/** One `bytes=START-END` (or `START-`, or `-SUFFIX`) range within `size`; undefined for anything else (the whole object is sent). */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const match = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    start = Math.max(0, size - Number(match[2]));
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  }
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
 }
 
 /**
@@ -85,8 +104,16 @@ export function artifactRoutes(store: ArtifactStore, options: { maxUploadBytes?:
     if (refused) return refused;
     const head = await store.head(key);
     if (!head) throw new NotFoundError('artifact', key);
-    const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(head.size), ETag: `"${head.etag}"` };
+    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(head.size), ETag: `"${head.etag}"` };
+    if (store.getRange) headers['Accept-Ranges'] = 'bytes';
     if (c.req.method === 'HEAD') return c.body(null, 200, headers);
+    const range = store.getRange ? parseRange(c.req.header('range'), head.size) : undefined;
+    if (range === 'unsatisfiable') return c.body(null, 416, { 'Content-Range': `bytes */${head.size}` });
+    if (range) {
+      const part = await store.getRange!(key, range.start, range.end);
+      const length = range.end - range.start + 1;
+      return c.body(Readable.toWeb(part) as ReadableStream, 206, { ...headers, 'Content-Length': String(length), 'Content-Range': `bytes ${range.start}-${range.end}/${head.size}` });
+    }
     const stream = await store.get(key);
     return c.body(Readable.toWeb(stream) as ReadableStream, 200, headers);
   });

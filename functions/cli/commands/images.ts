@@ -8,6 +8,7 @@ import { ImagesApi, type ArtifactName, type ImageView } from '../images/images-a
 import { importImage } from '../images/import-image.ts';
 import { COMPRESSORS, DEFAULT_COMPRESSION, type Compressor } from '../images/squashfs.ts';
 import { downloadFile } from '../images/transfer.ts';
+import { transferBar } from '../progress/transfer-bar.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 import { matchingFlag, parseOptions } from '../option-schemas.ts';
 import { OUTPUT_FORMATS, printResult, table, type OutputFormat } from '../output.ts';
@@ -130,6 +131,7 @@ export function imagesCommand(io: CliIo = processIo): Command {
         compression: compressionOf(options),
         signal,
         progress: (line) => io.err(line),
+        transfer: transferBar(io),
       }),
     );
     await printResult(io, options.format, image, imageSummary);
@@ -173,7 +175,7 @@ export function imagesCommand(io: CliIo = processIo): Command {
     .action(async (id: string, options: { artifact: ArtifactName; output: string }) => {
       await interruptible(async (signal) => {
         const source = await api().downloadUrl(id, options.artifact);
-        await downloadFile(source.url, options.output, source, signal).catch((error: Error) => {
+        await downloadFile(source.url, options.output, source, signal, { progress: transferBar(io), label: options.artifact }).catch((error: Error) => {
           if (error.name === 'TransferError') throw new CliError(error.message);
           throw error;
         });

@@ -13,6 +13,9 @@ export interface TransferProgress {
 /** Nothing shown (the default of library callers and tests). */
 export const silentProgress: TransferProgress = { start: () => undefined, advance: () => undefined, finish: () => undefined };
 
+/** Off a terminal, transfers below this size print no progress lines. */
+const PLAIN_MIN_BYTES = 64 * 1024 * 1024;
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 /** `1.5 GiB`: bytes in the largest unit that keeps the number at least 1. */
@@ -38,7 +41,7 @@ export function transferLine(label: string, done: number, total: number, seconds
 
 /**
  * A progress bar on stderr: redrawn in place (at most ten times a second) when stderr is a
- * terminal, else one plain line per tenth of the transfer, so logs stay short.
+ * terminal, else one plain line per tenth of a transfer of 64 MiB or more, so logs stay short.
  */
 export function transferBar(io: CliIo, clock: () => number = Date.now): TransferProgress {
   const stderr = io === processIo ? process.stderr : undefined;
@@ -57,6 +60,8 @@ export function transferBar(io: CliIo, clock: () => number = Date.now): Transfer
       stderr!.write(`\r\x1b[2K${transferLine(label, done, total, seconds(), stderr!.columns || 80)}`);
       return;
     }
+    // Off a terminal, small transfers say nothing: their lines would only be noise in a log.
+    if (total < PLAIN_MIN_BYTES) return;
     const now = total > 0 ? Math.floor((done / total) * 10) : 10;
     if (now === tenth && !force) return;
     tenth = now;
