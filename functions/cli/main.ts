@@ -8,6 +8,7 @@ import { ApiError } from './api-client.ts';
 import { authCommand } from './commands/auth.ts';
 import { automationsCommand } from './commands/automations.ts';
 import { configurationsCommand } from './commands/configurations.ts';
+import { sourcesCommand } from './commands/sources.ts';
 import { imagesCommand } from './commands/images.ts';
 import { optionsCommand } from './commands/options.ts';
 import { serverCommand } from './commands/server.ts';
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   });
   program.addCommand(sessionsCommand(io));
   program.addCommand(configurationsCommand(io));
+  program.addCommand(sourcesCommand(io));
   program.addCommand(automationsCommand(io));
   program.addCommand(imagesCommand(io));
   program.addCommand(optionsCommand(io));
