@@ -26,6 +26,11 @@ export interface ApiFunctionProps {
   scheduleDeadLetters: sqs.IQueue;
 }
 
+/** The Secrets Manager name prefix of this stack's CFS sources' logins (the API's only secrets besides the dashboard token). */
+export function sourceSecretPrefix(stack: Stack): string {
+  return `cfs/${stack.stackName}/sources/`;
+}
+
 /**
  * The API Lambda (functions/handlers/api.ts: the same app as the embedded server), with the
  * environment that names each resource it uses and the grant for each, side by side.
@@ -50,6 +55,7 @@ export class ApiFunction extends Construct {
         [AWS_ENV.SCHEDULE_TARGET_ARN]: props.trigger.function.function.functionArn,
         [AWS_ENV.SCHEDULE_ROLE_ARN]: props.trigger.schedulerRole.roleArn,
         [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: props.scheduleDeadLetters.queueArn,
+        [AWS_ENV.SOURCE_SECRET_PREFIX]: sourceSecretPrefix(stack),
       },
       logRetention: props.logRetention,
     });
@@ -72,6 +78,20 @@ export class ApiFunction extends Construct {
       this.bundled.role,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${props.stateMachineName}:*]`,
       "Executions are named after sessions at run time; StopExecution is granted on this state machine's executions only.",
+    );
+
+    // CFS sources keep their git logins in Secrets Manager under the stack's own prefix: the API creates, changes,
+    // reads (branch resolution) and deletes them there and nowhere else. Secret names end in a random suffix, hence the `*`.
+    api.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:GetSecretValue', 'secretsmanager:DeleteSecret'],
+        resources: [stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${sourceSecretPrefix(stack)}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
+    acknowledge(
+      this.bundled.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${sourceSecretPrefix(stack)}*]`,
+      "Sources' secrets are created at run time under the stack's prefix; the grant covers that prefix only.",
     );
 
     // Storing and deleting automations keeps their schedules in step: exactly these calls, on this group's schedules, with the one role.

@@ -35,4 +35,6 @@ export const AWS_ENV = {
   RUNNER_CLUSTER: 'CFS_RUNNER_CLUSTER',
   /** The dashboard authorizer's Secrets Manager secret holding the dashboard token (lib/ sets it beside the read grant). */
   DASHBOARD_TOKEN_SECRET_ARN: 'CFS_DASHBOARD_TOKEN_SECRET_ARN',
+  /** The Secrets Manager name prefix of CFS sources' git logins (the API may create, read, change and delete secrets under it only). */
+  SOURCE_SECRET_PREFIX: 'CFS_SOURCE_SECRET_PREFIX',
 } as const;

@@ -18,6 +18,8 @@ import { DynamoDbOptionsStore } from '../dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../dynamodb/dynamodb-session-store.ts';
 import { DynamoDbImageWaitStore } from '../dynamodb/dynamodb-image-wait-store.ts';
 import { DynamoDbSourceStore } from '../dynamodb/dynamodb-source-store.ts';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerSourceSecretStore } from './secrets-manager-source-secret-store.ts';
 import { EventBridgeEventPublisher } from './eventbridge-event-publisher.ts';
 import { EventBridgeSchedulerSync } from './eventbridge-scheduler-sync.ts';
 import { HttpGitResolver } from './http-git-resolver.ts';
@@ -118,6 +120,8 @@ export function createAwsRoot(env: Record<string, string | undefined>, clients: 
       options: options(),
       automations: automations(),
       ...(sync ? { automationSchedules: sync } : {}),
+      // Sources where the stack names their secrets' prefix (and grants the calls on it).
+      ...(settings.sourceSecretPrefix ? { sources: sources(), sourceSecrets: new SecretsManagerSourceSecretStore(new SecretsManagerClient({}), settings.sourceSecretPrefix) } : {}),
     };
   });
 

@@ -28,6 +28,7 @@ const settingsSchema = z.object({
   [AWS_ENV.SCHEDULE_ROLE_ARN]: optionalText,
   [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: optionalText,
   [AWS_ENV.RUNNER_CLUSTER]: optionalText,
+  [AWS_ENV.SOURCE_SECRET_PREFIX]: z.string().regex(/^[A-Za-z0-9/_+=.@-]+\/$/, 'must be a Secrets Manager name prefix ending in /').optional(),
 });
 
 /** What the AWS composition root knows after reading the environment once. */
@@ -41,6 +42,8 @@ export interface AwsSettings {
   scheduleRoleArn?: string;
   scheduleDeadLetterArn?: string;
   runnerCluster?: string;
+  /** Where CFS sources' logins are kept (the API only); none: sources are not served. */
+  sourceSecretPrefix?: string;
   workflow: WorkflowSettings;
 }
 
@@ -72,6 +75,7 @@ export function parseAwsSettings(env: Record<string, string | undefined>): AwsSe
     scheduleRoleArn: s[AWS_ENV.SCHEDULE_ROLE_ARN],
     scheduleDeadLetterArn: s[AWS_ENV.SCHEDULE_DEAD_LETTER_ARN],
     runnerCluster: s[AWS_ENV.RUNNER_CLUSTER],
+    sourceSecretPrefix: s[AWS_ENV.SOURCE_SECRET_PREFIX],
     workflow: {
       imageWaitTimeoutSeconds: s[AWS_ENV.IMAGE_WAIT_TIMEOUT_SECONDS],
       imagePollIntervalSeconds: s[AWS_ENV.IMAGE_POLL_INTERVAL_SECONDS],
