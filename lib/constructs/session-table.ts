@@ -15,8 +15,8 @@ export const TABLE_DATA_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dyna
 /**
  * The single table, declared from the same key-schema module the embedded server creates its
  * dynalite table from (functions/adapters/dynamodb/table-schema.ts): on-demand, point-in-time
- * recovery, encrypted with the AWS managed key, deletion protection, the TTL attribute; kept
- * when the stack is deleted.
+ * recovery, encrypted with the AWS managed key, deletion protection, the TTL attribute and a
+ * stream of old images (session-expiry.ts); kept when the stack is deleted.
  */
 export class SessionTable extends Construct {
   readonly table: dynamodb.Table;
@@ -31,6 +31,8 @@ export class SessionTable extends Construct {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       deletionProtection: true,
       timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
+      // What the TTL removes reaches the session-expiry function (old images: the session's job).
+      stream: dynamodb.StreamViewType.OLD_IMAGE,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     for (const index of GLOBAL_INDEXES) {

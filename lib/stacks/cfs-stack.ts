@@ -10,6 +10,7 @@ import { ArtifactBucket } from '../constructs/artifact-bucket.ts';
 import { AutomationTrigger } from '../constructs/automation-trigger.ts';
 import { CfsAlarms } from '../constructs/cfs-alarms.ts';
 import { ExecutionCleanup } from '../constructs/execution-cleanup.ts';
+import { SessionExpiry } from '../constructs/session-expiry.ts';
 import { CfsApi } from '../constructs/cfs-api.ts';
 import { RunnerNetwork } from '../constructs/runner-network.ts';
 import { RunnerTask } from '../constructs/runner-task.ts';
@@ -41,6 +42,7 @@ export class CfsStack extends Stack {
   readonly api: CfsApi;
   readonly eventDeadLetters: sqs.Queue;
   readonly asyncFailures: sqs.Queue;
+  readonly sessionExpiry: SessionExpiry;
   readonly trigger: AutomationTrigger;
   readonly executionCleanup: ExecutionCleanup;
   readonly alarmTopic: sns.ITopic;
@@ -131,7 +133,7 @@ export class CfsStack extends Stack {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    acknowledge(this.asyncFailures, 'AwsSolutions-SQS3', "This queue is itself the on-failure destination of the trigger's and the execution clean-up's asynchronous invocations; its depth raises an alarm.");
+    acknowledge(this.asyncFailures, 'AwsSolutions-SQS3', "This queue is itself the on-failure destination of the trigger's and the execution clean-up's asynchronous invocations and of the session-expiry stream batches; its depth raises an alarm.");
 
     // Image Registered and the automations' schedules.
     this.trigger = new AutomationTrigger(this, 'Trigger', {
@@ -156,6 +158,15 @@ export class CfsStack extends Stack {
       artifacts: this.artifacts,
       bus: this.bus,
       runnerCluster: this.runner.cluster,
+    });
+
+    // session_ttl: the table's TTL removes an expired session's record; its objects go with it.
+    this.sessionExpiry = new SessionExpiry(this, 'SessionExpiry', {
+      environment: workflowEnvironment,
+      logRetention,
+      table: this.table,
+      artifacts: this.artifacts,
+      failures: this.asyncFailures,
     });
 
     this.apiFunction = new ApiFunction(this, 'ApiFunction', {

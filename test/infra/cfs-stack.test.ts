@@ -21,6 +21,7 @@ const OTHER_FUNCTIONS: Record<string, string> = {
   'dashboard-authorizer': 'ApiDashboardAuthorizer',
   trigger: 'TriggerFunction',
   'execution-ended': 'ExecutionCleanupFunction',
+  'session-expired': 'SessionExpiryFunction',
 };
 const constructOf = (entry: string) => OTHER_FUNCTIONS[entry] ?? `Steps${entry.replace(/-/g, '')}`;
 const fnLogicalId = (entry: string) =>
@@ -38,6 +39,21 @@ function statementsOfRole(role: string) {
 
 describe('the CDK stack (default deployment)', () => {
   describe('data', () => {
+    it("streams the table's old images to the session-expiry function, filtered to the TTL's removals of session items, which may remove sessions' and runners' objects", () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', { StreamSpecification: { StreamViewType: 'OLD_IMAGE' } });
+      const mapping = template.findResources('AWS::Lambda::EventSourceMapping');
+      const [source] = Object.values(mapping).filter((m) => JSON.stringify(m).includes(fnLogicalId('session-expired')));
+      const filter = JSON.parse(((source?.Properties as { FilterCriteria: { Filters: { Pattern: string }[] } }).FilterCriteria.Filters[0]!).Pattern) as Record<string, unknown>;
+      expect(filter).toEqual({
+        eventName: ['REMOVE'],
+        userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+        dynamodb: { OldImage: { pk: { S: [{ prefix: 'SESSION#' }] }, sk: { S: ['SESSION'] } } },
+      });
+      expect(source?.Properties).toMatchObject({ BisectBatchOnFunctionError: true, MaximumRetryAttempts: 8, DestinationConfig: { OnFailure: { Destination: expect.anything() } } });
+      const removes = statementsOfRole(roleLogicalId('session-expired')).filter((s) => actionsOf(s).includes('s3:DeleteObject'));
+      expect(JSON.stringify(removes.flatMap(resourcesOf))).toMatch(/sessions\/\*.*runner\/\*|runner\/\*.*sessions\/\*/);
+    });
+
     it('declares the table from the shared key schema: on demand, point-in-time recovery, encryption, deletion protection, TTL, retained', () => {
       template.hasResource('AWS::DynamoDB::Table', {
         DeletionPolicy: 'Retain',
@@ -399,6 +415,7 @@ describe('the CDK stack (default deployment)', () => {
       expect(wildcards.sort()).toEqual([
         'ExecutionCleanupFunctionRole ecs:ListTasks',
         'RunnerExecutionRole ecr:GetAuthorizationToken',
+        'SessionExpiryFunctionRole dynamodb:ListStreams',
         'WorkflowStateMachineRole logs:CreateLogDelivery,logs:DeleteLogDelivery,logs:DescribeLogGroups,logs:DescribeResourcePolicies,logs:GetLogDelivery,logs:ListLogDeliveries,logs:PutResourcePolicy,logs:UpdateLogDelivery,xray:GetSamplingRules,xray:GetSamplingTargets,xray:PutTelemetryRecords,xray:PutTraceSegments',
       ]);
     });
