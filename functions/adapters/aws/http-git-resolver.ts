@@ -3,6 +3,7 @@ import { assertAllowedCloneUrl, cloneUrlScheme, type CloneUrlPolicy } from '../.
 import { gitMessage } from '../../core/workflow/git-message.ts';
 import { redactCloneUrl } from '../../core/workflow/redact.ts';
 import type { GitResolver } from '../../ports/git-resolver.ts';
+import type { GitAccess } from '../../core/sources/source-record.ts';
 
 export interface HttpGitResolverOptions {
   /** Clone URL schemes layers may use; only http(s) ones can be resolved here. */
@@ -67,7 +68,7 @@ export class HttpGitResolver implements GitResolver, CloneUrlPolicy {
     assertAllowedCloneUrl(url, this.allowedSchemes);
   }
 
-  async resolveBranch(cloneUrl: string, branch: string): Promise<string> {
+  async resolveBranch(cloneUrl: string, branch: string, access?: GitAccess): Promise<string> {
     this.assertAllowedCloneUrl(cloneUrl);
     const shown = redactCloneUrl(cloneUrl);
     if (!BRANCH_PATTERN.test(branch)) throw new GitError(`'${branch}' is not a valid branch name`);
@@ -75,13 +76,13 @@ export class HttpGitResolver implements GitResolver, CloneUrlPolicy {
     if (scheme !== 'https' && scheme !== 'http') {
       throw new GitError(`branch '${branch}' of ${shown} cannot be resolved here: only http(s) remotes are read without git; give the layer a commit instead of a branch`);
     }
-    const refs = await this.listRefs(cloneUrl, `cannot read branch '${branch}' of ${shown}`);
+    const refs = await this.listRefs(cloneUrl, `cannot read branch '${branch}' of ${shown}`, access);
     const sha = refs.get(`refs/heads/${branch}`);
     if (!sha) throw new GitError(`branch '${branch}' does not exist in ${shown}`);
     return sha;
   }
 
-  private async listRefs(cloneUrl: string, context: string): Promise<Map<string, string>> {
+  private async listRefs(cloneUrl: string, context: string, access?: GitAccess): Promise<Map<string, string>> {
     const url = new URL(`${cloneUrl.replace(/\/+$/, '')}/info/refs`);
     url.searchParams.set('service', 'git-upload-pack');
     const headers: Record<string, string> = { 'User-Agent': 'git/2.39-cfs', Accept: '*/*' };
@@ -90,6 +91,8 @@ export class HttpGitResolver implements GitResolver, CloneUrlPolicy {
       url.username = '';
       url.password = '';
     }
+    // A CFS source's login (its CA bundle is not used here: fetch has no per-request CA).
+    if (access) headers.Authorization = `Basic ${Buffer.from(`${access.username}:${access.password}`).toString('base64')}`;
     let response: Response;
     try {
       // With credentials no redirect is followed: they must never travel to another address.
