@@ -3,7 +3,7 @@ import { fieldError } from '../sessions/validation.ts';
 
 /**
  * The rules CFS applies on PUT (section b of reference/cfs-behaviour.md), plus what this
- * product needs to run a layer: a clone URL (CFS sources are not served), a commit or a branch
+ * product needs to run a layer: a clone URL or a CFS v3 source (exactly one), a commit or a branch
  * to resolve, and a playbook path that stays inside the repository.
  */
 
@@ -36,7 +36,7 @@ function checkPlaybook(playbook: string, at: string): void {
 
 function checkSourceAndRevision(layer: { clone_url?: string; source?: string; commit?: string; branch?: string }, at: string): void {
   if (layer.source !== undefined && layer.clone_url !== undefined) throw fieldError(at, 'give either a clone_url or a source, not both');
-  if (layer.source === undefined && layer.clone_url === undefined) throw fieldError(`${at}.clone_url`, 'is required (or name a source)');
+  if (layer.source === undefined && layer.clone_url === undefined) throw fieldError(`${at}.clone_url`, 'is required');
   if (layer.branch !== undefined && layer.commit !== undefined) {
     throw fieldError(at, 'give either a branch or a commit, not both');
   }

@@ -32,7 +32,7 @@ async function withSources<T extends Revision>(ports: ConfigurationPorts, items:
   return Promise.all(
     items.map(async ({ at, item }) => {
       if (item.source === undefined) return { at, item };
-      if (!ports.sources || !ports.sourceSecrets) throw fieldError(`${at}.source`, 'CFS sources are not served by this deployment; give the repository as clone_url');
+      if (!ports.sources || !ports.sourceSecrets) throw fieldError(`${at}.source`, 'CFS sources are not supported by this deployment; give the repository as clone_url');
       try {
         const { source, access } = await sourceAccess({ sources: ports.sources, sourceSecrets: ports.sourceSecrets }, item.source);
         return { at, item: { ...item, clone_url: source.clone_url }, access };
