@@ -117,7 +117,7 @@ describe('multipart imports through the embedded server', () => {
     expect(source).toMatchObject({ size: bytes.length, sha256: sha256(bytes) });
     expect((await readFile(join(dir, 'back.squashfs'))).equals(bytes)).toBe(true);
     // Nothing of the upload is left: no parts, no resume record.
-    expect(await readdir(join(dir, 'server', 'artifacts', '.multipart'))).toEqual([]);
+    expect(await readdir(join(dir, 'server', 'artifacts', 'boot-images', image.id, 'uploads', '.multipart'))).toEqual([]);
     expect(await readdir(join(dir, 'resume-1')).catch(() => [])).toEqual([]);
   });
 
@@ -248,6 +248,21 @@ describe('multipart imports through the embedded server', () => {
     expect(answers.map((a) => a.status)).toEqual([409, 409, 409, 409, 409]);
     const source = await api.downloadUrl(image.id, 'rootfs');
     expect(await (await fetch(source.url)).text()).toBe('registered bytes');
+  });
+
+  it('removes the parts of an upload never completed when its image is deleted', async () => {
+    // Arrange
+    const image = await api.create({ name: 'abandoned', arch: 'x86_64' });
+    const upload = await api.startMultipart(image.id, 'rootfs', { size: 2 * MiB, part_size: MiB });
+    const part = Buffer.alloc(MiB, 3);
+    const [url] = await api.partUrls(image.id, 'rootfs', upload.upload_id, [{ number: 1, sha256: sha256(part) }]);
+    expect(await putPart(url!, part)).toBe(200);
+    const parts = join(dir, 'server', 'artifacts', 'boot-images', image.id, 'uploads', '.multipart', upload.upload_id);
+    expect(await readdir(parts)).toContain('1');
+    // Act
+    await api.delete(image.id);
+    // Assert
+    expect(await stat(parts).catch(() => 'gone')).toBe('gone');
   });
 
   it('refuses parts smaller than the store takes, and an upload larger than its disk holds with a 507', async () => {

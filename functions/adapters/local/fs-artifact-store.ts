@@ -15,7 +15,7 @@ const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 /** Where the store keeps the checksums it measured for each object (`<root>/.etags/<key>`). */
 const ETAG_DIR = '.etags';
 
-/** Where multipart uploads keep their parts until completion (`<root>/.multipart/<upload id>/`). */
+/** Where multipart uploads keep their parts until completion (`<directory of the key>/.multipart/<upload id>/`). */
 const MULTIPART_DIR = '.multipart';
 
 /** The embedded store's upload ids: 32 hex digits (no path can be made of one). */
@@ -270,7 +270,10 @@ export class FsArtifactStore implements ArtifactStore {
     await rm(this.etagPath(key), { force: true });
   }
 
-  /** A put or adopt killed before its rename leaves its `.partial` file (and maybe its checksum record's): remove them. */
+  /**
+   * A put or adopt killed before its rename leaves its `.partial` file (and maybe its checksum
+   * record's), and a multipart upload never completed leaves its parts (`.multipart/`): remove them.
+   */
   async discardIncomplete(prefix: string): Promise<void> {
     // Only the directory the prefix names is walked, never the whole store; its segments are checked as a key's are.
     if (!prefix.endsWith('/')) throw new ValidationError(`discardIncomplete takes a directory prefix ending in '/', not '${prefix}'`, 'prefix');
@@ -278,7 +281,8 @@ export class FsArtifactStore implements ArtifactStore {
     const walk = async (dir: string): Promise<void> => {
       for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
         const full = join(dir, entry.name);
-        if (entry.isDirectory()) await walk(full);
+        if (entry.isDirectory() && entry.name === MULTIPART_DIR) await rm(full, { recursive: true, force: true });
+        else if (entry.isDirectory()) await walk(full);
         else if (entry.name.endsWith('.partial')) await rm(full, { force: true });
       }
     };
@@ -349,14 +353,18 @@ export class FsArtifactStore implements ArtifactStore {
     return keys.filter((k) => k.startsWith(prefix)).sort();
   }
 
-  private uploadDir(uploadId: string): string {
+  /**
+   * Where an upload keeps its parts: beside its key (`<key's directory>/.multipart/<upload id>/`),
+   * so removing the image's directory, or discardIncomplete on its prefix, takes them too.
+   */
+  private uploadDir(key: string, uploadId: string): string {
     if (!UPLOAD_ID.test(uploadId)) throw new ValidationError(`'${uploadId.slice(0, 80)}' is not an upload id of this store`, 'upload_id');
-    return join(this.root, MULTIPART_DIR, uploadId);
+    return join(dirname(this.pathOf(key)), MULTIPART_DIR, uploadId);
   }
 
   /** The key an upload was started for; undefined when there is no such upload, or it is another key's. */
   private async uploadOf(key: string, uploadId: string): Promise<string | undefined> {
-    const dir = this.uploadDir(uploadId);
+    const dir = this.uploadDir(key, uploadId);
     const started = await readFile(join(dir, 'upload.json'), 'utf8').then((text) => JSON.parse(text) as { key?: string }, () => undefined);
     return started?.key === key ? dir : undefined;
   }
@@ -378,7 +386,7 @@ export class FsArtifactStore implements ArtifactStore {
     assertSafeKey(key);
     await this.assertRoom(size, `an upload of ${size} bytes`);
     const uploadId = randomBytes(16).toString('hex');
-    const dir = this.uploadDir(uploadId);
+    const dir = this.uploadDir(key, uploadId);
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'upload.json'), JSON.stringify({ key, size, created: new Date().toISOString() }));
     return uploadId;

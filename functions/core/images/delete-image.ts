@@ -42,4 +42,6 @@ export async function deleteImage(deps: ImageDeps, id: string, options: { force?
   for (const key of own) {
     if (await deps.images.claimUnreferenced(key)) await deps.artifacts.delete(key);
   }
+  // Multipart uploads never completed (their parts) and interrupted writes: S3's lifecycle rule aborts them, the filesystem store here.
+  await deps.artifacts.discardIncomplete?.(`${bucketOf(deps)}/${id}/`);
 }
