@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { optionDefaultsFrom, settingsReader } from '../../core/options/workflow-settings.ts';
@@ -18,7 +19,6 @@ import { DynamoDbOptionsStore } from '../dynamodb/dynamodb-options-store.ts';
 import { DynamoDbSessionStore } from '../dynamodb/dynamodb-session-store.ts';
 import { DynamoDbImageWaitStore } from '../dynamodb/dynamodb-image-wait-store.ts';
 import { DynamoDbSourceStore } from '../dynamodb/dynamodb-source-store.ts';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerSourceSecretStore } from './secrets-manager-source-secret-store.ts';
 import { EventBridgeEventPublisher } from './eventbridge-event-publisher.ts';
 import { EventBridgeSchedulerSync } from './eventbridge-scheduler-sync.ts';
@@ -55,6 +55,8 @@ export interface AwsRoot {
 export interface AwsRootClients {
   /** The API's: automations' schedules on EventBridge Scheduler. */
   scheduler?: () => SchedulerClient;
+  /** The API's: CFS sources' logins in Secrets Manager. */
+  secretsManager?: () => SecretsManagerClient;
 }
 
 /** Builds the root from an environment (tests pass their own; handlers use `awsRoot()`). */
@@ -121,7 +123,7 @@ export function createAwsRoot(env: Record<string, string | undefined>, clients: 
       automations: automations(),
       ...(sync ? { automationSchedules: sync } : {}),
       // Sources where the stack names their secrets' prefix (and grants the calls on it).
-      ...(settings.sourceSecretPrefix ? { sources: sources(), sourceSecrets: new SecretsManagerSourceSecretStore(new SecretsManagerClient({}), settings.sourceSecretPrefix) } : {}),
+      ...(settings.sourceSecretPrefix && clients.secretsManager ? { sources: sources(), sourceSecrets: new SecretsManagerSourceSecretStore(clients.secretsManager(), settings.sourceSecretPrefix) } : {}),
     };
   });
 

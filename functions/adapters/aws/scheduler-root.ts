@@ -1,4 +1,5 @@
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsRoot, type AwsRoot } from './index.ts';
 
 /**
@@ -7,5 +8,6 @@ import { awsRoot, type AwsRoot } from './index.ts';
  * Scheduler client. Only the API bundle imports this module, so only it carries that client.
  */
 export function awsRootWithSchedules(): AwsRoot {
-  return awsRoot({ scheduler: () => new SchedulerClient({}) });
+  // And the Secrets Manager client of CFS sources' logins, which only the API keeps.
+  return awsRoot({ scheduler: () => new SchedulerClient({}), secretsManager: () => new SecretsManagerClient({}) });
 }
