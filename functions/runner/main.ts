@@ -20,6 +20,7 @@ import { type RunDocument } from '../core/workflow/run-document.ts';
 import { parseRunDocument } from './run-document.ts';
 import { runCustomization } from './run-customization.ts';
 import { runnerSettings, type RunnerSettings } from './settings.ts';
+import { workspaceMemoryFor } from './workspace-memory.ts';
 
 export { runCustomization } from './run-customization.ts';
 export type { RunnerDeps, RunResult } from './run-customization.ts';
@@ -123,6 +124,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       signal: controller.signal,
       sandbox: settings.sandbox,
       network: settings.network,
+      memory: workspaceMemoryFor(settings.workspaceMemoryBytes),
       log: say,
       sourceSecrets: async (secretName) => sourceSecrets.get(secretName),
       ...(settings.echoLayerOutput ? { onLayerOutput: (chunk: Buffer) => void process.stdout.write(chunk) } : {}),

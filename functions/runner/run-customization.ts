@@ -28,6 +28,7 @@ import type { NetworkMode } from './sandbox-network.ts';
 import { checkSandboxPrerequisites } from './sandbox-prerequisites.ts';
 import type { IdMapping } from './user-namespace.ts';
 import { stageImage, type StagedImage } from './stage.ts';
+import type { WorkspaceMemory } from './workspace-memory.ts';
 import { prepareWorkspace, recordProcesses, removeWorkspace, unmountUnder, type WorkspaceLayout } from './workspace.ts';
 
 /** The login and CA bundle for a source-backed layer's clone; undefined for a plain clone URL. */
@@ -56,6 +57,8 @@ export interface RunnerDeps {
   network?: NetworkMode;
   /** Progress lines (main sends them to stderr). */
   log?: (line: string) => void;
+  /** A budget that may let roots be unpacked into RAM (the engine's, or the task's share); none: on disk. */
+  memory?: WorkspaceMemory;
   /** A CFS source's login by its secret name (the engine's pipe, Secrets Manager in AWS); none: source-backed layers fail. */
   sourceSecrets?: (secretName: string) => Promise<SourceSecret | undefined>;
   /** Each layer's output as it is produced, besides its log file. */
@@ -146,7 +149,9 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
     for (const [i, image] of document.images.entries()) {
       checkpoint();
       log(`staging image ${image.image_id} from ${image.rootfs.key}`);
-      staged.push(await stageImage({ image, layout, groups, store: deps.store, local: deps.local, signal: deps.signal, log, ...(mapping ? { mapping } : {}) }));
+      staged.push(
+        await stageImage({ image, layout, groups, store: deps.store, local: deps.local, signal: deps.signal, log, memory: deps.memory, ...(mapping ? { mapping } : {}) }),
+      );
       outcome.images[i]!.staged = true;
     }
 
@@ -203,7 +208,8 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
   if (outcome.debug && exitCode !== RUNNER_EXIT_CODES.layer) delete outcome.debug;
   try {
     if (outcome.debug) {
-      await unmountUnder(deps.workspace);
+      // The held roots stay where they are: one unpacked into RAM is its tmpfs.
+      await unmountUnder(deps.workspace, { keepMemoryRoots: true });
       log(`debug_on_failure: keeping the workspace ${deps.workspace} for inspection`);
     } else {
       await removeWorkspace(deps.workspace);

@@ -23,6 +23,8 @@ export const RUNNER_ENV = {
   RUNNER_NETWORK: 'RUNNER_NETWORK',
   /** `true` to copy each layer's Ansible output to stdout as well (CloudWatch can then follow it live). */
   RUNNER_ECHO_LAYER_OUTPUT: 'RUNNER_ECHO_LAYER_OUTPUT',
+  /** Bytes of the task's memory its unpacked roots may take as tmpfs (0 or unset: always on disk). The embedded engine answers over IPC instead. */
+  RUNNER_WORKSPACE_MEMORY_BYTES: 'RUNNER_WORKSPACE_MEMORY_BYTES',
 } as const;
 
 const settingsSchema = z.object({
@@ -36,6 +38,11 @@ const settingsSchema = z.object({
   echoLayerOutput: z.boolean(),
   /** The descriptor the embedded engine writes the session's sources' logins to (read once, then closed). */
   sourceSecretsFd: z.coerce.number({ message: 'the source secrets descriptor must be a number' }).int().min(3).optional(),
+  workspaceMemoryBytes: z.coerce
+    .number({ message: `the workspace memory must be a number of bytes (${RUNNER_ENV.RUNNER_WORKSPACE_MEMORY_BYTES})` })
+    .int({ message: `the workspace memory must be a whole number of bytes (${RUNNER_ENV.RUNNER_WORKSPACE_MEMORY_BYTES})` })
+    .min(0, { message: `the workspace memory cannot be negative (${RUNNER_ENV.RUNNER_WORKSPACE_MEMORY_BYTES})` })
+    .optional(),
 });
 
 /** The runner's settings, from flags first and the environment second. */
@@ -71,6 +78,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
     network: values.network ?? (env[RUNNER_ENV.RUNNER_NETWORK] || 'egress'),
     echoLayerOutput: values['echo-layer-output'] ?? env[RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT] === 'true',
     sourceSecretsFd: values['source-secrets-fd'],
+    workspaceMemoryBytes: env[RUNNER_ENV.RUNNER_WORKSPACE_MEMORY_BYTES] || undefined,
   };
   const parsed = settingsSchema.safeParse(candidate);
   if (!parsed.success) throw new RunnerFailure('input', parsed.error.issues.map((i) => i.message).join('; '));

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -26,6 +27,7 @@ import { startRunnerProcess, type RunnerProcess } from './process-runner.ts';
 import type { SourceSecret } from '../../core/sources/source-record.ts';
 import { readRunDocument } from '../../core/workflow/run-document-store.ts';
 import type { SourceSecretStore } from '../../ports/source-store.ts';
+import type { WorkspaceMemoryBudget } from './workspace-memory-budget.ts';
 
 /** Subscribes to the in-process bus (only `Image Registered` is needed here). */
 export interface LocalEventSource {
@@ -43,6 +45,8 @@ export interface LocalEngineOptions {
   events: LocalEventSource;
   /** Hooks tests use to produce faults the real parts cannot (a runner that never starts, say). */
   startRunner?: typeof startRunnerProcess;
+  /** The RAM runners may unpack roots into, shared by all of them (`cfs server --workspace-memory`); none: always on disk. */
+  workspaceMemory?: WorkspaceMemoryBudget;
   /** Where CFS sources' logins are kept: the engine hands a session's to its runner alone. */
   sourceSecrets?: Pick<SourceSecretStore, 'get'>;
   /** How often a running runner's layer progress is copied into the session's status (default 500 ms). */
@@ -135,6 +139,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
   private async removeWorkspaceOf(session: string): Promise<void> {
     const dir = this.workspaceOf(session);
     if (!(await removeWorkspace(dir))) await removeTree(dir);
+    this.options.workspaceMemory?.releaseAll(session);
   }
 
   /** Runs background work to its end, reporting (never throwing) its failure, and remembers it until then. */
@@ -403,17 +408,21 @@ export class LocalWorkflowEngine implements WorkflowStarter {
     if (!documentKey) throw new TaskFailed('RunAnsible: no RUN_DOCUMENT_KEY in the container overrides');
     return this.runs.run(async () => {
       if (execution.stopped) throw new TaskFailed('the session was cancelled before its runner started');
+      const budget = this.options.workspaceMemory;
       const runner = (this.options.startRunner ?? startRunnerProcess)({
         session: sessionName,
         documentKey,
         storeDir: this.options.storeDir,
         workspace: this.workspaceOf(sessionName),
         logDir: join(this.options.workDir, 'runner-logs'),
+        ...(budget ? { memory: { reserve: (bytes) => budget.reserve(sessionName, bytes), release: (bytes) => budget.release(sessionName, bytes) } } : {}),
         ...(await this.sourceSecretsOf(sessionName)),
       });
       execution.runner = runner;
       const code = await this.followProgress(sessionName, runner);
       execution.runner = undefined;
+      // The runner removed its workspace (and its tmpfs roots) unless a debug hold keeps them: the hold's end gives the grant back.
+      if (budget && !existsSync(this.workspaceOf(sessionName))) budget.releaseAll(sessionName);
       if (code !== 0) throw new TaskFailed(`the runner exited with code ${code}`);
       return { LastStatus: 'STOPPED', Containers: [{ Name: 'runner', ExitCode: 0 }] };
     });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MemoryAnswer, MemoryRequest } from '../../runner/workspace-memory.ts';
 import { packageRoot } from './package-root.ts';
 import type { Writable } from 'node:stream';
 import type { SourceSecret } from '../../core/sources/source-record.ts';
@@ -41,6 +42,8 @@ export function startRunnerProcess(options: {
   network?: 'egress' | 'none';
   /** The program to run with the same arguments (default `dist/runner.mjs`): tests give a stand-in that misbehaves. */
   script?: string;
+  /** Answers the runner's requests for RAM to unpack roots into (over an IPC channel); none: the runner unpacks on disk. */
+  memory?: { reserve(bytes: number): boolean; release(bytes: number): void };
   /**
    * The session's sources' logins by secret name, written once to a pipe the runner reads and
    * closes at start (SOURCE_SECRETS_FD): never in its argv or environment, which its layers' processes could see.
@@ -63,7 +66,7 @@ export function startRunnerProcess(options: {
       ...(options.sourceSecrets ? ['--source-secrets-fd', String(SOURCE_SECRETS_FD)] : []),
     ],
     {
-      stdio: ['ignore', 'pipe', 'pipe', ...(options.sourceSecrets ? (['ignore', 'pipe'] as const) : [])],
+      stdio: ['ignore', 'pipe', 'pipe', ...(options.memory ? (['ipc'] as const) : options.sourceSecrets ? (['ignore'] as const) : []), ...(options.sourceSecrets ? (['pipe'] as const) : [])],
       env: { ...process.env, SESSION_NAME: options.session },
       detached: true,
     },
@@ -74,6 +77,7 @@ export function startRunnerProcess(options: {
     pipe?.on('error', () => {});
     pipe?.end(JSON.stringify(options.sourceSecrets));
   }
+  if (options.memory) answerMemoryRequests(child, options.memory);
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number>((resolve) => {
@@ -96,4 +100,19 @@ export function startRunnerProcess(options: {
     }
   };
   return { exited, pid: child.pid, terminate: () => void child.kill('SIGTERM'), kill };
+}
+
+/** Answers a runner's workspace memory requests; anything else on the channel is ignored. */
+function answerMemoryRequests(child: ChildProcess, memory: NonNullable<Parameters<typeof startRunnerProcess>[0]['memory']>): void {
+  child.on('message', (message: unknown) => {
+    const request = message as Partial<MemoryRequest>;
+    if (request?.type !== 'cfs-workspace-memory' || !Number.isSafeInteger(request.id) || typeof request.bytes !== 'number') return;
+    let granted = true;
+    if (request.action === 'reserve') granted = memory.reserve(request.bytes);
+    else if (request.action === 'release') memory.release(request.bytes);
+    else return;
+    const answer: MemoryAnswer = { type: 'cfs-workspace-memory', id: request.id!, granted };
+    // A runner that exited mid-request closed the channel: nothing to answer then.
+    if (child.connected) child.send(answer, () => {});
+  });
 }
