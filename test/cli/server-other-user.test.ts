@@ -1,6 +1,7 @@
 import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isPublicRead } from '../../functions/api/auth.ts';
 import type { EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import type { FakeWorkflow } from '../helpers/cfs-fakes.ts';
 import { cfsAsNobody, curlAsNobody } from '../helpers/other-user.ts';
@@ -35,8 +36,12 @@ describe('a process of another local user against cfs server on loopback', () =>
     // Assert
     expect(attempts.length).toBeGreaterThan(40);
     const artifact = attempts.filter((a) => a.path.startsWith('/artifacts/'));
-    const api = attempts.filter((a) => !a.path.startsWith('/artifacts/'));
+    // The health and version routes need no token (they reveal nothing); every other route is a 401.
+    const publicReads = attempts.filter((a) => isPublicRead(a.method, a.path));
+    const api = attempts.filter((a) => !a.path.startsWith('/artifacts/') && !isPublicRead(a.method, a.path));
     expect(api.filter((a) => a.status !== 401)).toEqual([]);
+    expect(publicReads.map((a) => a.path).sort()).toEqual(['/apis/cfs', '/apis/cfs/', '/apis/cfs/healthz', '/apis/cfs/v2', '/apis/cfs/v3', '/apis/cfs/versions', '/apis/ims/healthz/live', '/apis/ims/healthz/ready', '/apis/ims/version']);
+    expect(publicReads.every((a) => a.status === 200)).toBe(true);
     // Signed URLs answer for themselves: no signature is a 403, and a JSON body is not an artifact's (415).
     expect(artifact.map((a) => `${a.method} ${a.status}`).sort()).toEqual(['GET 403', 'HEAD 403', 'PUT 415']);
     expect(api.some((a) => a.method === 'POST' && a.path === '/apis/cfs/v3/sessions')).toBe(true);
