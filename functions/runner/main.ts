@@ -20,6 +20,7 @@ import { type RunDocument } from '../core/workflow/run-document.ts';
 import { parseRunDocument } from './run-document.ts';
 import { runCustomization } from './run-customization.ts';
 import { runnerSettings, type RunnerSettings } from './settings.ts';
+import { awsSourceSecrets, type SourceSecretLookup } from './source-access.ts';
 import { workspaceMemoryFor } from './workspace-memory.ts';
 
 export { runCustomization } from './run-customization.ts';
@@ -54,7 +55,7 @@ async function writeInputFailure(store: ArtifactStore, raw: unknown, reason: str
 /**
  * The sources' logins the embedded engine wrote to descriptor `fd` (a JSON object by secret
  * name), read to its end and closed at once, so no process the runner starts inherits it.
- * They stay in this process's memory only. No descriptor: none (ECS reads Secrets Manager).
+ * They stay in this process's memory only. No descriptor: none (ECS reads Secrets Manager, source-access.ts).
  */
 function readSourceSecrets(fd: number | undefined): Map<string, SourceSecret> {
   const secrets = new Map<string, SourceSecret>();
@@ -99,9 +100,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return RUNNER_EXIT_CODES.input;
   }
 
-  let sourceSecrets: Map<string, SourceSecret>;
+  let sourceSecrets: SourceSecretLookup;
   try {
-    sourceSecrets = readSourceSecrets(settings.sourceSecretsFd);
+    if (settings.sourceSecretsFd === undefined && !settings.storeDir) {
+      // AWS: no engine to pipe the logins; this run's short-lived access reads its own session's secrets.
+      sourceSecrets = await awsSourceSecrets({ store, documentKey: settings.documentKey, document, secretPrefix: settings.sourceSecretPrefix, log: say });
+    } else {
+      const piped = readSourceSecrets(settings.sourceSecretsFd);
+      sourceSecrets = async (secretName) => piped.get(secretName);
+    }
   } catch (error) {
     say(`cannot read the sources' credentials: ${(error as Error).message}`);
     await writeInputFailure(store, raw, `cannot read the sources' credentials: ${(error as Error).message}`);
@@ -126,7 +133,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       network: settings.network,
       memory: workspaceMemoryFor(settings.workspaceMemoryBytes),
       log: say,
-      sourceSecrets: async (secretName) => sourceSecrets.get(secretName),
+      sourceSecrets,
       ...(settings.echoLayerOutput ? { onLayerOutput: (chunk: Buffer) => void process.stdout.write(chunk) } : {}),
     });
     say(`${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''} (exit ${exitCode}); outcome at ${document.outcome_key}`);

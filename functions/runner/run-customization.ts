@@ -34,7 +34,14 @@ import { prepareWorkspace, recordProcesses, removeWorkspace, unmountUnder, type 
 /** The login and CA bundle for a source-backed layer's clone; undefined for a plain clone URL. */
 async function sourceAccessOf(layer: RunLayer, secrets: RunnerDeps['sourceSecrets']): Promise<GitAccess | undefined> {
   if (!layer.source) return undefined;
-  const secret = await secrets?.(layer.source.secret_name);
+  let secret: SourceSecret | undefined;
+  try {
+    secret = await secrets?.(layer.source.secret_name);
+  } catch (error) {
+    throw new RunnerFailure('input', `layer '${layer.name}': the credentials of source '${layer.source.name}' (secret '${layer.source.secret_name}') cannot be read: ${(error as Error).message}`, {
+      layer: layer.name,
+    });
+  }
   if (!secret) {
     throw new RunnerFailure('input', `layer '${layer.name}': the credentials of source '${layer.source.name}' (secret '${layer.source.secret_name}') are not available to the runner`, {
       layer: layer.name,
@@ -59,7 +66,7 @@ export interface RunnerDeps {
   log?: (line: string) => void;
   /** A budget that may let roots be unpacked into RAM (the engine's, or the task's share); none: on disk. */
   memory?: WorkspaceMemory;
-  /** A CFS source's login by its secret name (the engine's pipe, Secrets Manager in AWS); none: source-backed layers fail. */
+  /** A CFS source's login by its secret name (the engine's pipe, Secrets Manager in AWS); none: source-backed layers fail, as they do when it throws (the reason is kept). */
   sourceSecrets?: (secretName: string) => Promise<SourceSecret | undefined>;
   /** Each layer's output as it is produced, besides its log file. */
   onLayerOutput?: (chunk: Buffer) => void;

@@ -25,6 +25,8 @@ export const RUNNER_ENV = {
   RUNNER_ECHO_LAYER_OUTPUT: 'RUNNER_ECHO_LAYER_OUTPUT',
   /** Bytes of the task's memory its unpacked roots may take as tmpfs (0 or unset: always on disk). The embedded engine answers over IPC instead. */
   RUNNER_WORKSPACE_MEMORY_BYTES: 'RUNNER_WORKSPACE_MEMORY_BYTES',
+  /** AWS: the Secrets Manager name prefix of the stack's sources' secrets (`cfs/<stack>/sources/`); the run's credentials read only its own session's. */
+  RUNNER_SOURCE_SECRET_PREFIX: 'RUNNER_SOURCE_SECRET_PREFIX',
 } as const;
 
 const settingsSchema = z.object({
@@ -36,6 +38,8 @@ const settingsSchema = z.object({
   sandbox: z.enum(['namespace', 'container']),
   network: z.enum(['egress', 'none'], { message: `the network must be egress or none (--network or ${RUNNER_ENV.RUNNER_NETWORK})` }),
   echoLayerOutput: z.boolean(),
+  /** AWS: where the sources' secrets are named (the run's own credentials read just its session's). */
+  sourceSecretPrefix: z.string().regex(/^[A-Za-z0-9/_+=.@-]+\/$/, `the sources' secret prefix must be a Secrets Manager name prefix ending in / (${RUNNER_ENV.RUNNER_SOURCE_SECRET_PREFIX})`).optional(),
   /** The descriptor the embedded engine writes the session's sources' logins to (read once, then closed). */
   sourceSecretsFd: z.coerce.number({ message: 'the source secrets descriptor must be a number' }).int().min(3).optional(),
   workspaceMemoryBytes: z.coerce
@@ -78,6 +82,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
     network: values.network ?? (env[RUNNER_ENV.RUNNER_NETWORK] || 'egress'),
     echoLayerOutput: values['echo-layer-output'] ?? env[RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT] === 'true',
     sourceSecretsFd: values['source-secrets-fd'],
+    sourceSecretPrefix: env[RUNNER_ENV.RUNNER_SOURCE_SECRET_PREFIX] || undefined,
     workspaceMemoryBytes: env[RUNNER_ENV.RUNNER_WORKSPACE_MEMORY_BYTES] || undefined,
   };
   const parsed = settingsSchema.safeParse(candidate);

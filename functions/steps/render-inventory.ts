@@ -5,6 +5,7 @@ import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { runDocumentSchema, type RunDocument, type RunLayer } from '../core/workflow/run-document.ts';
 import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations } from '../core/workflow/run-document-store.ts';
 import { runnerKeys, sessionKeys } from '../core/workflow/session-keys.ts';
+import type { SourceAccessDocument } from '../core/sources/source-access-document.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession, sourceImageIds } from './validate-images.ts';
 import { validationBudgetSeconds } from '../core/sessions/validation-spec.ts';
@@ -47,6 +48,23 @@ async function runLayerSource(ports: StepPorts, name: string | undefined): Promi
   const source = await ports.sources?.get(name);
   if (!source) throw new ValidationError(`source '${name}' does not exist (any more)`, 'configuration_name');
   return { source: { name, secret_name: source.credentials.secret_name, ...(source.ca_cert?.pem !== undefined ? { ca_pem: source.ca_cert.pem } : {}) } };
+}
+
+/**
+ * AWS: a session whose layers name sources gets, under its runner prefix only, credentials that
+ * read exactly those sources' secrets and expire within the hour. Never in the step's output
+ * (Step Functions' history and logs keep it) nor the task's overrides (DescribeTasks shows them).
+ * Without the port (one machine) the engine pipes the logins to its runner instead.
+ */
+async function writeSourceAccess(ports: StepPorts, session: string, document: RunDocument, key: string): Promise<void> {
+  const secrets = [...new Set(document.layers.flatMap((l) => (l.source ? [l.source.secret_name] : [])))].sort();
+  if (secrets.length === 0 || !ports.sourceAccess) return;
+  const credentials = await ports.sourceAccess.issue(session, secrets);
+  const access: SourceAccessDocument = {
+    secrets,
+    credentials: { access_key_id: credentials.accessKeyId, secret_access_key: credentials.secretAccessKey, session_token: credentials.sessionToken, expiration: credentials.expiration },
+  };
+  await ports.artifacts.put(key, JSON.stringify(access), { contentType: 'application/json' });
 }
 
 /**
@@ -121,6 +139,7 @@ export async function renderInventoryStep(
   }
   const replaced = runnerLocations(session.name, await readRunDocument(ports.artifacts, session.name));
   const body = JSON.stringify(document, null, 2);
+  await writeSourceAccess(ports, session.name, document, keys.sourceAccess);
   // The runner's copy first: the control-plane document never names a prefix with nothing in it.
   await ports.artifacts.put(keys.runDocument, body, { contentType: 'application/json' });
   await ports.artifacts.put(sessionKeys.runDocument(session.name), body, { contentType: 'application/json' });

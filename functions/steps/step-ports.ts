@@ -3,6 +3,7 @@ import type { Clock } from '../ports/clock.ts';
 import type { EventPublisher } from '../ports/event-publisher.ts';
 import type { ImageRegistry } from '../ports/image-registry.ts';
 import type { SessionStore } from '../ports/session-store.ts';
+import type { SourceAccessIssuer } from '../ports/source-access.ts';
 import type { SourceStore } from '../ports/source-store.ts';
 
 /** Settings the control-plane steps read (from the options in the store, or defaults). */
@@ -47,6 +48,8 @@ export interface StepPorts {
   clock: Clock;
   /** CFS v3 sources: render-inventory names a source-backed layer's secret and CA bundle to the runner. */
   sources?: SourceStore;
+  /** AWS only: render-inventory leaves the runner credentials that read just its session's sources' secrets. */
+  sourceAccess?: SourceAccessIssuer;
   /** The settings in force, read at each call (from the options in the store, the root's settings as defaults), so a PATCH of the options takes effect for the next step. */
   settings: () => Promise<WorkflowSettings>;
 }

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { RUNNER_ENV } from '../../functions/runner/settings.ts';
 import { ROOT_DIR } from '../bundles.ts';
 import { acknowledge } from '../nag.ts';
+import { sourceSecretPrefix } from './api-function.ts';
 import type { RunnerNetwork } from './runner-network.ts';
 
 /** The container's name: the ASL's RunAnsible overrides address it by this name. */
@@ -114,6 +115,8 @@ export class RunnerTask extends Construct {
         [RUNNER_ENV.RUNNER_SANDBOX]: props.capacity === 'ec2' ? 'namespace' : 'container',
         [RUNNER_ENV.RUNNER_NETWORK]: props.layerNetwork ?? 'egress',
         [RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT]: 'true',
+        // A name prefix, no secret: the run's own short-lived access (source-reader.ts) reads its session's secrets under it.
+        [RUNNER_ENV.RUNNER_SOURCE_SECRET_PREFIX]: sourceSecretPrefix(Stack.of(this)),
         // Half the task's memory may hold unpacked roots as tmpfs; only a privileged (EC2) container can mount one, Fargate's stay on disk.
         ...(props.capacity === 'ec2' ? { [RUNNER_ENV.RUNNER_WORKSPACE_MEMORY_BYTES]: String(Math.floor(props.memoryMiB / 2) * 2 ** 20) } : {}),
       },

@@ -16,6 +16,7 @@ import { RunnerNetwork } from '../constructs/runner-network.ts';
 import { RunnerTask } from '../constructs/runner-task.ts';
 import { SessionStateMachine } from '../constructs/session-state-machine.ts';
 import { SessionTable } from '../constructs/session-table.ts';
+import { SourceReader } from '../constructs/source-reader.ts';
 import { StepFunctions } from '../constructs/step-functions.ts';
 import { acknowledge } from '../nag.ts';
 import type { StackSettings } from '../settings.ts';
@@ -108,6 +109,8 @@ export class CfsStack extends Stack {
       bus: this.bus,
       stateMachineArn,
     });
+    // RenderInventory alone may hand a session's runner access to that session's sources' secrets.
+    new SourceReader(this, 'SourceReader', { issuer: this.steps.byEntry.get('render-inventory')!.function });
 
     this.workflow = new SessionStateMachine(this, 'Workflow', {
       stateMachineName,

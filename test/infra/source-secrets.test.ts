@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { AWS_ENV } from '../../functions/adapters/aws/environment.ts';
+import { RUNNER_ENV } from '../../functions/runner/settings.ts';
 import { actionsOf, logicalId, policyStatements, resourcesOf, synthesizeStack } from './stack-fixture.ts';
 
 const synthesized = synthesizeStack();
@@ -18,26 +19,78 @@ describe("CFS sources' secrets in the CDK stack", () => {
     expect(JSON.stringify(prefix)).toMatch(/^"cfs\/.+\/sources\/"$|"cfs\/",\{"Ref":"AWS::StackName"\},"\/sources\/"/);
   });
 
-  it('grants the API exactly the four secret calls, on secrets under that prefix only, and no other role any of them there', () => {
+  it('grants the API the four secret calls and the SourceReader role only GetSecretValue, on secrets under that prefix only, and no other role any of them there', () => {
     // Arrange
     const apiRole = logicalId(template, 'AWS::IAM::Role', 'ApiFunctionRole');
+    const readerRole = logicalId(template, 'AWS::IAM::Role', 'SourceReaderRole');
     const touching = policyStatements(template).filter((p) => actionsOf(p.statement).some((a) => SOURCE_SECRET_ACTIONS.includes(a)) && JSON.stringify(resourcesOf(p.statement)).includes('/sources/'));
     // Act
-    const roles = touching.flatMap((p) => (p.roles as unknown[]).map((r) => JSON.stringify(r)));
+    const byRole = Object.fromEntries(touching.map((p) => [(p.roles as { Ref: string }[]).map((r) => r.Ref).join(','), p.statement]));
     // Assert
-    expect(touching).toHaveLength(1);
-    expect(roles).toEqual([JSON.stringify({ Ref: apiRole })]);
-    expect(actionsOf(touching[0]!.statement).sort()).toEqual([...SOURCE_SECRET_ACTIONS].sort());
-    expect(JSON.stringify(resourcesOf(touching[0]!.statement))).toMatch(/:secret:cfs\/.*\/sources\/\*"/);
+    expect(Object.keys(byRole).sort()).toEqual([apiRole, readerRole].sort());
+    expect(actionsOf(byRole[apiRole]!).sort()).toEqual([...SOURCE_SECRET_ACTIONS].sort());
+    expect(actionsOf(byRole[readerRole]!)).toEqual(['secretsmanager:GetSecretValue']);
+    for (const statement of Object.values(byRole)) expect(JSON.stringify(resourcesOf(statement))).toMatch(/:secret:cfs\/.*\/sources\/\*"/);
   });
 
-  it('gives the runner task role no Secrets Manager access at all', () => {
+  it('lets only the RenderInventory function\'s role, in this account, assume the SourceReader role, and that role nothing but the sources\' secrets', () => {
+    // Arrange
+    const readerRole = logicalId(template, 'AWS::IAM::Role', 'SourceReaderRole');
+    const renderRole = logicalId(template, 'AWS::IAM::Role', /^Stepsrenderinventory.*Role/);
+    const trust = (template.toJSON().Resources[readerRole] as { Properties: { AssumeRolePolicyDocument: { Statement: Record<string, unknown>[] }; ManagedPolicyArns?: unknown } }).Properties;
+    // Act
+    const statements = trust.AssumeRolePolicyDocument.Statement;
+    const readerStatements = policyStatements(template).filter((p) => JSON.stringify(p.roles).includes(`"${readerRole}"`));
+    // Assert
+    expect(statements).toHaveLength(1);
+    expect(statements[0]!.Action).toBe('sts:AssumeRole');
+    expect(statements[0]!.Principal).toEqual({ AWS: { 'Fn::GetAtt': [renderRole, 'Arn'] } });
+    expect(statements[0]!.Condition).toEqual({ StringEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } } });
+    expect(trust.ManagedPolicyArns).toBeUndefined();
+    expect(readerStatements.flatMap((p) => actionsOf(p.statement))).toEqual(['secretsmanager:GetSecretValue']);
+  });
+
+  it('grants sts:AssumeRole on the SourceReader role to RenderInventory alone, and tells it the role and the secrets\' ARN prefix', () => {
+    // Arrange
+    const readerRole = logicalId(template, 'AWS::IAM::Role', 'SourceReaderRole');
+    const renderRole = logicalId(template, 'AWS::IAM::Role', /^Stepsrenderinventory.*Role/);
+    const render = template.toJSON().Resources[logicalId(template, 'AWS::Lambda::Function', /^Stepsrenderinventory/)] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    // Act
+    const assuming = policyStatements(template).filter((p) => actionsOf(p.statement).some((a) => a.startsWith('sts:')));
+    const variables = render.Properties.Environment.Variables;
+    // Assert
+    expect(assuming.map((p) => p.roles)).toEqual([[{ Ref: renderRole }]]);
+    expect(actionsOf(assuming[0]!.statement)).toEqual(['sts:AssumeRole']);
+    expect(resourcesOf(assuming[0]!.statement)).toEqual([{ 'Fn::GetAtt': [readerRole, 'Arn'] }]);
+    expect(variables[AWS_ENV.SOURCE_READER_ROLE_ARN]).toEqual({ 'Fn::GetAtt': [readerRole, 'Arn'] });
+    expect(JSON.stringify(variables[AWS_ENV.SOURCE_SECRET_ARN_PREFIX])).toMatch(/:secret:cfs\/.*\/sources\/"\]\]\}$/);
+  });
+
+  it('gives the runner task role no Secrets Manager access and no STS access at all', () => {
     // Arrange
     const taskRoles = Object.keys(template.findResources('AWS::IAM::Role')).filter((id) => /Runner.*TaskRole/.test(id));
     // Act
-    const secretStatements = policyStatements(template).filter((p) => taskRoles.some((r) => JSON.stringify(p.roles).includes(`"${r}"`)) && actionsOf(p.statement).some((a) => a.startsWith('secretsmanager:')));
+    const statements = policyStatements(template).filter((p) => taskRoles.some((r) => JSON.stringify(p.roles).includes(`"${r}"`)));
+    const forbidden = statements.filter((p) => actionsOf(p.statement).some((a) => a.startsWith('secretsmanager:') || a.startsWith('sts:')));
     // Assert
     expect(taskRoles.length).toBeGreaterThan(0);
-    expect(secretStatements).toEqual([]);
+    expect(statements.length).toBeGreaterThan(0);
+    expect(forbidden).toEqual([]);
+  });
+
+  it("tells the runner the sources' secret name prefix, a name and no secret", () => {
+    // Arrange
+    const taskDefinition = Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0] as { Properties: { ContainerDefinitions: { Environment: { Name: string; Value: unknown }[] }[] } };
+    // Act
+    const variable = taskDefinition.Properties.ContainerDefinitions[0]!.Environment.find((e) => e.Name === RUNNER_ENV.RUNNER_SOURCE_SECRET_PREFIX);
+    // Assert
+    expect(JSON.stringify(variable?.Value)).toMatch(/^"cfs\/.+\/sources\/"$|"cfs\/",\{"Ref":"AWS::StackName"\},"\/sources\/"/);
+  });
+
+  it('acknowledges no new cdk-nag finding', () => {
+    // Act
+    const findings = synthesized.nagViolations().filter((v) => v.resources.some((r) => r.includes('SourceReader') || r.includes('render-inventory')));
+    // Assert
+    expect(findings).toEqual([]);
   });
 });

@@ -37,4 +37,8 @@ export const AWS_ENV = {
   DASHBOARD_TOKEN_SECRET_ARN: 'CFS_DASHBOARD_TOKEN_SECRET_ARN',
   /** The Secrets Manager name prefix of CFS sources' git logins (the API may create, read, change and delete secrets under it only). */
   SOURCE_SECRET_PREFIX: 'CFS_SOURCE_SECRET_PREFIX',
+  /** RenderInventory's: the SourceReader role it assumes, narrowed to one session's secrets, for that session's runner. */
+  SOURCE_READER_ROLE_ARN: 'CFS_SOURCE_READER_ROLE_ARN',
+  /** RenderInventory's: the ARN prefix of the sources' secrets (`arn:...:secret:cfs/<stack>/sources/`), for the session policy. */
+  SOURCE_SECRET_ARN_PREFIX: 'CFS_SOURCE_SECRET_ARN_PREFIX',
 } as const;

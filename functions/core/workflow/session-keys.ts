@@ -31,6 +31,8 @@ export function runnerKeys(token: string) {
     outcome: `${prefix}runner-outcome.json`,
     progress: `${prefix}runner-progress.json`,
     logsPrefix: `${prefix}logs/`,
+    /** AWS: the runner's short-lived credentials for its own session's sources' secrets (read once and deleted by the runner). */
+    sourceAccess: `${prefix}source-access.json`,
     resultsPrefix: `${prefix}results/`,
     /** Where the runner uploads one result (`rootfs`, `kernel`, `initrd`) for the control plane to verify and promote. */
     resultPrefix: (resultId: string) => `${prefix}results/${resultId}/`,
