@@ -31,7 +31,7 @@ async function createStore(settings: RunnerSettings): Promise<ArtifactStore> {
   if (settings.storeDir) return new FsArtifactStore(settings.storeDir);
   const [{ S3Client }, { S3ArtifactStore }] = await Promise.all([import('@aws-sdk/client-s3'), import('../adapters/aws/s3-artifact-store.ts')]);
   const client = new S3Client(settings.s3Endpoint ? { endpoint: settings.s3Endpoint, forcePathStyle: true } : {});
-  return new S3ArtifactStore(client, settings.s3Bucket ? { bucket: settings.s3Bucket } : {});
+  return new S3ArtifactStore(client, settings.s3Bucket ? { bucket: settings.s3Bucket, ...(settings.s3Prefix ? { prefix: settings.s3Prefix } : {}) } : {});
 }
 
 async function readJson(store: ArtifactStore, key: string): Promise<unknown> {

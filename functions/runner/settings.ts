@@ -17,6 +17,8 @@ export const RUNNER_ENV = {
   ARTIFACT_S3_ENDPOINT: 'ARTIFACT_S3_ENDPOINT',
   /** The one S3 bucket holding every key, with `boot-images/` and `sessions/` as prefixes (as the Lambdas use it). */
   ARTIFACT_BUCKET: 'ARTIFACT_BUCKET',
+  /** A key prefix inside ARTIFACT_BUCKET (the embedded server's `--artifact-store s3://BUCKET/prefix`). */
+  ARTIFACT_KEY_PREFIX: 'ARTIFACT_KEY_PREFIX',
   /** `namespace` (default) or `container` (the task's container is the sandbox: no unshare, no mounts). */
   RUNNER_SANDBOX: 'RUNNER_SANDBOX',
   /** `egress` (default: a user-mode network out, no host loopback, no link-local) or `none` (loopback only), for namespace mode. The operator's setting: never from a session. */
@@ -35,6 +37,7 @@ const settingsSchema = z.object({
   storeDir: z.string().startsWith('/', 'the store directory must be an absolute path').optional(),
   s3Endpoint: z.string().url().optional(),
   s3Bucket: z.string().min(3).optional(),
+  s3Prefix: z.string().min(1).optional(),
   sandbox: z.enum(['namespace', 'container']),
   network: z.enum(['egress', 'none'], { message: `the network must be egress or none (--network or ${RUNNER_ENV.RUNNER_NETWORK})` }),
   echoLayerOutput: z.boolean(),
@@ -78,6 +81,7 @@ export function runnerSettings(argv: string[], env: NodeJS.ProcessEnv): RunnerSe
     storeDir: values['store-dir'] ?? (env[RUNNER_ENV.ARTIFACT_STORE_DIR] || undefined),
     s3Endpoint: env[RUNNER_ENV.ARTIFACT_S3_ENDPOINT] || undefined,
     s3Bucket: env[RUNNER_ENV.ARTIFACT_BUCKET] || undefined,
+    s3Prefix: env[RUNNER_ENV.ARTIFACT_KEY_PREFIX] || undefined,
     sandbox: values.sandbox ?? (env[RUNNER_ENV.RUNNER_SANDBOX] || 'namespace'),
     network: values.network ?? (env[RUNNER_ENV.RUNNER_NETWORK] || 'egress'),
     echoLayerOutput: values['echo-layer-output'] ?? env[RUNNER_ENV.RUNNER_ECHO_LAYER_OUTPUT] === 'true',

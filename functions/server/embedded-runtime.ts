@@ -18,6 +18,10 @@ import { InProcessEventBus } from '../adapters/local/in-process-event-bus.ts';
 import { LocalWorkflowEngine } from '../adapters/local/local-workflow-engine.ts';
 import { projectDashboardDir } from '../adapters/local/package-root.ts';
 import { RetentionSweeper } from '../adapters/local/retention-sweeper.ts';
+import type { S3ArtifactStore } from '../adapters/aws/s3-artifact-store.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { runnerS3Environment, type S3StoreLocation } from './s3-store-location.ts';
+import { openS3ArtifactStore } from './s3-store.ts';
 import { handleImageRegistered, runAutomations, type TriggerPorts } from '../core/automations/trigger.ts';
 import { optionDefaultsFrom, settingsReader } from '../core/options/workflow-settings.ts';
 import { DEFAULT_MAX_CONCURRENT_RUNS } from './defaults.ts';
@@ -86,6 +90,12 @@ export interface EmbeddedOptions {
   workspaceMemoryBytes?: number;
   /** How often retention sweeps (expired sessions, orphaned workspaces); default 5 minutes, and once at start. */
   retentionSweepMs?: number;
+  /**
+   * Keep every artifact in this S3 bucket (under its prefix) instead of `<dataDir>/artifacts`
+   * (`cfs server --artifact-store s3://BUCKET[/prefix] --s3-endpoint URL`): upload and download
+   * URLs are then the store's presigned ones, and the runners read and write it as in AWS.
+   */
+  artifactStore?: S3StoreLocation;
 }
 
 export interface EmbeddedRuntime {
@@ -137,8 +147,8 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
     await stores.dynamo.close();
     throw error;
   });
-  // Signed artifact URLs point at this server, whose port is known only now.
-  stores.artifacts.setBaseUrl(`${served.publicUrl}${ARTIFACT_ROUTE_PREFIX}`);
+  // Signed artifact URLs point at this server, whose port is known only now (S3 presigns its own).
+  if (stores.artifacts instanceof FsArtifactStore) stores.artifacts.setBaseUrl(`${served.publicUrl}${ARTIFACT_ROUTE_PREFIX}`);
 
   // Always, whatever ports a test overrides: the real engine and stores own the data directory.
   await recoverInterruptedRuns(stores, engine);
@@ -166,6 +176,7 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
       await sweeper.close();
       await engine.close();
       await stores.dynamo.close();
+      stores.s3Client?.destroy();
     },
   };
 }
@@ -173,7 +184,10 @@ export async function startEmbeddedRuntime(options: EmbeddedOptions): Promise<Em
 /** What the data directory holds, opened: the table and its stores, the artifacts, the bus and the settings. */
 interface EmbeddedStores {
   dynamo: Awaited<ReturnType<typeof startLocalDynamo>>;
-  artifacts: FsArtifactStore;
+  /** The filesystem store under the data directory, or the operator's S3 bucket. */
+  artifacts: FsArtifactStore | S3ArtifactStore;
+  /** The S3 store's client, destroyed at close. */
+  s3Client?: S3Client;
   bus: InProcessEventBus;
   sessions: DynamoDbSessionStore;
   images: DynamoDbImageRegistry;
@@ -189,11 +203,18 @@ interface EmbeddedStores {
 
 /** Opens dynalite (persisted in `<dataDir>/db`), the artifact store and the stores on the one table. */
 async function openStores(dataDir: string, options: EmbeddedOptions): Promise<EmbeddedStores> {
-  const dynamo = await startLocalDynamo({ path: resolve(dataDir, 'db'), tableName: DEFAULT_TABLE_NAME });
-  // Image bytes under the data directory; the signing secret is kept there so URLs outlive a restart.
-  const artifacts = new FsArtifactStore(resolve(dataDir, 'artifacts'), {
-    secret: await loadOrCreateSigningSecret(resolve(dataDir, 'artifact-url-secret')),
+  // The bucket first: an unreachable one refuses the start before the database is locked.
+  const s3 = options.artifactStore ? await openS3ArtifactStore(options.artifactStore) : undefined;
+  const dynamo = await startLocalDynamo({ path: resolve(dataDir, 'db'), tableName: DEFAULT_TABLE_NAME }).catch((error: unknown) => {
+    s3?.client.destroy();
+    throw error;
   });
+  // Image bytes under the data directory (else in the bucket); the signing secret is kept there so URLs outlive a restart.
+  const artifacts =
+    s3?.store ??
+    new FsArtifactStore(resolve(dataDir, 'artifacts'), {
+      secret: await loadOrCreateSigningSecret(resolve(dataDir, 'artifact-url-secret')),
+    });
   // No other process can open this database (leveldb locks it): records written here are served from memory.
   const tableUse = { soleWriter: true };
   const git = new GitCliResolver({ allowedSchemes: options.cloneUrlSchemes });
@@ -207,6 +228,7 @@ async function openStores(dataDir: string, options: EmbeddedOptions): Promise<Em
   return {
     dynamo,
     artifacts,
+    ...(s3 ? { s3Client: s3.client } : {}),
     bus: new InProcessEventBus(),
     sessions: new DynamoDbSessionStore(dynamo.documents, DEFAULT_TABLE_NAME, tableUse),
     images: new DynamoDbImageRegistry(dynamo.documents, DEFAULT_TABLE_NAME),
@@ -225,7 +247,8 @@ function buildEngine(stores: EmbeddedStores, dataDir: string, options: EmbeddedO
   const { sessions, images, artifacts, bus, readSettings } = stores;
   return new LocalWorkflowEngine({
     ports: { sessions, images, artifacts, events: bus, clock: systemClock, settings: readSettings, sources: stores.sources },
-    storeDir: artifacts.root,
+    // The runner reads a filesystem store in place, else the bucket through the environment, as in AWS.
+    ...(artifacts instanceof FsArtifactStore ? { storeDir: artifacts.root } : { storeEnvironment: runnerS3Environment(options.artifactStore!) }),
     workDir: resolve(dataDir, 'work'),
     maxConcurrentRuns: options.maxConcurrentRuns ?? DEFAULT_MAX_CONCURRENT_RUNS,
     events: bus,
@@ -326,7 +349,8 @@ function startRetentionSweeps(stores: EmbeddedStores, engine: LocalWorkflowEngin
     clock: systemClock,
     settings: stores.readSettings,
     workDir: resolve(dataDir, 'work'),
-    storeDir: stores.artifacts.root,
+    // Only a filesystem store leaves empty directories behind.
+    ...(stores.artifacts instanceof FsArtifactStore ? { storeDir: stores.artifacts.root } : {}),
     busySessions: () => engine.busySessions(),
     intervalMs,
   });

@@ -36,6 +36,11 @@ export interface S3ArtifactStoreOptions {
    * taken; without it the first segment is the S3 bucket itself (a private S3 endpoint).
    */
   bucket?: string;
+  /**
+   * A key prefix inside `bucket` (`s3://BUCKET/prefix`: a site's bucket shared with other
+   * uses): a store key `k` is the object `<prefix>/k`, and listings give store keys back.
+   */
+  prefix?: string;
   /** Objects listed and deleted per request by deletePrefix (S3 takes at most 1000 in one DeleteObjects). */
   deleteBatchSize?: number;
 }
@@ -89,6 +94,8 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly bucket: string | undefined;
+  /** `<prefix>/` or empty (see `prefix`). */
+  private readonly keyPrefix: string;
   private readonly deleteBatchSize: number;
 
   constructor(
@@ -98,13 +105,16 @@ export class S3ArtifactStore implements ArtifactStore {
     this.partSize = options.partSize ?? 16 * 1024 * 1024;
     this.queueSize = options.queueSize ?? 4;
     this.bucket = options.bucket;
+    const prefix = options.prefix?.replace(/^\/+|\/+$/g, '') ?? '';
+    if (prefix && !this.bucket) throw new ValidationError('a key prefix needs the one bucket that holds every key', 'prefix');
+    this.keyPrefix = prefix ? `${prefix}/` : '';
     this.deleteBatchSize = Math.min(1000, Math.max(1, options.deleteBatchSize ?? 1000));
   }
 
   /** Where a store key lives in S3 (see `bucket`). */
   private locate(key: string): { Bucket: string; Key: string } {
     const target = splitKey(key);
-    return this.bucket ? { Bucket: this.bucket, Key: key } : target;
+    return this.bucket ? { Bucket: this.bucket, Key: `${this.keyPrefix}${key}` } : target;
   }
 
   async put(key: string, body: Readable | Buffer | string, options: { contentType?: string } = {}): Promise<StoredObject> {
@@ -171,8 +181,9 @@ export class S3ArtifactStore implements ArtifactStore {
     const slash = prefix.indexOf('/');
     // In one bucket the whole prefix is an object key prefix and object keys are store keys.
     const bucket = this.bucket ?? (slash < 0 ? prefix : prefix.slice(0, slash));
-    const keyPrefix = this.bucket ? (slash < 0 ? `${prefix}/` : prefix) : slash < 0 ? '' : prefix.slice(slash + 1);
-    return { bucket, keyPrefix: keyPrefix || undefined, storeKey: (objectKey) => (this.bucket ? objectKey : `${bucket}/${objectKey}`) };
+    const keyPrefix = this.bucket ? `${this.keyPrefix}${slash < 0 ? `${prefix}/` : prefix}` : slash < 0 ? '' : prefix.slice(slash + 1);
+    const storeKey = (objectKey: string) => (this.bucket ? objectKey.slice(this.keyPrefix.length) : `${bucket}/${objectKey}`);
+    return { bucket, keyPrefix: keyPrefix || undefined, storeKey };
   }
 
   /** Every page of objects under a prefix, as S3 lists them. */

@@ -37,7 +37,9 @@ export interface LocalEventSource {
 export interface LocalEngineOptions {
   ports: StepPorts;
   /** The directory of the filesystem artifact store (the runner reads and writes it directly). */
-  storeDir: string;
+  storeDir?: string;
+  /** Instead of `storeDir`: the environment that names an S3 store to the runner (ARTIFACT_BUCKET...; runner/settings.ts). */
+  storeEnvironment?: Record<string, string>;
   /** Runner workspaces and runner logs live below this directory. */
   workDir: string;
   /** How many runners (RunAnsible tasks) may run at once; waiting sessions take no slot, nor do held ones (their runner has exited). */
@@ -94,6 +96,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
   private closed = false;
 
   constructor(private readonly options: LocalEngineOptions) {
+    if ((options.storeDir === undefined) === (options.storeEnvironment === undefined)) throw new Error('the engine takes one artifact store: storeDir or storeEnvironment');
     this.runs = new ConcurrencyGate(Math.max(1, options.maxConcurrentRuns));
     this.log = options.log ?? ((line) => console.error(line));
     this.holds = new DebugHolds({
@@ -412,7 +415,7 @@ export class LocalWorkflowEngine implements WorkflowStarter {
       const runner = (this.options.startRunner ?? startRunnerProcess)({
         session: sessionName,
         documentKey,
-        storeDir: this.options.storeDir,
+        ...(this.options.storeDir !== undefined ? { storeDir: this.options.storeDir } : { storeEnvironment: this.options.storeEnvironment }),
         workspace: this.workspaceOf(sessionName),
         logDir: join(this.options.workDir, 'runner-logs'),
         ...(budget ? { memory: { reserve: (bytes) => budget.reserve(sessionName, bytes), release: (bytes) => budget.release(sessionName, bytes) } } : {}),

@@ -27,7 +27,7 @@ export interface RunnerProcess {
 const SIGNAL_CODES: Record<string, number> = { SIGTERM: 143, SIGKILL: 137, SIGINT: 130 };
 
 /**
- * Starts `dist/runner.mjs` for a run document in the local artifact store, in a process group of
+ * Starts `dist/runner.mjs` for a run document in the artifact store, in a process group of
  * its own (so it can be killed whole without touching the server). Its own stdout and stderr
  * (not the Ansible logs, which the runner keeps per layer in the store) go to
  * `<logDir>/<session>.runner.log`.
@@ -35,7 +35,10 @@ const SIGNAL_CODES: Record<string, number> = { SIGTERM: 143, SIGKILL: 137, SIGIN
 export function startRunnerProcess(options: {
   session: string;
   documentKey: string;
-  storeDir: string;
+  /** The filesystem store's directory (`--store-dir`)... */
+  storeDir?: string;
+  /** ...or the environment naming an S3 store (ARTIFACT_BUCKET, ARTIFACT_KEY_PREFIX, ARTIFACT_S3_ENDPOINT, AWS_REGION); credentials come with the inherited environment. */
+  storeEnvironment?: Record<string, string>;
   workspace: string;
   logDir: string;
   /** The layers' network (the operator's `cfs server --network`); the runner's default (egress) when unset. */
@@ -58,8 +61,7 @@ export function startRunnerProcess(options: {
       options.script ?? join(packageRoot(), 'dist', 'runner.mjs'),
       '--document-key',
       options.documentKey,
-      '--store-dir',
-      options.storeDir,
+      ...(options.storeDir !== undefined ? ['--store-dir', options.storeDir] : []),
       '--workspace',
       options.workspace,
       ...(options.network ? ['--network', options.network] : []),
@@ -67,7 +69,7 @@ export function startRunnerProcess(options: {
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe', ...(options.memory ? (['ipc'] as const) : options.sourceSecrets ? (['ignore'] as const) : []), ...(options.sourceSecrets ? (['pipe'] as const) : [])],
-      env: { ...process.env, SESSION_NAME: options.session },
+      env: { ...process.env, ...options.storeEnvironment, SESSION_NAME: options.session },
       detached: true,
     },
   );

@@ -5,6 +5,7 @@ import { dataDirFrom } from '../../server/api-token.ts';
 import { LOCAL_ENV, SYSTEM_ENV } from '../../server/environment.ts';
 import { DEFAULT_MAX_CONCURRENT_RUNS } from '../../server/defaults.ts';
 import { checkListening } from '../../server/listening.ts';
+import { describeS3StoreLocation, parseS3StoreLocation, type S3StoreLocation } from '../../server/s3-store-location.ts';
 import { DEFAULT_WORKFLOW_SETTINGS } from '../../steps/step-ports.ts';
 import { CliError, processIo, type CliIo } from '../io.ts';
 
@@ -91,13 +92,16 @@ interface ServerOptions {
   tlsSelfSigned?: boolean;
   insecureHttp?: boolean;
   publicUrl?: string;
+  artifactStore?: string;
+  s3Endpoint?: string;
 }
 
 /**
  * `cfs server [--port 8787] [--data-dir ./.cfs] [--max-concurrent-runs 2] [--runner-timeout 14400]
- * [--tls-cert F --tls-key F | --tls-self-signed] [--public-url URL] [--insecure-http]`: the whole
- * service on this machine, the API on 127.0.0.1 and every record and image under the data
- * directory. Every request needs the API token kept in the data directory (mode 0600); the
+ * [--tls-cert F --tls-key F | --tls-self-signed] [--public-url URL] [--insecure-http]
+ * [--artifact-store s3://BUCKET[/prefix] [--s3-endpoint URL]]`: the whole service on this machine,
+ * the API on 127.0.0.1 and every record and image under the data directory (the images in the
+ * S3 bucket instead with --artifact-store). Every request needs the API token kept in the data directory (mode 0600); the
  * dashboard gets in through the one-time link printed at start. SIGTERM or SIGINT close it
  * cleanly (the database lock is released, so the directory can be reopened at once); SIGHUP
  * reloads the TLS certificate and key.
@@ -118,6 +122,8 @@ export function serverCommand(io: CliIo = processIo): Command {
     .option('--tls-self-signed', 'serve HTTPS with a self-signed certificate for the public host, kept in <data dir>/tls (clients trust tls/cert.pem)')
     .option('--public-url <url>', 'the address clients reach the server at, which signed artifact URLs carry (e.g. https://cfs.example.org:8787; never 0.0.0.0)')
     .option('--insecure-http', 'allow plain HTTP off loopback: a TLS-terminating proxy is in front')
+    .option('--artifact-store <s3://bucket[/prefix]>', 'keep every artifact (images, session logs, runner documents) in this S3 bucket instead of <data dir>/artifacts; credentials and region from the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_REGION...; region default us-east-1)')
+    .option('--s3-endpoint <url>', 'the S3-protocol endpoint of --artifact-store (MinIO, Ceph RADOS gateway), addressed path-style; default AWS')
     .action(async (options: ServerOptions, command: Command) => {
       const port = Number(options.port);
       if (!/^\d+$/.test(options.port) || port > 65535) throw new CliError(`--port takes a port number from 0 to 65535, not '${options.port}'`);
@@ -133,6 +139,13 @@ export function serverCommand(io: CliIo = processIo): Command {
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
       if (options.tlsCert !== undefined && options.tlsSelfSigned) throw new CliError('--tls-self-signed and --tls-cert exclude each other');
       const tls = options.tlsCert !== undefined ? { certFile: resolve(options.tlsCert), keyFile: resolve(options.tlsKey!) } : undefined;
+      if (options.s3Endpoint !== undefined && options.artifactStore === undefined) throw new CliError('--s3-endpoint goes with --artifact-store s3://BUCKET[/prefix]');
+      let artifactStore: S3StoreLocation | undefined;
+      try {
+        if (options.artifactStore !== undefined) artifactStore = parseS3StoreLocation(options.artifactStore, options.s3Endpoint, io.env);
+      } catch (error) {
+        throw new CliError((error as Error).message);
+      }
       try {
         checkListening({ host: options.host, secure: tls !== undefined || options.tlsSelfSigned === true, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl });
       } catch (error) {
@@ -153,7 +166,7 @@ export function serverCommand(io: CliIo = processIo): Command {
         try {
           runtime = await startEmbeddedRuntime({
             dataDir, port, host: options.host, apiToken, maxConcurrentRuns, workflow: { runnerTimeoutSeconds, runnerStopGraceSeconds }, runnerNetwork, workspaceMemoryBytes,
-            tls, tlsSelfSigned: options.tlsSelfSigned, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl,
+            tls, tlsSelfSigned: options.tlsSelfSigned, insecureHttp: options.insecureHttp, publicUrl: options.publicUrl, ...(artifactStore ? { artifactStore } : {}),
           });
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} on ${options.host} is already in use; choose another with --port`);
@@ -162,7 +175,8 @@ export function serverCommand(io: CliIo = processIo): Command {
         const { defaultWorkspaceMemoryBytes } = await import('../../adapters/local/workspace-memory-budget.ts');
         const memory = workspaceMemoryBytes ?? defaultWorkspaceMemoryBytes();
         const inRam = memory > 0 ? `roots unpacked in RAM up to ${(memory / 2 ** 30).toFixed(1)} GiB together` : 'roots unpacked on disk';
-        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each, layer network ${runnerNetwork}, ${inRam})`);
+        const artifacts = artifactStore ? `; artifacts in ${describeS3StoreLocation(artifactStore)}` : '';
+        io.out(`cfs server listening on ${runtime.url} (data: ${runtime.dataDir}${artifacts}; up to ${maxConcurrentRuns} runner(s) at once, ${runnerTimeoutSeconds}s each, layer network ${runnerNetwork}, ${inRam})`);
         io.out(`cfs server: API token in ${join(runtime.dataDir, 'api-token')} (\`cfs auth token\` prints it); the CLI of this user finds it there`);
         // A one-time link, as Jupyter prints one: opening it trades the code for the dashboard's cookie.
         io.out(`cfs server: open the dashboard at ${runtime.publicUrl}/login?code=${runtime.login.mintCode()}`);
