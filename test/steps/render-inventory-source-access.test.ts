@@ -121,6 +121,21 @@ describe("RenderInventory in AWS: the runner's access to its own session's sourc
     expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
   });
 
+  it('leaves a throttled AssumeRole to the state machine\'s retry and a refused one as it is', async () => {
+    // Arrange
+    const issuer = new StsSourceAccessIssuer(new STSClient({ region: 'eu-west-1' }), { roleArn: ROLE, secretArnPrefix: ARN_PREFIX });
+    sts
+      .on(AssumeRoleCommand)
+      .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }))
+      .rejectsOnce(Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    // Act
+    const throttled = issuer.issue('compute-1', ['gitea-login']);
+    await expect(throttled).rejects.toMatchObject({ name: 'TransientError' });
+    const refused = issuer.issue('compute-1', ['gitea-login']);
+    // Assert
+    await expect(refused).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+
   it('makes a role session name STS accepts from any session name', () => {
     // Act
     const names = [roleSessionName('a'), roleSessionName('weird name/with:chars'), roleSessionName('x'.repeat(100))];

@@ -2,6 +2,7 @@ import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { ValidationError } from '../../core/errors.ts';
 import type { SourceAccessCredentials, SourceAccessIssuer } from '../../ports/source-access.ts';
 import { AWS_ENV } from './environment.ts';
+import { rethrowSdkError } from './sdk-errors.ts';
 
 /**
  * One hour: the longest a role-chained session may last (RenderInventory's own credentials are
@@ -9,6 +10,8 @@ import { AWS_ENV } from './environment.ts';
  * starts later than that finds its credentials expired and fails the source-backed layer.
  */
 export const SOURCE_ACCESS_SECONDS = 3600;
+
+const STS_TRANSIENT: ReadonlySet<string> = new Set(['Throttling', 'ThrottlingException', 'IDPCommunicationError']);
 
 /** AWS's limit on an inline session policy's plain text. */
 const MAX_SESSION_POLICY_CHARS = 2048;
@@ -49,9 +52,15 @@ export class StsSourceAccessIssuer implements SourceAccessIssuer {
     if (policy.length > MAX_SESSION_POLICY_CHARS) {
       throw new ValidationError(`the session's layers name ${names.length} sources' secrets, more than one runner's access may cover (AWS allows a ${MAX_SESSION_POLICY_CHARS}-character session policy)`, 'configuration_name');
     }
-    const { Credentials: c } = await this.sts.send(
-      new AssumeRoleCommand({ RoleArn: this.options.roleArn, RoleSessionName: roleSessionName(session), Policy: policy, DurationSeconds: SOURCE_ACCESS_SECONDS }),
-    );
+    let c;
+    try {
+      ({ Credentials: c } = await this.sts.send(
+        new AssumeRoleCommand({ RoleArn: this.options.roleArn, RoleSessionName: roleSessionName(session), Policy: policy, DurationSeconds: SOURCE_ACCESS_SECONDS }),
+      ));
+    } catch (error) {
+      // Throttling is retried by the state machine (TransientError); a refusal fails the session with its name.
+      rethrowSdkError(error, STS_TRANSIENT, 'STS', `issuing session '${session}' its sources' access`);
+    }
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) throw new Error('STS AssumeRole returned no credentials');
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration.toISOString() };
   }
