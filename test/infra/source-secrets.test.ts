@@ -66,12 +66,13 @@ describe("CFS sources' secrets in the CDK stack", () => {
     expect(JSON.stringify(variables[AWS_ENV.SOURCE_SECRET_ARN_PREFIX])).toMatch(/:secret:cfs\/.*\/sources\/"\]\]\}$/);
   });
 
-  it('gives the runner task role no Secrets Manager access and no STS access at all', () => {
+  it('gives the runner task role no Secrets Manager access, no STS access, and no way to read the deleted access object back', () => {
     // Arrange
     const taskRoles = Object.keys(template.findResources('AWS::IAM::Role')).filter((id) => /Runner.*TaskRole/.test(id));
     // Act
     const statements = policyStatements(template).filter((p) => taskRoles.some((r) => JSON.stringify(p.roles).includes(`"${r}"`)));
-    const forbidden = statements.filter((p) => actionsOf(p.statement).some((a) => a.startsWith('secretsmanager:') || a.startsWith('sts:')));
+    // A noncurrent version (what the versioned bucket keeps after the runner deletes source-access.json) needs s3:GetObjectVersion.
+    const forbidden = statements.filter((p) => actionsOf(p.statement).some((a) => a.startsWith('secretsmanager:') || a.startsWith('sts:') || a === 's3:GetObjectVersion' || a === 's3:*'));
     // Assert
     expect(taskRoles.length).toBeGreaterThan(0);
     expect(statements.length).toBeGreaterThan(0);
