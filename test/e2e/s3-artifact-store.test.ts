@@ -167,6 +167,25 @@ describe('the embedded server with its artifacts in an S3-protocol store (s3rver
     await expect(started).rejects.toThrow(`the artifact store s3://no-such-bucket/cfs at ${endpoint} cannot be used: no such bucket`);
   });
 
+  it('refuses to start with credentials the store does not accept, saying where they come from', async () => {
+    // Arrange: s3rver knows one access key (it does not check v4 signatures, so a wrong secret would pass).
+    const location = parseS3StoreLocation(`s3://${BUCKET}/${PREFIX}`, endpoint, process.env);
+    process.env.AWS_ACCESS_KEY_ID = 'NOT-A-KNOWN-KEY';
+    // Act
+    const outcome = await startEmbeddedRuntime({ dataDir: join(dir, 'refused-key'), port: 0, artifactStore: location }).then(
+      async (started) => {
+        await started.close();
+        return 'started';
+      },
+      (error: unknown) => (error as Error).message,
+    );
+    process.env.AWS_ACCESS_KEY_ID = CREDENTIALS.AWS_ACCESS_KEY_ID;
+    // Assert
+    expect(outcome).toBe(
+      `the artifact store s3://${BUCKET}/${PREFIX} at ${endpoint} cannot be used: access denied (the credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, a role)`,
+    );
+  });
+
   it('refuses malformed --artifact-store and --s3-endpoint values in one line, before touching the data directory', async () => {
     // Arrange
     const data = join(dir, 'never-created');
