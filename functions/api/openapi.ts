@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { v2ConfigurationSchema as v2ConfigurationRequestSchema, v3ConfigurationSchema as v3ConfigurationRequestSchema } from '../core/configurations/configuration-schemas.ts';
 import { automationNameSchema, automationSpecSchema } from '../core/automations/automation-schemas.ts';
-import { sourceCollectionSchema, sourceCreateSchema, sourceListParamsSchema, sourceRestoreSchema, sourceUpdateSchema, sourceViewSchema } from '../core/sources/source-schemas.ts';
+import { sourceCollectionSchema, sourceCreateSchema, sourceListParamsSchema, sourceNameSchema, sourceRestoreSchema, sourceUpdateSchema, sourceViewSchema } from '../core/sources/source-schemas.ts';
 import { imageListParamsSchema } from '../core/images/list-params.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
 import { multipartCompleteSchema, multipartPartUrlsSchema, multipartResponseSchemas, multipartStartSchema } from '../core/images/multipart.ts';
@@ -564,6 +564,7 @@ const PATH_PARAMETER_SCHEMAS: Record<string, z.ZodType> = {
   session_name: sessionNameSchema,
   configuration_id: configurationNameSchema,
   automation_name: automationNameSchema,
+  source_id: sourceNameSchema,
   artifact: z.enum(ARTIFACT_NAMES),
   image_id: z.string().min(1).meta({ description: 'The image ID (a UUID the server assigned).' }),
   key: z.string().min(1).meta({ description: 'The artifact key (`boot-images/<id>/<artifact>`); may contain `/`.' }),

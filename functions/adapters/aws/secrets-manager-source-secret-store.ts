@@ -7,8 +7,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { SourceSecret } from '../../core/sources/source-record.ts';
 import type { SourceSecretStore } from '../../ports/source-store.ts';
+import { SOURCE_SECRET_NAME } from '../../core/sources/source-schemas.ts';
 
-const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 const isNamed = (error: unknown, name: string) => (error as { name?: string }).name === name;
 
@@ -25,7 +25,7 @@ export class SecretsManagerSourceSecretStore implements SourceSecretStore {
   ) {}
 
   nameProblem(secretName: string): string | undefined {
-    return SECRET_NAME.test(secretName) ? undefined : `must be 1 to 128 letters, digits, - or _ (a secret under this deployment's prefix ${this.prefix})`;
+    return SOURCE_SECRET_NAME.test(secretName) ? undefined : `must be 1 to 128 letters, digits, - or _ (a secret under this deployment's prefix ${this.prefix})`;
   }
 
   private id(secretName: string): string {

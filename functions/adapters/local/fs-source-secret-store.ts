@@ -3,8 +3,8 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises
 import { join } from 'node:path';
 import type { SourceSecret } from '../../core/sources/source-record.ts';
 import type { SourceSecretStore } from '../../ports/source-store.ts';
+import { SOURCE_SECRET_NAME } from '../../core/sources/source-schemas.ts';
 
-const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 /**
  * Sources' git credentials on one machine: one owner-only file (0600) per secret in an
@@ -17,7 +17,7 @@ export class FsSourceSecretStore implements SourceSecretStore {
   constructor(readonly directory: string) {}
 
   nameProblem(secretName: string): string | undefined {
-    return SECRET_NAME.test(secretName) ? undefined : 'must be 1 to 128 letters, digits, - or _ (a file of this service\'s secret directory)';
+    return SOURCE_SECRET_NAME.test(secretName) ? undefined : 'must be 1 to 128 letters, digits, - or _ (a file of this service\'s secret directory)';
   }
 
   private path(secretName: string): string {

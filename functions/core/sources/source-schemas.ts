@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { NO_SPACE_PATTERN } from '../configurations/configuration-schemas.ts';
 
 /**
  * The request bodies of `/apis/cfs/v3/sources`, closed as the spec closes them
@@ -7,11 +6,30 @@ import { NO_SPACE_PATTERN } from '../configurations/configuration-schemas.ts';
  * the CA bundle itself, since this service has no Kubernetes configmaps to name.
  */
 
+/**
+ * What a source name may not hold: control characters (C0, DEL, C1), line and paragraph
+ * separators, and the format characters that hide or reorder text (soft hyphen, zero-width and
+ * bidi controls, BOM), since a name is a key and a word in messages. Stated without Unicode
+ * property classes so the OpenAPI document's pattern says exactly the same.
+ */
+export const NOT_IN_A_SOURCE_NAME = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/;
+
+/** A source name (the body's `name`, the path's `{source_id}`): 1 to 1024 characters, none of NOT_IN_A_SOURCE_NAME. */
+export const sourceNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(1024, 'must be at most 1024 characters')
+  .regex(new RegExp(`^[^${NOT_IN_A_SOURCE_NAME.source.slice(1, -1)}]*$`), 'must not contain control characters, line breaks or invisible format characters')
+  .meta({ description: 'The source name: 1 to 1024 characters, no control, line-separator or invisible format characters.' });
+
+/** The names both secret stores take (a file of the secret directory; a secret under the stack's prefix). */
+export const SOURCE_SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
 const cloneUrl = z
   .string()
   .min(1, 'must not be empty')
-  .regex(NO_SPACE_PATTERN, "must not contain whitespace or ';'")
-  .regex(/^https?:\/\/[^/@]+(\/.*)?$/i, 'must be an http(s) URL without a user name or password (a source logs in with its credentials, over HTTP(S) only)')
+  // One pattern (the OpenAPI document states only one): http(s), no login, no whitespace or ';'.
+  .regex(/^[hH][tT][tT][pP][sS]?:\/\/[^/@\s;]+(\/[^\s;]*)?$/, "must be an http(s) URL without a user name or password, whitespace or ';' (a source logs in with its credentials, over HTTP(S) only)")
   .meta({ description: "The repository, http(s) and without a login (the service's clone URL schemes apply)." });
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 
@@ -36,7 +54,7 @@ export const sourceCreateCredentialsSchema = z.strictObject({
 
 /** V3SourceCreateData. */
 export const sourceCreateSchema = z.strictObject({
-  name: z.string().min(1, 'must not be empty').optional(),
+  name: sourceNameSchema.optional(),
   description: z.string().optional(),
   clone_url: cloneUrl,
   credentials: sourceCreateCredentialsSchema,
@@ -49,7 +67,10 @@ export const sourceRestoreSchema = z.strictObject({
   clone_url: cloneUrl,
   credentials: z.strictObject({
     authentication_method: z.literal('password', { error: "must be 'password'" }),
-    secret_name: z.string().min(1, 'must not be empty'),
+    secret_name: z
+      .string()
+      .regex(SOURCE_SECRET_NAME, 'must be 1 to 128 letters, digits, - or _, starting with a letter or digit')
+      .meta({ description: "The secret store's name of the login (both stores: 1 to 128 letters, digits, - or _, starting with a letter or digit)." }),
   }),
   ca_cert: sourceCertSchema.nullable().optional(),
 });

@@ -8,7 +8,7 @@ import { rfc3339 } from '../sessions/rfc3339.ts';
 import { parseQueryParams } from '../sessions/query-params.ts';
 import { fieldError, parseOrThrow } from '../sessions/validation.ts';
 import type { GitAccess, SourceRecord } from './source-record.ts';
-import { sourceCreateSchema, sourceListParamsSchema, sourceRestoreSchema, sourceUpdateSchema } from './source-schemas.ts';
+import { NOT_IN_A_SOURCE_NAME, sourceCreateSchema, sourceListParamsSchema, sourceRestoreSchema, sourceUpdateSchema } from './source-schemas.ts';
 
 /** What the source use cases touch; the stores are optional in AppPorts, so a root without them answers 501 at the route. */
 export interface SourcePorts extends Pick<AppPorts, 'configurations' | 'git' | 'clock' | 'options'> {
@@ -21,12 +21,10 @@ function newSecretName(): string {
   return `cfs-source-${crypto.randomUUID()}`;
 }
 
-// Control, format and line-separator characters: a name is a key and a word in messages.
-const NOT_IN_A_NAME = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
-
+/** The name rule of sourceNameSchema, for a name from the path or one taken from the clone URL. */
 function checkName(name: string): void {
   if (name.length < 1 || name.length > 1024) throw fieldError('name', 'a source name must be 1 to 1024 characters');
-  if (NOT_IN_A_NAME.test(name)) throw fieldError('name', 'a source name must not contain control characters or line breaks');
+  if (NOT_IN_A_SOURCE_NAME.test(name)) throw fieldError('name', 'a source name must not contain control characters, line breaks or invisible format characters');
 }
 
 /** The clone URL must be one git may use here, and carry no login: that is what the credentials are for. */
