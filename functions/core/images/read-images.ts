@@ -10,11 +10,27 @@ import { imageListParamsSchema } from './list-params.ts';
 import { readManifest } from './manifest.ts';
 import { ensureReferenceIndex } from './reference-index.ts';
 
-/** One image record; NotFoundError (404) when missing. */
-export async function getImage(deps: Pick<ImageDeps, 'images'>, id: string): Promise<ImageRecord> {
-  const image = await deps.images.get(id);
+/**
+ * One image record; NotFoundError (404) when missing. A session's result is shown from the
+ * moment its session's completion was written (the commit point), though the step that reveals
+ * it may not have run yet: a client that saw `complete` finds its results at once.
+ */
+export async function getImage(deps: Pick<ImageDeps, 'images' | 'sessions'>, id: string): Promise<ImageRecord> {
+  const image = (await deps.images.get(id)) ?? (await committedResult(deps, id));
   if (!image) throw new NotFoundError('image', id);
   return image;
+}
+
+/** A result still hidden whose session has committed it (complete, succeeded, in its artifacts), as it will be shown. */
+async function committedResult(deps: Pick<ImageDeps, 'images' | 'sessions'>, id: string): Promise<ImageRecord | undefined> {
+  const pending = await deps.images.get(id, { includePending: true });
+  const owner = pending?.pending_session;
+  if (!pending || owner === undefined) return undefined;
+  const session = await deps.sessions.get(owner);
+  const committed = session?.status.session.status === 'complete' && session.status.session.succeeded === 'true' && session.status.artifacts.some((a) => a.result_id === id);
+  if (!committed) return undefined;
+  const { pending_session: _pending, ...shown } = pending;
+  return shown;
 }
 
 /** All image records, ordered by id. */
@@ -23,7 +39,7 @@ export async function listImages(deps: Pick<ImageDeps, 'images'>): Promise<Image
 }
 
 /** The manifest of an image; NotFoundError when the image or its manifest does not exist. */
-export async function getImageManifest(deps: Pick<ImageDeps, 'images' | 'artifacts'>, id: string): Promise<ImageManifest> {
+export async function getImageManifest(deps: Pick<ImageDeps, 'images' | 'artifacts' | 'sessions'>, id: string): Promise<ImageManifest> {
   const manifest = await readManifest(deps.artifacts, await getImage(deps, id));
   if (!manifest) throw new NotFoundError('manifest of image', id);
   return manifest;
