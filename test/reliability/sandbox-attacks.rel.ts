@@ -202,7 +202,8 @@ describe('attacks from a layer, each a real session', () => {
     for (const file of filesUnder(join(store.root, 'sessions', name))) blobs.set(`store ${relative(store.root, file)}`, readFileSync(file));
     const result: Evidence = { record, logs, blobs };
     for (const artifact of record.status.artifacts) {
-      const image = (await runtime.ports.images.get(artifact.result_id))!;
+      // The session is complete: its result is committed, shown or about to be (the reveal step may still run).
+      const image = (await runtime.ports.images.get(artifact.result_id, { includePending: true }))!;
       const manifest = JSON.parse(readFileSync(store.pathOf(image.link!.path.replace(/^s3:\/\//, '')), 'utf8')) as { artifacts: Array<{ type: string; link: { path: string } }> };
       const path = (kind: string) => {
         const found = manifest.artifacts.find((a) => a.type.includes(kind));

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isPublicRead } from '../../functions/api/auth.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../functions/cli/main.ts';
 import type { CliIo } from '../../functions/cli/io.ts';
@@ -128,16 +129,20 @@ describe('where the embedded server listens, and who may use it', () => {
       const cliToken = await cfsAsNobody(runtime, BIN, 'auth', 'token');
       const cliCreate = await cfsAsNobody(runtime, BIN, 'sessions', 'create', '--name', 'attack', '--configuration-name', 'attack', '--target-group', 'Compute', '3fa85f64-5717-4562-b3fc-2c963f66afa6');
       // Assert
-      const api = attempts.filter((a) => !a.path.startsWith('/artifacts/'));
+      // The health and version routes answer anyone (they reveal nothing); every other route is a 401.
+      const publicReads = attempts.filter((a) => isPublicRead(a.method, a.path));
+      const api = attempts.filter((a) => !a.path.startsWith('/artifacts/') && !isPublicRead(a.method, a.path));
       const artifact = attempts.filter((a) => a.path.startsWith('/artifacts/'));
       expect(api.filter((a) => a.status !== 401)).toEqual([]);
+      expect(publicReads.length).toBe(9);
+      expect(publicReads.every((a) => a.status === 200)).toBe(true);
       expect(artifact.every((a) => a.status === 403 || a.status === 415)).toBe(true);
       expect(cliToken.err).toContain('(EACCES)');
       expect(cliCreate.code).toBe(2);
       expect(await runtime.ports.sessions.get('attack')).toBeUndefined();
       expect(await runtime.ports.configurations.get('attack')).toBeUndefined();
       expect(workflow.started).toEqual([]);
-      recordCase({ id: 'security-other-user', area: 'security', case: 'as nobody (setpriv --reuid=65534 --regid=65534 --clear-groups): curl on every operation of the OpenAPI document (write routes with a JSON body creating a session or configuration), `cfs auth token` and `cfs sessions create` with CFS_DATA_DIR pointing at the server', tried: attempts.length + 2, result: `${api.length} API operations all 401; ${artifact.length} artifact operations 403/415 (no signature); the CLI cannot read api-token (EACCES) and exits 2 on 401; no session or configuration stored, no workflow started`, passed: true });
+      recordCase({ id: 'security-other-user', area: 'security', case: 'as nobody (setpriv --reuid=65534 --regid=65534 --clear-groups): curl on every operation of the OpenAPI document (write routes with a JSON body creating a session or configuration), `cfs auth token` and `cfs sessions create` with CFS_DATA_DIR pointing at the server', tried: attempts.length + 2, result: `${api.length} API operations all 401 (and the ${publicReads.length} health and version reads 200, public by design); ${artifact.length} artifact operations 403/415 (no signature); the CLI cannot read api-token (EACCES) and exits 2 on 401; no session or configuration stored, no workflow started`, passed: true });
     } finally {
       await runtime.close();
     }
