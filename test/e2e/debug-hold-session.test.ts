@@ -6,8 +6,10 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import type { ProductEvent } from '../../functions/ports/event-publisher.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
-import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { cliEnv } from '../helpers/api-token.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { callApi } from '../helpers/runtime-api.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * A session failed with `debug_on_failure` on the embedded runtime, with real Ansible, git and
@@ -26,25 +28,8 @@ let runtime: EmbeddedRuntime;
 let imageId: string;
 const completed: ProductEvent[] = [];
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
+const until = <T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string) => waitFor(probe, timeoutMs, what, 200);
 
 const session = async (name: string) => (await api<SessionRecord>('GET', `/apis/cfs/v3/sessions/${name}`)).body;
 const complete = (name: string, timeoutMs: number) => until(async () => { const s = await session(name); return s.status.session.status === 'complete' ? s : undefined; }, timeoutMs, `${name} to complete`);

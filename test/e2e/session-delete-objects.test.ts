@@ -6,8 +6,10 @@ import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { findRunnerLocations } from '../../functions/core/workflow/run-document-store.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
-import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { cliEnv } from '../helpers/api-token.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { callApi } from '../helpers/runtime-api.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Deleting a session on the embedded runtime, with real Ansible, squashfs-tools and git: its
@@ -22,25 +24,8 @@ const MISSING_IMAGE = '00000000-0000-4000-8000-000000000000';
 let runtime: EmbeddedRuntime;
 let imageId: string;
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
+const until = <T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string) => waitFor(probe, timeoutMs, what, 200);
 
 const session = async (name: string) => (await api<SessionRecord>('GET', `/apis/cfs/v3/sessions/${name}`)).body;
 const logs = async (name: string) => (await api<{ text: string }>('GET', `/apis/cfs/v3/sessions/${name}/logs?max_bytes=1048576`)).body.text;
