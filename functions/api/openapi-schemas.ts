@@ -83,7 +83,7 @@ const statusExtensions = {
     .array(
       z.object({
         name: z.string(),
-        state: z.enum(['running', 'succeeded', 'failed', 'skipped']),
+        state: z.enum(['running', 'succeeded', 'failed', 'skipped', 'cached']),
         start_time: z.string().optional(),
         end_time: z.string().optional(),
         image_id: z.string().optional(),
@@ -274,7 +274,7 @@ same<z.output<typeof problemSchema>, Problem>(true);
 export const sessionLogChunkSchema = z.object({
   session: z.string(),
   layers: z.array(
-    z.object({ index: z.int().min(0), name: z.string(), state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']), log_key: z.string() }),
+    z.object({ index: z.int().min(0), name: z.string(), state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped', 'cached']), log_key: z.string() }),
   ),
   tests: z
     .array(
@@ -283,7 +283,7 @@ export const sessionLogChunkSchema = z.object({
         image_id: z.string(),
         check: z.string().optional(),
         boot: z.boolean().optional(),
-        state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
+        state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped', 'cached']),
         log_key: z.string(),
       }),
     )

@@ -12,8 +12,8 @@ export interface ProgressRenderer {
 }
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-const MARKS: Record<Exclude<RowState, 'running'>, string> = { succeeded: '✔', failed: '✖', skipped: '–', pending: '·' };
-const COLORS: Partial<Record<RowState, string>> = { succeeded: '32', failed: '31', running: '36', skipped: '2', pending: '2' };
+const MARKS: Record<Exclude<RowState, 'running'>, string> = { succeeded: '✔', failed: '✖', skipped: '–', pending: '·', cached: '↺' };
+const COLORS: Partial<Record<RowState, string>> = { succeeded: '32', failed: '31', running: '36', skipped: '2', pending: '2', cached: '34' };
 
 /** One plain-text line of a row: `<label>: <state> (<time>)`. */
 export function plainRowLine(row: StepRow, now: Date): string {

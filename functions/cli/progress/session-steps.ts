@@ -6,7 +6,7 @@
  * tests share it.
  */
 
-export type RowState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+export type RowState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cached';
 
 export interface StepRow {
   /** Stable identity of the row (`stage:<image>`, `layer:<index>`, ...). */

@@ -40,7 +40,7 @@ export interface SessionArtifact {
 /** Progress of one workflow step (per image where `image_id` is set). */
 export interface SessionStep {
   name: string;
-  state: 'running' | 'succeeded' | 'failed' | 'skipped';
+  state: 'running' | 'succeeded' | 'failed' | 'skipped' | 'cached';
   start_time?: string;
   end_time?: string;
   image_id?: string;

@@ -25,7 +25,7 @@ export function sessionLogsPath(name: string): string {
 export const DEFAULT_LOG_CHUNK_BYTES = 64 * 1024;
 export const MAX_LOG_CHUNK_BYTES = 1024 * 1024;
 
-export type LayerLogState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+export type LayerLogState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cached';
 
 /** One test log of a session: an image's check or its boot test's console. */
 export interface TestLog {

@@ -4,7 +4,7 @@ import type { SessionRecord, SessionStep } from '../model/session.ts';
 export interface LayerProgress {
   index: number;
   name: string;
-  state: 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+  state: 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cached';
   start_time?: string;
   end_time?: string;
 }

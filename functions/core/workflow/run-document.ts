@@ -102,6 +102,17 @@ export const runDocumentSchema = z
      * created again under the same name never takes an earlier one's document (its logs) for its own.
      */
     job: z.string().min(1).max(2048).optional(),
+    /**
+     * The layer cache (issue 19): each layer's change set is recorded under a key chained over
+     * what decides its outcome; with `reuse`, entries younger than `max_age_seconds` start an
+     * image from the source plus the cached change sets. Absent: nothing recorded or reused.
+     */
+    layer_cache: z
+      .object({
+        reuse: z.boolean(),
+        max_age_seconds: z.number().int().nonnegative(),
+      })
+      .optional(),
   })
   .superRefine((doc, ctx) => {
     const ids = doc.images.map((i) => i.image_id);
@@ -179,6 +190,8 @@ export const runOutcomeSchema = z.object({
       uploaded: z.object({ rootfs: uploadedArtifact, kernel: bootArtifact.optional(), initrd: bootArtifact.optional() }).optional(),
       compressor: z.string().optional(),
       tests: imageTestsSchema.optional(),
+      /** Each layer's cache key for this image (issue 19): where its change set and its changes report are kept. */
+      layer_keys: z.array(z.object({ index: z.number(), key: z.string().regex(/^[0-9a-f]{64}$/) })).optional(),
     }),
   ),
   layers: z.array(
@@ -188,7 +201,9 @@ export const runOutcomeSchema = z.object({
       exit_code: z.number().nullable(),
       duration_ms: z.number(),
       log_key: z.string(),
-      state: z.enum(['succeeded', 'failed', 'skipped']),
+      state: z.enum(['succeeded', 'failed', 'skipped', 'cached']),
+      /** A `cached` layer: the session that recorded the reused change set(s) and when (the oldest, with several images). */
+      cached: z.object({ session: z.string(), created: z.string() }).optional(),
     }),
   ),
   debug: z
@@ -208,7 +223,7 @@ export type RunOutcome = z.infer<typeof runOutcomeSchema>;
 export type DebugHoldDetails = NonNullable<RunOutcome['debug']>;
 
 /** States of a layer in the progress document. */
-export const LAYER_PROGRESS_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped'] as const;
+export const LAYER_PROGRESS_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'cached'] as const;
 
 /**
  * The runner's progress document at `progress_key`: every layer's state and times, rewritten as
