@@ -47,6 +47,8 @@ export const stackSettingsSchema = z
     runnerTimeoutSeconds: z.coerce.number().int().positive().max(86_000).default(DEFAULT_WORKFLOW_SETTINGS.runnerTimeoutSeconds),
     /** Clone URL schemes layers may use on AWS (comma-separated): `https`, and `ssh` when the runner has keys. */
     cloneUrlSchemes: z.string().regex(/^(https|ssh)(,(https|ssh))*$/).default('https'),
+    /** The layer cache's size cap in bytes (issue 19), the default of the setting `layer_cache_max_bytes`; past it the least recently used entries are evicted. Default 100 GiB. */
+    layerCacheMaxBytes: z.coerce.number().int().nonnegative().default(100 * 1024 ** 3),
     /** Where the alarms go: an existing SNS topic's ARN; without it the stack makes a topic of its own (output `AlarmTopicArn`) to subscribe to. */
     alarmTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/, 'must be an SNS topic ARN').optional(),
     /** The share of API requests answered 5xx (over 5 minutes) above which the API alarm goes off. */

@@ -26,7 +26,21 @@ export interface WorkflowSettings {
    * definition's stop timeout does this (ECS sends SIGKILL after it).
    */
   runnerStopGraceSeconds?: number;
+  /**
+   * The layer cache (issue 19), from the settings `layer_cache`, `layer_cache_max_age_seconds` and
+   * `layer_cache_max_bytes` (null: the deployment's cap, e.g. 10% of the embedded server's data
+   * directory's filesystem). Absent: on, 7 days, the deployment's cap.
+   */
+  layerCache?: LayerCacheSettings;
 }
+
+export interface LayerCacheSettings {
+  enabled: boolean;
+  maxAgeSeconds: number;
+  maxBytes: number | null;
+}
+
+export const DEFAULT_LAYER_CACHE_SETTINGS: LayerCacheSettings = { enabled: true, maxAgeSeconds: 7 * 86_400, maxBytes: null };
 
 export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
   imageWaitTimeoutSeconds: 3600,
@@ -37,6 +51,7 @@ export const DEFAULT_WORKFLOW_SETTINGS: WorkflowSettings = {
   debugWaitSeconds: 3600,
   sessionTtlSeconds: 7 * 86_400,
   runnerStopGraceSeconds: 30,
+  layerCache: DEFAULT_LAYER_CACHE_SETTINGS,
 };
 
 /** What every control-plane step receives from a composition root (Lambda or the embedded engine). */

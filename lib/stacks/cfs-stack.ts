@@ -99,6 +99,8 @@ export class CfsStack extends Stack {
       [AWS_ENV.IMAGE_WAIT_TIMEOUT_SECONDS]: String(settings.imageWaitTimeoutSeconds),
       [AWS_ENV.IMAGE_POLL_INTERVAL_SECONDS]: String(settings.imagePollIntervalSeconds),
       [AWS_ENV.RUNNER_TIMEOUT_SECONDS]: String(settings.runnerTimeoutSeconds),
+      // Every function that reads the settings (the API answers them; the sweeps apply the cap).
+      [AWS_ENV.LAYER_CACHE_MAX_BYTES]: String(settings.layerCacheMaxBytes),
     };
 
     this.steps = new StepFunctions(this, 'Steps', {

@@ -98,7 +98,7 @@ describe("this product's settings through the API (dynalite)", () => {
     const res = await call(t.app, 'GET', SETTINGS);
     // Assert
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ image_wait_timeout: 3600, image_poll_interval: 30, squashfs_compressor: 'source', squashfs_compression_level: null, clone_url_schemes: ['https', 'ssh', 'file'] });
+    expect(res.body).toEqual({ image_wait_timeout: 3600, image_poll_interval: 30, squashfs_compressor: 'source', squashfs_compression_level: null, clone_url_schemes: ['https', 'ssh', 'file'], layer_cache: true, layer_cache_max_age_seconds: 604800, layer_cache_max_bytes: null });
   });
 
   it('stores a PATCH, answers every setting, leaves the CFS options as they were, and the workflow settings read from the same store follow it', async () => {
@@ -112,11 +112,26 @@ describe("this product's settings through the API (dynalite)", () => {
     const optionsAfter = await call(t.app, 'GET', '/apis/cfs/v3/options');
     // Assert
     expect(first.status).toBe(200);
-    expect(first.body).toEqual({ image_wait_timeout: 900, image_poll_interval: 30, squashfs_compressor: 'zstd', squashfs_compression_level: 3, clone_url_schemes: ['https', 'ssh', 'file'] });
+    expect(first.body).toEqual({ image_wait_timeout: 900, image_poll_interval: 30, squashfs_compressor: 'zstd', squashfs_compression_level: 3, clone_url_schemes: ['https', 'ssh', 'file'], layer_cache: true, layer_cache_max_age_seconds: 604800, layer_cache_max_bytes: null });
     expect(second.body).toEqual(read.body);
-    expect(read.body).toEqual({ image_wait_timeout: 900, image_poll_interval: 10, squashfs_compressor: 'zstd', squashfs_compression_level: 3, clone_url_schemes: ['https'] });
+    expect(read.body).toEqual({ image_wait_timeout: 900, image_poll_interval: 10, squashfs_compressor: 'zstd', squashfs_compression_level: 3, clone_url_schemes: ['https'], layer_cache: true, layer_cache_max_age_seconds: 604800, layer_cache_max_bytes: null });
     expect(optionsAfter.body).toEqual(optionsBefore.body);
     expect(await settings()).toMatchObject({ imageWaitTimeoutSeconds: 900, imagePollIntervalSeconds: 10, squashfs: { compressor: 'zstd', level: 3 }, allowedCloneSchemes: ['https'] });
+  });
+
+  it('stores the layer cache settings, the workflow settings follow them, and a null size cap is the deployment default again', async () => {
+    // Arrange
+    const settings = settingsReader(t.ports.options, { ...DEFAULT_WORKFLOW_SETTINGS, allowedCloneSchemes: ['https', 'ssh', 'file'] });
+    // Act
+    const set = await call(t.app, 'PATCH', SETTINGS, { layer_cache: false, layer_cache_max_age_seconds: 3600, layer_cache_max_bytes: 5_000_000_000 });
+    const workflowWhileSet = await settings();
+    const reset = await call(t.app, 'PATCH', SETTINGS, { layer_cache_max_bytes: null });
+    // Assert
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ layer_cache: false, layer_cache_max_age_seconds: 3600, layer_cache_max_bytes: 5_000_000_000 });
+    expect(workflowWhileSet.layerCache).toEqual({ enabled: false, maxAgeSeconds: 3600, maxBytes: 5_000_000_000 });
+    expect(reset.body).toMatchObject({ layer_cache: false, layer_cache_max_age_seconds: 3600, layer_cache_max_bytes: null });
+    expect((await settings()).layerCache).toEqual({ enabled: false, maxAgeSeconds: 3600, maxBytes: null });
   });
 
   it.each([
@@ -125,7 +140,10 @@ describe("this product's settings through the API (dynalite)", () => {
     [{ squashfs_compressor: 'gzip', squashfs_compression_level: 12 }, 'squashfs_compression_level', 'must be from 1 to 9 for gzip'],
     [{ clone_url_schemes: ['ext'] }, 'clone_url_schemes', 'ext not supported by this deployment'],
     [{ session_ttl: '1d' }, 'session_ttl', 'a CFS option, not a setting of this product: set it with PATCH /apis/cfs/v3/options (cfs options update)'],
-    [{ layer_cache: {} }, 'layer_cache', 'unknown setting; the settings are image_wait_timeout, image_poll_interval'],
+    [{ layer_cache: {} }, 'layer_cache', 'must be true or false'],
+    [{ layer_cache_max_age_seconds: -1 }, 'layer_cache_max_age_seconds', 'must be at least 0'],
+    [{ layer_cache_max_bytes: 1.5 }, 'layer_cache_max_bytes', 'must be an integer'],
+    [{ layer_cache_ttl: 5 }, 'layer_cache_ttl', 'unknown setting; the settings are image_wait_timeout, image_poll_interval'],
   ])('answers PATCH %j with a 400 problem naming the setting, and changes nothing', async (body, field, detail) => {
     // Arrange
     const before = await t.ports.options.get();
@@ -191,7 +209,7 @@ describe('an options record written before the settings had their own path', () 
       include_ara_links: false,
     });
     expect(v2.body).toEqual({ sessionTTL: '3d', batchSize: 7, defaultPlaybook: 'site.yml', defaultAnsibleConfig: 'cfs-default-ansible-cfg' });
-    expect(settings.body).toEqual({ image_wait_timeout: 600, image_poll_interval: 5, squashfs_compressor: 'xz', squashfs_compression_level: null, clone_url_schemes: ['https'] });
+    expect(settings.body).toEqual({ image_wait_timeout: 600, image_poll_interval: 5, squashfs_compressor: 'xz', squashfs_compression_level: null, clone_url_schemes: ['https'], layer_cache: true, layer_cache_max_age_seconds: 604800, layer_cache_max_bytes: null });
     expect(await cfsResponseErrors('get', '/v3/options', 200, v3.body)).toBeUndefined();
     expect(await cfsResponseErrors('get', '/v2/options', 200, v2.body)).toBeUndefined();
   });
@@ -231,7 +249,7 @@ describe('options and settings in the served OpenAPI document', () => {
     expect(names(schemas.V2Options)).toEqual(names(upstream.V2Options!));
     expect(upstream.V3Options!.additionalProperties).toBe(false);
     for (const name of ['V3Options', 'V2Options', 'V3OptionsUpdate', 'V2OptionsUpdate', 'ProductSettings', 'ProductSettingsUpdate']) expect(schemas[name].additionalProperties, name).toBe(false);
-    expect(names(schemas.ProductSettingsUpdate)).toEqual(['clone_url_schemes', 'image_poll_interval', 'image_wait_timeout', 'squashfs_compression_level', 'squashfs_compressor']);
+    expect(names(schemas.ProductSettingsUpdate)).toEqual(['clone_url_schemes', 'image_poll_interval', 'image_wait_timeout', 'layer_cache', 'layer_cache_max_age_seconds', 'layer_cache_max_bytes', 'squashfs_compression_level', 'squashfs_compressor']);
     expect(Object.keys(document.paths[SETTINGS]).sort()).toEqual(['get', 'patch']);
     expect(validate('/apis/cfs/v3/options', 'patch', v3.body)).toBeUndefined();
     expect(validate('/apis/cfs/v2/options', 'get', v2.body)).toBeUndefined();

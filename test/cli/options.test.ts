@@ -38,7 +38,7 @@ describe('cfs options and cfs settings', () => {
     expect(human.code).toBe(0);
     expect(human.out).toMatch(/^clone_url_schemes\s+https,ssh,file$/m);
     expect(human.out).toMatch(/^squashfs_compression_level\s+default$/m);
-    expect(JSON.parse(json.out)).toEqual({ image_wait_timeout: 3600, image_poll_interval: 30, squashfs_compressor: 'source', squashfs_compression_level: null, clone_url_schemes: ['https', 'ssh', 'file'] });
+    expect(JSON.parse(json.out)).toEqual({ image_wait_timeout: 3600, image_poll_interval: 30, squashfs_compressor: 'source', squashfs_compression_level: null, clone_url_schemes: ['https', 'ssh', 'file'], layer_cache: true, layer_cache_max_age_seconds: 604800, layer_cache_max_bytes: null });
   });
 
   it('updates the options and the settings it is given, typed as the API takes them, and keeps the others', async () => {
@@ -52,9 +52,21 @@ describe('cfs options and cfs settings', () => {
     expect(JSON.parse(options.out)).toMatchObject({ debug_wait_time: 60, batcher_disable: true, default_page_size: 1000 });
     expect(JSON.parse(v2.out)).toEqual({ sessionTTL: '2d', batcherDisable: true, defaultAnsibleConfig: 'cfs-default-ansible-cfg' });
     expect(settings.code).toBe(0);
-    expect(JSON.parse(settings.out)).toEqual({ image_wait_timeout: 3600, image_poll_interval: 10, squashfs_compressor: 'gzip', squashfs_compression_level: 1, clone_url_schemes: ['https', 'file'] });
+    expect(JSON.parse(settings.out)).toEqual({ image_wait_timeout: 3600, image_poll_interval: 10, squashfs_compressor: 'gzip', squashfs_compression_level: 1, clone_url_schemes: ['https', 'file'], layer_cache: true, layer_cache_max_age_seconds: 604800, layer_cache_max_bytes: null });
     expect(JSON.parse(cleared.out)).toMatchObject({ squashfs_compressor: 'gzip', squashfs_compression_level: null });
     expect(await runtime.ports.options.get()).toMatchObject({ debug_wait_time: 60, image_poll_interval: 10, session_ttl: '2d', squashfs_compression_level: null });
+  });
+
+  it('updates the layer cache settings from flags, a size cap of default being the deployment cap', async () => {
+    // Act
+    const set = await cfs(runtime, 'settings', 'update', '--layer-cache', 'false', '--layer-cache-max-age-seconds', '86400', '--layer-cache-max-bytes', '2000000000', '--format', 'json');
+    const reset = await cfs(runtime, 'settings', 'update', '--layer-cache', 'true', '--layer-cache-max-bytes', 'default');
+    // Assert
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.out)).toMatchObject({ layer_cache: false, layer_cache_max_age_seconds: 86400, layer_cache_max_bytes: 2000000000 });
+    expect(reset.code).toBe(0);
+    expect(reset.out).toMatch(/^layer_cache\s+true$/m);
+    expect(reset.out).toMatch(/^layer_cache_max_bytes\s+default$/m);
   });
 
   it('pages listings at the default_page_size it sets', async () => {

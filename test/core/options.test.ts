@@ -24,7 +24,7 @@ describe('the CFS options', () => {
     // Assert
     expect(v3).toEqual({ session_ttl: '7d', debug_wait_time: 3600, default_page_size: 1000, default_ansible_config: 'cfs-default-ansible-cfg', include_ara_links: false });
     expect(v2).toEqual({ sessionTTL: '7d', defaultAnsibleConfig: 'cfs-default-ansible-cfg' });
-    expect(settings).toEqual({ image_wait_timeout: 3600, image_poll_interval: 30, squashfs_compressor: 'source', squashfs_compression_level: null, clone_url_schemes: ['https', 'ssh', 'file'] });
+    expect(settings).toEqual({ image_wait_timeout: 3600, image_poll_interval: 30, squashfs_compressor: 'source', squashfs_compression_level: null, clone_url_schemes: ['https', 'ssh', 'file'], layer_cache: true, layer_cache_max_age_seconds: 604800, layer_cache_max_bytes: null });
   });
 
   it('sets only the options a PATCH names and keeps the others, in v3 and v2 spelling, and the settings through their own PATCH', async () => {
@@ -85,7 +85,7 @@ describe('the CFS options', () => {
     [{ clone_url_schemes: [] }, 'clone_url_schemes: must name at least one scheme'],
     [{ default_page_size: 10 }, 'default_page_size: a CFS option, not a setting of this product: set it with PATCH /apis/cfs/v3/options'],
     [{ sessionTTL: '1d' }, 'sessionTTL: a CFS option, not a setting of this product'],
-    [{ colour: 'blue' }, 'colour: unknown setting; the settings are image_wait_timeout, image_poll_interval, squashfs_compressor, squashfs_compression_level, clone_url_schemes'],
+    [{ colour: 'blue' }, 'colour: unknown setting; the settings are image_wait_timeout, image_poll_interval, squashfs_compressor, squashfs_compression_level, clone_url_schemes, layer_cache, layer_cache_max_age_seconds, layer_cache_max_bytes'],
   ] as const)('refuses the setting %j with a 400 naming it', async (body, message) => {
     // Arrange
     const p = ports();

@@ -41,4 +41,6 @@ export const AWS_ENV = {
   SOURCE_READER_ROLE_ARN: 'CFS_SOURCE_READER_ROLE_ARN',
   /** RenderInventory's: the ARN prefix of the sources' secrets (`arn:...:secret:cfs/<stack>/sources/`), for the session policy. */
   SOURCE_SECRET_ARN_PREFIX: 'CFS_SOURCE_SECRET_ARN_PREFIX',
+  /** The layer cache's size cap in bytes (the CDK setting `layerCacheMaxBytes`): the default of the setting `layer_cache_max_bytes`, which the sweep applies. */
+  LAYER_CACHE_MAX_BYTES: 'LAYER_CACHE_MAX_BYTES',
 } as const;

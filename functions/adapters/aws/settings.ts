@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../../steps/step-ports.ts';
+import { DEFAULT_LAYER_CACHE_SETTINGS, DEFAULT_WORKFLOW_SETTINGS, type WorkflowSettings } from '../../steps/step-ports.ts';
 import { AWS_ENV } from './environment.ts';
 
 /** On AWS only https remotes are reachable without extra set-up (no ssh keys, no local paths). */
@@ -28,6 +28,7 @@ const settingsSchema = z.object({
   [AWS_ENV.SCHEDULE_ROLE_ARN]: optionalText,
   [AWS_ENV.SCHEDULE_DEAD_LETTER_ARN]: optionalText,
   [AWS_ENV.RUNNER_CLUSTER]: optionalText,
+  [AWS_ENV.LAYER_CACHE_MAX_BYTES]: z.coerce.number().int().nonnegative().optional(),
   [AWS_ENV.SOURCE_SECRET_PREFIX]: z.string().regex(/^[A-Za-z0-9/_+=.@-]+\/$/, 'must be a Secrets Manager name prefix ending in /').optional(),
 });
 
@@ -82,6 +83,7 @@ export function parseAwsSettings(env: Record<string, string | undefined>): AwsSe
       runnerTimeoutSeconds: s[AWS_ENV.RUNNER_TIMEOUT_SECONDS],
       squashfs: { compressor: s[AWS_ENV.SQUASHFS_COMPRESSOR], ...(level !== undefined ? { level } : {}) },
       allowedCloneSchemes: s[AWS_ENV.CLONE_URL_SCHEMES],
+      layerCache: { ...DEFAULT_LAYER_CACHE_SETTINGS, maxBytes: s[AWS_ENV.LAYER_CACHE_MAX_BYTES] ?? null },
     },
   };
 }

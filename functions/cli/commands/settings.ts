@@ -13,6 +13,10 @@ const SETTABLE: Array<[keyof SettingsPatch, ValueKind, string]> = [
   ['squashfs_compressor', 'text', 'result compressor: source, gzip, xz, lzo, lz4 or zstd'],
   ['squashfs_compression_level', 'level', "compression level, or 'default'"],
   ['clone_url_schemes', 'list', 'comma-separated clone URL schemes layers may use (e.g. https,ssh)'],
+  ['layer_cache', 'boolean', 'record and reuse layers (true or false, deployment-wide)'],
+  ['layer_cache_max_age_seconds', 'integer', 'seconds a cached layer may be reused after it was recorded'],
+  // 'level' reads 'default' as null: the deployment's cap.
+  ['layer_cache_max_bytes', 'level', "the layer cache's size cap in bytes, or 'default'"],
 ];
 
 const updateSettings = flagsSchema(SETTABLE, 'setting');
@@ -33,7 +37,7 @@ const withFormat = (command: Command) =>
  * `--api-version` (the settings have one version).
  */
 export function settingsCommand(io: CliIo = processIo): Command {
-  const settings = new Command('settings').description("this product's own settings (not CFS options): image wait and poll, result compression, clone URL schemes");
+  const settings = new Command('settings').description("this product's own settings (not CFS options): image wait and poll, result compression, clone URL schemes, layer cache");
 
   withFormat(settings.command('describe').description('show every setting in force')).action(async (_options, command: Command) => {
     const { format } = outputOptions(command);

@@ -20,9 +20,9 @@ import { AGE_PATTERN } from '../sessions/age.ts';
  *   `include_ara_links`): only the value this product actually has is accepted.
  *
  * **This product's own settings** (`GET|PATCH /apis/cfs-image/v1/settings`, PRODUCT_SETTINGS_PATH):
- * the image wait, its poll interval, the result compression and the clone URL schemes. No CFS
- * client calls that path, so it may grow (a `layer_cache` group will be a nested object there)
- * without a generated CFS client ever seeing a key its schema lacks.
+ * the image wait, its poll interval, the result compression, the clone URL schemes and the layer
+ * cache (issue 19). No CFS client calls that path, so it may grow without a generated CFS client
+ * ever seeing a key its schema lacks.
  *
  * Any other name is a 400; a name of the other set is a 400 saying where it lives.
  */
@@ -31,6 +31,9 @@ import { AGE_PATTERN } from '../sessions/age.ts';
 export const PRODUCT_SETTINGS_PATH = '/apis/cfs-image/v1/settings';
 /** Where the CFS options are set (named by the 400 for a CFS option sent to the settings). */
 export const CFS_OPTIONS_PATH = '/apis/cfs/v3/options';
+
+/** The layer cache's default maximum age: 7 days (issue 19). */
+export const DEFAULT_LAYER_CACHE_MAX_AGE_SECONDS = 7 * 86_400;
 
 export const SQUASHFS_COMPRESSORS = ['source', 'gzip', 'xz', 'lzo', 'lz4', 'zstd'] as const;
 /** The only Ansible configuration served (there are no ConfigMaps here). */
@@ -67,6 +70,20 @@ const settingFields = {
     .array(z.string().regex(/^[a-z][a-z0-9+.-]*$/, 'must be a lowercase URL scheme'))
     .min(1, 'must name at least one scheme')
     .meta({ description: 'The clone URL schemes layers may use when a session runs: a subset of what this deployment supports (GIT_ALLOW_PROTOCOL names).' }),
+  layer_cache: z
+    .boolean('must be true or false')
+    .meta({ description: "The layer cache (deployment-wide): each layer's change set is recorded and reused by a later session whose first layers match; false records and reuses nothing. A session's own layer_cache: false forces a full run." }),
+  layer_cache_max_age_seconds: seconds(0).meta({
+    description: 'Seconds a layer cache entry may be reused after it was recorded (default 7 days): older entries are not reused, so layers that install packages pick up updates.',
+  }),
+  layer_cache_max_bytes: z
+    .int('must be an integer')
+    .min(0, 'must be at least 0')
+    .nullable()
+    .meta({
+      description:
+        "The layer cache's size cap in bytes: past it the least recently used entries are evicted. null: the deployment's cap (the embedded server: 10% of the data directory's filesystem; AWS: the CDK setting layerCacheMaxBytes, default 100 GiB).",
+    }),
 };
 
 /** `PATCH /v3/options`: V3Options' writable names, each as this product takes it. Every field optional: a PATCH sets only what it names. */
@@ -112,6 +129,9 @@ export const settingsPatchSchema = z.strictObject({
   squashfs_compressor: settingFields.squashfs_compressor.optional(),
   squashfs_compression_level: settingFields.squashfs_compression_level.optional(),
   clone_url_schemes: settingFields.clone_url_schemes.optional(),
+  layer_cache: settingFields.layer_cache.optional(),
+  layer_cache_max_age_seconds: settingFields.layer_cache_max_age_seconds.optional(),
+  layer_cache_max_bytes: settingFields.layer_cache_max_bytes.optional(),
 });
 
 /** The CFS options' names as stored (v3 names, with v2's `default_playbook`). */

@@ -44,6 +44,10 @@ export function effectiveOptions(defaults: ProductOptions, stored: StoredOptions
     squashfs_compressor: stored.squashfs_compressor ?? defaults.squashfs_compressor,
     squashfs_compression_level: stored.squashfs_compression_level !== undefined ? stored.squashfs_compression_level : defaults.squashfs_compression_level,
     clone_url_schemes: schemes?.length ? schemes : defaults.clone_url_schemes,
+    layer_cache: stored.layer_cache ?? defaults.layer_cache,
+    layer_cache_max_age_seconds: stored.layer_cache_max_age_seconds ?? defaults.layer_cache_max_age_seconds,
+    // null stored is "the deployment's cap", as absent.
+    layer_cache_max_bytes: stored.layer_cache_max_bytes ?? defaults.layer_cache_max_bytes,
   };
 }
 
@@ -71,8 +75,17 @@ export function optionsToV2(defaults: ProductOptions, stored: StoredOptions): Re
 
 /** The settings answer: each of this product's settings in force. */
 export function settingsView(defaults: ProductOptions, stored: StoredOptions): ProductSettings {
-  const { image_wait_timeout, image_poll_interval, squashfs_compressor, squashfs_compression_level, clone_url_schemes } = effectiveOptions(defaults, stored);
-  return { image_wait_timeout, image_poll_interval, squashfs_compressor, squashfs_compression_level, clone_url_schemes };
+  const o = effectiveOptions(defaults, stored);
+  return {
+    image_wait_timeout: o.image_wait_timeout,
+    image_poll_interval: o.image_poll_interval,
+    squashfs_compressor: o.squashfs_compressor,
+    squashfs_compression_level: o.squashfs_compression_level,
+    clone_url_schemes: o.clone_url_schemes,
+    layer_cache: o.layer_cache,
+    layer_cache_max_age_seconds: o.layer_cache_max_age_seconds,
+    layer_cache_max_bytes: o.layer_cache_max_bytes,
+  };
 }
 
 function view(version: OptionsVersion, defaults: ProductOptions, stored: StoredOptions) {

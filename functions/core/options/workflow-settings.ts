@@ -1,7 +1,7 @@
 import type { OptionsStore } from '../../ports/options-store.ts';
 import { ageSeconds } from '../sessions/age.ts';
 import { effectiveOptions } from './options-use-cases.ts';
-import type { ProductOptions } from './options-schemas.ts';
+import { DEFAULT_LAYER_CACHE_MAX_AGE_SECONDS, type ProductOptions } from './options-schemas.ts';
 
 /**
  * The bridge from the CFS options and this product's settings to the settings the workflow's
@@ -20,6 +20,8 @@ export interface OptionDrivenSettings {
   debugWaitSeconds?: number;
   /** `session_ttl` in seconds; 0 keeps completed sessions. */
   sessionTtlSeconds?: number;
+  /** The layer cache's settings (absent: on, 7 days, the deployment's cap). */
+  layerCache?: { enabled: boolean; maxAgeSeconds: number; maxBytes: number | null };
 }
 
 /** CFS's documented defaults, where the settings carry none. */
@@ -52,6 +54,9 @@ export function optionDefaultsFrom(base: OptionDrivenSettings, extra: Partial<ty
     squashfs_compressor: base.squashfs.compressor,
     squashfs_compression_level: base.squashfs.level ?? null,
     clone_url_schemes: [...base.allowedCloneSchemes],
+    layer_cache: base.layerCache?.enabled ?? true,
+    layer_cache_max_age_seconds: base.layerCache?.maxAgeSeconds ?? DEFAULT_LAYER_CACHE_MAX_AGE_SECONDS,
+    layer_cache_max_bytes: base.layerCache?.maxBytes ?? null,
   };
 }
 
@@ -65,6 +70,7 @@ export function settingsWithOptions<T extends OptionDrivenSettings>(base: T, opt
     allowedCloneSchemes: [...options.clone_url_schemes],
     debugWaitSeconds: options.debug_wait_time,
     sessionTtlSeconds: ageSeconds(options.session_ttl, 'session_ttl') ?? 0,
+    layerCache: { enabled: options.layer_cache, maxAgeSeconds: options.layer_cache_max_age_seconds, maxBytes: options.layer_cache_max_bytes },
   };
 }
 
