@@ -57,3 +57,14 @@ export const MEMORY_ROOT_SOURCE = 'cfs-workspace';
 export async function memoryRootsUnder(dir: string): Promise<string[]> {
   return (await currentMounts()).filter((m) => m.fsType === 'tmpfs' && m.source === MEMORY_ROOT_SOURCE && isWithin(m.mountPoint, dir)).map((m) => m.mountPoint);
 }
+
+/**
+ * The overlay roots at or below `dir` that are image roots (`images/<id>`: the layer cache's
+ * overlay path mounts each root so). A layer's sandbox mounts only in namespaces of its own, so
+ * an overlay the host sees at such a path is the runner's.
+ */
+export async function overlayRootsUnder(dir: string): Promise<string[]> {
+  return (await currentMounts())
+    .filter((m) => m.fsType === 'overlay' && isWithin(m.mountPoint, dir) && /\/images\/[^/]+$/.test(m.mountPoint))
+    .map((m) => m.mountPoint);
+}

@@ -144,8 +144,8 @@ export async function packageImage(options: {
   const { staged, document, layout, groups, store, local, mapping } = options;
   const log = options.log ?? (() => {});
   const { image, root } = staged;
-  // What the layers' sandboxes left mounted goes; a root unpacked into RAM stays, it holds the files.
-  if ((await mountsUnder(root)).length > 0) await unmountUnder(root, { keepMemoryRoots: staged.inMemory });
+  // What the layers' sandboxes left mounted goes; a root unpacked into RAM stays, it holds the files (so does a root that is an overlay).
+  if ((await mountsUnder(root)).length > 0) await unmountUnder(root, { keepMemoryRoots: staged.inMemory || staged.stack !== undefined });
   if (options.rootMounts) await undoRootMounts(options.rootMounts);
 
   const compression = resultCompression(document.squashfs, staged.source);
@@ -218,8 +218,12 @@ export async function packageImage(options: {
     : uploadStream(store, createReadStream(output, { highWaterMark: 4 << 20 }), rootfsKey, ROOTFS_TYPE);
   // Both are awaited before anything is thrown, so nothing of this image is still running after.
   const removeRoot = async () => {
-    // A root in RAM goes with its tmpfs at once.
-    if (staged.inMemory) await unmountUnder(root);
+    // A root in RAM goes with its tmpfs at once; an overlay root, with the directory of its layers.
+    if (staged.inMemory || staged.stack) await unmountUnder(root);
+    if (staged.stack) {
+      await unmountUnder(staged.stack);
+      await groups.run('rm', ['-rf', '--one-file-system', '--', staged.stack]);
+    }
     await groups.run('rm', ['-rf', '--one-file-system', '--', root]);
   };
   const [stored, removed] = await Promise.allSettled([storing, removeRoot()]);

@@ -50,6 +50,11 @@ export class ProgressRecorder {
     return this.set(position, state, { end_time: this.now().toISOString() });
   }
 
+  /** Marks the layer at `position` taken from the layer cache (it does not run). */
+  cached(position: number): Promise<void> {
+    return this.set(position, 'cached', {});
+  }
+
   /** A check of an image's test starts (the image's test starts with its first part). */
   checkStarted(imageId: string, name: string): Promise<void> {
     const test = this.startTest(imageId);

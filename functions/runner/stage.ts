@@ -35,6 +35,12 @@ export interface StagedImage {
   devices: DeviceNode[];
   /** The root was unpacked into a tmpfs of its own (kept mounted until the workspace is removed). */
   inMemory: boolean;
+  /**
+   * With the layer cache's overlay path: the directory holding the unpacked source (`base`), the
+   * layers' change sets and overlay work dirs (the tmpfs when in RAM); `root` is then an overlay
+   * mount point over them.
+   */
+  stack?: string;
 }
 
 /** Reads the compressor, its non-default level and the block size out of `unsquashfs -s` output. */
@@ -230,6 +236,11 @@ export interface StageOptions {
   mapping?: IdMapping;
   /** A budget that may let the root be unpacked into RAM; none: always on disk. */
   memory?: WorkspaceMemory;
+  /**
+   * The layer cache's overlay path: unpack into `<stack>/base` (the tmpfs, when granted, mounted
+   * at `stack`, so the layers' change sets share the root's grant) instead of at the root.
+   */
+  stack?: string;
 }
 
 /**
@@ -242,9 +253,9 @@ export interface StageOptions {
  * staging. Nothing unverified is unpacked; a download is deleted once unpacked.
  */
 export async function stageImage(options: StageOptions): Promise<StagedImage> {
-  const { image, layout, groups, store, local, signal, mapping, memory } = options;
+  const { image, layout, groups, store, local, signal, mapping, memory, stack } = options;
   const log = options.log ?? (() => {});
-  const place: Placement = { memory, mapping, log };
+  const place: Placement = { memory, mapping, log, ...(stack ? { stack } : {}) };
   const label = `rootfs of image ${image.image_id}`;
   const root = join(layout.images, image.image_id);
   // The namespace's root reopens the file through /proc/self/fd: it must be readable by others, else it is copied.
@@ -282,6 +293,8 @@ interface Placement {
   memory: WorkspaceMemory | undefined;
   mapping: IdMapping | undefined;
   log: (line: string) => void;
+  /** Unpack into `<stack>/base`, the tmpfs (if any) at `stack`. */
+  stack?: string;
 }
 
 /**
@@ -322,19 +335,21 @@ async function unpack(
   label: string,
   place: Placement,
 ): Promise<StagedImage> {
-  const { mapping, log } = place;
+  const { mapping, log, stack } = place;
   const corrupt = (error: unknown): never => {
     if (error instanceof ToolError) throw new RunnerFailure('staging', `${label} is not a readable squashfs: ${error.message}`, { image: image.image_id });
     throw error;
   };
   const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', squashfs.path]).catch(corrupt));
   const listed = await listUnpacked(groups, squashfs.path).catch(corrupt);
-  const inMemory = await placeRoot(root, listed.bytes, layout, label, place);
+  const inMemory = await placeRoot(stack ?? root, listed.bytes, layout, label, place);
+  const target = stack ? join(stack, 'base') : root;
+  const stacked = stack ? { stack } : {};
   if (!mapping) {
-    await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', root, squashfs.path]).catch(corrupt);
-    return { image, root, source, devices: [], inMemory };
+    await groups.run('unsquashfs', ['-no-progress', '-quiet', '-dest', target, squashfs.path]).catch(corrupt);
+    return { image, root, source, devices: [], inMemory, ...stacked };
   }
-  const [command, args] = userNamespaceArgv(mapping, 'unsquashfs', ['-ignore-errors', '-no-progress', '-quiet', '-dest', relative(layout.root, root), '/proc/self/fd/3']);
+  const [command, args] = userNamespaceArgv(mapping, 'unsquashfs', ['-ignore-errors', '-no-progress', '-quiet', '-dest', relative(layout.root, target), '/proc/self/fd/3']);
   const { child, exited } = groups.start(command, args, { cwd: layout.root, stdio: ['ignore', 'ignore', 'pipe', squashfs.fd] });
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
@@ -348,8 +363,8 @@ async function unpack(
   }
   if (losses.devices.length > 0) log(`${label}: ${losses.devices.length} device node(s) cannot be created in the user namespace; they are written back into the result when it is squashed`);
   if (losses.xattrs.length > 0) {
-    const shown = losses.xattrs.slice(0, 10).map((x) => x.replace(/ images\/[^/]+/, ' ')).join(', ');
+    const shown = losses.xattrs.slice(0, 10).map((x) => x.replace(/ (images\/[^/]+|stack\/[^/]+\/base)/, ' ')).join(', ');
     log(`${label}: NOT KEPT: ${losses.xattrs.length} xattr(s) only the host's root may set (trusted.*, security.ima): ${shown}${losses.xattrs.length > 10 ? ', ...' : ''}`);
   }
-  return { image, root, source, devices: listed.devices, inMemory };
+  return { image, root, source, devices: listed.devices, inMemory, ...stacked };
 }

@@ -3,7 +3,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'no
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RunnerFailure } from './failures.ts';
-import { memoryRootsUnder, mountsUnder } from './mounts.ts';
+import { memoryRootsUnder, mountsUnder, overlayRootsUnder } from './mounts.ts';
 import { belongsToWorkspace, isRunning, processStartTime, signalGroup, type RecordedProcess } from './process-groups.ts';
 
 const execFileAsync = promisify(execFile);
@@ -100,10 +100,11 @@ export async function recordProcesses(root: string, runner: RecordedProcess, gro
 
 /**
  * Unmounts everything at or below `dir`, deepest first; a busy mount is detached lazily. With
- * `keepMemoryRoots`, the tmpfs roots the runner unpacked into stay (their files would go with them).
+ * `keepMemoryRoots`, the tmpfs roots the runner unpacked into stay (their files would go with
+ * them), and so do the overlay roots of the layer cache (a root is its overlay).
  */
 export async function unmountUnder(dir: string, options: { keepMemoryRoots?: boolean } = {}): Promise<string[]> {
-  const keep = options.keepMemoryRoots ? await memoryRootsUnder(dir) : [];
+  const keep = options.keepMemoryRoots ? [...(await memoryRootsUnder(dir)), ...(await overlayRootsUnder(dir))] : [];
   const points = (await mountsUnder(dir)).filter((p) => !keep.includes(p));
   for (const point of points) {
     await execFileAsync('umount', [point]).catch(() => execFileAsync('umount', ['--lazy', point]));
