@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import { chmod, lchown, lstat, mkdir, readdir, utimes } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * The overlay mounts of the layer cache: each layer runs on an overlay whose upper directory
+ * becomes its change set, and a cached layer's restored change set is a lower layer again.
+ * Mounted by the host's root; the layer writes as root of the user namespace (overlayfs does
+ * its copy-ups and whiteouts with the mounter's credentials). redirect_dir, metacopy and index
+ * stay off, so the upper is a self-contained tree (a renamed directory is copied, never a
+ * redirect to a lower path; a metadata change copies the data too).
+ */
+const OVERLAY_OPTIONS = ['redirect_dir=off', 'metacopy=off', 'index=off'];
+
+/** A path overlayfs's option string would misread (its separators), refused before mounting. */
+function checkedPath(path: string): string {
+  if (/[,:\\\n]/.test(path)) throw new Error(`overlay layer path ${path} holds a ',', ':', '\\' or newline, which a mount option cannot carry`);
+  return path;
+}
+
+/** The deepest directory all paths are under: the mount runs there, so options name layers by short relative paths (the option string is at most a page). */
+function commonDirectory(paths: string[]): string {
+  const split = paths.map((p) => resolve(p).split(sep));
+  const first = split[0] ?? [''];
+  let depth = 0;
+  while (depth < first.length - 1 && split.every((parts) => parts.length - 1 > depth && parts[depth] === first[depth])) depth += 1;
+  return first.slice(0, depth).join(sep) || sep;
+}
+
+async function mountWith(target: string, dirs: { lowers: string[]; upper?: string; work?: string }, readOnly: boolean): Promise<void> {
+  if (dirs.lowers.length === 0) throw new Error('an overlay needs at least one lower layer');
+  const all = [...dirs.lowers, ...(dirs.upper ? [dirs.upper] : []), ...(dirs.work ? [dirs.work] : [])].map((p) => checkedPath(resolve(p)));
+  const cwd = commonDirectory(all);
+  const rel = (p: string) => relative(cwd, resolve(p)) || '.';
+  // overlayfs lists lower layers top first; the API takes them oldest first.
+  const options = [`lowerdir=${[...dirs.lowers].reverse().map(rel).join(':')}`];
+  if (dirs.upper && dirs.work) options.push(`upperdir=${rel(dirs.upper)}`, `workdir=${rel(dirs.work)}`);
+  options.push(...OVERLAY_OPTIONS);
+  if (readOnly) options.push('ro');
+  await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), checkedPath(resolve(target))], { cwd });
+}
+
+/**
+ * Mounts a writable overlay at `target` (an existing directory): `lowers` oldest first (the
+ * source root, then each restored layer), `upper` the layer's change set (empty), `work`
+ * overlayfs's scratch on the upper's filesystem. An empty upper first gets the top lower's
+ * root owner, mode and mtime: overlayfs shows the upper's root as the merged root, and the
+ * layer must see its image's `/` as it was.
+ */
+export async function mountOverlay(o: { target: string; lowers: string[]; upper: string; work: string }): Promise<void> {
+  await mkdir(o.upper, { recursive: true });
+  await mkdir(o.work, { recursive: true });
+  if ((await readdir(o.upper)).length === 0) {
+    const top = await lstat(o.lowers[o.lowers.length - 1] ?? o.upper);
+    await lchown(o.upper, top.uid, top.gid);
+    await chmod(o.upper, top.mode & 0o7777);
+    await utimes(o.upper, top.atime, top.mtime);
+  }
+  await mountWith(o.target, { lowers: o.lowers, upper: o.upper, work: o.work }, false);
+}
+
+/**
+ * Mounts a read-only merged view of `lowers` (oldest first) at `target`: the tree as it was
+ * before the next layer, to compare against or to read from (a single lower is bound read-only).
+ */
+export async function mountReadOnlyView(o: { target: string; lowers: string[] }): Promise<void> {
+  // overlayfs wants two lower layers when there is no upper: one is a read-only bind.
+  if (o.lowers.length === 1) {
+    await execFileAsync('mount', ['--bind', '-o', 'ro', checkedPath(resolve(o.lowers[0]!)), checkedPath(resolve(o.target))]);
+    return;
+  }
+  await mountWith(o.target, { lowers: o.lowers }, true);
+}
+
+/** Unmounts an overlay; a busy one is detached lazily (its files stay reachable until the last user goes). */
+export async function unmountOverlay(target: string): Promise<void> {
+  await execFileAsync('umount', [target]).catch(() => execFileAsync('umount', ['--lazy', target]));
+}

@@ -1,0 +1,189 @@
+import { execFile } from 'node:child_process';
+import { chmod, chown, link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { captureChangeSet } from '../../functions/runner/change-sets/capture.ts';
+import { mountOverlay, mountReadOnlyView, unmountOverlay } from '../../functions/runner/change-sets/overlay.ts';
+import { applyToTree, restoreAsLower } from '../../functions/runner/change-sets/restore.ts';
+import { diffToUpper, snapshotTree } from '../../functions/runner/change-sets/tree-compare.ts';
+import { mountsUnder } from '../../functions/runner/mounts.ts';
+import { ProcessGroups } from '../../functions/runner/process-groups.ts';
+import { rootIdMapping, userNamespaceArgv, type IdMapping } from '../../functions/runner/user-namespace.ts';
+import { listTree } from '../helpers/tree-listing.ts';
+
+const run = promisify(execFile);
+
+/**
+ * The layer cache's equivalence (issue 19, item 4), for real: a layer runs as root of the user
+ * namespace on an overlay (or, as on Fargate, directly on a plain tree that is compared after),
+ * its change set is captured with mksquashfs in the namespace, and restoring it both ways
+ * (a lower layer of a read-only overlay, and merged into a copy of the base without mounting)
+ * gives back exactly the tree the layer left.
+ */
+
+let mapping: IdMapping;
+let ws: string;
+const groups = new ProcessGroups();
+
+beforeAll(async () => {
+  const found = await rootIdMapping();
+  if ('problem' in found) throw new Error(found.problem);
+  mapping = found;
+});
+
+beforeEach(async () => {
+  ws = await mkdtemp(join(tmpdir(), 'cfs-change-sets-'));
+  // As shareWorkspace leaves a workspace: searchable, not listable, by the namespace's root.
+  await chmod(ws, 0o711);
+  await mkdir(join(ws, 'results'));
+  await chown(join(ws, 'results'), mapping.uid, mapping.gid);
+});
+
+afterEach(async () => {
+  for (const point of await mountsUnder(ws)) await unmountOverlay(point);
+  await rm(ws, { recursive: true, force: true });
+});
+
+/** A host id for an image id. */
+const uid = (id: number) => mapping.uid + id;
+const gid = (id: number) => mapping.gid + id;
+
+/**
+ * A base image tree as the host's root unpacks one in namespace mode: owned by the mapped ids,
+ * with nested directories, a hard-link pair, symlinks, user xattrs, a fifo, a character device
+ * and a directory whose name needs escaping in every list format.
+ */
+async function makeBase(base: string): Promise<void> {
+  const dirs = ['etc', 'home/user', 'var/olddir/sub', 'opt/app/lib', 'usr/share/deep/er', 'data', 'dev', 'run', 'odd name "q" \\ b'];
+  for (const dir of dirs) await mkdir(join(base, dir), { recursive: true });
+  const files: Record<string, string> = {
+    'etc/config': 'key=value\n',
+    'etc/secret': 'hunter2\n',
+    'etc/removed': 'gone soon\n',
+    'home/user/file': 'mine\n',
+    'var/olddir/sub/log': 'old log\n',
+    'opt/app/lib/lib.so': 'v1 library\n',
+    'usr/share/deep/er/doc': 'deep doc\n',
+    'usr/file-to-symlink': 'was a file\n',
+    'data/a': 'linked\n',
+    'data/x': 'with xattr\n',
+    'odd name "q" \\ b/inside': 'odd\n',
+  };
+  for (const [path, content] of Object.entries(files)) await writeFile(join(base, path), content, { mode: 0o644 });
+  await link(join(base, 'data/a'), join(base, 'data/b'));
+  await symlink('../etc/config', join(base, 'data/rel-link'));
+  await symlink('/etc/secret', join(base, 'data/abs-link'));
+  await run('setfattr', ['-n', 'user.color', '-v', 'blue', join(base, 'data/x')]);
+  await run('setfattr', ['-n', 'user.dir', '-v', 'yes', join(base, 'usr/share')]);
+  await run('mkfifo', ['-m', '0640', join(base, 'run/fifo')]);
+  await run('mknod', ['-m', '0666', join(base, 'dev/char'), 'c', '1', '3']);
+  await run('chown', ['-R', '-h', `${uid(0)}:${gid(0)}`, base]);
+  await run('chown', ['-R', `${uid(1000)}:${gid(1000)}`, join(base, 'home/user')]);
+  // Fixed mtimes, so a copy made later compares equal.
+  await run('find', [base, '-exec', 'touch', '-h', '-d', '2024-01-02 03:04:05', '{}', '+']);
+}
+
+/** One layer's work, as root of the user namespace in `dir`: every kind of change a change set must carry. */
+const LAYER_SCRIPT = [
+  'set -e',
+  'echo new > created.txt',
+  'mkdir -p brand/new/tree && echo leaf > brand/new/tree/leaf',
+  'echo more >> etc/config',
+  'chmod 600 etc/secret',
+  'chown 1000:1000 home/user/file',
+  'rm etc/removed',
+  'rm -rf var/olddir',
+  'rm -rf opt/app && mkdir -p opt/app/bin && echo v2 > opt/app/bin/tool',
+  'rm -rf \'odd name "q" \\ b\' && mkdir \'odd name "q" \\ b\' && echo fresh > \'odd name "q" \\ b/new\'',
+  'ln etc/config etc/config-link',
+  'echo changed >> data/a',
+  'setfattr -n user.x -v hello etc/config',
+  'rm usr/file-to-symlink && ln -s /etc/config usr/file-to-symlink',
+  'chown 7:7 dev/char',
+  'touch -d "2025-05-06 07:08:09" usr/share/deep/er/doc',
+].join('\n');
+
+async function runLayer(dir: string): Promise<void> {
+  const [command, args] = userNamespaceArgv(mapping, 'sh', ['-c', LAYER_SCRIPT]);
+  await groups.run(command, args, { cwd: dir });
+}
+
+/** A copy of a tree with everything (owners, modes, times, xattrs, hard links, devices). */
+async function copyTree(from: string, to: string): Promise<void> {
+  await run('cp', ['-a', '--preserve=all', from, to]);
+}
+
+async function newDir(name: string, owner?: IdMapping): Promise<string> {
+  const dir = join(ws, name);
+  await mkdir(dir);
+  if (owner) await chown(dir, owner.uid, owner.gid);
+  return dir;
+}
+
+describe('a change set restored from the cache is exactly the tree the layer left', () => {
+  it('captured from an overlay upper: restored as a lower layer and merged into a plain copy of the base, both equal the merged tree', async () => {
+    // Arrange
+    const base = join(ws, 'base');
+    await mkdir(base);
+    await makeBase(base);
+    const merged = await newDir('merged');
+    const upper = join(ws, 'upper');
+    await mountOverlay({ target: merged, lowers: [base], upper, work: join(ws, 'work') });
+    await runLayer(merged);
+    const expected = await listTree(merged);
+    const output = join(ws, 'results', 'layer.squashfs');
+
+    // Act
+    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    const restored = join(ws, 'restored');
+    await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+    const view = await newDir('view');
+    await mountReadOnlyView({ target: view, lowers: [base, restored] });
+    const plain = join(ws, 'plain');
+    await copyTree(base, plain);
+    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    expect(captured.size).toBeGreaterThan(0);
+    expect(captured.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(expected['created.txt']).toMatchObject({ uid: uid(0), content: expect.any(String) });
+    expect(expected['etc/removed']).toBeUndefined();
+    expect(expected['dev/char']).toMatchObject({ uid: uid(7), rdev: '1:3' });
+    expect(await listTree(view)).toEqual(expected);
+    expect(await listTree(plain)).toEqual(expected);
+  });
+
+  it('captured by comparing a plain tree before and after the layer: restored both ways, both equal the tree the layer left', async () => {
+    // Arrange
+    const base = join(ws, 'base');
+    await mkdir(base);
+    await makeBase(base);
+    const tree = join(ws, 'tree');
+    await copyTree(base, tree);
+    const before = await snapshotTree(tree);
+    await runLayer(tree);
+    const expected = await listTree(tree);
+    const upper = await newDir('upper');
+    const output = join(ws, 'results', 'layer.squashfs');
+
+    // Act
+    const diff = await diffToUpper({ root: tree, before, upper, groups });
+    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    const restored = join(ws, 'restored');
+    await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+    const view = await newDir('view');
+    await mountReadOnlyView({ target: view, lowers: [base, restored] });
+    const plain = join(ws, 'plain');
+    await copyTree(base, plain);
+    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    expect(diff.changed).toBeGreaterThan(10);
+    expect(expected['data/a']!.linkGroup).toBe('data/a');
+    expect(expected['data/b']!.linkGroup).toBe('data/a');
+    expect(await listTree(view)).toEqual(expected);
+    expect(await listTree(plain)).toEqual(expected);
+  });
+});
