@@ -10,6 +10,7 @@ import { cfsAutomationRoutes } from './routes/cfs-automations.ts';
 import { cfsConfigurationRoutes } from './routes/cfs-configurations.ts';
 import { cfsOptionsRoutes } from './routes/cfs-options.ts';
 import { cfsSessionOperationRoutes } from './routes/cfs-session-operations.ts';
+import { cfsSessionChangesRoutes } from './routes/cfs-session-changes.ts';
 import { cfsSessionRoutes } from './routes/cfs-sessions.ts';
 import { cfsSourceRoutes } from './routes/cfs-sources.ts';
 import { dashboardApiMirror, dashboardRoutes } from './routes/dashboard.ts';
@@ -57,6 +58,7 @@ export function createApp(ports: AppPorts, options: AppOptions = {}): Hono {
   app.route('/apis/cfs', cfsAutomationRoutes(ports));
   app.route('/apis/cfs', cfsSessionRoutes(ports));
   app.route('/apis/cfs', cfsSessionOperationRoutes(ports));
+  app.route('/apis/cfs', cfsSessionChangesRoutes(ports));
   app.route('/apis/cfs', cfsConfigurationRoutes(ports));
   app.route('/apis/cfs', cfsSourceRoutes(ports));
   app.route('/apis/cfs', cfsOptionsRoutes(ports));

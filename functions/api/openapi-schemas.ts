@@ -91,10 +91,14 @@ const statusExtensions = {
         check: z.string().optional().meta({ description: 'In a `test` step: the check this entry is.' }),
         boot: z.enum(['kvm', 'tcg']).optional().meta({ description: 'In a `test` step: the boot test, naming the accelerator it ran on.' }),
         duration_ms: z.number().optional().meta({ description: 'How long an ended check or boot test took.' }),
+        cached_from: z
+          .object({ session: z.string(), created: z.string() })
+          .optional()
+          .meta({ description: 'A `cached` layer: reused from the layer cache; the session that recorded it and when (its age is counted from `created`).' }),
       }),
     )
     .optional()
-    .meta({ description: 'Extension: progress of each workflow step (per image and layer where set; per check and boot test in `test`).' }),
+    .meta({ description: 'Extension: progress of each workflow step (per image and layer where set; per check and boot test in `test`); a layer reused from the layer cache is `cached`.' }),
   failure: z
     .object({ step: z.string(), reason: z.string(), layer: z.string().optional(), image_id: z.string().optional() })
     .optional()
@@ -112,6 +116,11 @@ const statusExtensions = {
     .meta({ description: 'Extension: the debug hold of a failed session with debug_on_failure: its workspace kept until `until` (or release), each image root and each layer with the command that reruns it.' }),
   message: z.string().optional().meta({ description: 'Extension: a progress note, e.g. the image IDs a pending session still waits for.' }),
   validation: validationViewSchema,
+  layer_cache: z.literal(false).optional().meta({ description: 'Extension: false when the session asked for a full run (no layer reused from the layer cache); absent otherwise.' }),
+  layer_keys: z
+    .record(z.string(), z.array(z.string()))
+    .optional()
+    .meta({ description: "Extension: each source image's layer cache keys, by layer index: where each layer's changes report is kept (GET .../layers/{index}/changes)." }),
 };
 
 /** V3SessionData, with this product's `status` extensions. */
@@ -364,6 +373,7 @@ export const automationSchema = z.object({
   ansible_passthrough: z.string(),
   debug_on_failure: z.boolean(),
   validation: validationViewSchema,
+  layer_cache: z.boolean().optional().meta({ description: 'false: every session it starts is a full run (no layer reused from the layer cache).' }),
   last_build: z
     .object({
       time: z.string(),

@@ -4,6 +4,7 @@ import { automationNameSchema, automationSpecSchema } from '../core/automations/
 import { sourceCollectionSchema, sourceCreateSchema, sourceListParamsSchema, sourceNameSchema, sourceRestoreSchema, sourceUpdateSchema, sourceViewSchema } from '../core/sources/source-schemas.ts';
 import { imageListParamsSchema } from '../core/images/list-params.ts';
 import { ARTIFACT_NAMES, artifactUrlRequestSchema, imageCreateSchema, imagePatchSchema, manifestRegistrationSchema } from '../core/images/schemas.ts';
+import { layerChangesSchema } from '../core/layer-cache/entry.ts';
 import { multipartCompleteSchema, multipartPartUrlsSchema, multipartResponseSchemas, multipartStartSchema } from '../core/images/multipart.ts';
 import {
   PRODUCT_SETTINGS_PATH,
@@ -103,6 +104,10 @@ const RESPONSE_SCHEMAS = {
   StoredObject: storedObjectSchema,
   ProblemDetails: problemSchema,
   SessionLogChunk: sessionLogChunkSchema,
+  LayerChanges: layerChangesSchema.meta({
+    description:
+      'What one layer changed in one image root (issue 19): each file added, modified or removed (at most 100,000, then files_truncated), and each package whose version changed (old null: installed; new null: removed) where the root has dpkg or rpm (else packages is null).',
+  }),
   SessionPlan: sessionPlanSchema,
   Automation: automationSchema,
   AutomationCollection: automationCollectionSchema,
@@ -119,6 +124,11 @@ const RESPONSE_SCHEMAS = {
 /** The IMS delete's query: `force=true` deletes an image that pending or running sessions target. */
 const imageDeleteParamsSchema = z.strictObject({
   force: z.string().optional().meta({ description: 'true (or 1, yes) deletes the image even when pending or running sessions target it.' }),
+});
+
+/** The changes query: which of the session's images (optional when it has one). */
+const layerChangesParamsSchema = z.strictObject({
+  image_id: z.string().optional().meta({ description: "One of the session's source images; may be left out when the session has one image." }),
 });
 
 /**
@@ -303,6 +313,15 @@ function sessionOperationDocs(): OperationSpec[] {
       summary: "A chunk of the session's Ansible logs from a cursor (poll with the returned cursor to follow a running session)",
       query: sessionLogParamsSchema,
       responses: { 200: { description: 'The logs from the cursor', schema: 'SessionLogChunk' } },
+    },
+    {
+      method: 'get',
+      path: `${session}/layers/{layer_index}/changes`,
+      tag: 'sessions',
+      summary:
+        "What a layer changed in an image (files, and packages where the root has dpkg or rpm), from the layer cache's report under the layer's key; 404 (saying why) for an unknown session, layer or image, or when no report was recorded (the layer failed or was skipped, the layer cache was off, the run has not reached it)",
+      query: layerChangesParamsSchema,
+      responses: { 200: { description: "The layer's changes report", schema: 'LayerChanges' } },
     },
     {
       method: 'post',
@@ -567,6 +586,7 @@ const PATH_PARAMETER_SCHEMAS: Record<string, z.ZodType> = {
   source_id: sourceNameSchema,
   artifact: z.enum(ARTIFACT_NAMES),
   image_id: z.string().min(1).meta({ description: 'The image ID (a UUID the server assigned).' }),
+  layer_index: z.string().regex(/^\d{1,6}$/).meta({ description: "A layer's index, from 0 (as in the log names)." }),
   key: z.string().min(1).meta({ description: 'The artifact key (`boot-images/<id>/<artifact>`); may contain `/`.' }),
 };
 

@@ -6,6 +6,7 @@ import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retenti
 import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, failRunningSteps } from '../core/workflow/step-progress.ts';
 import { applyTestOutcome } from '../core/workflow/test-steps.ts';
+import { applyLayerCacheOutcome } from '../core/workflow/layer-cache-status.ts';
 import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
 import { withRunnerLayers } from './layer-progress.ts';
 import { publishCompletedResults } from './record-artifacts.ts';
@@ -155,7 +156,7 @@ export async function failSession(
   // failure the layers all ran, so the Ansible step ended when the runner did, and only `test` failed.
   const withTests = (record: SessionRecord): SessionRecord => {
     if (!outcome) return record;
-    const tested = applyTestOutcome(record, outcome.images);
+    const tested = applyTestOutcome(applyLayerCacheOutcome(record, outcome), outcome.images);
     return failure.step === 'test' ? endStep(tested, { name: 'ansible' }, 'succeeded', outcome.finished, { end_time: outcome.finished }) : tested;
   };
   let updated: SessionRecord;

@@ -6,7 +6,7 @@ import { runDocumentSchema, type RunDocument, type RunLayer } from '../core/work
 import { newRunnerToken, readRunDocument, removeRunnerObjects, runnerLocations } from '../core/workflow/run-document-store.ts';
 import { runnerKeys, sessionKeys } from '../core/workflow/session-keys.ts';
 import type { SourceAccessDocument } from '../core/sources/source-access-document.ts';
-import type { StepPorts } from './step-ports.ts';
+import { DEFAULT_LAYER_CACHE_SETTINGS, type StepPorts, type WorkflowSettings } from './step-ports.ts';
 import { loadActiveSession, sourceImageIds } from './validate-images.ts';
 import { validationBudgetSeconds } from '../core/sessions/validation-spec.ts';
 
@@ -32,6 +32,17 @@ export function renderInventory(session: SessionRecord): { all: { children: Reco
   };
   for (const group of session.target.groups) children[group.name] = { hosts: hostsOf([...new Set(group.members)]) };
   return { all: { children } };
+}
+
+/**
+ * The run's layer cache (issue 19): with the setting on, every layer's change set is recorded and,
+ * unless the session asked for a full run, entries younger than the maximum age are reused; with it
+ * off, the document has none and the runner records and reuses nothing.
+ */
+export function layerCacheOf(session: SessionRecord, settings: WorkflowSettings): Pick<RunDocument, 'layer_cache'> {
+  const cache = settings.layerCache ?? DEFAULT_LAYER_CACHE_SETTINGS;
+  if (!cache.enabled) return {};
+  return { layer_cache: { reuse: session.layer_cache !== false, max_age_seconds: cache.maxAgeSeconds } };
 }
 
 export interface RenderInventoryOutput {
@@ -131,6 +142,7 @@ export async function renderInventoryStep(
     ...(session.validation ? { validation: session.validation } : {}),
     timeout_seconds: timeoutSeconds,
     ...(session.status.session.job ? { job: session.status.session.job } : {}),
+    ...layerCacheOf(session, settings),
   };
   const checked = runDocumentSchema.safeParse(document);
   if (!checked.success) {

@@ -77,11 +77,12 @@ describe('the API\'s own OpenAPI document', () => {
     const v3Status = document.components.schemas.V3SessionData.properties.status.properties;
     const v2Status = document.components.schemas.V2Session.properties.status.properties;
     // Assert
-    for (const extension of ['layers', 'plan', 'steps', 'failure', 'message']) {
+    for (const extension of ['layers', 'plan', 'steps', 'failure', 'message', 'layer_cache', 'layer_keys']) {
       expect(v3Status[extension], extension).toBeDefined();
       expect(v2Status[extension], extension).toBeDefined();
     }
-    expect(v3Status.steps.items.properties.state.enum).toEqual(['running', 'succeeded', 'failed', 'skipped']);
+    expect(v3Status.steps.items.properties.state.enum).toEqual(['running', 'succeeded', 'failed', 'skipped', 'cached']);
+    expect(Object.keys(v3Status.steps.items.properties.cached_from.properties)).toEqual(['session', 'created']);
     expect(v3Status.failure.properties.reason.type).toBe('string');
   });
 

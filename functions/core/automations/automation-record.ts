@@ -26,6 +26,8 @@ export interface AutomationSpec {
   debug_on_failure: boolean;
   /** Checks and a boot test for every session it starts (issue 18); absent: none. */
   validation?: ValidationSpec;
+  /** false: every session it starts is a full run (issue 19); absent: they may reuse cached layers. */
+  layer_cache?: boolean;
 }
 
 /** The inputs of a build, recorded when the automation starts a session: what the next plan compares against. */

@@ -50,6 +50,7 @@ export function sessionRequestFor(
     ansible_passthrough: spec.ansible_passthrough,
     debug_on_failure: spec.debug_on_failure,
     ...(spec.validation ? { validation: spec.validation } : {}),
+    ...(spec.layer_cache !== undefined ? { layer_cache: spec.layer_cache } : {}),
     target: {
       definition: 'image',
       groups: spec.groups.map((group) => ({ name: group, members: [sourceId] })),

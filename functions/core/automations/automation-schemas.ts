@@ -41,6 +41,8 @@ export const automationSpecSchema = z.strictObject({
   debug_on_failure: session.debug_on_failure,
   /** The same object as a session's: every session the automation starts carries it. */
   validation: session.validation,
+  /** As a session's: false makes every session it starts a full run (no layer reused from the layer cache). */
+  layer_cache: session.layer_cache,
 });
 
 /** What a client may send (defaults not yet applied). */

@@ -51,6 +51,8 @@ export interface SessionStep {
   boot?: 'kvm' | 'tcg';
   /** How long an ended check or boot test took. */
   duration_ms?: number;
+  /** A `cached` layer (issue 19): the session that recorded the reused change set and when. */
+  cached_from?: { session: string; created: string };
 }
 
 /**
@@ -110,6 +112,8 @@ export interface SessionRecord {
   debug_on_failure: boolean;
   /** The proof asked for before registering (issue 18), defaults filled in; absent: no checks, no boot test. */
   validation?: ValidationSpec;
+  /** `false`: the session asked for a full run, no layer reused from the layer cache (issue 19). Absent: reuse allowed. */
+  layer_cache?: false;
   /**
    * Epoch seconds after which the completed session may be removed (`session_ttl` counted from
    * completion): the table's TTL attribute, so DynamoDB removes it in AWS. Not part of the API views.
@@ -133,6 +137,11 @@ export interface SessionRecord {
     failure?: SessionFailure;
     /** The debug hold of a failed session with `debug_on_failure`. */
     debug?: SessionDebugHold;
+    /**
+     * Each source image's layer cache keys, by layer index (issue 19), from the runner's outcome:
+     * where each layer's changes report is found (`layer-cache/changes/<key>.json`).
+     */
+    layer_keys?: Record<string, string[]>;
     /** Human-readable progress note, e.g. which image IDs are still awaited. */
     message?: string;
   };

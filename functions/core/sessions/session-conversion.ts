@@ -34,6 +34,7 @@ export function v2RequestToV3(request: V2SessionCreateRequest): SessionCreateReq
     tags: request.tags,
     debug_on_failure: false,
     ...(request.validation ? { validation: request.validation } : {}),
+    ...(request.layer_cache !== undefined ? { layer_cache: request.layer_cache } : {}),
   };
 }
 
@@ -71,7 +72,15 @@ function statusView(status: SessionRecord['status']): SessionRecord['status'] {
 }
 
 /** The v3 response body (V3SessionData). */
-export type V3SessionView = Omit<SessionRecord, 'validation' | 'status'> & { logs: string; status: SessionRecord['status'] & { validation?: SessionRecord['validation'] } };
+export type V3SessionView = Omit<SessionRecord, 'validation' | 'layer_cache' | 'status'> & {
+  logs: string;
+  status: SessionRecord['status'] & { validation?: SessionRecord['validation']; layer_cache?: false };
+};
+
+/** This product's create-request fields, shown under `status` (which the spec leaves open): `validation` when asked for, `layer_cache: false` when the session turned the cache off. */
+function requestExtensions(record: SessionRecord): { validation?: SessionRecord['validation']; layer_cache?: false } {
+  return { ...(record.validation ? { validation: record.validation } : {}), ...(record.layer_cache === false ? { layer_cache: false as const } : {}) };
+}
 
 /**
  * The v3 response body (V3SessionData): the stored record, top level limited to the spec's
@@ -87,7 +96,7 @@ export function sessionToV3(record: SessionRecord): V3SessionView {
     target: record.target,
     tags: record.tags,
     debug_on_failure: record.debug_on_failure,
-    status: { ...statusView(record.status), ...(record.validation ? { validation: record.validation } : {}) },
+    status: { ...statusView(record.status), ...requestExtensions(record) },
     logs: sessionLogsPath(record.name),
   };
 }
@@ -102,6 +111,7 @@ export interface V2SessionView {
   status: Omit<SessionRecord['status'], 'session'> & {
     /** As in v3: this product's field, under `status` (which v2 leaves open), spelled the same in both views. */
     validation?: SessionRecord['validation'];
+    layer_cache?: false;
     session: {
       job?: string;
       startTime: string;
@@ -124,7 +134,7 @@ export function sessionToV2(record: SessionRecord): V2SessionView {
     tags: record.tags,
     status: {
       ...rest,
-      ...(record.validation ? { validation: record.validation } : {}),
+      ...requestExtensions(record),
       session: {
         ...(session.job ? { job: session.job } : {}),
         startTime: session.start_time,

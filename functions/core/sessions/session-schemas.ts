@@ -108,6 +108,15 @@ const validationSchema = validationSpecSchema
       "Extension: prove each result before it is registered: `checks` run with /bin/sh in each customized root after the last layer (a non-zero exit fails the image), and `boot` boots each packed result in a virtual machine until a console line matches `success_pattern`. Absent: neither (CFS clients never send it).",
   });
 
+/** Spelled the same in v2 and v3 (CFS has no such field). */
+const layerCacheSchema = z
+  .boolean('must be true or false')
+  .optional()
+  .meta({
+    description:
+      "Extension: false forces a full run: no layer is reused from the layer cache (each layer's change set is still recorded). Absent or true: the session's first layers that match recorded entries younger than the setting layer_cache_max_age_seconds are reused (when the setting layer_cache is on).",
+  });
+
 /** `POST /apis/cfs/v3/sessions` (V3SessionCreate). */
 export const v3SessionCreateSchema = z.strictObject({
   name: sessionNameSchema,
@@ -121,6 +130,7 @@ export const v3SessionCreateSchema = z.strictObject({
   tags: tagsSchema.default({}),
   debug_on_failure: z.boolean().default(false),
   validation: validationSchema,
+  layer_cache: layerCacheSchema,
 }).meta({ required: ['name', 'configuration_name', 'target'] });
 
 /** `POST /apis/cfs/v2/sessions` (V2SessionCreate): camelCase, no `debug_on_failure`. */
@@ -135,6 +145,7 @@ export const v2SessionCreateSchema = z.strictObject({
   target: requiredTargetSchema,
   tags: tagsSchema.default({}),
   validation: validationSchema,
+  layer_cache: layerCacheSchema,
 }).meta({ required: ['name', 'configurationName', 'target'] });
 
 /** A parsed v3 create request, defaults applied: what the create use case takes. */

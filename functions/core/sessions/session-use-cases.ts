@@ -55,6 +55,8 @@ export async function createSession(ports: SessionPorts, input: V3SessionCreateI
     debug_on_failure: request.debug_on_failure,
     // Absent when not asked for: a session without it is neither checked nor booted.
     ...(request.validation ? { validation: request.validation } : {}),
+    // Kept only when turned off: absent, the session may reuse cached layers.
+    ...(request.layer_cache === false ? { layer_cache: false as const } : {}),
     status: {
       session: { status: 'pending', succeeded: 'none', start_time: rfc3339(ports.clock.now()) },
       artifacts: [],

@@ -9,7 +9,8 @@ export interface LayerProgress {
   end_time?: string;
 }
 
-const ENDED = new Set<SessionStep['state']>(['succeeded', 'failed', 'skipped']);
+// A cached layer has ended too: a stale report never shows it running again.
+const ENDED = new Set<SessionStep['state']>(['succeeded', 'failed', 'skipped', 'cached']);
 
 /**
  * Writes each layer's state into `status.steps` as `{name: 'ansible', layer}` entries (after
