@@ -1,0 +1,174 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, chown, lstat, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { captureChangeSet } from '../../functions/runner/change-sets/capture.ts';
+import { applyToTree, ChangeSetDigestError, restoreAsLower } from '../../functions/runner/change-sets/restore.ts';
+import { ProcessGroups } from '../../functions/runner/process-groups.ts';
+import { rootIdMapping, type IdMapping } from '../../functions/runner/user-namespace.ts';
+import { listTree } from '../helpers/tree-listing.ts';
+
+const run = promisify(execFile);
+
+/**
+ * What a change set may never do: be used when its bytes are not the recorded ones, or write or
+ * remove anything outside the tree it is applied to, however it was crafted.
+ */
+
+let mapping: IdMapping;
+let ws: string;
+const groups = new ProcessGroups();
+
+beforeAll(async () => {
+  const found = await rootIdMapping();
+  if ('problem' in found) throw new Error(found.problem);
+  mapping = found;
+});
+
+beforeEach(async () => {
+  ws = await mkdtemp(join(tmpdir(), 'cfs-change-sets-safety-'));
+  await chmod(ws, 0o711);
+  await mkdir(join(ws, 'results'));
+  await chown(join(ws, 'results'), mapping.uid, mapping.gid);
+});
+
+afterEach(async () => {
+  await rm(ws, { recursive: true, force: true });
+});
+
+const exists = (path: string) => lstat(path).then(() => true, () => false);
+const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+
+/** A small change set captured from an upper holding one new file. */
+async function smallChangeSet(): Promise<{ path: string; sha256: string }> {
+  const upper = join(ws, 'upper');
+  await mkdir(upper);
+  await writeFile(join(upper, 'new-file'), 'from the layer\n');
+  await run('chown', ['-R', `${mapping.uid}:${mapping.gid}`, upper]);
+  const path = join(ws, 'results', 'layer.squashfs');
+  const captured = await captureChangeSet({ upper, output: path, workspaceRoot: ws, mapping, groups });
+  return { path, sha256: captured.sha256 };
+}
+
+/** Flips one byte in the middle of a file. */
+async function tamper(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    const { size } = await handle.stat();
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, Math.floor(size / 2));
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, Math.floor(size / 2));
+  } finally {
+    await handle.close();
+  }
+}
+
+describe('a change set whose bytes are not the recorded ones', () => {
+  it('is refused by restoreAsLower with ChangeSetDigestError before its directory is even created', async () => {
+    // Arrange
+    const changeSet = await smallChangeSet();
+    await tamper(changeSet.path);
+    const dir = join(ws, 'restored');
+
+    // Act
+    const restoring = restoreAsLower({ changeSet: changeSet.path, dir, expectedSha256: changeSet.sha256, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    await expect(restoring).rejects.toBeInstanceOf(ChangeSetDigestError);
+    await expect(restoring).rejects.toThrow(/has sha256 [0-9a-f]{64}, its entry recorded/);
+    expect(await exists(dir)).toBe(false);
+  });
+
+  it('is refused by applyToTree before anything in the tree or the scratch directory is written', async () => {
+    // Arrange
+    const changeSet = await smallChangeSet();
+    const root = join(ws, 'root');
+    await mkdir(join(root, 'etc'), { recursive: true });
+    await writeFile(join(root, 'etc', 'motd'), 'hello\n');
+    const before = await listTree(root);
+    const scratch = join(ws, 'scratch');
+
+    // Act
+    const applying = applyToTree({ changeSet: changeSet.path, root, scratch, expectedSha256: '0'.repeat(64), workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    await expect(applying).rejects.toBeInstanceOf(ChangeSetDigestError);
+    expect(await listTree(root)).toEqual(before);
+    expect(await exists(scratch)).toBe(false);
+  });
+
+  it('is accepted when its sha256 matches, in any letter case', async () => {
+    // Arrange
+    const changeSet = await smallChangeSet();
+    const dir = join(ws, 'restored');
+
+    // Act
+    await restoreAsLower({ changeSet: changeSet.path, dir, expectedSha256: changeSet.sha256.toUpperCase(), workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    expect(await readFile(join(dir, 'new-file'), 'utf8')).toBe('from the layer\n');
+    expect((await lstat(join(dir, 'new-file'))).uid).toBe(mapping.uid);
+  });
+});
+
+describe('a crafted change set applied to a tree whose symlinks point outside it', () => {
+  /**
+   * The tree holds `link` and `nested` (symlinks to directories outside it) and `escape` (a
+   * symlink to a file outside); the change set writes `link/evil` and `nested/inner/evil`,
+   * removes `link/victim` and `escape`, all through those names.
+   */
+  async function arrange(): Promise<{ root: string; outside: string; changeSet: string; digest: string }> {
+    const outside = join(ws, 'outside');
+    await mkdir(join(outside, 'inner'), { recursive: true });
+    await writeFile(join(outside, 'victim'), 'must survive\n');
+    await writeFile(join(outside, 'target-file'), 'must survive too\n');
+    const root = join(ws, 'root');
+    await mkdir(root);
+    await symlink(outside, join(root, 'link'));
+    await symlink('../outside', join(root, 'nested'));
+    await symlink(join(outside, 'target-file'), join(root, 'escape'));
+    const crafted = join(ws, 'crafted');
+    await mkdir(join(crafted, 'link'), { recursive: true });
+    await mkdir(join(crafted, 'nested', 'inner'), { recursive: true });
+    await writeFile(join(crafted, 'link', 'evil'), 'written through a link\n');
+    await writeFile(join(crafted, 'nested', 'inner', 'evil'), 'written through a link\n');
+    await run('mknod', [join(crafted, 'link', 'victim'), 'c', '0', '0']);
+    await run('mknod', [join(crafted, 'escape'), 'c', '0', '0']);
+    const changeSet = join(ws, 'crafted.squashfs');
+    await run('mksquashfs', [crafted, changeSet, '-noappend', '-quiet', '-no-progress']);
+    await chmod(changeSet, 0o644);
+    return { root, outside, changeSet, digest: await sha256(changeSet) };
+  }
+
+  for (const mode of ['in the user namespace', 'as the host root (no mapping, as in a container)'] as const) {
+    it(`writes and removes nothing outside the tree (${mode}): each link is replaced or removed as an entry`, async () => {
+      // Arrange
+      const { root, outside, changeSet, digest } = await arrange();
+      const outsideBefore = await listTree(outside);
+
+      // Act
+      await applyToTree({
+        changeSet,
+        root,
+        scratch: join(ws, 'scratch'),
+        expectedSha256: digest,
+        workspaceRoot: ws,
+        ...(mode === 'in the user namespace' ? { mapping } : {}),
+        groups,
+      });
+
+      // Assert
+      expect(await listTree(outside)).toEqual(outsideBefore);
+      expect((await lstat(join(root, 'link'))).isDirectory()).toBe(true);
+      expect(await readFile(join(root, 'link', 'evil'), 'utf8')).toBe('written through a link\n');
+      expect(await exists(join(root, 'link', 'victim'))).toBe(false);
+      expect((await lstat(join(root, 'nested', 'inner'))).isDirectory()).toBe(true);
+      expect(await exists(join(root, 'escape'))).toBe(false);
+      expect(await readFile(join(outside, 'target-file'), 'utf8')).toBe('must survive too\n');
+    });
+  }
+});
