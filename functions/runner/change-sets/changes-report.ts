@@ -1,0 +1,305 @@
+import { constants, type Dirent, type Stats } from 'node:fs';
+import { lstat, mkdtemp, open, readdir, rm, chown, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProcessGroups } from '../process-groups.ts';
+import type { IdMapping } from '../user-namespace.ts';
+import { captureTool, packageChanges, packageDatabasePaths, type PackageChanges } from './package-diff.ts';
+
+/**
+ * What one layer changed in one image root (issue 19, item 5), read from the layer's overlayfs
+ * upper directory and the trees before and after it: the files it added, modified and removed,
+ * and the packages it installed, removed, upgraded or downgraded. Stored by the runner as
+ * `layer-cache/changes/<key>.json` (the layer cache contract) and shown by the API, the CLI and
+ * the dashboard.
+ */
+
+/** A changed entry's kind, from the entry after the layer (before it, for a removal). */
+export type ChangedFileType = 'file' | 'directory' | 'symlink' | 'device' | 'fifo' | 'socket';
+
+/** One changed path. */
+export interface ChangedFile {
+  /** Image-absolute (`/etc/motd`). */
+  path: string;
+  change: 'added' | 'modified' | 'removed';
+  type: ChangedFileType;
+}
+
+/** The changes report of one layer on one image, as the layer cache contract stores it. */
+export interface ChangesReport {
+  key: string;
+  image_id: string;
+  layer_index: number;
+  /** Sorted by path (byte order), at most MAX_REPORTED_FILES. */
+  files: ChangedFile[];
+  /** True when the layer changed more than MAX_REPORTED_FILES paths (the first ones are listed). */
+  files_truncated: boolean;
+  /** Null when the layer did not touch a dpkg or rpm database. */
+  packages: PackageChanges | null;
+}
+
+/** Past this many changed paths a report lists no more. */
+export const MAX_REPORTED_FILES = 100_000;
+
+/** What changesReport reads. */
+export interface ChangesReportOptions {
+  /** The layer's upper directory on the host (overlayfs upper form: whiteouts are 0:0 character devices, an opaque directory has `trusted.overlay.opaque=y`). */
+  upper: string;
+  /** The whole tree before the layer. */
+  before: string;
+  /** The whole tree after it. */
+  after: string;
+  key: string;
+  image_id: string;
+  layer_index: number;
+  /** The run's user namespace mapping: the rpm query runs as its root. Undefined where there is none (a container). */
+  mapping?: IdMapping;
+  groups: ProcessGroups;
+  /** Where a copy of an rpm database is queried (default: the OS's temp directory); it is removed again. */
+  scratch?: string;
+  /** Told why the packages part is null when reading a package database failed. */
+  log?: (line: string) => void;
+  /** How many paths to list at most (default MAX_REPORTED_FILES, the contract's cap; smaller only in tests). */
+  maxFiles?: number;
+}
+
+/** Host paths are handled as byte strings (latin1: one char per byte), so names that are not UTF-8 survive. */
+const bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+const fsPath = (byteString: string) => Buffer.from(byteString, 'latin1');
+const shown = (byteString: string) => Buffer.from(byteString, 'latin1').toString('utf8');
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Xattrs overlayfs keeps for itself (copy-up origin, opaque, redirect, impure): not the image's. */
+const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
+/** How many directories one getfattr run reads (each is handed to it as an open descriptor). */
+const XATTR_BATCH = 256;
+const XATTR_TIMEOUT_MS = 120_000;
+/** How many lstat calls run at once while walking a directory. */
+const LSTAT_BATCH = 64;
+
+/** The kind of an entry, from its lstat or its directory entry (both answer the same questions). */
+function typeOf(info: Stats | Dirent<Buffer>): ChangedFileType {
+  if (info.isDirectory()) return 'directory';
+  if (info.isSymbolicLink()) return 'symlink';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'device';
+  if (info.isFIFO()) return 'fifo';
+  if (info.isSocket()) return 'socket';
+  return 'file';
+}
+
+/** overlayfs marks a removal in the upper directory with a character device 0:0. */
+function isWhiteout(info: Stats | Dirent<Buffer>): boolean {
+  return info.isCharacterDevice() && 'rdev' in info && info.rdev === 0;
+}
+
+/**
+ * The changed paths, sorted, keeping only the first `cap` (byte order) however many arrive: the
+ * list is cut back whenever it doubles, so a layer that touched millions of files costs memory
+ * for twice the cap, not for all of them.
+ */
+class SortedCappedList {
+  private entries: Array<{ path: string; change: ChangedFile['change']; type: ChangedFileType }> = [];
+  private total = 0;
+
+  constructor(private readonly cap: number) {}
+
+  add(path: string, change: ChangedFile['change'], type: ChangedFileType): void {
+    this.entries.push({ path, change, type });
+    this.total += 1;
+    if (this.entries.length >= 2 * this.cap) this.cut();
+  }
+
+  private cut(): void {
+    this.entries.sort((a, b) => compare(a.path, b.path));
+    this.entries.length = Math.min(this.entries.length, this.cap);
+  }
+
+  result(): { files: ChangedFile[]; truncated: boolean } {
+    this.cut();
+    return { files: this.entries.map((e) => ({ path: shown(e.path), change: e.change, type: e.type })), truncated: this.total > this.cap };
+  }
+}
+
+/** A directory of the upper tree, with what was at its path before the layer. */
+interface UpperDirectory {
+  /** Image-absolute byte path. */
+  path: string;
+  upper: Stats;
+  before: Stats | undefined;
+}
+
+/**
+ * Builds the changes report of one layer on one image. Files: each entry of the upper
+ * directory is `added` (nothing at its path before) or `modified` (something was: new content,
+ * new metadata, or another kind of entry); a directory that only got new children (overlayfs
+ * copies every ancestor of a change up) is listed only when its mode, owner or xattrs changed.
+ * A whiteout is a removal, of everything under the path too when it was a directory; an opaque
+ * directory removes every entry of the tree before that it does not hold again; an entry that
+ * replaced a directory removes what that directory held. The image root itself is never listed
+ * (the upper directory's own metadata is the runner's). Nothing is read through a symlink, and
+ * overlayfs's own xattrs are ignored. Packages: see packageChanges.
+ */
+export async function changesReport(o: ChangesReportOptions): Promise<ChangesReport> {
+  const upper = bytes(o.upper);
+  const before = bytes(o.before);
+  const list = new SortedCappedList(o.maxFiles ?? MAX_REPORTED_FILES);
+  const targets = await packageDatabasePaths([o.before, o.after]);
+  const watched = { dpkg: targets.dpkg.map(bytes), rpm: targets.rpm.map(bytes) };
+  const touched = { dpkg: false, rpm: false };
+  const touches = (path: string, target: string) => path === target || target.startsWith(`${path}/`) || path.startsWith(`${target}/`);
+  const emit = (path: string, change: ChangedFile['change'], type: ChangedFileType) => {
+    list.add(path, change, type);
+    if (!touched.dpkg && watched.dpkg.some((t) => touches(path, t))) touched.dpkg = true;
+    if (!touched.rpm && watched.rpm.some((t) => touches(path, t))) touched.rpm = true;
+  };
+  const lstatBytes = (path: string) => lstat(fsPath(path)).catch(() => undefined);
+  const names = async (dir: string) => ((await readdir(fsPath(dir), { encoding: 'buffer' })) as Buffer[]).map((n) => n.toString('latin1'));
+
+  /** Lists everything under a directory of the tree before as removed. */
+  const removeUnder = async (path: string): Promise<void> => {
+    for (const name of await names(before + path)) {
+      const child = `${path}/${name}`;
+      const info = await lstatBytes(before + child);
+      if (!info) continue;
+      emit(child, 'removed', typeOf(info));
+      if (info.isDirectory()) await removeUnder(child);
+    }
+  };
+
+  // First the upper tree, each entry against what was at its path before (a path whose parent
+  // was not a directory before had nothing); directories are judged once their xattrs are read.
+  const directories: UpperDirectory[] = [];
+  const walk = async (path: string, beforeIsDirectory: boolean): Promise<void> => {
+    const entries = (await readdir(fsPath(upper + path), { withFileTypes: true, encoding: 'buffer' })) as unknown as Array<Dirent<Buffer>>;
+    for (let start = 0; start < entries.length; start += LSTAT_BATCH) {
+      // lstat calls wait on the thread pool: a batch at a time keeps it busy; the order of the report comes from sorting.
+      const looked = await Promise.all(
+        entries.slice(start, start + LSTAT_BATCH).map(async (entry) => {
+          const child = `${path}/${entry.name.toString('latin1')}`;
+          // A regular file, symlink, fifo or socket is told by its directory entry alone; a directory's metadata and a device's numbers need lstat.
+          const now = entry.isDirectory() || entry.isCharacterDevice() ? await lstatBytes(upper + child) : entry;
+          const was = beforeIsDirectory ? await lstatBytes(before + child) : undefined;
+          return { child, now, was };
+        }),
+      );
+      for (const { child, now, was } of looked) {
+        if (!now) continue;
+        if (isWhiteout(now)) {
+          if (!was) continue;
+          emit(child, 'removed', typeOf(was));
+          if (was.isDirectory()) await removeUnder(child);
+        } else if (now.isDirectory() && 'mode' in now) {
+          directories.push({ path: child, upper: now, before: was });
+          await walk(child, was?.isDirectory() ?? false);
+        } else {
+          emit(child, was ? 'modified' : 'added', typeOf(now));
+          if (was?.isDirectory()) await removeUnder(child);
+        }
+      }
+    }
+  };
+  await walk('', true);
+
+  const upperXattrs = await directoryXattrs(
+    o.groups,
+    directories.map((d) => upper + d.path),
+  );
+  const sameOwnerAndMode = directories.filter((d) => d.before?.isDirectory() && d.before.mode === d.upper.mode && d.before.uid === d.upper.uid && d.before.gid === d.upper.gid);
+  const beforeXattrs = await directoryXattrs(
+    o.groups,
+    sameOwnerAndMode.map((d) => before + d.path),
+  );
+  const beforeXattrsOf = new Map(sameOwnerAndMode.map((d, i) => [d.path, beforeXattrs[i]!]));
+  const hidden = new Map<string, boolean>();
+  for (const [i, dir] of directories.entries()) {
+    const xattrs = upperXattrs[i]!;
+    const parent = dir.path.slice(0, dir.path.lastIndexOf('/'));
+    const opaque = xattrs.get('trusted.overlay.opaque') === '0x79' || xattrs.get('user.overlay.opaque') === '0x79';
+    // Under an opaque directory the whole tree before is hidden, not only its top.
+    hidden.set(dir.path, opaque || (hidden.get(parent) ?? false));
+    if (!dir.before) emit(dir.path, 'added', 'directory');
+    else if (!dir.before.isDirectory()) emit(dir.path, 'modified', 'directory');
+    else {
+      const was = beforeXattrsOf.get(dir.path);
+      if (!was || !sameImageXattrs(xattrs, was)) emit(dir.path, 'modified', 'directory');
+    }
+    if (dir.before?.isDirectory() && hidden.get(dir.path)) {
+      for (const name of await names(before + dir.path)) {
+        const child = `${dir.path}/${name}`;
+        if (await lstatBytes(upper + child)) continue;
+        const info = await lstatBytes(before + child);
+        if (!info) continue;
+        emit(child, 'removed', typeOf(info));
+        if (info.isDirectory()) await removeUnder(child);
+      }
+    }
+  }
+
+  const { files, truncated } = list.result();
+  return { key: o.key, image_id: o.image_id, layer_index: o.layer_index, files, files_truncated: truncated, packages: await packagesOf(o, touched) };
+}
+
+/** The packages part: a failure to read a database (an image's is untrusted input) is logged and leaves it null. */
+async function packagesOf(o: ChangesReportOptions, touched: { dpkg: boolean; rpm: boolean }): Promise<PackageChanges | null> {
+  if (!touched.dpkg && !touched.rpm) return null;
+  let scratch: string | undefined;
+  try {
+    if (touched.rpm) {
+      scratch = await mkdtemp(join(o.scratch ?? tmpdir(), 'cfs-changes-'));
+      if (o.mapping) await chown(scratch, o.mapping.uid, o.mapping.gid);
+    }
+    return await packageChanges({ before: o.before, after: o.after, touched, scratch: scratch ?? '', mapping: o.mapping, groups: o.groups });
+  } catch (error) {
+    o.log?.(`changes of layer ${o.layer_index} on image ${o.image_id}: packages not listed: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  } finally {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Whether two xattr sets are the same once overlayfs's own are left out. */
+function sameImageXattrs(a: Map<string, string>, b: Map<string, string>): boolean {
+  const image = (m: Map<string, string>) => [...m].filter(([name]) => !OVERLAY_XATTR.test(name)).sort(([x], [y]) => compare(x, y));
+  return JSON.stringify(image(a)) === JSON.stringify(image(b));
+}
+
+/**
+ * Every xattr (name -> hex value) of each directory, in the order given (byte paths). Node has
+ * no xattr call, so getfattr reads them; each directory is opened here without following a
+ * symlink and handed to getfattr as a descriptor (`/proc/self/fd/N`), so no name has to survive
+ * an argv (argv cannot carry names that are not UTF-8) and nothing can be swapped in between.
+ */
+export async function directoryXattrs(groups: ProcessGroups, paths: string[]): Promise<Array<Map<string, string>>> {
+  const all: Array<Map<string, string>> = [];
+  for (let start = 0; start < paths.length; start += XATTR_BATCH) {
+    const batch = paths.slice(start, start + XATTR_BATCH);
+    const handles: FileHandle[] = [];
+    try {
+      for (const path of batch) handles.push(await open(fsPath(path), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW));
+      const args = ['--dump', '--match=-', '--encoding=hex', '--absolute-names', ...handles.map((_h, i) => `/proc/self/fd/${3 + i}`)];
+      const output = await captureTool(groups, 'getfattr', args, { timeoutMs: XATTR_TIMEOUT_MS, extraFds: handles.map((h) => h.fd), env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' } });
+      const found = parseGetfattr(output.toString('latin1'));
+      for (const [i] of batch.entries()) all.push(found.get(`/proc/self/fd/${3 + i}`) ?? new Map());
+    } finally {
+      for (const handle of handles) await handle.close();
+    }
+  }
+  return all;
+}
+
+/** getfattr --dump output: `# file: NAME` then `name=0xHEX` lines, a blank line between files. */
+function parseGetfattr(text: string): Map<string, Map<string, string>> {
+  const files = new Map<string, Map<string, string>>();
+  let current: Map<string, string> | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# file: ')) {
+      current = new Map();
+      files.set(line.slice('# file: '.length), current);
+    } else if (current && line !== '') {
+      const equals = line.lastIndexOf('=');
+      if (equals < 0) current.set(line, '');
+      else current.set(line.slice(0, equals), line.slice(equals + 1));
+    }
+  }
+  return files;
+}
