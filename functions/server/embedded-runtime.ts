@@ -353,6 +353,8 @@ function startRetentionSweeps(stores: EmbeddedStores, engine: LocalWorkflowEngin
     ...(stores.artifacts instanceof FsArtifactStore ? { storeDir: stores.artifacts.root } : {}),
     busySessions: () => engine.busySessions(),
     intervalMs,
+    // The layer cache's default cap is a share of the data directory's disk.
+    layerCacheDiskDir: dataDir,
   });
   sweeper.start();
   return sweeper;

@@ -1,6 +1,8 @@
-import { readdir, rm, rmdir } from 'node:fs/promises';
+import { readdir, rm, rmdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHeld } from '../../core/sessions/debug-hold.ts';
+import type { LayerCacheSweep } from '../../core/layer-cache/layer-cache.ts';
+import { diskShareCapBytes, layerCacheCapBytes, sweepLayerCache } from '../../core/layer-cache/retention.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, ORPHAN_GRACE_SECONDS, sweepExpiredSessions, sweepOrphanedSessionObjects } from '../../core/sessions/retention.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { Clock } from '../../ports/clock.ts';
@@ -16,7 +18,7 @@ export interface RetentionSweeperOptions {
   artifacts: ArtifactStore;
   clock: Clock;
   /** The settings in force (the options' `session_ttl` as `sessionTtlSeconds`), read at each sweep. */
-  settings: () => Promise<Pick<WorkflowSettings, 'sessionTtlSeconds'>>;
+  settings: () => Promise<Pick<WorkflowSettings, 'sessionTtlSeconds' | 'layerCache'>>;
   /** The engine's work directory: `workspaces/<session>` and `runner-logs/<session>.runner.log`. */
   workDir: string;
   /** The filesystem store's directory, whose emptied `sessions/<name>/` directories are pruned too. */
@@ -27,6 +29,12 @@ export interface RetentionSweeperOptions {
   /** How old the newest object of a session without a record must be before its objects are swept (default ORPHAN_GRACE_SECONDS). */
   orphanGraceSeconds?: number;
   log?: (line: string) => void;
+  /**
+   * Sweeps the layer cache too (orphans, then least recently used entries down to the cap): the
+   * setting `layer_cache_max_bytes`, or when it is null 10% of the size of this directory's
+   * filesystem (the data directory's).
+   */
+  layerCacheDiskDir?: string;
 }
 
 /** What one sweep removed. */
@@ -36,6 +44,8 @@ export interface SweepResult {
   orphans: string[];
   workspaces: string[];
   runnerLogs: string[];
+  /** What the layer cache's sweep removed (absent when it is not swept here, or its sweep failed: logged). */
+  layerCache?: LayerCacheSweep;
 }
 
 /**
@@ -86,12 +96,33 @@ export class RetentionSweeper {
 
   private async sweepOnce(): Promise<SweepResult> {
     const { sessions, artifacts, clock } = this.options;
-    const ttl = (await this.options.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
+    const settings = await this.options.settings();
+    const ttl = settings.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
     const expired = await sweepExpiredSessions({ sessions, artifacts }, clock.now(), ttl);
     // Sessions the engine still works for (a deleted session's clean-up needs its run document) are left to it.
     const orphans = await sweepOrphanedSessionObjects({ sessions, artifacts }, clock.now(), this.options.orphanGraceSeconds ?? ORPHAN_GRACE_SECONDS, this.options.busySessions());
     if (this.options.storeDir) for (const name of [...expired, ...orphans]) await pruneEmptyDirs(join(this.options.storeDir, 'sessions', name));
-    return { sessions: expired, orphans, workspaces: await this.sweepWorkspaces(), runnerLogs: await this.sweepRunnerLogs() };
+    const result: SweepResult = { sessions: expired, orphans, workspaces: await this.sweepWorkspaces(), runnerLogs: await this.sweepRunnerLogs() };
+    const layerCache = await this.sweepLayerCache(settings.layerCache?.maxBytes);
+    return layerCache ? { ...result, layerCache } : result;
+  }
+
+  /** The layer cache's sweep; a failure is logged and leaves the rest of the sweep's result alone. */
+  private async sweepLayerCache(setting: number | null | undefined): Promise<LayerCacheSweep | undefined> {
+    const { layerCacheDiskDir: dir, clock } = this.options;
+    if (!dir) return undefined;
+    try {
+      const disk = await statfs(dir);
+      const swept = await sweepLayerCache(this.options.artifacts, this.options.clock, layerCacheCapBytes(setting, diskShareCapBytes(disk.blocks * disk.bsize)));
+      if (this.options.storeDir) await pruneLayerCacheMarkerDirs(this.options.storeDir, clock.now());
+      if (swept.evicted.length > 0 || swept.orphans.length > 0) {
+        this.log(`layer cache sweep: ${swept.evicted.length} entr${swept.evicted.length === 1 ? 'y' : 'ies'} evicted, ${swept.orphans.length} orphan(s) removed, ${swept.bytes} bytes of change sets kept`);
+      }
+      return swept;
+    } catch (error) {
+      this.log(`layer cache sweep failed: ${(error as Error)?.stack ?? String(error)}`);
+      return undefined;
+    }
   }
 
   /** Whether a session still needs its workspace: the engine works for it, it is pending or running, or it is held for debugging. */
@@ -140,6 +171,24 @@ export class RetentionSweeper {
       removed.push(name);
     }
     return removed;
+  }
+}
+
+/** The layer cache's marker areas, one directory per key, image or blob (functions/core/layer-cache/entry.ts). */
+const LAYER_CACHE_MARKER_DIRS = ['pins', 'by-source', 'refs'];
+
+/**
+ * Removes the empty directories the filesystem store leaves in the layer cache's marker areas
+ * once their markers are deleted, when unchanged for an hour (a record may have just made one).
+ */
+async function pruneLayerCacheMarkerDirs(storeDir: string, now: Date): Promise<void> {
+  for (const area of LAYER_CACHE_MARKER_DIRS) {
+    const root = join(storeDir, 'layer-cache', area);
+    for (const name of await readdir(root).catch(() => [] as string[])) {
+      const dir = join(root, name);
+      const info = await stat(dir).catch(() => undefined);
+      if (info?.isDirectory() && now.getTime() - info.mtimeMs > 3600_000) await rmdir(dir).catch(() => undefined);
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import type { SessionRecord } from '../model/session.ts';
 import { ACTIVE_SESSIONS, sessionsWhereAny } from '../sessions/sessions-where.ts';
 import { bucketOf, type ImageDeps } from './image-deps.ts';
 import { ensureReferenceIndex } from './reference-index.ts';
+import { releaseImageFromLayerCache } from '../layer-cache/retention.ts';
 
 /** Whether a session names the image as a target (a group member or an image-map source). */
 function targets(session: SessionRecord, imageId: string): boolean {
@@ -37,6 +38,8 @@ export async function deleteImage(deps: ImageDeps, id: string, options: { force?
   const held = (image.artifact_keys ?? (await deps.images.get(id, { includePending: true }))?.artifact_keys) ?? [];
   const own = new Set([...held, ...(await deps.artifacts.list(`${bucketOf(deps)}/${id}/`))]);
 
+  // Before the record, so a failed delete is repeated whole: its pins (as a result), the cache entries built on it (as a source).
+  await releaseImageFromLayerCache(deps, image);
   // The record (and with it its references) goes first: a failure after it leaves objects, never a record without bytes.
   await deps.images.delete(id);
   for (const key of own) {
