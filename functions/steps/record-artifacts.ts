@@ -5,13 +5,31 @@ import type { SessionArtifact, SessionRecord } from '../core/model/session.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, expiresAt } from '../core/sessions/retention.ts';
 import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, startStep } from '../core/workflow/step-progress.ts';
+import { applyLayerCacheOutcome, LAYER_KEYS_METADATA_KEY, layerKeysInOrder } from '../core/workflow/layer-cache-status.ts';
 import { withRunnerLayers } from './layer-progress.ts';
+import { readRunnerOutcome, type RunOutcome } from './runner-outcome.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-images.ts';
 
 function succeedRunningLayers(record: SessionRecord, stamp: string): SessionRecord {
   const steps = record.status.steps?.map((step) => (step.layer !== undefined && step.state === 'running' ? { ...step, state: 'succeeded' as const, end_time: stamp } : step));
   return steps ? { ...record, status: { ...record.status, steps } } : record;
+}
+
+/**
+ * Each result's layer keys (in layer order, joined by `,`) in its image's metadata, before the
+ * commit: the result's lineage points to its layers' changes reports by key, not by session
+ * (sessions expire). Written again on a retry, to the same value.
+ */
+async function recordLayerKeys(ports: StepPorts, outcome: RunOutcome, results: Array<{ image_id: string; result_id: string }>): Promise<void> {
+  for (const result of results) {
+    const keys = layerKeysInOrder(outcome.images.find((i) => i.image_id === result.image_id) ?? {});
+    if (keys.length === 0) continue;
+    const value = keys.join(',');
+    await ports.images.update(result.result_id, (image) =>
+      image.metadata?.[LAYER_KEYS_METADATA_KEY] === value ? image : { ...image, metadata: { ...image.metadata, [LAYER_KEYS_METADATA_KEY]: value } },
+    );
+  }
 }
 
 const succeeded = (session: SessionRecord | undefined): session is SessionRecord =>
@@ -66,9 +84,11 @@ export async function recordArtifacts(
   const ttl = (await ports.settings()).sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
   const artifacts: SessionArtifact[] = input.results.map((r) => ({ image_id: r.image_id, result_id: r.result_id, type: 'ims_customized_image' }));
   const withLayers = await withRunnerLayers(ports, session.name);
+  const outcome = await readRunnerOutcome(ports, session.name);
+  if (outcome) await recordLayerKeys(ports, outcome, input.results);
   const updated = await ports.sessions.update(session.name, (s) => {
     // Every layer succeeded; one still shown running lost the runner's last (best-effort) progress write.
-    const layered = succeedRunningLayers(withLayers(s), stamp);
+    const layered = succeedRunningLayers(outcome ? applyLayerCacheOutcome(withLayers(s), outcome) : withLayers(s), stamp);
     const recorded = endStep(startStep(layered, { name: 'record' }, stamp), { name: 'record' }, 'succeeded', stamp);
     const known = new Set(recorded.status.artifacts.map((a) => a.result_id));
     const merged = [...recorded.status.artifacts, ...artifacts.filter((a) => !known.has(a.result_id))];
