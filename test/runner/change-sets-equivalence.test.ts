@@ -55,7 +55,8 @@ const gid = (id: number) => mapping.gid + id;
  * with nested directories, a hard-link pair, symlinks, user xattrs, a fifo, a character device
  * and a directory whose name needs escaping in every list format.
  */
-async function makeBase(base: string): Promise<void> {
+async function makeBase(base: string, owners: 'mapped' | 'host' = 'mapped'): Promise<void> {
+  const [rootUid, rootGid, userUid, userGid] = owners === 'mapped' ? [uid(0), gid(0), uid(1000), gid(1000)] : [0, 0, 1000, 1000];
   const dirs = ['etc', 'home/user', 'var/olddir/sub', 'opt/app/lib', 'usr/share/deep/er', 'data', 'dev', 'run', 'odd name "q" \\ b'];
   for (const dir of dirs) await mkdir(join(base, dir), { recursive: true });
   const files: Record<string, string> = {
@@ -79,8 +80,8 @@ async function makeBase(base: string): Promise<void> {
   await run('setfattr', ['-n', 'user.dir', '-v', 'yes', join(base, 'usr/share')]);
   await run('mkfifo', ['-m', '0640', join(base, 'run/fifo')]);
   await run('mknod', ['-m', '0666', join(base, 'dev/char'), 'c', '1', '3']);
-  await run('chown', ['-R', '-h', `${uid(0)}:${gid(0)}`, base]);
-  await run('chown', ['-R', `${uid(1000)}:${gid(1000)}`, join(base, 'home/user')]);
+  await run('chown', ['-R', '-h', `${rootUid}:${rootGid}`, base]);
+  await run('chown', ['-R', `${userUid}:${userGid}`, join(base, 'home/user')]);
   // Fixed mtimes, so a copy made later compares equal.
   await run('find', [base, '-exec', 'touch', '-h', '-d', '2024-01-02 03:04:05', '{}', '+']);
 }
@@ -105,8 +106,9 @@ const LAYER_SCRIPT = [
   'touch -d "2025-05-06 07:08:09" usr/share/deep/er/doc',
 ].join('\n');
 
-async function runLayer(dir: string): Promise<void> {
-  const [command, args] = userNamespaceArgv(mapping, 'sh', ['-c', LAYER_SCRIPT]);
+/** Runs the layer as root of the user namespace, or (`host`) as the host's root, as a container's runner does. */
+async function runLayer(dir: string, as: 'namespace' | 'host' = 'namespace'): Promise<void> {
+  const [command, args] = as === 'namespace' ? userNamespaceArgv(mapping, 'sh', ['-c', LAYER_SCRIPT]) : ['sh', ['-c', LAYER_SCRIPT]];
   await groups.run(command, args, { cwd: dir });
 }
 
@@ -185,5 +187,72 @@ describe('a change set restored from the cache is exactly the tree the layer lef
     expect(expected['data/b']!.linkGroup).toBe('data/a');
     expect(await listTree(view)).toEqual(expected);
     expect(await listTree(plain)).toEqual(expected);
+  });
+});
+
+describe('the change-set format', () => {
+  it('holds image-relative owners, removals as 0:0 character devices owned by the image root, and an empty marker in each opaque directory', async () => {
+    // Arrange
+    const base = join(ws, 'base');
+    await mkdir(base);
+    await makeBase(base);
+    const merged = await newDir('merged');
+    const upper = join(ws, 'upper');
+    await mountOverlay({ target: merged, lowers: [base], upper, work: join(ws, 'work') });
+    await runLayer(merged);
+    const output = join(ws, 'results', 'layer.squashfs');
+
+    // Act
+    await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    const listing = (await run('unsquashfs', ['-lln', output])).stdout;
+
+    // Assert
+    const line = (path: string) => listing.split('\n').find((l) => l.endsWith(` squashfs-root/${path}`)) ?? `(no ${path})`;
+    expect(line('created.txt')).toMatch(/^-rw-r--r-- 0\/0 /);
+    expect(line('home/user/file')).toMatch(/^-rw-r--r-- 1000\/1000 /);
+    expect(line('etc/removed')).toMatch(/^c--------- 0\/0\s+0,\s+0 /);
+    expect(line('var/olddir')).toMatch(/^c--------- 0\/0\s+0,\s+0 /);
+    expect(line('opt/app/.wh..wh..opq')).toMatch(/^-r--r--r-- 0\/0\s+0 /);
+    expect(line('odd name "q" \\ b/.wh..wh..opq')).toMatch(/^-r--r--r-- 0\/0\s+0 /);
+    expect(line('dev/char')).toMatch(/^crw-rw-rw- 7\/7\s+1,\s+3 /);
+    expect(listing).not.toContain('squashfs-root/etc/.wh..wh..opq');
+    // Only what the layer changed, and the directories above it.
+    expect(listing).not.toContain('squashfs-root/run');
+    expect(listing).not.toContain('squashfs-root/data/b');
+    expect(listing).not.toContain('squashfs-root/var/olddir/');
+  });
+});
+
+describe('the container path (no user namespace, nothing mounted: as on Fargate)', () => {
+  it('a tree-compare change set captured and restored as the host root, both ways, gives back the tree the layer left', async () => {
+    // Arrange
+    const base = join(ws, 'base');
+    await mkdir(base);
+    await makeBase(base, 'host');
+    const tree = join(ws, 'tree');
+    await copyTree(base, tree);
+    const before = await snapshotTree(tree);
+    await runLayer(tree, 'host');
+    const expected = await listTree(tree);
+    const upper = await newDir('upper');
+    const output = join(ws, 'results', 'layer.squashfs');
+
+    // Act
+    await diffToUpper({ root: tree, before, upper, groups });
+    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, groups });
+    const plain = join(ws, 'plain');
+    await copyTree(base, plain);
+    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, groups });
+    const restored = join(ws, 'restored');
+    await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, groups });
+    const view = await newDir('view');
+    await mountReadOnlyView({ target: view, lowers: [base, restored] });
+
+    // Assert
+    expect(expected['home/user/file']).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(await listTree(plain)).toEqual(expected);
+    expect(await listTree(view)).toEqual(expected);
+    // The comparer ignores overlayfs's own xattrs: none may be left in the merged tree either.
+    expect((await run('getfattr', ['-R', '-P', '-h', '-m', '^trusted\\.overlay\\.', '-d', plain])).stdout).toBe('');
   });
 });
