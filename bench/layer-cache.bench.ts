@@ -187,6 +187,8 @@ interface Measured {
   wallMs: number;
   /** Each layer's state in status.steps, in layer order (`cached` when it came from the cache). */
   layers: string[];
+  /** Each layer's own time in status.steps (its playbook; 0 for a cached layer). */
+  playbooks: number[];
   /** Entry files the session added to the cache. */
   recorded: number;
   phases: Record<string, number>;
@@ -228,10 +230,12 @@ async function session(runtime: EmbeddedRuntime, name: string, configuration: st
     throw new Error(`session ${name} failed: ${record.status.failure?.reason}\n${logs.text.split('\n').slice(-40).join('\n')}`);
   }
   const log = await readFile(join(runtime.dataDir, 'work', 'runner-logs', `${name}.runner.log`), 'utf8');
+  const layerSteps = (record.status.steps ?? []).filter((step) => step.name === 'ansible' && step.layer !== undefined);
   return {
     name,
     wallMs,
-    layers: (record.status.steps ?? []).filter((step) => step.name === 'ansible' && step.layer !== undefined).map((step) => step.state),
+    layers: layerSteps.map((step) => step.state),
+    playbooks: layerSteps.map((step) => (step.start_time && step.end_time ? Date.parse(step.end_time) - Date.parse(step.start_time) : 0)),
     recorded: (await cacheEntries(runtime)) - before,
     phases: runnerPhases(log),
     cacheLines: log.split('\n').filter((line) => /cach|change set/i.test(line)),
@@ -242,8 +246,10 @@ async function session(runtime: EmbeddedRuntime, name: string, configuration: st
  * The runner's phases from the lines it logged (`cfs-runner [+S.SSs] ...`): each mark starts a
  * phase that lasts to the next mark; marks of the same name in a row are one phase, and a name
  * met again adds to its total. stage (verify and unpack), clone, layer N (its playbook, and
- * what the runner does after it until the next mark), cache (from any line about the cache or
- * a change set to the next mark), squash, store (the rootfs moved in and hashed), clean.
+ * what the runner does after it until the next mark: capturing and recording its change set
+ * when the cache records; the playbook alone is the layer step's own time in status.steps),
+ * cache (from any line about the cache or a change set to the next mark), squash, store (the
+ * rootfs moved in and hashed), clean.
  */
 function runnerPhases(log: string): Record<string, number> {
   const marks: [string, number][] = [];
@@ -279,7 +285,8 @@ function runnerPhases(log: string): Record<string, number> {
 }
 
 const phaseList = (phases: Record<string, number>) => Object.entries(phases).map(([phase, ms]) => `${phase} ${seconds(ms)}`).join(', ');
-const describe = (m: Measured) => `${seconds(m.wallMs)} s [layers ${m.layers.join('/')}; ${m.recorded} entries recorded] (runner: ${phaseList(m.phases)})`;
+const describe = (m: Measured) =>
+  `${seconds(m.wallMs)} s [layers ${m.layers.join('/')}, playbooks ${m.playbooks.map(seconds).join('/')} s; ${m.recorded} entries recorded] (runner: ${phaseList(m.phases)})`;
 
 /** Runs `first` then `second`, or the other way round; answers in the order given. */
 async function pair<T>(firstGoesFirst: boolean, first: () => Promise<T>, second: () => Promise<T>): Promise<[T, T]> {
