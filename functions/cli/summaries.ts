@@ -1,5 +1,6 @@
 import { table } from './output.ts';
-import { elapsed, formatMs } from './progress/session-steps.ts';
+import { cachedLabel } from '../core/workflow/layer-cache-status.ts';
+import { elapsed, formatMs, resumeHint, type SessionView } from './progress/session-steps.ts';
 
 /**
  * The human-readable default output of `cfs sessions` and `cfs configurations`: a summary of
@@ -44,6 +45,7 @@ export function sessionSummary(value: unknown): string {
   if (status.session?.job) lines.push(`  job            ${status.session.job}`);
   if (s.tags && Object.keys(s.tags).length) lines.push(`  tags           ${Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(',')}`);
   if (status.validation) lines.push(`  validation     ${validationLine(status.validation)}`);
+  if (status.layer_cache === false) lines.push('  layer cache    off for this session: every layer runs (--no-cache)');
   lines.push(`  target         ${or(s.target?.definition)}`);
   for (const group of s.target?.groups ?? []) lines.push(`    ${group.name}: ${(group.members ?? []).join(', ')}`);
   for (const entry of s.target?.image_map ?? []) lines.push(`    ${entry.source_id} -> ${entry.result_name}`);
@@ -59,12 +61,15 @@ export function sessionSummary(value: unknown): string {
         .join(', ');
       // A check's or boot test's own measure when the runner recorded one.
       const took = typeof step.duration_ms === 'number' ? formatMs(step.duration_ms) : step.end_time ? elapsed(step.start_time, step.end_time, new Date()) : '';
-      lines.push(`    ${step.name}  ${step.state}  ${or(step.start_time, '')}${step.end_time ? ` -> ${step.end_time}` : ''}${where ? `  (${where})` : ''}${took ? `  took ${took}` : ''}`);
+      const state = step.state === 'cached' ? cachedLabel(step.cached_from, new Date()) : step.state;
+      lines.push(`    ${step.name}  ${state}  ${or(step.start_time, '')}${step.end_time ? ` -> ${step.end_time}` : ''}${where ? `  (${where})` : ''}${took ? `  took ${took}` : ''}`);
     }
   }
   if (status.failure) {
     const where = [status.failure.layer && `layer ${status.failure.layer}`, status.failure.image_id && `image ${status.failure.image_id}`].filter(Boolean).join(', ');
     lines.push(`  failure        ${status.failure.step}: ${status.failure.reason}${where ? ` (${where})` : ''}`);
+    const hint = resumeHint(s as SessionView);
+    if (hint) lines.push(`  resume         ${hint}`);
   }
   if (status.message) lines.push(`  message        ${status.message}`);
   if (status.debug) {

@@ -56,6 +56,8 @@ const createOptions = z.object({
   bootCheck: z.string().optional(),
   bootParameters: z.string().optional(),
   bootTimeout: z.string().optional(),
+  /** Commander's `--no-cache`: false when given. */
+  cache: z.boolean().optional(),
 });
 
 /** The `validation` body of the check and boot options (undefined when none was given); a bad one is a one-line error naming the option. */
@@ -88,6 +90,7 @@ export function createBody(command: Command): Record<string, unknown> {
   }
   const validation = validationBody(o);
   if (validation) body.validation = validation;
+  if (o.cache === false) body.layer_cache = false;
   return body;
 }
 
@@ -107,6 +110,7 @@ export function withSessionOptions(command: Command): Command {
     .addOption(new Option('--target-image-map <source-and-name...>', 'the same as --image-map (the cray CLI spelling)'))
     .option('--tags <pairs...>', 'key=value[,key=value...] tags')
     .option('--debug-on-failure [boolean]', 'keep the workspace for inspection after a failed layer')
+    .option('--no-cache', 'run every layer: reuse nothing from the layer cache (the layers are still recorded)')
     .option(
       '--check <name=command>',
       'NAME=COMMAND: run COMMAND with /bin/sh in each customized root after the last layer, before packing; a non-zero exit fails the image and nothing is registered (repeatable)',

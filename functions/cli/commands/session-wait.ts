@@ -6,7 +6,7 @@ import { CliError, processIo, type CliIo } from '../io.ts';
 import { matchingFlag, parseOptions } from '../option-schemas.ts';
 import { outputOptions, printResult, withOutputOptions, type OutputFormat } from '../output.ts';
 import { PlainRenderer, TerminalRenderer, type ProgressRenderer } from '../progress/renderers.ts';
-import { outcomeLine, type SessionView } from '../progress/session-steps.ts';
+import { outcomeLine, resumeHint, type SessionView } from '../progress/session-steps.ts';
 import { terminalFor } from '../progress/terminal.ts';
 
 export interface WaitOptions {
@@ -68,7 +68,10 @@ export async function waitForSession(io: CliIo, name: string, options: WaitOptio
     if (options.format === 'human') io.out(holdLines(session, hold).join('\n'));
     throw new CliError(`${outcomeLine(session)}; held for debugging until ${hold.until}: ${enterLine(session.name, hold)}`);
   }
-  if (session.status?.session?.succeeded !== 'true') throw new CliError(outcomeLine(session));
+  if (session.status?.session?.succeeded !== 'true') {
+    const hint = resumeHint(session);
+    throw new CliError(hint ? `${outcomeLine(session)}\n${hint}` : outcomeLine(session));
+  }
   if (options.format === 'human') io.out(outcomeLine(session));
   return session;
 }

@@ -4,6 +4,7 @@ import { ApiClient, cfsBase } from '../api-client.ts';
 import { processIo, type CliIo } from '../io.ts';
 import { outputOptions, printResult, withOutputOptions } from '../output.ts';
 import { sessionSummary } from '../summaries.ts';
+import { addChangesCommand } from './session-changes.ts';
 import { addDebugCommands } from './session-debug.ts';
 import { addSessionDeleteAll, addSessionList } from './session-listing.ts';
 import { addLogsCommand } from './session-logs.ts';
@@ -55,6 +56,7 @@ export function sessionsCommand(io: CliIo = processIo): Command {
   sessions.addCommand(sessionPlanCommand(io));
   addWaitCommand(sessions, io);
   addLogsCommand(sessions, io);
+  addChangesCommand(sessions, io);
   addDebugCommands(sessions, io);
   return sessions;
 }

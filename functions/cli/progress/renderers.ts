@@ -1,3 +1,4 @@
+import { cachedLabel } from '../../core/workflow/layer-cache-status.ts';
 import { rowTime, sessionRows, type RowState, type SessionView, type StepRow } from './session-steps.ts';
 import type { Terminal } from './terminal.ts';
 
@@ -17,8 +18,15 @@ const COLORS: Partial<Record<RowState, string>> = { succeeded: '32', failed: '31
 
 /** One plain-text line of a row: `<label>: <state> (<time>)`. */
 export function plainRowLine(row: StepRow, now: Date): string {
+  if (row.state === 'cached') return `${row.label}: ${cachedLabel(row.cached_from, now)}`;
   const time = row.state === 'running' ? '' : rowTime(row, now);
   return `${row.label}: ${row.state}${time ? ` (${time})` : ''}`;
+}
+
+/** What a row shows after its label on a terminal: its time, or for a cached layer where it came from. */
+function rowDetail(row: StepRow, now: Date): string {
+  if (row.state !== 'cached') return rowTime(row, now);
+  return row.cached_from ? cachedLabel(row.cached_from, now).replace(/^cached /, '') : 'cached';
 }
 
 /**
@@ -36,7 +44,7 @@ export function frameLines(session: SessionView, now: Date, frame: number, optio
   const lines = [fit(`session ${session.name} (${status})${message}`)];
   for (const row of rows) {
     const mark = row.state === 'running' ? SPINNER[frame % SPINNER.length]! : MARKS[row.state];
-    const text = fit(`  ${mark} ${row.label.padEnd(width)}  ${rowTime(row, now)}`.trimEnd());
+    const text = fit(`  ${mark} ${row.label.padEnd(width)}  ${rowDetail(row, now)}`.trimEnd());
     // Only the mark is coloured, after the cut, so colour codes never count against the width.
     lines.push(`  ${paint(mark, row.state)}${text.slice(2 + mark.length)}`);
   }
@@ -79,7 +87,8 @@ export class TerminalRenderer implements ProgressRenderer {
 
 /** One plain line per step change (no control characters), for pipes, files and CI logs. */
 export class PlainRenderer implements ProgressRenderer {
-  private readonly seen = new Map<string, RowState>();
+  // A row's state, and for a cached layer the session it came from (known only once the run ends).
+  private readonly seen = new Map<string, string>();
   private message?: string;
 
   constructor(private readonly writeLine: (line: string) => void) {}
@@ -90,8 +99,9 @@ export class PlainRenderer implements ProgressRenderer {
     this.message = message;
     for (const row of sessionRows(session)) {
       const before = this.seen.get(row.key) ?? 'pending';
-      this.seen.set(row.key, row.state);
-      if (row.state !== before) this.writeLine(plainRowLine(row, now));
+      const state = row.cached_from ? `${row.state}:${row.cached_from.session}` : row.state;
+      this.seen.set(row.key, state);
+      if (state !== before) this.writeLine(plainRowLine(row, now));
     }
   }
 

@@ -17,6 +17,8 @@ export interface StepRow {
   end_time?: string;
   /** How long it took as the runner measured it (a check, a boot test): shown instead of end minus start. */
   duration_ms?: number;
+  /** A layer taken from the layer cache: the session that recorded it and when. */
+  cached_from?: { session: string; created: string };
 }
 
 interface StepEntry {
@@ -31,6 +33,7 @@ interface StepEntry {
   /** In a `test` step: the boot test, naming its accelerator. */
   boot?: string;
   duration_ms?: number;
+  cached_from?: { session: string; created: string };
 }
 
 /** The parts of a v3 session the step list reads. */
@@ -47,6 +50,10 @@ export interface SessionView {
     /** A failed session's debug hold: the session stays `running` while it lasts. */
     debug?: { until: string; released_at?: string; images: Array<{ image_id: string }> };
     message?: string;
+    /** false: the session asked for a full run (no layer reused). */
+    layer_cache?: boolean;
+    /** Each image's layer cache keys by layer index: present when the layer cache recorded the run. */
+    layer_keys?: Record<string, string[]>;
   };
 }
 
@@ -88,6 +95,7 @@ export function sessionRows(session: SessionView): StepRow[] {
       ...(entry?.start_time ? { start_time: entry.start_time } : {}),
       ...(entry?.end_time ? { end_time: entry.end_time } : {}),
       ...(entry?.duration_ms !== undefined ? { duration_ms: entry.duration_ms } : {}),
+      ...(entry?.cached_from ? { cached_from: entry.cached_from } : {}),
     };
   };
   const ids = images(session);
@@ -141,4 +149,23 @@ export function outcomeLine(session: SessionView): string {
   if (!failure) return `session ${session.name} ended: succeeded=${state?.succeeded ?? 'unknown'}`;
   const where = [failure.layer && `layer ${failure.layer}`, failure.image_id && `image ${failure.image_id}`].filter(Boolean).join(', ');
   return `session ${session.name} failed at ${failure.step ?? 'an unknown step'}${where ? ` (${where})` : ''}: ${failure.reason ?? 'no reason recorded'}`;
+}
+
+/**
+ * What a failed session's user can do next (issue 19): when a layer k > 0 failed and the layer
+ * cache recorded the run, creating the session again with the same configuration reuses layers
+ * 0..k-1 from the cache, so only layer k on runs again. Undefined otherwise.
+ */
+export function resumeHint(session: SessionView): string | undefined {
+  const status = session.status;
+  const failed = status?.failure?.layer;
+  if (status?.session?.succeeded !== 'false' || failed === undefined) return undefined;
+  const index = (status.layers ?? []).findIndex((l) => l.name === failed);
+  const recorded = Object.values(status.layer_keys ?? {}).some((keys) => keys.length > 0);
+  if (index <= 0 || !recorded) return undefined;
+  const reused = index === 1 ? 'layer 0 is' : `layers 0..${index - 1} are`;
+  return (
+    `to resume, create the session again with the same configuration (a new name, or the same after 'cfs sessions delete ${session.name}'): ` +
+    `${reused} reused from the layer cache (entries up to the setting layer_cache_max_age_seconds old) and the run starts at layer ${index} (${failed})`
+  );
 }
