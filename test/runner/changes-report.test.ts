@@ -4,6 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { changesReport, MAX_REPORTED_FILES } from '../../functions/runner/change-sets/changes-report.ts';
+import { savePackageDatabases } from '../../functions/runner/change-sets/package-diff.ts';
+import { diffToUpper, snapshotTree } from '../../functions/runner/change-sets/tree-compare.ts';
 import { ProcessGroups } from '../../functions/runner/process-groups.ts';
 import { rootIdMapping } from '../../functions/runner/user-namespace.ts';
 import { FIXTURE_CACHE } from '../helpers/debian-root.ts';
@@ -12,6 +14,50 @@ import { tempDirPerTest } from '../helpers/temp-dir.ts';
 const KEY = 'a'.repeat(64);
 const sh = (cwd: string, script: string) => execFileSync('sh', ['-euc', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 const OVERLAY_OPTIONS = 'redirect_dir=off,metacopy=off,index=off';
+
+/** A tree before a layer, made under `base` of the working directory. */
+const BASE_TREE = `
+  mkdir -p base/etc/dir-meta base/srv/gone/sub base/srv/opaque/oldsub base/srv/replace-dir base/srv/xattr-dir base/usr/share/doc
+  echo old > base/etc/motd; echo keep > base/etc/keep; echo x > base/etc/chmod-me; echo x > base/etc/old-file
+  echo a > base/srv/gone/a; echo c > base/srv/gone/sub/c
+  echo 1 > base/srv/opaque/old1; echo 2 > base/srv/opaque/oldsub/old2; echo x > base/srv/replace-dir/x
+  ln -s etc/motd base/link
+`;
+
+/** What the layer does, run in the root: every kind of change a report tells apart. */
+const LAYER_CHANGES = `
+  echo new > etc/motd; echo x > etc/new-file; chmod 600 etc/chmod-me; chmod 700 etc/dir-meta; rm etc/old-file
+  echo doc > usr/share/doc/readme
+  rm -rf srv/gone
+  rm -rf srv/opaque; mkdir srv/opaque; echo again > srv/opaque/old1; echo new > srv/opaque/new1
+  rm -rf srv/replace-dir; echo now-a-file > srv/replace-dir
+  rm link; ln -s etc/keep link
+  mkfifo srv/pipe; mknod srv/null c 1 3; echo ok > srv/café
+`;
+
+/** The files part of the report of LAYER_CHANGES on BASE_TREE, sorted. */
+const EXPECTED_FILES = [
+  { path: '/etc/chmod-me', change: 'modified', type: 'file' },
+  { path: '/etc/dir-meta', change: 'modified', type: 'directory' },
+  { path: '/etc/motd', change: 'modified', type: 'file' },
+  { path: '/etc/new-file', change: 'added', type: 'file' },
+  { path: '/etc/old-file', change: 'removed', type: 'file' },
+  { path: '/link', change: 'modified', type: 'symlink' },
+  { path: '/srv/café', change: 'added', type: 'file' },
+  { path: '/srv/gone', change: 'removed', type: 'directory' },
+  { path: '/srv/gone/a', change: 'removed', type: 'file' },
+  { path: '/srv/gone/sub', change: 'removed', type: 'directory' },
+  { path: '/srv/gone/sub/c', change: 'removed', type: 'file' },
+  { path: '/srv/null', change: 'added', type: 'device' },
+  { path: '/srv/opaque/new1', change: 'added', type: 'file' },
+  { path: '/srv/opaque/old1', change: 'modified', type: 'file' },
+  { path: '/srv/opaque/oldsub', change: 'removed', type: 'directory' },
+  { path: '/srv/opaque/oldsub/old2', change: 'removed', type: 'file' },
+  { path: '/srv/pipe', change: 'added', type: 'fifo' },
+  { path: '/srv/replace-dir', change: 'modified', type: 'file' },
+  { path: '/srv/replace-dir/x', change: 'removed', type: 'file' },
+  { path: '/usr/share/doc/readme', change: 'added', type: 'file' },
+];
 
 /**
  * A layer run for real through overlayfs, as the runner's overlay path does: `base` is the tree
@@ -109,23 +155,8 @@ describe('changesReport', () => {
     // Arrange
     const dir = tempDir();
     const base = join(dir, 'base');
-    sh(dir, `
-      mkdir -p base/etc/dir-meta base/srv/gone/sub base/srv/opaque/oldsub base/srv/replace-dir base/srv/xattr-dir base/usr/share/doc
-      echo old > base/etc/motd; echo keep > base/etc/keep; echo x > base/etc/chmod-me; echo x > base/etc/old-file
-      echo a > base/srv/gone/a; echo c > base/srv/gone/sub/c
-      echo 1 > base/srv/opaque/old1; echo 2 > base/srv/opaque/oldsub/old2; echo x > base/srv/replace-dir/x
-      ln -s etc/motd base/link
-    `);
-    const layer = await runLayer(dir, base, `
-      echo new > etc/motd; echo x > etc/new-file; chmod 600 etc/chmod-me; chmod 700 etc/dir-meta; rm etc/old-file
-      setfattr -n user.color -v blue srv/xattr-dir
-      echo doc > usr/share/doc/readme
-      rm -rf srv/gone
-      rm -rf srv/opaque; mkdir srv/opaque; echo again > srv/opaque/old1; echo new > srv/opaque/new1
-      rm -rf srv/replace-dir; echo now-a-file > srv/replace-dir
-      rm link; ln -s etc/keep link
-      mkfifo srv/pipe; mknod srv/null c 1 3; echo ok > srv/café
-    `);
+    sh(dir, BASE_TREE);
+    const layer = await runLayer(dir, base, `${LAYER_CHANGES}\nsetfattr -n user.color -v blue srv/xattr-dir`);
 
     // Act
     let report;
@@ -141,32 +172,44 @@ describe('changesReport', () => {
       key: KEY,
       image_id: 'img-1',
       layer_index: 2,
-      files: [
-        { path: '/etc/chmod-me', change: 'modified', type: 'file' },
-        { path: '/etc/dir-meta', change: 'modified', type: 'directory' },
-        { path: '/etc/motd', change: 'modified', type: 'file' },
-        { path: '/etc/new-file', change: 'added', type: 'file' },
-        { path: '/etc/old-file', change: 'removed', type: 'file' },
-        { path: '/link', change: 'modified', type: 'symlink' },
-        { path: '/srv/café', change: 'added', type: 'file' },
-        { path: '/srv/gone', change: 'removed', type: 'directory' },
-        { path: '/srv/gone/a', change: 'removed', type: 'file' },
-        { path: '/srv/gone/sub', change: 'removed', type: 'directory' },
-        { path: '/srv/gone/sub/c', change: 'removed', type: 'file' },
-        { path: '/srv/null', change: 'added', type: 'device' },
-        { path: '/srv/opaque/new1', change: 'added', type: 'file' },
-        { path: '/srv/opaque/old1', change: 'modified', type: 'file' },
-        { path: '/srv/opaque/oldsub', change: 'removed', type: 'directory' },
-        { path: '/srv/opaque/oldsub/old2', change: 'removed', type: 'file' },
-        { path: '/srv/pipe', change: 'added', type: 'fifo' },
-        { path: '/srv/replace-dir', change: 'modified', type: 'file' },
-        { path: '/srv/replace-dir/x', change: 'removed', type: 'file' },
-        { path: '/srv/xattr-dir', change: 'modified', type: 'directory' },
-        { path: '/usr/share/doc/readme', change: 'added', type: 'file' },
-      ],
+      files: [...EXPECTED_FILES, { path: '/srv/xattr-dir', change: 'modified', type: 'directory' }].sort((a, b) => (a.path < b.path ? -1 : 1)),
       files_truncated: false,
       packages: null,
     });
+  });
+
+  it('reports the same from the tree form: a snapshot before the layer, the tree after it, the upper diffToUpper made, the databases saved before', async () => {
+    // Arrange: a plain tree changed in place, as on Fargate; its dpkg status loses kmod
+    const dir = tempDir();
+    const [base, upper, saved] = [join(dir, 'base'), join(dir, 'upper'), join(dir, 'saved')];
+    sh(dir, BASE_TREE);
+    await mkdir(join(base, 'var/lib/dpkg'), { recursive: true });
+    await writeFile(join(base, 'var/lib/dpkg/status'), SMALL_STATUS);
+    const snapshot = await snapshotTree(base);
+    await savePackageDatabases(base, saved);
+    sh(base, LAYER_CHANGES);
+    await writeFile(join(base, 'var/lib/dpkg/status'), SMALL_STATUS.replace(`${stanza(SMALL_STATUS, 'kmod')}\n\n`, ''));
+    await mkdir(upper);
+    await diffToUpper({ root: base, before: snapshot, upper, groups });
+    const common = { upper, before: base, after: base, beforeSnapshot: snapshot, key: KEY, image_id: 'img-1', layer_index: 0, groups };
+    const logged: string[] = [];
+
+    // Act
+    const report = await changesReport({ ...common, beforePackages: saved });
+    const unsaved = await changesReport({ ...common, log: (line) => logged.push(line) });
+    // The marker file diffToUpper writes where it may not set trusted xattrs says the same as the xattr.
+    execFileSync('setfattr', ['-x', 'trusted.overlay.opaque', join(upper, 'srv/opaque')]);
+    await writeFile(join(upper, 'srv/opaque/.wh..wh..opq'), '');
+    const marked = await changesReport({ ...common, beforePackages: saved });
+
+    // Assert
+    const files = [...EXPECTED_FILES, { path: '/var/lib/dpkg/status', change: 'modified', type: 'file' }];
+    expect(report.files).toEqual(files);
+    expect(report.packages).toEqual({ manager: 'dpkg', changes: [{ name: 'kmod', old: '30+20221128-1', new: null }] });
+    expect(unsaved.files).toEqual(files);
+    expect(unsaved.packages).toBeNull();
+    expect(logged).toEqual([expect.stringMatching(/packages not listed: the package databases before the layer were not saved/)]);
+    expect(marked.files).toEqual(files);
   });
 
   it('keeps the first paths in byte order up to the cap, however many arrive, and says the list is truncated', async () => {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProcessGroups } from '../process-groups.ts';
 import type { IdMapping } from '../user-namespace.ts';
+import { OPAQUE_MARKER } from './format.ts';
 import { captureTool, packageChanges, packageDatabasePaths, type PackageChanges } from './package-diff.ts';
+import type { TreeSnapshot } from './tree-compare.ts';
 
 /**
  * What one layer changed in one image root (issue 19, item 5), read from the layer's overlayfs
@@ -45,10 +47,24 @@ export const MAX_REPORTED_FILES = 100_000;
 export interface ChangesReportOptions {
   /** The layer's upper directory on the host (overlayfs upper form: whiteouts are 0:0 character devices, an opaque directory has `trusted.overlay.opaque=y`). */
   upper: string;
-  /** The whole tree before the layer. */
+  /**
+   * The whole tree before the layer (a read-only view of it on the overlay path). In the tree
+   * form (`beforeSnapshot` given) it is not read: the tree before is gone by then.
+   */
   before: string;
   /** The whole tree after it. */
   after: string;
+  /**
+   * The tree form (the tree-compare path, where nothing is mounted): the snapshot taken before
+   * the layer (snapshotTree) stands for the tree before. Directories are then judged by mode and
+   * owner only (a snapshot has no xattrs).
+   */
+  beforeSnapshot?: TreeSnapshot;
+  /**
+   * The tree form: where savePackageDatabases put the package databases before the layer. Without
+   * it a layer that touched one gets `packages: null` (and a log line).
+   */
+  beforePackages?: string;
   key: string;
   image_id: string;
   layer_index: number;
@@ -120,12 +136,69 @@ class SortedCappedList {
   }
 }
 
+/** What was at a path before the layer: its kind, and a directory's mode and owner. */
+interface BeforeEntry {
+  type: ChangedFileType;
+  /** Permission bits (0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The tree before the layer as the walk asks about it: the tree itself (a read-only view on the
+ * overlay path), or a snapshot of its metadata (the tree-compare path, where it is gone).
+ */
+interface BeforeView {
+  entry(path: string): Promise<BeforeEntry | undefined>;
+  /** The names in a directory (byte strings). */
+  names(path: string): Promise<string[]>;
+  /** Each directory's xattrs, or undefined when this view does not know them. */
+  xattrs(paths: string[]): Promise<Array<Map<string, string>> | undefined>;
+}
+
+const SNAPSHOT_TYPES: Record<string, ChangedFileType> = { d: 'directory', f: 'file', l: 'symlink', c: 'device', b: 'device', p: 'fifo', s: 'socket' };
+
+function directoryView(root: string, groups: ProcessGroups): BeforeView {
+  return {
+    entry: async (path) => {
+      const info = await lstat(fsPath(root + path)).catch(() => undefined);
+      return info && { type: typeOf(info), mode: info.mode & 0o7777, uid: info.uid, gid: info.gid };
+    },
+    names: (path) => namesIn(root + path),
+    xattrs: (paths) => directoryXattrs(groups, paths.map((p) => root + p)),
+  };
+}
+
+/** A snapshot's paths are relative (`etc/motd`, `''` the root) and UTF-8 strings; the walk's are absolute byte strings. */
+function snapshotView(snapshot: TreeSnapshot): BeforeView {
+  const children = new Map<string, string[]>();
+  for (const path of snapshot.entries.keys()) {
+    if (path === '') continue;
+    const cut = path.lastIndexOf('/');
+    const parent = cut < 0 ? '' : bytes(`/${path.slice(0, cut)}`);
+    children.set(parent, [...(children.get(parent) ?? []), bytes(path.slice(cut + 1))]);
+  }
+  return {
+    entry: async (path) => {
+      const found = snapshot.entries.get(shown(path).slice(1));
+      return found && { type: SNAPSHOT_TYPES[found.type] ?? 'file', mode: found.mode & 0o7777, uid: found.uid, gid: found.gid };
+    },
+    names: async (path) => children.get(path) ?? [],
+    xattrs: async () => undefined,
+  };
+}
+
+async function namesIn(dir: string): Promise<string[]> {
+  return ((await readdir(fsPath(dir), { encoding: 'buffer' })) as Buffer[]).map((n) => n.toString('latin1'));
+}
+
 /** A directory of the upper tree, with what was at its path before the layer. */
 interface UpperDirectory {
   /** Image-absolute byte path. */
   path: string;
   upper: Stats;
-  before: Stats | undefined;
+  before: BeforeEntry | undefined;
 }
 
 /**
@@ -134,16 +207,19 @@ interface UpperDirectory {
  * new metadata, or another kind of entry); a directory that only got new children (overlayfs
  * copies every ancestor of a change up) is listed only when its mode, owner or xattrs changed.
  * A whiteout is a removal, of everything under the path too when it was a directory; an opaque
- * directory removes every entry of the tree before that it does not hold again; an entry that
- * replaced a directory removes what that directory held. The image root itself is never listed
- * (the upper directory's own metadata is the runner's). Nothing is read through a symlink, and
- * overlayfs's own xattrs are ignored. Packages: see packageChanges.
+ * directory (its xattr, or an empty `.wh..wh..opq` file in it, which the tree-compare capture
+ * writes where it may not set trusted xattrs; the marker itself is not listed) removes every
+ * entry of the tree before that it does not hold again; an entry that replaced a directory
+ * removes what that directory held. The image root itself is never listed (the upper
+ * directory's own metadata is the runner's). Nothing is read through a symlink, and overlayfs's
+ * own xattrs are ignored. Packages: see packageChanges.
  */
 export async function changesReport(o: ChangesReportOptions): Promise<ChangesReport> {
   const upper = bytes(o.upper);
-  const before = bytes(o.before);
+  const view = o.beforeSnapshot ? snapshotView(o.beforeSnapshot) : directoryView(bytes(o.before), o.groups);
   const list = new SortedCappedList(o.maxFiles ?? MAX_REPORTED_FILES);
-  const targets = await packageDatabasePaths([o.before, o.after]);
+  const packagesBefore = o.beforeSnapshot ? o.beforePackages : o.before;
+  const targets = await packageDatabasePaths([...(packagesBefore ? [packagesBefore] : []), o.after]);
   const watched = { dpkg: targets.dpkg.map(bytes), rpm: targets.rpm.map(bytes) };
   const touched = { dpkg: false, rpm: false };
   const touches = (path: string, target: string) => path === target || target.startsWith(`${path}/`) || path.startsWith(`${target}/`);
@@ -152,48 +228,55 @@ export async function changesReport(o: ChangesReportOptions): Promise<ChangesRep
     if (!touched.dpkg && watched.dpkg.some((t) => touches(path, t))) touched.dpkg = true;
     if (!touched.rpm && watched.rpm.some((t) => touches(path, t))) touched.rpm = true;
   };
-  const lstatBytes = (path: string) => lstat(fsPath(path)).catch(() => undefined);
-  const names = async (dir: string) => ((await readdir(fsPath(dir), { encoding: 'buffer' })) as Buffer[]).map((n) => n.toString('latin1'));
+  const lstatUpper = (path: string) => lstat(fsPath(upper + path)).catch(() => undefined);
 
   /** Lists everything under a directory of the tree before as removed. */
   const removeUnder = async (path: string): Promise<void> => {
-    for (const name of await names(before + path)) {
+    for (const name of await view.names(path)) {
       const child = `${path}/${name}`;
-      const info = await lstatBytes(before + child);
+      const info = await view.entry(child);
       if (!info) continue;
-      emit(child, 'removed', typeOf(info));
-      if (info.isDirectory()) await removeUnder(child);
+      emit(child, 'removed', info.type);
+      if (info.type === 'directory') await removeUnder(child);
     }
   };
 
   // First the upper tree, each entry against what was at its path before (a path whose parent
   // was not a directory before had nothing); directories are judged once their xattrs are read.
   const directories: UpperDirectory[] = [];
+  const markedOpaque = new Set<string>();
   const walk = async (path: string, beforeIsDirectory: boolean): Promise<void> => {
     const entries = (await readdir(fsPath(upper + path), { withFileTypes: true, encoding: 'buffer' })) as unknown as Array<Dirent<Buffer>>;
     for (let start = 0; start < entries.length; start += LSTAT_BATCH) {
       // lstat calls wait on the thread pool: a batch at a time keeps it busy; the order of the report comes from sorting.
       const looked = await Promise.all(
         entries.slice(start, start + LSTAT_BATCH).map(async (entry) => {
-          const child = `${path}/${entry.name.toString('latin1')}`;
+          const name = entry.name.toString('latin1');
+          const child = `${path}/${name}`;
+          if (name === OPAQUE_MARKER && entry.isFile()) return { child, marker: true as const };
           // A regular file, symlink, fifo or socket is told by its directory entry alone; a directory's metadata and a device's numbers need lstat.
-          const now = entry.isDirectory() || entry.isCharacterDevice() ? await lstatBytes(upper + child) : entry;
-          const was = beforeIsDirectory ? await lstatBytes(before + child) : undefined;
+          const now = entry.isDirectory() || entry.isCharacterDevice() ? await lstatUpper(child) : entry;
+          const was = beforeIsDirectory ? await view.entry(child) : undefined;
           return { child, now, was };
         }),
       );
-      for (const { child, now, was } of looked) {
+      for (const found of looked) {
+        if ('marker' in found) {
+          markedOpaque.add(path);
+          continue;
+        }
+        const { child, now, was } = found;
         if (!now) continue;
         if (isWhiteout(now)) {
           if (!was) continue;
-          emit(child, 'removed', typeOf(was));
-          if (was.isDirectory()) await removeUnder(child);
+          emit(child, 'removed', was.type);
+          if (was.type === 'directory') await removeUnder(child);
         } else if (now.isDirectory() && 'mode' in now) {
           directories.push({ path: child, upper: now, before: was });
-          await walk(child, was?.isDirectory() ?? false);
+          await walk(child, was?.type === 'directory');
         } else {
           emit(child, was ? 'modified' : 'added', typeOf(now));
-          if (was?.isDirectory()) await removeUnder(child);
+          if (was?.type === 'directory') await removeUnder(child);
         }
       }
     }
@@ -204,53 +287,64 @@ export async function changesReport(o: ChangesReportOptions): Promise<ChangesRep
     o.groups,
     directories.map((d) => upper + d.path),
   );
-  const sameOwnerAndMode = directories.filter((d) => d.before?.isDirectory() && d.before.mode === d.upper.mode && d.before.uid === d.upper.uid && d.before.gid === d.upper.gid);
-  const beforeXattrs = await directoryXattrs(
-    o.groups,
-    sameOwnerAndMode.map((d) => before + d.path),
+  const sameOwnerAndMode = directories.filter(
+    (d) => d.before?.type === 'directory' && d.before.mode === (d.upper.mode & 0o7777) && d.before.uid === d.upper.uid && d.before.gid === d.upper.gid,
   );
-  const beforeXattrsOf = new Map(sameOwnerAndMode.map((d, i) => [d.path, beforeXattrs[i]!]));
+  const beforeXattrs = await view.xattrs(sameOwnerAndMode.map((d) => d.path));
+  const beforeXattrsOf = new Map(sameOwnerAndMode.map((d, i) => [d.path, beforeXattrs?.[i]]));
   const hidden = new Map<string, boolean>();
   for (const [i, dir] of directories.entries()) {
     const xattrs = upperXattrs[i]!;
     const parent = dir.path.slice(0, dir.path.lastIndexOf('/'));
-    const opaque = xattrs.get('trusted.overlay.opaque') === '0x79' || xattrs.get('user.overlay.opaque') === '0x79';
+    const opaque = xattrs.get('trusted.overlay.opaque') === '0x79' || xattrs.get('user.overlay.opaque') === '0x79' || markedOpaque.has(dir.path);
     // Under an opaque directory the whole tree before is hidden, not only its top.
     hidden.set(dir.path, opaque || (hidden.get(parent) ?? false));
+    const wasDirectory = dir.before?.type === 'directory';
     if (!dir.before) emit(dir.path, 'added', 'directory');
-    else if (!dir.before.isDirectory()) emit(dir.path, 'modified', 'directory');
+    else if (!wasDirectory) emit(dir.path, 'modified', 'directory');
+    else if (!beforeXattrsOf.has(dir.path)) emit(dir.path, 'modified', 'directory');
     else {
+      // A view that does not know xattrs (a snapshot) judges by mode and owner alone.
       const was = beforeXattrsOf.get(dir.path);
-      if (!was || !sameImageXattrs(xattrs, was)) emit(dir.path, 'modified', 'directory');
+      if (was && !sameImageXattrs(xattrs, was)) emit(dir.path, 'modified', 'directory');
     }
-    if (dir.before?.isDirectory() && hidden.get(dir.path)) {
-      for (const name of await names(before + dir.path)) {
+    if (wasDirectory && hidden.get(dir.path)) {
+      for (const name of await view.names(dir.path)) {
         const child = `${dir.path}/${name}`;
-        if (await lstatBytes(upper + child)) continue;
-        const info = await lstatBytes(before + child);
+        if (await lstatUpper(child)) continue;
+        const info = await view.entry(child);
         if (!info) continue;
-        emit(child, 'removed', typeOf(info));
-        if (info.isDirectory()) await removeUnder(child);
+        emit(child, 'removed', info.type);
+        if (info.type === 'directory') await removeUnder(child);
       }
     }
   }
 
   const { files, truncated } = list.result();
-  return { key: o.key, image_id: o.image_id, layer_index: o.layer_index, files, files_truncated: truncated, packages: await packagesOf(o, touched) };
+  return { key: o.key, image_id: o.image_id, layer_index: o.layer_index, files, files_truncated: truncated, packages: await packagesOf(o, packagesBefore, touched) };
 }
 
-/** The packages part: a failure to read a database (an image's is untrusted input) is logged and leaves it null. */
-async function packagesOf(o: ChangesReportOptions, touched: { dpkg: boolean; rpm: boolean }): Promise<PackageChanges | null> {
+/**
+ * The packages part: null when the layer touched no package database; a failure to read one
+ * (an image's database is untrusted input), or a tree form without the databases saved before
+ * the layer, is logged and leaves it null.
+ */
+async function packagesOf(o: ChangesReportOptions, before: string | undefined, touched: { dpkg: boolean; rpm: boolean }): Promise<PackageChanges | null> {
   if (!touched.dpkg && !touched.rpm) return null;
+  const what = `changes of layer ${o.layer_index} on image ${o.image_id}: packages not listed`;
+  if (before === undefined) {
+    o.log?.(`${what}: the package databases before the layer were not saved (savePackageDatabases)`);
+    return null;
+  }
   let scratch: string | undefined;
   try {
     if (touched.rpm) {
       scratch = await mkdtemp(join(o.scratch ?? tmpdir(), 'cfs-changes-'));
       if (o.mapping) await chown(scratch, o.mapping.uid, o.mapping.gid);
     }
-    return await packageChanges({ before: o.before, after: o.after, touched, scratch: scratch ?? '', mapping: o.mapping, groups: o.groups });
+    return await packageChanges({ before, after: o.after, touched, scratch: scratch ?? '', mapping: o.mapping, groups: o.groups });
   } catch (error) {
-    o.log?.(`changes of layer ${o.layer_index} on image ${o.image_id}: packages not listed: ${error instanceof Error ? error.message : String(error)}`);
+    o.log?.(`${what}: ${error instanceof Error ? error.message : String(error)}`);
     return null;
   } finally {
     if (scratch) await rm(scratch, { recursive: true, force: true });

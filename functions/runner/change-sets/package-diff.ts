@@ -1,7 +1,7 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { constants } from 'node:fs';
-import { chown, mkdir, open, readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { chown, mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { signalGroup, ToolError, type ProcessGroups } from '../process-groups.ts';
 import { openFileInRoot, resolvePathInRoot } from '../root-paths.ts';
 import { userNamespaceArgv, type IdMapping } from '../user-namespace.ts';
@@ -177,12 +177,12 @@ export async function findRpmDatabase(root: string): Promise<string | undefined>
 
 /**
  * Copies the regular files at the top of an rpm database directory (all its formats keep their
- * files there) into `dest`: opened without following a link (a symlink in the database is
- * skipped), and owned by the namespace's root when there is a mapping, so the query can read
- * its copy and write nothing of the image's.
+ * files there) into `dest` (made with its parents): opened without following a link (a symlink
+ * in the database is skipped), and owned by the namespace's root when there is a mapping, so the
+ * query can read its copy and write nothing of the image's.
  */
 async function copyRpmDatabase(dbDir: string, dest: string, mapping: IdMapping | undefined): Promise<void> {
-  await mkdir(dest, { mode: 0o700 });
+  await mkdir(dest, { recursive: true, mode: 0o700 });
   if (mapping) await chown(dest, mapping.uid, mapping.gid);
   let total = 0;
   for (const entry of await readdir(dbDir, { withFileTypes: true })) {
@@ -194,23 +194,51 @@ async function copyRpmDatabase(dbDir: string, dest: string, mapping: IdMapping |
       if (!info.isFile()) continue;
       total += info.size;
       if (total > MAX_DATABASE_BYTES) throw new Error(`the rpm database ${dbDir} is larger than ${MAX_DATABASE_BYTES} bytes`);
-      const target = await open(join(dest, entry.name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        const buffer = Buffer.alloc(1 << 20);
-        for (let position = 0; ; ) {
-          const { bytesRead } = await source.read(buffer, 0, buffer.length, position);
-          if (bytesRead === 0) break;
-          await target.write(buffer, 0, bytesRead);
-          position += bytesRead;
-        }
-        if (mapping) await target.chown(mapping.uid, mapping.gid);
-      } finally {
-        await target.close();
-      }
+      await copyOpened(source, join(dest, entry.name), mapping);
     } finally {
       await source.close();
     }
   }
+}
+
+/** Writes what an open file holds to a new file (never through a link), owned by the namespace's root when there is a mapping. */
+async function copyOpened(source: FileHandle, target: string, mapping: IdMapping | undefined): Promise<void> {
+  const output = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    const buffer = Buffer.alloc(1 << 20);
+    for (let position = 0; ; ) {
+      const { bytesRead } = await source.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      await output.write(buffer, 0, bytesRead);
+      position += bytesRead;
+    }
+    if (mapping) await output.chown(mapping.uid, mapping.gid);
+  } finally {
+    await output.close();
+  }
+}
+
+/**
+ * Copies a root's package databases (dpkg's status file, the rpm database directory) into
+ * `dest`, laid out as in a root (`var/lib/dpkg/status`, `var/lib/rpm/...`), so a changes report
+ * can read them after the layer has changed the root: the tree-compare path calls it before each
+ * layer and gives `dest` as changesReport's `beforePackages`. Read as packageChanges reads them
+ * (nothing through a link out of the root). A root without either gives an empty `dest`.
+ */
+export async function savePackageDatabases(root: string, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true, mode: 0o700 });
+  const status = await openFileInRoot(root, DPKG_STATUS);
+  if (status) {
+    try {
+      if (status.size > MAX_DATABASE_BYTES) throw new Error(`${status.path} is larger than ${MAX_DATABASE_BYTES} bytes`);
+      await mkdir(join(dest, dirname(DPKG_STATUS)), { recursive: true, mode: 0o700 });
+      await copyOpened(status.handle, join(dest, DPKG_STATUS), undefined);
+    } finally {
+      await status.handle.close();
+    }
+  }
+  const rpmDb = await findRpmDatabase(root);
+  if (rpmDb) await copyRpmDatabase(rpmDb, join(dest, RPM_DB_DIRS[0]), undefined);
 }
 
 /**
