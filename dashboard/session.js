@@ -3,7 +3,7 @@
 // it completes.
 import { ApiError, getJson, listImages, poll, pollInterval } from './api.js';
 import { badge, durationBetween, formatDuration, h, imageHref, sessionState, timeEl } from './dom.js';
-import { stepDurationMs, stepLabel, testLogTitle } from './steps.js';
+import { cachedFromText, changesSummaryText, packageChangeText, stepDurationMs, stepLabel, testLogTitle } from './steps.js';
 
 /** A link to an image showing its name when known, its id always. */
 function imageLink(id, names) {
@@ -130,13 +130,68 @@ function timelineSection(session, names) {
             return h(
               'li',
               { 'data-step': st.name, 'data-state': st.state },
-              h('span', {}, stepLabel(st, names), ' ', badge(st.state)),
+              h('span', {}, stepLabel(st, names), ' ', badge(st.state), st.cached_from ? ` ${cachedFromText(st)}` : ''),
               h('span', { class: 'track', 'aria-hidden': 'true' }, h('span', { class: `bar ${st.state}`, style: { left: `${left.toFixed(2)}%`, width: `${width.toFixed(2)}%` } })),
               h('span', { class: 'duration' }, st.start_time ? formatDuration(stepDurationMs(st)) : ''),
             );
           }),
         ),
   );
+}
+
+const FILE_MARKS = { added: '+', modified: '~', removed: '−' };
+
+/** One layer's report on one image: collapsed lists of its package changes and its file changes. */
+function layerChanges(label, answer) {
+  if (answer.error) return h('li', {}, `${label}: no changes recorded (${answer.error})`);
+  const report = answer.report;
+  const packages = report.packages?.changes ?? [];
+  return h(
+    'li',
+    { 'data-layer': report.layer_index },
+    h(
+      'details',
+      {},
+      h('summary', {}, `${label}: ${changesSummaryText(report)}`),
+      report.packages
+        ? h('details', {}, h('summary', {}, `Packages (${report.packages.manager}): ${packages.length}`), h('ul', {}, packages.map((p) => h('li', {}, packageChangeText(p)))))
+        : h('p', {}, 'No package database (dpkg or rpm) in this root.'),
+      h(
+        'details',
+        {},
+        h('summary', {}, `Files: ${report.files.length}${report.files_truncated ? ' (the list stops at 100,000)' : ''}`),
+        h('ul', { class: 'changed-files' }, report.files.map((f) => h('li', {}, `${FILE_MARKS[f.change]} `, h('code', {}, f.path), f.type === 'file' ? '' : ` (${f.type})`, ` ${f.change}`))),
+      ),
+    ),
+  );
+}
+
+/**
+ * What each layer changed in each image (issue 19), from the layer cache's reports: read once
+ * the session's layer keys are known (they do not change after), a layer without one says why.
+ */
+async function changesSection(session, names, signal) {
+  const keys = session.status.layer_keys;
+  if (!keys) return null;
+  const layers = session.status.layers ?? [];
+  const images = Object.keys(keys);
+  const blocks = [];
+  for (const image of images) {
+    const items = [];
+    for (const [index, layer] of layers.entries()) {
+      const url = `/apis/cfs/v3/sessions/${encodeURIComponent(session.name)}/layers/${index}/changes?image_id=${encodeURIComponent(image)}`;
+      let answer;
+      try {
+        answer = { report: await getJson(url, signal) };
+      } catch (error) {
+        if (signal.aborted) throw error;
+        answer = { error: error.message };
+      }
+      items.push(layerChanges(`Layer ${index} ${layer.name}`, answer));
+    }
+    blocks.push(images.length > 1 ? h('h3', {}, names.get(image) ?? image) : null, h('ul', { class: 'changes', 'data-image': image }, items));
+  }
+  return h('section', { 'aria-labelledby': 'changes-title' }, h('h2', { id: 'changes-title' }, 'Changes'), blocks);
 }
 
 function artifactsSection(session, names) {
@@ -274,7 +329,7 @@ function logsSection(session, interval, names) {
 export function sessionView(name) {
   const interval = pollInterval(1000);
   const heading = h('h1', { id: 'session-title' }, 'Session ', h('span', { class: 'name' }, name));
-  const parts = { facts: h('div'), failure: h('div'), target: h('div'), steps: h('div'), artifacts: h('div') };
+  const parts = { facts: h('div'), failure: h('div'), target: h('div'), steps: h('div'), artifacts: h('div'), changes: h('div') };
   const status = h('p', { class: 'updated' }, 'Loading…');
   const element = h(
     'article',
@@ -287,10 +342,12 @@ export function sessionView(name) {
     parts.target,
     parts.steps,
     parts.artifacts,
+    parts.changes,
   );
   let logs;
   let names = new Map();
   let namesKnownFor = '';
+  let changesFor = 'null';
   const rendered = {};
   const render = (key, node) => {
     const text = node ? node.outerHTML : '';
@@ -319,6 +376,12 @@ export function sessionView(name) {
     render('target', targetSection(session, names));
     render('steps', timelineSection(session, names));
     render('artifacts', artifactsSection(session, names));
+    // The reports never change once the keys are known: read them once per set of keys.
+    const changesKey = JSON.stringify(session.status.layer_keys ?? null);
+    if (changesKey !== changesFor) {
+      render('changes', await changesSection(session, names, signal));
+      changesFor = changesKey;
+    }
     if (!logs) {
       logs = logsSection(session, interval, () => names);
       element.append(logs.element);
