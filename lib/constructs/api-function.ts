@@ -63,8 +63,9 @@ export class ApiFunction extends Construct {
     props.table.grantData(api);
     // Image records, manifests and presigned upload/download URLs (signed with this role).
     // Layer logs and live progress are read where the runner wrote them, under runner/; deleting
-    // an ended session removes its documents and its runner's prefix.
-    props.artifacts.grant(api, { read: ['boot-images', 'sessions', 'runner'], write: ['boot-images'], remove: ['boot-images', 'sessions', 'runner'] });
+    // an ended session removes its documents and its runner's prefix. A layer's changes report is
+    // read from the layer cache; deleting an image removes its pins and the entries built on it.
+    props.artifacts.grant(api, { read: ['boot-images', 'sessions', 'runner', 'layer-cache'], write: ['boot-images'], remove: ['boot-images', 'sessions', 'runner', 'layer-cache'] });
     props.bus.grantPutEventsTo(api);
     // Creating a session starts its execution; deleting a running one stops it; /apis/cfs/healthz describes the machine.
     api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution', 'states:DescribeStateMachine'], resources: [props.stateMachineArn] }));

@@ -9,7 +9,7 @@ import { acknowledge, arnRef } from '../nag.ts';
  * documents (the control plane's), and what runners write (`runner/<token>/`, one unguessable
  * prefix per session run).
  */
-export const ARTIFACT_PREFIXES = { images: 'boot-images', sessions: 'sessions', runner: 'runner' } as const;
+export const ARTIFACT_PREFIXES = { images: 'boot-images', sessions: 'sessions', runner: 'runner', layerCache: 'layer-cache' } as const;
 export type ArtifactPrefix = (typeof ARTIFACT_PREFIXES)[keyof typeof ARTIFACT_PREFIXES];
 
 /** What a principal may do with artifacts, by key prefix. */
@@ -29,6 +29,7 @@ const WILDCARD_REASONS: Record<ArtifactPrefix, string> = {
   'boot-images': 'Object keys under boot-images/ are image IDs chosen at run time; the grant is limited to that prefix of the product\'s own bucket.',
   sessions: 'Object keys under sessions/ are session names chosen at run time; the grant is limited to that prefix of the product\'s own bucket.',
   runner: 'Object keys under runner/ start with a random token made per session run; the grant is limited to that prefix of the product\'s own bucket, and the runner cannot list it.',
+  'layer-cache': 'Object keys under layer-cache/ are cache keys, change set digests and image IDs made at run time; the grant is limited to that prefix of the product\'s own bucket.',
 };
 
 export interface ArtifactBucketProps {

@@ -92,7 +92,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     memorySize: 512,
     timeoutSeconds: 50,
     // Each layer as the runner last reported it: the run document names its progress under runner/.
-    artifacts: { read: ['sessions', 'runner'] },
+    // Shown results pin their layers' cache entries (layer-cache/pins/).
+    artifacts: { read: ['sessions', 'runner'], write: ['layer-cache'] },
     publishes: true,
   },
   {
@@ -102,7 +103,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     description: "CFS FailSession: records the failure, removes the session's results",
     memorySize: 512,
     timeoutSeconds: 290,
-    artifacts: { read: ['boot-images', 'sessions', 'runner'], remove: ['boot-images', 'runner'] },
+    // A session that had committed has its results shown here: they pin their layers' cache entries.
+    artifacts: { read: ['boot-images', 'sessions', 'runner'], write: ['layer-cache'], remove: ['boot-images', 'runner'] },
     publishes: true,
   },
   {
@@ -113,7 +115,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     memorySize: 256,
     timeoutSeconds: 60,
     // The run document names the runner's prefix; its copy there and unpromoted uploads go.
-    artifacts: { read: ['sessions'], remove: ['runner'] },
+    // Then the layer cache's sweep: entries read, orphans and evicted entries removed, lost markers written back.
+    artifacts: { read: ['sessions', 'layer-cache'], write: ['layer-cache'], remove: ['runner', 'layer-cache'] },
     publishes: false,
   },
 ];

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RetentionSweeper } from '../../functions/adapters/local/retention-sweeper.ts';
+import { cleanupState } from '../../functions/handlers/cleanup.ts';
 import { createImage, deleteImage } from '../../functions/core/images/index.ts';
 import { layerCacheKeys } from '../../functions/core/layer-cache/entry.ts';
 import { LayerCache } from '../../functions/core/layer-cache/layer-cache.ts';
@@ -180,5 +181,31 @@ describe("the embedded server's retention sweep", () => {
     expect(swept.layerCache).toMatchObject({ evicted: [], bytes: 100 });
     expect(layerCacheCapBytes(null, diskShareCapBytes(1000))).toBe(100);
     expect(layerCacheCapBytes(40, diskShareCapBytes(1000))).toBe(40);
+  });
+});
+
+describe("AWS: each session's Cleanup sweeps the layer cache", () => {
+  let ports: FakeStepPorts;
+  beforeEach(() => {
+    ports = fakeStepPorts();
+  });
+  afterEach(() => ports.dispose());
+
+  it('evicts down to the setting layer_cache_max_bytes, and a failing sweep does not fail the step', async () => {
+    // Arrange
+    const cache = new LayerCache(ports.artifacts, ports.clock);
+    await record(cache, 'older', 'source-1', Buffer.alloc(100, 1));
+    ports.setNow('2026-11-26T11:00:00Z');
+    await record(cache, 'newer', 'source-1', Buffer.alloc(100, 2));
+    const settings = async () => ({ ...(await ports.settings()), layerCache: { ...DEFAULT_LAYER_CACHE_SETTINGS, maxBytes: 100 } });
+    const failing = { ...ports, settings: async () => Promise.reject(new Error('options table unavailable')) };
+    // Act
+    const output = await cleanupState.run({ ...ports, settings }, { session: 's1' });
+    const failed = await cleanupState.run(failing, { session: 's1' });
+    // Assert
+    expect(output).toEqual({});
+    expect(failed).toEqual({});
+    expect(await cache.find(keyOf('older'), { maxAgeSeconds: 86_400 })).toBeUndefined();
+    expect(await cache.find(keyOf('newer'), { maxAgeSeconds: 86_400 })).toBeDefined();
   });
 });

@@ -154,9 +154,17 @@ describe('the CDK stack (default deployment)', () => {
       const objects = (role: string) =>
         statementsOfRole(roleLogicalId(role))
           .filter((s) => actionsOf(s).some((a) => a.startsWith('s3:') && a !== 's3:ListBucket'))
-          .flatMap((s) => actionsOf(s).flatMap((a) => resourcesOf(s).map((r) => `${a} ${(JSON.stringify(r).match(/\/(boot-images|sessions|runner)\/\*/) ?? [JSON.stringify(r), JSON.stringify(r)])[1]}`)))
+          .flatMap((s) => actionsOf(s).flatMap((a) => resourcesOf(s).map((r) => `${a} ${(JSON.stringify(r).match(/\/(boot-images|sessions|runner|layer-cache)\/\*/) ?? [JSON.stringify(r), JSON.stringify(r)])[1]}`)))
           .sort();
-      expect(objects('cleanup')).toEqual(['s3:DeleteObject runner', 's3:GetObject sessions']);
+      // Cleanup also sweeps the layer cache (AWS has no periodic sweep).
+      expect(objects('cleanup')).toEqual([
+        's3:AbortMultipartUpload layer-cache',
+        's3:DeleteObject layer-cache',
+        's3:DeleteObject runner',
+        's3:GetObject layer-cache',
+        's3:GetObject sessions',
+        's3:PutObject layer-cache',
+      ]);
       expect(objects('render-inventory')).toEqual([
         's3:AbortMultipartUpload runner',
         's3:AbortMultipartUpload sessions',
@@ -175,7 +183,8 @@ describe('the CDK stack (default deployment)', () => {
         's3:PutObject boot-images',
       ]);
       expect(objects('validate-image')).toEqual(['s3:GetObject boot-images']);
-      expect(objects('record-artifact')).toEqual(['s3:GetObject runner', 's3:GetObject sessions']);
+      // Shown results pin their layers' cache entries.
+      expect(objects('record-artifact')).toEqual(['s3:AbortMultipartUpload layer-cache', 's3:GetObject runner', 's3:GetObject sessions', 's3:PutObject layer-cache']);
       // Readers may list the bucket, so a missing key is a 404 and not a 403.
       expect(statementsOfRole(roleLogicalId('validate-image'))).toContainEqual(expect.objectContaining({ Action: 's3:ListBucket', Resource: getAtt(bucket) }));
     });

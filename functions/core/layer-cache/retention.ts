@@ -2,6 +2,7 @@ import type { ImageRecord } from '../model/image.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ImageRegistry } from '../../ports/image-registry.ts';
+import { LAYER_KEYS_METADATA_KEY } from '../workflow/layer-cache-status.ts';
 import { isHex64 } from './entry.ts';
 import { LayerCache, type LayerCacheSweep } from './layer-cache.ts';
 
@@ -18,8 +19,8 @@ export const DEFAULT_AWS_LAYER_CACHE_MAX_BYTES = 100 * 1024 ** 3;
 /** The embedded server's cap when the setting is null: this share of the data directory's filesystem. */
 export const DEFAULT_LAYER_CACHE_DISK_SHARE = 0.1;
 
-/** The metadata key a registered result keeps its layer keys under, in layer order, joined by ','. */
-export const LAYER_KEYS_METADATA = 'cfs_layer_keys';
+/** The metadata key a registered result keeps its layer keys under, in layer order, joined by ',' (record-artifacts writes it). */
+export const LAYER_KEYS_METADATA = LAYER_KEYS_METADATA_KEY;
 
 /** The cap a sweep applies: the setting when it names one, else the deployment's. */
 export function layerCacheCapBytes(setting: number | null | undefined, deploymentCap: number): number {
