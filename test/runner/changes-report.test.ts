@@ -345,7 +345,8 @@ describe('changesReport', () => {
     // Act
     let report;
     try {
-      report = await changesReport({ upper: layer.upper, before: base, after: layer.after, key: KEY, image_id: 'img-1', layer_index: 3, mapping, groups });
+      // The test's directory is 0700 like a workspace: the copy goes where the namespace's root can reach it.
+      report = await changesReport({ upper: layer.upper, before: base, after: layer.after, key: KEY, image_id: 'img-1', layer_index: 3, mapping, groups, scratch: dir });
     } finally {
       layer.done();
     }
@@ -360,5 +361,28 @@ describe('changesReport', () => {
         { name: 'cfs-probe', old: '1.0-1', new: '2.0-1' },
       ],
     });
+  });
+
+  it('leaves the packages part null, and says why, when the rpm database after the layer is one rpm cannot read', async () => {
+    // Arrange: a layer that overwrites the database with garbage
+    const dir = tempDir();
+    const base = join(dir, 'base');
+    await mkdir(join(base, 'var/lib/rpm'), { recursive: true });
+    execFileSync('rpm', ['--root', base, '--dbpath', '/var/lib/rpm', '--initdb']);
+    const layer = await runLayer(dir, base, 'rm -f var/lib/rpm/* && head -c 65536 /dev/urandom > var/lib/rpm/rpmdb.sqlite');
+    const logged: string[] = [];
+
+    // Act
+    let report;
+    try {
+      report = await changesReport({ upper: layer.upper, before: base, after: layer.after, key: KEY, image_id: 'img-1', layer_index: 0, groups, log: (line) => logged.push(line) });
+    } finally {
+      layer.done();
+    }
+
+    // Assert
+    expect(report.files).toContainEqual({ path: '/var/lib/rpm/rpmdb.sqlite', change: 'modified', type: 'file' });
+    expect(report.packages).toBeNull();
+    expect(logged).toEqual([expect.stringMatching(/^changes of layer 0 on image img-1: packages not listed: rpm exited with 1/)]);
   });
 });

@@ -1,7 +1,7 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
-import { lstat, mkdtemp, open, readdir, rm, chown, type FileHandle } from 'node:fs/promises';
+import { chown, lstat, mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { ProcessGroups } from '../process-groups.ts';
 import type { IdMapping } from '../user-namespace.ts';
 import { OPAQUE_MARKER } from './format.ts';
@@ -71,7 +71,11 @@ export interface ChangesReportOptions {
   /** The run's user namespace mapping: the rpm query runs as its root. Undefined where there is none (a container). */
   mapping?: IdMapping;
   groups: ProcessGroups;
-  /** Where a copy of an rpm database is queried (default: the OS's temp directory); it is removed again. */
+  /**
+   * Where a copy of an rpm database is queried (in a directory of its own, removed again). With a
+   * mapping it must be searchable by others all the way up (rpm takes only an absolute path);
+   * otherwise, and by default, the OS's temp directory is used.
+   */
   scratch?: string;
   /** Told why the packages part is null when reading a package database failed. */
   log?: (line: string) => void;
@@ -339,7 +343,9 @@ async function packagesOf(o: ChangesReportOptions, before: string | undefined, t
   let scratch: string | undefined;
   try {
     if (touched.rpm) {
-      scratch = await mkdtemp(join(o.scratch ?? tmpdir(), 'cfs-changes-'));
+      // rpm takes only an absolute --dbpath: with a mapping, every directory above the copy must let the namespace's root through.
+      const parent = o.scratch && (!o.mapping || (await searchableByOthers(o.scratch))) ? o.scratch : tmpdir();
+      scratch = await mkdtemp(join(parent, 'cfs-changes-'));
       if (o.mapping) await chown(scratch, o.mapping.uid, o.mapping.gid);
     }
     return await packageChanges({ before, after: o.after, touched, scratch: scratch ?? '', mapping: o.mapping, groups: o.groups });
@@ -348,6 +354,15 @@ async function packagesOf(o: ChangesReportOptions, before: string | undefined, t
     return null;
   } finally {
     if (scratch) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Whether `dir` and every directory above it let anyone through (search permission for others). */
+async function searchableByOthers(dir: string): Promise<boolean> {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    const info = await stat(current).catch(() => undefined);
+    if (!info || (info.mode & 0o001) === 0) return false;
+    if (current === dirname(current)) return true;
   }
 }
 
