@@ -188,6 +188,26 @@ describe.each(STORES)('the layer cache on %s', (_name, makeStore) => {
     expect(await cache.find(keyOf('b'), { maxAgeSeconds: 3600 })).toBeUndefined();
   });
 
+  it('still refuses a corrupt change set when its entry cannot be removed (a reader without list or delete rights)', async () => {
+    // Arrange
+    const entry = await record('a', 'image-1', 'change set a');
+    await store.put(entry.change_set.key, 'change set b');
+    const denied = new Set<PropertyKey>(['delete', 'list', 'listModified']);
+    const readOnly = new Proxy(store, {
+      get(target, property) {
+        if (denied.has(property)) return async () => Promise.reject(new Error('Access Denied'));
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    // Act
+    const fetching = new LayerCache(readOnly, clock).fetchChangeSet(entry, join(work, `denied-${Date.now()}`));
+    // Assert
+    await expect(fetching).rejects.toBeInstanceOf(CorruptEntryError);
+    await expect(fetching).rejects.toThrow(/the entry could not be removed \(Access Denied\)/);
+    expect(await cache.find(keyOf('a'), { maxAgeSeconds: 3600 })).toBeDefined();
+  });
+
   it('refuses to record a change set that is not the sha256 given, keeping no entry', async () => {
     // Arrange
     const cs = await changeSet('actual bytes');

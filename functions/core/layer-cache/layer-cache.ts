@@ -30,8 +30,10 @@ export class CorruptEntryError extends Error {
   constructor(
     readonly key: string,
     detail: string,
+    /** Why the entry could not be removed (e.g. a runner without the grant): it stays refused, each use verifies it again. */
+    removalFailure?: string,
   ) {
-    super(`layer cache entry ${key}: ${detail}; the entry was removed`);
+    super(`layer cache entry ${key}: ${detail}; ${removalFailure === undefined ? 'the entry was removed' : `the entry could not be removed (${removalFailure})`}`);
   }
 }
 
@@ -127,8 +129,7 @@ export class LayerCache {
       source = await this.store.get(key);
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
-      await this.removeEntry(checked.key);
-      throw new CorruptEntryError(checked.key, `its change set ${key} is missing`);
+      throw new CorruptEntryError(checked.key, `its change set ${key} is missing`, await this.discard(checked.key));
     }
     const hash = createHash('sha256');
     let received = 0;
@@ -156,10 +157,19 @@ export class LayerCache {
     }
     if (problem === undefined) return;
     await rm(toPath, { force: true });
-    await this.removeEntry(checked.key);
     // The blob's name is its sha256: bytes that hash otherwise are no one's change set.
-    await this.store.delete(key);
-    throw new CorruptEntryError(checked.key, problem);
+    throw new CorruptEntryError(checked.key, problem, await this.discard(checked.key, key));
+  }
+
+  /** Removes a refused entry (and a blob whose bytes are not its name's); answers why not when that failed, as the refusal stands anyway. */
+  private async discard(key: string, badBlob?: string): Promise<string | undefined> {
+    try {
+      await this.removeEntry(key);
+      if (badBlob) await this.store.delete(badBlob);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
   }
 
   /**
