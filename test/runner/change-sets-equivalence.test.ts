@@ -78,6 +78,7 @@ async function makeBase(base: string, owners: 'mapped' | 'host' = 'mapped'): Pro
   await symlink('/etc/secret', join(base, 'data/abs-link'));
   await run('setfattr', ['-n', 'user.color', '-v', 'blue', join(base, 'data/x')]);
   await run('setfattr', ['-n', 'user.dir', '-v', 'yes', join(base, 'usr/share')]);
+  await run('setfattr', ['-n', 'user.root', '-v', 'top', base]);
   await run('mkfifo', ['-m', '0640', join(base, 'run/fifo')]);
   await run('mknod', ['-m', '0666', join(base, 'dev/char'), 'c', '1', '3']);
   await run('chown', ['-R', '-h', `${rootUid}:${rootGid}`, base]);
@@ -104,6 +105,8 @@ const LAYER_SCRIPT = [
   'rm usr/file-to-symlink && ln -s /etc/config usr/file-to-symlink',
   'chown 7:7 dev/char',
   'touch -d "2025-05-06 07:08:09" usr/share/deep/er/doc',
+  // Fails unless the layer sees the root's own xattr; a restore must then drop it from the root.
+  'setfattr -x user.root . && setfattr -n user.layer -v 1 .',
 ].join('\n');
 
 /** Runs the layer as root of the user namespace, or (`host`) as the host's root, as a container's runner does. */
@@ -153,6 +156,8 @@ describe('a change set restored from the cache is exactly the tree the layer lef
     expect(expected['created.txt']).toMatchObject({ uid: uid(0), content: expect.any(String) });
     expect(expected['etc/removed']).toBeUndefined();
     expect(expected['dev/char']).toMatchObject({ uid: uid(7), rdev: '1:3' });
+    // The layer saw its image's / as it was (mountOverlay gives an empty upper the root's metadata, xattrs included).
+    expect(expected['']).toMatchObject({ uid: uid(0), gid: gid(0), mode: '755', xattrs: { 'user.layer': '0x31' } });
     expect(await listTree(view)).toEqual(expected);
     expect(await listTree(plain)).toEqual(expected);
   });

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { chmod, lchown, lstat, mkdir, readdir, utimes } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
+import { ProcessGroups } from '../process-groups.ts';
+import { dumpXattrs, restoreXattrs } from './format.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -47,16 +49,22 @@ async function mountWith(target: string, dirs: { lowers: string[]; upper?: strin
  * Mounts a writable overlay at `target` (an existing directory): `lowers` oldest first (the
  * source root, then each restored layer), `upper` the layer's change set (empty), `work`
  * overlayfs's scratch on the upper's filesystem. An empty upper first gets the top lower's
- * root owner, mode and mtime: overlayfs shows the upper's root as the merged root, and the
- * layer must see its image's `/` as it was.
+ * root owner, mode, xattrs and mtime: overlayfs shows the upper's root as the merged root, and
+ * the layer must see its image's `/` as it was.
  */
-export async function mountOverlay(o: { target: string; lowers: string[]; upper: string; work: string }): Promise<void> {
+export async function mountOverlay(o: { target: string; lowers: string[]; upper: string; work: string; groups?: ProcessGroups }): Promise<void> {
   await mkdir(o.upper, { recursive: true });
   await mkdir(o.work, { recursive: true });
-  if ((await readdir(o.upper)).length === 0) {
-    const top = await lstat(o.lowers[o.lowers.length - 1] ?? o.upper);
+  const topLower = o.lowers[o.lowers.length - 1];
+  if (topLower && (await readdir(o.upper)).length === 0) {
+    const top = await lstat(topLower);
     await lchown(o.upper, top.uid, top.gid);
     await chmod(o.upper, top.mode & 0o7777);
+    // The root's xattrs too (an ACL, a security label), but not overlayfs's own.
+    const groups = o.groups ?? new ProcessGroups();
+    const attributes = (await dumpXattrs(groups, topLower, '-', { recursive: false }))[0]?.attributes ?? new Map<string, string>();
+    const kept = new Map([...attributes].filter(([name]) => !name.startsWith('trusted.overlay.')));
+    await restoreXattrs(groups, o.upper, [{ path: '.', attributes: kept }]);
     await utimes(o.upper, top.atime, top.mtime);
   }
   await mountWith(o.target, { lowers: o.lowers, upper: o.upper, work: o.work }, false);
