@@ -332,6 +332,7 @@ describe.each(STORES)('the layer cache on %s', (_name, makeStore) => {
     // Assert
     expect(removed).toEqual([]);
     expect(await cache.changes(keyOf('a0'))).toBeDefined();
+    expect(await store.list('layer-cache/by-source/image-a/')).toEqual([layerCacheKeys.bySource('image-a', keyOf('a0'))]);
   });
 
   it('removes orphans older than the grace period and leaves what a record in progress just wrote', async () => {

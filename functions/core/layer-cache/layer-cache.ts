@@ -282,7 +282,9 @@ export class LayerCache {
       const object = parseLayerCacheKey(marker);
       if (object?.kind !== 'by-source') continue;
       const entry = await this.readEntry(object.key);
-      if (entry?.image_id === imageId && !(await this.isPinned(object.key))) {
+      // A pinned entry keeps its marker too (a sweep would write it back): its last unpin decides.
+      if (entry?.image_id === imageId && (await this.isPinned(object.key))) continue;
+      if (entry?.image_id === imageId) {
         await this.removeEntry(object.key, entry);
         removed.push(object.key);
       }
