@@ -261,3 +261,63 @@ describe('the container path (no user namespace, nothing mounted: as on Fargate)
     expect((await run('getfattr', ['-R', '-P', '-h', '-m', '^trusted\\.overlay\\.', '-d', plain])).stdout).toBe('');
   });
 });
+
+/** A second layer over the first: undoes some of its work, replaces what it made, and changes the base again. */
+const SECOND_LAYER_SCRIPT = [
+  'set -e',
+  'rm created.txt',
+  'rm -rf brand',
+  'rm -rf opt/app && mkdir opt/app && echo v3 > opt/app/only',
+  'echo third >> etc/config',
+  'rm -rf usr/share/deep',
+  'mkdir -p usr/share/fresh && echo x > usr/share/fresh/file',
+].join('\n');
+
+describe('change sets of stacked layers', () => {
+  it('restored one over the other (as lowers, and merged in order into a plain copy) give back the tree after the last layer, an empty layer included', async () => {
+    // Arrange
+    const base = join(ws, 'base');
+    await mkdir(base);
+    await makeBase(base);
+    const layers = [LAYER_SCRIPT, SECOND_LAYER_SCRIPT, 'true'];
+    const uppers: string[] = [];
+    const captured: Array<{ path: string; sha256: string }> = [];
+    for (const [index, script] of layers.entries()) {
+      const merged = await newDir(`merged-${index}`);
+      const upper = join(ws, `upper-${index}`);
+      await mountOverlay({ target: merged, lowers: [base, ...uppers], upper, work: join(ws, `work-${index}`) });
+      const [command, args] = userNamespaceArgv(mapping, 'sh', ['-c', script]);
+      await groups.run(command, args, { cwd: merged });
+      await unmountOverlay(merged);
+      uppers.push(upper);
+      const path = join(ws, 'results', `layer-${index}.squashfs`);
+      captured.push({ path, sha256: (await captureChangeSet({ upper, output: path, workspaceRoot: ws, mapping, groups })).sha256 });
+    }
+    const last = await newDir('last');
+    await mountReadOnlyView({ target: last, lowers: [base, ...uppers] });
+    const expected = await listTree(last);
+
+    // Act
+    const restored: string[] = [];
+    for (const [index, changeSet] of captured.entries()) {
+      const dir = join(ws, `restored-${index}`);
+      await restoreAsLower({ changeSet: changeSet.path, dir, expectedSha256: changeSet.sha256, workspaceRoot: ws, mapping, groups });
+      restored.push(dir);
+    }
+    const view = await newDir('view');
+    await mountReadOnlyView({ target: view, lowers: [base, ...restored] });
+    const plain = join(ws, 'plain');
+    await copyTree(base, plain);
+    for (const changeSet of captured) {
+      await applyToTree({ changeSet: changeSet.path, root: plain, scratch: join(ws, 'scratch'), expectedSha256: changeSet.sha256, workspaceRoot: ws, mapping, groups });
+    }
+
+    // Assert
+    expect(expected['created.txt']).toBeUndefined();
+    expect(expected['opt/app/only']).toMatchObject({ type: 'file' });
+    expect(expected['opt/app/bin']).toBeUndefined();
+    expect(expected['usr/share/fresh/file']).toMatchObject({ uid: uid(0) });
+    expect(await listTree(view)).toEqual(expected);
+    expect(await listTree(plain)).toEqual(expected);
+  });
+});
