@@ -161,14 +161,15 @@ describe('package databases in an image root', () => {
     const dpkg = await readDpkgPackages(root);
     const rpmDir = await findRpmDatabase(root);
     await savePackageDatabases(root, saved);
-    const rpm = await readRpmPackages(root, { scratch: dir, label: 'copy', groups });
+    const rpm = await readRpmPackages(root, { scratch: dir, label: 'copy', groups }).catch((error: unknown) => error);
 
-    // Assert: the sysimage directory names a database file, but that file is a link: its copy is empty of it
+    // Assert: the sysimage directory names a database file, but that file is a link: its copy is empty of it, and rpm is never asked
     expect(dpkg).toBeUndefined();
     expect(rpmDir).toBe(join(root, 'usr/lib/sysimage/rpm'));
     expect(existsSync(join(saved, 'var/lib/dpkg/status'))).toBe(false);
     expect(await readdir(join(saved, 'var/lib/rpm'))).toEqual([]);
-    expect(rpm).toEqual([]);
+    expect(rpm).toBeInstanceOf(Error);
+    expect((rpm as Error).message).toMatch(/holds no database file that is a regular file/);
   });
 
   it('finds the rpm database where /var/lib/rpm links to /usr/lib/sysimage/rpm, and queries it without a user namespace', async () => {
@@ -187,6 +188,22 @@ describe('package databases in an image root', () => {
     // Assert
     expect(found).toBe(join(root, 'usr/lib/sysimage/rpm'));
     expect(installed).toEqual([{ name: 'cfs-probe', arch: 'noarch', version: '1.0-1' }]);
+  });
+
+  it("refuses a database in a format the host's rpm cannot read instead of listing no packages (SUSE's ndb on Debian's rpm)", async () => {
+    // Arrange: rpm would create an empty sqlite database beside Packages.db and list nothing
+    const dir = tempDir();
+    const root = join(dir, 'root');
+    await mkdir(join(root, 'usr/lib/sysimage/rpm'), { recursive: true });
+    await writeFile(join(root, 'usr/lib/sysimage/rpm/Packages.db'), 'RpmP');
+    const readsNdb = execFileSync('rpm', ['--showrc'], { encoding: 'utf8' }).match(/^available backends\s*:(.*)$/m)![1]!.split(/\s+/).includes('ndb');
+
+    // Act
+    const result = await readRpmPackages(root, { scratch: dir, label: 'copy', groups }).catch((error: unknown) => error);
+
+    // Assert
+    expect(readsNdb).toBe(false);
+    expect((result as Error).message).toMatch(/is in the ndb format \(Packages\.db\), which this host's rpm cannot read \(it reads sqlite, bdb_ro/);
   });
 
   it('gives no packages part when neither side has the database the layer touched, and lists everything as added when only the tree after has one', async () => {

@@ -181,7 +181,9 @@ function snapshotView(snapshot: TreeSnapshot): BeforeView {
     if (path === '') continue;
     const cut = path.lastIndexOf('/');
     const parent = cut < 0 ? '' : bytes(`/${path.slice(0, cut)}`);
-    children.set(parent, [...(children.get(parent) ?? []), bytes(path.slice(cut + 1))]);
+    const names = children.get(parent);
+    if (names) names.push(bytes(path.slice(cut + 1)));
+    else children.set(parent, [bytes(path.slice(cut + 1))]);
   }
   return {
     entry: async (path) => {

@@ -39,8 +39,17 @@ export interface PackageChanges {
 export const DPKG_STATUS = 'var/lib/dpkg/status';
 /** Where an rpm database may live, relative to the image root, in the order they are tried (Fedora and SUSE moved it; /var/lib/rpm is often a link to the new place). */
 export const RPM_DB_DIRS = ['var/lib/rpm', 'usr/lib/sysimage/rpm'] as const;
-/** A file that makes a directory an rpm database: sqlite (rpm 4.16+), Berkeley DB, ndb (SUSE). */
-const RPM_DB_FILES = ['rpmdb.sqlite', 'Packages', 'Packages.db'];
+/**
+ * The file that makes a directory an rpm database, and the backends of rpm that read it: sqlite
+ * (rpm 4.16+: Fedora, RHEL 9), Berkeley DB (RHEL 8 and older; read-only `bdb_ro` in rpm 4.16+),
+ * ndb (SUSE, SLES 15 SP3 and later).
+ */
+const RPM_DB_FORMATS: Array<{ file: string; backends: string[] }> = [
+  { file: 'rpmdb.sqlite', backends: ['sqlite'] },
+  { file: 'Packages', backends: ['bdb_ro', 'bdb'] },
+  { file: 'Packages.db', backends: ['ndb'] },
+];
+const RPM_DB_FILES = RPM_DB_FORMATS.map((f) => f.file);
 /** Tab-separated, one package a line; EPOCH prints `(none)` when unset. */
 const RPM_QUERY_FORMAT = '%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\n';
 /** A status file or rpm database larger than this is not read (real ones are a few MB to a few hundred). */
@@ -321,11 +330,39 @@ export async function readRpmPackages(
   if (!dbDir) return undefined;
   const copy = join(options.scratch, options.label);
   await copyRpmDatabase(dbDir, copy, options.mapping);
-  const args = ['--dbpath', copy, '-qa', '--qf', RPM_QUERY_FORMAT];
+  const backend = await rpmBackendFor(dbDir, await readdir(copy), options.groups);
+  // The backend is named: an rpm that finds no database of its default kind creates an empty one and lists nothing.
+  const args = ['--define', `_db_backend ${backend}`, '--dbpath', copy, '-qa', '--qf', RPM_QUERY_FORMAT];
   const [command, argv] = options.mapping ? userNamespaceArgv(options.mapping, 'rpm', args) : ['rpm', args];
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: copy, LANG: 'C.UTF-8' };
-  const output = await captureTool(options.groups, command, argv, { env, cwd: copy, timeoutMs: RPM_TIMEOUT_MS });
+  const output = await captureTool(options.groups, command, argv, { env: rpmEnvironment(copy), cwd: copy, timeoutMs: RPM_TIMEOUT_MS });
   return parseRpmQuery(output.toString('utf8'));
+}
+
+function rpmEnvironment(home: string): NodeJS.ProcessEnv {
+  return { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, LANG: 'C.UTF-8' };
+}
+
+let availableBackends: Promise<string[]> | undefined;
+
+/**
+ * The backend the host's rpm reads a database with, by the files of its copy (`names`); throws
+ * when there is none (a database file that was a link is not copied) or when this rpm lacks it
+ * (Debian's rpm 4.18 has sqlite and bdb_ro, not SUSE's ndb).
+ */
+async function rpmBackendFor(dbDir: string, names: string[], groups: ProcessGroups): Promise<string> {
+  const format = RPM_DB_FORMATS.find((f) => names.includes(f.file));
+  if (!format) throw new Error(`the rpm database ${dbDir} holds no database file that is a regular file (${RPM_DB_FILES.join(', ')})`);
+  availableBackends ??= captureTool(groups, 'rpm', ['--showrc'], { env: rpmEnvironment('/'), timeoutMs: RPM_TIMEOUT_MS }).then((text) => {
+    const line = /^available backends\s*:(.*)$/m.exec(text.toString('utf8'));
+    return line ? line[1]!.trim().split(/\s+/) : [];
+  });
+  const available = await availableBackends.catch((error: unknown) => {
+    availableBackends = undefined;
+    throw error;
+  });
+  const backend = format.backends.find((b) => available.includes(b));
+  if (!backend) throw new Error(`the rpm database ${dbDir} is in the ${format.backends[0]} format (${format.file}), which this host's rpm cannot read (it reads ${available.join(', ') || 'nothing it names'})`);
+  return backend;
 }
 
 /**
