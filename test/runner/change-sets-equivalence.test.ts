@@ -162,37 +162,41 @@ describe('a change set restored from the cache is exactly the tree the layer lef
     expect(await listTree(plain)).toEqual(expected);
   });
 
-  it('captured by comparing a plain tree before and after the layer: restored both ways, both equal the tree the layer left', async () => {
-    // Arrange
-    const base = join(ws, 'base');
-    await mkdir(base);
-    await makeBase(base);
-    const tree = join(ws, 'tree');
-    await copyTree(base, tree);
-    const before = await snapshotTree(tree);
-    await runLayer(tree);
-    const expected = await listTree(tree);
-    const upper = await newDir('upper');
-    const output = join(ws, 'results', 'layer.squashfs');
+  for (const marks of ['xattr-or-files', 'files'] as const) {
+    it(`captured by comparing a plain tree before and after the layer (opaque directories marked by ${marks === 'files' ? 'marker files, as where trusted xattrs cannot be written' : 'the overlayfs xattr'}): restored both ways, both equal the tree the layer left`, async () => {
+      // Arrange
+      const base = join(ws, 'base');
+      await mkdir(base);
+      await makeBase(base);
+      const tree = join(ws, 'tree');
+      await copyTree(base, tree);
+      const before = await snapshotTree(tree);
+      await runLayer(tree);
+      const expected = await listTree(tree);
+      const upper = await newDir('upper');
+      const output = join(ws, 'results', 'layer.squashfs');
 
-    // Act
-    const diff = await diffToUpper({ root: tree, before, upper, groups });
-    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
-    const restored = join(ws, 'restored');
-    await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
-    const view = await newDir('view');
-    await mountReadOnlyView({ target: view, lowers: [base, restored] });
-    const plain = join(ws, 'plain');
-    await copyTree(base, plain);
-    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+      // Act
+      const diff = await diffToUpper({ root: tree, before, upper, groups, opaqueMarks: marks });
+      const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+      const restored = join(ws, 'restored');
+      await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+      const view = await newDir('view');
+      await mountReadOnlyView({ target: view, lowers: [base, restored] });
+      const plain = join(ws, 'plain');
+      await copyTree(base, plain);
+      await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
 
-    // Assert
-    expect(diff.changed).toBeGreaterThan(10);
-    expect(expected['data/a']!.linkGroup).toBe('data/a');
-    expect(expected['data/b']!.linkGroup).toBe('data/a');
-    expect(await listTree(view)).toEqual(expected);
-    expect(await listTree(plain)).toEqual(expected);
-  });
+      // Assert
+      expect(diff.changed).toBeGreaterThan(10);
+      expect(expected['data/a']!.linkGroup).toBe('data/a');
+      expect(expected['data/b']!.linkGroup).toBe('data/a');
+      expect(await listTree(view)).toEqual(expected);
+      expect(await listTree(plain)).toEqual(expected);
+      const listing = (await run('unsquashfs', ['-lln', output])).stdout;
+      expect(listing).toMatch(/^-r--r--r-- 0\/0 +0 .* squashfs-root\/opt\/app\/\.wh\.\.wh\.\.opq$/m);
+    });
+  }
 });
 
 describe('the change-set format', () => {

@@ -39,10 +39,16 @@ export async function changeSetPseudoDefinitions(upper: string, groups: ProcessG
     const info = await lstat(join(upper, dir));
     lines.push(markerDefinition(dir, Math.floor(info.mtimeMs / 1000)));
   }
-  const devices = (await groups.run('find', ['.', '-type', 'c', '-print0'], { cwd: upper })).split('\0').filter(Boolean);
+  // One walk for the whiteouts (character devices, told apart by their number) and the markers already there as files.
+  const found = (await groups.run('find', ['.', '(', '-type', 'c', '-o', '-type', 'f', '-name', OPAQUE_MARKER, ')', '-printf', '%y%p\\0'], { cwd: upper })).split('\0').filter(Boolean);
   const whiteouts: string[] = [];
-  for (const device of devices) {
-    const path = device.replace(/^\.\//, '');
+  for (const item of found) {
+    const path = item.slice(1).replace(/^\.\//, '');
+    if (item[0] === 'f') {
+      // Written by whoever made the upper: owned by the image's root, read-only, as the format says.
+      lines.push(`${pseudoPath(path)} m 0444 0 0`);
+      continue;
+    }
     if (!isWhiteout(await lstat(join(upper, path)))) continue;
     whiteouts.push(path);
     lines.push(`${pseudoPath(path)} m 0000 0 0`);

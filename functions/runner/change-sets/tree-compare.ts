@@ -173,7 +173,14 @@ const secondsOf = (ns: bigint) => Number(ns / 1000n) / 1e6;
  * as it is. The upper's root takes the root's metadata. `changed` counts added, changed and
  * removed paths.
  */
-export async function diffToUpper(o: { root: string; before: TreeSnapshot; upper: string; groups: ProcessGroups }): Promise<{ changed: number }> {
+export async function diffToUpper(o: {
+  root: string;
+  before: TreeSnapshot;
+  upper: string;
+  groups: ProcessGroups;
+  /** How opaque directories are marked: the xattr where it can be written, else marker files (the default), or always marker files. */
+  opaqueMarks?: 'xattr-or-files' | 'files';
+}): Promise<{ changed: number }> {
   const { root, upper, groups } = o;
   if ((await readdir(upper)).length > 0) throw new Error(`the upper directory ${upper} is not empty`);
   const after = await snapshotTree(root);
@@ -201,6 +208,7 @@ export async function diffToUpper(o: { root: string; before: TreeSnapshot; upper
   if (difference.opaque.length > 0) {
     const entries = difference.opaque.map((path) => ({ path, attributes: new Map([[OPAQUE_XATTR, '"y"']]) }));
     try {
+      if (o.opaqueMarks === 'files') throw new ToolError('setfattr', { code: 1, signal: null }, 'marker files asked for');
       await restoreXattrs(groups, upper, entries);
     } catch (error) {
       if (!(error instanceof ToolError)) throw error;
