@@ -4,6 +4,8 @@
  *
  *   node dist/runner.mjs --document-key KEY --store-dir DIR --workspace DIR [--network egress|none]
  *
+ * (env CFS_CHANGE_CAPTURE=tree forces the layer cache's tree-compare path)
+ *
  * or, in ECS, the same settings from RUN_DOCUMENT_KEY, RUNNER_WORKSPACE and the S3 store
  * (settings.ts). It reads the run document from the store, runs the customization and writes
  * the outcome document back. Exit codes (failures.ts): 0 succeeded, 1 a layer failed, 2 bad
@@ -74,6 +76,9 @@ function readSourceSecrets(fd: number | undefined): Map<string, SourceSecret> {
   return secrets;
 }
 
+/** Set to `tree` to capture the layer cache's change sets by comparing trees even where overlays could be mounted. */
+export const CHANGE_CAPTURE_ENV = 'CFS_CHANGE_CAPTURE';
+
 /** Runs the program with the given argv and environment; resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const started = performance.now();
@@ -132,6 +137,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       sandbox: settings.sandbox,
       network: settings.network,
       memory: workspaceMemoryFor(settings.workspaceMemoryBytes),
+      // The layer cache's tree-compare path, forced (as on Fargate) where the runner could mount.
+      ...(env[CHANGE_CAPTURE_ENV] === 'tree' ? { changeCapture: 'tree' as const } : {}),
       log: say,
       sourceSecrets,
       ...(settings.echoLayerOutput ? { onLayerOutput: (chunk: Buffer) => void process.stdout.write(chunk) } : {}),

@@ -3,7 +3,9 @@ import { chown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactCloneUrl, redactUrlsInText } from '../core/workflow/redact.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
+import { LayerCache } from '../core/layer-cache/layer-cache.ts';
 import { ansibleEnvironment } from './ansible-environment.ts';
+import { CachedLayers, type ChangeCapture } from './cached-layers.ts';
 import { debugHoldDetails } from './debug-hold.ts';
 import { checkEnvironment } from './environment.ts';
 import { oneLine, RUNNER_EXIT_CODES, RunnerFailure, type FailureKind } from './failures.ts';
@@ -73,6 +75,12 @@ export interface RunnerDeps {
   /** How often a running layer's log is copied to the store (default 1 s, so `logs --follow` keeps up). */
   logUploadIntervalMs?: number;
   now?: () => Date;
+  /**
+   * How the layer cache captures a layer's changes (only with the run document's `layer_cache`):
+   * `overlay` by default in namespace mode, `tree` (compare before and after) forced here or by
+   * env CFS_CHANGE_CAPTURE=tree (main.ts); container mode always compares trees (it cannot mount).
+   */
+  changeCapture?: ChangeCapture;
   /** Overrides for tests: what the environment check sees. */
   environment?: { uid?: number; nodeArch?: string; path?: string; binfmtDir?: string; subordinateFiles?: { subuid: string; subgid: string } };
 }
@@ -151,25 +159,57 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
     workspaceReady = true;
     if (mapping) await shareWorkspace(layout, mapping);
 
+    const cached = document.layer_cache
+      ? new CachedLayers({
+          document: { ...document, layer_cache: document.layer_cache },
+          outcome,
+          layout,
+          groups,
+          mapping,
+          cache: new LayerCache(deps.store),
+          ...(deps.local ? { local: deps.local } : {}),
+          capture: mode === 'namespace' && deps.changeCapture !== 'tree' ? 'overlay' : 'tree',
+          progress,
+          log,
+          now,
+        })
+      : undefined;
+
     phase = 'staging';
+    await cached?.prepare();
+    const found = await cached?.cachedPrefix();
     const staged: StagedImage[] = [];
     for (const [i, image] of document.images.entries()) {
       checkpoint();
       log(`staging image ${image.image_id} from ${image.rootfs.key}`);
       staged.push(
-        await stageImage({ image, layout, groups, store: deps.store, local: deps.local, signal: deps.signal, log, memory: deps.memory, ...(mapping ? { mapping } : {}) }),
+        await stageImage({
+          image,
+          layout,
+          groups,
+          store: deps.store,
+          local: deps.local,
+          signal: deps.signal,
+          log,
+          memory: deps.memory,
+          ...(mapping ? { mapping } : {}),
+          ...cached?.stagingOf(image.image_id),
+        }),
       );
       outcome.images[i]!.staged = true;
     }
+    // Layers taken from the cache are not cloned nor run.
+    const start = cached && found ? await cached.restore(found) : 0;
 
     phase = 'layer';
-    for (const layer of document.layers) {
+    for (const layer of document.layers.slice(start)) {
       checkpoint();
       log(`cloning layer ${layer.index} '${layer.name}' at ${layer.commit}`);
       await cloneLayer(layer, join(layout.repos, String(layer.index)), document.allowed_schemes, groups, await sourceAccessOf(layer, deps.sourceSecrets));
     }
 
-    await runLayers({ document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress });
+    await runLayers({ document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress, start, cached });
+    await cached?.mountResult();
     for (const image of outcome.images) image.customized = true;
 
     // Issue 18: checks in every customized root before anything is packed, a boot of each packed result before it is stored.
@@ -250,11 +290,15 @@ interface LayerRunContext {
   /** Throws once the run was told to stop. */
   checkpoint: () => void;
   progress: ProgressRecorder;
+  /** The position of the first layer to run (the ones before it came from the layer cache). */
+  start: number;
+  /** The layer cache's side of the run, when the run document has `layer_cache`. */
+  cached: CachedLayers | undefined;
 }
 
 /** Runs every layer in order in the sandbox; the first failure stops the run (later layers stay skipped). */
 async function runLayers(context: LayerRunContext): Promise<void> {
-  const { document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress } = context;
+  const { document, outcome, staged, layout, groups, deps, mapping, log, checkpoint, progress, start, cached } = context;
   // A directory of its own, bound read-only into the sandbox with what ansiblePlaybookArgs names beside the inventory.
   const inventoryDir = join(layout.root, 'inventory');
   await mkdir(inventoryDir, { mode: 0o755 });
@@ -271,12 +315,15 @@ async function runLayers(context: LayerRunContext): Promise<void> {
   try {
     const limit = document.ansible.limit || document.images.map((i) => i.image_id).join(',');
     for (const [position, layer] of document.layers.entries()) {
+      if (position < start) continue;
       checkpoint();
       const record = outcome.layers[position]!;
       const repo = join(layout.repos, String(layer.index));
       const args = ansiblePlaybookArgs({ inventory, limit, verbosity: document.ansible.verbosity, passthrough: document.ansible.passthrough, playbook: layer.playbook });
       log(`running layer ${layer.index} '${layer.name}': ansible-playbook ${layer.playbook}`);
       await progress.started(position);
+      // The overlays (or the trees' snapshots) first: the mount points below are made in the layer's root.
+      await cached?.beforeLayer(layer);
       // Checked again before every layer: the one before may have changed the roots.
       if (mapping) for (const image of staged) rootMounts.push(await prepareRootMounts(image.root, true));
       const launch = launcher({ mapping, network: deps.network ?? 'egress', layout, rootMounts, inventory, repo, args, groups,
@@ -298,6 +345,7 @@ async function runLayers(context: LayerRunContext): Promise<void> {
       await progress.ended(position, record.state);
       if (run.exitCode === 0) {
         await undo();
+        await cached?.afterLayer(layer, position);
         continue;
       }
       if (deps.signal?.aborted) {
