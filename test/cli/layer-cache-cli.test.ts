@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layerCacheKeys } from '../../functions/core/layer-cache/entry.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import type { EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
-import { plainRowLine, PlainRenderer } from '../../functions/cli/progress/renderers.ts';
+import { frameLines, plainRowLine, PlainRenderer } from '../../functions/cli/progress/renderers.ts';
 import { resumeHint, sessionRows, type SessionView } from '../../functions/cli/progress/session-steps.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { pendingSession } from '../helpers/session-fixtures.ts';
@@ -180,6 +180,8 @@ describe('the progress display of cached layers (issue 19)', () => {
     renderer.update(view([{ name: 'ansible', layer: 'base', state: 'cached', cached_from: { session: 'n1', created: '2026-11-26T11:00:00Z' } }]), now);
     // Assert
     expect(lines).toEqual(['layer 0 base: cached', 'layer 0 base: cached (from session n1, 1 h old)']);
+    const frame = frameLines(view([{ name: 'ansible', layer: 'base', state: 'cached', cached_from: { session: 'n1', created: '2026-11-26T11:00:00Z' } }]), now, 0, { columns: 120, color: false });
+    expect(frame.find((l) => l.includes('layer 0 base'))).toMatch(/^ {2}↺ layer 0 base +\(from session n1, 1 h old\)$/);
   });
 
   it('offers no resume for a failure at layer 0, for a run the cache did not record, or for a success', () => {

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readSessionLogs } from '../../functions/core/sessions/logs.ts';
 import { applyLayerProgress } from '../../functions/core/workflow/layer-steps.ts';
 import { applyLayerCacheOutcome, cachedLabel, layerKeysInOrder } from '../../functions/core/workflow/layer-cache-status.ts';
 import { findRunnerLocations, readRunDocument } from '../../functions/core/workflow/run-document-store.ts';
@@ -147,6 +148,30 @@ describe('the layer cache in the control-plane steps (issue 19)', () => {
       ['site', recorded],
     ]);
     expect(session.status.layer_keys).toEqual({ [A]: [KEY('a'), KEY('b'), KEY('c')] });
+  });
+
+  it('follows the logs past a cached layer to the layer that runs, before that one has written anything', async () => {
+    // Arrange
+    await stagedSession('s1');
+    await renderInventoryStep(ports, { session: 's1' });
+    await ports.sessions.update('s1', (s) => ({
+      ...s,
+      status: {
+        ...s.status,
+        session: { ...s.status.session, status: 'running' },
+        steps: [
+          { name: 'ansible', state: 'running' },
+          { name: 'ansible', layer: 'base', state: 'cached' },
+          { name: 'ansible', layer: 'site', state: 'running', start_time: '2026-11-26T10:01:00Z' },
+        ],
+      },
+    }));
+    // Act
+    const chunk = await readSessionLogs(ports, 's1');
+    // Assert
+    expect(chunk.layers.map((l) => l.state)).toEqual(['cached', 'running', 'pending']);
+    expect(chunk.cursor).toBe('1:0');
+    expect(chunk.complete).toBe(false);
   });
 
   it('never moves a cached layer back to running on a stale progress report', () => {

@@ -100,7 +100,8 @@ function parseWhole(text: string | undefined, field: string, min: number, max: n
   return Number(text);
 }
 
-const ENDED = new Set<LayerLogState>(['succeeded', 'failed', 'skipped']);
+// A layer reused from the layer cache has ended before the run's first layer starts.
+const ENDED = new Set<LayerLogState>(['succeeded', 'failed', 'skipped', 'cached']);
 
 /** A log's state from the step entry that tracks it (a running entry in a completed session failed with it; no entry: pending, or skipped once complete). */
 function stateOf(session: SessionRecord, step: SessionStep | undefined): LayerLogState {
