@@ -325,3 +325,29 @@ describe('change sets of stacked layers', () => {
     expect(await listTree(plain)).toEqual(expected);
   });
 });
+
+describe('a change set merged into a tree on another filesystem than the scratch directory (a root in RAM)', () => {
+  it('is unpacked inside the tree instead, leaves nothing of it behind, and gives back the merged tree, the root mtime included', async () => {
+    // Arrange
+    const base = join(ws, 'base');
+    await mkdir(base);
+    await makeBase(base);
+    const merged = await newDir('merged');
+    const upper = join(ws, 'upper');
+    await mountOverlay({ target: merged, lowers: [base], upper, work: join(ws, 'work') });
+    await runLayer(merged);
+    const expected = await listTree(merged);
+    const output = join(ws, 'results', 'layer.squashfs');
+    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    const ram = await newDir('ram');
+    await run('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'cfs-change-sets-test', ram]);
+    const plain = join(ram, 'root');
+    await copyTree(base, plain);
+
+    // Act
+    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    expect(await listTree(plain)).toEqual(expected);
+  });
+});

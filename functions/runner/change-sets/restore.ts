@@ -17,9 +17,14 @@ export class ChangeSetDigestError extends Error {
   constructor(
     readonly changeSet: string,
     readonly expectedSha256: string,
-    readonly actualSha256: string,
+    /** The digest measured, or undefined when the file changed while it was being unpacked. */
+    readonly actualSha256: string | undefined,
   ) {
-    super(`change set ${changeSet} has sha256 ${actualSha256}, its entry recorded ${expectedSha256}; refusing it`);
+    super(
+      actualSha256 === undefined
+        ? `change set ${changeSet} changed while it was being unpacked; refusing it`
+        : `change set ${changeSet} has sha256 ${actualSha256}, its entry recorded ${expectedSha256}; refusing it`,
+    );
   }
 }
 
@@ -44,7 +49,7 @@ async function openVerified(changeSet: string, expectedSha256: string): Promise<
       assertUnchanged: async () => {
         const after = await handle.stat();
         if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
-          throw new ChangeSetDigestError(changeSet, expectedSha256, 'changed while it was being unpacked');
+          throw new ChangeSetDigestError(changeSet, expectedSha256, undefined);
         }
       },
     };
@@ -308,6 +313,8 @@ export async function applyToTree(o: {
       await replaceEntry(root, unpacked, name);
     }
     await applyRootAttributes(root, unpacked, groups);
+    // The unpacked directory goes before the times are set: when it is in the root, removing it moves the root's mtime.
+    await rm(unpacked, { recursive: true, force: true });
     // Moves changed the directories' mtimes: put the change set's back, deepest first.
     for (const dir of times.sort((a, b) => b.path.length - a.path.length)) await lutimes(join(root, dir.path), dir.atime, dir.mtime);
     await lutimes(root, info.atime, info.mtime);

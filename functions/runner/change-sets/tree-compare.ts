@@ -55,6 +55,12 @@ function entryOf(info: BigIntStats): SnapshotEntry {
   };
 }
 
+/** An entry removed between readdir and lstat is simply not there; any other error is thrown. */
+function vanished(error: NodeJS.ErrnoException): undefined {
+  if (error.code === 'ENOENT') return undefined;
+  throw error;
+}
+
 const child = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
 
 /**
@@ -67,8 +73,9 @@ export async function snapshotTree(root: string): Promise<TreeSnapshot> {
   const pending = [''];
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    const names = await readdir(join(root, dir)).catch(() => [] as string[]);
-    const infos = await Promise.all(names.map((name) => lstat(join(root, dir, name), { bigint: true }).catch(() => undefined)));
+    // An unreadable directory is an error, never an empty one (its entries would look removed).
+    const names = await readdir(join(root, dir));
+    const infos = await Promise.all(names.map((name) => lstat(join(root, dir, name), { bigint: true }).catch(vanished)));
     for (const [i, name] of names.entries()) {
       const info = infos[i];
       if (!info) continue;
