@@ -63,6 +63,7 @@ async function makeBase(base: string, owners: 'mapped' | 'host' = 'mapped'): Pro
     'etc/config': 'key=value\n',
     'etc/secret': 'hunter2\n',
     'etc/removed': 'gone soon\n',
+    'etc/gone "q" \\ z': 'a removal whose name needs escaping\n',
     'home/user/file': 'mine\n',
     'var/olddir/sub/log': 'old log\n',
     'opt/app/lib/lib.so': 'v1 library\n',
@@ -96,6 +97,7 @@ const LAYER_SCRIPT = [
   'chmod 600 etc/secret',
   'chown 1000:1000 home/user/file',
   'rm etc/removed',
+  'rm \'etc/gone "q" \\ z\'',
   'rm -rf var/olddir',
   'rm -rf opt/app && mkdir -p opt/app/bin && echo v2 > opt/app/bin/tool',
   'rm -rf \'odd name "q" \\ b\' && mkdir \'odd name "q" \\ b\' && echo fresh > \'odd name "q" \\ b/new\'',
@@ -221,6 +223,7 @@ describe('the change-set format', () => {
     expect(line('home/user/file')).toMatch(/^-rw-r--r-- 1000\/1000 /);
     expect(line('etc/removed')).toMatch(/^c--------- 0\/0\s+0,\s+0 /);
     expect(line('var/olddir')).toMatch(/^c--------- 0\/0\s+0,\s+0 /);
+    expect(line('etc/gone "q" \\ z')).toMatch(/^c--------- 0\/0\s+0,\s+0 /);
     expect(line('opt/app/.wh..wh..opq')).toMatch(/^-r--r--r-- 0\/0\s+0 /);
     expect(line('odd name "q" \\ b/.wh..wh..opq')).toMatch(/^-r--r--r-- 0\/0\s+0 /);
     expect(line('dev/char')).toMatch(/^crw-rw-rw- 7\/7\s+1,\s+3 /);
