@@ -7,7 +7,8 @@ import { advanceSession } from '../core/sessions/status.ts';
 import { endStep, failRunningSteps } from '../core/workflow/step-progress.ts';
 import { applyTestOutcome } from '../core/workflow/test-steps.ts';
 import { applyLayerCacheOutcome } from '../core/workflow/layer-cache-status.ts';
-import { findRunnerLocations, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
+import { findRunnerLocations, readRunDocument, removeRunnerObjects } from '../core/workflow/run-document-store.ts';
+import { recordRunnerLayers } from './layer-cache-records.ts';
 import { withRunnerLayers } from './layer-progress.ts';
 import { publishCompletedResults } from './record-artifacts.ts';
 import { readRunnerOutcome, type RunOutcome } from './runner-outcome.ts';
@@ -133,6 +134,8 @@ export async function failSession(
   if (failure.step === 'ansible' || input.error?.Error === 'States.TaskFailed') {
     failure.step = 'ansible';
     outcome = await readRunnerOutcome(ports, session.name);
+    // The layers that succeeded are kept, so creating the session again resumes after them.
+    await recordRunnerLayers(ports, await readRunDocument(ports.artifacts, session.name), outcome);
     // An explicit reason (a cancellation, a restart) says why better than what the runner saw.
     if (outcome?.status === 'failed') {
       if (outcome.reason && !input.reason) failure.reason = outcome.failed_step === 'test' ? testReason(outcome.reason) : oneLine(outcome.reason);

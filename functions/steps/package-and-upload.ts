@@ -9,6 +9,7 @@ import { endStep, startStep } from '../core/workflow/step-progress.ts';
 import { applyTestOutcome } from '../core/workflow/test-steps.ts';
 import { redactCloneUrl } from '../core/workflow/redact.ts';
 import { readRunDocument } from '../core/workflow/run-document-store.ts';
+import { recordRunnerLayers } from './layer-cache-records.ts';
 import { readRunnerOutcome, type UploadedArtifact } from './runner-outcome.ts';
 import type { StepPorts } from './step-ports.ts';
 import { loadActiveSession } from './validate-images.ts';
@@ -79,7 +80,8 @@ export async function packageAndUpload(
   if (!outcome || outcome.status !== 'succeeded' || !result?.uploaded) {
     throw new RunnerFailedError(`the runner recorded no uploaded result for image ${staged.image_id}`);
   }
-  const runnerPrefix = (await readRunDocument(ports.artifacts, session.name))?.images.find((i) => i.image_id === staged.image_id)?.upload_prefix;
+  const document = await readRunDocument(ports.artifacts, session.name);
+  const runnerPrefix = document?.images.find((i) => i.image_id === staged.image_id)?.upload_prefix;
   if (!runnerPrefix) throw new RunnerFailedError(`the run document of session '${session.name}' names no upload prefix for image ${staged.image_id}`);
   const started = ports.clock.now().toISOString();
   // The package step runs from here, so a failed check is recorded against it and this image.
@@ -92,6 +94,7 @@ export async function packageAndUpload(
   const rootfs = await promote(result.uploaded.rootfs);
   const kernel = result.uploaded.kernel && (await promote(result.uploaded.kernel));
   const initrd = result.uploaded.initrd && (await promote(result.uploaded.initrd));
+  await recordRunnerLayers(ports, document, outcome, [staged.image_id]);
 
   const artifacts = [manifestEntry(ROOTFS_TYPE, rootfs)];
   const kernelArtifact = kernel ?? staged.kernel;

@@ -80,8 +80,9 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     description: "CFS PackageImage: verifies the runner's upload, writes the manifest, registers the result",
     memorySize: 1769,
     timeoutSeconds: 890,
-    // Promoting a result reads it under the runner's prefix, writes it under boot-images/ and removes the original.
-    artifacts: { read: ['boot-images', 'sessions', 'runner'], write: ['boot-images'], remove: ['runner'] },
+    // Promoting a result reads it under the runner's prefix, writes it under boot-images/ and removes the original;
+    // the same for the layers' change sets the runner staged there, recorded under layer-cache/ (a refused one is removed).
+    artifacts: { read: ['boot-images', 'sessions', 'runner', 'layer-cache'], write: ['boot-images', 'layer-cache'], remove: ['runner', 'layer-cache'] },
     publishes: true,
   },
   {
@@ -104,7 +105,8 @@ export const STEP_FUNCTIONS: StepFunctionSpec[] = [
     memorySize: 512,
     timeoutSeconds: 290,
     // A session that had committed has its results shown here: they pin their layers' cache entries.
-    artifacts: { read: ['boot-images', 'sessions', 'runner'], write: ['layer-cache'], remove: ['boot-images', 'runner'] },
+    // The layers a failed run finished are recorded from what the runner staged (resume).
+    artifacts: { read: ['boot-images', 'sessions', 'runner', 'layer-cache'], write: ['layer-cache'], remove: ['boot-images', 'runner', 'layer-cache'] },
     publishes: true,
   },
   {

@@ -84,8 +84,10 @@ export class CfsStack extends Stack {
     });
     // The runner reads source images, and reads, writes and removes only under its own unguessable
     // prefix (its run document, results, outcome, progress and logs); no listing, no sessions/, no
-    // write under boot-images/: PackageImage verifies its results there and promotes them.
-    this.artifacts.grant(this.runner.taskRole, { read: ['boot-images', 'runner'], write: ['runner'], remove: ['runner'], list: false });
+    // write under boot-images/: PackageImage verifies its results there and promotes them. It reads
+    // the layer cache but never writes it: it stages its layers' change sets under its prefix and
+    // PackageImage or FailSession records them under keys they compute themselves.
+    this.artifacts.grant(this.runner.taskRole, { read: ['boot-images', 'runner', 'layer-cache'], write: ['runner'], remove: ['runner'], list: false });
 
     // Named, so the functions that start or wake executions are granted on its ARN without a cycle.
     const stateMachineName = `${this.stackName}-sessions`;

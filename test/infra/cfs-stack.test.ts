@@ -173,14 +173,19 @@ describe('the CDK stack (default deployment)', () => {
         's3:PutObject runner',
         's3:PutObject sessions',
       ]);
-      // Promotion: read under the runner's prefix, written under boot-images/, the original removed.
+      // Promotion: read under the runner's prefix, written under boot-images/ (results) and
+      // layer-cache/ (the change sets the runner staged), the original removed.
       expect(objects('package-and-upload')).toEqual([
         's3:AbortMultipartUpload boot-images',
+        's3:AbortMultipartUpload layer-cache',
+        's3:DeleteObject layer-cache',
         's3:DeleteObject runner',
         's3:GetObject boot-images',
+        's3:GetObject layer-cache',
         's3:GetObject runner',
         's3:GetObject sessions',
         's3:PutObject boot-images',
+        's3:PutObject layer-cache',
       ]);
       expect(objects('validate-image')).toEqual(['s3:GetObject boot-images']);
       // Shown results pin their layers' cache entries.
@@ -295,14 +300,14 @@ describe('the CDK stack (default deployment)', () => {
       });
     });
 
-    it('lets the runner read source images and read, write and remove only under runner/, with no listing and nothing of sessions/', () => {
+    it('lets the runner read source images and the layer cache and read, write and remove only under runner/, with no listing and nothing of sessions/', () => {
       const bucket = getAtt(logicalId(template, 'AWS::S3::Bucket', 'ArtifactsD'));
       const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucket, `/${prefix}/*`]] });
       const role = logicalId(template, 'AWS::IAM::Role', 'RunnerTaskRole');
       const s3 = statementsOfRole(role).filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
       // Exactly these statements: a playbook holding the role's credentials can do no more.
       expect(s3).toEqual([
-        { Action: 's3:GetObject', Effect: 'Allow', Resource: [objects('boot-images'), objects('runner')] },
+        { Action: 's3:GetObject', Effect: 'Allow', Resource: [objects('boot-images'), objects('layer-cache'), objects('runner')] },
         { Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:PutObject'], Effect: 'Allow', Resource: objects('runner') },
       ]);
       const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: Match.arrayWith([{ Ref: role }]) } }));
@@ -311,9 +316,11 @@ describe('the CDK stack (default deployment)', () => {
       expect(text).not.toContain('s3:ListBucket');
       const writes = s3.filter((s) => actionsOf(s).some((a) => a !== 's3:GetObject'));
       expect(JSON.stringify(writes)).not.toContain('/boot-images/*');
+      // The cache is written by the control plane only: a playbook could otherwise plant another configuration's layer.
+      expect(JSON.stringify(writes)).not.toContain('/layer-cache/*');
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: role }],
-        PolicyDocument: Match.objectLike({ Statement: Match.arrayWith([Match.objectLike({ Action: 's3:GetObject', Resource: [objects('boot-images'), objects('runner')] })]) }),
+        PolicyDocument: Match.objectLike({ Statement: Match.arrayWith([Match.objectLike({ Action: 's3:GetObject', Resource: [objects('boot-images'), objects('layer-cache'), objects('runner')] })]) }),
       });
     });
 

@@ -5,6 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
 import type { ArtifactStore } from '../../ports/artifact-store.ts';
+import { measureStoredObject } from '../images/verify-artifact.ts';
 import { systemClock, type Clock } from '../../ports/clock.ts';
 import {
   LAYER_CACHE_PREFIX,
@@ -180,15 +181,9 @@ export class LayerCache {
    * cache's reuse off still records); the blob it no longer uses goes when nothing else does.
    */
   async record(record: LayerCacheRecord): Promise<LayerCacheEntry> {
-    const { key, sha256, size } = record;
-    if (!isHex64(key)) throw new ValidationError(`'${key}' is not a layer cache key (64 hex digits)`, 'key');
-    if (!isHex64(sha256)) throw new ValidationError(`'${sha256}' is not a sha256 (64 hex digits)`, 'sha256');
-    if (!isStorableImageId(record.image_id)) throw new ValidationError(`image id '${record.image_id}' cannot name a layer cache marker`, 'image_id');
-    const changes = layerChangesSchema.parse(record.changes);
+    const { sha256, size } = record;
+    const previous = await this.beginRecord(record);
     const blobKey = layerCacheKeys.blob(sha256);
-    const previous = await this.readEntry(key);
-    // The reference first: a removal that lists the blob's references from now on keeps the blob.
-    await this.store.put(layerCacheKeys.blobRef(sha256, key), key);
     const existing = await this.store.head(blobKey);
     if (existing?.size !== size) {
       const stored = await this.store.put(blobKey, createReadStream(record.changeSetPath, { highWaterMark: 4 << 20 }));
@@ -197,7 +192,50 @@ export class LayerCache {
         throw new IntegrityError(`the change set at ${record.changeSetPath} is ${stored.size} bytes with sha256 ${stored.sha256}, not the ${size} bytes with sha256 ${sha256} given`);
       }
     }
-    await this.store.put(layerCacheKeys.changes(key), JSON.stringify(changes), JSON_TYPE);
+    return this.commitRecord(record, previous);
+  }
+
+  /**
+   * The same as `record` for a change set already in the store at `stagedKey` (a runner's
+   * upload): it is moved to its content address (or dropped when that blob exists) and its bytes
+   * measured there; a blob that is not the `sha256` and `size` given is removed and refused.
+   */
+  async recordStaged(record: Omit<LayerCacheRecord, 'changeSetPath'>, stagedKey: string): Promise<LayerCacheEntry> {
+    const { sha256, size } = record;
+    const previous = await this.beginRecord(record);
+    const blobKey = layerCacheKeys.blob(sha256);
+    const existing = await this.store.head(blobKey);
+    if (existing?.size === size) {
+      await this.store.delete(stagedKey);
+    } else {
+      const moved = await this.store.promote(stagedKey, blobKey);
+      if (!moved) throw new IntegrityError(`there is no change set at ${stagedKey}`);
+      const measured = moved.sha256 !== undefined ? { size: moved.size, sha256: moved.sha256 } : await measureStoredObject(this.store, blobKey);
+      if (measured.sha256 !== sha256 || measured.size !== size) {
+        await this.store.delete(blobKey);
+        throw new IntegrityError(`the change set at ${stagedKey} is ${measured.size} bytes with sha256 ${measured.sha256}, not the ${size} bytes with sha256 ${sha256} claimed`);
+      }
+    }
+    return this.commitRecord(record, previous);
+  }
+
+  /** Checks a record's names and writes its blob reference (first: a removal that lists the blob's references from now on keeps the blob); answers the entry it replaces. */
+  private async beginRecord(record: Omit<LayerCacheRecord, 'changeSetPath'>): Promise<LayerCacheEntry | undefined> {
+    const { key, sha256 } = record;
+    if (!isHex64(key)) throw new ValidationError(`'${key}' is not a layer cache key (64 hex digits)`, 'key');
+    if (!isHex64(sha256)) throw new ValidationError(`'${sha256}' is not a sha256 (64 hex digits)`, 'sha256');
+    if (!isStorableImageId(record.image_id)) throw new ValidationError(`image id '${record.image_id}' cannot name a layer cache marker`, 'image_id');
+    layerChangesSchema.parse(record.changes);
+    const previous = await this.readEntry(key);
+    await this.store.put(layerCacheKeys.blobRef(sha256, key), key);
+    return previous;
+  }
+
+  /** With the blob in place: the report, the by-source marker, then the entry; the blob the entry no longer uses goes when nothing else does. */
+  private async commitRecord(record: Omit<LayerCacheRecord, 'changeSetPath'>, previous: LayerCacheEntry | undefined): Promise<LayerCacheEntry> {
+    const { key, sha256, size } = record;
+    const blobKey = layerCacheKeys.blob(sha256);
+    await this.store.put(layerCacheKeys.changes(key), JSON.stringify(layerChangesSchema.parse(record.changes)), JSON_TYPE);
     await this.store.put(layerCacheKeys.bySource(record.image_id, key), key);
     const now = this.clock.now().toISOString();
     const entry = layerCacheEntrySchema.parse({
