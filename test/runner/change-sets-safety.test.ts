@@ -172,3 +172,19 @@ describe('a crafted change set applied to a tree whose symlinks point outside it
     });
   }
 });
+
+describe('a change set the user namespace cannot read', () => {
+  it('is refused with a reason before anything is unpacked', async () => {
+    // Arrange
+    const changeSet = await smallChangeSet();
+    await chmod(changeSet.path, 0o600);
+    const dir = join(ws, 'restored');
+
+    // Act
+    const restoring = restoreAsLower({ changeSet: changeSet.path, dir, expectedSha256: changeSet.sha256, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    await expect(restoring).rejects.toThrow(/must be readable by others/);
+    expect(await exists(dir)).toBe(false);
+  });
+});

@@ -129,6 +129,10 @@ async function createLostDevices(o: { lost: string[]; dest: string; verified: Ve
  */
 async function unpack(o: { verified: VerifiedChangeSet; dest: string; workspaceRoot: string; mapping?: IdMapping; groups: ProcessGroups }): Promise<void> {
   const { verified, dest, workspaceRoot, mapping, groups } = o;
+  if (mapping) {
+    // The namespace's root reopens the descriptor through /proc/self/fd, which checks the file's mode.
+    if (((await verified.handle.stat()).mode & 0o004) === 0) throw new ChangeSetFormatError('a change set unpacked in the user namespace must be readable by others (mode 0644, as the capture leaves it)');
+  }
   await mkdir(dest, { recursive: true });
   if (!mapping) {
     await groups.run('unsquashfs', ['-no-progress', '-quiet', '-f', '-d', dest, verified.path]);
