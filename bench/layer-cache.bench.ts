@@ -18,6 +18,11 @@
  * pair goes first. The runner's phases come from its log; the layer cache's entry files are
  * counted after every session, so a side that records (or fails to) shows it.
  *
+ * Every session repacks the whole root (mksquashfs with the source's compressor: zstd at
+ * mksquashfs's default level, 15, for the fixture), cached layers or not, so that pack is a floor
+ * under (c); LAYER_CACHE_BENCH_LEVEL=N sets the `squashfs_compression_level` setting first, to
+ * see the cache's share with a cheaper pack.
+ *
  *   LAYER_CACHE_BENCH_ROUNDS=2 flock /tmp/cfs-e2e.lock npx tsx bench/layer-cache.bench.ts
  */
 import { execFile } from 'node:child_process';
@@ -34,6 +39,7 @@ import { debianRoot } from '../test/helpers/debian-root.ts';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.LAYER_CACHE_BENCH_ROUNDS ?? 2);
+const LEVEL = process.env.LAYER_CACHE_BENCH_LEVEL ? Number(process.env.LAYER_CACHE_BENCH_LEVEL) : null;
 /** (a) recording over (b) not recording, both cold full runs. */
 const RECORD_GOAL = 1.1;
 /** (c) the rebuild of the changed third layer over (d) the full rebuild. */
@@ -176,10 +182,10 @@ async function setLayerCache(runtime: EmbeddedRuntime, on: boolean): Promise<voi
   if (settings.layer_cache !== on) throw new Error(`PATCH settings {layer_cache: ${on}} answered layer_cache ${String(settings.layer_cache)}`);
 }
 
-/** The layer cache's entry files in the embedded store (`layer-cache/entries/<key>.json`). */
+/** The layer cache's entries in the embedded store (`layer-cache/entries/<key>.json`), by key: the store keeps an ETag beside each file under the same path. */
 async function cacheEntries(runtime: EmbeddedRuntime): Promise<number> {
   const files = await readdir(join(runtime.dataDir, 'artifacts'), { recursive: true }).catch(() => [] as string[]);
-  return files.filter((file) => /(^|\/)layer-cache\/entries\/[^/]+\.json$/.test(file)).length;
+  return new Set(files.map((file) => /(?:^|\/)layer-cache\/entries\/([^/]+)\.json$/.exec(file)?.[1]).filter(Boolean)).size;
 }
 
 interface Measured {
@@ -307,6 +313,8 @@ async function main(): Promise<void> {
   try {
     const images = new ImagesApi(new ApiClient({ env: { CFS_API_URL: runtime.url, CFS_API_TOKEN: runtime.apiToken } }));
     const source = await importImage(images, { name: 'debian12', arch: 'x86_64', squashfs: fixture.rootfs, kernel: fixture.kernel, initrd: fixture.initrd });
+    const packing = await request<{ squashfs_compressor: string; squashfs_compression_level: number | null }>(runtime, 'PATCH', '/apis/cfs-image/v1/settings', { squashfs_compression_level: LEVEL });
+    console.log(`layer-cache bench: results packed with compressor ${packing.squashfs_compressor}, level ${packing.squashfs_compression_level ?? "the compressor's default"}`);
     console.log(`layer-cache bench: the Debian 12 root ${fixture.dir} (rootfs ${((await stat(fixture.rootfs)).size / 1e6).toFixed(0)} MB) imported as ${source.id}; load average ${await loadAverage()}`);
 
     const rows: { a: Measured; b: Measured; c: Measured; d: Measured }[] = [];
