@@ -39,7 +39,7 @@ const LAYER_0 = [
   '    - copy: {dest: /opt/app/data/config, content: "a=1\\n"}',
   '    - command: ln -f /opt/app/data/config /opt/app/data/config-link',
   '    - file: {src: /etc/layer0, dest: /etc/layer0-symlink, state: link}',
-  '    - command: python3 -c "import os; os.setxattr(\'/etc/layer0\', \'user.cfs\', b\'layer-zero\')"',
+  '    - command: python3 -c "import os; os.setxattr(\'/etc/image-marker\', \'user.cfs\', b\'layer-zero\')"',
   '    - file: {path: /etc/image-motd, state: absent}',
   '',
 ].join('\n');
@@ -106,6 +106,7 @@ function documentFor(test: string, session: string, third: { url: string; commit
 async function session(document: RunDocument, deps: Partial<RunnerDeps> = {}): Promise<{ outcome: RunOutcome; exitCode: number; lines: string[] }> {
   const lines: string[] = [];
   const result = await runCustomization(document, { store, local: store, workspace: join(base, 'workspaces', document.session), log: (line) => lines.push(line), ...deps });
+  // For diagnosis: CFS_TEST_RUNNER_LOG=/tmp/x writes each session's runner log to /tmp/x.<session>.
   if (process.env.CFS_TEST_RUNNER_LOG) await writeFile(`${process.env.CFS_TEST_RUNNER_LOG}.${document.session}`, lines.join('\n'));
   return { ...result, lines };
 }
@@ -275,7 +276,7 @@ describe('the layer cache in the runner', () => {
     expect(tree.outcome.images.map((i) => i.layer_keys)).toEqual(full.outcome.images.map((i) => i.layer_keys));
     for (const i of [0, 1]) {
       const expected = await resultTree(full.outcome.images[i]!.uploaded!.rootfs.key);
-      expect(expected.get('/etc/layer0')?.xattrs ?? '').toContain('user.cfs');
+      expect(expected.get('/etc/image-marker')?.xattrs ?? '').toContain('user.cfs');
       expect(expected.get('/dev/cfs-null')).toMatchObject({ type: 'char' });
       expect(expected.get('/opt/app/data/config-link')).toBeUndefined();
       for (const other of [cached, tree, treeCached]) expect(await resultTree(other.outcome.images[i]!.uploaded!.rootfs.key)).toEqual(expected);
