@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sha256OfFile } from '../core/images/verify-artifact.ts';
 import { createWriteStream } from 'node:fs';
 import { chmod, open, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -172,19 +173,20 @@ export interface VerifiedInPlace {
   close(): Promise<void>;
 }
 
+/** A source rootfs opened in place, its size checked, its sha256 not yet: only its metadata may be read until `verify` resolves. */
+export interface OpenedInPlace extends VerifiedInPlace {
+  /** Reads the whole file through the open descriptor and refuses it unless its size and sha256 are the run document's. */
+  verify(signal?: AbortSignal): Promise<void>;
+}
+
 /**
- * Opens a source rootfs in the local store read-only and checks its size and sha256 through
- * that one open file, so what is unpacked next (through /proc/<pid>/fd) is the file that was
- * hashed, never a file put under its key meanwhile; a write into it (or its replacement) moves
- * its ctime, which assertUnchanged checks after unpacking. Nothing is copied, and the store's
- * file is never written.
+ * Opens a source rootfs in the local store read-only and checks its size (a truncated or grown
+ * file is refused without reading it); `verify` then checks its sha256 through that one open
+ * file, so what is unpacked next (through /proc/<pid>/fd) is the file that was hashed, never a
+ * file put under its key meanwhile; a write into it (or its replacement) moves its ctime, which
+ * assertUnchanged checks after unpacking. Nothing is copied, and the store's file is never written.
  */
-export async function openVerifiedInPlace(
-  file: string,
-  artifact: { key: string; size: number; sha256: string },
-  label: string,
-  signal?: AbortSignal,
-): Promise<VerifiedInPlace> {
+export async function openInPlace(file: string, artifact: { key: string; size: number; sha256: string }, label: string): Promise<OpenedInPlace> {
   let handle: FileHandle;
   try {
     handle = await open(file, 'r');
@@ -194,20 +196,16 @@ export async function openVerifiedInPlace(
   try {
     const before = await handle.stat();
     if (!before.isFile()) throw new RunnerFailure('staging', `${label} (${artifact.key}) is not a regular file in the artifact store`);
-    // The size first: a truncated or grown file is refused without reading it.
-    let problem = before.size === artifact.size ? undefined : verificationProblem(artifact, label, before.size, '');
-    if (!problem) {
-      const hash = createHash('sha256');
-      for await (const chunk of handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 4 * MIB })) {
-        signal?.throwIfAborted();
-        hash.update(chunk as Buffer);
-      }
-      problem = verificationProblem(artifact, label, before.size, hash.digest('hex'));
-    }
+    const problem = before.size === artifact.size ? undefined : verificationProblem(artifact, label, before.size, '');
     if (problem) throw new RunnerFailure('staging', problem);
     return {
       path: `/proc/${process.pid}/fd/${handle.fd}`,
       fd: handle.fd,
+      verify: async (signal) => {
+        const measured = await sha256OfFile(handle, signal);
+        const mismatch = verificationProblem(artifact, label, measured.size, measured.sha256);
+        if (mismatch) throw new RunnerFailure('staging', mismatch);
+      },
       assertUnchanged: async () => {
         const after = await handle.stat();
         if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
@@ -218,6 +216,23 @@ export async function openVerifiedInPlace(
     };
   } catch (error) {
     await handle.close();
+    throw error;
+  }
+}
+
+/** openInPlace, then its sha256 verified before this resolves. */
+export async function openVerifiedInPlace(
+  file: string,
+  artifact: { key: string; size: number; sha256: string },
+  label: string,
+  signal?: AbortSignal,
+): Promise<VerifiedInPlace> {
+  const source = await openInPlace(file, artifact, label);
+  try {
+    await source.verify(signal);
+    return source;
+  } catch (error) {
+    await source.close();
     throw error;
   }
 }
@@ -261,10 +276,15 @@ export async function stageImage(options: StageOptions): Promise<StagedImage> {
   // The namespace's root reopens the file through /proc/self/fd: it must be readable by others, else it is copied.
   const readable = !local || !mapping || ((await stat(local.pathOf(image.rootfs.key)).catch(() => undefined))?.mode ?? 0) & 0o004;
   if (local && readable) {
-    const source = await openVerifiedInPlace(local.pathOf(image.rootfs.key), image.rootfs, label, signal);
+    const source = await openInPlace(local.pathOf(image.rootfs.key), image.rootfs, label);
     try {
+      // The sha256 is read while unsquashfs reads the source's metadata into the runner (-s, -lln):
+      // nothing of it is placed or unpacked before the digest is confirmed.
+      const inspecting = inspect(groups, source.path);
+      const [verified] = await Promise.allSettled([source.verify(signal), inspecting]);
+      if (verified.status === 'rejected') throw verified.reason;
       log(`${label}: sha256 verified in place`);
-      const staged = await unpack(image, { path: source.path, fd: source.fd }, root, layout, groups, label, place);
+      const staged = await unpack(image, { path: source.path, fd: source.fd }, inspecting, root, layout, groups, label, place);
       await source.assertUnchanged();
       log(`${label}: unpacked`);
       return staged;
@@ -279,7 +299,7 @@ export async function stageImage(options: StageOptions): Promise<StagedImage> {
   await chmod(download, 0o644);
   const handle = await open(download, 'r');
   try {
-    const staged = await unpack(image, { path: download, fd: handle.fd }, root, layout, groups, label, place);
+    const staged = await unpack(image, { path: download, fd: handle.fd }, inspect(groups, download), root, layout, groups, label, place);
     log(`${label}: unpacked`);
     return staged;
   } finally {
@@ -320,8 +340,19 @@ async function placeRoot(root: string, unpackedBytes: number, layout: WorkspaceL
   return false;
 }
 
+/** What unsquashfs reads of a squashfs's metadata: its compressor (`-s`) and its unpacked size and device nodes (`-lln`). */
+interface Inspection {
+  source: SquashfsInfo;
+  listed: { bytes: number; devices: DeviceNode[] };
+}
+
+async function inspect(groups: ProcessGroups, squashfs: string): Promise<Inspection> {
+  const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', squashfs]));
+  return { source, listed: await listUnpacked(groups, squashfs) };
+}
+
 /**
- * Reads a verified squashfs's compressor, puts its root in RAM or on disk, and unpacks it:
+ * Takes a verified squashfs's inspection, puts its root in RAM or on disk, and unpacks it:
  * as the host's root in container mode, else as root of the user namespace (the source handed
  * over as an open descriptor, paths relative to the workspace so no directory above it needs
  * to be searchable by the namespace's root).
@@ -329,6 +360,7 @@ async function placeRoot(root: string, unpackedBytes: number, layout: WorkspaceL
 async function unpack(
   image: RunImage,
   squashfs: { path: string; fd: number },
+  inspection: Promise<Inspection>,
   root: string,
   layout: WorkspaceLayout,
   groups: ProcessGroups,
@@ -340,8 +372,7 @@ async function unpack(
     if (error instanceof ToolError) throw new RunnerFailure('staging', `${label} is not a readable squashfs: ${error.message}`, { image: image.image_id });
     throw error;
   };
-  const source = parseSquashfsStat(await groups.run('unsquashfs', ['-s', squashfs.path]).catch(corrupt));
-  const listed = await listUnpacked(groups, squashfs.path).catch(corrupt);
+  const { source, listed } = await inspection.catch(corrupt);
   const inMemory = await placeRoot(stack ?? root, listed.bytes, layout, label, place);
   const target = stack ? join(stack, 'base') : root;
   const stacked = stack ? { stack } : {};

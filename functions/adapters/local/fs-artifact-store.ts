@@ -1,11 +1,11 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
-import { measureBytes } from '../../core/images/verify-artifact.ts';
+import { measureFile } from '../../core/images/verify-artifact.ts';
 import type { ArtifactStore, MultipartPart, MultipartPartUrl, PromotedObject, StoredObject } from '../../ports/artifact-store.ts';
 import { measuringStream, toReadable } from '../shared/measuring-stream.ts';
 
@@ -137,7 +137,7 @@ export class FsArtifactStore implements ArtifactStore {
   /**
    * Moves a finished file (the runner's squashed result, on this machine) into the store under
    * `key` instead of copying it: it is renamed to a temporary name beside the target, measured
-   * there in one read (size, md5, sha256: the store's own measurement, as put's), renamed into
+   * there in one read (size, sha256, and md5 on a second thread: the store's own measurement, as put's), renamed into
    * place and its checksums recorded. A file on another filesystem is copied through put. The
    * file is gone from its old place once this resolves; on failure no object is left.
    */
@@ -154,7 +154,7 @@ export class FsArtifactStore implements ArtifactStore {
       return copied;
     }
     try {
-      const measured = await measureBytes(createReadStream(temporary, { highWaterMark: 4 << 20 }));
+      const measured = await measureFileAt(temporary);
       await rename(temporary, target);
       await this.recordChecksums(key, measured.md5, measured.sha256);
       return { key, ...measured, etag: measured.md5 };
@@ -208,7 +208,7 @@ export class FsArtifactStore implements ArtifactStore {
       await this.recordChecksums(to, recorded.md5!, recorded.sha256!);
       return { key: to, size: after.size, etag: recorded.md5!, md5: recorded.md5!, sha256: recorded.sha256! };
     }
-    const measured = await measureBytes(createReadStream(target, { highWaterMark: 4 << 20 }));
+    const measured = await measureFileAt(target);
     await this.recordChecksums(to, measured.md5, measured.sha256);
     return { key: to, ...measured, etag: measured.md5 };
   }
@@ -517,6 +517,16 @@ export class FsArtifactStore implements ArtifactStore {
 }
 
 /** What a part URL's signature covers besides method, key and expiry. */
+/** Size, md5 and sha256 of the file at `path`, md5 on a second thread (see measureFile). */
+async function measureFileAt(path: string): Promise<{ size: number; md5: string; sha256: string }> {
+  const handle = await open(path, 'r');
+  try {
+    return await measureFile(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
 function partGrant(uploadId: string, number: number, sha256: string): string {
   return `part ${uploadId} ${number} ${sha256}`;
 }
