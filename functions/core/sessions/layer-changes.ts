@@ -30,13 +30,16 @@ function parseLayerIndex(text: string): number {
   return Number(text);
 }
 
-/** Why a layer with no key has no report, from what the session says of it. */
-function whyNoReport(session: SessionRecord, index: number, imageId: string): string {
+/** Why a layer has no report, from what the session says of it (the runner names a key for a layer that failed too). */
+function whyNoReport(session: SessionRecord, index: number, imageId: string, key: string | undefined): string {
   const layer = session.status.layers[index]!;
   const what = `layer ${index} (${layer.name}) of session '${session.name}' on image ${imageId}`;
   const step = session.status.steps?.find((s) => s.name === 'ansible' && s.layer === layer.name && s.image_id === undefined);
   if (step?.state === 'failed') return `${what} failed: a failed layer records no changes`;
   if (step?.state === 'skipped') return `${what} was skipped: it never ran, so it changed nothing`;
+  if (key) {
+    return `no changes report is kept for layer ${index} of session '${session.name}' on image ${imageId} (key ${key}): the layer cache evicted it, or the layer ended before its report was written`;
+  }
   const { status } = session.status.session;
   if (status !== 'complete' && !session.status.failure) return `${what} has no changes recorded yet: the session is ${status}; they are recorded when its run ends`;
   if (!session.status.layer_keys) {
@@ -65,10 +68,7 @@ export async function layerChanges(ports: LayerChangesPorts, name: string, layer
   if (!images.includes(imageId)) throw notFound('image', imageId, `image ${imageId} is not one of session '${name}''s images (${images.join(', ')})`);
 
   const key = session.status.layer_keys?.[imageId]?.[index];
-  if (!key) throw notFound('changes', `${name}/${index}`, whyNoReport(session, index, imageId));
-  const report = await new LayerCache(ports.artifacts).changes(key);
-  if (!report) {
-    throw notFound('changes', key, `no changes report is kept for layer ${index} of session '${name}' on image ${imageId} (key ${key}): the layer cache evicted it, or the layer ended before its report was written`);
-  }
+  const report = key ? await new LayerCache(ports.artifacts).changes(key) : undefined;
+  if (!report) throw notFound('changes', key ?? `${name}/${index}`, whyNoReport(session, index, imageId, key));
   return report;
 }

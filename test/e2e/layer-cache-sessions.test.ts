@@ -1,0 +1,160 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionRecord } from '../../functions/core/model/session.ts';
+import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
+import { cfs, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
+import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+
+/**
+ * The layer cache's control plane on the embedded runtime with the real runner, Ansible and
+ * squashfs-tools (issue 19): a rebuild after a change to the second layer reuses the first (a
+ * `cached` step naming the session that recorded it), the keys reach the session and the result
+ * image, the changes route and `cfs sessions changes` answer each layer's report, a failure at
+ * layer 1 says how to resume, and `layer_cache: false` runs every layer.
+ */
+
+const dataDir = mkdtempSync(join(tmpdir(), 'cfs-layer-cache-'));
+const repo: TempRepo = makeTempRepo();
+let runtime: EmbeddedRuntime;
+let imageId: string;
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${runtime.url}${path}`, {
+    method,
+    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+type SessionView = SessionRecord & { status: SessionRecord['status'] & { layer_keys?: Record<string, string[]> } };
+
+async function completed(name: string): Promise<SessionView> {
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    const { body } = await api<SessionView>('GET', `/apis/cfs/v3/sessions/${name}`);
+    if (body.status.session.status === 'complete') return body;
+    if (Date.now() > deadline) throw new Error(`session ${name} did not complete`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const playbook = (tasks: string[]) => ['- hosts: cfs_image', '  gather_facts: false', '  tasks:', ...tasks.map((t) => `    - ${t}`), ''].join('\n');
+
+/** Two layers: `first` pinned at `firstCommit`, `second` at `secondCommit` (so a change to the second leaves the first's key alone). */
+async function configure(name: string, firstCommit: string, secondCommit: string): Promise<void> {
+  const layers = [
+    { name: 'first', clone_url: repo.url, commit: firstCommit, playbook: 'first.yml' },
+    { name: 'second', clone_url: repo.url, commit: secondCommit, playbook: 'second.yml' },
+  ];
+  expect((await api('PUT', `/apis/cfs/v3/configurations/${name}`, { layers })).status).toBe(200);
+}
+
+async function createSession(name: string, configurationName: string, extra: Record<string, unknown> = {}): Promise<SessionView> {
+  const created = await api('POST', '/apis/cfs/v3/sessions', {
+    name,
+    configuration_name: configurationName,
+    target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
+    ...extra,
+  });
+  expect(created.status).toBe(201);
+  return completed(name);
+}
+
+const layerSteps = (s: SessionView) => s.status.steps!.filter((st) => st.name === 'ansible' && st.layer !== undefined).map((st) => [st.layer, st.state, st.cached_from?.session]);
+
+beforeAll(async () => {
+  ensureBuilt();
+  runtime = await startEmbeddedRuntime({ dataDir, port: 0 });
+  const built = await cfsBin(cliEnv(runtime), 'images', 'build-sample', '--name', 'cache-base', '--format', 'json');
+  expect(built.code).toBe(0);
+  imageId = (JSON.parse(built.out) as { id: string }).id;
+}, 120_000);
+
+afterAll(async () => {
+  await runtime?.close();
+  repo.dispose();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('the layer cache through the embedded server', () => {
+  let v1: string;
+  let first: SessionView;
+
+  it('records every layer of a first session, keeps the keys on the session and the result, and answers each layer\'s changes', async () => {
+    // Arrange
+    repo.commit('main', 'first.yml', playbook(['copy: { dest: /etc/cfs-first.txt, content: "first\\n" }']));
+    v1 = repo.commit('main', 'second.yml', playbook(['copy: { dest: /etc/cfs-second.txt, content: "v1\\n" }']));
+    await configure('cache-config', v1, v1);
+    // Act
+    first = await createSession('cache-one', 'cache-config');
+    const changes = await api<{ files: Array<{ path: string; change: string }> }>('GET', '/apis/cfs/v3/sessions/cache-one/layers/0/changes');
+    const result = await api<{ metadata: Record<string, string> }>('GET', `/apis/ims/v3/images/${first.status.artifacts[0]!.result_id}`);
+    // Assert
+    expect(first.status.session.succeeded, JSON.stringify(first.status.failure)).toBe('true');
+    expect(layerSteps(first)).toEqual([
+      ['first', 'succeeded', undefined],
+      ['second', 'succeeded', undefined],
+    ]);
+    const keys = first.status.layer_keys![imageId]!;
+    expect(keys).toHaveLength(2);
+    expect(result.body.metadata.cfs_layer_keys).toBe(keys.join(','));
+    expect(changes.status).toBe(200);
+    expect(changes.body.files).toContainEqual(expect.objectContaining({ path: '/etc/cfs-first.txt', change: 'added' }));
+    expect(changes.body.files.map((f) => f.path)).not.toContain('/etc/cfs-second.txt');
+  });
+
+  it('reuses the first layer after a change to the second, shown cached from the first session, and the CLI prints both layers\' changes', async () => {
+    // Arrange
+    const v2 = repo.commit('main', 'second.yml', playbook(['copy: { dest: /etc/cfs-second.txt, content: "v2\\n" }']));
+    await configure('cache-config', v1, v2);
+    // Act
+    const second = await createSession('cache-two', 'cache-config');
+    const described = await cfs(runtime, 'sessions', 'describe', 'cache-two');
+    const printed = await cfs(runtime, 'sessions', 'changes', 'cache-two');
+    // Assert
+    expect(second.status.session.succeeded, JSON.stringify(second.status.failure)).toBe('true');
+    expect(layerSteps(second)).toEqual([
+      ['first', 'cached', 'cache-one'],
+      ['second', 'succeeded', undefined],
+    ]);
+    expect(second.status.layer_keys![imageId]![0]).toBe(first.status.layer_keys![imageId]![0]);
+    expect(second.status.layer_keys![imageId]![1]).not.toBe(first.status.layer_keys![imageId]![1]);
+    expect(described.out).toMatch(/cached \(from session cache-one, \d+ s old\)/);
+    expect(printed.code).toBe(0);
+    expect(printed.out).toContain(`layer 0 first (image ${imageId})`);
+    expect(printed.out).toContain('    A /etc/cfs-first.txt');
+    expect(printed.out).toMatch(/layer 1 second[^\n]*\n(?:.*\n)*? {4}[AM] \/etc\/cfs-second\.txt/);
+  });
+
+  it('fails at layer 1 with a resume hint, then a session created again reuses layer 0; layer_cache false runs both', async () => {
+    // Arrange
+    const broken = repo.commit('main', 'second.yml', playbook(['command: /bin/false']));
+    await configure('cache-broken', v1, broken);
+    const fixed = repo.commit('main', 'second.yml', playbook(['copy: { dest: /etc/cfs-second.txt, content: "fixed\\n" }']));
+    // Act
+    const failed = await createSession('cache-fails', 'cache-broken');
+    const described = await cfs(runtime, 'sessions', 'describe', 'cache-fails');
+    const gone = await api<{ detail: string }>('GET', '/apis/cfs/v3/sessions/cache-fails/layers/1/changes');
+    await configure('cache-broken', v1, fixed);
+    const resumed = await createSession('cache-resumed', 'cache-broken');
+    const full = await createSession('cache-full', 'cache-broken', { layer_cache: false });
+    // Assert
+    expect(failed.status.failure, JSON.stringify(failed.status.failure)).toMatchObject({ step: 'ansible', layer: 'second' });
+    expect(described.out).toContain('layer 0 is reused from the layer cache');
+    expect(gone.status).toBe(404);
+    expect(gone.body.detail).toContain('failed: a failed layer records no changes');
+    expect(layerSteps(resumed)).toEqual([
+      ['first', 'cached', 'cache-one'],
+      ['second', 'succeeded', undefined],
+    ]);
+    expect(layerSteps(full)).toEqual([
+      ['first', 'succeeded', undefined],
+      ['second', 'succeeded', undefined],
+    ]);
+  });
+});
