@@ -21,7 +21,7 @@ const LOCALE_VARIABLE = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ)$/;
  * The environment ansible-playbook (and every process it starts, in the sandbox and inside the
  * image roots) runs with, built from an allow-list rather than by removing what looks private:
  * a fixed PATH, the runner's locale, time zone and proxy variables, and the runner's own
- * settings for Ansible (home, local temp and TMPDIR in the workspace, the layer's roles,
+ * settings for Ansible (home and local temp in the workspace, TMPDIR /tmp, the layer's roles,
  * plain unbuffered output). Nothing else of the runner's environment passes: no `CFS_*`
  * (the API token), `AWS_*`, `ECS_*`, nor anything an operator set for the server itself.
  * HOME is /root, the image root's home, where Ansible's remote temp (`~/.ansible/tmp`) lives
@@ -41,7 +41,10 @@ export function ansibleEnvironment(layout: WorkspaceLayout, rolesPath: string, b
     HOME: '/root',
     ANSIBLE_HOME: layout.ansibleHome,
     ANSIBLE_LOCAL_TEMP: layout.ansibleTemp,
-    TMPDIR: layout.tmp,
+    // Every command the chroot connection runs in an image root inherits this: a workspace path
+    // does not exist there (mktemp in a package's postinst failed with it). /tmp is the sandbox's
+    // own tmpfs for Ansible itself and the image's /tmp inside the root.
+    TMPDIR: '/tmp',
     ANSIBLE_ROLES_PATH: rolesPath,
     ANSIBLE_NOCOLOR: '1',
     ANSIBLE_FORCE_COLOR: '0',

@@ -159,6 +159,8 @@ describe('the runner program (dist/runner.mjs)', () => {
         '    - command: cat /etc/image-marker',
         '      register: marker',
         '    - copy: {dest: /etc/cfs-modules, content: "{{ order.stat.exists }} {{ marker.stdout }}\\n"}',
+        // What a package script's mktemp uses inside the root: never a workspace path (it does not exist there).
+        "    - shell: 'echo \"$TMPDIR\" > /etc/cfs-tmpdir'",
         '',
       ].join('\n'),
     });
@@ -196,6 +198,7 @@ describe('the runner program (dist/runner.mjs)', () => {
     expect(await fileInResult(rootfsA, 'etc/application-only')).toBeUndefined();
     expect(await fileInResult(rootfsA, 'etc/image-marker')).toBe('compute\n');
     expect(await fileInResult(rootfsB, 'etc/cfs-modules')).toBe('True application\n');
+    expect(await fileInResult(rootfsA, 'etc/cfs-tmpdir')).toBe('/tmp\n');
     // The result keeps the source's compressor, and what the outcome records is what was stored.
     expect((await run('unsquashfs', ['-s', store.pathOf(rootfsA)])).stdout).toMatch(/^Compression lz4$/m);
     expect(resultA?.compressor).toBe('lz4');

@@ -39,7 +39,7 @@ describe('ansibleEnvironment', () => {
       NO_PROXY: 'localhost',
       ANSIBLE_HOME: '/ws/ansible/home',
       ANSIBLE_LOCAL_TEMP: '/ws/ansible/tmp',
-      TMPDIR: '/ws/tmp',
+      TMPDIR: '/tmp',
       ANSIBLE_ROLES_PATH: '/ws/layers/0/roles',
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_FORCE_COLOR: '0',
