@@ -4,6 +4,8 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { imageLayerKeys } from '../core/layer-cache/keys.ts';
+import { stageLayerRecord } from '../core/layer-cache/staged-records.ts';
+import type { ArtifactStore } from '../ports/artifact-store.ts';
 import { CorruptEntryError, type LayerCache, type LayerCacheEntry } from '../core/layer-cache/layer-cache.ts';
 import type { RunDocument, RunImage, RunLayer, RunOutcome } from '../core/workflow/run-document.ts';
 import { captureChangeSet } from './change-sets/capture.ts';
@@ -50,6 +52,8 @@ export interface CachedLayersOptions {
   groups: ProcessGroups;
   mapping: IdMapping | undefined;
   cache: LayerCache;
+  /** Where the run's finished layers are staged (its own prefix), for the control plane to record. */
+  store: ArtifactStore;
   local?: LocalStore;
   capture: ChangeCapture;
   progress: ProgressRecorder;
@@ -188,8 +192,8 @@ export class CachedLayers {
       record.exit_code = null;
       record.cached = { session: oldest.session, created: oldest.created };
       log(`layer ${layer.index} '${layer.name}': cached (from session ${oldest.session}, recorded ${oldest.created}, ${age(this.options.now().getTime() - Date.parse(oldest.created))} old)`);
+      // The control plane marks the entries used (LRU) when it reads the outcome: the runner does not write the cache.
       await this.options.progress.cached(position);
-      for (const entry of used) await this.options.cache.touch(entry.key).catch(() => undefined);
     }
     return restored;
   }
@@ -284,21 +288,10 @@ export class CachedLayers {
         const captured = await captureChangeSet({ upper, output, workspaceRoot: layout.root, groups, ...(mapping ? { mapping } : {}) });
         const key = image.keys[position]!;
         const changes = await this.report(image, upper, key, layer);
-        await this.options.cache.record({
-          key,
-          parent_key: position > 0 ? image.keys[position - 1]! : null,
-          image_id: image.image.image_id,
-          source_rootfs_sha256: image.image.rootfs.sha256,
-          layer_index: layer.index,
-          layer_name: layer.name,
-          session: this.options.document.session,
-          runner_version: RUNNER_VERSION,
-          changeSetPath: output,
-          sha256: captured.sha256,
-          size: captured.size,
-          changes,
-        });
-        log(`layer ${layer.index} '${layer.name}': change set of image ${image.image.image_id} recorded (${(captured.size / (1 << 20)).toFixed(1)} MiB, ${changes.files.length}${changes.files_truncated ? '+' : ''} path(s) changed)`);
+        // Staged under the run's own prefix: the control plane records it under the key it computes itself (staged-records.ts).
+        const { local } = this.options;
+        await stageLayerRecord(this.options.store, this.options.document, { key, changeSetPath: output, sha256: captured.sha256, size: captured.size, changes }, local ? (to, file) => local.adopt(to, file) : undefined);
+        log(`layer ${layer.index} '${layer.name}': change set of image ${image.image.image_id} kept for the layer cache (${(captured.size / (1 << 20)).toFixed(1)} MiB, ${changes.files.length}${changes.files_truncated ? '+' : ''} path(s) changed)`);
       } catch (error) {
         log(`layer ${layer.index} '${layer.name}': the change set of image ${image.image.image_id} was not recorded in the layer cache: ${(error as Error).message}`);
       } finally {

@@ -167,6 +167,7 @@ export async function runCustomization(document: RunDocument, given: RunnerDeps)
           groups,
           mapping,
           cache: new LayerCache(deps.store),
+          store: deps.store,
           ...(deps.local ? { local: deps.local } : {}),
           capture: mode === 'namespace' && deps.changeCapture !== 'tree' ? 'overlay' : 'tree',
           progress,

@@ -102,6 +102,21 @@ describe('the layer records a runner stages and the control plane records', () =
     expect(await cache.find(keys[1]!, { maxAgeSeconds: 60 })).toBeUndefined();
   });
 
+  it('marks the entries of the layers a run reused as used, so eviction keeps them longest', async () => {
+    // Arrange: layer 0 recorded by an earlier run, an hour ago.
+    await stage(0);
+    const clock = { current: new Date(Date.now() - 3600_000), now() { return this.current; } };
+    await promoteStagedLayers(new LayerCache(store, clock), store, document, outcomeWith(['succeeded', 'skipped', 'skipped']), VERSION);
+    const before = (await cache.find(keys[0]!, { maxAgeSeconds: 7200 }))!.last_used;
+
+    // Act: a later run reused it.
+    await promoteStagedLayers(cache, store, document, outcomeWith(['cached', 'skipped', 'skipped']), VERSION);
+
+    // Assert
+    const after = (await cache.find(keys[0]!, { maxAgeSeconds: 7200 }))!.last_used;
+    expect(Date.parse(after) - Date.parse(before)).toBeGreaterThan(3000_000);
+  });
+
   it('refuses a staged change set whose bytes are not the claimed ones, and keeps no blob of it', async () => {
     await stage(0, 'change set 0', { sha256: sha256Of('something else'), size: 12 });
 

@@ -10,6 +10,8 @@ import { FsArtifactStore } from '../../functions/adapters/local/fs-artifact-stor
 import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { layerCacheKeys } from '../../functions/core/layer-cache/entry.ts';
 import { LayerCache } from '../../functions/core/layer-cache/layer-cache.ts';
+import { promoteStagedLayers } from '../../functions/core/layer-cache/staged-records.ts';
+import { RUNNER_VERSION } from '../../functions/runner/runner-version.ts';
 import type { RunDocument, RunOutcome } from '../../functions/core/workflow/run-document.ts';
 import { runCustomization, type RunnerDeps } from '../../functions/runner/run-customization.ts';
 import { memoryRootsUnder, overlayRootsUnder } from '../../functions/runner/mounts.ts';
@@ -94,18 +96,27 @@ function documentFor(test: string, session: string, third: { url: string; commit
     ansible: { limit: '', verbosity: 0, passthrough: ['-e', `cfs_test=${test}`] },
     squashfs: { compressor: 'source' },
     allowed_schemes: ['file'],
-    outcome_key: `sessions/${session}/runner-outcome.json`,
-    logs_prefix: `sessions/${session}/logs/`,
-    progress_key: `sessions/${session}/runner-progress.json`,
+    // The runner's own prefix (as RenderInventory makes one per run): it stages its layers' change sets there.
+    outcome_key: `${runnerPrefix(session)}runner-outcome.json`,
+    logs_prefix: `${runnerPrefix(session)}logs/`,
+    progress_key: `${runnerPrefix(session)}runner-progress.json`,
     layer_cache: { reuse: true, max_age_seconds: 3600 },
     ...overrides,
   });
 }
 
-/** Runs a session in process and keeps its log lines. */
+/** A session's runner prefix: `runner/<token>/`, the token made from its name. */
+const runnerPrefix = (session: string) => `runner/${createHash('sha256').update(session).digest('hex').slice(0, 32)}/`;
+
+/**
+ * Runs a session in process and keeps its log lines; then records what the runner staged, as the
+ * control plane's PackageImage or FailSession step does.
+ */
 async function session(document: RunDocument, deps: Partial<RunnerDeps> = {}): Promise<{ outcome: RunOutcome; exitCode: number; lines: string[] }> {
   const lines: string[] = [];
   const result = await runCustomization(document, { store, local: store, workspace: join(base, 'workspaces', document.session), log: (line) => lines.push(line), ...deps });
+  const promoted = await promoteStagedLayers(new LayerCache(store), store, document, result.outcome, RUNNER_VERSION);
+  lines.push(...promoted.refused.map((line) => `not recorded: ${line}`));
   // For diagnosis: CFS_TEST_RUNNER_LOG=/tmp/x writes each session's runner log to /tmp/x.<session>.
   if (process.env.CFS_TEST_RUNNER_LOG) await writeFile(`${process.env.CFS_TEST_RUNNER_LOG}.${document.session}`, lines.join('\n'));
   return { ...result, lines };
@@ -211,7 +222,7 @@ describe('the layer cache in the runner', () => {
     expect(keysA.map((k) => k.index)).toEqual([0, 1, 2]);
     expect(keysA.slice(0, 2)).toEqual(first.outcome.images[0]!.layer_keys!.slice(0, 2));
     expect(keysA[2]!.key).not.toBe(first.outcome.images[0]!.layer_keys![2]!.key);
-    const progress = JSON.parse(await readFile(store.pathOf('sessions/cache-second/runner-progress.json'), 'utf8')) as { layers: Array<{ state: string }> };
+    const progress = JSON.parse(await readFile(store.pathOf(`${runnerPrefix('cache-second')}runner-progress.json`), 'utf8')) as { layers: Array<{ state: string }> };
     expect(progress.layers.map((l) => l.state)).toEqual(['cached', 'cached', 'succeeded']);
     const rootfsA = second.outcome.images[0]!.uploaded!.rootfs.key;
     expect(await resultFile(rootfsA, 'etc/layer0')).toBe('zero\ncompute-one\n');

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { z } from 'zod';
-import type { ArtifactStore } from '../../ports/artifact-store.ts';
+import type { ArtifactStore, StoredObject } from '../../ports/artifact-store.ts';
 import type { RunDocument, RunOutcome } from '../workflow/run-document.ts';
 import { runnerPrefixOf } from '../workflow/session-keys.ts';
 import { layerChangesSchema, type LayerChanges } from './entry.ts';
@@ -29,16 +29,20 @@ export function stagedLayerKeys(runnerPrefix: string, key: string) {
 /** What the runner says of a staged change set: its bytes (checked when it is recorded). */
 const claimSchema = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() });
 
-/** Runner side: leaves one layer's change set, report and claim under the run's own prefix. */
+/**
+ * Runner side: leaves one layer's change set, report and claim under the run's own prefix. With
+ * `adopt` (a store on this machine) the change set file is moved into the store, not copied.
+ */
 export async function stageLayerRecord(
   store: ArtifactStore,
   document: Pick<RunDocument, 'outcome_key'>,
   record: { key: string; changeSetPath: string; sha256: string; size: number; changes: LayerChanges },
+  adopt?: (key: string, file: string) => Promise<StoredObject>,
 ): Promise<void> {
   const runnerPrefix = runnerPrefixOf(document.outcome_key);
   if (!runnerPrefix) throw new Error(`the run document's outcome key ${document.outcome_key} is not under a runner prefix`);
   const keys = stagedLayerKeys(runnerPrefix, record.key);
-  const stored = await store.put(keys.changeSet, createReadStream(record.changeSetPath, { highWaterMark: 4 << 20 }));
+  const stored = adopt ? await adopt(keys.changeSet, record.changeSetPath) : await store.put(keys.changeSet, createReadStream(record.changeSetPath, { highWaterMark: 4 << 20 }));
   if (stored.sha256 !== record.sha256 || stored.size !== record.size) {
     throw new Error(`the change set at ${record.changeSetPath} changed while it was stored (sha256 ${stored.sha256}, expected ${record.sha256})`);
   }
@@ -55,8 +59,9 @@ export interface PromotedLayers {
 }
 
 /**
- * Control-plane side: for each image (of `imageIds`, default all) and each layer the outcome
- * says succeeded (ran, not cached), records the staged change set under the key this side
+ * Control-plane side: for each image (of `imageIds`, default all) marks the entries of the
+ * layers the outcome says were cached as used, and for each layer it says succeeded (ran, not
+ * cached) records the staged change set under the key this side
  * computes from its own run document, with the session, image and layer names from it too. The
  * runner's word is only the bytes and the report of its own layers.
  */
@@ -75,8 +80,10 @@ export async function promoteStagedLayers(
     if (imageIds && !imageIds.includes(image.image_id)) continue;
     const keys = imageLayerKeys(document, image, runnerVersion);
     for (const [position, layer] of document.layers.entries()) {
-      if (outcome.layers[position]?.state !== 'succeeded') continue;
       const key = keys[position]!;
+      // A reused layer: its entry was just used (eviction goes least recently used first).
+      if (outcome.layers[position]?.state === 'cached') await cache.touch(key);
+      if (outcome.layers[position]?.state !== 'succeeded') continue;
       const staged = stagedLayerKeys(runnerPrefix, key);
       const claim = claimSchema.safeParse(await readJson(store, staged.claim));
       if (!claim.success) continue;
