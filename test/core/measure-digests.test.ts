@@ -15,7 +15,7 @@ afterEach(async () => rm(dir, { recursive: true, force: true }));
 
 /** What coreutils says of a file: the reference the parallel digests must match. */
 function coreutils(file: string): { md5: string; sha256: string } {
-  const digest = (tool: string) => execFileSync(tool, [file], { encoding: 'utf8' }).split(' ')[0];
+  const digest = (tool: string) => execFileSync(tool, [file], { encoding: 'utf8' }).split(' ')[0]!;
   return { md5: digest('md5sum'), sha256: digest('sha256sum') };
 }
 
