@@ -39,12 +39,12 @@ export const DEBIAN_ROOT_RECIPE = {
   /** Added to /etc/initramfs-tools/modules: a squashfs root cannot mount without it. */
   initramfsModules: ['squashfs'],
   /**
-   * zstd at its default level 3: measured here on this root (708 MB, 2 busy cores) it packs in
-   * 9.6 s to 240 MB where gzip level 1 takes 19 s for 259 MB, and sessions repack with the
-   * source's compressor, so each run saves the same again. Debian's kernel reads it
-   * (CONFIG_SQUASHFS_ZSTD=y).
+   * zstd at level 3, named: mksquashfs's zstd default is 15, which took 55-161 s to repack this
+   * root per session on 2 busy cores (the layer cache bench), and sessions repack with the
+   * source's compressor and level. Level 3 packs it in about 10 s to about 240 MB, where gzip
+   * level 1 took 19 s for 259 MB. Debian's kernel reads it (CONFIG_SQUASHFS_ZSTD=y).
    */
-  mksquashfs: ['-comp', 'zstd'],
+  mksquashfs: ['-comp', 'zstd', '-Xcompression-level', '3'],
 } as const;
 
 /** Where the fixtures live between runs: outside the repository, shared by every checkout on the machine. */
