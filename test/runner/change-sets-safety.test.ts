@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { captureChangeSet } from '../../functions/runner/change-sets/capture.ts';
+import { ChangeSetFormatError } from '../../functions/runner/change-sets/format.ts';
+import { mountOverlay, unmountOverlay } from '../../functions/runner/change-sets/overlay.ts';
 import { applyToTree, ChangeSetDigestError, restoreAsLower } from '../../functions/runner/change-sets/restore.ts';
 import { ProcessGroups } from '../../functions/runner/process-groups.ts';
-import { rootIdMapping, type IdMapping } from '../../functions/runner/user-namespace.ts';
+import { rootIdMapping, userNamespaceArgv, type IdMapping } from '../../functions/runner/user-namespace.ts';
 import { listTree } from '../helpers/tree-listing.ts';
 
 const run = promisify(execFile);
@@ -186,5 +188,35 @@ describe('a change set the user namespace cannot read', () => {
     // Assert
     await expect(restoring).rejects.toThrow(/must be readable by others/);
     expect(await exists(dir)).toBe(false);
+  });
+});
+
+describe('a layer that renames a directory of an earlier layer', () => {
+  it('renames it (no EXDEV, as on a plain root) and is refused by the capture: a redirect to a lower path is no tree a change set can hold', async () => {
+    // Arrange: a lower with /etc, an overlay mounted as the runner mounts a layer's.
+    const lower = join(ws, 'lower');
+    await mkdir(join(lower, 'etc'), { recursive: true });
+    await writeFile(join(lower, 'etc', 'hosts'), '127.0.0.1 localhost\n');
+    await run('chown', ['-R', `${mapping.uid}:${mapping.gid}`, lower]);
+    for (const dir of ['upper', 'work', 'merged']) {
+      await mkdir(join(ws, dir));
+      await chown(join(ws, dir), mapping.uid, mapping.gid);
+    }
+    await mountOverlay({ target: join(ws, 'merged'), lowers: [lower], upper: join(ws, 'upper'), work: join(ws, 'work'), groups });
+
+    // Act: the layer's rename, as root of the user namespace (Python's os.rename failed with EXDEV before).
+    try {
+      const [command, args] = userNamespaceArgv(mapping, 'python3', ['-c', `import os; os.rename(${JSON.stringify(join(ws, 'merged', 'etc'))}, ${JSON.stringify(join(ws, 'merged', 'etc.moved'))})`]);
+      await run(command, args);
+      expect(await readFile(join(ws, 'merged', 'etc.moved', 'hosts'), 'utf8')).toBe('127.0.0.1 localhost\n');
+    } finally {
+      await unmountOverlay(join(ws, 'merged'));
+    }
+    const capturing = captureChangeSet({ upper: join(ws, 'upper'), output: join(ws, 'results', 'layer.squashfs'), workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    await expect(capturing).rejects.toThrow(ChangeSetFormatError);
+    await expect(capturing).rejects.toThrow(/renamed directories it did not create \(\/etc\.moved\)/);
+    expect(await exists(join(ws, 'results', 'layer.squashfs'))).toBe(false);
   });
 });

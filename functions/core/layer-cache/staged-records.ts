@@ -90,6 +90,7 @@ export async function promoteStagedLayers(
       const changes = layerChangesSchema.safeParse(await readJson(store, staged.changes));
       if (!changes.success || changes.data.key !== key || changes.data.image_id !== image.image_id || changes.data.layer_index !== layer.index) {
         result.refused.push(`layer ${layer.index} of image ${image.image_id}: its changes report is not this layer's`);
+        for (const staleKey of [staged.changeSet, staged.changes, staged.claim]) await store.delete(staleKey);
         continue;
       }
       try {
@@ -113,6 +114,8 @@ export async function promoteStagedLayers(
       } catch (error) {
         result.refused.push(`layer ${layer.index} of image ${image.image_id}: ${(error as Error).message}`);
       }
+      // Recorded or refused, nothing of it stays under the runner's prefix.
+      for (const staleKey of [staged.changeSet, staged.changes, staged.claim]) await store.delete(staleKey);
     }
   }
   return result;

@@ -11,11 +11,13 @@ const execFileAsync = promisify(execFile);
  * The overlay mounts of the layer cache: each layer runs on an overlay whose upper directory
  * becomes its change set, and a cached layer's restored change set is a lower layer again.
  * Mounted by the host's root; the layer writes as root of the user namespace (overlayfs does
- * its copy-ups and whiteouts with the mounter's credentials). redirect_dir, metacopy and index
- * stay off, so the upper is a self-contained tree (a renamed directory is copied, never a
- * redirect to a lower path; a metadata change copies the data too).
+ * its copy-ups and whiteouts with the mounter's credentials). metacopy and index stay off (a
+ * metadata change copies the data too). redirect_dir is on: without it renaming a directory the
+ * layer did not create fails with EXDEV (Python's os.rename of /etc did), which a layer on a plain
+ * root never meets; a redirect refers to a lower path, so a layer that leaves one is not recorded
+ * (capture.ts) and the run goes on as on a plain root.
  */
-const OVERLAY_OPTIONS = ['redirect_dir=off', 'metacopy=off', 'index=off'];
+const OVERLAY_OPTIONS = ['redirect_dir=on', 'metacopy=off', 'index=off'];
 
 /** A path overlayfs's option string would misread (its separators), refused before mounting. */
 function checkedPath(path: string): string {
