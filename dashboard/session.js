@@ -179,6 +179,12 @@ async function changesSection(session, names, signal) {
   for (const image of images) {
     const items = [];
     for (const [index, layer] of layers.entries()) {
+      // Only a layer that ended well has a report: asking for the others would only get a 404.
+      const state = (session.status.steps ?? []).find((s) => s.name === 'ansible' && s.layer === layer.name && s.image_id === undefined)?.state ?? 'pending';
+      if (state !== 'succeeded' && state !== 'cached') {
+        items.push(h('li', {}, `Layer ${index} ${layer.name}: no changes recorded (the layer ${state === 'pending' ? 'did not run' : state})`));
+        continue;
+      }
       const url = `/apis/cfs/v3/sessions/${encodeURIComponent(session.name)}/layers/${index}/changes?image_id=${encodeURIComponent(image)}`;
       let answer;
       try {

@@ -193,7 +193,7 @@ export class CachedLayers {
       record.cached = { session: oldest.session, created: oldest.created };
       log(`layer ${layer.index} '${layer.name}': cached (from session ${oldest.session}, recorded ${oldest.created}, ${age(this.options.now().getTime() - Date.parse(oldest.created))} old)`);
       // The control plane marks the entries used (LRU) when it reads the outcome: the runner does not write the cache.
-      await this.options.progress.cached(position);
+      await this.options.progress.cached(position, record.cached);
     }
     return restored;
   }

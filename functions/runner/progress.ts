@@ -50,9 +50,11 @@ export class ProgressRecorder {
     return this.set(position, state, { end_time: this.now().toISOString() });
   }
 
-  /** Marks the layer at `position` taken from the layer cache (it does not run). */
-  cached(position: number): Promise<void> {
-    return this.set(position, 'cached', {});
+  /** Marks the layer at `position` taken from the layer cache (it does not run), naming the session that recorded it. */
+  cached(position: number, from: { session: string; created: string }): Promise<void> {
+    const layer = this.progress.layers[position];
+    if (layer) Object.assign(layer, { state: 'cached', cached: from });
+    return this.write();
   }
 
   /** A check of an image's test starts (the image's test starts with its first part). */

@@ -41,7 +41,9 @@ async function completed(name: string): Promise<SessionRecord> {
   const session = await until(`session ${name} to complete`, async () => (await runtime.ports.sessions.get(name))!, (s) => s.status.session.status === 'complete', 180_000);
   expect(session.status.failure).toBeUndefined();
   expect(session.status.session.succeeded).toBe('true');
-  // Its result's own Image Registered event has been handled too.
+  // Its result's own Image Registered event has been handled too: the results are revealed and
+  // announced after the completion is written, so the engine's run ends first, then the bus's deliveries.
+  await runtime.engine.idle();
   await runtime.bus.idle();
   return session;
 }

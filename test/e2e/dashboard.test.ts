@@ -254,6 +254,8 @@ describe('the dashboard in a real browser', () => {
     await expect.poll(() => page.locator('section.log-layer h3 .badge').textContent()).toBe('failed');
     expect(await page.locator('pre.log[data-layer="0"]').textContent()).toContain('break on purpose');
     expect(await page.locator('#artifacts-title + p').textContent()).toBe('No result image was registered.');
+    // The failed layer recorded no change set: the page says so without asking for a report that cannot exist.
+    await expect.poll(() => page.locator('ul.changes li').allTextContents()).toEqual(['Layer 0 broken: no changes recorded (the layer failed)']);
     await page.screenshot({ path: join(shots, 'dashboard-failed.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   }, 150_000);

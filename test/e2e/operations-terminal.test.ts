@@ -125,7 +125,9 @@ describe('cfs sessions create --wait', () => {
     // Arrange
     await configuration('fails', ['command: /bin/false']);
     // Act
-    const ok = await piped(...createArgs('piped', 'slowish'));
+    // The first test ran this configuration on this image: without --no-cache the layer would be reused.
+    const ok = await piped(...createArgs('piped', 'slowish'), '--no-cache');
+    const reused = await piped(...createArgs('piped-reused', 'slowish'));
     const failed = await piped(...createArgs('piped-fails', 'fails'));
     // Assert
     expect(ok.code).toBe(0);
@@ -143,6 +145,9 @@ describe('cfs sessions create --wait', () => {
     );
     expect(outLines.indexOf('layer 0 slowish: running')).toBeLessThan(outLines.findIndex((l) => l.startsWith('layer 0 slowish: succeeded')));
     expect(outLines.at(-1)).toBe('session piped succeeded');
+    // A reused layer is named with the session it came from as soon as it is restored, on one line.
+    expect(reused.code).toBe(0);
+    expect(reused.out.split('\n').filter((l) => l.startsWith('layer 0 slowish'))).toEqual([expect.stringMatching(/^layer 0 slowish: cached \(from session piped, \d+ s old\)$/)]);
     expect(failed.code).toBe(1);
     expect(failed.out).toContain('layer 0 fails: failed');
     expect(failed.err.trim()).toMatch(/^Error: session piped-fails failed at ansible \(layer fails[^)]*\): layer 0 'fails' failed/);

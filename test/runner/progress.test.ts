@@ -46,6 +46,22 @@ describe('the progress document', () => {
     ]);
   });
 
+  it('names the session a cached layer came from as soon as it is restored', async () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'cfs-progress-'));
+    dirs.push(dir);
+    const store = new FsArtifactStore(dir);
+    const recorder = new ProgressRecorder({ session: 's1', layers, progress_key: 'p.json' }, store, () => new Date(0));
+    // Act
+    await recorder.cached(0, { session: 'build-7', created: '2026-11-26T08:00:00Z' });
+    const chunks: Buffer[] = [];
+    for await (const c of await store.get('p.json')) chunks.push(c as Buffer);
+    const written = runProgressSchema.parse(JSON.parse(Buffer.concat(chunks).toString()));
+    // Assert
+    expect(written.layers[0]).toEqual({ index: 0, name: 'base', state: 'cached', cached: { session: 'build-7', created: '2026-11-26T08:00:00Z' } });
+    expect(written.layers[1]!.state).toBe('pending');
+  });
+
   it('writes nothing when the run document names no progress key', async () => {
     // Arrange
     const dir = mkdtempSync(join(tmpdir(), 'cfs-progress-'));

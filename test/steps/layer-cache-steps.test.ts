@@ -187,6 +187,21 @@ describe('the layer cache in the control-plane steps (issue 19)', () => {
     expect(after.status.steps).toEqual([{ name: 'ansible', layer: 'base', state: 'cached', cached_from: { session: 'x', created: 'c' } }]);
   });
 
+  it('shows a cached layer with the session it came from while the run goes on, before the outcome', () => {
+    // Arrange
+    const record = pendingSession('s1', { Compute: [A] });
+    // Act
+    const live = applyLayerProgress(record, [
+      { index: 0, name: 'base', state: 'cached', cached: { session: 'build-7', created: '2026-11-26T08:00:00Z' } },
+      { index: 1, name: 'site', state: 'running', start_time: 't' },
+    ]);
+    // Assert
+    expect(live.status.steps).toEqual([
+      { name: 'ansible', layer: 'base', state: 'cached', cached_from: { session: 'build-7', created: '2026-11-26T08:00:00Z' } },
+      { name: 'ansible', layer: 'site', state: 'running', start_time: 't' },
+    ]);
+  });
+
   it('keeps the layer keys from layer 0 up to the first layer without one, and labels a cached layer with its session and age', () => {
     // Act
     const keys = layerKeysInOrder({ layer_keys: [{ index: 0, key: KEY('a') }, { index: 2, key: KEY('c') }] });

@@ -7,6 +7,7 @@ export interface LayerProgress {
   state: 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cached';
   start_time?: string;
   end_time?: string;
+  cached?: { session: string; created: string };
 }
 
 // A cached layer has ended too: a stale report never shows it running again.
@@ -25,6 +26,7 @@ export function applyLayerProgress(record: SessionRecord, layers: LayerProgress[
     const next: SessionStep = { name: 'ansible', layer: layer.name, state: layer.state };
     if (layer.start_time) next.start_time = layer.start_time;
     if (layer.end_time) next.end_time = layer.end_time;
+    if (layer.cached) next.cached_from = layer.cached;
     const index = steps.findIndex((s) => s.name === 'ansible' && s.layer === layer.name && s.image_id === undefined);
     if (index === -1) {
       steps.push(next);

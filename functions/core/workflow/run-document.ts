@@ -254,6 +254,8 @@ export const runProgressSchema = z.object({
       state: z.enum(LAYER_PROGRESS_STATES),
       start_time: z.string().optional(),
       end_time: z.string().optional(),
+      /** A `cached` layer: the session that recorded the reused change set (as in the outcome), shown while the run goes on. */
+      cached: z.object({ session: z.string(), created: z.string() }).optional(),
     }),
   ),
 });
