@@ -7,13 +7,13 @@ import { parseXattrDump } from '../../functions/runner/change-sets/format.ts';
 
 const execFileAsync = promisify(execFile);
 
-/** Everything the layer cache must keep of one entry (mtimes in whole seconds: squashfs keeps no more). */
+/** Everything the layer cache must keep of one entry (mtimes to the nanosecond, in decimal). */
 export interface ListedEntry {
   type: string;
   mode: string;
   uid: number;
   gid: number;
-  mtime: number;
+  mtime: string;
   content?: string;
   target?: string;
   rdev?: string;
@@ -43,7 +43,7 @@ export async function listTree(root: string): Promise<Record<string, ListedEntry
   const walk = async (rel: string): Promise<void> => {
     const path = rel === '' ? root : join(root, rel);
     const info = await lstat(path);
-    const entry: ListedEntry = { type: typeOf(info), mode: (info.mode & 0o7777).toString(8), uid: info.uid, gid: info.gid, mtime: Math.floor(info.mtimeMs / 1000), xattrs: {} };
+    const entry: ListedEntry = { type: typeOf(info), mode: (info.mode & 0o7777).toString(8), uid: info.uid, gid: info.gid, mtime: (await lstat(path, { bigint: true })).mtimeNs.toString(), xattrs: {} };
     if (info.isFile()) entry.content = createHash('sha256').update(await readFile(path)).digest('hex');
     if (info.isSymbolicLink()) entry.target = await readlink(path);
     if (info.isCharacterDevice() || info.isBlockDevice()) entry.rdev = `${Math.floor(info.rdev / 256)}:${info.rdev % 256}`;

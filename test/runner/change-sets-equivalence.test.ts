@@ -106,7 +106,8 @@ const LAYER_SCRIPT = [
   'setfattr -n user.x -v hello etc/config',
   'rm usr/file-to-symlink && ln -s /etc/config usr/file-to-symlink',
   'chown 7:7 dev/char',
-  'touch -d "2025-05-06 07:08:09" usr/share/deep/er/doc',
+  // Nanoseconds, which squashfs cannot keep: the change set's mtimes file must.
+  'touch -d @1746515289.123456789 usr/share/deep/er/doc',
   // Fails unless the layer sees the root's own xattr; a restore must then drop it from the root.
   'setfattr -x user.root . && setfattr -n user.layer -v 1 .',
 ].join('\n');
@@ -160,6 +161,7 @@ describe('a change set restored from the cache is exactly the tree the layer lef
     expect(expected['dev/char']).toMatchObject({ uid: uid(7), rdev: '1:3' });
     // The layer saw its image's / as it was (mountOverlay gives an empty upper the root's metadata, xattrs included).
     expect(expected['']).toMatchObject({ uid: uid(0), gid: gid(0), mode: '755', xattrs: { 'user.layer': '0x31' } });
+    expect(expected['usr/share/deep/er/doc']!.mtime).toBe('1746515289123456789');
     expect(await listTree(view)).toEqual(expected);
     expect(await listTree(plain)).toEqual(expected);
   });
@@ -228,6 +230,13 @@ describe('the change-set format', () => {
     expect(line('odd name "q" \\ b/.wh..wh..opq')).toMatch(/^-r--r--r-- 0\/0\s+0 /);
     expect(line('dev/char')).toMatch(/^crw-rw-rw- 7\/7\s+1,\s+3 /);
     expect(listing).not.toContain('squashfs-root/etc/.wh..wh..opq');
+    // Every entry's mtime to the nanosecond, in a read-only file of the image's root at the change set's root.
+    expect(line('.wh..wh..mtimes')).toMatch(/^-r--r--r-- 0\/0 /);
+    const mtimes = JSON.parse((await run('unsquashfs', ['-cat', output, '.wh..wh..mtimes'])).stdout) as { version: number; mtime_ns: Record<string, string> };
+    expect(mtimes.version).toBe(1);
+    expect(mtimes.mtime_ns['usr/share/deep/er/doc']).toBe('1746515289123456789');
+    expect(Object.keys(mtimes.mtime_ns)).toEqual(expect.arrayContaining(['.', 'created.txt', 'etc', 'etc/config']));
+    expect(Object.keys(mtimes.mtime_ns)).not.toContain('etc/removed');
     // Only what the layer changed, and the directories above it.
     expect(listing).not.toContain('squashfs-root/run');
     expect(listing).not.toContain('squashfs-root/data/b');

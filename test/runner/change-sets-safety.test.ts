@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { captureChangeSet } from '../../functions/runner/change-sets/capture.ts';
 import { ChangeSetFormatError } from '../../functions/runner/change-sets/format.ts';
+import { MTIMES_FILE } from '../../functions/runner/change-sets/mtimes.ts';
 import { mountOverlay, unmountOverlay } from '../../functions/runner/change-sets/overlay.ts';
 import { applyToTree, ChangeSetDigestError, restoreAsLower } from '../../functions/runner/change-sets/restore.ts';
 import { ProcessGroups } from '../../functions/runner/process-groups.ts';
@@ -173,6 +174,75 @@ describe('a crafted change set applied to a tree whose symlinks point outside it
       expect(await readFile(join(outside, 'target-file'), 'utf8')).toBe('must survive too\n');
     });
   }
+});
+
+describe("a crafted change set's mtimes file", () => {
+  /** A change set holding `lnk` (a symlink to a directory outside the tree) and an mtimes file naming paths through it and above the root. */
+  async function arrange(mtimesFile: 'file' | 'symlink'): Promise<{ outside: string; changeSet: string; digest: string }> {
+    const outside = join(ws, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'victim'), 'its mtime must not move\n');
+    await run('touch', ['-d', '@1000000000', join(outside, 'victim'), outside]);
+    const crafted = join(ws, 'crafted');
+    await mkdir(crafted);
+    await symlink(outside, join(crafted, 'lnk'));
+    await writeFile(join(crafted, 'own'), 'inside\n');
+    const mtime_ns = { 'lnk/victim': '1', lnk: '2', '../outside/victim': '3', own: '1700000000123456789' };
+    if (mtimesFile === 'file') await writeFile(join(crafted, MTIMES_FILE), JSON.stringify({ version: 1, mtime_ns }));
+    else await symlink(join(outside, 'victim'), join(crafted, MTIMES_FILE));
+    const changeSet = join(ws, 'crafted.squashfs');
+    await run('mksquashfs', [crafted, changeSet, '-noappend', '-quiet', '-no-progress']);
+    await chmod(changeSet, 0o644);
+    return { outside, changeSet, digest: await sha256(changeSet) };
+  }
+
+  it('sets no time outside the tree, through a symlink or above the root, restored either way, and the entries inside get theirs', async () => {
+    // Arrange
+    const { outside, changeSet, digest } = await arrange('file');
+    const outsideBefore = await listTree(outside);
+    const root = join(ws, 'root');
+    await mkdir(root);
+    const dir = join(ws, 'restored');
+
+    // Act
+    await restoreAsLower({ changeSet, dir, expectedSha256: digest, workspaceRoot: ws, mapping, groups });
+    await applyToTree({ changeSet, root, scratch: join(ws, 'scratch'), expectedSha256: digest, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    expect(await listTree(outside)).toEqual(outsideBefore);
+    for (const tree of [dir, root]) {
+      expect((await lstat(join(tree, 'own'), { bigint: true })).mtimeNs).toBe(1700000000123456789n);
+      expect((await lstat(join(tree, 'lnk'), { bigint: true })).mtimeNs).toBe(2n);
+      expect(await exists(join(tree, MTIMES_FILE))).toBe(false);
+    }
+  });
+
+  it('is refused when it is a symlink, and read through none', async () => {
+    // Arrange
+    const { outside, changeSet, digest } = await arrange('symlink');
+    const outsideBefore = await listTree(outside);
+
+    // Act
+    const restoring = restoreAsLower({ changeSet, dir: join(ws, 'restored'), expectedSha256: digest, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    await expect(restoring).rejects.toThrow(ChangeSetFormatError);
+    expect(await listTree(outside)).toEqual(outsideBefore);
+  });
+
+  it('is a name no layer may write: the capture refuses a root holding it', async () => {
+    // Arrange
+    const upper = join(ws, 'upper');
+    await mkdir(upper);
+    await writeFile(join(upper, MTIMES_FILE), 'the layer made this\n');
+
+    // Act
+    const capturing = captureChangeSet({ upper, output: join(ws, 'results', 'layer.squashfs'), workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    await expect(capturing).rejects.toThrow(/reserves/);
+    expect(await exists(join(ws, 'results', 'layer.squashfs'))).toBe(false);
+  });
 });
 
 describe('a change set the user namespace cannot read', () => {

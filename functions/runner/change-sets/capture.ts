@@ -4,6 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { ToolError, type ProcessGroups } from '../process-groups.ts';
 import { userNamespaceArgv, type IdMapping } from '../user-namespace.ts';
 import { ChangeSetFormatError, dumpXattrs, isWhiteout, OPAQUE_MARKER, OPAQUE_XATTR, pseudoPath, sha256OfFile } from './format.ts';
+import { MTIMES_FILE, readMtimes } from './mtimes.ts';
 
 /** overlayfs's mark on a directory renamed from a lower layer (redirect_dir=on): the lower path it stands for. */
 const REDIRECT_XATTR = 'trusted.overlay.redirect';
@@ -28,7 +29,7 @@ function markerDefinition(dir: string, mtimeSeconds: number): string {
  * image's root (overlayfs makes them as the host's root, an id the namespace does not map).
  * Found as the host's root: one getfattr walk, one find for character devices.
  */
-export async function changeSetPseudoDefinitions(upper: string, groups: ProcessGroups): Promise<{ lines: string[]; opaque: string[]; whiteouts: string[] }> {
+export async function changeSetPseudoDefinitions(upper: string, groups: ProcessGroups): Promise<{ lines: string[]; opaque: string[]; whiteouts: string[]; markers: string[] }> {
   const opaque: string[] = [];
   for (const entry of await dumpXattrs(groups, upper, `^${OPAQUE_XATTR.replace(/\./g, '\\.')}$`)) {
     // overlayfs writes "y"; "x" (kernel 6.7+) means "holds xwhiteouts", not opaque.
@@ -45,9 +46,11 @@ export async function changeSetPseudoDefinitions(upper: string, groups: ProcessG
   // One walk for the whiteouts (character devices, told apart by their number) and the markers already there as files.
   const found = (await groups.run('find', ['.', '(', '-type', 'c', '-o', '-type', 'f', '-name', OPAQUE_MARKER, ')', '-printf', '%y%p\\0'], { cwd: upper })).split('\0').filter(Boolean);
   const whiteouts: string[] = [];
+  const markers: string[] = [];
   for (const item of found) {
     const path = item.slice(1).replace(/^\.\//, '');
     if (item[0] === 'f') {
+      markers.push(path);
       // Written by whoever made the upper: owned by the image's root, read-only, as the format says.
       lines.push(`${pseudoPath(path)} m 0444 0 0`);
       continue;
@@ -56,7 +59,7 @@ export async function changeSetPseudoDefinitions(upper: string, groups: ProcessG
     whiteouts.push(path);
     lines.push(`${pseudoPath(path)} m 0000 0 0`);
   }
-  return { lines, opaque, whiteouts };
+  return { lines, opaque, whiteouts, markers };
 }
 
 /**
@@ -66,7 +69,9 @@ export async function changeSetPseudoDefinitions(upper: string, groups: ProcessG
  * are the image's own ids (as packaging does), with paths relative to `workspaceRoot` (the
  * namespace's root cannot search the directories above it): `upper` must be readable by that
  * user from there and `output`'s directory writable by it. The upper is never changed (it may
- * be a lower layer of the next layer's overlay). The output ends up the host root's, 0644.
+ * be a lower layer of the next layer's overlay). Every entry's mtime to the nanosecond goes in
+ * the mtimes file at the change set's root (mtimes.ts); an upper holding that reserved name, or an
+ * overlayfs redirect, is refused (ChangeSetFormatError). The output ends up the host root's, 0644.
  */
 export async function captureChangeSet(o: {
   upper: string;
@@ -81,20 +86,30 @@ export async function captureChangeSet(o: {
   if (redirected.length > 0) {
     throw new ChangeSetFormatError(`the layer renamed directories it did not create (${redirected.slice(0, 3).map((e) => `/${e.path.replace(/^\.\/?/, '')}`).join(', ')}${redirected.length > 3 ? ', ...' : ''}): a change set cannot hold an overlayfs redirect`);
   }
-  const { lines } = await changeSetPseudoDefinitions(upper, groups);
+  if (await lstat(join(upper, MTIMES_FILE)).then(() => true, () => false)) {
+    throw new ChangeSetFormatError(`the layer wrote /${MTIMES_FILE}, a name the change-set format reserves`);
+  }
+  const { lines, whiteouts, markers } = await changeSetPseudoDefinitions(upper, groups);
+  // Every entry's mtime to the nanosecond (squashfs keeps seconds), in a file at the change set's root the restores put back and remove.
+  const mtimes = await readMtimes(groups, upper, new Set([...whiteouts, ...markers]));
+  lines.push(`${MTIMES_FILE} F ${Math.floor(Number(BigInt(mtimes.mtime_ns['.'] ?? '0') / 1_000_000_000n))} 0444 0 0 cat /proc/self/fd/4`);
   const paths = mapping ? { upper: relative(workspaceRoot, resolve(upper)), output: relative(workspaceRoot, resolve(output)) } : { upper, output };
   const args = [paths.upper, paths.output, '-noappend', '-no-progress', '-quiet', ...CHANGE_SET_COMPRESSION];
   // The definitions are handed over as an open file (fd 3): no path the namespace's root would need to reach.
   const scratch = await mkdtemp(join(tmpdir(), 'cfs-change-set-pseudo-'));
   try {
     const pseudo = join(scratch, 'pseudo');
+    const mtimesPath = join(scratch, 'mtimes.json');
     // Readable by others: the namespace's root reopens it through /proc/self/fd, which checks the mode.
-    await writeFile(pseudo, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o644 });
+    await writeFile(pseudo, `${lines.join('\n')}\n`, { mode: 0o644 });
+    await writeFile(mtimesPath, `${JSON.stringify(mtimes)}\n`, { mode: 0o644 });
     const handle = await open(pseudo, 'r');
+    const mtimesHandle = await open(mtimesPath, 'r');
     try {
-      if (lines.length > 0) args.push('-pf', '/proc/self/fd/3');
+      args.push('-pf', '/proc/self/fd/3');
       const [command, argv] = mapping ? userNamespaceArgv(mapping, 'mksquashfs', args) : ['mksquashfs', args];
-      const { child, exited } = groups.start(command, argv, { cwd: mapping ? workspaceRoot : undefined, stdio: ['ignore', 'ignore', 'pipe', handle.fd] });
+      // fd 4 is the mtimes file, which the pseudo definition's `cat` copies in.
+      const { child, exited } = groups.start(command, argv, { cwd: mapping ? workspaceRoot : undefined, stdio: ['ignore', 'ignore', 'pipe', handle.fd, mtimesHandle.fd] });
       const stderr: Buffer[] = [];
       child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
       const exit = await exited;
@@ -104,6 +119,7 @@ export async function captureChangeSet(o: {
       }
     } finally {
       await handle.close();
+      await mtimesHandle.close();
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });

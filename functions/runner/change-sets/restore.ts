@@ -6,6 +6,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { unpackLosses } from '../device-nodes.ts';
 import { ToolError, type ProcessGroups } from '../process-groups.ts';
 import { chownToNamespaceRoot, userNamespaceArgv, type IdMapping } from '../user-namespace.ts';
+import { applyMtimes, MTIMES_FILE, readMtimesFile, type MtimesDocument } from './mtimes.ts';
 import { ChangeSetFormatError, dumpXattrs, isWhiteout, OPAQUE_MARKER, OPAQUE_XATTR, parentsAreDirectories, removeXattrs, restoreXattrs, sha256OfHandle, type XattrDumpEntry } from './format.ts';
 
 /**
@@ -159,6 +160,13 @@ async function unpack(o: { verified: VerifiedChangeSet; dest: string; workspaceR
   await createLostDevices({ lost, dest, verified, mapping, groups });
 }
 
+/** Reads and removes the mtimes file at an unpacked change set's root (it is not part of the image). */
+async function takeMtimes(dir: string): Promise<MtimesDocument | undefined> {
+  const document = await readMtimesFile(join(dir, MTIMES_FILE));
+  if (document) await unlink(join(dir, MTIMES_FILE));
+  return document;
+}
+
 /** The opaque markers in an unpacked change set, as paths relative to it (found as the host's root, never through a link). */
 async function findMarkers(dir: string, groups: ProcessGroups): Promise<string[]> {
   const found = await groups.run('find', ['.', '-name', OPAQUE_MARKER, '-type', 'f', '-print0'], { cwd: dir });
@@ -171,7 +179,8 @@ async function findMarkers(dir: string, groups: ProcessGroups): Promise<string[]
  * with `mapping`, paths relative to `workspaceRoot`, which `dir` must be under), then turns each
  * `.wh..wh..opq` marker into overlayfs's `trusted.overlay.opaque=y` on its directory (as the host's
  * root) and removes it, keeping the directory's mtime. Whiteouts are already character devices
- * 0:0, overlayfs's own form.
+ * 0:0, overlayfs's own form. Last, every entry takes its mtime to the nanosecond from the
+ * change set's mtimes file, which is removed.
  */
 export async function restoreAsLower(o: {
   changeSet: string;
@@ -187,6 +196,7 @@ export async function restoreAsLower(o: {
   } finally {
     await verified.handle.close();
   }
+  const mtimes = await takeMtimes(o.dir);
   const markers = await findMarkers(o.dir, o.groups);
   const dirs = markers.map((m) => dirname(m));
   const times = await Promise.all(dirs.map((d) => lstat(join(o.dir, d))));
@@ -196,6 +206,8 @@ export async function restoreAsLower(o: {
     await unlink(join(o.dir, marker));
     await lutimes(join(o.dir, dirs[i]!), times[i]!.atime, times[i]!.mtime);
   }
+  // Last: the nanoseconds the squashfs could not keep (removing the files above moved their directories' mtimes).
+  if (mtimes) await applyMtimes(o.groups, o.dir, mtimes);
 }
 
 /** A directory of the change set whose times are put back once everything is in place. */
@@ -293,6 +305,7 @@ export async function applyToTree(o: {
     } finally {
       await verified.handle.close();
     }
+    const mtimes = await takeMtimes(unpacked);
     const skip = sameFilesystem ? undefined : basename(unpacked);
     const times: DirectoryTimes[] = [];
     const names = (await readdir(unpacked)).filter((n) => n !== skip);
@@ -322,6 +335,8 @@ export async function applyToTree(o: {
     // Moves changed the directories' mtimes: put the change set's back, deepest first.
     for (const dir of times.sort((a, b) => b.path.length - a.path.length)) await lutimes(join(root, dir.path), dir.atime, dir.mtime);
     await lutimes(root, info.atime, info.mtime);
+    // Last: the nanoseconds the squashfs could not keep, on the paths the change set named.
+    if (mtimes) await applyMtimes(groups, root, mtimes);
   } finally {
     await rm(unpacked, { recursive: true, force: true });
   }

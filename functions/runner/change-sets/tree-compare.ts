@@ -1,8 +1,9 @@
-import { chmod, lchown, link, lstat, lutimes, readdir, writeFile } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, readdir, writeFile } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ToolError, type ProcessGroups } from '../process-groups.ts';
 import { OPAQUE_MARKER, OPAQUE_XATTR, restoreXattrs } from './format.ts';
+import { applyMtimes } from './mtimes.ts';
 
 /**
  * The change-set capture where nothing can be mounted (Fargate): the tree is snapshotted
@@ -167,8 +168,6 @@ async function copyEntries(from: string, to: string, list: string[], groups: Pro
   if (written.code !== 0) throw new ToolError('tar --extract', written, Buffer.concat(errors.writer).toString('utf8'));
 }
 
-const secondsOf = (ns: bigint) => Number(ns / 1000n) / 1e6;
-
 /**
  * Builds in the empty directory `upper` the upper directory an overlay would have left for what
  * changed in `root` since `before`: changed and added entries copied with everything (tar, hard
@@ -228,9 +227,8 @@ export async function diffToUpper(o: {
       }
     }
   }
-  for (const dir of touched) {
-    const was = after.entries.get(dir)!;
-    await lutimes(join(upper, dir), secondsOf(was.mtimeNs), secondsOf(was.mtimeNs));
-  }
+  // To the nanosecond: the capture records the upper's mtimes as they are.
+  const mtime_ns = Object.fromEntries([...touched].map((dir) => [dir === '' ? '.' : dir, after.entries.get(dir)!.mtimeNs.toString()]));
+  await applyMtimes(groups, upper, { version: 1, mtime_ns });
   return { changed: difference.changed.length + difference.removed.length };
 }
