@@ -12,6 +12,7 @@ import { captureChangeSet } from './change-sets/capture.ts';
 import { changesReport } from './change-sets/changes-report.ts';
 import { savePackageDatabases } from './change-sets/package-diff.ts';
 import { mountOverlay, mountReadOnlyView, unmountOverlay } from './change-sets/overlay.ts';
+import { materializeRedirects } from './change-sets/redirects.ts';
 import { applyToTree, ChangeSetDigestError, restoreAsLower } from './change-sets/restore.ts';
 import { diffToUpper, snapshotTree, type TreeSnapshot } from './change-sets/tree-compare.ts';
 import { RunnerFailure } from './failures.ts';
@@ -284,10 +285,13 @@ export class CachedLayers {
         await diffToUpper({ root: image.root, before: image.before!, upper, groups });
       }
       const output = join(layout.results, `${image.image.image_id}.layer-${layer.index}.squashfs`);
+      const materialized = join(dir, 'materialized');
       try {
-        const captured = await captureChangeSet({ upper, output, workspaceRoot: layout.root, groups, ...(mapping ? { mapping } : {}) });
+        // A directory renamed from a lower layer is a redirect in the upper: captured as the full directory it shows.
+        const captureFrom = this.capture === 'overlay' ? ((await materializeRedirects({ upper, lowers: image.lowers, work: materialized, groups })) ?? upper) : upper;
+        const captured = await captureChangeSet({ upper: captureFrom, output, workspaceRoot: layout.root, groups, ...(mapping ? { mapping } : {}) });
         const key = image.keys[position]!;
-        const changes = await this.report(image, upper, key, layer);
+        const changes = await this.report(image, captureFrom, key, layer);
         // Staged under the run's own prefix: the control plane records it under the key it computes itself (staged-records.ts).
         const { local } = this.options;
         await stageLayerRecord(this.options.store, this.options.document, { key, changeSetPath: output, sha256: captured.sha256, size: captured.size, changes }, local ? (to, file) => local.adopt(to, file) : undefined);
@@ -296,6 +300,7 @@ export class CachedLayers {
         log(`layer ${layer.index} '${layer.name}': the change set of image ${image.image.image_id} was not recorded in the layer cache: ${(error as Error).message}`);
       } finally {
         await rm(output, { force: true });
+        await rm(materialized, { recursive: true, force: true });
       }
       if (this.capture === 'overlay') image.lowers.push(upper);
       else await rm(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { captureChangeSet } from '../../functions/runner/change-sets/capture.ts';
 import { mountOverlay, mountReadOnlyView, unmountOverlay } from '../../functions/runner/change-sets/overlay.ts';
+import { materializeRedirects, redirectedDirectories } from '../../functions/runner/change-sets/redirects.ts';
 import { applyToTree, restoreAsLower } from '../../functions/runner/change-sets/restore.ts';
 import { diffToUpper, snapshotTree } from '../../functions/runner/change-sets/tree-compare.ts';
 import { mountsUnder } from '../../functions/runner/mounts.ts';
@@ -201,6 +202,65 @@ describe('a change set restored from the cache is exactly the tree the layer lef
       expect(listing).toMatch(/^-r--r--r-- 0\/0 +0 .* squashfs-root\/opt\/app\/\.wh\.\.wh\.\.opq$/m);
     });
   }
+});
+
+/** A layer renaming directories it did not create (as Python's os.rename does), one with a rename inside it, then writing in them. */
+const RENAMING_LAYER_SCRIPT = [
+  'set -e',
+  `python3 -c "import os; os.rename('opt/app', 'opt/app.moved'); os.rename('usr/share', 'usr/share.moved'); os.rename('usr/share.moved/deep', 'usr/share.moved/deeper')"`,
+  'echo patched >> opt/app.moved/lib/lib.so',
+  'echo new > usr/share.moved/deeper/er/added',
+  'mkdir opt/app && echo replacement > opt/app/note',
+].join('\n');
+
+describe('a layer that renames directories of the layers below', () => {
+  it('is captured from an upper with the redirects materialized, and both restores give back the merged tree', async () => {
+    // Arrange
+    const base = join(ws, 'base');
+    await mkdir(base);
+    await makeBase(base);
+    const merged = await newDir('merged');
+    const upper = join(ws, 'upper');
+    await mountOverlay({ target: merged, lowers: [base], upper, work: join(ws, 'work'), groups });
+    const [command, args] = userNamespaceArgv(mapping, 'sh', ['-c', RENAMING_LAYER_SCRIPT]);
+    await groups.run(command, args, { cwd: merged });
+    const expected = await listTree(merged);
+    await unmountOverlay(merged);
+    const upperBefore = await listTree(upper);
+    const output = join(ws, 'results', 'layer.squashfs');
+
+    // Act
+    const materialized = await materializeRedirects({ upper, lowers: [base], work: join(ws, 'materialized'), groups });
+    const captured = await captureChangeSet({ upper: materialized!, output, workspaceRoot: ws, mapping, groups });
+    const restored = join(ws, 'restored');
+    await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+    const view = await newDir('view');
+    await mountReadOnlyView({ target: view, lowers: [base, restored] });
+    const plain = join(ws, 'plain');
+    await copyTree(base, plain);
+    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+
+    // Assert
+    expect((await redirectedDirectories(upper, groups)).sort()).toEqual(['opt/app.moved', 'usr/share.moved', 'usr/share.moved/deeper']);
+    expect(expected['opt/app.moved/lib/lib.so']).toMatchObject({ type: 'file' });
+    expect(expected['usr/share.moved/deeper/er/doc']).toMatchObject({ type: 'file' });
+    expect(expected['usr/share']).toBeUndefined();
+    expect(await redirectedDirectories(materialized!, groups)).toEqual([]);
+    // The upper is the next layer's lower: the materialized copy changed nothing in it.
+    expect(await listTree(upper)).toEqual(upperBefore);
+    expect(await listTree(view)).toEqual(expected);
+    expect(await listTree(plain)).toEqual(expected);
+  });
+
+  it('needs nothing materialized when no directory was renamed', async () => {
+    // Arrange
+    const upper = await newDir('upper');
+    await writeFile(join(upper, 'file'), 'x\n');
+    // Act
+    const materialized = await materializeRedirects({ upper, lowers: [upper], work: join(ws, 'materialized'), groups });
+    // Assert
+    expect(materialized).toBeUndefined();
+  });
 });
 
 describe('the change-set format', () => {

@@ -5,9 +5,8 @@ import { ToolError, type ProcessGroups } from '../process-groups.ts';
 import { userNamespaceArgv, type IdMapping } from '../user-namespace.ts';
 import { ChangeSetFormatError, dumpXattrs, isWhiteout, OPAQUE_MARKER, OPAQUE_XATTR, pseudoPath, sha256OfFile } from './format.ts';
 import { MTIMES_FILE, readMtimes } from './mtimes.ts';
+import { redirectedDirectories } from './redirects.ts';
 
-/** overlayfs's mark on a directory renamed from a lower layer (redirect_dir=on): the lower path it stands for. */
-const REDIRECT_XATTR = 'trusted.overlay.redirect';
 
 /**
  * The compression of a change set: zstd at level 1. Measured here on 573 MiB of /usr/lib/python3
@@ -82,9 +81,9 @@ export async function captureChangeSet(o: {
 }): Promise<{ sha256: string; size: number }> {
   const { upper, output, workspaceRoot, mapping, groups } = o;
   // A renamed directory of an earlier layer is a redirect to its lower path: not a tree a change set can hold.
-  const redirected = (await dumpXattrs(groups, upper, `^${REDIRECT_XATTR.replace(/\./g, '\\.')}$`)).filter((entry) => entry.attributes.has(REDIRECT_XATTR));
+  const redirected = await redirectedDirectories(upper, groups);
   if (redirected.length > 0) {
-    throw new ChangeSetFormatError(`the layer renamed directories it did not create (${redirected.slice(0, 3).map((e) => `/${e.path.replace(/^\.\/?/, '')}`).join(', ')}${redirected.length > 3 ? ', ...' : ''}): a change set cannot hold an overlayfs redirect`);
+    throw new ChangeSetFormatError(`the layer renamed directories it did not create (${redirected.slice(0, 3).map((p) => `/${p}`).join(', ')}${redirected.length > 3 ? ', ...' : ''}): a change set cannot hold an overlayfs redirect (materializeRedirects makes an upper without them)`);
   }
   if (await lstat(join(upper, MTIMES_FILE)).then(() => true, () => false)) {
     throw new ChangeSetFormatError(`the layer wrote /${MTIMES_FILE}, a name the change-set format reserves`);

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { chmod, lchown, lstat, mkdir, readdir, utimes } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ProcessGroups } from '../process-groups.ts';
 import { dumpXattrs, restoreXattrs } from './format.ts';
+import { applyMtimes } from './mtimes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -14,8 +15,8 @@ const execFileAsync = promisify(execFile);
  * its copy-ups and whiteouts with the mounter's credentials). metacopy and index stay off (a
  * metadata change copies the data too). redirect_dir is on: without it renaming a directory the
  * layer did not create fails with EXDEV (Python's os.rename of /etc did), which a layer on a plain
- * root never meets; a redirect refers to a lower path, so a layer that leaves one is not recorded
- * (capture.ts) and the run goes on as on a plain root.
+ * root never meets; a redirect refers to a lower path, so the capture reads a copy of the upper
+ * with each redirected directory materialized in full (redirects.ts).
  */
 const OVERLAY_OPTIONS = ['redirect_dir=on', 'metacopy=off', 'index=off'];
 
@@ -67,7 +68,8 @@ export async function mountOverlay(o: { target: string; lowers: string[]; upper:
     const attributes = (await dumpXattrs(groups, topLower, '-', { recursive: false }))[0]?.attributes ?? new Map<string, string>();
     const kept = new Map([...attributes].filter(([name]) => !name.startsWith('trusted.overlay.')));
     await restoreXattrs(groups, o.upper, [{ path: '.', attributes: kept }]);
-    await utimes(o.upper, top.atime, top.mtime);
+    // To the nanosecond, as a change set keeps it.
+    await applyMtimes(groups, o.upper, { version: 1, mtime_ns: { '.': (await lstat(topLower, { bigint: true })).mtimeNs.toString() } });
   }
   await mountWith(o.target, { lowers: o.lowers, upper: o.upper, work: o.work }, false);
 }
