@@ -144,7 +144,8 @@ describe('the embedded signed artifact endpoint', () => {
     expect(stored.size).toBe(size);
     expect(stored.sha256).toBe(expected.digest('hex'));
     expect(downloaded.digest('hex')).toBe(stored.sha256);
-    expect(peak - baseline).toBeLessThan(96 * 1024 * 1024);
+    // Held whole, the object alone would be 256 MiB; streamed, the buffers in flight stay well under half of it (GC lags under load).
+    expect(peak - baseline).toBeLessThan(size / 2);
   });
 
   it('leaves no object and no partial file when an upload is cut off', async () => {

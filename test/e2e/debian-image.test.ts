@@ -89,6 +89,7 @@ interface ImageView {
   id: string;
   name: string;
   link?: { path: string };
+  metadata?: Record<string, string>;
 }
 interface Manifest {
   artifacts: { type: string; link: { path: string }; sha256: string }[];
@@ -219,6 +220,22 @@ describe('a real Debian 12 root customized by a session', () => {
     expect(greeting).toBe('Hello, world!\n');
     expect(inSource).toContain('squashfs-root/usr/bin/python3');
     expect(inSource).not.toContain('squashfs-root/usr/bin/hello');
+  });
+
+  it("answers what the layer changed: hello installed (dpkg's versions, from the root's own database) and its files added", async () => {
+    // Act
+    const answer = await api<{ packages: { manager: string; changes: Array<{ name: string; old: string | null; new: string | null }> } | null; files: Array<{ path: string; change: string; type: string }> }>(
+      'GET',
+      `/apis/cfs/v3/sessions/debian-site/layers/0/changes?image_id=${source.id}`,
+    );
+    const installed = execFileSync('chroot', [resultRoot, 'dpkg-query', '-W', '-f', '${Version}', 'hello'], { encoding: 'utf8' });
+    // Assert
+    expect(answer.status).toBe(200);
+    expect(answer.body.packages?.manager).toBe('dpkg');
+    expect(answer.body.packages?.changes).toContainEqual({ name: 'hello', old: null, new: installed });
+    expect(answer.body.files).toContainEqual({ path: '/usr/bin/hello', change: 'added', type: 'file' });
+    expect(answer.body.files).toContainEqual({ path: '/var/lib/dpkg/status', change: 'modified', type: 'file' });
+    expect(result.metadata?.cfs_layer_keys).toBe(session.status.layer_keys?.[source.id]?.join(','));
   });
 
   it('registers an initrd rebuilt in the chroot with the added module, beside the squashfs module the source had', () => {

@@ -11,6 +11,7 @@ import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
 import { layerCacheKeys } from '../../functions/core/layer-cache/entry.ts';
 import { LayerCache } from '../../functions/core/layer-cache/layer-cache.ts';
 import { promoteStagedLayers } from '../../functions/core/layer-cache/staged-records.ts';
+import { parseXattrDump } from '../../functions/runner/change-sets/format.ts';
 import { RUNNER_VERSION } from '../../functions/runner/runner-version.ts';
 import type { RunDocument, RunOutcome } from '../../functions/core/workflow/run-document.ts';
 import { runCustomization, type RunnerDeps } from '../../functions/runner/run-customization.ts';
@@ -43,6 +44,8 @@ const LAYER_0 = [
   '    - file: {src: /etc/layer0, dest: /etc/layer0-symlink, state: link}',
   '    - command: python3 -c "import os; os.setxattr(\'/etc/image-marker\', \'user.cfs\', b\'layer-zero\')"',
   '    - file: {path: /etc/image-motd, state: absent}',
+  '    - file: {path: /srv/moved-from/sub, state: directory}',
+  '    - copy: {dest: /srv/moved-from/sub/kept, content: "moved with its directory\\n"}',
   '',
 ].join('\n');
 const LAYER_1 = [
@@ -59,6 +62,8 @@ const LAYER_1 = [
   '    - file: {path: /etc/layer0-symlink, state: absent}',
   '    - copy: {dest: /etc/layer0-symlink, content: "now a file\\n"}',
   '    - file: {path: /etc/image-marker, mode: "0600"}',
+  // A directory of the layer below renamed (an overlayfs redirect): its change set holds the whole directory.
+  '    - command: python3 -c "import os; os.rename(\'/srv/moved-from\', \'/srv/moved-to\')"',
   '',
 ].join('\n');
 const layer2 = (text: string) =>
@@ -146,8 +151,7 @@ async function resultTree(rootfsKey: string): Promise<Map<string, TreeEntry>> {
   const walk = async (path: string, name: string): Promise<void> => {
     const info = await lstat(path);
     const type = info.isDirectory() ? 'dir' : info.isSymbolicLink() ? 'symlink' : info.isFile() ? 'file' : info.isCharacterDevice() ? 'char' : info.isBlockDevice() ? 'block' : info.isFIFO() ? 'fifo' : 'other';
-    const xattrs = info.isSymbolicLink() ? '' : (await run('getfattr', ['-d', '-m', '-', '-e', 'hex', '--absolute-names', path]).catch(() => ({ stdout: '' }))).stdout.split('\n').slice(1).sort().join('\n');
-    const entry: TreeEntry = { type, mode: info.mode, uid: info.uid, gid: info.gid, rdev: info.rdev, xattrs, links: [] };
+    const entry: TreeEntry = { type, mode: info.mode, uid: info.uid, gid: info.gid, rdev: info.rdev, xattrs: '', links: [] };
     if (info.isFile()) {
       entry.content = createHash('sha256').update(await readFile(path)).digest('hex');
       if (info.nlink > 1) byInode.set(info.ino, [...(byInode.get(info.ino) ?? []), name]);
@@ -158,6 +162,12 @@ async function resultTree(rootfsKey: string): Promise<Map<string, TreeEntry>> {
   };
   await walk(root, '');
   for (const names of byInode.values()) for (const name of names) entries.get(name)!.links = [...names].sort();
+  // Every entry's xattrs in one walk (never through a link), as sorted `name=value` lines.
+  const dump = await run('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: root, maxBuffer: 64 << 20 });
+  for (const { path, attributes } of parseXattrDump(dump.stdout)) {
+    const entry = entries.get(path === '.' ? '' : `/${path.replace(/^\.\//, '')}`);
+    if (entry) entry.xattrs = [...attributes].map(([name, value]) => `${name}=${value}`).sort().join('\n');
+  }
   await rm(dir, { recursive: true, force: true });
   return entries;
 }
@@ -201,7 +211,7 @@ afterAll(async () => {
 });
 
 describe('the layer cache in the runner', () => {
-  it('reuses every layer but the changed last one on a second run, and the result holds every layer', async () => {
+  it('reuses every layer but the changed last one on a second run, and the result holds every layer; a change set not matching its digest is discarded and its layer runs again', async () => {
     // Arrange
     const third = repos.with({ 'site.yml': layer2('first') });
     const first = await session(documentFor('cache', 'cache-first', third));
@@ -209,6 +219,9 @@ describe('the layer cache in the runner', () => {
 
     // Act
     const second = await session(documentFor('cache', 'cache-second', { url: third.url, commit: changed }), { local: undefined });
+    const entry = JSON.parse(await readFile(store.pathOf(layerCacheKeys.entry(second.outcome.images[1]!.layer_keys![1]!.key)), 'utf8')) as { change_set: { key: string } };
+    await writeFile(store.pathOf(entry.change_set.key), 'not the change set');
+    const tampered = await session(documentFor('cache', 'cache-tampered', { url: third.url, commit: changed }));
 
     // Assert
     expect(first.exitCode).toBe(0);
@@ -230,10 +243,18 @@ describe('the layer cache in the runner', () => {
     expect(await resultFile(rootfsA, 'opt/app/data/new')).toBe('replaced\n');
     expect(await resultFile(rootfsA, 'opt/app/data/config')).toBeUndefined();
     expect(await resultFile(second.outcome.images[1]!.uploaded!.rootfs.key, 'etc/layer0')).toBe('zero\n');
+    expect(await resultFile(rootfsA, 'srv/moved-to/sub/kept')).toBe('moved with its directory\n');
+    expect(await resultFile(rootfsA, 'srv/moved-from/sub/kept')).toBeUndefined();
+    expect(first.lines.filter((l) => l.includes('was not recorded'))).toEqual([]);
     // Each recorded layer's changes report is kept under its key.
     const changes = await new LayerCache(store).changes(keysA[1]!.key);
     expect(changes?.files).toContainEqual({ path: '/opt/app/data/new', change: 'added', type: 'file' });
     expect(existsSync(join(base, 'workspaces', 'cache-second'))).toBe(false);
+    // The tampered change set: never trusted on its name, layer 1 and what follows it run again.
+    expect(tampered.exitCode).toBe(0);
+    expect(tampered.outcome.layers.map((l) => l.state)).toEqual(['cached', 'succeeded', 'succeeded']);
+    expect(tampered.lines).toContainEqual(expect.stringMatching(/^layer 1 'layer1': the cached change set of image 9e8d7c6b-\S+ \(\S+\) does not match its digest: discarded, the layer runs again/));
+    expect(await resultFile(tampered.outcome.images[1]!.uploaded!.rootfs.key, 'opt/app/data/new')).toBe('replaced\n');
   });
 
   it('resumes after a failed layer: the layers before it are reused, the failed one never recorded', async () => {
@@ -255,22 +276,7 @@ describe('the layer cache in the runner', () => {
     expect(await resultFile(resumed.outcome.images[1]!.uploaded!.rootfs.key, 'etc/layer2')).toBe('fixed\n');
   });
 
-  it('runs every layer with reuse off, and still records them', async () => {
-    // Arrange
-    const third = repos.with({ 'site.yml': layer2('no reuse') });
-    await session(documentFor('noreuse', 'noreuse-warm', third));
-
-    // Act
-    const full = await session(documentFor('noreuse', 'noreuse-full', third, { layer_cache: { reuse: false, max_age_seconds: 3600 } }));
-
-    // Assert
-    expect(full.exitCode).toBe(0);
-    expect(full.outcome.layers.map((l) => l.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
-    const entry = JSON.parse(await readFile(store.pathOf(layerCacheKeys.entry(full.outcome.images[0]!.layer_keys![2]!.key)), 'utf8')) as { session: string };
-    expect(entry.session).toBe('noreuse-full');
-  });
-
-  it('builds from the cache exactly what a full run builds, but for mtimes, and the tree-compare path builds the same', async () => {
+  it('builds from the cache exactly what a full run builds, but for mtimes, and the tree-compare path builds the same; a run with reuse off records its layers again', async () => {
     // Arrange
     const third = repos.with({ 'site.yml': layer2('equivalent') });
     const full = await session(documentFor('equal', 'equal-full', third, { layer_cache: { reuse: false, max_age_seconds: 3600 } }));
@@ -285,6 +291,8 @@ describe('the layer cache in the runner', () => {
     expect(cached.outcome.layers.map((l) => l.state)).toEqual(['cached', 'cached', 'cached']);
     expect(treeCached.outcome.layers.map((l) => l.state)).toEqual(['cached', 'cached', 'cached']);
     expect(tree.outcome.images.map((i) => i.layer_keys)).toEqual(full.outcome.images.map((i) => i.layer_keys));
+    // A run with reuse off still records its layers: the tree-compare one recorded them again after the full run.
+    expect(treeCached.outcome.layers.map((l) => l.cached?.session)).toEqual(['equal-tree', 'equal-tree', 'equal-tree']);
     for (const i of [0, 1]) {
       const expected = await resultTree(full.outcome.images[i]!.uploaded!.rootfs.key);
       expect(expected.get('/etc/image-marker')?.xattrs ?? '').toContain('user.cfs');
@@ -319,22 +327,5 @@ describe('the layer cache in the runner', () => {
     expect(existsSync(store.pathOf(layerCacheKeys.entry(held.outcome.images[0]!.layer_keys![2]!.key)))).toBe(false);
     expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(ws);
     expect(existsSync(ws)).toBe(false);
-  });
-
-  it('discards a change set whose bytes do not match its digest and runs that layer again', async () => {
-    // Arrange
-    const third = repos.with({ 'site.yml': layer2('tampered') });
-    const first = await session(documentFor('tamper', 'tamper-first', third));
-    const entry = JSON.parse(await readFile(store.pathOf(layerCacheKeys.entry(first.outcome.images[1]!.layer_keys![1]!.key)), 'utf8')) as { change_set: { key: string } };
-    await writeFile(store.pathOf(entry.change_set.key), 'not the change set');
-
-    // Act
-    const second = await session(documentFor('tamper', 'tamper-second', third));
-
-    // Assert
-    expect(second.exitCode).toBe(0);
-    expect(second.outcome.layers.map((l) => l.state)).toEqual(['cached', 'succeeded', 'succeeded']);
-    expect(second.lines).toContainEqual(expect.stringMatching(/^layer 1 'layer1': the cached change set of image 9e8d7c6b-\S+ \(\S+\) does not match its digest: discarded, the layer runs again/));
-    expect(await resultFile(second.outcome.images[1]!.uploaded!.rootfs.key, 'opt/app/data/new')).toBe('replaced\n');
   });
 });
