@@ -20,7 +20,7 @@ import { waitFor } from '../helpers/wait.ts';
  */
 
 /** Long enough for a second session to run whole during the hold, short enough to wait out. */
-const HOLD_SECONDS = 60;
+const HOLD_SECONDS = 35;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'cfs-hold-'));
 const repo: TempRepo = makeTempRepo();
