@@ -124,6 +124,21 @@ async function copyTree(from: string, to: string): Promise<void> {
   await run('cp', ['-a', '--preserve=all', from, to]);
 }
 
+/**
+ * Restores a change set both ways over `base`, in the user namespace: as a lower layer under a
+ * read-only overlay view (`view`), and merged into a plain copy of the base (`plain`).
+ */
+async function restoreBothWays(base: string, changeSet: string, sha256: string): Promise<{ view: string; plain: string }> {
+  const restored = join(ws, 'restored');
+  await restoreAsLower({ changeSet, dir: restored, expectedSha256: sha256, workspaceRoot: ws, mapping, groups });
+  const view = await newDir('view');
+  await mountReadOnlyView({ target: view, lowers: [base, restored] });
+  const plain = join(ws, 'plain');
+  await copyTree(base, plain);
+  await applyToTree({ changeSet, root: plain, scratch: join(ws, 'scratch'), expectedSha256: sha256, workspaceRoot: ws, mapping, groups });
+  return { view, plain };
+}
+
 async function newDir(name: string, owner?: IdMapping): Promise<string> {
   const dir = join(ws, name);
   await mkdir(dir);
@@ -146,13 +161,7 @@ describe('a change set restored from the cache is exactly the tree the layer lef
 
     // Act
     const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
-    const restored = join(ws, 'restored');
-    await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
-    const view = await newDir('view');
-    await mountReadOnlyView({ target: view, lowers: [base, restored] });
-    const plain = join(ws, 'plain');
-    await copyTree(base, plain);
-    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+    const { view, plain } = await restoreBothWays(base, output, captured.sha256);
 
     // Assert
     expect(captured.size).toBeGreaterThan(0);
@@ -184,13 +193,7 @@ describe('a change set restored from the cache is exactly the tree the layer lef
       // Act
       const diff = await diffToUpper({ root: tree, before, upper, groups, opaqueMarks: marks });
       const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
-      const restored = join(ws, 'restored');
-      await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
-      const view = await newDir('view');
-      await mountReadOnlyView({ target: view, lowers: [base, restored] });
-      const plain = join(ws, 'plain');
-      await copyTree(base, plain);
-      await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+      const { view, plain } = await restoreBothWays(base, output, captured.sha256);
 
       // Assert
       expect(diff.changed).toBeGreaterThan(10);
@@ -232,13 +235,7 @@ describe('a layer that renames directories of the layers below', () => {
     // Act
     const materialized = await materializeRedirects({ upper, lowers: [base], work: join(ws, 'materialized'), groups });
     const captured = await captureChangeSet({ upper: materialized!, output, workspaceRoot: ws, mapping, groups });
-    const restored = join(ws, 'restored');
-    await restoreAsLower({ changeSet: output, dir: restored, expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
-    const view = await newDir('view');
-    await mountReadOnlyView({ target: view, lowers: [base, restored] });
-    const plain = join(ws, 'plain');
-    await copyTree(base, plain);
-    await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, mapping, groups });
+    const { view, plain } = await restoreBothWays(base, output, captured.sha256);
 
     // Assert
     expect((await redirectedDirectories(upper, groups)).sort()).toEqual(['opt/app.moved', 'usr/share.moved', 'usr/share.moved/deeper']);
