@@ -36,6 +36,30 @@ describe("a session's result between its commit and its reveal", () => {
     expect(image.pending_session).toBeUndefined();
   });
 
+  it('is shown when the reveal lands between the first read, which found it hidden, and the second', async () => {
+    // Arrange
+    await prepared(ports, 'complete', 'true', [{ image_id: SOURCE, result_id: RESULT, type: 'ims_customized_image' }]);
+    const get = ports.images.get.bind(ports.images);
+    let reads = 0;
+    ports.images.get = async (id, options) => {
+      reads += 1;
+      // The second read (the one that looks for a hidden result) finds it revealed: the session is gone by then too.
+      if (reads === 2) {
+        await ports.images.update(id, ({ pending_session: _pending, ...shown }) => shown);
+        await ports.sessions.delete('s');
+      }
+      return get(id, options);
+    };
+
+    // Act
+    const image = await getImage(ports, RESULT);
+
+    // Assert
+    expect(reads).toBe(2);
+    expect(image).toMatchObject({ id: RESULT, name: 'result' });
+    expect(image.pending_session).toBeUndefined();
+  });
+
   it('stays hidden while its session runs, and when the session failed or does not list it', async () => {
     // Arrange
     await prepared(ports, 'running', 'none', []);

@@ -24,8 +24,10 @@ export async function getImage(deps: Pick<ImageDeps, 'images' | 'sessions'>, id:
 /** A result still hidden whose session has committed it (complete, succeeded, in its artifacts), as it will be shown. */
 async function committedResult(deps: Pick<ImageDeps, 'images' | 'sessions'>, id: string): Promise<ImageRecord | undefined> {
   const pending = await deps.images.get(id, { includePending: true });
-  const owner = pending?.pending_session;
-  if (!pending || owner === undefined) return undefined;
+  if (!pending) return undefined;
+  // Revealed between the two reads (the reveal step runs beside this request): shown as it is now.
+  const owner = pending.pending_session;
+  if (owner === undefined) return pending;
   const session = await deps.sessions.get(owner);
   const committed = session?.status.session.status === 'complete' && session.status.session.succeeded === 'true' && session.status.artifacts.some((a) => a.result_id === id);
   if (!committed) return undefined;
