@@ -7,7 +7,6 @@ import { ChangeSetFormatError, dumpXattrs, isWhiteout, OPAQUE_MARKER, OPAQUE_XAT
 import { MTIMES_FILE, readMtimes } from './mtimes.ts';
 import { redirectedDirectories } from './redirects.ts';
 
-
 /**
  * The compression of a change set: zstd at level 1. Measured here on 573 MiB of /usr/lib/python3
  * (2 shared cores): zstd -1 8.7 s and 89 MB, lz4 11.3 s and 121 MB (more bytes to write), gzip -1
