@@ -182,7 +182,7 @@ async function changesSection(session, names, signal) {
       // Only a layer that ended well has a report: asking for the others would only get a 404.
       const state = (session.status.steps ?? []).find((s) => s.name === 'ansible' && s.layer === layer.name && s.image_id === undefined)?.state ?? 'pending';
       if (state !== 'succeeded' && state !== 'cached') {
-        items.push(h('li', {}, `Layer ${index} ${layer.name}: no changes recorded (the layer ${state === 'pending' ? 'did not run' : state})`));
+        items.push(h('li', {}, `Layer ${index} ${layer.name}: no changes recorded (the layer ${state === 'failed' ? 'failed' : state === 'running' ? 'is running' : 'did not run'})`));
         continue;
       }
       const url = `/apis/cfs/v3/sessions/${encodeURIComponent(session.name)}/layers/${index}/changes?image_id=${encodeURIComponent(image)}`;
