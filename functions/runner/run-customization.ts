@@ -367,8 +367,6 @@ async function runLayers(context: LayerRunContext): Promise<void> {
       });
     }
   } finally {
-    // The last layers' change sets are still being recorded in the background: the run waits for them.
-    await cached?.settle();
     if (!keepMountPoints) await undo();
   }
 }
