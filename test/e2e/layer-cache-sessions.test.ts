@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfs, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
-import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { cliEnv } from '../helpers/api-token.ts';
+import { callApi, createComputeSession } from '../helpers/runtime-api.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 
 /**
@@ -21,15 +22,7 @@ const repo: TempRepo = makeTempRepo();
 let runtime: EmbeddedRuntime;
 let imageId: string;
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${runtime.url}${path}`, {
-    method,
-    headers: { ...bearer(runtime), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
 
 type SessionView = SessionRecord & { status: SessionRecord['status'] & { layer_keys?: Record<string, string[]> } };
 
@@ -55,13 +48,7 @@ async function configure(name: string, firstCommit: string, secondCommit: string
 }
 
 async function createSession(name: string, configurationName: string, extra: Record<string, unknown> = {}): Promise<SessionView> {
-  const created = await api('POST', '/apis/cfs/v3/sessions', {
-    name,
-    configuration_name: configurationName,
-    target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
-    ...extra,
-  });
-  expect(created.status).toBe(201);
+  await createComputeSession(runtime, { name, configurationName, imageId, extra });
   return completed(name);
 }
 

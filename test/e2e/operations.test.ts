@@ -10,6 +10,7 @@ import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/serv
 import { BIN, cfsBin, ensureBuilt, REPO_ROOT } from '../cli/cli-harness.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { bearer, cliEnv } from '../helpers/api-token.ts';
+import { createComputeSession } from '../helpers/runtime-api.ts';
 
 /**
  * Operating sessions on the embedded runtime with real Ansible, squashfs-tools and git: logs
@@ -56,14 +57,8 @@ async function configuration(name: string, tasks: string[]): Promise<void> {
   expect(put.status).toBe(200);
 }
 
-async function createSession(name: string, configurationName: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const created = await api('POST', '/apis/cfs/v3/sessions', {
-    name,
-    configuration_name: configurationName,
-    target: { definition: 'image', groups: [{ name: 'Compute', members: [imageId] }] },
-    ...extra,
-  });
-  expect(created.status).toBe(201);
+function createSession(name: string, configurationName: string, extra: Record<string, unknown> = {}): Promise<void> {
+  return createComputeSession(runtime, { name, configurationName, imageId, extra });
 }
 
 /** Processes working for this data directory: runners and Ansible (by their command line) and whatever runs chrooted into an image root there. */

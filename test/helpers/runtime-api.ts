@@ -16,3 +16,14 @@ export async function callApi<T>(server: ServerAddress, method: string, path: st
   const text = await response.text();
   return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
+
+/** Creates a v3 session of `configurationName` over one image in group Compute (plus any other body fields); 201 or throws. */
+export async function createComputeSession(server: ServerAddress, o: { name: string; configurationName: string; imageId: string; extra?: Record<string, unknown> }): Promise<void> {
+  const created = await callApi(server, 'POST', '/apis/cfs/v3/sessions', {
+    name: o.name,
+    configuration_name: o.configurationName,
+    target: { definition: 'image', groups: [{ name: 'Compute', members: [o.imageId] }] },
+    ...o.extra,
+  });
+  if (created.status !== 201) throw new Error(`session ${o.name} was not created: ${created.status} ${JSON.stringify(created.body)}`);
+}
