@@ -60,16 +60,16 @@ export async function mountOverlay(o: { target: string; lowers: string[]; upper:
   await mkdir(o.work, { recursive: true });
   const topLower = o.lowers[o.lowers.length - 1];
   if (topLower && (await readdir(o.upper)).length === 0) {
-    const top = await lstat(topLower);
-    await lchown(o.upper, top.uid, top.gid);
-    await chmod(o.upper, top.mode & 0o7777);
+    const top = await lstat(topLower, { bigint: true });
+    await lchown(o.upper, Number(top.uid), Number(top.gid));
+    await chmod(o.upper, Number(top.mode) & 0o7777);
     // The root's xattrs too (an ACL, a security label), but not overlayfs's own.
     const groups = o.groups ?? new ProcessGroups();
     const attributes = (await dumpXattrs(groups, topLower, '-', { recursive: false }))[0]?.attributes ?? new Map<string, string>();
     const kept = new Map([...attributes].filter(([name]) => !name.startsWith('trusted.overlay.')));
     await restoreXattrs(groups, o.upper, [{ path: '.', attributes: kept }]);
     // To the nanosecond, as a change set keeps it.
-    await applyMtimes(groups, o.upper, { version: 1, mtime_ns: { '.': (await lstat(topLower, { bigint: true })).mtimeNs.toString() } });
+    await applyMtimes(groups, o.upper, { version: 1, mtime_ns: { '.': top.mtimeNs.toString() } });
   }
   await mountWith(o.target, { lowers: o.lowers, upper: o.upper, work: o.work }, false);
 }
