@@ -45,7 +45,11 @@ async function mountWith(target: string, dirs: { lowers: string[]; upper?: strin
   if (dirs.upper && dirs.work) options.push(`upperdir=${rel(dirs.upper)}`, `workdir=${rel(dirs.work)}`);
   options.push(...OVERLAY_OPTIONS);
   if (readOnly) options.push('ro');
-  await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), checkedPath(resolve(target))], { cwd });
+  const mount = (extra: string[]) => execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', [...options, ...extra].join(','), checkedPath(resolve(target))], { cwd });
+  if (readOnly) return void (await mount([]));
+  // volatile: no syncfs of the upper's filesystem at unmount (0.2 s with 300 MB of the data directory's disk
+  // dirty, measured here); the workspace is scratch, lost whole in a crash anyway. Kernels before 5.10 lack it.
+  await mount(['volatile']).catch(() => mount([]));
 }
 
 /**
