@@ -287,15 +287,24 @@ export class CachedLayers {
       const output = join(layout.results, `${image.image.image_id}.layer-${layer.index}.squashfs`);
       const materialized = join(dir, 'materialized');
       try {
+        const started = performance.now();
         // A directory renamed from a lower layer is a redirect in the upper: captured as the full directory it shows.
         const captureFrom = this.capture === 'overlay' ? ((await materializeRedirects({ upper, lowers: image.lowers, work: materialized, groups })) ?? upper) : upper;
-        const captured = await captureChangeSet({ upper: captureFrom, output, workspaceRoot: layout.root, groups, ...(mapping ? { mapping } : {}) });
         const key = image.keys[position]!;
-        const changes = await this.report(image, captureFrom, key, layer);
+        // The squash (CPU) and the report (mostly waiting on lstat, getfattr and mounts) side by side; both settle before anything is removed.
+        const [captured, reported] = await Promise.allSettled([
+          captureChangeSet({ upper: captureFrom, output, workspaceRoot: layout.root, groups, ...(mapping ? { mapping } : {}) }),
+          this.report(image, captureFrom, key, layer),
+        ]);
+        if (captured.status === 'rejected') throw captured.reason;
+        if (reported.status === 'rejected') throw reported.reason;
+        const changes = reported.value;
+        const capturedAt = performance.now();
         // Staged under the run's own prefix: the control plane records it under the key it computes itself (staged-records.ts).
         const { local } = this.options;
-        await stageLayerRecord(this.options.store, this.options.document, { key, changeSetPath: output, sha256: captured.sha256, size: captured.size, changes }, local ? (to, file) => local.adopt(to, file) : undefined);
-        log(`layer ${layer.index} '${layer.name}': change set of image ${image.image.image_id} kept for the layer cache (${(captured.size / (1 << 20)).toFixed(1)} MiB, ${changes.files.length}${changes.files_truncated ? '+' : ''} path(s) changed)`);
+        const stored = await stageLayerRecord(this.options.store, this.options.document, { key, changeSetPath: output, changes }, local ? (to, file) => local.adopt(to, file) : undefined);
+        const took = `captured and reported in ${seconds(capturedAt - started)}, stored in ${seconds(performance.now() - capturedAt)}`;
+        log(`layer ${layer.index} '${layer.name}': change set of image ${image.image.image_id} kept for the layer cache (${(stored.size / (1 << 20)).toFixed(1)} MiB, ${changes.files.length}${changes.files_truncated ? '+' : ''} path(s) changed; ${took})`);
       } catch (error) {
         log(`layer ${layer.index} '${layer.name}': the change set of image ${image.image.image_id} was not recorded in the layer cache: ${(error as Error).message}`);
       } finally {
@@ -377,6 +386,9 @@ async function sha256Of(path: string): Promise<{ sha256: string; size: number }>
   });
   return { sha256: hash.digest('hex'), size };
 }
+
+/** Milliseconds as seconds for a log line. */
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /** An age as people say it: minutes under an hour, hours under two days, else days. */
 export function age(ms: number): string {

@@ -67,8 +67,8 @@ describe('the layer records a runner stages and the control plane records', () =
   async function stage(index: number, bytes = `change set ${index}`, claim?: { sha256: string; size: number }): Promise<void> {
     const path = join(work, `cs-${index}`);
     await writeFile(path, bytes);
-    const measured = { sha256: sha256Of(bytes), size: Buffer.byteLength(bytes) };
-    await stageLayerRecord(store, document, { key: keys[index]!, changeSetPath: path, ...measured, changes: report(keys[index]!, index) });
+    const claimed = await stageLayerRecord(store, document, { key: keys[index]!, changeSetPath: path, changes: report(keys[index]!, index) });
+    expect(claimed).toEqual({ sha256: sha256Of(bytes), size: Buffer.byteLength(bytes) });
     // A lying claim, as a playbook holding the runner's credentials could write.
     if (claim) await store.put(stagedLayerKeys(`runner/${TOKEN}/`, keys[index]!).claim, JSON.stringify(claim));
   }
@@ -133,7 +133,7 @@ describe('the layer records a runner stages and the control plane records', () =
     const planted = sha256Of('another configuration');
     const path = join(work, 'planted');
     await writeFile(path, 'planted');
-    await stageLayerRecord(store, document, { key: planted, changeSetPath: path, sha256: sha256Of('planted'), size: 7, changes: { ...report(planted, 0) } });
+    await stageLayerRecord(store, document, { key: planted, changeSetPath: path, changes: { ...report(planted, 0) } });
     await stage(0);
 
     // Act

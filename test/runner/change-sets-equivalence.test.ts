@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { captureChangeSet } from '../../functions/runner/change-sets/capture.ts';
+import { sha256OfFile } from '../../functions/runner/change-sets/format.ts';
 import { mountOverlay, mountReadOnlyView, unmountOverlay } from '../../functions/runner/change-sets/overlay.ts';
 import { materializeRedirects, redirectedDirectories } from '../../functions/runner/change-sets/redirects.ts';
 import { applyToTree, restoreAsLower } from '../../functions/runner/change-sets/restore.ts';
@@ -160,7 +161,8 @@ describe('a change set restored from the cache is exactly the tree the layer lef
     const output = join(ws, 'results', 'layer.squashfs');
 
     // Act
-    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    const captured = await sha256OfFile(output);
     const { view, plain } = await restoreBothWays(base, output, captured.sha256);
 
     // Assert
@@ -192,7 +194,8 @@ describe('a change set restored from the cache is exactly the tree the layer lef
 
       // Act
       const diff = await diffToUpper({ root: tree, before, upper, groups, opaqueMarks: marks });
-      const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+      await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+      const captured = await sha256OfFile(output);
       const { view, plain } = await restoreBothWays(base, output, captured.sha256);
 
       // Assert
@@ -234,7 +237,8 @@ describe('a layer that renames directories of the layers below', () => {
 
     // Act
     const materialized = await materializeRedirects({ upper, lowers: [base], work: join(ws, 'materialized'), groups });
-    const captured = await captureChangeSet({ upper: materialized!, output, workspaceRoot: ws, mapping, groups });
+    await captureChangeSet({ upper: materialized!, output, workspaceRoot: ws, mapping, groups });
+    const captured = await sha256OfFile(output);
     const { view, plain } = await restoreBothWays(base, output, captured.sha256);
 
     // Assert
@@ -317,7 +321,8 @@ describe('the container path (no user namespace, nothing mounted: as on Fargate)
 
     // Act
     await diffToUpper({ root: tree, before, upper, groups });
-    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, groups });
+    await captureChangeSet({ upper, output, workspaceRoot: ws, groups });
+    const captured = await sha256OfFile(output);
     const plain = join(ws, 'plain');
     await copyTree(base, plain);
     await applyToTree({ changeSet: output, root: plain, scratch: join(ws, 'scratch'), expectedSha256: captured.sha256, workspaceRoot: ws, groups });
@@ -364,7 +369,8 @@ describe('change sets of stacked layers', () => {
       await unmountOverlay(merged);
       uppers.push(upper);
       const path = join(ws, 'results', `layer-${index}.squashfs`);
-      captured.push({ path, sha256: (await captureChangeSet({ upper, output: path, workspaceRoot: ws, mapping, groups })).sha256 });
+      await captureChangeSet({ upper, output: path, workspaceRoot: ws, mapping, groups });
+      captured.push({ path, sha256: (await sha256OfFile(path)).sha256 });
     }
     const last = await newDir('last');
     await mountReadOnlyView({ target: last, lowers: [base, ...uppers] });
@@ -407,7 +413,8 @@ describe('a change set merged into a tree on another filesystem than the scratch
     await runLayer(merged);
     const expected = await listTree(merged);
     const output = join(ws, 'results', 'layer.squashfs');
-    const captured = await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    await captureChangeSet({ upper, output, workspaceRoot: ws, mapping, groups });
+    const captured = await sha256OfFile(output);
     const ram = await newDir('ram');
     await run('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'cfs-change-sets-test', ram]);
     const plain = join(ram, 'root');

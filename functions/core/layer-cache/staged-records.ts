@@ -32,23 +32,24 @@ const claimSchema = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), size:
 /**
  * Runner side: leaves one layer's change set, report and claim under the run's own prefix. With
  * `adopt` (a store on this machine) the change set file is moved into the store, not copied.
+ * The claim is the digest and size the store measured as it took the bytes (one read of them);
+ * answers it.
  */
 export async function stageLayerRecord(
   store: ArtifactStore,
   document: Pick<RunDocument, 'outcome_key'>,
-  record: { key: string; changeSetPath: string; sha256: string; size: number; changes: LayerChanges },
+  record: { key: string; changeSetPath: string; changes: LayerChanges },
   adopt?: (key: string, file: string) => Promise<StoredObject>,
-): Promise<void> {
+): Promise<{ sha256: string; size: number }> {
   const runnerPrefix = runnerPrefixOf(document.outcome_key);
   if (!runnerPrefix) throw new Error(`the run document's outcome key ${document.outcome_key} is not under a runner prefix`);
   const keys = stagedLayerKeys(runnerPrefix, record.key);
   const stored = adopt ? await adopt(keys.changeSet, record.changeSetPath) : await store.put(keys.changeSet, createReadStream(record.changeSetPath, { highWaterMark: 4 << 20 }));
-  if (stored.sha256 !== record.sha256 || stored.size !== record.size) {
-    throw new Error(`the change set at ${record.changeSetPath} changed while it was stored (sha256 ${stored.sha256}, expected ${record.sha256})`);
-  }
   await store.put(keys.changes, JSON.stringify(layerChangesSchema.parse(record.changes)), JSON_TYPE);
   // The claim last: a staged record without one is ignored.
-  await store.put(keys.claim, JSON.stringify({ sha256: record.sha256, size: record.size }), JSON_TYPE);
+  const claim = { sha256: stored.sha256, size: stored.size };
+  await store.put(keys.claim, JSON.stringify(claim), JSON_TYPE);
+  return claim;
 }
 
 /** What promoting one run's staged records did. */

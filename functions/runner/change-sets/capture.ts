@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { ToolError, type ProcessGroups } from '../process-groups.ts';
 import { userNamespaceArgv, type IdMapping } from '../user-namespace.ts';
-import { ChangeSetFormatError, dumpXattrs, isWhiteout, OPAQUE_MARKER, OPAQUE_XATTR, pseudoPath, sha256OfFile } from './format.ts';
+import { ChangeSetFormatError, dumpXattrs, isWhiteout, OPAQUE_MARKER, OPAQUE_XATTR, pseudoPath } from './format.ts';
 import { MTIMES_FILE, readMtimes } from './mtimes.ts';
 import { redirectedDirectories } from './redirects.ts';
 
@@ -62,8 +62,8 @@ export async function changeSetPseudoDefinitions(upper: string, groups: ProcessG
 
 /**
  * Captures one layer's change set: the overlayfs upper directory `upper` (or the same form built
- * by diffToUpper) squashed into `output` in the change-set format (docs/change-sets.md), and its
- * sha256 and size. With `mapping`, mksquashfs runs as root of the run's user namespace, so owners
+ * by diffToUpper) squashed into `output` in the change-set format (docs/change-sets.md); its
+ * digest is what the store measures as it takes the file (stageLayerRecord). With `mapping`, mksquashfs runs as root of the run's user namespace, so owners
  * are the image's own ids (as packaging does), with paths relative to `workspaceRoot` (the
  * namespace's root cannot search the directories above it): `upper` must be readable by that
  * user from there and `output`'s directory writable by it. The upper is never changed (it may
@@ -77,7 +77,7 @@ export async function captureChangeSet(o: {
   workspaceRoot: string;
   mapping?: IdMapping;
   groups: ProcessGroups;
-}): Promise<{ sha256: string; size: number }> {
+}): Promise<void> {
   const { upper, output, workspaceRoot, mapping, groups } = o;
   // A renamed directory of an earlier layer is a redirect to its lower path: not a tree a change set can hold.
   const redirected = await redirectedDirectories(upper, groups);
@@ -125,5 +125,4 @@ export async function captureChangeSet(o: {
   // The store's files are the host root's.
   await chown(output, 0, 0);
   await chmod(output, 0o644);
-  return sha256OfFile(output);
 }
