@@ -24,6 +24,8 @@
  * see the cache's share with a cheaper pack.
  *
  *   LAYER_CACHE_BENCH_ROUNDS=2 flock /tmp/cfs-e2e.lock npx tsx bench/layer-cache.bench.ts
+ *
+ * LAYER_CACHE_BENCH_LOGS=1 prints every session's whole runner log too.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -200,6 +202,8 @@ interface Measured {
   phases: Record<string, number>;
   /** The runner log's lines about the cache. */
   cacheLines: string[];
+  /** The runner's whole log. */
+  log: string;
 }
 
 /**
@@ -245,6 +249,7 @@ async function session(runtime: EmbeddedRuntime, name: string, configuration: st
     recorded: (await cacheEntries(runtime)) - before,
     phases: runnerPhases(log),
     cacheLines: log.split('\n').filter((line) => /cach|change set/i.test(line)),
+    log,
   };
 }
 
@@ -350,6 +355,10 @@ async function main(): Promise<void> {
       console.log(`    (d) full rebuild:    ${describe(d)}`);
       console.log(`    (a)/(b) ${(a.wallMs / b.wallMs).toFixed(3)}x, (c)/(d) ${(c.wallMs / d.wallMs).toFixed(3)}x`);
       if (round === 1) for (const line of c.cacheLines) console.log(`    (c) runner: ${line}`);
+      // LAYER_CACHE_BENCH_LOGS=1: every session's whole runner log, to see where a phase's time went.
+      if (process.env.LAYER_CACHE_BENCH_LOGS === '1') {
+        for (const [side, m] of Object.entries({ a, b, c, d })) for (const line of m.log.split('\n').filter(Boolean)) console.log(`    (${side}) ${line}`);
+      }
     }
 
     // What the sides must show for the ratios to mean anything.
