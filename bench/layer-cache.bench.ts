@@ -271,6 +271,8 @@ function runnerPhases(log: string): Record<string, number> {
     const match = /^cfs-runner \[\+([\d.]+)s\] (.*)$/.exec(line);
     if (!match) continue;
     const text = match[2]!;
+    // A recording that ended in the background, while a later layer ran, is no mark of its own.
+    if (/in the background/.test(text)) continue;
     const name = /^staging image/.test(text)
       ? 'stage'
       : /^cloning layer/.test(text)

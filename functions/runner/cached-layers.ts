@@ -79,6 +79,8 @@ export class CachedLayers {
   private readonly images: ImageLayers[];
   /** The capture path: the overlay one falls back to comparing trees where the workspace cannot carry an overlay. */
   private capture: ChangeCapture;
+  /** The layers' recordings still running in the background (overlay path), chained one after another. */
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: CachedLayersOptions) {
     const { document, layout } = options;
@@ -267,57 +269,74 @@ export class CachedLayers {
 
   /**
    * After a layer succeeded, for each image: unmount its overlay (or compare the tree with its
-   * snapshot into an upper-form directory), capture the change set, report what changed, and
-   * record both in the cache. A recording that fails is logged and the run goes on (the cache
-   * is a shortcut, never a result); the change set stays the next layer's lower either way.
+   * snapshot into an upper-form directory), then capture the change set, report what changed, and
+   * stage both for the cache. On the overlay path that recording runs in the background while the
+   * next layer runs (the upper is final once unmounted: it is only ever a lower after), one
+   * recording after another, its squash at idle CPU priority so it takes only what the playbook
+   * leaves; `settle` waits for them. A recording that fails is logged and the run goes on (the
+   * cache is a shortcut, never a result); the change set stays the next layer's lower either way.
    */
   async afterLayer(layer: RunLayer, position: number): Promise<void> {
-    const { layout, groups, mapping, log } = this.options;
     for (const image of this.images) {
       const dir = join(image.stack, `layer-${layer.index}`);
       const upper = join(dir, 'upper');
       if (this.capture === 'overlay') {
         await unmountOverlay(image.root);
         await rm(join(dir, 'work'), { recursive: true, force: true });
-      } else {
-        await this.layerDirectory(image, `layer-${layer.index}`);
-        await mkdir(upper, { mode: 0o755 });
-        await diffToUpper({ root: image.root, before: image.before!, upper, groups });
+        const lowers = [...image.lowers];
+        image.lowers.push(upper);
+        this.recording = this.recording.then(() => this.record({ image, layer, position, dir, upper, lowers, background: true }));
+        continue;
       }
-      const output = join(layout.results, `${image.image.image_id}.layer-${layer.index}.squashfs`);
-      const materialized = join(dir, 'materialized');
-      try {
-        const started = performance.now();
-        // A directory renamed from a lower layer is a redirect in the upper: captured as the full directory it shows.
-        const captureFrom = this.capture === 'overlay' ? ((await materializeRedirects({ upper, lowers: image.lowers, work: materialized, groups })) ?? upper) : upper;
-        const key = image.keys[position]!;
-        // The squash (CPU) and the report (mostly waiting on lstat, getfattr and mounts) side by side; both settle before anything is removed.
-        const [captured, reported] = await Promise.allSettled([
-          captureChangeSet({ upper: captureFrom, output, workspaceRoot: layout.root, groups, ...(mapping ? { mapping } : {}) }),
-          this.report(image, captureFrom, key, layer),
-        ]);
-        if (captured.status === 'rejected') throw captured.reason;
-        if (reported.status === 'rejected') throw reported.reason;
-        const changes = reported.value;
-        const capturedAt = performance.now();
-        // Staged under the run's own prefix: the control plane records it under the key it computes itself (staged-records.ts).
-        const { local } = this.options;
-        const stored = await stageLayerRecord(this.options.store, this.options.document, { key, changeSetPath: output, changes }, local ? (to, file) => local.adopt(to, file) : undefined);
-        const took = `captured and reported in ${seconds(capturedAt - started)}, stored in ${seconds(performance.now() - capturedAt)}`;
-        log(`layer ${layer.index} '${layer.name}': change set of image ${image.image.image_id} kept for the layer cache (${(stored.size / (1 << 20)).toFixed(1)} MiB, ${changes.files.length}${changes.files_truncated ? '+' : ''} path(s) changed; ${took})`);
-      } catch (error) {
-        log(`layer ${layer.index} '${layer.name}': the change set of image ${image.image.image_id} was not recorded in the layer cache: ${(error as Error).message}`);
-      } finally {
-        await rm(output, { force: true });
-        await rm(materialized, { recursive: true, force: true });
-      }
-      if (this.capture === 'overlay') image.lowers.push(upper);
-      else await rm(dir, { recursive: true, force: true });
+      // The tree path reads the live tree: recorded before the next layer changes it.
+      await this.layerDirectory(image, `layer-${layer.index}`);
+      await mkdir(upper, { mode: 0o755 });
+      await diffToUpper({ root: image.root, before: image.before!, upper, groups: this.options.groups });
+      await this.record({ image, layer, position, dir, upper, lowers: image.lowers, background: false });
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Resolves when every layer's recording has ended (before the roots are packed, or the run ends). */
+  settle(): Promise<void> {
+    return this.recording;
+  }
+
+  /** Captures, reports and stages one layer's change set of one image; never rejects (a failure is logged). */
+  private async record(o: { image: ImageLayers; layer: RunLayer; position: number; dir: string; upper: string; lowers: string[]; background: boolean }): Promise<void> {
+    const { layout, groups, mapping, log } = this.options;
+    const { image, layer, position, dir, upper, lowers } = o;
+    const output = join(layout.results, `${image.image.image_id}.layer-${layer.index}.squashfs`);
+    const materialized = join(dir, 'materialized');
+    try {
+      const started = performance.now();
+      // A directory renamed from a lower layer is a redirect in the upper: captured as the full directory it shows.
+      const captureFrom = this.capture === 'overlay' ? ((await materializeRedirects({ upper, lowers, work: materialized, groups })) ?? upper) : upper;
+      const key = image.keys[position]!;
+      // The squash (CPU) and the report (mostly waiting on lstat, getfattr and mounts) side by side; both settle before anything is removed.
+      const [captured, reported] = await Promise.allSettled([
+        captureChangeSet({ upper: captureFrom, output, workspaceRoot: layout.root, groups, idle: o.background, ...(mapping ? { mapping } : {}) }),
+        this.report(image, captureFrom, lowers, key, layer),
+      ]);
+      if (captured.status === 'rejected') throw captured.reason;
+      if (reported.status === 'rejected') throw reported.reason;
+      const changes = reported.value;
+      const capturedAt = performance.now();
+      // Staged under the run's own prefix: the control plane records it under the key it computes itself (staged-records.ts).
+      const { local } = this.options;
+      const stored = await stageLayerRecord(this.options.store, this.options.document, { key, changeSetPath: output, changes }, local ? (to, file) => local.adopt(to, file) : undefined);
+      const took = `captured and reported in ${seconds(capturedAt - started)}${o.background ? ' (in the background)' : ''}, stored in ${seconds(performance.now() - capturedAt)}`;
+      log(`layer ${layer.index} '${layer.name}': change set of image ${image.image.image_id} kept for the layer cache (${(stored.size / (1 << 20)).toFixed(1)} MiB, ${changes.files.length}${changes.files_truncated ? '+' : ''} path(s) changed; ${took})`);
+    } catch (error) {
+      log(`layer ${layer.index} '${layer.name}': the change set of image ${image.image.image_id} was not recorded in the layer cache: ${(error as Error).message}`);
+    } finally {
+      await rm(output, { force: true }).catch(() => undefined);
+      await rm(materialized, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
   /** What the layer changed in one image: the upper against read-only views of the tree before and after it. */
-  private async report(image: ImageLayers, upper: string, key: string, layer: RunLayer): Promise<Awaited<ReturnType<typeof changesReport>>> {
+  private async report(image: ImageLayers, upper: string, lowers: string[], key: string, layer: RunLayer): Promise<Awaited<ReturnType<typeof changesReport>>> {
     const { groups, mapping } = this.options;
     const common = { upper, key, image_id: image.image.image_id, layer_index: layer.index, groups, log: this.options.log, ...(mapping ? { mapping } : {}) };
     if (this.capture === 'tree') {
@@ -329,8 +348,8 @@ export class CachedLayers {
     await mkdir(before, { recursive: true, mode: 0o755 });
     await mkdir(after, { recursive: true, mode: 0o755 });
     try {
-      await mountReadOnlyView({ target: before, lowers: image.lowers });
-      await mountReadOnlyView({ target: after, lowers: [...image.lowers, upper] });
+      await mountReadOnlyView({ target: before, lowers });
+      await mountReadOnlyView({ target: after, lowers: [...lowers, upper] });
       return await changesReport({ ...common, before, after });
     } finally {
       await unmountOverlay(after).catch(() => undefined);

@@ -4,9 +4,9 @@ import { delimiter, join } from 'node:path';
 import { RunnerFailure } from './failures.ts';
 import type { RunImage } from '../core/workflow/run-document.ts';
 
-/** The tools every run needs; the sandboxed mode also needs unshare and mount. */
+/** The tools every run needs; the sandboxed mode also needs unshare and mount, and chrt (the layer cache's background squash). */
 export const REQUIRED_TOOLS = ['unsquashfs', 'mksquashfs', 'ansible-playbook', 'git', 'chroot', 'rm', 'umount'] as const;
-export const SANDBOX_TOOLS = ['unshare', 'mount'] as const;
+export const SANDBOX_TOOLS = ['unshare', 'mount', 'chrt'] as const;
 
 /** Node's `process.arch` in the names IMS uses for image arch. */
 export function imageArchOf(nodeArch: string): string {

@@ -367,6 +367,8 @@ async function runLayers(context: LayerRunContext): Promise<void> {
       });
     }
   } finally {
+    // The last layers' change sets may still be being recorded in the background: the run waits for them.
+    await cached?.settle();
     if (!keepMountPoints) await undo();
   }
 }

@@ -47,7 +47,7 @@ describe('checkEnvironment', () => {
     const attempt = checkEnvironment([image('a', 'x86_64')], options);
 
     // Assert
-    await expect(attempt).rejects.toThrow(/required tools not found on PATH: unsquashfs, mksquashfs, ansible-playbook, git, chroot, rm, umount, unshare, mount/);
+    await expect(attempt).rejects.toThrow(/required tools not found on PATH: unsquashfs, mksquashfs, ansible-playbook, git, chroot, rm, umount, unshare, mount, chrt/);
   });
 
   it('refuses an image of another arch unless a qemu binfmt emulator for it is enabled', async () => {

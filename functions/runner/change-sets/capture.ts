@@ -77,6 +77,8 @@ export async function captureChangeSet(o: {
   workspaceRoot: string;
   mapping?: IdMapping;
   groups: ProcessGroups;
+  /** Squash at idle CPU priority (SCHED_IDLE): a recording beside a running layer takes only the CPU the layer leaves. */
+  idle?: boolean;
 }): Promise<void> {
   const { upper, output, workspaceRoot, mapping, groups } = o;
   // A renamed directory of an earlier layer is a redirect to its lower path: not a tree a change set can hold.
@@ -105,7 +107,8 @@ export async function captureChangeSet(o: {
     const mtimesHandle = await open(mtimesPath, 'r');
     try {
       args.push('-pf', '/proc/self/fd/3');
-      const [command, argv] = mapping ? userNamespaceArgv(mapping, 'mksquashfs', args) : ['mksquashfs', args];
+      const [tool, toolArgs] = mapping ? userNamespaceArgv(mapping, 'mksquashfs', args) : ['mksquashfs', args];
+      const [command, argv] = o.idle ? ['chrt', ['--idle', '0', tool, ...toolArgs]] : [tool, toolArgs];
       // fd 4 is the mtimes file, which the pseudo definition's `cat` copies in.
       const { child, exited } = groups.start(command, argv, { cwd: mapping ? workspaceRoot : undefined, stdio: ['ignore', 'ignore', 'pipe', handle.fd, mtimesHandle.fd] });
       const stderr: Buffer[] = [];
