@@ -302,6 +302,42 @@ describe('the layer cache in the runner', () => {
     }
   });
 
+  it('records a layer in the background while the next runs, out of that layer\'s reach from its controller side and its image', async () => {
+    // Arrange: layer 0 leaves 48 MB to squash; layer 1 looks for change sets and layer directories from both sides.
+    const big = repos.with({ 'site.yml': ['- hosts: all', '  gather_facts: false', '  tasks:', '    - command: dd if=/dev/urandom of=/var/big bs=1M count=48', ''].join('\n') });
+    const find = "find / -name proc -prune -o -name sys -prune -o -name '*.squashfs' -print -o -name 'layer-*' -print -o -name stack -type d -print 2>/dev/null; true";
+    const probe = repos.with({
+      'site.yml': [
+        '- hosts: all',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - copy:',
+        '        dest: /etc/seen-controller',
+        '        content: |',
+        `          {{ lookup('pipe', "${find}") }}`,
+        `    - shell: "${find.replace('; true', ' > /etc/seen-image; true')}"`,
+        '',
+      ].join('\n'),
+    });
+    const layers = [big, probe].map((l, index) => ({ index, name: `layer${index}`, clone_url: l.url, commit: l.commit, playbook: 'site.yml' }));
+
+    // Act
+    const result = await session(documentFor('background', 'background', probe, { layers }));
+
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(result.outcome.layers.map((l) => l.state)).toEqual(['succeeded', 'succeeded']);
+    const layer1Started = result.lines.findIndex((l) => l.startsWith("running layer 1 'layer1'"));
+    const layer0Kept = result.lines.findIndex((l) => /^layer 0 'layer0': change set of image \S+ kept for the layer cache \(4\d\.\d MiB, .*in the background/.test(l));
+    expect(layer1Started).toBeGreaterThanOrEqual(0);
+    expect(layer0Kept).toBeGreaterThan(layer1Started);
+    for (const image of result.outcome.images) {
+      expect(existsSync(store.pathOf(layerCacheKeys.entry(image.layer_keys![0]!.key)))).toBe(true);
+      expect((await resultFile(image.uploaded!.rootfs.key, 'etc/seen-controller'))?.trim()).toBe('');
+      expect((await resultFile(image.uploaded!.rootfs.key, 'etc/seen-image'))?.trim()).toBe('');
+    }
+  });
+
   it('keeps a held root usable on its overlay, over the tmpfs of its layers, until the workspace is removed', async () => {
     // Arrange
     const failing = repos.with({ 'site.yml': ['- hosts: Compute', '  gather_facts: false', '  tasks:', '    - copy: {dest: /etc/partial, content: "written\\n"}', '    - command: /bin/false', ''].join('\n') });
