@@ -63,10 +63,11 @@ export async function changeSetPseudoDefinitions(upper: string, groups: ProcessG
 /**
  * Captures one layer's change set: the overlayfs upper directory `upper` (or the same form built
  * by diffToUpper) squashed into `output` in the change-set format (docs/change-sets.md); its
- * digest is what the store measures as it takes the file (stageLayerRecord). With `mapping`, mksquashfs runs as root of the run's user namespace, so owners
- * are the image's own ids (as packaging does), with paths relative to `workspaceRoot` (the
- * namespace's root cannot search the directories above it): `upper` must be readable by that
- * user from there and `output`'s directory writable by it. The upper is never changed (it may
+ * digest is what the store measures as it takes the file (stageLayerRecord). With `mapping`,
+ * mksquashfs runs as root of the run's user namespace, so owners are the image's own ids (as
+ * packaging does), with paths relative to `workspaceRoot` (the namespace's root cannot search
+ * the directories above it): `upper` must be readable by that user from there and `output`'s
+ * directory writable by it. The upper is never changed (it may
  * be a lower layer of the next layer's overlay). Every entry's mtime to the nanosecond goes in
  * the mtimes file at the change set's root (mtimes.ts); an upper holding that reserved name, or an
  * overlayfs redirect, is refused (ChangeSetFormatError). The output ends up the host root's, 0644.
