@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { imageLayerKeys } from '../core/layer-cache/keys.ts';
 import { stageLayerRecord } from '../core/layer-cache/staged-records.ts';
 import type { ArtifactStore } from '../ports/artifact-store.ts';
@@ -10,6 +7,7 @@ import { CorruptEntryError, type LayerCache, type LayerCacheEntry } from '../cor
 import type { RunDocument, RunImage, RunLayer, RunOutcome } from '../core/workflow/run-document.ts';
 import { captureChangeSet } from './change-sets/capture.ts';
 import { changesReport } from './change-sets/changes-report.ts';
+import { sha256OfFile } from './change-sets/format.ts';
 import { savePackageDatabases } from './change-sets/package-diff.ts';
 import { mountOverlay, mountReadOnlyView, unmountOverlay } from './change-sets/overlay.ts';
 import { materializeRedirects } from './change-sets/redirects.ts';
@@ -208,7 +206,7 @@ export class CachedLayers {
       log(`layer ${layer.index} '${layer.name}': the cached change set of image ${image.image.image_id} (${entry.change_set.key}) does not match its digest: discarded, the layer runs again (${detail})`);
     if (local) {
       const path = local.pathOf(entry.change_set.key);
-      const measured = await sha256Of(path).catch((error: Error) => ({ error }));
+      const measured = await sha256OfFile(path).catch((error: Error) => ({ error }));
       if ('sha256' in measured && measured.sha256 === entry.change_set.sha256 && measured.size === entry.change_set.size) return { path, temporary: false };
       discard('error' in measured ? measured.error.message : `sha256 ${measured.sha256}, ${measured.size} bytes`);
       await cache.remove(entry.key).catch(() => undefined);
@@ -391,19 +389,6 @@ function packagesBefore(image: ImageLayers): string {
 /** `stack`: the layer cache's directory in the workspace (shorter than `images`, so removals unmount the overlays above it first). */
 export function stackDirectory(layout: WorkspaceLayout): string {
   return join(layout.root, 'stack');
-}
-
-/** A file's sha256 and size, read in one pass. */
-async function sha256Of(path: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: 4 << 20 }), async function* (source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      hash.update(chunk);
-      size += chunk.length;
-    }
-  });
-  return { sha256: hash.digest('hex'), size };
 }
 
 /** Milliseconds as seconds for a log line. */
