@@ -103,8 +103,10 @@ describe('SfnWorkflowStarter', () => {
     const throttled = starter.start('throttled');
     const missing = starter.start('missing-machine');
     // Assert
-    await expect(throttled).rejects.toMatchObject({ name: 'TransientError' });
-    await expect(missing).rejects.toMatchObject({ name: 'StateMachineDoesNotExist' });
+    await Promise.all([
+      expect(throttled).rejects.toMatchObject({ name: 'TransientError' }),
+      expect(missing).rejects.toMatchObject({ name: 'StateMachineDoesNotExist' }),
+    ]);
   });
 
   it('stops the execution with a cause naming the session and drops its image wait', async () => {

@@ -128,9 +128,12 @@ describe('reading a session log by cursor', () => {
     const badLayer = readSessionLogs(ports, 's1', { layer: '2' });
     const missing = readSessionLogs(ports, 'nope');
     // Assert
-    await expect(badCursor).rejects.toMatchObject({ name: 'ValidationError', field: 'cursor' });
-    await expect(badLayer).rejects.toMatchObject({ name: 'ValidationError', field: 'layer' });
-    await expect(missing).rejects.toMatchObject({ name: 'NotFoundError' });
+    // Together, so none of them rejects before its expectation is attached.
+    await Promise.all([
+      expect(badCursor).rejects.toMatchObject({ name: 'ValidationError', field: 'cursor' }),
+      expect(badLayer).rejects.toMatchObject({ name: 'ValidationError', field: 'layer' }),
+      expect(missing).rejects.toMatchObject({ name: 'NotFoundError' }),
+    ]);
   });
 });
 

@@ -127,8 +127,10 @@ describe('debug holds', () => {
     // Assert
     expect(released).toEqual(['held']);
     expect(answer.status.debug?.released_at).toBe('2026-11-10T10:30:00Z');
-    await expect(again).rejects.toMatchObject({ name: 'InvalidStateError' });
-    await expect(plain).rejects.toMatchObject({ name: 'InvalidStateError' });
+    await Promise.all([
+      expect(again).rejects.toMatchObject({ name: 'InvalidStateError' }),
+      expect(plain).rejects.toMatchObject({ name: 'InvalidStateError' }),
+    ]);
   });
 
   it('is released when its session is deleted', async () => {

@@ -101,7 +101,8 @@ const LAYER_SCRIPT = [
   'rm etc/removed',
   'rm \'etc/gone "q" \\ z\'',
   'rm -rf var/olddir',
-  'rm -rf opt/app && mkdir -p opt/app/bin && echo v2 > opt/app/bin/tool',
+  // Made beside the old one before it goes, so it cannot get the old one's inode number back.
+  'mkdir -p opt/app.new/bin && echo v2 > opt/app.new/bin/tool && rm -rf opt/app && mv opt/app.new opt/app',
   'rm -rf \'odd name "q" \\ b\' && mkdir \'odd name "q" \\ b\' && echo fresh > \'odd name "q" \\ b/new\'',
   'ln etc/config etc/config-link',
   'echo changed >> data/a',

@@ -100,4 +100,23 @@ describe('compareSnapshots (the tree-compare capture)', () => {
     expect(difference.opaque.sort()).toEqual(['opt/app', 'usr']);
     expect(difference.removed).toEqual(['var/old']);
   });
+
+  it('takes a directory made again on its freed inode number for the old one: its old entries whited out, its new ones recorded, nothing opaque', () => {
+    // Arrange
+    const before = snapshot({ '': entry('d', 1), app: entry('d', 2), 'app/lib': entry('f', 3), 'app/keep': entry('f', 4) });
+    const after = snapshot({
+      '': entry('d', 1),
+      app: entry('d', 2, { mtimeNs: 2n, ctimeNs: 2n }),
+      'app/bin': entry('f', 3, { mtimeNs: 2n, ctimeNs: 2n }),
+      'app/keep': entry('f', 5, { ctimeNs: 2n }),
+    });
+
+    // Act
+    const difference = compareSnapshots(before, after);
+
+    // Assert
+    expect(difference.opaque).toEqual([]);
+    expect(difference.changed.sort()).toEqual(['app', 'app/bin', 'app/keep']);
+    expect(difference.removed).toEqual(['app/lib']);
+  });
 });

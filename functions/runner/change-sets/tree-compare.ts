@@ -118,7 +118,13 @@ export interface TreeDifference {
   removed: string[];
 }
 
-/** Compares two snapshots of one tree. */
+/**
+ * Compares two snapshots of one tree. A directory removed and made again may get the freed inode
+ * number back (ext4 often gives it): it is then taken for the old directory, and its changes are
+ * recorded entry by entry (its old entries whited out) rather than as an opaque directory, which
+ * restores to the same tree. Birth times cannot tell them apart, as an overlayfs copy-up gives a
+ * directory a new one.
+ */
 export function compareSnapshots(before: TreeSnapshot, after: TreeSnapshot): TreeDifference {
   const opaque = new Set<string>();
   for (const [path, now] of after.entries) {
