@@ -32,6 +32,7 @@ describe('layer cache keys', () => {
     const input: LayerKeyInput = {
       parent: null,
       source_rootfs_sha256: SOURCE,
+      image_id: 'imgA',
       groups: ['b', 'a'],
       runner_version: '1.0.0+runner.1',
       clone_url: 'https://git.example/base.git',
@@ -42,9 +43,9 @@ describe('layer cache keys', () => {
     };
     const expected = createHash('sha256')
       .update(
-        '{"v":1,"parent":null,"source_rootfs_sha256":"' +
+        '{"v":2,"parent":null,"source_rootfs_sha256":"' +
           SOURCE +
-          '","groups":["a","b"],"runner_version":"1.0.0+runner.1","clone_url":"https://git.example/base.git","commit":"' +
+          '","image_id":"imgA","groups":["a","b"],"runner_version":"1.0.0+runner.1","clone_url":"https://git.example/base.git","commit":"' +
           COMMIT_1 +
           '","playbook":"site.yml","passthrough":["-t","x"],"limit":"imgA"}',
       )
@@ -87,6 +88,7 @@ describe('layer cache keys', () => {
       layerKey({
         parent: keys[0]!,
         source_rootfs_sha256: SOURCE,
+        image_id: 'imgA',
         groups: ['Compute', 'Rack1', 'Site', 'cfs_image'],
         runner_version: 'v1',
         clone_url: 'https://git.example/app.git',
@@ -119,5 +121,20 @@ describe('layer cache keys', () => {
 
     // Assert
     expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('differ between two images of one rootfs in the same groups, as a play may write its host name into each', () => {
+    // Arrange
+    const twins = { all: { children: { cfs_image: { hosts: { imgA: {}, imgA2: {} } }, Compute: { hosts: { imgA: {}, imgA2: {} } } } } };
+    const twinDocument = { ...document, inventory: twins };
+
+    // Act
+    const a = imageLayerKeys(twinDocument, { image_id: 'imgA', rootfs: { sha256: SOURCE } }, 'v1');
+    const a2 = imageLayerKeys(twinDocument, { image_id: 'imgA2', rootfs: { sha256: SOURCE } }, 'v1');
+
+    // Assert
+    expect(imageGroups(twins, 'imgA')).toEqual(imageGroups(twins, 'imgA2'));
+    expect(a[0]).not.toBe(a2[0]);
+    expect(a[1]).not.toBe(a2[1]);
   });
 });

@@ -4,7 +4,9 @@ import type { RunDocument } from '../workflow/run-document.ts';
 /**
  * The layer cache's keys (issue 19): one per (image, layer), chained over everything that
  * decides what the layer makes of the image: the source rootfs's digest, every earlier layer's
- * key (the parent), the image's inventory groups (a play for `Compute` runs only there), the
+ * key (the parent), the image's ID (its inventory host name, which a play may write into the
+ * image: two images of one rootfs in one session are two keys, never one change set made by
+ * either), the image's inventory groups (a play for `Compute` runs only there), the
  * runner version (how it unpacks, sandboxes and packs), and the layer's clone URL, commit and
  * playbook with the Ansible options that change results (passthrough argv and limit). Pure: the
  * runner computes them, the control plane and the cache store only carry them.
@@ -14,6 +16,8 @@ import type { RunDocument } from '../workflow/run-document.ts';
 export interface LayerKeyInput {
   parent: string | null;
   source_rootfs_sha256: string;
+  /** The image's ID: its host name in the inventory. */
+  image_id: string;
   /** The image's inventory groups, sorted. */
   groups: string[];
   runner_version: string;
@@ -25,12 +29,13 @@ export interface LayerKeyInput {
   limit: string;
 }
 
-/** The key of one layer: `sha256hex(JSON.stringify({ v: 1, parent, source_rootfs_sha256, groups, runner_version, clone_url, commit, playbook, passthrough, limit }))`. */
+/** The key of one layer: `sha256hex(JSON.stringify({ v: 2, parent, source_rootfs_sha256, image_id, groups, runner_version, clone_url, commit, playbook, passthrough, limit }))`. */
 export function layerKey(input: LayerKeyInput): string {
   const canonical = JSON.stringify({
-    v: 1,
+    v: 2,
     parent: input.parent,
     source_rootfs_sha256: input.source_rootfs_sha256,
+    image_id: input.image_id,
     groups: [...input.groups].sort(),
     runner_version: input.runner_version,
     clone_url: input.clone_url,
@@ -76,6 +81,7 @@ export function imageLayerKeys(document: Pick<RunDocument, 'inventory' | 'layers
       layerKey({
         parent: keys.at(-1) ?? null,
         source_rootfs_sha256: image.rootfs.sha256,
+        image_id: image.image_id,
         groups,
         runner_version: runnerVersion,
         clone_url: layer.clone_url,
