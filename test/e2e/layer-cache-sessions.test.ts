@@ -1,7 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../functions/cli/api-client.ts';
+import { ImagesApi } from '../../functions/cli/images/images-api.ts';
+import { importImage } from '../../functions/cli/images/import-image.ts';
+import { buildSampleRoot } from '../../functions/cli/images/sample-root.ts';
+import { DEFAULT_COMPRESSION, packRootfs } from '../../functions/cli/images/squashfs.ts';
+import type { ImageRecord } from '../../functions/core/model/image.ts';
 import type { SessionRecord } from '../../functions/core/model/session.ts';
 import { startEmbeddedRuntime, type EmbeddedRuntime } from '../../functions/server/embedded-runtime.ts';
 import { cfs, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
@@ -143,5 +150,50 @@ describe('the layer cache through the embedded server', () => {
       ['first', 'succeeded', undefined],
       ['second', 'succeeded', undefined],
     ]);
+  });
+});
+
+/** A file inside a registered image's rootfs, read straight from its squashfs in the data directory. */
+function fileInImage(image: ImageRecord, path: string): string {
+  const stored = (link: string) => join(dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
+  const manifest = JSON.parse(readFileSync(stored(image.link!.path), 'utf8')) as { artifacts: { type: string; link: { path: string } }[] };
+  const rootfs = manifest.artifacts.find((a) => a.type.endsWith('rootfs.squashfs'))!;
+  return execFileSync('unsquashfs', ['-cat', stored(rootfs.link.path), path], { encoding: 'utf8' });
+}
+
+describe('two images of one rootfs in one session', () => {
+  it('records each under its own key with the host name the play wrote into it, and the same session again reuses each its own', async () => {
+    // Arrange: one squashfs registered twice, so both images have the same rootfs digest and groups.
+    const work = mkdtempSync(join(tmpdir(), 'cfs-twins-'));
+    await buildSampleRoot(join(work, 'root'));
+    await packRootfs(join(work, 'root'), join(work, 'rootfs.squashfs'), DEFAULT_COMPRESSION);
+    const images = new ImagesApi(new ApiClient({ env: { CFS_API_URL: runtime.url, CFS_API_TOKEN: runtime.apiToken } }));
+    const twins: string[] = [];
+    for (const name of ['twin-a', 'twin-b']) twins.push((await importImage(images, { name, arch: 'x86_64', squashfs: join(work, 'rootfs.squashfs') })).id);
+    rmSync(work, { recursive: true, force: true });
+    const named = repo.commit('main', 'host.yml', playbook(['copy: { dest: /etc/cfs-host.txt, content: "{{ inventory_hostname }}\\n" }']));
+    expect((await api('PUT', '/apis/cfs/v3/configurations/twins', { layers: [{ name: 'host', clone_url: repo.url, commit: named, playbook: 'host.yml' }] })).status).toBe(200);
+    const create = async (name: string) => {
+      const target = { definition: 'image', groups: [{ name: 'Compute', members: twins }] };
+      expect((await api('POST', '/apis/cfs/v3/sessions', { name, configuration_name: 'twins', target })).status).toBe(201);
+      return completed(name);
+    };
+
+    // Act
+    const first = await create('twins-first');
+    const changes = await Promise.all(twins.map((id) => api<{ files: Array<{ path: string; change: string }> }>('GET', `/apis/cfs/v3/sessions/twins-first/layers/0/changes?image_id=${id}`)));
+    const again = await create('twins-again');
+    const results = await Promise.all(again.status.artifacts.map(async (a) => [a.image_id, fileInImage((await api<ImageRecord>('GET', `/apis/ims/v3/images/${a.result_id}`)).body, 'etc/cfs-host.txt')]));
+
+    // Assert
+    expect(first.status.session.succeeded, JSON.stringify(first.status.failure)).toBe('true');
+    expect(first.status.layer_keys![twins[0]!]![0]).not.toBe(first.status.layer_keys![twins[1]!]![0]);
+    expect(changes.map((c) => [c.status, c.body.files.filter((f) => f.path === '/etc/cfs-host.txt').map((f) => f.change)])).toEqual([
+      [200, ['added']],
+      [200, ['added']],
+    ]);
+    expect(again.status.session.succeeded, JSON.stringify(again.status.failure)).toBe('true');
+    expect(layerSteps(again)).toEqual([['host', 'cached', 'twins-first']]);
+    expect(Object.fromEntries(results)).toEqual(Object.fromEntries(twins.map((id) => [id, `${id}\n`])));
   });
 });
