@@ -24,12 +24,16 @@ const BASE_TREE = `
   ln -s etc/motd base/link
 `;
 
-/** What the layer does, run in the root: every kind of change a report tells apart. */
+/**
+ * What the layer does, run in the root: every kind of change a report tells apart. srv/opaque's
+ * replacement is made beside it first, so it cannot get the old one's freed inode number (the
+ * tree compare would then, rightly, record it entry by entry rather than as opaque).
+ */
 const LAYER_CHANGES = `
   echo new > etc/motd; echo x > etc/new-file; chmod 600 etc/chmod-me; chmod 700 etc/dir-meta; rm etc/old-file
   echo doc > usr/share/doc/readme
   rm -rf srv/gone
-  rm -rf srv/opaque; mkdir srv/opaque; echo again > srv/opaque/old1; echo new > srv/opaque/new1
+  mkdir srv/opaque.new; echo again > srv/opaque.new/old1; echo new > srv/opaque.new/new1; rm -rf srv/opaque; mv srv/opaque.new srv/opaque
   rm -rf srv/replace-dir; echo now-a-file > srv/replace-dir
   rm link; ln -s etc/keep link
   mkfifo srv/pipe; mknod srv/null c 1 3; echo ok > srv/café
