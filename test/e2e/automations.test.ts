@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
 import { cliEnv } from '../helpers/api-token.ts';
 import { callApi } from '../helpers/runtime-api.ts';
+import { fileInImage } from '../helpers/stored-image.ts';
 
 let runtime: EmbeddedRuntime;
 let repo: TempRepo;
@@ -46,14 +46,6 @@ async function completed(name: string): Promise<SessionRecord> {
   await runtime.engine.idle();
   await runtime.bus.idle();
   return session;
-}
-
-/** A file inside a registered image's rootfs, read straight from its squashfs. */
-function fileInImage(image: ImageRecord, path: string): string {
-  const stored = (link: string) => join(dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
-  const manifest = JSON.parse(readFileSync(stored(image.link!.path), 'utf8')) as { artifacts: { type: string; link: { path: string } }[] };
-  const rootfs = manifest.artifacts.find((a) => a.type.endsWith('rootfs.squashfs'))!;
-  return execFileSync('unsquashfs', ['-cat', stored(rootfs.link.path), path], { encoding: 'utf8' });
 }
 
 beforeAll(async () => {
@@ -99,7 +91,7 @@ describe('automations on the embedded runtime', () => {
     const result = (await runtime.ports.images.get(session.status.artifacts[0]!.result_id))!;
     expect(result.name).toBe('compute-base-1_compute');
     expect(result.metadata).toMatchObject({ cfs_fingerprint: session.status.plan![0]!.fingerprint, cfs_automation: 'compute', cfs_source_image_id: source.id });
-    expect(fileInImage(result, 'etc/automation.txt')).toBe('first\n');
+    expect(fileInImage(dataDir, result, 'etc/automation.txt')).toBe('first\n');
     const history = (await api<AutomationRecord>('GET', '/apis/cfs/v3/automations/compute')).body.history;
     // The two deliveries ran concurrently: either may have been recorded first.
     expect(history).toHaveLength(3);
@@ -141,7 +133,7 @@ describe('automations on the embedded runtime', () => {
     expect(session.status.layers[0]!.commit).toBe(secondCommit);
     const rebuilt = (await runtime.ports.images.get(session.status.artifacts[0]!.result_id))!;
     expect(rebuilt.metadata?.cfs_fingerprint).toBe(plan.fingerprint);
-    expect(fileInImage(rebuilt, 'etc/automation.txt')).toBe('second\n');
+    expect(fileInImage(dataDir, rebuilt, 'etc/automation.txt')).toBe('second\n');
     expect(after.action).toBe('skip');
     expect(after.reasons[0]).toContain(`nothing changed: image 'compute-base-1_compute' (${rebuilt.id})`);
   });

@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { cfs, cfsBin, ensureBuilt } from '../cli/cli-harness.ts';
 import { cliEnv } from '../helpers/api-token.ts';
 import { callApi, createComputeSession } from '../helpers/runtime-api.ts';
 import { makeTempRepo, type TempRepo } from '../helpers/git-repo.ts';
+import { fileInImage } from '../helpers/stored-image.ts';
 
 /**
  * The layer cache's control plane on the embedded runtime with the real runner, Ansible and
@@ -153,14 +153,6 @@ describe('the layer cache through the embedded server', () => {
   });
 });
 
-/** A file inside a registered image's rootfs, read straight from its squashfs in the data directory. */
-function fileInImage(image: ImageRecord, path: string): string {
-  const stored = (link: string) => join(dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
-  const manifest = JSON.parse(readFileSync(stored(image.link!.path), 'utf8')) as { artifacts: { type: string; link: { path: string } }[] };
-  const rootfs = manifest.artifacts.find((a) => a.type.endsWith('rootfs.squashfs'))!;
-  return execFileSync('unsquashfs', ['-cat', stored(rootfs.link.path), path], { encoding: 'utf8' });
-}
-
 describe('two images of one rootfs in one session', () => {
   it('records each under its own key with the host name the play wrote into it, and the same session again reuses each its own', async () => {
     // Arrange: one squashfs registered twice, so both images have the same rootfs digest and groups.
@@ -183,7 +175,7 @@ describe('two images of one rootfs in one session', () => {
     const first = await create('twins-first');
     const changes = await Promise.all(twins.map((id) => api<{ files: Array<{ path: string; change: string }> }>('GET', `/apis/cfs/v3/sessions/twins-first/layers/0/changes?image_id=${id}`)));
     const again = await create('twins-again');
-    const results = await Promise.all(again.status.artifacts.map(async (a) => [a.image_id, fileInImage((await api<ImageRecord>('GET', `/apis/ims/v3/images/${a.result_id}`)).body, 'etc/cfs-host.txt')]));
+    const results = await Promise.all(again.status.artifacts.map(async (a) => [a.image_id, fileInImage(dataDir, (await api<ImageRecord>('GET', `/apis/ims/v3/images/${a.result_id}`)).body, 'etc/cfs-host.txt')]));
 
     // Assert
     expect(first.status.session.succeeded, JSON.stringify(first.status.failure)).toBe('true');

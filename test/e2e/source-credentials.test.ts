@@ -8,6 +8,7 @@ import { cliEnv } from '../helpers/api-token.ts';
 import { embeddedRuntimeForFile } from '../helpers/e2e-runtime.ts';
 import { GitBasicAuthServer } from '../helpers/git-basic-auth-server.ts';
 import { callApi } from '../helpers/runtime-api.ts';
+import { fileInImage } from '../helpers/stored-image.ts';
 
 // Given to the playbook in two halves only, so the repository itself never holds the whole password.
 const HALVES = ['pw-e2e', '5b1d9a0c7e'] as const;
@@ -82,10 +83,7 @@ describe('a session whose layer names a CFS source with credentials', () => {
     expect(done?.status.session.succeeded, JSON.stringify(done?.status)).toBe('true');
     expect(server.authorized).toBeGreaterThan(authorizedBefore);
     const result = (await api<{ link: { path: string } }>('GET', `/apis/ims/v3/images/${done!.status.artifacts[0]!.result_id}`)).body;
-    const stored = (link: string) => join(e2e.runtime.dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
-    const manifest = JSON.parse(readFileSync(stored(result.link.path), 'utf8')) as { artifacts: { type: string; link: { path: string } }[] };
-    const rootfs = manifest.artifacts.find((a) => a.type.endsWith('rootfs.squashfs'))!;
-    const probe = execFileSync('unsquashfs', ['-cat', stored(rootfs.link.path), 'etc/probe.txt'], { encoding: 'utf8' });
+    const probe = fileInImage(e2e.runtime.dataDir, result, 'etc/probe.txt');
     expect(probe).toBe('env=0\nproc=0\ngit=0\nremote=0\nfs=/tmp/control\n');
     // The session's answers name the source, never its secret.
     const shown = JSON.stringify(done);
