@@ -11,6 +11,7 @@ import { TempRepos } from '../helpers/git-repo.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { bearer, cliEnv } from '../helpers/api-token.ts';
 import { callApi } from '../helpers/runtime-api.ts';
+import { storedPath as storedPathIn } from '../helpers/stored-image.ts';
 
 /**
  * The dashboard in Debian's Chromium (driven by playwright-core, no downloaded browser) against
@@ -40,9 +41,8 @@ const pageErrors: string[] = [];
 
 const api = <T>(method: string, path: string, body?: unknown) => callApi<T>(runtime, method, path, body);
 
-function storedPath(link: string): string {
-  return join(runtime.dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
-}
+/** The stored file of an `s3://` link in the runtime's data directory. */
+const storedPath = (link: string) => storedPathIn(runtime.dataDir, link);
 
 /** Gives an image record with no rootfs the rootfs of `donor`, through the upload URL and manifest flow a client uses. */
 async function registerRootfs(recordId: string, donor: ImageView): Promise<void> {

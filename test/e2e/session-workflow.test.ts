@@ -10,6 +10,7 @@ import { cfsBin } from '../cli/cli-harness.ts';
 import { cliEnv, type ServerAddress } from '../helpers/api-token.ts';
 import { embeddedRuntimeForFile } from '../helpers/e2e-runtime.ts';
 import { callApi } from '../helpers/runtime-api.ts';
+import { storedPath as storedPathIn } from '../helpers/stored-image.ts';
 
 interface ImageView {
   id: string;
@@ -55,9 +56,8 @@ function fileInImage(image: ImageView, path: string): string | undefined {
   }
 }
 
-function storedPath(link: string): string {
-  return join(e2e.runtime.dataDir, 'artifacts', ...link.replace(/^s3:\/\//, '').split('/'));
-}
+/** The stored file of an `s3://` link in the runtime's data directory. */
+const storedPath = (link: string) => storedPathIn(e2e.runtime.dataDir, link);
 
 function rootfsSha256(image: ImageView): string {
   const manifest = JSON.parse(readFileSync(storedPath(image.link!.path), 'utf8')) as { artifacts: { type: string; link: { path: string } }[] };
